@@ -1,0 +1,63 @@
+"""Explicit randomness (principle 7): every draw goes through a ``torch.Generator``.
+
+A generator lives on one device; these helpers draw on the generator's device and move the result, so a CPU
+generator drives CUDA work reproducibly (the same numbers on every device).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["make_generator", "randn", "randn_like", "rand", "randint", "randperm", "multinomial"]
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A new generator on ``device`` seeded with ``seed``."""
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def _gen_device(generator: torch.Generator | None, fallback: torch.device) -> torch.device:
+    return generator.device if generator is not None else fallback
+
+
+def randn(shape: Sequence[int], *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+          dtype: torch.dtype = torch.float32) -> Tensor:
+    device = torch.device(device)
+    out = torch.randn(tuple(shape), generator=generator, device=_gen_device(generator, device), dtype=dtype)
+    return out.to(device)
+
+
+def randn_like(x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    return randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def rand(shape: Sequence[int], *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+         dtype: torch.dtype = torch.float32) -> Tensor:
+    device = torch.device(device)
+    out = torch.rand(tuple(shape), generator=generator, device=_gen_device(generator, device), dtype=dtype)
+    return out.to(device)
+
+
+def randint(high: int, shape: Sequence[int], *, generator: torch.Generator | None = None,
+            device: torch.device | str = "cpu") -> Tensor:
+    device = torch.device(device)
+    out = torch.randint(int(high), tuple(shape), generator=generator, device=_gen_device(generator, device))
+    return out.to(device)
+
+
+def randperm(n: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    device = torch.device(device)
+    return torch.randperm(int(n), generator=generator, device=_gen_device(generator, device)).to(device)
+
+
+def multinomial(probs: Tensor, num_samples: int, *, replacement: bool = True,
+                generator: torch.Generator | None = None) -> Tensor:
+    """``torch.multinomial`` drawn on the generator's device (rows of ``probs`` need not be normalised)."""
+    dev = _gen_device(generator, probs.device)
+    out = torch.multinomial(probs.to(dev, torch.float64 if probs.dtype == torch.float64 else torch.float32),
+                            int(num_samples), replacement=replacement, generator=generator)
+    return out.to(probs.device)

@@ -1,0 +1,72 @@
+"""Solvers: integrate a field f(x, t, **cond) over a time grid and return a Trajectory.
+
+A solver knows nothing of domains or models. The field receives t as a (B,) tensor (B = x.shape[0], i.e. one
+time per row, per node for graphs). Wrap calls in ``torch.no_grad()`` when sampling.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from ..errors import InputError, check_finite
+from ..trajectory import Trajectory
+
+__all__ = ["Field", "Solver", "check_grid", "time_like"]
+
+#: A vector field: f(x (B, ...), t (B,), **cond) -> dx/dt (B, ...).
+Field = Callable[..., Tensor]
+Keep = Literal["all", "last"]
+
+
+def check_grid(times: Tensor | list[float]) -> Tensor:
+    """Return ``times`` as a 1-D tensor of at least two strictly monotone values, or raise InputError."""
+    t = torch.as_tensor(times)
+    if t.dim() != 1 or t.numel() < 2:
+        raise InputError(f"times: expected a 1-D grid of at least 2 times, got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    check_finite("times", t)
+    d = t[1:] - t[:-1]
+    if not (bool((d > 0).all()) or bool((d < 0).all())):
+        raise InputError(f"times: must be strictly increasing or strictly decreasing, got {t.tolist()[:8]}...")
+    return t
+
+
+def time_like(t: Tensor | float, x: Tensor) -> Tensor:
+    """(B,) tensor holding t for every row of x."""
+    return torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0]).contiguous()
+
+
+class Solver(ABC):
+    """Integrates ``field`` from ``x0`` along ``times``; ``nfe`` counts field evaluations of the last solve."""
+
+    name: str = "solver"
+
+    def __init__(self) -> None:
+        self.nfe = 0
+
+    def _eval(self, field: Field, x: Tensor, t: Tensor | float, cond: Mapping[str, Any]) -> Tensor:
+        self.nfe += 1
+        return field(x, time_like(t, x), **cond)
+
+    def solve(self, field: Field, x0: Tensor, times: Tensor | list[float], *, cond: Mapping[str, Any] | None = None,
+              generator: torch.Generator | None = None, keep: Keep = "all") -> Trajectory:
+        """Integrate and return the states at every time of the grid (``keep="all"``) or only the last."""
+        if keep not in ("all", "last"):
+            raise InputError(f"keep: expected 'all' or 'last', got {keep!r}")
+        check_finite("x0", x0)
+        grid = check_grid(times).to(x0.device)
+        self.nfe = 0
+        states, info = self._integrate(field, x0, grid, dict(cond or {}), generator, keep)
+        kept = grid if keep == "all" else grid[-1:]
+        info = {"solver": self.name, "nfe": self.nfe, **info}
+        return Trajectory(times=kept, states=torch.stack(states), info=info)
+
+    @abstractmethod
+    def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
+                   generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
+        """Return the kept states and extra info."""

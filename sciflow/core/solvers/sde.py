@@ -1,0 +1,53 @@
+"""Euler-Maruyama for Itô SDEs dX = f(X, t) dt + g(X, t) dW."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import InputError
+from ..random import randn_like
+from .base import Field, Keep, Solver, time_like
+
+__all__ = ["EulerMaruyama"]
+
+
+class EulerMaruyama(Solver):
+    """X_{n+1} = X_n + f dt + g sqrt(|dt|) xi, xi ~ N(0, I) drawn from the caller's generator.
+
+    ``diffusion`` is a constant g or a callable g(x, t) -> (B, ...) (diagonal noise). ``substeps`` splits each
+    grid interval into equal steps.
+    """
+
+    name = "euler_maruyama"
+
+    def __init__(self, diffusion: float | Callable[[Tensor, Tensor], Tensor], substeps: int = 1) -> None:
+        super().__init__()
+        if not callable(diffusion) and float(diffusion) < 0:
+            raise InputError(f"diffusion: must be >= 0, got {diffusion}")
+        if int(substeps) < 1:
+            raise InputError(f"substeps: must be >= 1, got {substeps}")
+        self.diffusion = diffusion
+        self.substeps = int(substeps)
+
+    def _g(self, x: Tensor, t: Tensor) -> Tensor | float:
+        return self.diffusion(x, time_like(t, x)) if callable(self.diffusion) else float(self.diffusion)
+
+    def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
+                   generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
+        x = x0
+        states = [x0] if keep == "all" else []
+        for i in range(grid.numel() - 1):
+            t0, t1 = grid[i].to(x.dtype), grid[i + 1].to(x.dtype)
+            h = (t1 - t0) / self.substeps
+            for s in range(self.substeps):
+                t = t0 + s * h
+                drift = self._eval(field, x, t, cond)
+                x = x + h * drift + self._g(x, t) * h.abs().sqrt() * randn_like(x, generator=generator)
+            if keep == "all":
+                states.append(x)
+        if keep == "last":
+            states = [x]
+        return states, {"steps": (grid.numel() - 1) * self.substeps}

@@ -1,0 +1,9 @@
+"""The one trainer every method uses, with EMA, checkpoints, progress and DDP."""
+from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
+from .distributed import DistInfo, barrier, dist_info, init_distributed, is_main
+from .ema import EMA
+from .progress import progress
+from .trainer import TrainConfig, Trainer, TrainResult, move_to
+
+__all__ = ["atomic_save", "load_checkpoint", "package_versions", "plain", "DistInfo", "barrier", "dist_info",
+           "init_distributed", "is_main", "EMA", "progress", "TrainConfig", "Trainer", "TrainResult", "move_to"]

@@ -1,0 +1,57 @@
+"""Exponential moving average of model weights."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import check_in_range
+
+__all__ = ["EMA"]
+
+
+class EMA:
+    """shadow <- d * shadow + (1 - d) * param after each step, with d = min(decay, (1 + n) / (10 + n)) so
+    the average is not dominated by the random initialisation early on. Buffers are copied as they are."""
+
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        self.decay = check_in_range("ema_decay", decay, 0.0, 1.0)
+        self.num_updates = 0
+        self.shadow = [p.detach().clone() for p in model.parameters()]
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.num_updates += 1
+        d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        for s, p in zip(self.shadow, model.parameters()):
+            s.mul_(d).add_(p.detach().to(s.dtype), alpha=1 - d)
+
+    @torch.no_grad()
+    def copy_to(self, model: nn.Module) -> None:
+        """Overwrite the model's parameters with the averaged ones."""
+        for s, p in zip(self.shadow, model.parameters()):
+            p.copy_(s)
+
+    @contextmanager
+    def applied(self, model: nn.Module) -> Iterator[nn.Module]:
+        """Temporarily swap the averaged weights into ``model``."""
+        backup = [p.detach().clone() for p in model.parameters()]
+        self.copy_to(model)
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for b, p in zip(backup, model.parameters()):
+                    p.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "num_updates": self.num_updates, "shadow": list(self.shadow)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decay = float(state["decay"])
+        self.num_updates = int(state["num_updates"])
+        for s, v in zip(self.shadow, state["shadow"]):
+            s.copy_(v)

@@ -1,0 +1,251 @@
+"""One thin trainer for every method: AdamW, warm-up + cosine LR, clipping, EMA, autocast, checkpoints, DDP.
+
+The caller supplies ``loss_fn(model, batch, generator) -> loss`` (or ``(loss, logs)``) and
+``sample_batch(generator) -> batch``. All randomness flows through the trainer's generator, whose state is
+checkpointed, so an interrupted run resumes to exactly the weights of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError, SciflowError, check_in_range
+from ..random import make_generator
+from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
+from .distributed import barrier, init_distributed
+from .ema import EMA
+from .progress import progress
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "move_to"]
+
+LossFn = Callable[[nn.Module, Any, torch.Generator], "Tensor | tuple[Tensor, Mapping[str, float]]"]
+BatchFn = Callable[[torch.Generator], Any]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (typed; YAML lives only in workflows)."""
+
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    lr_schedule: str = "constant"          # "constant" | "cosine"
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = 0.999
+    amp: str | None = None                 # None | "bf16" | "fp16" (used on CUDA only)
+    compile: bool = False
+    seed: int = 0
+    checkpoint_every: int = 0              # 0: only at the end (and on interruption)
+    progress: bool = True
+    desc: str = "train"
+
+    def __post_init__(self) -> None:
+        if int(self.steps) < 0:
+            raise InputError(f"steps: must be >= 0, got {self.steps}")
+        check_in_range("lr", self.lr, 0.0, low_open=True)
+        check_in_range("weight_decay", self.weight_decay, 0.0)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.amp not in (None, "bf16", "fp16"):
+            raise InputError(f"amp: expected null, 'bf16' or 'fp16', got {self.amp!r}")
+        if self.grad_clip is not None:
+            check_in_range("grad_clip", self.grad_clip, 0.0, low_open=True)
+        if self.ema_decay is not None:
+            check_in_range("ema_decay", self.ema_decay, 0.0, 1.0)
+        self.betas = tuple(self.betas)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    history: list[float] = field(default_factory=list)   # mean loss of each logging window
+    final_loss: float = float("nan")
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """Move tensors inside dicts, lists, tuples and objects with ``.to`` to ``device``."""
+    if torch.is_tensor(batch) or (hasattr(batch, "to") and not isinstance(batch, (str, bytes, nn.Module))):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch
+
+
+class Trainer:
+    """Train ``model`` by minimising ``loss_fn`` on batches from ``sample_batch``.
+
+    Args:
+        model: the network; its weights are updated in place (EMA weights are kept apart, see ``ema``).
+        loss_fn: (model, batch, generator) -> scalar loss, or (loss, {name: float}) for extra logs.
+        config: optimisation settings.
+        device: where to train (default: CUDA if available, else CPU).
+        checkpoint_path: file to save to and resume from (resumes automatically when it exists).
+        run_config: the caller's resolved configuration, stored in every checkpoint.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, config: TrainConfig, *,
+                 device: torch.device | str | None = None, checkpoint_path: str | os.PathLike | None = None,
+                 run_config: Mapping[str, Any] | None = None) -> None:
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.dist = init_distributed(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.config = config
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self.run_config = plain(dict(run_config or {}))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=config.betas,
+                                           weight_decay=config.weight_decay)
+        self.ema = EMA(self.model, config.ema_decay) if config.ema_decay is not None else None
+        self.generator = make_generator(config.seed + 1_000_003 * self.dist.rank, self.device)
+        self.step = 0
+        self.history: list[float] = []
+        use_amp = config.amp is not None and self.device.type == "cuda"
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if use_amp else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.train_model: nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if config.compile:
+            self.train_model = torch.compile(self.train_model)
+        if self.checkpoint_path is not None and self.checkpoint_path.is_file():
+            self.load(self.checkpoint_path)
+
+    # -- learning rate -----------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        c = self.config
+        if c.warmup_steps and step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        if c.lr_schedule == "cosine":
+            span = max(1, c.steps - c.warmup_steps)
+            frac = min(1.0, (step - c.warmup_steps) / span)
+            return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return c.lr
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": "sciflow.checkpoint/1",
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "history": list(self.history),
+            "train_config": plain(asdict(self.config)),
+            "run_config": self.run_config,
+            "versions": package_versions(),
+            "seed": self.config.seed,
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Write a checkpoint atomically (main rank only)."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            return None
+        if self.dist.is_main:
+            atomic_save(self.state_dict(), path)
+        barrier()
+        return path
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Resume model, optimiser, EMA, step, RNG states and loss history from a checkpoint."""
+        ck = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.ema is not None and ck.get("ema") is not None:
+            self.ema.load_state_dict(ck["ema"])
+        if self.dist.rank == 0:
+            self.generator.set_state(ck["generator"].cpu())
+        else:  # only rank 0's stream is stored; other ranks continue on a stream derived from the step
+            self.generator.manual_seed(self.config.seed + 1_000_003 * self.dist.rank + 7919 * int(ck["step"]))
+        torch.set_rng_state(ck["torch_rng"].cpu())
+        if self.scaler is not None and ck.get("scaler") is not None:
+            self.scaler.load_state_dict(ck["scaler"])
+        self.step = int(ck["step"])
+        self.history = list(ck.get("history", []))
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(self, sample_batch: BatchFn, *, stop_at: int | None = None, log_every: int = 50) -> TrainResult:
+        """Train until ``config.steps`` (or ``stop_at``, to split a run) steps are done; checkpoint at the end.
+
+        A KeyboardInterrupt saves a checkpoint first, so re-running resumes where it stopped.
+        """
+        end = self.config.steps if stop_at is None else min(int(stop_at), self.config.steps)
+        start_time, window, last = time.perf_counter(), [], float("nan")
+        self.train_model.train()
+        bar = progress(total=self.config.steps, initial=self.step, desc=self.config.desc,
+                       enabled=self.config.progress, unit="step")
+        try:
+            while self.step < end:
+                last = self._one_step(sample_batch)
+                window.append(last)
+                if len(window) >= log_every or self.step == end:
+                    self.history.append(sum(window) / len(window))
+                    window = []
+                bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
+                bar.update(1)
+                if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            raise
+        finally:
+            bar.close()
+        self.save()
+        return TrainResult(steps=self.step, seconds=time.perf_counter() - start_time,
+                           history=list(self.history), final_loss=last)
+
+    def _one_step(self, sample_batch: BatchFn) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        batch = move_to(sample_batch(self.generator), self.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            out = self.loss_fn(self.train_model, batch, self.generator)
+        loss = out[0] if isinstance(out, tuple) else out
+        if not bool(torch.isfinite(loss.detach())):
+            self.save()
+            raise SciflowError(f"training: loss is {float(loss)} at step {self.step}; lower lr or check the data "
+                               f"(checkpoint saved)")
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.step += 1
+        return float(loss.detach())
+
+    def averaged_model(self) -> nn.Module:
+        """The model with EMA weights copied in (the model itself when EMA is off)."""
+        if self.ema is not None:
+            self.ema.copy_to(self.model)
+        return self.model

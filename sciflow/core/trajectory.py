@@ -1,0 +1,197 @@
+"""``Trajectory``: the one currency that every generator returns and every writer reads."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .errors import InputError
+from .fields import BATCH
+
+__all__ = ["Trajectory"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """States of a batch of samples along a time grid.
+
+    Attributes:
+        times: (T,) time of each frame (the unit is the producer's: flow time in [0, 1], ps, s, ...).
+        states: (T, B, ...) state of each of the B rows at each frame. For a ragged graph batch the rows
+            are nodes (atoms) and ``extras["batch"]`` maps each row to its sample.
+        extras: per-row tensors whose first axis is B (e.g. ``"batch"`` (B,), atomic numbers (B,)),
+            or global tensors whose first axis is not B.
+        step_extras: per-frame tensors whose first axis is T (e.g. ``"energy"`` (T, n_samples)).
+        info: plain metadata (solver name, number of field evaluations, units).
+    """
+
+    times: Tensor
+    states: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+    step_extras: dict[str, Tensor] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not torch.is_tensor(self.times) or self.times.dim() != 1:
+            raise InputError(f"Trajectory.times: expected a 1-D tensor (T,), got "
+                             f"{tuple(self.times.shape) if torch.is_tensor(self.times) else type(self.times).__name__}")
+        if not torch.is_tensor(self.states) or self.states.dim() < 2:
+            raise InputError("Trajectory.states: expected a tensor (T, B, ...) with at least 2 dimensions")
+        if self.states.shape[0] != self.times.shape[0]:
+            raise InputError(f"Trajectory.states: first axis {self.states.shape[0]} != len(times) "
+                             f"{self.times.shape[0]}")
+        for key, value in self.step_extras.items():
+            if not torch.is_tensor(value) or value.dim() == 0 or value.shape[0] != self.times.shape[0]:
+                raise InputError(f"Trajectory.step_extras[{key!r}]: first axis must be T={self.n_frames}")
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        """T, the number of frames."""
+        return int(self.times.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        """B, the number of rows (samples, or nodes of a graph batch)."""
+        return int(self.states.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples: graphs for a graph batch, rows otherwise."""
+        if BATCH in self.extras:
+            b = self.extras[BATCH]
+            return int(b.max()) + 1 if b.numel() else 0
+        return self.n_rows
+
+    @property
+    def first(self) -> Tensor:
+        """(B, ...) states at the first frame."""
+        return self.states[0]
+
+    @property
+    def last(self) -> Tensor:
+        """(B, ...) states at the last frame."""
+        return self.states[-1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.states.device
+
+    # -- transforms --------------------------------------------------------------------------
+    def _replace(self, **kw: Any) -> Trajectory:
+        base = dict(times=self.times, states=self.states, extras=dict(self.extras),
+                    step_extras=dict(self.step_extras), info=dict(self.info))
+        base.update(kw)
+        return Trajectory(**base)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Trajectory:
+        """Move every tensor to ``device``; floating tensors also to ``dtype`` when given."""
+        def mv(x: Tensor) -> Tensor:
+            x = x.to(device) if device is not None else x
+            return x.to(dtype) if dtype is not None and x.is_floating_point() else x
+        return self._replace(times=mv(self.times), states=mv(self.states),
+                             extras={k: mv(v) for k, v in self.extras.items()},
+                             step_extras={k: mv(v) for k, v in self.step_extras.items()})
+
+    def cpu(self) -> Trajectory:
+        return self.to("cpu")
+
+    def detach(self) -> Trajectory:
+        return self._replace(states=self.states.detach(), times=self.times.detach(),
+                             extras={k: v.detach() for k, v in self.extras.items()},
+                             step_extras={k: v.detach() for k, v in self.step_extras.items()})
+
+    def frames(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
+        """Keep the frames ``index`` (an int keeps one frame, as a length-1 trajectory)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        return self._replace(times=self.times[index], states=self.states[index],
+                             step_extras={k: v[index] for k, v in self.step_extras.items()})
+
+    def rows(self, index: slice | Sequence[int] | Tensor) -> Trajectory:
+        """Keep the rows ``index`` of a flat (non-graph) batch; per-row extras follow."""
+        if BATCH in self.extras:
+            raise InputError("Trajectory.rows: not defined for a graph batch; use Trajectory.samples")
+        b = self.n_rows
+        extras = {k: (v[index] if v.dim() and v.shape[0] == b else v) for k, v in self.extras.items()}
+        steps = {k: (v[:, index] if v.dim() > 1 and v.shape[1] == b else v) for k, v in self.step_extras.items()}
+        return self._replace(states=self.states[:, index], extras=extras, step_extras=steps)
+
+    def samples(self, index: Sequence[int] | Tensor) -> Trajectory:
+        """Keep whole samples ``index`` (graphs for a graph batch, rows otherwise), renumbered 0..k-1."""
+        if BATCH not in self.extras:
+            return self.rows(torch.as_tensor(index, dtype=torch.long))
+        batch = self.extras[BATCH]
+        idx = torch.as_tensor(index, dtype=torch.long, device=batch.device)
+        n = self.n_samples
+        keep = torch.isin(batch, idx)
+        remap = torch.full((n,), -1, dtype=torch.long, device=batch.device)
+        remap[idx] = torch.arange(len(idx), device=batch.device)
+        # rows of a graph batch must stay grouped by sample in the order asked
+        order = torch.argsort(remap[batch[keep]], stable=True)
+        rows = keep.nonzero().squeeze(1)[order]
+        extras = {}
+        for k, v in self.extras.items():
+            if k == BATCH:
+                extras[k] = remap[batch[rows]]
+            elif v.dim() and v.shape[0] == self.n_rows:
+                extras[k] = v[rows]
+            else:
+                extras[k] = v
+        steps = {k: (v[:, idx] if v.dim() > 1 and v.shape[1] == n else v) for k, v in self.step_extras.items()}
+        return self._replace(states=self.states[:, rows], extras=extras, step_extras=steps)
+
+    @staticmethod
+    def cat(trajs: Sequence[Trajectory]) -> Trajectory:
+        """Concatenate batches along the row axis. Times must agree; graph indices are offset."""
+        if not trajs:
+            raise InputError("Trajectory.cat: needs at least one trajectory")
+        t0 = trajs[0]
+        for i, tr in enumerate(trajs[1:], 1):
+            if tr.times.shape != t0.times.shape or not torch.allclose(tr.times.to(t0.times), t0.times):
+                raise InputError(f"Trajectory.cat: times of trajectory {i} differ from trajectory 0")
+            if set(tr.extras) != set(t0.extras) or set(tr.step_extras) != set(t0.step_extras):
+                raise InputError(f"Trajectory.cat: extras keys of trajectory {i} differ from trajectory 0")
+        extras: dict[str, Tensor] = {}
+        for k in t0.extras:
+            if k == BATCH:
+                parts, offset = [], 0
+                for tr in trajs:
+                    parts.append(tr.extras[BATCH] + offset)
+                    offset += tr.n_samples
+                extras[k] = torch.cat(parts)
+            else:
+                extras[k] = torch.cat([tr.extras[k] for tr in trajs], dim=0)
+        steps = {k: torch.cat([tr.step_extras[k] for tr in trajs], dim=1) for k in t0.step_extras}
+        return Trajectory(times=t0.times, states=torch.cat([tr.states for tr in trajs], dim=1),
+                          extras=extras, step_extras=steps, info=dict(t0.info))
+
+    # -- persistence (plain tensors, loadable with torch.load(weights_only=True)) ---------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"times": self.times, "states": self.states, "extras": dict(self.extras),
+                "step_extras": dict(self.step_extras), "info": _plain(self.info)}
+
+    @classmethod
+    def from_state_dict(cls, d: Mapping[str, Any]) -> Trajectory:
+        return cls(times=d["times"], states=d["states"], extras=dict(d.get("extras", {})),
+                   step_extras=dict(d.get("step_extras", {})), info=dict(d.get("info", {})))
+
+    def __repr__(self) -> str:
+        ex = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.extras.items())
+        st = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.step_extras.items())
+        return (f"Trajectory(T={self.n_frames}, states={tuple(self.states.shape)}, extras=[{ex}], "
+                f"step_extras=[{st}], info={self.info})")
+
+
+def _plain(obj: Any) -> Any:
+    """Reduce metadata to types ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None or torch.is_tensor(obj):
+        return obj
+    return str(obj)

@@ -1,0 +1,78 @@
+"""What every method shares: the fit / generate / save / load surface and safe persistence."""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..core.errors import InputError
+from ..core.trajectory import Trajectory
+from ..core.training import atomic_save, load_checkpoint, package_versions, plain
+
+__all__ = ["Method", "resolve_model_file"]
+
+MODEL_FILE = "model.pt"
+
+
+def resolve_model_file(path: str | os.PathLike) -> Path:
+    """A folder means ``folder/model.pt``; a file is used as given."""
+    p = Path(path)
+    return p / MODEL_FILE if (p.is_dir() or p.suffix == "") else p
+
+
+class Method(ABC):
+    """A generator built from core + nn + a domain.
+
+    Subclasses set ``name``, build ``self.model`` in ``__init__`` from plain keyword arguments, and return
+    those arguments from ``config()`` so that ``load`` can rebuild the object.
+    """
+
+    name: ClassVar[str] = "method"
+    model: nn.Module
+
+    def __init__(self) -> None:
+        self.info: dict[str, Any] = {}
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Constructor keyword arguments (plain values) that rebuild this method."""
+
+    @abstractmethod
+    def fit(self, dataset: Any, config: Any) -> Any:
+        """Train on ``dataset``; returns a training summary."""
+
+    @abstractmethod
+    def generate(self, condition: Any, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
+        """Draw n samples for ``condition`` (the Generator protocol)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Tensors or plain values besides the model weights (normalisation statistics, ...)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write weights, config, versions and info atomically; a folder gets ``model.pt``."""
+        target = resolve_model_file(path)
+        payload = {"format": "sciflow.method/1", "method": self.name, "config": plain(self.config()),
+                   "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                   "extra": plain(self.extra_state()), "versions": package_versions(), "info": plain(self.info)}
+        return atomic_save(payload, target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Method:
+        """Rebuild a saved method (``weights_only`` loading: no code runs from the file)."""
+        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
+        if ck.get("method") != cls.name:
+            raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
+        obj = cls(**ck["config"])
+        obj.model.load_state_dict(ck["state_dict"])
+        obj.load_extra_state(ck.get("extra", {}))
+        obj.info = dict(ck.get("info", {}))
+        obj.model.to(map_location)
+        return obj

@@ -1,0 +1,2 @@
+"""CLI verbs, one module each, discovered by ``sciflow.cli``. A module defines ``register(subparsers)`` and
+imports heavy packages only inside its handlers."""

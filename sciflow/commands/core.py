@@ -1,0 +1,45 @@
+"""The core verbs: run, validate, export."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..workflows import run_workflow
+    summary = run_workflow(args.workflow, output=args.output, resume=False if args.fresh else None)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ..workflows import validate_workflow
+    wf = validate_workflow(args.workflow)
+    print(f"{args.workflow}: valid ({wf.task.name} task, output {wf.header.output})")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..io import read_trajectory, write_trajectory
+    kw = {"top": args.top} if args.top else {}
+    traj = read_trajectory(args.input, **kw)
+    meta = {"topology": args.top} if args.top else {}
+    write_trajectory(args.output, traj, **meta)
+    print(f"{args.input} -> {args.output}: {traj.n_frames} frames, {traj.n_rows} rows")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a YAML workflow (resumes when re-run)")
+    p.add_argument("workflow")
+    p.add_argument("--output", help="override the workflow's output folder")
+    p.add_argument("--fresh", action="store_true", help="ignore finished items of an earlier run")
+    p.set_defaults(func=_run)
+    p = sub.add_parser("validate", help="check a YAML workflow without running it")
+    p.add_argument("workflow")
+    p.set_defaults(func=_validate)
+    p = sub.add_parser("export", help="convert a trajectory between formats (.xyz .extxyz .pdb .dcd .npz)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--top", help="topology (PDB) for .dcd input or output")
+    p.set_defaults(func=_export)

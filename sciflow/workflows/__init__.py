@@ -1,0 +1,8 @@
+"""YAML workflows: validated schema -> registry of task names -> runner (resume, provenance, sharding)."""
+from .context import RunContext
+from .registry import TaskSpec, get_task, register_task, task_names
+from .runner import Workflow, resolve_device, run_workflow, validate_workflow
+from .schema import SCHEMA_VERSION, StrictModel, WorkflowHeader, load_yaml
+
+__all__ = ["RunContext", "TaskSpec", "get_task", "register_task", "task_names", "Workflow", "resolve_device",
+           "run_workflow", "validate_workflow", "SCHEMA_VERSION", "StrictModel", "WorkflowHeader", "load_yaml"]

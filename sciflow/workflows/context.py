@@ -1,0 +1,97 @@
+"""What a task sees while it runs: output folder, seed, device, sharding, resume markers, atomic writers."""
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from ..core.files import atomic_write_json, atomic_write_text
+from ..core.random import make_generator
+from ..core.trajectory import Trajectory
+from ..core.training import DistInfo, progress
+
+__all__ = ["RunContext"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunContext:
+    """Handed to every task's ``run(cfg, ctx)``.
+
+    Items of batch work should be keyed (a reaction id, a scenario name): ``item_generator(key)`` makes the
+    randomness of an item independent of how work is sharded over ranks, and ``is_done`` / ``mark_done`` let
+    an interrupted run skip finished items when it is started again.
+    """
+
+    output: Path
+    seed: int
+    device: torch.device
+    dist: DistInfo
+    resume: bool = True
+    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    def path(self, relative: str | Path) -> Path:
+        """output/relative, with its folder created."""
+        p = self.output / relative
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def generator(self, stream: str = "main") -> torch.Generator:
+        """A CPU generator for a named stream, seeded from the run's seed."""
+        return make_generator(self._derive(stream))
+
+    def item_generator(self, key: Any) -> torch.Generator:
+        """A CPU generator for one work item, the same whatever rank draws it."""
+        return make_generator(self._derive(f"item:{key}"))
+
+    def _derive(self, key: str) -> int:
+        h = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
+        return int.from_bytes(h[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share of ``items`` (round robin)."""
+        return list(items[self.dist.rank::self.dist.world_size])
+
+    def _marker(self, key: Any) -> Path:
+        safe = hashlib.sha1(str(key).encode()).hexdigest()[:16]
+        return self.output / ".done" / f"{safe}.json"
+
+    def is_done(self, key: Any) -> bool:
+        return self.resume and self._marker(key).is_file()
+
+    def mark_done(self, key: Any, info: dict[str, Any] | None = None) -> None:
+        atomic_write_json(self._marker(key), {"key": str(key), **(info or {})})
+
+    def done_info(self, key: Any) -> dict[str, Any]:
+        import json
+        return json.loads(self._marker(key).read_text())
+
+    def write_trajectory(self, relative: str | Path, traj: Trajectory, **meta: Any) -> Path:
+        """Write atomically with the writer that the suffix selects (``sciflow.io``)."""
+        from ..io import write_trajectory
+        return write_trajectory(self.path(relative), traj, **meta)
+
+    def write_json(self, relative: str | Path, obj: Any) -> Path:
+        return atomic_write_json(self.path(relative), obj)
+
+    def write_text(self, relative: str | Path, text: str) -> Path:
+        return atomic_write_text(self.path(relative), text)
+
+    def progress(self, iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
+                 unit: str = "it") -> Any:
+        return progress(iterable, total=total, desc=desc, unit=unit)
+
+    def log(self, message: str) -> None:
+        self.log_lines.append(message)
+        if self.is_main:
+            print(message, file=sys.stderr, flush=True)

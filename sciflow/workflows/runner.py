@@ -1,0 +1,114 @@
+"""Validate a workflow, then run its task with outputs, provenance and resume handled in one place."""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import ValidationError
+
+from ..core.errors import InputError
+from ..core.files import atomic_write_json, atomic_write_text
+from ..core.training import barrier, init_distributed, package_versions
+from .context import RunContext
+from .registry import TaskSpec, get_task
+from .schema import StrictModel, WorkflowHeader, format_validation_error, load_yaml
+
+__all__ = ["Workflow", "validate_workflow", "run_workflow", "resolve_device"]
+
+_HEADER_KEYS = set(WorkflowHeader.model_fields)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    header: WorkflowHeader
+    task: TaskSpec
+    config: StrictModel
+    source: Path | None
+
+    def resolved(self) -> dict[str, Any]:
+        """Header and task block with every default filled in (what the run actually used)."""
+        out = self.header.model_dump(mode="json", exclude_none=True)
+        out[self.task.name] = self.config.model_dump(mode="json")
+        return out
+
+
+def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | None = None) -> Workflow:
+    """Parse and validate; every problem raises InputError naming the field, before any work."""
+    path = None
+    if isinstance(source, dict):
+        data = dict(source)
+    else:
+        path = Path(source)
+        data = load_yaml(path)
+    task_name = data.get("task")
+    if not isinstance(task_name, str):
+        raise InputError("task: required, the name of the task to run (e.g. flow, tsgen)")
+    unknown = set(data) - _HEADER_KEYS - {task_name}
+    if unknown:
+        raise InputError(f"{', '.join(sorted(unknown))}: unknown top-level key(s); allowed: "
+                         f"{', '.join(sorted(_HEADER_KEYS))} and the task block {task_name!r}")
+    try:
+        header = WorkflowHeader(**{k: v for k, v in data.items() if k in _HEADER_KEYS})
+    except ValidationError as e:
+        raise InputError(f"workflow: {format_validation_error(e)}") from None
+    spec = get_task(task_name)
+    block = data.get(task_name, {})
+    if block is None:
+        block = {}
+    if not isinstance(block, dict):
+        raise InputError(f"{task_name}: expected a mapping of the task's settings, got {type(block).__name__}")
+    try:
+        cfg = spec.config(**block)
+    except ValidationError as e:
+        raise InputError(f"workflow: {format_validation_error(e, task_name)}") from None
+    return Workflow(header, spec, cfg, path)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device: {name!r} asked for, but no CUDA device is available")
+    return dev
+
+
+def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
+                 resume: bool | None = None) -> dict[str, Any]:
+    """Run a workflow; returns the task's summary (also written to ``output/summary.json``)."""
+    wf = source if isinstance(source, Workflow) else validate_workflow(source)
+    header = wf.header
+    if output is not None:
+        header = header.model_copy(update={"output": Path(output)})
+    if resume is not None:
+        header = header.model_copy(update={"resume": resume})
+    wf = Workflow(header, wf.task, wf.config, wf.source)
+    device = resolve_device(header.device)
+    dist = init_distributed(device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    out = Path(header.output)
+    if dist.is_main:
+        if not header.resume and (out / ".done").exists():
+            shutil.rmtree(out / ".done")
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
+        atomic_write_json(out / "run.json", {
+            "task": wf.task.name, "seed": header.seed, "device": str(device), "world_size": dist.world_size,
+            "versions": package_versions(), "workflow": str(wf.source) if wf.source else None,
+            "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    barrier()
+    ctx = RunContext(output=out, seed=header.seed, device=device, dist=dist, resume=header.resume)
+    start = time.perf_counter()
+    summary = dict(wf.task.run(wf.config, ctx) or {})
+    summary.setdefault("seconds", time.perf_counter() - start)
+    barrier()
+    if dist.is_main:
+        atomic_write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,77 @@
+"""The workflow file: a small header plus one block named after the task, validated before any work.
+
+```yaml
+version: 1            # schema version
+task: flow            # a task name (sciflow/workflows/tasks/<task>.py)
+seed: 0
+device: auto          # auto | cpu | cuda | cuda:N
+output: outputs/quickstart
+flow:                 # the task's own block, validated by the task's pydantic model
+  ...
+```
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..core.errors import InputError
+
+__all__ = ["StrictModel", "WorkflowHeader", "load_yaml", "format_validation_error", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+class StrictModel(BaseModel):
+    """Base of every workflow block: unknown keys are errors, values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class WorkflowHeader(StrictModel):
+    version: Literal[1] = Field(description="schema version of the workflow file")
+    task: str = Field(description="task name, e.g. flow, tsgen, mmsb, ditree, scattering, unbinding")
+    name: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    output: Path = Field(description="folder for outputs, resolved config, versions and seed")
+    resume: bool = True
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "cuda") and not v.startswith("cuda:"):
+            raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {v!r}")
+        return v
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML workflow; a missing file or malformed YAML raises InputError naming the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"workflow: no file at {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise InputError(f"workflow {p}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"workflow {p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the field path and the bad value."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in (prefix, *e["loc"]) if x != "")
+        val = e.get("input")
+        shown = repr(val) if not isinstance(val, dict) else "{...}"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        lines.append(f"{loc}: {e['msg']} (got {shown})")
+    return "; ".join(lines)

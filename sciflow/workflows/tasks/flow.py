@@ -165,31 +165,44 @@ def _plot(path: Path, results: list[tuple[float | None, Trajectory, torch.Tensor
 
 @register_task("flow", FlowTask)
 def run(cfg: FlowTask, ctx: RunContext) -> dict[str, Any]:
+    from ...core.training import barrier
     flow = _model(cfg, ctx)
     conds: list[float | None] = list(cfg.generate.conditions) if cfg.data.kind == "helix" else [None]
-    metrics: dict[str, Any] = {}
-    results = []
-    for cond in ctx.progress(ctx.shard(conds), desc="generate", unit="condition"):
-        key = "unconditional" if cond is None else f"pitch_{cond:g}"
+    key_of = {("unconditional" if c is None else f"pitch_{c:g}"): c for c in conds}
+    results = {}
+    for key in ctx.progress(ctx.shard(list(key_of)), desc="generate", unit="condition"):
+        cond = key_of[key]
+        if ctx.is_done(key):
+            ctx.log(f"{key}: done in an earlier run, skipped")
+            continue
         g = ctx.item_generator(key)
         x0 = eight_gaussians(cfg.generate.n, generator=g) if cfg.data.kind == "gaussians_to_moons" else None
         traj = flow.generate(None if cond is None else torch.tensor([cond]), cfg.generate.n, generator=g, x0=x0,
                              device=ctx.device).cpu()
         truth, _ = _target(cfg.data, cfg.generate.n, cond, g)
         truth2, _ = _target(cfg.data, cfg.generate.n, cond, g)
-        n = traj.n_rows
         out = Trajectory(traj.times, traj.states,
-                         extras={**traj.extras, "atomic_numbers": torch.full((n,), 6, dtype=torch.long)},
+                         extras={**traj.extras, "atomic_numbers": torch.full((traj.n_rows,), 6, dtype=torch.long)},
                          info=traj.info)
         files = [str(ctx.write_trajectory(f"samples/{key}.{fmt}", out)) for fmt in cfg.generate.formats]
         m = {"w2_generated": _w2(traj.last, truth), "w2_prior": _w2(traj.first, truth),
              "w2_two_target_sets": _w2(truth2, truth), "files": files}
-        metrics[key] = m
         ctx.mark_done(key, m)
-        results.append((cond, traj, truth))
+        results[key] = (cond, traj, truth)
         ctx.log(f"{key}: W2(generated, target) = {m['w2_generated']:.3f} "
-                f"(noise floor {m['w2_two_target_sets']:.3f}, prior {m['w2_prior']:.3f})")
-    if ctx.is_main and results:
-        _plot(ctx.path("quickstart.png"), results)
+                f"(two target sample sets: {m['w2_two_target_sets']:.3f}, prior: {m['w2_prior']:.3f})")
+    barrier()
+    metrics = {key: ctx.done_info(key) for key in key_of} if ctx.is_main else {}
+    if ctx.is_main:
+        panels = []
+        for key, cond in key_of.items():
+            if key in results:
+                panels.append(results[key])
+            elif "npz" in cfg.generate.formats:      # made by another rank or an earlier run
+                from ...io import read_trajectory
+                traj = read_trajectory(ctx.output / f"samples/{key}.npz")
+                panels.append((cond, traj, _target(cfg.data, cfg.generate.n, cond, ctx.item_generator(key))[0]))
+        if panels:
+            _plot(ctx.path("quickstart.png"), panels)
     return {"model": str(ctx.output / "model.pt"), "metrics": metrics, "plot": str(ctx.output / "quickstart.png"),
             "train": flow.info.get("train", {})}

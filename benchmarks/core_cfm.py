@@ -34,16 +34,16 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import ot  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import ot
+import torch
+from torch import nn
 
-from sciflow.core.files import atomic_write_json, atomic_write_text  # noqa: E402
-from sciflow.core.random import make_generator, randperm  # noqa: E402
-from sciflow.core.training import TrainConfig, progress  # noqa: E402
-from sciflow.data.toy import eight_gaussians, moons  # noqa: E402
-from sciflow.methods.flow import ConditionalFlow  # noqa: E402
+from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.random import make_generator, randperm
+from sciflow.core.training import TrainConfig, progress
+from sciflow.data.toy import eight_gaussians, moons
+from sciflow.methods.flow import ConditionalFlow
 
 LV_PATH = Path(os.environ.get("SCIFLOW_SNAPSHOTS", "/work/shared/data/snapshots")) / "LV_data.npz"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,7 +79,7 @@ def lv_problem(seed: int, steps: int) -> Problem:
     x0, x1 = xs[0][p0], xs[-1][p1]
     # floor: W2 between the two halves of the t = 10 snapshot (100 vs 100, as for the generated sample)
     return Problem("LV t0->t10", x0[:half], x1[:half], x0[half:], x1[half:], x1[:half], sigma=0.0, steps=steps,
-                   batch_size=256)
+                   batch_size=128)
 
 
 def w2(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -92,7 +92,7 @@ def w2(a: torch.Tensor, b: torch.Tensor) -> float:
 class Clock:
     """Wall and process CPU seconds of a block."""
 
-    def __enter__(self) -> Clock:
+    def __enter__(self):
         self.w, self.c = time.perf_counter(), time.process_time()
         return self
 
@@ -133,8 +133,10 @@ class TimeWrapper(nn.Module):
 
 
 def run_torchcfm(p: Problem, coupling: str, seed: int, euler_steps: int, repeats: int) -> dict:
-    from torchcfm.conditional_flow_matching import (ConditionalFlowMatcher,
-                                                    ExactOptimalTransportConditionalFlowMatcher)
+    from torchcfm.conditional_flow_matching import (
+        ConditionalFlowMatcher,
+        ExactOptimalTransportConditionalFlowMatcher,
+    )
     torch.manual_seed(seed)
     np.random.seed(seed)  # TorchCFM's OT sampler draws pairs with numpy's global generator
     model = torchcfm_mlp(p.x0_train.shape[1])
@@ -173,8 +175,8 @@ def run_torchcfm(p: Problem, coupling: str, seed: int, euler_steps: int, repeats
     wrapped.nfe = 0
     s_wall, s_cpu, traj = median_time(sample, repeats)
     return {"train_wall_s": train.wall, "train_cpu_s": train.cpu, "sample_wall_s": s_wall, "sample_cpu_s": s_cpu,
-            "nfe": wrapped.nfe // repeats, "final_loss": float(loss), "w2": w2(traj[-1], p.x1_test),
-            "sampler": sampler, "init": init}
+            "nfe": wrapped.nfe // repeats, "final_loss": loss.item(), "w2": w2(traj[-1], p.x1_test),
+            "sampler": sampler, "init": init, "samples": traj[-1].detach()}
 
 
 # -- sciflow side (the public ConditionalFlow method) ---------------------------------------------
@@ -197,18 +199,17 @@ def run_sciflow(p: Problem, coupling: str, seed: int, euler_steps: int, repeats:
     s_wall, s_cpu, states = median_time(sample, repeats)
     return {"train_wall_s": train.wall, "train_cpu_s": train.cpu, "sample_wall_s": s_wall, "sample_cpu_s": s_cpu,
             "nfe": info.get("nfe"), "final_loss": result.final_loss, "w2": w2(states[-1], p.x1_test),
-            "sampler": f"sciflow {info.get('solver')}", "init": init}
+            "sampler": f"sciflow {info.get('solver')}", "init": init, "samples": states[-1]}
 
 
 # -- driver --------------------------------------------------------------------------------------
 def mean_sd(xs: list[float]) -> tuple[float, float]:
-    return float(np.mean(xs)), float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0
+    return float(np.mean(xs)), (float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0)
 
 
 def summarise(runs: list[dict]) -> list[dict]:
     rows = []
-    keys = sorted({(r["problem"], r["coupling"], r["library"]) for r in runs}, key=lambda k: (k[0], k[1], k[2]))
-    for prob, coup, lib in keys:
+    for prob, coup, lib in sorted({(r["problem"], r["coupling"], r["library"]) for r in runs}):
         sel = [r for r in runs if (r["problem"], r["coupling"], r["library"]) == (prob, coup, lib)]
         row = {"problem": prob, "coupling": coup, "library": lib, "seeds": len(sel)}
         for k in ("w2", "train_wall_s", "train_cpu_s", "sample_wall_s", "sample_cpu_s", "floor_w2"):
@@ -217,18 +218,37 @@ def summarise(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def ratios(rows: list[dict]) -> list[dict]:
+    out = []
+    for prob, coup in sorted({(r["problem"], r["coupling"]) for r in rows}):
+        s = next(r for r in rows if (r["problem"], r["coupling"], r["library"]) == (prob, coup, "sciflow"))
+        t = next(r for r in rows if (r["problem"], r["coupling"], r["library"]) == (prob, coup, "torchcfm"))
+        pooled = max(1e-12, float(np.sqrt((s["w2_sd"] ** 2 + t["w2_sd"] ** 2) / 2)))
+        out.append({"problem": prob, "coupling": coup, "w2_ratio": s["w2_mean"] / t["w2_mean"],
+                    "w2_diff_in_sd": (s["w2_mean"] - t["w2_mean"]) / pooled,
+                    "train_cpu_ratio": s["train_cpu_s_mean"] / t["train_cpu_s_mean"],
+                    "train_wall_ratio": s["train_wall_s_mean"] / t["train_wall_s_mean"],
+                    "sample_cpu_ratio": s["sample_cpu_s_mean"] / t["sample_cpu_s_mean"]})
+    return out
+
+
 def markdown(cfg: dict, rows: list[dict], env: dict) -> str:
-    lines = ["# sciflow core vs TorchCFM (conditional flow matching)", "",
-             f"Command: `{cfg['command']}`  ", f"Machine: {env['machine']}, torch {env['torch']} "
-             f"({env['threads']} thread), torchcfm {env['torchcfm']}, POT {env['pot']}; {env['date']}.", "",
-             f"Seeds: {cfg['seeds']}. Training steps: 8gaussians->moons {cfg['steps']['moons']}, LV "
-             f"{cfg['steps']['lv']}; batch 256; Adam lr 1e-3; Euler sampling with {cfg['euler_steps']} steps. "
-             "W2: exact 2-Wasserstein (POT emd2) of generated vs held-out true samples; floor: W2 between two "
-             "independent true samples of the same sizes. Times: mean ± sd over seeds, wall clock and process "
-             "CPU on one thread (the machine is shared, so CPU time is the steadier of the two).", "",
-             "| problem | coupling | library | W2 (mean ± sd) | W2 floor | train wall s | train CPU s "
-             "| sample wall ms | sample CPU ms |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# sciflow core vs TorchCFM (conditional flow matching)", "",
+        f"Command: `{cfg['command']}`  ",
+        (f"Machine: {env['machine']}, torch {env['torch']} ({env['threads']} thread), torchcfm {env['torchcfm']}, "
+         f"POT {env['pot']}; {env['date']}."), "",
+        (f"Seeds: {cfg['seeds']}. Training steps: 8gaussians->moons {cfg['steps']['moons']} (batch 256, path "
+        f"sigma 0.1), LV t0->t10 {cfg['steps']['lv']} (batch 128, sigma 0); Adam lr 1e-3, no clipping, EMA or "
+        f"schedule; the same MLP with the same initial weights; Euler sampling with {cfg['euler_steps']} steps. "
+        "W2: exact 2-Wasserstein (POT emd2) of generated vs held-out true samples (2000 vs 2000 for moons, "
+        "100 vs 100 for LV); floor: W2 between two independent true samples of the same sizes. Times: mean ± sd "
+        "over seeds, wall clock and process CPU on one thread; the machine is shared with other jobs, so CPU "
+        "time is the steadier of the two."), "",
+        ("| problem | coupling | library | W2 (mean ± sd) | W2 floor | train wall s | train CPU s "
+         "| sample wall ms | sample CPU ms |"),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['problem']} | {r['coupling']} | {r['library']} | {r['w2_mean']:.4f} ± {r['w2_sd']:.4f} "
@@ -236,27 +256,52 @@ def markdown(cfg: dict, rows: list[dict], env: dict) -> str:
             f"| {r['train_cpu_s_mean']:.1f} ± {r['train_cpu_s_sd']:.1f} "
             f"| {1e3 * r['sample_wall_s_mean']:.1f} ± {1e3 * r['sample_wall_s_sd']:.1f} "
             f"| {1e3 * r['sample_cpu_s_mean']:.1f} ± {1e3 * r['sample_cpu_s_sd']:.1f} |")
-    lines += ["", "Ratios sciflow / TorchCFM (mean over seeds; below 1 means sciflow is faster or closer):", "",
-              "| problem | coupling | W2 ratio | W2 difference in sd units | train CPU ratio | sample CPU ratio |",
-              "|---|---|---|---|---|---|"]
-    for prob, coup in sorted({(r["problem"], r["coupling"]) for r in rows}):
-        s = next(r for r in rows if (r["problem"], r["coupling"], r["library"]) == (prob, coup, "sciflow"))
-        t = next(r for r in rows if (r["problem"], r["coupling"], r["library"]) == (prob, coup, "torchcfm"))
-        pooled = max(1e-12, float(np.sqrt((s["w2_sd"] ** 2 + t["w2_sd"] ** 2) / 2)))
-        lines.append(f"| {prob} | {coup} | {s['w2_mean'] / t['w2_mean']:.3f} | "
-                     f"{(s['w2_mean'] - t['w2_mean']) / pooled:+.2f} | "
-                     f"{s['train_cpu_s_mean'] / t['train_cpu_s_mean']:.3f} | "
-                     f"{s['sample_cpu_s_mean'] / t['sample_cpu_s_mean']:.3f} |")
+    lines += ["", "sciflow / TorchCFM (means over seeds; a ratio below 1 means sciflow is faster or closer):", "",
+              ("| problem | coupling | W2 ratio | W2 difference / pooled sd | train CPU ratio | train wall ratio "
+               "| sample CPU ratio |"),
+              "|---|---|---|---|---|---|---|"]
+    for q in ratios(rows):
+        lines.append(f"| {q['problem']} | {q['coupling']} | {q['w2_ratio']:.3f} | {q['w2_diff_in_sd']:+.2f} "
+                     f"| {q['train_cpu_ratio']:.3f} | {q['train_wall_ratio']:.3f} | {q['sample_cpu_ratio']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def plot(samples: dict, problems: dict, path: Path) -> None:
+    """Generated samples of seed 0 next to the held-out truth, one row per problem and coupling."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = sorted({(k[0], k[1]) for k in samples})
+    fig, axes = plt.subplots(len(keys), 3, figsize=(10, 3.2 * len(keys)), squeeze=False)
+    for row, (prob, coup) in zip(axes, keys):
+        truth = problems[prob].x1_test
+        row[0].scatter(truth[:, 0], truth[:, 1], s=2, c="k")
+        row[0].set_title(f"{prob}: held-out truth", fontsize=9)
+        for ax, lib in zip(row[1:], ("torchcfm", "sciflow")):
+            x = samples.get((prob, coup, lib))
+            if x is not None:
+                ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:blue" if lib == "sciflow" else "tab:orange")
+            ax.set_title(f"{lib}, {coup}", fontsize=9)
+        lims = [ax.get_xlim() + ax.get_ylim() for ax in row]
+        for ax in row:
+            ax.set_xlim(min(v[0] for v in lims), max(v[1] for v in lims))
+            ax.set_ylim(min(v[2] for v in lims), max(v[3] for v in lims))
+    fig.tight_layout()
+    from sciflow.core.files import atomic_path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few steps and 2 seeds (a smoke run, minutes)")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, quick 2)")
-    ap.add_argument("--out", default=str(RESULTS), help="folder for core_cfm.json and core_cfm.md")
+    ap.add_argument("--out", default=str(RESULTS), help="folder for core_cfm.json, .md and .png")
+    ap.add_argument("--fresh", action="store_true", help="ignore finished runs of an interrupted earlier call")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    torch.optim.Adam(nn.Linear(1, 1).parameters())  # pay torch.optim's one-off lazy imports before any clock
     seeds = list(range(args.seeds if args.seeds else (2 if args.quick else 3)))
     steps = {"moons": 300, "lv": 300} if args.quick else {"moons": 5000, "lv": 3000}
     euler_steps, repeats = 100, 5
@@ -264,35 +309,60 @@ def main(argv: list[str] | None = None) -> int:
            "steps": steps, "euler_steps": euler_steps, "sample_repeats": repeats,
            "lv": "flow from snapshot t=0 to snapshot t=10, 100 train / 100 held-out particles each"}
     import torchcfm
-    env = {"machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores (shared)".strip(),
+    env = {"machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs",
            "python": platform.python_version(), "torch": torch.__version__, "torchcfm": torchcfm.__version__,
            "pot": ot.__version__, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    out = Path(args.out)
+    name = "core_cfm_quick" if args.quick else "core_cfm"
+    partial = out / f".{name}.partial.json"      # finished runs, so that a killed call resumes
+    done: dict[str, list[dict]] = {}
+    if partial.is_file() and not args.fresh:
+        saved = json.loads(partial.read_text())
+        if saved.get("config") == cfg:
+            done = saved["jobs"]
     jobs = [(maker, key, coupling, seed) for maker, key in ((moons_problem, "moons"), (lv_problem, "lv"))
             for coupling in ("independent", "exact_ot") for seed in seeds]
     runs: list[dict] = []
+    samples: dict = {}
+    problems: dict = {}
     bar = progress(total=2 * len(jobs), desc="core_cfm", unit="run")
     for maker, key, coupling, seed in jobs:
+        job = f"{key}/{coupling}/{seed}"
         p = maker(seed, steps[key])
+        problems.setdefault(p.name, p)
+        if job in done:
+            runs += done[job]
+            bar.update(2)
+            continue
         floor = w2(p.x1_ref, p.x1_test)
         order = [("torchcfm", run_torchcfm), ("sciflow", run_sciflow)]
         if seed % 2:
             order.reverse()
-        inits = {}
+        inits, these = {}, []
         for lib, fn in order:
             bar.set_postfix_str(f"{p.name} {coupling} seed {seed} {lib}")
             r = fn(p, coupling, seed, euler_steps, repeats)
             inits[lib] = r.pop("init")
-            runs.append({"problem": p.name, "coupling": coupling, "seed": seed, "library": lib, "steps": p.steps,
-                         "batch_size": p.batch_size, "sigma": p.sigma, "floor_w2": floor, **r})
+            x = r.pop("samples")
+            if seed == seeds[0]:
+                samples[(p.name, coupling, lib)] = x
+            these.append({"problem": p.name, "coupling": coupling, "seed": seed, "library": lib, "steps": p.steps,
+                          "batch_size": p.batch_size, "sigma": p.sigma, "floor_w2": floor, **r})
             bar.update(1)
         same = all(torch.equal(a, b) for a, b in zip(inits["torchcfm"], inits["sciflow"]))
-        runs[-1]["same_init"] = runs[-2]["same_init"] = same
+        for r in these:
+            r["same_init"] = same
+        runs += these
+        done[job] = these
+        atomic_write_json(partial, {"config": cfg, "jobs": done})
     bar.close()
     rows = summarise(runs)
-    out = Path(args.out)
-    name = "core_cfm_quick" if args.quick else "core_cfm"
-    atomic_write_json(out / f"{name}.json", {"config": cfg, "environment": env, "summary": rows, "runs": runs})
+    atomic_write_json(out / f"{name}.json", {"config": cfg, "environment": env, "summary": rows,
+                                             "ratios_sciflow_over_torchcfm": ratios(rows), "runs": runs})
     atomic_write_text(out / f"{name}.md", markdown(cfg, rows, env))
+    if samples:
+        plot(samples, problems, out / f"{name}.png")
+    partial.unlink(missing_ok=True)
     print(markdown(cfg, rows, env))
     return 0
 

@@ -1,0 +1,10 @@
+"""Cells and other populations observed as unpaired snapshots: the snapshot container and adapter,
+standardisation, population drifts (Lotka-Volterra, repressilator) and noise models."""
+from .dynamics import (NOISE_MODELS, AdditiveNoise, Drift, GradientMLPDrift, LinearDrift, LotkaVolterra, MLPDrift,
+                       MultiplicativeNoise, NoiseModel,
+                       Repressilator, make_noise)
+from .snapshots import SNAPSHOT_INDEX, SNAPSHOT_POINTS, SNAPSHOT_TIMES, SnapshotAdapter, Snapshots, Standardizer
+
+__all__ = ["Snapshots", "Standardizer", "SnapshotAdapter", "SNAPSHOT_POINTS", "SNAPSHOT_INDEX", "SNAPSHOT_TIMES",
+           "Drift", "LotkaVolterra", "Repressilator", "LinearDrift", "MLPDrift", "GradientMLPDrift", "NoiseModel", "AdditiveNoise", "MultiplicativeNoise",
+           "make_noise", "NOISE_MODELS"]

@@ -1,0 +1,402 @@
+"""MMSB: multi-marginal Schrödinger bridges with iterative reference refinement (Shen, Berlinghieri &
+Broderick, AISTATS 2025), on the core's couplings, multi-marginal chaining, SDE solvers and trainer.
+
+    model = MMSB(reference="lotka_volterra", sigma=0.02, noise="multiplicative").fit(snapshots)
+    model.reference_params        # {"alpha": ..., "beta": ..., "gamma": ..., "delta": ...}
+    paths = model.trajectories(500)               # individual trajectories through every snapshot
+    pred = model.predict([1.0, 3.0, 5.0], n=1000) # populations at unobserved times
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...core.errors import InputError, SciflowError, check_in_range
+from ...core.random import make_generator
+from ...core.trajectory import Trajectory
+from ...core.training import load_checkpoint, progress
+from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
+from ...domains.cells.snapshots import Snapshots, Standardizer
+from ..base import Method, resolve_model_file
+from .bridge import BridgeSample, BridgeStep
+from .init import shooting_init
+from .noise_select import candidate_noises, first_guess, select_noise
+from .predict import BridgeDrift, fit_bridge_drift, simulate
+from .refine import drift_nll, fit_drift, increments
+from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
+
+__all__ = ["MMSB"]
+
+
+def _vector(drift: nn.Module) -> Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in drift.parameters()]) if list(drift.parameters()) \
+        else torch.zeros(0, dtype=torch.float64)
+
+
+def _set_vector(drift: nn.Module, v: Tensor) -> None:
+    i = 0
+    with torch.no_grad():
+        for p in drift.parameters():
+            p.copy_(v[i:i + p.numel()].reshape(p.shape))
+            i += p.numel()
+
+
+class MMSB(Method):
+    """Trajectories through unpaired snapshots under a reference SDE dX = f_theta(X) dt + g(X) dW whose drift
+    is refined from the data.
+
+    Each round: (1) bridge step: a Schrödinger bridge w.r.t. the current reference between every pair of
+    adjacent snapshots (entropic OT at temperature 1 under the cost -log p_ref(y | x) of the reference's
+    Gaussian transition approximation, then reference bridges between the paired points), chained into
+    whole paths; (2) refinement: theta by maximum likelihood (weighted least squares of finite differences)
+    along those paths. ``rounds=0`` with ``reference="zero"`` is the vanilla Schrödinger bridge.
+
+    Args:
+        reference: ``lotka_volterra``, ``repressilator``, ``linear``, ``mlp_gradient``, ``mlp``, ``zero``, or
+            any torch module f_theta mapping (B, d) -> (B, d) row by row (then ``load`` needs it again).
+        sigma: noise level of the reference (data units; relative for ``multiplicative``), or ``auto``.
+        noise: ``additive`` (g = sigma), ``multiplicative`` (g = sigma |x|, abundances) or ``auto``. With
+            ``auto`` (either), the drift is fitted under a first guess, the diffusion is chosen by how well the
+            reference SDE reproduces the training snapshots (``noise_select``), and the drift is refitted
+            for ``refit_rounds`` more rounds (default max(3, rounds // 2)).
+        dim: data dimension (known after ``fit`` otherwise).
+        rounds: bridge/refinement rounds (evaluations of the fixed-point map).
+        reference_kwargs: initial parameters (``{"alpha": 1.0}``) or network sizes (``{"hidden": [64, 64]}``).
+        init: ``auto`` (``shooting`` for mechanistic references, else ``given``), ``shooting``, ``given``.
+        accelerate: ``squarem`` (extrapolated fixed-point steps for parametric drifts), ``none``; ``auto``
+            picks squarem for parametric references.
+        n_paths: bridge paths per round. h: fine time step of bridges (data time units).
+        eps: temperature of the static bridge (1: the Schrödinger bridge of the reference).
+        max_rows: increments used per refinement (subsampled). sinkhorn_iter: cap on Sinkhorn sweeps.
+        net_steps / net_lr / net_batch: AdamW steps, rate and batch of network references per round.
+        predict_dt: step of forward simulations (default h / 5).
+    """
+
+    name = "mmsb"
+
+    def __init__(self, reference: str | nn.Module = "mlp", sigma: float | str = 0.1, *, noise: str = "additive",
+                 dim: int | None = None, rounds: int = 8, reference_kwargs: dict[str, Any] | None = None,
+                 init: str = "auto", accelerate: str = "auto", n_paths: int = 1000, h: float = 0.01,
+                 eps: float = 1.0, max_rows: int = 200_000, sinkhorn_iter: int = 300, lbfgs_iter: int = 100,
+                 net_steps: int = 400, net_lr: float = 2e-3, net_batch: int = 4096, predict_dt: float | None = None,
+                 shooting_starts: int = 12, refit_rounds: int | None = None, h_lna: float = 0.05,
+                 device: str = "cpu") -> None:
+        super().__init__()
+        self.custom = isinstance(reference, nn.Module)
+        ref_name = "custom" if self.custom else str(reference)
+        if not self.custom:
+            from .references import REFERENCES
+            REFERENCES.get(ref_name)  # unknown names fail here, before any work
+        if init not in ("auto", "shooting", "given"):
+            raise InputError(f"init: expected auto, shooting or given, got {init!r}")
+        if accelerate not in ("auto", "squarem", "none"):
+            raise InputError(f"accelerate: expected auto, squarem or none, got {accelerate!r}")
+        if int(rounds) < 0:
+            raise InputError(f"rounds: must be >= 0, got {rounds}")
+        if int(n_paths) < 1:
+            raise InputError(f"n_paths: must be >= 1, got {n_paths}")
+        check_in_range("h", h, 0.0, low_open=True)
+        check_in_range("eps", eps, 0.0, low_open=True)
+        self.auto_sigma = isinstance(sigma, str)
+        if self.auto_sigma and sigma != "auto":
+            raise InputError(f"sigma: expected a number > 0 or 'auto', got {sigma!r}")
+        self.auto_noise = noise == "auto"
+        self.noise: NoiseModel = make_noise("additive" if self.auto_noise else noise,
+                                            1.0 if self.auto_sigma else float(sigma))
+        self._config = dict(reference=ref_name, sigma=sigma if self.auto_sigma else float(sigma), noise=noise,
+                            dim=dim,
+                            rounds=int(rounds), reference_kwargs=dict(reference_kwargs or {}), init=init,
+                            accelerate=accelerate, n_paths=int(n_paths), h=float(h), eps=float(eps),
+                            max_rows=int(max_rows), sinkhorn_iter=int(sinkhorn_iter), lbfgs_iter=int(lbfgs_iter),
+                            net_steps=int(net_steps), net_lr=float(net_lr), net_batch=int(net_batch),
+                            predict_dt=predict_dt, shooting_starts=int(shooting_starts), refit_rounds=refit_rounds,
+                            h_lna=float(h_lna), device=device)
+        self.device = torch.device(device)
+        self._reference_module = reference if self.custom else None
+        self.snapshots: Snapshots | None = None
+        self.standardizer: Standardizer | None = None
+        self.history: list[dict[str, Any]] = []
+        self.model: nn.Module | None = None
+        if dim is not None:
+            self._build(int(dim))
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build(self, dim: int, standardizer: Standardizer | None = None) -> None:
+        if self.custom:
+            drift = self._reference_module.to(torch.float64)
+        else:
+            drift = build_reference(self._config["reference"], dim, standardizer=standardizer,
+                                    **dict(self._config["reference_kwargs"]))
+        self._config["dim"] = dim
+        self.model = nn.ModuleDict({"reference": drift, "bridge": BridgeDrift(max(dim, 1)).double()})
+        self._bridge_fitted = False
+
+    @property
+    def reference(self) -> nn.Module:
+        """The reference drift module f_theta (data units, float64)."""
+        if self.model is None:
+            raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
+        return self.model["reference"]
+
+    @property
+    def reference_params(self) -> dict[str, Any]:
+        """The fitted reference's parameters in natural units."""
+        return reference_params(self.reference)
+
+    @property
+    def sigma(self) -> float:
+        return self.noise.sigma
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def diffusion(self, x: Tensor, t: Tensor | None = None) -> Tensor:
+        return self.noise(x)
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def _check(self, snapshots: Snapshots) -> Snapshots:
+        if not isinstance(snapshots, Snapshots):
+            raise InputError(f"snapshots: expected a Snapshots object (see sciflow.data.snapshots), "
+                             f"got {type(snapshots).__name__}")
+        dim = self._config["dim"]
+        if dim and snapshots.dim != dim:
+            raise InputError(f"snapshots: have dimension {snapshots.dim}, the model {dim}")
+        return snapshots.to(self.device, torch.float64)
+
+    def _bridge_step(self) -> BridgeStep:
+        c = self._config
+        return BridgeStep(self.reference, self.noise, eps=c["eps"], h=c["h"], h_lna=c["h_lna"],
+                          max_iter=c["sinkhorn_iter"])
+
+    def sample_bridges(self, n: int | None = None, *, generator: torch.Generator | None = None) -> BridgeSample:
+        """Chained bridge paths through the training snapshots under the current reference."""
+        if self.snapshots is None:
+            raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
+        with torch.no_grad():
+            return self._bridge_step().sample(self.snapshots, n or self._config["n_paths"], generator=generator)
+
+    def _em_step(self, generator: torch.Generator, parametric: bool, seed: int) -> dict[str, Any]:
+        c = self._config
+        bs = self.sample_bridges(c["n_paths"], generator=generator)
+        inc = increments(bs.pieces, bs.steps, self.noise, max_rows=c["max_rows"], generator=generator)
+        nll = fit_drift(self.reference, inc, parametric=parametric, max_iter=c["lbfgs_iter"], steps=c["net_steps"],
+                        batch_size=c["net_batch"], lr=c["net_lr"], seed=seed)
+        return {"nll": nll}
+
+    def fit(self, snapshots: Snapshots, config: Any = None, *, generator: torch.Generator | None = None,
+            seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
+        """Alternate bridge and refinement steps on ``snapshots`` for ``rounds`` rounds; returns a summary
+        (time, history of parameters and NLL per round)."""
+        snaps = self._check(snapshots)
+        c = self._config
+        g = generator if generator is not None else make_generator(seed)
+        start, cpu0 = time.perf_counter(), time.process_time()
+        self.snapshots = snaps
+        self.standardizer = Standardizer.fit(snaps)
+        if self.model is None or self._config["dim"] != snaps.dim:
+            self._build(snaps.dim, self.standardizer)
+        ref = self.reference
+        if hasattr(ref, "set_standardizer") and c["reference"] in NETWORKS:
+            ref.set_standardizer(self.standardizer)
+        parametric = is_parametric(ref)
+        init = c["init"]
+        if init == "auto":
+            init = "shooting" if c["reference"] in MECHANISTIC else "given"
+        self.history = []
+        auto = self.auto_sigma or self.auto_noise
+        if auto:
+            first = "multiplicative" if (self.auto_noise and c["reference"] in MECHANISTIC) else \
+                ("additive" if self.auto_noise else self.noise.name)
+            self.noise = make_noise(first, first_guess(first, snaps) if self.auto_sigma else self.noise.sigma)
+        if init == "shooting" and c["rounds"] > 0:
+            info = shooting_init(ref, snaps, n_starts=c["shooting_starts"], generator=g)
+            self.history.append({"round": 0, "step": "shooting init", "params": self.reference_params, **info})
+        accel = c["accelerate"]
+        if accel == "auto":
+            accel = "squarem" if parametric and c["reference"] != "zero" else "none"
+        bar = progress(total=c["rounds"], desc="mmsb rounds", enabled=show_progress, unit="round")
+        done = 0
+
+        def step() -> None:
+            nonlocal done
+            info = self._em_step(g, parametric, seed + done)
+            done += 1
+            self.history.append({"round": done, "params": self.reference_params, **info})
+            bar.update(1)
+
+        def run(total: int) -> None:
+            while done < total:
+                if accel == "squarem" and total - done >= 3:
+                    self._squarem_cycle(step)
+                else:
+                    step()
+
+        try:
+            run(c["rounds"])
+            if auto:
+                names = list(NOISE_MODELS) if self.auto_noise else [self.noise.name]
+                cands = candidate_noises(names, snaps) if self.auto_sigma else \
+                    [make_noise(n, self.noise.sigma) for n in names]
+                self.noise, scores = select_noise(self.reference, snaps, cands, seed=seed)
+                self.history.append({"round": done, "step": "noise selection", "noise": self.noise.name,
+                                     "sigma": self.noise.sigma, "scores": scores})
+                extra = c["refit_rounds"] if c["refit_rounds"] is not None else max(3, c["rounds"] // 2)
+                bar.total = c["rounds"] + extra
+                run(c["rounds"] + extra)
+        finally:
+            bar.close()
+        self.model["reference"].eval()
+        seconds = time.perf_counter() - start
+        self.info["fit"] = {"seconds": seconds, "cpu_seconds": time.process_time() - cpu0, "rounds": done,
+                            "init": init, "accelerate": accel, "params": self.reference_params,
+                            "noise": self.noise.name, "sigma": self.noise.sigma}
+        return {"seconds": seconds, "cpu_seconds": self.info["fit"]["cpu_seconds"], "params": self.reference_params,
+                "noise": self.noise.name, "sigma": self.noise.sigma, "rounds": done, "history": self.history}
+
+    def _squarem_cycle(self, step: Any) -> None:
+        """One SQUAREM cycle (Varadhan & Roland 2008, scheme S3): two fixed-point steps, an extrapolation
+        along their differences, and a stabilising step from the extrapolated point (falls back to the
+        plain second step if the extrapolation fails)."""
+        ref = self.reference
+        t0 = _vector(ref)
+        step()
+        t1 = _vector(ref)
+        step()
+        t2 = _vector(ref)
+        r, v = t1 - t0, (t2 - t1) - (t1 - t0)
+        alpha = -float(r.norm()) / max(float(v.norm()), 1e-300)
+        alpha = min(-1.0, max(alpha, -8.0))
+        _set_vector(ref, t0 - 2 * alpha * r + alpha * alpha * v)
+        try:
+            step()
+            ok = bool(torch.isfinite(_vector(ref)).all())
+        except (SciflowError, RuntimeError, ValueError, torch.linalg.LinAlgError):
+            ok = False
+        if not ok:
+            _set_vector(ref, t2)
+            self.history.append({"round": self.history[-1]["round"], "step": "squarem fallback",
+                                 "params": self.reference_params})
+        else:
+            self.history[-1]["squarem_alpha"] = alpha
+
+    # -- outputs -----------------------------------------------------------------------------------
+    def trajectories(self, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
+        """n individual trajectories through every training snapshot (bridges under the fitted reference,
+        on the fine grid of step <= h, in data units); ``extras["snapshot_rows"]`` (n, K) gives the
+        observed cell each path passes through."""
+        return self.sample_bridges(int(n), generator=generator).trajectory()
+
+    def generate(self, condition: Any, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
+        """The Generator protocol: ``condition`` None gives ``trajectories(n)``; a sequence of times gives
+        ``predict(times, n)``."""
+        if condition is None:
+            return self.trajectories(n, generator=generator)
+        return self.predict(condition, n, generator=generator)
+
+    def start_population(self, n: int) -> Tensor:
+        """(n, d) the first snapshot's rows, repeated in order to reach n."""
+        if self.snapshots is None:
+            raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
+        first = self.snapshots.samples[0]
+        reps = math.ceil(int(n) / first.shape[0])
+        return first.repeat(reps, 1)[: int(n)]
+
+    def fit_bridge_drift(self, *, n_paths: int | None = None, steps: int = 2000, seed: int = 0,
+                         generator: torch.Generator | None = None, show_progress: bool = False) -> float:
+        """Learn the time-dependent drift of the bridge paths (needed for ``predict(dynamics="bridge")``)."""
+        g = generator if generator is not None else make_generator(seed)
+        bs = self.sample_bridges(n_paths or self._config["n_paths"], generator=g)
+        loss = fit_bridge_drift(self.model["bridge"], bs.pieces, bs.steps, bs.times, mean=self.standardizer.mean,
+                                scale=self.standardizer.scale, train_steps=steps, seed=seed, progress=show_progress)
+        self._bridge_fitted = True
+        self.info["bridge_drift"] = {"steps": steps, "final_loss": loss}
+        return loss
+
+    def predict(self, times: Sequence[float] | Tensor, n: int = 1000, *, x0: Tensor | None = None,
+                dynamics: str = "reference", dt: float | None = None,
+                generator: torch.Generator | None = None) -> Trajectory:
+        """Populations at ``times`` simulated forward from the first snapshot (or from ``x0`` (n, d) at the
+        first snapshot's time). ``dynamics``: ``reference`` (the refined reference SDE) or ``bridge`` (the
+        learned bridge drift, see ``fit_bridge_drift``; inside the observed time range only)."""
+        if self.snapshots is None:
+            raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
+        if dynamics not in ("reference", "bridge"):
+            raise InputError(f"dynamics: expected 'reference' or 'bridge', got {dynamics!r}")
+        start = self.start_population(n) if x0 is None else torch.as_tensor(x0, dtype=torch.float64)
+        if start.dim() != 2 or start.shape[1] != self.snapshots.dim:
+            raise InputError(f"x0: expected (n, {self.snapshots.dim}), got {tuple(start.shape)}")
+        step = float(dt or self._config["predict_dt"] or self._config["h"] / 5)
+        t0 = float(self.snapshots.times[0])
+        if dynamics == "reference":
+            ref = self.reference
+            field = lambda x, t: ref(x)  # noqa: E731
+        else:
+            if not self._bridge_fitted:
+                self.fit_bridge_drift(generator=generator)
+            t = torch.as_tensor(times, dtype=torch.float64)
+            if float(t.max()) > float(self.snapshots.times[-1]) + 1e-9:
+                raise InputError("times: the bridge drift is only defined up to the last snapshot at "
+                                 f"t={float(self.snapshots.times[-1]):g}; use dynamics='reference' to extrapolate")
+            field = self.model["bridge"]
+        traj = simulate(field, self.noise, start.to(self.device), t0, times, dt=step, generator=generator)
+        return Trajectory(traj.times, traj.states, info={**traj.info, "dynamics": dynamics, "method": self.name})
+
+    # -- persistence -------------------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"history": self.history, "bridge_fitted": bool(getattr(self, "_bridge_fitted", False)),
+                               "noise": self.noise.name, "sigma": self.noise.sigma}
+        if self.snapshots is not None:
+            x, idx = self.snapshots.stacked()
+            out.update(times=self.snapshots.times.cpu(), points=x.cpu(), index=idx.cpu())
+        if self.standardizer is not None:
+            out["standardizer"] = self.standardizer.state_dict()
+        return out
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.history = list(state.get("history", []))
+        self._bridge_fitted = bool(state.get("bridge_fitted", False))
+        if "noise" in state:
+            self.noise = make_noise(state["noise"], float(state["sigma"]))
+        if "points" in state:
+            pts, idx, times = state["points"], state["index"], state["times"]
+            self.snapshots = Snapshots.from_arrays([pts[idx == k] for k in range(len(times))], times)
+        if "standardizer" in state:
+            self.standardizer = Standardizer.from_state_dict(state["standardizer"])
+
+    def save(self, path: str | os.PathLike) -> Any:
+        if self.model is None:
+            raise SciflowError("MMSB: nothing to save before fit")
+        return super().save(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu",
+             reference: nn.Module | None = None) -> MMSB:
+        """Rebuild a saved model; a custom reference module must be passed again as ``reference``."""
+        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
+        if ck.get("method") != cls.name:
+            raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
+        cfg = dict(ck["config"])
+        if cfg["reference"] == "custom":
+            if reference is None:
+                raise InputError("reference: this model was fitted with a custom module; pass it as reference=")
+            cfg["reference"] = reference
+        obj = cls(**cfg)
+        if obj.model is None:
+            obj._build(int(cfg["dim"]))
+        obj.model.load_state_dict(ck["state_dict"])
+        obj.load_extra_state(ck.get("extra", {}))
+        obj.info = dict(ck.get("info", {}))
+        return obj
+
+    def nll(self, n: int = 500, *, generator: torch.Generator | None = None) -> float:
+        """Mean finite-difference NLL of the current reference along fresh bridges (a diagnostic)."""
+        bs = self.sample_bridges(n, generator=generator)
+        inc = increments(bs.pieces, bs.steps, self.noise)
+        with torch.no_grad():
+            return float(drift_nll(self.reference, inc))

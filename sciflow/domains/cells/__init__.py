@@ -3,8 +3,10 @@ standardisation, population drifts (Lotka-Volterra, repressilator) and noise mod
 from .dynamics import (NOISE_MODELS, AdditiveNoise, Drift, GradientMLPDrift, LinearDrift, LotkaVolterra, MLPDrift,
                        MultiplicativeNoise, NoiseModel,
                        Repressilator, make_noise)
+from .simulate import simulate_snapshots, uniform_box
 from .snapshots import SNAPSHOT_INDEX, SNAPSHOT_POINTS, SNAPSHOT_TIMES, SnapshotAdapter, Snapshots, Standardizer
 
 __all__ = ["Snapshots", "Standardizer", "SnapshotAdapter", "SNAPSHOT_POINTS", "SNAPSHOT_INDEX", "SNAPSHOT_TIMES",
-           "Drift", "LotkaVolterra", "Repressilator", "LinearDrift", "MLPDrift", "GradientMLPDrift", "NoiseModel", "AdditiveNoise", "MultiplicativeNoise",
-           "make_noise", "NOISE_MODELS"]
+           "Drift", "LotkaVolterra", "Repressilator", "LinearDrift", "MLPDrift", "GradientMLPDrift", "NoiseModel",
+           "AdditiveNoise", "MultiplicativeNoise",
+           "make_noise", "NOISE_MODELS", "simulate_snapshots", "uniform_box"]

@@ -65,8 +65,9 @@ class BridgeDrift(nn.Module):
         self.register_buffer("span", torch.tensor([0.0, 1.0], dtype=torch.float64))
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        z = ((x - self.mean.to(x)) / self.scale.to(x)).float()
-        tau = ((t - self.span[0].to(t)) / (self.span[1] - self.span[0]).to(t)).float()
+        dtype = self.mean.dtype if not list(self.net.parameters()) else next(self.net.parameters()).dtype
+        z = ((x - self.mean.to(x)) / self.scale.to(x)).to(dtype)
+        tau = ((t - self.span[0].to(t)) / (self.span[1] - self.span[0]).to(t)).to(dtype)
         return self.net(z, tau).to(x.dtype) * self.scale.to(x)
 
 

@@ -1,0 +1,128 @@
+"""Snapshot data: npz (dense and ragged), CSV and h5ad readers, standardisation, the simulator, and bad input
+rejected before any work, with the field named."""
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.data.snapshots import read_snapshots, write_snapshot_csv, write_snapshot_npz
+from sciflow.domains.cells import (AdditiveNoise, LotkaVolterra, MultiplicativeNoise, Snapshots, Standardizer,
+                                   simulate_snapshots)
+from sciflow.methods.mmsb import MMSB
+
+
+def _ragged() -> Snapshots:
+    g = torch.Generator().manual_seed(0)
+    return Snapshots.from_arrays([torch.randn(n, 3, generator=g, dtype=torch.float64) + k
+                                  for k, n in enumerate((30, 45, 20, 37))], [0.0, 0.5, 1.5, 2.0])
+
+
+def test_npz_and_csv_round_trips_dense_and_ragged(tmp_path):
+    ragged = _ragged()
+    dense = Snapshots.from_arrays(np.random.default_rng(0).normal(size=(3, 10, 2)), [0.0, 1.0, 2.0])
+    for snaps, name in ((ragged, "ragged"), (dense, "dense")):
+        for suffix, write in ((".npz", write_snapshot_npz), (".csv", write_snapshot_csv)):
+            back = read_snapshots(write(tmp_path / f"{name}{suffix}", snaps))
+            assert back.sizes == snaps.sizes
+            torch.testing.assert_close(back.times, snaps.times)
+            for a, b in zip(back.samples, snaps.samples):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    z = np.load(tmp_path / "dense.npz")
+    assert z["Xs"].shape == (3, 10, 2) and z["dts"].shape == (3,)   # the benchmark files' layout
+
+
+def test_h5ad_reader_on_a_tiny_file(tmp_path):
+    """anndata's on-disk layout written with h5py: X dense, obs/day categorical ("day 0", "day 2", ...),
+    obs/t numeric, obsm/X_pca."""
+    rng = np.random.default_rng(1)
+    n, genes = 60, 6
+    days = np.repeat([0, 1, 2], 20)
+    x = rng.normal(size=(n, genes)) + days[:, None]
+    path = tmp_path / "tiny.h5ad"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("X", data=x)
+        obs = f.create_group("obs")
+        obs.attrs["encoding-type"] = "dataframe"
+        obs.attrs["_index"] = "_index"
+        obs.create_dataset("_index", data=np.array([f"c{i}" for i in range(n)], dtype="S"))
+        day = obs.create_group("day")
+        day.attrs["encoding-type"] = "categorical"
+        day.create_dataset("codes", data=days.astype(np.int8))
+        day.create_dataset("categories", data=np.array(["day 0", "day 2", "day 5"], dtype="S"))
+        obs.create_dataset("t", data=days.astype(np.float64) * 0.5)
+        f.create_group("obsm").create_dataset("X_pca", data=x[:, :4] * 2)
+    s = read_snapshots(path, time_key="day")
+    assert s.times.tolist() == [0.0, 2.0, 5.0] and s.sizes == [20, 20, 20] and s.dim == genes
+    torch.testing.assert_close(s.samples[1], torch.as_tensor(x[20:40]))
+    s2 = read_snapshots(path, time_key="t", use_rep="X_pca", n_components=2)
+    assert s2.times.tolist() == [0.0, 0.5, 1.0] and s2.dim == 2
+    torch.testing.assert_close(s2.samples[0], torch.as_tensor(x[:20, :2] * 2))
+    s3 = read_snapshots(path, time_key="day", pca=2)
+    assert s3.dim == 2
+    with pytest.raises(InputError, match="time_key"):
+        read_snapshots(path, time_key="age")
+
+
+def test_standardizer_round_trip_and_moments():
+    snaps = _ragged()
+    st = Standardizer.fit(snaps)
+    z = st.transform_snapshots(snaps)
+    allz, _ = z.stacked()
+    torch.testing.assert_close(allz.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(allz.std(0, unbiased=False), torch.ones(3, dtype=torch.float64))
+    for a, b in zip(snaps.samples, z.samples):
+        torch.testing.assert_close(st.inverse(b), a)
+
+
+def test_simulator_follows_the_ode_when_noise_is_small_and_draws_fresh_particles():
+    lv = LotkaVolterra(1.0, 0.4, 0.4, 0.1).double()
+    g = torch.Generator().manual_seed(2)
+    snaps = simulate_snapshots(lv, MultiplicativeNoise(1e-4), times=[0.0, 1.0, 2.0], n=[5, 6, 7],
+                               box=([5.0, 4.0], [5.0, 4.0]), dt=0.005, generator=g)
+    assert snaps.sizes == [5, 6, 7]
+    # the noise-free flow of the point (5, 4) by a fine RK4 integration
+    x, h = torch.tensor([[5.0, 4.0]], dtype=torch.float64), 0.001
+    for _ in range(2000):
+        k1 = lv(x); k2 = lv(x + h / 2 * k1); k3 = lv(x + h / 2 * k2); k4 = lv(x + h * k3)  # noqa: E702
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    torch.testing.assert_close(snaps.samples[2].mean(0), x[0], atol=5e-3, rtol=0)
+    # additive Brownian motion: variance sigma^2 t
+    bm = simulate_snapshots(lambda z: torch.zeros_like(z), AdditiveNoise(0.5), times=[0.0, 2.0], n=4000,
+                            box=([0.0], [0.0]), generator=g)
+    assert abs(float(bm.samples[1].var()) - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("samples, times, field", [
+    ([np.zeros((5, 2))], [0.0], "snapshots"),                                   # one snapshot
+    ([np.zeros((5, 2)), np.ones((5, 2))], [1.0, 1.0], "times"),                 # not increasing
+    ([np.zeros((5, 2)), np.ones((5, 2)), np.ones((5, 2))], [0.0, 2.0, 1.0], "times"),
+    ([np.zeros((5, 2)), np.full((5, 2), np.nan)], [0.0, 1.0], r"snapshot\[1\]"),  # NaN
+    ([np.zeros((5, 2)), np.ones((5, 3))], [0.0, 1.0], r"snapshot\[1\]"),          # mismatched dims
+    ([np.zeros((5, 2)), np.ones((5, 2))], [0.0, math.inf], "times"),
+    ([np.zeros((5, 2)), np.ones((5, 2))], [0.0], "times"),                       # count mismatch
+])
+def test_bad_snapshots_are_rejected_naming_the_field(samples, times, field):
+    with pytest.raises(InputError, match=field):
+        Snapshots.from_arrays(samples, times)
+
+
+def test_bad_model_settings_and_mismatched_data_fail_before_work(tmp_path):
+    for kwargs, field in (({"reference": "spline"}, "reference"), ({"sigma": -1.0}, "sigma"),
+                          ({"sigma": "big"}, "sigma"), ({"noise": "pink"}, "noise"), ({"rounds": -1}, "rounds"),
+                          ({"n_paths": 0}, "n_paths"), ({"init": "magic"}, "init")):
+        with pytest.raises(InputError, match=field):
+            MMSB(**kwargs)
+    with pytest.raises(InputError, match="lotka_volterra needs 2-D"):
+        MMSB(reference="lotka_volterra", dim=3)
+    with pytest.raises(InputError, match="dimension"):
+        MMSB(reference="linear", dim=2).fit(_ragged())
+    with pytest.raises(InputError, match="snapshots"):
+        MMSB(reference="linear").fit(np.zeros((3, 10, 2)))
+    with pytest.raises(InputError, match="data"):
+        read_snapshots(tmp_path / "missing.npz")
+    np.savez(tmp_path / "bad.npz", Xs=np.zeros((3, 4)), dts=np.arange(3.0))
+    with pytest.raises(InputError, match="Xs"):
+        read_snapshots(tmp_path / "bad.npz")

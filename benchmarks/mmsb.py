@@ -45,18 +45,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SCIFLOW_PROGRESS", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import json  # noqa: E402
+import json
 
-import numpy as np  # noqa: E402
-import ot  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
+import numpy as np
+import ot
+import torch
+from torch import Tensor
 
-from sciflow.core.files import atomic_write_json, atomic_write_text  # noqa: E402
-from sciflow.core.solvers import RK4  # noqa: E402
-from sciflow.data.snapshots import read_snapshots  # noqa: E402
-from sciflow.domains.cells.snapshots import Snapshots  # noqa: E402
-from sciflow.methods.mmsb.evaluate import evaluate_heldout, heldout_split, mmsb_fit_predict, w2_distance  # noqa: E402
+from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.solvers import RK4
+from sciflow.data.snapshots import read_snapshots
+from sciflow.domains.cells.snapshots import Snapshots
+from sciflow.methods.mmsb.evaluate import evaluate_heldout, mmsb_fit_predict, w2_distance
 
 DATA = Path(os.environ.get("SCIFLOW_SNAPSHOTS", "/work/shared/data/snapshots"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,8 +73,10 @@ SIGMA_SB = 0.1          # Brownian reference level (data units per sqrt(time uni
 
 # -- TorchCFM baselines --------------------------------------------------------------------------
 def cfm_fit_predict(kind: str, steps: int, batch: int = 128, sigma: float = SIGMA_SB) -> Callable:
-    from torchcfm.conditional_flow_matching import (ExactOptimalTransportConditionalFlowMatcher,
-                                                    SchrodingerBridgeConditionalFlowMatcher)
+    from torchcfm.conditional_flow_matching import (
+        ExactOptimalTransportConditionalFlowMatcher,
+        SchrodingerBridgeConditionalFlowMatcher,
+    )
     from torchcfm.models.models import MLP
 
     def fit_predict(train: Snapshots, seed: int) -> tuple[Callable, dict[str, Any]]:
@@ -234,7 +236,7 @@ def main() -> None:
     atomic_write_json(RESULTS / f"mmsb{tag}.json", summary)
     names = {"mmsb": "sciflow MMSB (mechanistic ref.)", "vanilla_sb": "sciflow vanilla SB",
              "ot_cfm": "TorchCFM OT-CFM", "sb_cfm": "TorchCFM SB-CFM", "ot_midpoint": "OT midpoint (McCann)"}
-    lines = [f"# MMSB benchmark: held-out interpolation (train on even snapshots, predict odd ones)", "",
+    lines = ["# MMSB benchmark: held-out interpolation (train on even snapshots, predict odd ones)", "",
              f"Command: `{summary['command']}`  ", f"Machine: {summary['machine']}; date {summary['date']}; "
              f"seeds per row in the 'seeds' column{' (QUICK sizes)' if args.quick else ''}; {N_PARTICLES} particles from t=0.", "",
              "EMD = exact W2 (POT emd2, squared Euclidean, sqrt), mean over held-out times t=1,3,5,7,9, "

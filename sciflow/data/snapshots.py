@@ -23,8 +23,16 @@ from ..core.errors import InputError
 from ..core.files import atomic_path
 from ..domains.cells.snapshots import Snapshots
 
-__all__ = ["read_snapshots", "read_snapshot_npz", "write_snapshot_npz", "read_snapshot_csv", "write_snapshot_csv",
-           "read_h5ad", "group_by_time", "pca_project"]
+__all__ = [
+    "group_by_time",
+    "pca_project",
+    "read_h5ad",
+    "read_snapshot_csv",
+    "read_snapshot_npz",
+    "read_snapshots",
+    "write_snapshot_csv",
+    "write_snapshot_npz",
+]
 
 
 def group_by_time(values: np.ndarray, times: np.ndarray, *, dtype: torch.dtype = torch.float64) -> Snapshots:

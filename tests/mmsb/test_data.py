@@ -9,8 +9,14 @@ import torch
 
 from sciflow.core.errors import InputError
 from sciflow.data.snapshots import read_snapshots, write_snapshot_csv, write_snapshot_npz
-from sciflow.domains.cells import (AdditiveNoise, LotkaVolterra, MultiplicativeNoise, Snapshots, Standardizer,
-                                   simulate_snapshots)
+from sciflow.domains.cells import (
+    AdditiveNoise,
+    LotkaVolterra,
+    MultiplicativeNoise,
+    Snapshots,
+    Standardizer,
+    simulate_snapshots,
+)
 from sciflow.methods.mmsb import MMSB
 
 
@@ -86,13 +92,25 @@ def test_simulator_follows_the_ode_when_noise_is_small_and_draws_fresh_particles
     # the noise-free flow of the point (5, 4) by a fine RK4 integration
     x, h = torch.tensor([[5.0, 4.0]], dtype=torch.float64), 0.001
     for _ in range(2000):
-        k1 = lv(x); k2 = lv(x + h / 2 * k1); k3 = lv(x + h / 2 * k2); k4 = lv(x + h * k3)  # noqa: E702
+        k1 = lv(x); k2 = lv(x + h / 2 * k1); k3 = lv(x + h / 2 * k2); k4 = lv(x + h * k3)
         x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
     torch.testing.assert_close(snaps.samples[2].mean(0), x[0], atol=5e-3, rtol=0)
     # additive Brownian motion: variance sigma^2 t
     bm = simulate_snapshots(lambda z: torch.zeros_like(z), AdditiveNoise(0.5), times=[0.0, 2.0], n=4000,
                             box=([0.0], [0.0]), generator=g)
     assert abs(float(bm.samples[1].var()) - 0.5) < 0.05
+
+
+def test_fit_on_ragged_snapshots_paths_visit_every_snapshot():
+    snaps = _ragged()
+    model = MMSB(reference="linear", sigma=0.5, noise="additive", rounds=1, n_paths=60, h=0.1)
+    model.fit(snaps, seed=0, show_progress=False)
+    traj = model.trajectories(60, generator=torch.Generator().manual_seed(0))
+    rows = traj.extras["snapshot_rows"]
+    assert rows.shape == (60, 4) and all(int(rows[:, k].max()) < n for k, n in enumerate(snaps.sizes))
+    for k, t in enumerate(snaps.times.tolist()):
+        i = int(torch.argmin((traj.times - t).abs()))
+        torch.testing.assert_close(traj.states[i], snaps.samples[k][rows[:, k]])
 
 
 @pytest.mark.parametrize("samples, times, field", [

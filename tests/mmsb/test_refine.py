@@ -4,8 +4,14 @@ import torch
 from torch import nn
 
 from sciflow.core.solvers.sde_heun import ItoHeun
-from sciflow.domains.cells import (AdditiveNoise, LinearDrift, LotkaVolterra, MultiplicativeNoise,
-                                   simulate_snapshots, uniform_box)
+from sciflow.domains.cells import (
+    AdditiveNoise,
+    LinearDrift,
+    LotkaVolterra,
+    MultiplicativeNoise,
+    simulate_snapshots,
+    uniform_box,
+)
 from sciflow.methods.mmsb import MMSB, w2_distance
 from sciflow.methods.mmsb.refine import fit_drift, increments
 
@@ -52,3 +58,29 @@ def test_fit_on_linear_snapshots_recovers_the_drift_and_reproduces_marginals():
     for i, k in enumerate(range(1, snaps.n_snapshots)):
         spread = w2_distance(snaps.samples[0], snaps.samples[k])
         assert w2_distance(pred.states[i], snaps.samples[k]) < 0.3 * spread, k
+
+
+def test_network_references_fit_and_the_gradient_drift_is_curl_free():
+    from sciflow.methods.mmsb.gaussian import jacobian
+    from sciflow.methods.mmsb.references import build_reference
+    pot = build_reference("mlp_gradient", 3)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in pot.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    x = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    jac = jacobian(pot, x)
+    torch.testing.assert_close(jac, jac.transpose(1, 2))            # f = -grad U: symmetric Jacobian
+    eps = 1e-6                                                      # and it is the true derivative
+    fd = torch.stack([(pot(x + eps * e) - pot(x - eps * e)) / (2 * eps) for e in torch.eye(3, dtype=x.dtype)], 2)
+    torch.testing.assert_close(jac, fd, rtol=1e-5, atol=1e-7)
+    snaps = simulate_snapshots(LinearDrift(2, A=-torch.eye(2, dtype=torch.float64)), AdditiveNoise(0.2),
+                               times=[0.0, 1.0], n=40, box=([1.0, 1.0], [2.0, 2.0]),
+                               generator=torch.Generator().manual_seed(3))
+    for name in ("mlp", "mlp_gradient"):
+        model = MMSB(reference=name, sigma=0.2, noise="additive", rounds=1, n_paths=60, h=0.1, net_steps=100,
+                     reference_kwargs={"hidden": [16, 16]})
+        model.fit(snaps, seed=0, show_progress=False)
+        pred = model.predict([1.0], n=40, dt=0.02, generator=torch.Generator().manual_seed(4))
+        # the learnt drift pulls the cloud towards the origin as the data do (zero drift would not)
+        assert w2_distance(pred.states[0], snaps.samples[1]) < 0.5 * w2_distance(snaps.samples[0], snaps.samples[1])

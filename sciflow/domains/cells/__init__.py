@@ -1,12 +1,46 @@
 """Cells and other populations observed as unpaired snapshots: the snapshot container and adapter,
 standardisation, population drifts (Lotka-Volterra, repressilator) and noise models."""
-from .dynamics import (NOISE_MODELS, AdditiveNoise, Drift, GradientMLPDrift, LinearDrift, LotkaVolterra, MLPDrift,
-                       MultiplicativeNoise, NoiseModel,
-                       Repressilator, make_noise)
+from .dynamics import (
+                       NOISE_MODELS,
+                       AdditiveNoise,
+                       Drift,
+                       GradientMLPDrift,
+                       LinearDrift,
+                       LotkaVolterra,
+                       MLPDrift,
+                       MultiplicativeNoise,
+                       NoiseModel,
+                       Repressilator,
+                       make_noise,
+)
 from .simulate import simulate_snapshots, uniform_box
-from .snapshots import SNAPSHOT_INDEX, SNAPSHOT_POINTS, SNAPSHOT_TIMES, SnapshotAdapter, Snapshots, Standardizer
+from .snapshots import (
+                       SNAPSHOT_INDEX,
+                       SNAPSHOT_POINTS,
+                       SNAPSHOT_TIMES,
+                       SnapshotAdapter,
+                       Snapshots,
+                       Standardizer,
+)
 
-__all__ = ["Snapshots", "Standardizer", "SnapshotAdapter", "SNAPSHOT_POINTS", "SNAPSHOT_INDEX", "SNAPSHOT_TIMES",
-           "Drift", "LotkaVolterra", "Repressilator", "LinearDrift", "MLPDrift", "GradientMLPDrift", "NoiseModel",
-           "AdditiveNoise", "MultiplicativeNoise",
-           "make_noise", "NOISE_MODELS", "simulate_snapshots", "uniform_box"]
+__all__ = [
+                       "NOISE_MODELS",
+                       "SNAPSHOT_INDEX",
+                       "SNAPSHOT_POINTS",
+                       "SNAPSHOT_TIMES",
+                       "AdditiveNoise",
+                       "Drift",
+                       "GradientMLPDrift",
+                       "LinearDrift",
+                       "LotkaVolterra",
+                       "MLPDrift",
+                       "MultiplicativeNoise",
+                       "NoiseModel",
+                       "Repressilator",
+                       "SnapshotAdapter",
+                       "Snapshots",
+                       "Standardizer",
+                       "make_noise",
+                       "simulate_snapshots",
+                       "uniform_box",
+]

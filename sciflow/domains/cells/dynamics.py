@@ -15,8 +15,19 @@ from ...core.errors import InputError, check_in_range
 from ...nn.mlp import MLP
 from .snapshots import Standardizer
 
-__all__ = ["Drift", "LotkaVolterra", "Repressilator", "LinearDrift", "MLPDrift", "GradientMLPDrift", "NoiseModel", "AdditiveNoise", "MultiplicativeNoise",
-           "make_noise", "NOISE_MODELS"]
+__all__ = [
+    "NOISE_MODELS",
+    "AdditiveNoise",
+    "Drift",
+    "GradientMLPDrift",
+    "LinearDrift",
+    "LotkaVolterra",
+    "MLPDrift",
+    "MultiplicativeNoise",
+    "NoiseModel",
+    "Repressilator",
+    "make_noise",
+]
 
 
 class Drift(nn.Module):

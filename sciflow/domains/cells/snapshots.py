@@ -17,7 +17,7 @@ from ...core.errors import InputError
 from ...core.trajectory import Trajectory
 from ..base import DomainAdapter
 
-__all__ = ["Snapshots", "Standardizer", "SnapshotAdapter", "SNAPSHOT_POINTS", "SNAPSHOT_INDEX", "SNAPSHOT_TIMES"]
+__all__ = ["SNAPSHOT_INDEX", "SNAPSHOT_POINTS", "SNAPSHOT_TIMES", "SnapshotAdapter", "Snapshots", "Standardizer"]
 
 #: (M, d) float, data units. All snapshot samples stacked (M = sum of N_k).
 SNAPSHOT_POINTS = "snapshot_points"

@@ -5,5 +5,14 @@ from .evaluate import evaluate_heldout, w2_distance
 from .model import MMSB
 from .references import REFERENCES, ZeroDrift, build_reference
 
-__all__ = ["MMSB", "BridgeStep", "BridgeSample", "TransitionCost", "REFERENCES", "ZeroDrift", "build_reference",
-           "evaluate_heldout", "w2_distance"]
+__all__ = [
+           "MMSB",
+           "REFERENCES",
+           "BridgeSample",
+           "BridgeStep",
+           "TransitionCost",
+           "ZeroDrift",
+           "build_reference",
+           "evaluate_heldout",
+           "w2_distance",
+]

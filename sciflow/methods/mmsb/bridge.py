@@ -27,7 +27,7 @@ from ...core.trajectory import Trajectory
 from ...domains.cells.snapshots import Snapshots
 from .gaussian import grid_steps, linearize, sample_bridges, transition_cost
 
-__all__ = ["TransitionCost", "BridgeSample", "BridgeStep"]
+__all__ = ["BridgeSample", "BridgeStep", "TransitionCost"]
 
 #: (B, K) int64 extras key: row of each snapshot that a chained path passes through.
 SNAPSHOT_ROWS = "snapshot_rows"

@@ -20,7 +20,7 @@ from torch import Tensor
 from ...core.errors import InputError
 from ...domains.cells.snapshots import Snapshots
 
-__all__ = ["w2_distance", "w1_distance", "heldout_split", "evaluate_heldout", "mmsb_fit_predict"]
+__all__ = ["evaluate_heldout", "heldout_split", "mmsb_fit_predict", "w1_distance", "w2_distance"]
 
 #: fit_predict(train snapshots, seed) -> (predict(times) -> {time: (n, d) array}, info dict)
 FitPredict = Callable[[Snapshots, int], "tuple[Callable[[list[float]], dict[float, Tensor]], dict[str, Any]]"]

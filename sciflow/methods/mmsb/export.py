@@ -19,7 +19,7 @@ from ...core.errors import InputError
 from ...core.files import atomic_path
 from ...core.trajectory import Trajectory
 
-__all__ = ["write_trajectories", "read_trajectories"]
+__all__ = ["read_trajectories", "write_trajectories"]
 
 
 def write_trajectories(path: str | os.PathLike, traj: Trajectory, *, columns: Sequence[str] | None = None,

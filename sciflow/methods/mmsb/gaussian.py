@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ...core.solvers.sde_heun import ItoHeun
 
-__all__ = ["grid_steps", "jacobian", "Linearization", "linearize", "transition_cost", "sample_bridges", "simulate_free"]
+__all__ = ["Linearization", "grid_steps", "jacobian", "linearize", "sample_bridges", "simulate_free", "transition_cost"]
 
 Diffusion = Callable[[Tensor], Tensor]
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ...core.random import rand, randperm
 from ...domains.cells.snapshots import Snapshots
 
-__all__ = ["flow", "shooting_loss", "shooting_init"]
+__all__ = ["flow", "shooting_init", "shooting_loss"]
 
 
 def flow(drift: nn.Module, x: Tensor, duration: float, h: float) -> Tensor:

@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 from ...core.errors import InputError, SciflowError, check_in_range
 from ...core.random import make_generator
-from ...core.trajectory import Trajectory
 from ...core.training import load_checkpoint, progress
+from ...core.trajectory import Trajectory
 from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots, Standardizer
 from ..base import Method, resolve_model_file
@@ -28,8 +28,8 @@ from .bridge import BridgeSample, BridgeStep
 from .init import shooting_init
 from .noise_select import candidate_noises, first_guess, select_noise
 from .predict import BridgeDrift, fit_bridge_drift, simulate
-from .refine import drift_nll, fit_drift, increments
 from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
+from .refine import drift_nll, fit_drift, increments
 
 __all__ = ["MMSB"]
 
@@ -335,7 +335,7 @@ class MMSB(Method):
         t0 = float(self.snapshots.times[0])
         if dynamics == "reference":
             ref = self.reference
-            field = lambda x, t: ref(x)  # noqa: E731
+            field = lambda x, t: ref(x)
         else:
             if not self._bridge_fitted:
                 self.fit_bridge_drift(generator=generator)

@@ -19,7 +19,7 @@ from ...domains.cells.snapshots import Snapshots
 from .evaluate import w2_distance
 from .predict import simulate
 
-__all__ = ["candidate_noises", "score_noise", "select_noise", "first_guess"]
+__all__ = ["candidate_noises", "first_guess", "score_noise", "select_noise"]
 
 #: Relative factors of the first guess tried for each noise model.
 FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)

@@ -17,11 +17,11 @@ from torch import Tensor, nn
 from ...core.errors import InputError
 from ...core.random import randint
 from ...core.solvers.sde_heun import ItoHeun
+from ...core.training import TrainConfig, Trainer
 from ...core.trajectory import Trajectory
-from ...core.training import Trainer, TrainConfig
 from ...nn.mlp import TimeConditionedMLP
 
-__all__ = ["simulate", "BridgeDrift", "fit_bridge_drift"]
+__all__ = ["BridgeDrift", "fit_bridge_drift", "simulate"]
 
 
 def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Tensor], Tensor], x0: Tensor, t0: float,

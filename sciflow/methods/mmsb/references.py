@@ -12,10 +12,17 @@ from torch import Tensor, nn
 
 from ...core.errors import InputError
 from ...core.registry import Registry
-from ...domains.cells.dynamics import Drift, GradientMLPDrift, LinearDrift, LotkaVolterra, MLPDrift, Repressilator
+from ...domains.cells.dynamics import (
+    Drift,
+    GradientMLPDrift,
+    LinearDrift,
+    LotkaVolterra,
+    MLPDrift,
+    Repressilator,
+)
 from ...domains.cells.snapshots import Standardizer
 
-__all__ = ["ZeroDrift", "REFERENCES", "build_reference", "is_parametric", "reference_params"]
+__all__ = ["REFERENCES", "ZeroDrift", "build_reference", "is_parametric", "reference_params"]
 
 
 class ZeroDrift(Drift):

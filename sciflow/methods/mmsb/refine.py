@@ -21,9 +21,9 @@ from torch import Tensor, nn
 
 from ...core.errors import SciflowError
 from ...core.random import randint, randperm
-from ...core.training import Trainer, TrainConfig
+from ...core.training import TrainConfig, Trainer
 
-__all__ = ["Increments", "increments", "drift_nll", "fit_drift"]
+__all__ = ["Increments", "drift_nll", "fit_drift", "increments"]
 
 
 @dataclass(frozen=True)

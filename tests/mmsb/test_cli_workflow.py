@@ -41,7 +41,8 @@ def test_shipped_workflow_runs_on_the_shipped_model(tmp_path):
     cfg["output"] = str(tmp_path / "out")
     cfg["mmsb"]["data"]["path"] = str(ROOT / cfg["mmsb"]["data"]["path"])
     cfg["mmsb"]["weights"] = str(ROOT / cfg["mmsb"]["weights"])
-    cfg["mmsb"]["output"].update(n_trajectories=40, n_predict=150, predict_times=[1.0, 12.0])
+    cfg["mmsb"]["output"].update(n_trajectories=40, n_predict=150, predict_times=[1.0, 12.0],
+                                     predict_dt=0.01)
     wf = tmp_path / "mmsb.yaml"
     wf.write_text(yaml.safe_dump(cfg))
     assert main(["run", str(wf)]) == 0

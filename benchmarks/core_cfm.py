@@ -331,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         p = maker(seed, steps[key])
         problems.setdefault(p.name, p)
         if job in done:
-            runs += done[job]
+            runs += [{k: v for k, v in r.items() if k != "samples_seed0"} for r in done[job]]
+            for r in done[job]:
+                if "samples_seed0" in r:
+                    samples[(p.name, coupling, r["library"])] = torch.tensor(r["samples_seed0"])
             bar.update(2)
             continue
         floor = w2(p.x1_ref, p.x1_test)
@@ -353,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in these:
             r["same_init"] = same
         runs += these
-        done[job] = these
+        # the first seed's samples travel with the finished job so that a resumed call can still plot them
+        done[job] = [dict(r, samples_seed0=samples[(p.name, coupling, r["library"])].tolist())
+                     if seed == seeds[0] else r for r in these]
         atomic_write_json(partial, {"config": cfg, "jobs": done})
     bar.close()
     rows = summarise(runs)

@@ -3,7 +3,7 @@
 On a machine shared with other jobs a single timing per library and seed is noisy: a load spike during one
 library's run shows up as a speed difference. Here the two libraries' training loops (the same ones as in
 ``core_cfm.py``: same data, network, initial weights, optimiser, batch size and steps) alternate A, B, B, A, ...
-``--repeats`` times per coupling on the 8-Gaussians -> moons problem, and the median process CPU time of each
+``--repeats`` times per problem and coupling, and the median process CPU time of each
 library is reported with the median of the per-pair ratios sciflow / TorchCFM.
 
 Run: ``python benchmarks/core_cfm_timing.py`` (writes benchmarks/results/core_cfm_timing.json and .md).
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core_cfm
 import torch
-from core_cfm import RESULTS, moons_problem, run_sciflow, run_torchcfm
+from core_cfm import RESULTS, lv_problem, moons_problem, run_sciflow, run_torchcfm
 from torch import nn
 
 from sciflow.core.files import atomic_write_json, atomic_write_text
@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     core_cfm.w2 = lambda a, b: float("nan")  # only training time is measured here; skip the 2000 x 2000 W2
     torch.optim.Adam(nn.Linear(1, 1).parameters())  # one-off lazy imports before any clock
-    p = moons_problem(0, args.steps)
     rows, runs = [], []
-    for coupling in ("independent", "exact_ot"):
+    for p, coupling in [(maker(0, args.steps), c) for maker in (moons_problem, lv_problem)
+                        for c in ("independent", "exact_ot")]:
         cpu: dict[str, list[float]] = {"sciflow": [], "torchcfm": []}
         wall: dict[str, list[float]] = {"sciflow": [], "torchcfm": []}
         for k in range(args.repeats):
@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
                 r = fn(p, coupling, 0, 10, 1)
                 cpu[lib].append(r["train_cpu_s"])
                 wall[lib].append(r["train_wall_s"])
-                runs.append({"coupling": coupling, "repeat": k, "library": lib, "train_cpu_s": r["train_cpu_s"],
+                runs.append({"problem": p.name, "coupling": coupling, "repeat": k, "library": lib, "train_cpu_s": r["train_cpu_s"],
                              "train_wall_s": r["train_wall_s"], "final_loss": r["final_loss"]})
-                print(f"{coupling} {k} {lib}: {r['train_cpu_s']:.2f} s CPU", flush=True)
+                print(f"{p.name} {coupling} {k} {lib}: {r['train_cpu_s']:.2f} s CPU", flush=True)
         pair = [s / t for s, t in zip(cpu["sciflow"], cpu["torchcfm"])]
-        rows.append({"coupling": coupling, "steps": args.steps, "repeats": args.repeats,
+        rows.append({"problem": p.name, "batch_size": p.batch_size, "coupling": coupling, "steps": args.steps, "repeats": args.repeats,
                      "sciflow_cpu_s_median": statistics.median(cpu["sciflow"]),
                      "torchcfm_cpu_s_median": statistics.median(cpu["torchcfm"]),
                      "sciflow_wall_s_median": statistics.median(wall["sciflow"]),
@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Training speed, sciflow vs TorchCFM, interleaved runs", "",
              f"Command: `{cmd}`  ",
              f"Machine: {env['machine']}, torch {env['torch']} (1 thread), torchcfm {env['torchcfm']}; {env['date']}.",
-             "", (f"8-Gaussians -> moons, batch 256, {args.steps} training steps per run, {args.repeats} runs per "
-                  "library and coupling, alternating which library runs first. CPU = process CPU time of the "
-                  "training loop."), "",
-             ("| coupling | sciflow CPU s (median) | TorchCFM CPU s (median) | sciflow / TorchCFM per pair: median "
+             "", (f"The training loops of core_cfm.py (8-Gaussians -> moons, batch 256; LV t0 -> t10, batch 128), "
+                  f"{args.steps} training steps per run, {args.repeats} runs per library, problem and coupling, "
+                  "alternating which library runs first. CPU = process CPU time of the training loop."), "",
+             ("| problem | coupling | sciflow CPU s (median) | TorchCFM CPU s (median) | sciflow / TorchCFM per pair: median "
               "[min, max] | sciflow wall s | TorchCFM wall s |"),
-             "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['coupling']} | {r['sciflow_cpu_s_median']:.2f} | {r['torchcfm_cpu_s_median']:.2f} "
+        lines.append(f"| {r['problem']} | {r['coupling']} | {r['sciflow_cpu_s_median']:.2f} | {r['torchcfm_cpu_s_median']:.2f} "
                      f"| {r['cpu_ratio_median']:.3f} [{r['cpu_ratio_min']:.3f}, {r['cpu_ratio_max']:.3f}] "
                      f"| {r['sciflow_wall_s_median']:.1f} | {r['torchcfm_wall_s_median']:.1f} |")
     text = "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ from ..core.errors import InputError
 from ..core.files import atomic_path
 from ..domains.molecules.complexes import Complex, ComplexTopology, pocket_indices
 
-__all__ = ["DissociationTrajectory", "write_h5", "read_h5", "read_dataset", "read_mdtraj", "write_mdtraj",
+__all__ = ["DissociationTrajectory", "write_h5", "read_h5", "read_dataset", "read_mdtraj", "write_mdtraj", "load_complex", "paths_to_trajectories",
            "to_mdtraj", "FORMAT"]
 
 FORMAT = "sciflow.dissociation/1"
@@ -245,3 +245,30 @@ def write_mdtraj(traj: DissociationTrajectory, pdb: str | os.PathLike, frames: s
     with atomic_path(frames) as tmp:
         (mt.save_dcd if suffix == ".dcd" else mt.save_xtc)(str(tmp))
     return Path(pdb), Path(frames)
+
+
+def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket_cutoff: float = 10.0) -> Complex:
+    """A bound complex from a PDB (ligand by mdtraj selection, pocket within ``pocket_cutoff`` Å) or from the
+    first frame of the first trajectory of a dissociation HDF5 file."""
+    p = Path(path)
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        return read_h5(p)[0].bound
+    if p.suffix.lower() != ".pdb":
+        raise InputError(f"complex: expected a .pdb or .h5 file, got {p}")
+    traj = read_mdtraj(p, ligand=ligand, pocket_cutoff=pocket_cutoff, name=p.stem)
+    return traj.bound
+
+
+def paths_to_trajectories(cx: Complex, ligand_frames: np.ndarray, times: np.ndarray,
+                          prefix: str = "path") -> list[DissociationTrajectory]:
+    """Generated ligand frames (n, T, n_lig, 3) Å + the fixed pocket of ``cx`` -> one trajectory per path."""
+    lf = np.asarray(ligand_frames)
+    n_lig = int(cx.topology.is_ligand.sum())
+    if lf.ndim != 4 or lf.shape[2:] != (n_lig, 3):
+        raise InputError(f"ligand_frames: expected (n, T, {n_lig}, 3), got {lf.shape}")
+    out = []
+    for k, fr in enumerate(lf):
+        pos = np.repeat(cx.positions[None], fr.shape[0], axis=0)
+        pos[:, cx.topology.is_ligand] = fr
+        out.append(DissociationTrajectory(f"{prefix}{k:03d}", cx.topology, pos, np.asarray(times[k])))
+    return out

@@ -87,6 +87,26 @@ class ComplexSource:
     coordinates: str
     ligand: str
     info: dict[str, Any] = field(default_factory=dict)
+    #: "as_is" keeps the coordinates; "host_axis" threads the ligand into a ring-shaped host first (its
+    #: longest axis along the host's symmetry axis, its centre on the host centre), for inputs that ship the
+    #: guest outside its host.
+    placement: str = "as_is"
+
+
+def thread_into_host(pos: np.ndarray, is_ligand: np.ndarray) -> np.ndarray:
+    """Move the ligand rigidly so that its longest principal axis lies on the host's symmetry axis (the
+    principal axis of least spread of a ring-shaped host) and its centroid on the host centroid."""
+    lig, host = pos[is_ligand], pos[~is_ligand]
+    lc, hc = lig.mean(0), host.mean(0)
+    _, lv = np.linalg.eigh(np.cov((lig - lc).T))
+    _, hv = np.linalg.eigh(np.cov((host - hc).T))
+    a, b = lv[:, -1], hv[:, 0]                                   # ligand long axis, host symmetry axis
+    v, c = np.cross(a, b), float(a @ b)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    rot = np.eye(3) + vx + vx @ vx / (1 + c) if c > -1 + 1e-9 else -np.eye(3)
+    out = pos.copy()
+    out[is_ligand] = (lig - lc) @ rot.T + hc
+    return out
 
 
 def openmmtools_data_dir() -> Path:
@@ -106,7 +126,9 @@ def host_guest_sources() -> dict[str, ComplexSource]:
                                 str(d / "cb7-b2/complex-vacuum.inpcrd"), "B2", dict(lic, host="cucurbit[7]uril")),
         "cb7-viologen": ComplexSource("cb7-viologen", str(d / "cb7-viologen/leap/complex-vacuum.prmtop"),
                                       str(d / "cb7-viologen/leap/complex-vacuum.inpcrd"), "<0>",
-                                      dict(lic, host="cucurbit[7]uril")),
+                                      dict(lic, host="cucurbit[7]uril",
+                                           note="guest shipped 18 A outside the host; threaded in here"),
+                                      placement="host_axis"),
         "benzene-toluene": ComplexSource("benzene-toluene", str(d / "benzene-toluene-implicit/complex.prmtop"),
                                          str(d / "benzene-toluene-implicit/complex.inpcrd"), "TOL",
                                          dict(lic, host="benzene")),
@@ -140,6 +162,12 @@ class RAMDSimulation:
             raise InputError(f"coordinates: {source.coordinates} has {pos.shape[0]} atoms, prmtop {len(atoms)} "
                              "(mismatched topology and coordinates)")
         is_lig = np.array([a.residue.name == source.ligand for a in atoms])
+        if not is_lig.any():
+            raise InputError(f"ligand: no residue named {source.ligand!r} in {source.prmtop} (ligand not found)")
+        if source.placement == "host_axis":
+            pos = thread_into_host(pos, is_lig)
+        elif source.placement != "as_is":
+            raise InputError(f"placement: expected 'as_is' or 'host_axis', got {source.placement!r}")
         elements = [a.element.symbol if a.element is not None else "X" for a in atoms]
         topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
                                [a.residue.index + 1 for a in atoms], is_lig, source.name)

@@ -85,7 +85,7 @@ def project_clashes(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, po
         shift.requires_grad_(True)
         for _ in range(rigid_steps):
             e = energy_of(x + shift[ligand_batch])
-            if float(e.max()) <= 0:
+            if float(e.detach().max()) <= 0:
                 break
             (g,) = torch.autograd.grad(e.sum(), shift)
             with torch.no_grad():

@@ -39,6 +39,28 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack(args: argparse.Namespace) -> int:
+    from ..core.errors import InputError
+    from ..data.dissociation import DissociationTrajectory, write_h5
+    from ..data.ramd import load_events
+    lo, _, hi = args.replicas.partition(":")
+    if not lo.isdigit() or not hi.isdigit():
+        raise InputError(f"replicas: expected START:STOP, got {args.replicas!r}")
+    out = []
+    for name in args.complexes:
+        for t in load_events(Path(args.runs) / name):
+            r = int(t.info.get("stats", {}).get("replica", t.name.rsplit("r", 1)[-1]))
+            if int(lo) <= r < int(hi):
+                keep = list(range(0, t.n_frames - 1, args.every)) + [t.n_frames - 1]   # always keep the exit frame
+                out.append(DissociationTrajectory(t.name, t.topology, t.positions[keep], t.times[keep],
+                                                  None if t.energy is None else t.energy[keep], t.info))
+    if not out:
+        raise InputError(f"runs: no exited replica of {args.complexes} in {args.replicas} under {args.runs}")
+    write_h5(args.out, out)
+    print(f"{len(out)} trajectories -> {args.out}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..core.training import TrainConfig
     from ..data.dissociation import read_dataset
@@ -103,6 +125,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--platform", default="CPU")
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(func=_simulate)
+
+    k = verbs.add_parser("pack", help="collect exited replicas START:STOP of complexes into one .h5 file")
+    k.add_argument("--runs", default="runs/unbinding_md")
+    k.add_argument("--complexes", nargs="+", required=True)
+    k.add_argument("--replicas", default="0:1000000", help="START:STOP replica indices")
+    k.add_argument("--every", type=int, default=1, help="keep every k-th saved frame (and the last)")
+    k.add_argument("--out", type=Path, required=True)
+    k.set_defaults(func=_pack)
 
     t = verbs.add_parser("train", help="train UnbindingFlow on dissociation trajectories (resumes)")
     t.add_argument("--data", required=True)

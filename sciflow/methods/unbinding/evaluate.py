@@ -122,11 +122,12 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
         tot["returned"] += returned
         tot["seconds"] += seconds
         tot["success"] += per[name]["success_rate"] * n_gen
+    halves = [p["exit_direction_w1_md_halves"] for p in per.values() if not math.isnan(p["exit_direction_w1_md_halves"])]
     return {
         "clash_rate": tot["returned"] / tot["n"], "raw_clash_rate": tot["raw"] / tot["n"],
         "success_rate": tot["success"] / tot["n"],
         "exit_direction_w1": float(np.mean([p["exit_direction_w1"] for p in per.values()])),
-        "exit_direction_w1_md_halves": float(np.nanmean([p["exit_direction_w1_md_halves"] for p in per.values()])),
+        "exit_direction_w1_md_halves": float(np.mean(halves)) if halves else math.nan,
         "seconds_per_path": tot["seconds"] / tot["n"], "n_generated": int(tot["n"]),
         "clash_distance_A": CLASH_DISTANCE, "per_complex": per,
     }

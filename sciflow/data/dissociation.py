@@ -29,8 +29,18 @@ from ..core.errors import InputError
 from ..core.files import atomic_path
 from ..domains.molecules.complexes import Complex, ComplexTopology, pocket_indices
 
-__all__ = ["DissociationTrajectory", "write_h5", "read_h5", "read_dataset", "read_mdtraj", "write_mdtraj", "load_complex", "paths_to_trajectories",
-           "to_mdtraj", "FORMAT"]
+__all__ = [
+    "FORMAT",
+    "DissociationTrajectory",
+    "load_complex",
+    "paths_to_trajectories",
+    "read_dataset",
+    "read_h5",
+    "read_mdtraj",
+    "to_mdtraj",
+    "write_h5",
+    "write_mdtraj",
+]
 
 FORMAT = "sciflow.dissociation/1"
 
@@ -94,33 +104,32 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
     names = [t.name for t in trajs]
     if len(set(names)) != len(names):
         raise InputError(f"trajectories: names must be unique, got duplicates in {names[:10]}")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            h5 = f.create_group("h5md")
-            h5.attrs["version"] = np.array([1, 1])
-            h5.attrs["creator"] = creator
-            root = f.create_group("trajectories")
-            for t in trajs:
-                g = root.create_group(t.name)
-                g.attrs["complex"] = t.topology.name
-                g.attrs["frame_spacing_ps"] = t.frame_spacing
-                g.attrs["info"] = json.dumps(t.info, default=str)
-                top = g.create_group("topology")
-                for key, arr in (("element", t.topology.elements), ("atom_name", t.topology.atom_names),
-                                 ("res_name", t.topology.res_names)):
-                    top.create_dataset(key, data=np.asarray(arr).astype("S"))
-                top.create_dataset("res_id", data=t.topology.res_ids)
-                top.create_dataset("is_ligand", data=t.topology.is_ligand)
-                pos = g.create_group("particles/all/position")
-                v = pos.create_dataset("value", data=t.positions, compression="gzip", compression_opts=4,
-                                       shuffle=True)
-                v.attrs["unit"] = "angstrom"
-                tm = pos.create_dataset("time", data=t.times)
-                tm.attrs["unit"] = "ps"
-                if t.energy is not None:
-                    e = g.create_dataset("observables/potential_energy/value", data=t.energy)
-                    e.attrs["unit"] = "kcal/mol"
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        h5 = f.create_group("h5md")
+        h5.attrs["version"] = np.array([1, 1])
+        h5.attrs["creator"] = creator
+        root = f.create_group("trajectories")
+        for t in trajs:
+            g = root.create_group(t.name)
+            g.attrs["complex"] = t.topology.name
+            g.attrs["frame_spacing_ps"] = t.frame_spacing
+            g.attrs["info"] = json.dumps(t.info, default=str)
+            top = g.create_group("topology")
+            for key, arr in (("element", t.topology.elements), ("atom_name", t.topology.atom_names),
+                             ("res_name", t.topology.res_names)):
+                top.create_dataset(key, data=np.asarray(arr).astype("S"))
+            top.create_dataset("res_id", data=t.topology.res_ids)
+            top.create_dataset("is_ligand", data=t.topology.is_ligand)
+            pos = g.create_group("particles/all/position")
+            v = pos.create_dataset("value", data=t.positions, compression="gzip", compression_opts=4,
+                                   shuffle=True)
+            v.attrs["unit"] = "angstrom"
+            tm = pos.create_dataset("time", data=t.times)
+            tm.attrs["unit"] = "ps"
+            if t.energy is not None:
+                e = g.create_dataset("observables/potential_energy/value", data=t.energy)
+                e.attrs["unit"] = "kcal/mol"
     return Path(path)
 
 
@@ -181,7 +190,7 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
     traj = md.load(str(trajectory), top=str(top_p)) if trajectory is not None else md.load(str(top_p))
     try:
         lig = traj.topology.select(ligand)
-    except Exception as e:  # mdtraj raises its own parse errors
+    except (ValueError, KeyError, TypeError, AttributeError) as e:   # mdtraj's selection parse errors
         raise InputError(f"ligand: bad selection {ligand!r}: {e}") from None
     if lig.size == 0:
         raise InputError(f"ligand: selection {ligand!r} matches no atom in {top_p.name} (ligand not found)")

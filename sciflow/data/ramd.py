@@ -32,8 +32,15 @@ from ..core.training import progress
 from ..domains.molecules.complexes import ComplexTopology, pocket_indices
 from .dissociation import DissociationTrajectory, read_h5, write_h5
 
-__all__ = ["RAMDSettings", "ComplexSource", "RAMDSimulation", "host_guest_sources", "t4l_source",
-           "generate_replicas", "openmmtools_data_dir"]
+__all__ = [
+    "ComplexSource",
+    "RAMDSettings",
+    "RAMDSimulation",
+    "generate_replicas",
+    "host_guest_sources",
+    "openmmtools_data_dir",
+    "t4l_source",
+]
 
 KCAL_PER_A_TO_KJ_PER_NM = 4.184 * 10.0
 
@@ -114,7 +121,7 @@ def openmmtools_data_dir() -> Path:
     spec = importlib.util.find_spec("openmmtools")
     if spec is None or not spec.submodule_search_locations:
         raise InputError("openmmtools: package not installed (pip install openmmtools) - it ships the inputs")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
 def host_guest_sources() -> dict[str, ComplexSource]:
@@ -147,8 +154,8 @@ class RAMDSimulation:
 
     def __init__(self, source: ComplexSource, settings: RAMDSettings) -> None:
         import openmm as mm
-        import openmm.app as app
         import openmm.unit as u
+        from openmm import app
 
         for key in ("prmtop", "coordinates"):
             if not Path(getattr(source, key)).is_file():
@@ -287,7 +294,6 @@ class RAMDSimulation:
                 "source": self.source.info}
         traj = DissociationTrajectory(f"{self.source.name}-r{int(seed):05d}", self.topology, np.stack(frames),
                                       np.array(times), np.array(energies), info)
-        del ctx, integ
         return traj, stats
 
 

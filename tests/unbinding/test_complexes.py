@@ -6,14 +6,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ub_fixtures import ring_complex
 
 from sciflow.core.errors import InputError
-from sciflow.domains.molecules.complexes import (CLASH_DISTANCE, ComplexTopology, align_frames, clash_energy,
-                                                 clash_mask, kabsch_rotation, min_pair_distance, pocket_indices)
+from sciflow.domains.molecules.complexes import (
+    CLASH_DISTANCE,
+    ComplexTopology,
+    align_frames,
+    clash_energy,
+    clash_mask,
+    kabsch_rotation,
+    min_pair_distance,
+    pocket_indices,
+)
 from sciflow.methods.unbinding.metrics import path_clashes, sphere_w1, split_half_w1
 from sciflow.nn.symmetry import random_rotation
-
-from ub_fixtures import ring_complex
 
 PROLIF = Path(__file__).resolve().parents[3] / "shared/data/prolif_ligand_md"
 if not PROLIF.is_dir():

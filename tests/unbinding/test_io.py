@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ub_fixtures import ring_complex, straight_exit
 
 from sciflow.core.errors import InputError
-from sciflow.data.dissociation import (DissociationTrajectory, load_complex, read_dataset, read_h5, read_mdtraj,
-                                       write_h5, write_mdtraj)
-
-from ub_fixtures import ring_complex, straight_exit
+from sciflow.data.dissociation import (
+    DissociationTrajectory,
+    load_complex,
+    read_dataset,
+    read_h5,
+    read_mdtraj,
+    write_h5,
+    write_mdtraj,
+)
 
 
 def test_h5_round_trip(tmp_path):

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from ub_fixtures import ring_complex, straight_exit
 
 from sciflow.core.errors import InputError
 from sciflow.core.fields import BATCH
@@ -13,8 +14,6 @@ from sciflow.core.training import TrainConfig
 from sciflow.data.dissociation import write_h5, write_mdtraj
 from sciflow.methods.unbinding import PATH_TIME, UnbindingFlow
 from sciflow.methods.unbinding.evaluate import evaluate_paths
-
-from ub_fixtures import ring_complex, straight_exit
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def test_workflow_and_cli(tiny, tmp_path):
 
     from sciflow.cli import main
     from sciflow.workflows import run_workflow
-    model, trajs, folder = tiny
+    _, trajs, folder = tiny
     cdir = tmp_path / "complexes"
     write_mdtraj(trajs[0], cdir / "ringA.pdb")
     write_h5(cdir / "ringB.h5", [trajs[1]])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from ub_fixtures import ring_complex
 
 from sciflow.core.flow_matching import FlowMatcher
 from sciflow.core.solvers import Euler
@@ -10,8 +11,6 @@ from sciflow.methods.unbinding.guidance import guided_field, project_clashes
 from sciflow.methods.unbinding.network import PathVelocity
 from sciflow.nn.bipartite import bipartite_edges
 from sciflow.nn.symmetry import random_rotation
-
-from ub_fixtures import ring_complex
 
 F = 4
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 from sciflow.data.dissociation import DissociationTrajectory
 from sciflow.domains.molecules.complexes import Complex, ComplexTopology
 

@@ -19,9 +19,20 @@ from torch import Tensor
 
 from ...core.errors import InputError
 
-__all__ = ["ELEMENT_TYPES", "CLASH_DISTANCE", "ComplexTopology", "Complex", "element_index", "pocket_indices",
-           "kabsch_rotation", "align_frames", "clash_energy", "min_pair_distance", "clash_mask",
-           "COM_DISTANCE"]
+__all__ = [
+    "CLASH_DISTANCE",
+    "COM_DISTANCE",
+    "ELEMENT_TYPES",
+    "Complex",
+    "ComplexTopology",
+    "align_frames",
+    "clash_energy",
+    "clash_mask",
+    "element_index",
+    "kabsch_rotation",
+    "min_pair_distance",
+    "pocket_indices",
+]
 
 #: element symbols the networks one-hot encode; anything else maps to the last slot ("other").
 ELEMENT_TYPES: tuple[str, ...] = ("H", "C", "N", "O", "S", "P", "F", "Cl", "Br", "I", "other")

@@ -18,7 +18,7 @@ from torch import Tensor
 from ...core.errors import InputError
 from ...domains.molecules.complexes import Complex, align_frames, element_index, kabsch_rotation
 
-__all__ = ["EncodedComplex", "EncodedPath", "encode_complex", "encode_path", "place_hydrogens", "batch_complexes"]
+__all__ = ["EncodedComplex", "EncodedPath", "batch_complexes", "encode_complex", "encode_path", "place_hydrogens"]
 
 
 @dataclass

@@ -45,10 +45,14 @@ def _md_summary(traj: Any, rot: torch.Tensor, pc: torch.Tensor, qc: torch.Tensor
     com = (lig[-1] * m[:, None]).sum(0) / m.sum()
     direction = ((com - centroid) / (com - centroid).norm()) @ rot.T
     heavy = torch.as_tensor(topo.is_heavy[topo.is_ligand])
-    clash = min_pair_distance(lig[:, heavy], aligned[0, pocket_heavy]) < CLASH_DISTANCE
+    lig_heavy = lig[:, heavy]
+    # against the pocket as it moves in the MD (physical), and against the fixed bound pocket (what the
+    # generated paths are drawn and checked against)
+    moving = min_pair_distance(lig_heavy, aligned[:, pocket_heavy]) < CLASH_DISTANCE
+    rigid = min_pair_distance(lig_heavy, aligned[0, pocket_heavy]) < CLASH_DISTANCE
     return {"direction": direction.numpy(), "final_distance": float((com - centroid).norm()),
             "length": path_length(lig, m), "time": float(traj.times[-1] - traj.times[0]),
-            "clash": bool(clash.any())}
+            "clash": bool(moving.any()), "clash_rigid": bool(rigid.any())}
 
 
 def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_condition: int = 4,
@@ -107,6 +111,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
             "success_rate": float(np.mean([d >= exit_d for d in gen_final])),
             "md_success_rate": float(np.mean([m["final_distance"] >= exit_d - 1e-6 for m in md])),
             "md_clash_rate": float(np.mean([m["clash"] for m in md])),
+            "md_clash_rate_fixed_pocket": float(np.mean([m["clash_rigid"] for m in md])),
             "exit_direction_w1": w1, "exit_direction_w1_md_halves": half,
             "exit_direction_w1_ratio": w1 / half if half and not math.isnan(half) else math.nan,
             "path_length_A": {"generated_mean": float(np.mean(gen_len)), "generated_std": float(np.std(gen_len)),

@@ -19,7 +19,7 @@ from ...domains.molecules.complexes import CLASH_DISTANCE
 from ...nn.bipartite import bipartite_edges
 from ...nn.graph import scatter_sum
 
-__all__ = ["pair_index", "frame_clash_energy", "frame_min_distance", "guided_field", "project_clashes"]
+__all__ = ["frame_clash_energy", "frame_min_distance", "guided_field", "pair_index", "project_clashes"]
 
 
 def pair_index(ligand_batch: Tensor, pocket_batch: Tensor) -> tuple[Tensor, Tensor]:

@@ -24,15 +24,15 @@ from ...core.fields import BATCH
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randint, randn
 from ...core.registry import PATHS, SOLVERS
+from ...core.training import TrainConfig, Trainer, TrainResult
 from ...core.trajectory import Trajectory
-from ...core.training import Trainer, TrainConfig, TrainResult
 from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex, element_index
 from ..base import Method
 from .encoding import EncodedPath, batch_complexes, encode_complex, encode_path, place_hydrogens
 from .guidance import frame_min_distance, guided_field, pair_index, project_clashes
 from .network import PathVelocity
 
-__all__ = ["UnbindingFlow", "PATH_TIME", "ELEMENT_INDEX"]
+__all__ = ["ELEMENT_INDEX", "PATH_TIME", "UnbindingFlow"]
 
 #: (n_samples,) float, ps. Generated time for the ligand to reach the exit distance (extras of the Trajectory).
 PATH_TIME = "path_time_ps"

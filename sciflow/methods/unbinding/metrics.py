@@ -15,7 +15,7 @@ from torch import Tensor
 from ...core.errors import InputError
 from ...domains.molecules.complexes import CLASH_DISTANCE, min_pair_distance
 
-__all__ = ["centre_distances", "exit_direction", "path_length", "path_clashes", "sphere_w1", "split_half_w1"]
+__all__ = ["centre_distances", "exit_direction", "path_clashes", "path_length", "sphere_w1", "split_half_w1"]
 
 
 def centre_distances(frames: Tensor, masses: Tensor, centroid: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ import torch
 from ...core.errors import InputError
 from ...core.fields import BATCH
 from ...domains.molecules.complexes import CLASH_DISTANCE, align_frames, kabsch_rotation, min_pair_distance
+from .encoding import encode_path
 from .method import PATH_TIME, UnbindingFlow
 from .metrics import path_length, sphere_w1, split_half_w1
 
@@ -34,7 +35,12 @@ def exit_distance_of(traj: Any, default: float | None = None) -> float:
     return float(value)
 
 
-def _md_summary(traj: Any, rot: torch.Tensor, pc: torch.Tensor, qc: torch.Tensor) -> dict[str, Any]:
+def _heavy_track_length(frames: torch.Tensor) -> float:
+    """Å travelled by the heavy-atom centroid along frames (T, n_heavy, 3)."""
+    return path_length(frames, torch.ones(frames.shape[1], dtype=frames.dtype))
+
+
+def _md_summary(traj: Any, rot: torch.Tensor, pc: torch.Tensor, qc: torch.Tensor, n_frames: int) -> dict[str, Any]:
     topo = traj.topology
     frames = torch.as_tensor(traj.positions, dtype=torch.float64)
     pocket_heavy = torch.as_tensor(~topo.is_ligand & topo.is_heavy)
@@ -51,8 +57,15 @@ def _md_summary(traj: Any, rot: torch.Tensor, pc: torch.Tensor, qc: torch.Tensor
     moving = min_pair_distance(lig_heavy, aligned[:, pocket_heavy]) < CLASH_DISTANCE
     rigid = min_pair_distance(lig_heavy, aligned[0, pocket_heavy]) < CLASH_DISTANCE
     return {"direction": direction.numpy(), "final_distance": float((com - centroid).norm()),
-            "length": path_length(lig, m), "time": float(traj.times[-1] - traj.times[0]),
+            "length": _md_length(traj, n_frames), "time": float(traj.times[-1] - traj.times[0]),
             "clash": bool(moving.any()), "clash_rigid": bool(rigid.any())}
+
+
+def _md_length(traj: Any, n_frames: int) -> float:
+    """MD path length on the model's frame grid (bound pose + n_frames equal time fractions), so that thermal
+    jitter between saved frames does not inflate it relative to generated paths."""
+    p = encode_path(traj, n_frames)
+    return _heavy_track_length(torch.cat([p.cond.ligand_pos.unsqueeze(0), p.frames]).to(torch.float64))
 
 
 def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_condition: int = 4,
@@ -80,7 +93,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
             if pocket.shape != ref_pocket.shape:
                 raise InputError(f"data: trajectories of complex {name!r} have different pocket atoms")
             rot, pc, qc = kabsch_rotation(pocket, ref_pocket)
-            md.append(_md_summary(traj, rot, pc, qc))
+            md.append(_md_summary(traj, rot, pc, qc, model.n_frames))
             if max_conditions is not None and i >= max_conditions:
                 continue
             cx = traj.bound
@@ -92,6 +105,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
             returned += out.info["returned_clashing_paths"]
             n_gen += n_per_condition
             lig_m = torch.as_tensor(topo.masses[topo.is_ligand])
+            heavy = torch.as_tensor(topo.is_heavy[topo.is_ligand])
             centroid = torch.as_tensor(cx.pocket_centroid())
             states = out.states.to(torch.float64)
             for k in range(n_per_condition):
@@ -100,7 +114,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
                 d = com - centroid
                 gen_dirs.append(((d / d.norm()) @ rot.T).numpy())
                 gen_final.append(float(d.norm()))
-                gen_len.append(path_length(fr, lig_m))
+                gen_len.append(_heavy_track_length(fr[:, heavy]))
             gen_time.extend(out.extras[PATH_TIME].tolist())
         md_dirs = np.stack([m["direction"] for m in md])
         w1 = sphere_w1(np.stack(gen_dirs), md_dirs)

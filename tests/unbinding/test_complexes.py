@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ub_fixtures import ring_complex
-
 from sciflow.core.errors import InputError
 from sciflow.domains.molecules.complexes import (
     CLASH_DISTANCE,
@@ -73,8 +71,8 @@ def test_clash_metric_hand_made():
         assert abs(float(fd) - float(g[..., k])) < 1e-6
 
 
-def test_pocket_extraction_ring():
-    cx = ring_complex()
+def test_pocket_extraction_ring(make_ring):
+    cx = make_ring()
     idx = pocket_indices(cx.topology, cx.positions, 5.0, whole_residues=False)
     assert list(idx[:3]) == [8, 9, 10] and len(idx) == 11                 # ligand first, then all 8 ring atoms
     with pytest.raises(InputError, match="empty pocket"):

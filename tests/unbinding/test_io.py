@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ub_fixtures import ring_complex, straight_exit
-
 from sciflow.core.errors import InputError
 from sciflow.data.dissociation import (
     DissociationTrajectory,
@@ -17,10 +15,10 @@ from sciflow.data.dissociation import (
 )
 
 
-def test_h5_round_trip(tmp_path):
-    cx = ring_complex()
-    a = straight_exit(cx, name="a")
-    b = straight_exit(cx, direction=(1, 0, 0), name="b", n_frames=5)
+def test_h5_round_trip(tmp_path, make_ring, make_exit):
+    cx = make_ring()
+    a = make_exit(cx, name="a")
+    b = make_exit(cx, direction=(1, 0, 0), name="b", n_frames=5)
     b.energy = np.linspace(-10, 0, 5)
     write_h5(tmp_path / "x.h5", [a, b])
     back = {t.name: t for t in read_h5(tmp_path / "x.h5")}
@@ -39,10 +37,10 @@ def test_h5_round_trip(tmp_path):
     assert read_h5(tmp_path / "x.h5", complexes=["other"]) == []
 
 
-def test_h5_rejects_duplicates_and_foreign_files(tmp_path):
-    cx = ring_complex()
+def test_h5_rejects_duplicates_and_foreign_files(tmp_path, make_ring, make_exit):
+    cx = make_ring()
     with pytest.raises(InputError, match="unique"):
-        write_h5(tmp_path / "d.h5", [straight_exit(cx), straight_exit(cx)])
+        write_h5(tmp_path / "d.h5", [make_exit(cx), make_exit(cx)])
     import h5py
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = np.zeros(3)
@@ -50,10 +48,10 @@ def test_h5_rejects_duplicates_and_foreign_files(tmp_path):
         read_h5(tmp_path / "foreign.h5")
 
 
-def test_pdb_dcd_export_opens_in_mdtraj(tmp_path):
+def test_pdb_dcd_export_opens_in_mdtraj(tmp_path, make_ring, make_exit):
     import mdtraj as md
-    cx = ring_complex()
-    t = straight_exit(cx, n_frames=7)
+    cx = make_ring()
+    t = make_exit(cx, n_frames=7)
     pdb, dcd = write_mdtraj(t, tmp_path / "p.pdb", tmp_path / "p.dcd")
     m = md.load(str(dcd), top=str(pdb))
     assert m.n_frames == 7 and m.n_atoms == cx.topology.n_atoms
@@ -66,9 +64,9 @@ def test_pdb_dcd_export_opens_in_mdtraj(tmp_path):
     assert md.load(str(multi)).n_frames == 7
 
 
-def test_read_mdtraj_round_trip_and_pocket(tmp_path):
-    cx = ring_complex()
-    t = straight_exit(cx, n_frames=4)
+def test_read_mdtraj_round_trip_and_pocket(tmp_path, make_ring, make_exit):
+    cx = make_ring()
+    t = make_exit(cx, n_frames=4)
     write_mdtraj(t, tmp_path / "p.pdb", tmp_path / "p.dcd")
     back = read_mdtraj(tmp_path / "p.pdb", tmp_path / "p.dcd", ligand="resname LIG", pocket_cutoff=6.0,
                        frame_spacing_ps=0.5)
@@ -80,9 +78,9 @@ def test_read_mdtraj_round_trip_and_pocket(tmp_path):
     assert c.topology.n_atoms == cx.topology.n_atoms
 
 
-def test_bad_input_rejected(tmp_path):
-    cx = ring_complex()
-    t = straight_exit(cx, n_frames=3)
+def test_bad_input_rejected(tmp_path, make_ring, make_exit):
+    cx = make_ring()
+    t = make_exit(cx, n_frames=3)
     write_mdtraj(t, tmp_path / "p.pdb")
     with pytest.raises(InputError, match="ligand"):
         read_mdtraj(tmp_path / "p.pdb", ligand="resname XYZ")

@@ -6,8 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from ub_fixtures import ring_complex, straight_exit
-
 from sciflow.core.errors import InputError
 from sciflow.core.fields import BATCH
 from sciflow.core.training import TrainConfig
@@ -17,9 +15,9 @@ from sciflow.methods.unbinding.evaluate import evaluate_paths
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    cx = ring_complex()
-    trajs = [straight_exit(cx, (0, 0, s), name=f"t{i}", dt=0.5 + 0.1 * i) for i, s in enumerate([1, -1] * 4)]
+def tiny(tmp_path_factory, make_ring, make_exit):
+    cx = make_ring()
+    trajs = [make_exit(cx, (0, 0, s), name=f"t{i}", dt=0.5 + 0.1 * i) for i, s in enumerate([1, -1] * 4)]
     model = UnbindingFlow(n_frames=4, hidden=16, n_vectors=4, n_layers=2, n_rbf=6, steps=4, batch_size=4,
                           exit_distance=11.0)
     model.fit(trajs, TrainConfig(steps=30, lr=3e-3, progress=False, ema_decay=None))

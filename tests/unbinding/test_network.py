@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import torch
-from ub_fixtures import ring_complex
-
 from sciflow.core.flow_matching import FlowMatcher
 from sciflow.core.solvers import Euler
 from sciflow.methods.unbinding.encoding import batch_complexes, encode_complex
@@ -15,9 +13,9 @@ from sciflow.nn.symmetry import random_rotation
 F = 4
 
 
-def _inputs(n_graphs: int = 2, seed: int = 0):
+def _inputs(make_ring, n_graphs: int = 2, seed: int = 0):
     torch.manual_seed(seed)
-    cond = batch_complexes([encode_complex(ring_complex(8 + i, 4.0 + 0.3 * i)) for i in range(n_graphs)])
+    cond = batch_complexes([encode_complex(make_ring(8 + i, 4.0 + 0.3 * i)) for i in range(n_graphs)])
     cond = {k: (v.double() if v.is_floating_point() else v) for k, v in cond.items()}
     nl = cond["ligand_pos"].shape[0]
     g = torch.Generator().manual_seed(seed)
@@ -37,9 +35,9 @@ def _rotate_state(y: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     return torch.cat([disp.reshape(nl, -1), y[:, 3 * F:]], 1)
 
 
-def test_velocity_e3_equivariant_and_pocket_permutation_invariant():
+def test_velocity_e3_equivariant_and_pocket_permutation_invariant(make_ring):
     net = _net()
-    y, t, cond = _inputs()
+    y, t, cond = _inputs(make_ring)
     g = torch.Generator().manual_seed(3)
     for reflect in (False, True):
         rot = random_rotation(g, reflect=reflect)
@@ -55,9 +53,9 @@ def test_velocity_e3_equivariant_and_pocket_permutation_invariant():
     torch.testing.assert_close(net(y, t, **permuted), net(y, t, **cond), atol=1e-10, rtol=1e-8)
 
 
-def test_ligand_permutation_equivariant_and_batched_equals_unbatched():
+def test_ligand_permutation_equivariant_and_batched_equals_unbatched(make_ring):
     net = _net()
-    y, t, cond = _inputs()
+    y, t, cond = _inputs(make_ring)
     lb = cond["ligand_batch"]
     perm = torch.tensor([1, 0, 3, 2])                 # two heavy ligand atoms per ring complex
     moved = dict(cond, ligand_pos=cond["ligand_pos"][perm], ligand_types=cond["ligand_types"][perm])
@@ -72,10 +70,10 @@ def test_ligand_permutation_equivariant_and_batched_equals_unbatched():
     torch.testing.assert_close(net(y[keep_l], t[keep_l], **single), full[keep_l], atol=1e-10, rtol=1e-8)
 
 
-def test_guided_sampling_and_projection_are_equivariant():
+def test_guided_sampling_and_projection_are_equivariant(make_ring):
     """Rotating + translating the complex (and the prior draw) rotates + translates the generated path."""
     net = _net()
-    y0, _, cond = _inputs(seed=4)
+    y0, _, cond = _inputs(make_ring, seed=4)
     field = guided_field(net, n_frames=F, scale=5.0, strength=0.5)
     rot = random_rotation(torch.Generator().manual_seed(5))
     shift = torch.tensor([-2.0, 0.5, 4.0], dtype=torch.float64)
@@ -90,10 +88,10 @@ def test_guided_sampling_and_projection_are_equivariant():
     torch.testing.assert_close(pb, pa @ rot.T + shift, atol=1e-8, rtol=1e-6)
 
 
-def test_projection_removes_clashes_and_keeps_clean_frames():
+def test_projection_removes_clashes_and_keeps_clean_frames(make_ring):
     from sciflow.domains.molecules.complexes import CLASH_DISTANCE
     from sciflow.methods.unbinding.guidance import frame_min_distance, pair_index
-    cond = batch_complexes([encode_complex(ring_complex())])
+    cond = batch_complexes([encode_complex(make_ring())])
     lp = cond["ligand_pos"]
     clean = lp.unsqueeze(1).expand(-1, 1, 3)
     clash = (lp + torch.tensor([3.0, 0.0, 0.0])).unsqueeze(1)                 # pushed into the ring atoms

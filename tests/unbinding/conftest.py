@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sciflow.data.dissociation import DissociationTrajectory
 from sciflow.domains.molecules.complexes import Complex, ComplexTopology
@@ -30,3 +31,15 @@ def straight_exit(cx: Complex, direction=(0.0, 0.0, 1.0), n_frames: int = 11, di
                                   info={"settings": {"exit_distance": distance - 1.0}})
 
 
+
+
+@pytest.fixture(scope="session")
+def make_ring():
+    """Factory of hand-made ring complexes (``ring_complex``)."""
+    return ring_complex
+
+
+@pytest.fixture(scope="session")
+def make_exit():
+    """Factory of straight exit trajectories (``straight_exit``)."""
+    return straight_exit

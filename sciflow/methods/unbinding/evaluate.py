@@ -85,7 +85,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
         rtopo = ref.topology
         ref_pocket = torch.as_tensor(ref.positions[0][~rtopo.is_ligand & rtopo.is_heavy], dtype=torch.float64)
         md, gen_dirs, gen_len, gen_time, gen_final = [], [], [], [], []
-        raw, returned, n_gen, seconds = 0, 0, 0, 0.0
+        raw, returned, short, n_gen, seconds = 0, 0, 0, 0, 0.0
         exit_d = exit_distance if exit_distance is not None else exit_distance_of(ref)
         for i, traj in enumerate(trajs):
             topo = traj.topology
@@ -99,10 +99,11 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
             cx = traj.bound
             start = time.perf_counter()
             out = model.generate(cx, n_per_condition, generator=generator, device=device, guidance=guidance,
-                                 project=project)
+                                 project=project, exit_distance=exit_d)
             seconds += time.perf_counter() - start
             raw += out.info["raw_clashing_paths"]
             returned += out.info["returned_clashing_paths"]
+            short += out.info["raw_short_paths"]
             n_gen += n_per_condition
             lig_m = torch.as_tensor(topo.masses[topo.is_ligand])
             heavy = torch.as_tensor(topo.is_heavy[topo.is_ligand])
@@ -123,6 +124,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
             "n_md": len(md), "n_generated": n_gen, "exit_distance_A": exit_d,
             "clash_rate": returned / n_gen, "raw_clash_rate": raw / n_gen,
             "success_rate": float(np.mean([d >= exit_d for d in gen_final])),
+            "raw_success_rate": 1.0 - short / n_gen,
             "md_success_rate": float(np.mean([m["final_distance"] >= exit_d - 1e-6 for m in md])),
             "md_clash_rate": float(np.mean([m["clash"] for m in md])),
             "md_clash_rate_fixed_pocket": float(np.mean([m["clash_rigid"] for m in md])),
@@ -141,10 +143,11 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
         tot["returned"] += returned
         tot["seconds"] += seconds
         tot["success"] += per[name]["success_rate"] * n_gen
+        tot["short"] += short
     halves = [p["exit_direction_w1_md_halves"] for p in per.values() if not math.isnan(p["exit_direction_w1_md_halves"])]
     return {
         "clash_rate": tot["returned"] / tot["n"], "raw_clash_rate": tot["raw"] / tot["n"],
-        "success_rate": tot["success"] / tot["n"],
+        "success_rate": tot["success"] / tot["n"], "raw_success_rate": 1.0 - tot["short"] / tot["n"],
         "exit_direction_w1": float(np.mean([p["exit_direction_w1"] for p in per.values()])),
         "exit_direction_w1_md_halves": float(np.mean(halves)) if halves else math.nan,
         "seconds_per_path": tot["seconds"] / tot["n"], "n_generated": int(tot["n"]),

@@ -27,6 +27,7 @@ from ...core.registry import PATHS, SOLVERS
 from ...core.training import TrainConfig, Trainer, TrainResult
 from ...core.trajectory import Trajectory
 from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex, element_index
+from ...nn.graph import scatter_mean
 from ..base import Method
 from .encoding import EncodedPath, batch_complexes, encode_complex, encode_path, place_hydrogens
 from .guidance import frame_min_distance, guided_field, pair_index, project_clashes
@@ -53,7 +54,7 @@ class UnbindingFlow(Method):
 
     def __init__(self, n_frames: int = 12, *, hidden: int = 64, n_vectors: int = 16, n_layers: int = 4,
                  n_rbf: int = 12, cutoff: float = 12.0, scale: float = 5.0, prior_std: float = 1.0,
-                 solver: str = "euler", steps: int = 20, guidance: float = 0.05, project: bool = True,
+                 solver: str = "euler", steps: int = 20, guidance: float = 1.0, project: bool = True,
                  batch_size: int = 16, exit_distance: float = 12.0) -> None:
         super().__init__()
         if int(n_frames) < 2:
@@ -126,8 +127,14 @@ class UnbindingFlow(Method):
     # -- sampling ----------------------------------------------------------------------------
     def generate(self, condition: Complex, n: int, *, generator: torch.Generator | None = None,
                  steps: int | None = None, solver: str | None = None, guidance: float | None = None,
-                 project: bool | None = None, device: str | torch.device = "cpu") -> Trajectory:
-        """n dissociation paths of the ligand of ``condition`` (see the class docstring for the layout)."""
+                 project: bool | None = None, exit_distance: float | None = None,
+                 device: str | torch.device = "cpu") -> Trajectory:
+        """n dissociation paths of the ligand of ``condition`` (see the class docstring for the layout).
+
+        With ``project`` (default on) two constraints are enforced after sampling and counted in ``info``:
+        no clash with the fixed pocket, and the ligand ends at least ``exit_distance`` Å (default: the model's)
+        from the pocket centroid (a path that stops short is stretched along its own exit direction, the
+        stretch growing linearly from 0 at the bound pose)."""
         if not isinstance(condition, Complex):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
         if int(n) < 1:
@@ -149,7 +156,17 @@ class UnbindingFlow(Method):
         mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
         raw_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         do_project = self._config["project"] if project is None else bool(project)
-        if do_project and bool(raw_clash.any()):
+        exit_d = float(self._config["exit_distance"] if exit_distance is None else exit_distance)
+        centre = enc.centroid.to(heavy)
+        end = scatter_mean(heavy[:, -1], cond["ligand_batch"], n) - centre                  # (n, 3)
+        raw_short = end.norm(dim=-1) < exit_d
+        if do_project and exit_d > 0 and bool(raw_short.any()):
+            gap = (exit_d + 0.5 - end.norm(dim=-1)).clamp_min(0)
+            push = end / end.norm(dim=-1, keepdim=True).clamp_min(1e-6) * gap.unsqueeze(-1)   # (n, 3)
+            ramp = torch.linspace(0, 1, f + 1, dtype=heavy.dtype, device=heavy.device)
+            heavy = heavy + ramp.reshape(1, -1, 1) * push[cond["ligand_batch"]].unsqueeze(1)
+            mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
+        if do_project and bool((mind[:, 1:] < CLASH_DISTANCE).any()):
             fixed = project_clashes(heavy[:, 1:], cond["pocket_pos"], cond["ligand_batch"], cond["pocket_batch"])
             heavy = torch.cat([heavy[:, :1], fixed], dim=1)
             mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
@@ -169,6 +186,7 @@ class UnbindingFlow(Method):
         info = {**out.info, "method": self.name, "complex": condition.name, "n_paths": int(n),
                 "times": "fraction of each path's exit time (extras['path_time_ps'])",
                 "raw_clashing_paths": int(raw_clash.sum()), "returned_clashing_paths": int(final_clash.sum()),
+                "raw_short_paths": int(raw_short.sum()), "exit_distance": exit_d,
                 "guidance": w, "projected": bool(do_project), "seconds": seconds, "seconds_per_path": seconds / n}
         return Trajectory(torch.linspace(0, 1, f + 1), states, extras=extras, step_extras={COM_DISTANCE: dist},
                           info=info)

@@ -72,7 +72,7 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
             continue
         cx = complexes[name]
         traj = model.generate(cx, cfg.n_paths, generator=ctx.item_generator(name), steps=cfg.steps,
-                              guidance=cfg.guidance, device=ctx.device).cpu()
+                              guidance=cfg.guidance, exit_distance=cfg.exit_distance, device=ctx.device).cpu()
         n_lig = int(cx.topology.is_ligand.sum())
         frames = np.stack([traj.states[:, traj.extras[BATCH] == k].numpy() for k in range(cfg.n_paths)])
         times = traj.times.numpy()[None] * traj.extras[PATH_TIME].numpy()[:, None]      # (n, T) ps

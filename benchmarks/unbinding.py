@@ -72,8 +72,17 @@ def main(argv=None) -> int:
     cost = md_cost(trajs, runs)
     results: dict = {"model": args.model, "data": args.data, "device": "cpu, 1 thread (shared 2-core machine)",
                      "torch_threads": torch.get_num_threads(), "train_complexes": sorted(seen), "sets": {}}
+    out = Path(args.out)
+    partial = out.with_suffix(".partial.json")
+    if partial.exists():  # resume: sets finished by an interrupted run are kept
+        done = json.loads(partial.read_text())
+        if {k: done.get(k) for k in ("model", "data")} == {"model": args.model, "data": args.data}:
+            results["sets"] = done["sets"]
+            results["seconds_before_resume"] = done.get("seconds", 0.0)
     start = time.perf_counter()
     for name in sorted({t.complex_name for t in trajs}):
+        if name in results["sets"]:
+            continue
         sub = [t for t in trajs if t.complex_name == name]
         row = {"seen_in_training": name in seen, "md_cost": cost[name]}
         m = evaluate_paths(model, sub, n_per_condition=args.n, max_conditions=args.max_conditions,
@@ -94,15 +103,19 @@ def main(argv=None) -> int:
                           "raw_clashing_paths": batch.info["raw_clashing_paths"],
                           "returned_clashing_paths": batch.info["returned_clashing_paths"]}
         results["sets"][name] = row
+        results["seconds"] = time.perf_counter() - start
+        atomic_write_json(partial, results)
         print(name, json.dumps({"clash": row["guided_projected"]["clash_rate"],
                                 "raw": row["guided_projected"]["raw_clash_rate"],
                                 "success": row["guided_projected"]["success_rate"],
                                 "w1": row["guided_projected"]["exit_direction_w1"],
                                 "w1_halves": row["guided_projected"]["exit_direction_w1_md_halves"],
                                 "speedup": row["speedup_vs_md"]}), flush=True)
-    results["seconds"] = time.perf_counter() - start
-    out = Path(args.out)
+    results["seconds"] = time.perf_counter() - start + results.get("seconds_before_resume", 0.0)
+    results["argv"] = sys.argv[1:] if argv is None else list(argv)
+    results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     atomic_write_json(out.with_suffix(".json"), results)
+    partial.unlink(missing_ok=True)
     atomic_write_text(out.with_suffix(".md"), to_markdown(results))
     print(to_markdown(results))
     return 0
@@ -115,6 +128,9 @@ def to_markdown(r: dict) -> str:
               "path length gen / MD (Å) | exit time gen / MD median (ps) | s per path | MD s per event | speed-up | "
               "s per path, batch | speed-up, batch |"),
              "|" + "---|" * 18]
+    cmd = "python benchmarks/unbinding.py " + " ".join(r.get("argv", []))
+    lines[1:1] = ["", (f"Command: `OMP_NUM_THREADS=1 {cmd.strip()}`; {r.get('date', '')}; "
+                       f"benchmark wall time {r.get('seconds', 0.0) / 60:.1f} min."), ""]
     for name, row in r["sets"].items():
         g, u, c = row["guided_projected"], row["unguided_raw"], row["md_cost"]
         pl, pt = g["path_length_A"], g["path_time_ps"]

@@ -82,7 +82,7 @@ class RAMDSettings:
             check_in_range("pocket_cutoff", self.pocket_cutoff, 0.0, low_open=True)
 
     def steps(self, ps: float) -> int:
-        return max(1, int(round(ps * 1000.0 / self.timestep_fs)))
+        return max(1, round(ps * 1000.0 / self.timestep_fs))
 
 
 @dataclass
@@ -187,7 +187,7 @@ class RAMDSimulation:
         self.positions0 = pos
         solvent = {"OBC1": app.OBC1, "OBC2": app.OBC2, "GBn": app.GBn, "GBn2": app.GBn2, "HCT": app.HCT,
                    "none": None}[settings.implicit_solvent]
-        kw: dict[str, Any] = dict(nonbondedMethod=app.NoCutoff, constraints=app.HBonds, implicitSolvent=solvent)
+        kw: dict[str, Any] = {"nonbondedMethod": app.NoCutoff, "constraints": app.HBonds, "implicitSolvent": solvent}
         if settings.hydrogen_mass is not None:
             kw["hydrogenMass"] = settings.hydrogen_mass * u.amu
         import warnings

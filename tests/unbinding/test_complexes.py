@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from sciflow.core.errors import InputError
 from sciflow.domains.molecules.complexes import (
     CLASH_DISTANCE,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sciflow.core.errors import InputError
 from sciflow.data.dissociation import (
     DissociationTrajectory,

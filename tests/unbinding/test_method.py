@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from sciflow.core.errors import InputError
 from sciflow.core.fields import BATCH
 from sciflow.core.training import TrainConfig

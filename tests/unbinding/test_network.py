@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+
 from sciflow.core.flow_matching import FlowMatcher
 from sciflow.core.solvers import Euler
 from sciflow.methods.unbinding.encoding import batch_complexes, encode_complex

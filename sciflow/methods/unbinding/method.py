@@ -61,10 +61,10 @@ class UnbindingFlow(Method):
             raise InputError(f"n_frames: must be >= 2, got {n_frames}")
         check_in_range("scale", scale, 0.0, low_open=True)
         check_in_range("guidance", guidance, 0.0)
-        self._config = dict(n_frames=int(n_frames), hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,
-                            n_rbf=n_rbf, cutoff=cutoff, scale=scale, prior_std=prior_std, solver=solver,
-                            steps=steps, guidance=guidance, project=project, batch_size=batch_size,
-                            exit_distance=exit_distance)
+        self._config = {"n_frames": int(n_frames), "hidden": hidden, "n_vectors": n_vectors,
+                        "n_layers": n_layers, "n_rbf": n_rbf, "cutoff": cutoff, "scale": scale,
+                        "prior_std": prior_std, "solver": solver, "steps": steps, "guidance": guidance,
+                        "project": project, "batch_size": batch_size, "exit_distance": exit_distance}
         SOLVERS.get(solver)
         self.n_frames, self.scale, self.prior_std = int(n_frames), float(scale), float(prior_std)
         self.model = PathVelocity(self.n_frames, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,

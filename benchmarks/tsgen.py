@@ -112,7 +112,7 @@ def neb_item(sub, i: int, cache: dict, cache_path: Path) -> dict:
         res = ci_neb(sub.atomic_numbers[s], sub.pos_reactant[s], sub.pos_product[s], **NEB)
         item = {"row": "xtb_cineb_path", "rxn_id": rid, "ts": res.ts_positions.tolist(),
                 "converged": res.converged, "steps": res.steps, "force_calls": res.force_calls,
-                "seconds": res.seconds}
+                "seconds": res.seconds, "error": res.error}
         cache[key] = item
         append_cache(cache_path, item)
     return cache[key]

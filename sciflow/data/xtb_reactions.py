@@ -33,7 +33,8 @@ def xtb_reaction(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray,
            "pos_ts": neb.ts_positions, "energy_reactant": neb.reactant_energy, "energy_product": neb.product_energy,
            "energy_ts": neb.ts_energy, "neb_converged": neb.converged, "neb_steps": neb.steps,
            "force_calls": neb.force_calls, "seconds": neb.seconds, "path": np.stack(neb.images),
-           "path_energies": np.asarray(neb.energies)}
+           "path_energies": np.asarray(neb.energies),
+           "error": neb.error}
     if sella:
         sad = saddle_search(numbers, neb.ts_positions, steps=sella_steps)
         out.update(sella_saddle=sad.is_saddle, sella_steps=sad.steps, seconds=neb.seconds + sad.seconds)

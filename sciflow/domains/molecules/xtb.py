@@ -163,6 +163,7 @@ class NEBResult:
     seconds: float
     images: list[np.ndarray] = field(default_factory=list)
     energies: list[float] = field(default_factory=list)
+    error: str = ""                 # why the band stopped early (e.g. an SCF failure), empty when it ran
 
 
 def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_images: int = 8,
@@ -196,13 +197,28 @@ def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_
     def count() -> None:
         calls[0] += n_images
     opt.attach(count, interval=1)
-    opt.run(fmax=0.5, steps=presteps)
-    done = opt.nsteps
-    neb.climb = True
-    opt2 = FIRE(neb, logfile=None)
-    opt2.attach(count, interval=1)
-    converged = bool(opt2.run(fmax=fmax, steps=max(1, steps - done)))
-    energies = [er] + [float(img.get_potential_energy()) for img in images[1:-1]] + [ep]
-    k = 1 + int(np.argmax(energies[1:-1]))
-    return NEBResult(images[k].get_positions(), energies[k], r, er, p, ep, converged, done + opt2.nsteps,
-                     calls[0], time.perf_counter() - t0, [img.get_positions() for img in images], energies)
+    error = ""
+    done = 0
+    converged = False
+    try:
+        opt.run(fmax=0.5, steps=presteps)
+        done = opt.nsteps
+        neb.climb = True
+        opt2 = FIRE(neb, logfile=None)
+        opt2.attach(count, interval=1)
+        converged = bool(opt2.run(fmax=fmax, steps=max(1, steps - done)))
+        done += opt2.nsteps
+    except Exception as e:  # an SCF failure on some image ends the band: a failed NEB, reported as such
+        error = f"{type(e).__name__}: {e}"
+        done = max(done, getattr(opt, "nsteps", 0))
+
+    def safe_energy(img: Any) -> float:
+        try:
+            return float(img.get_potential_energy())
+        except Exception:
+            return float("nan")
+    energies = [er] + [safe_energy(img) for img in images[1:-1]] + [ep]
+    inner = np.asarray(energies[1:-1])
+    k = 1 + (int(np.nanargmax(inner)) if np.isfinite(inner).any() else n_images // 2)
+    return NEBResult(images[k].get_positions(), energies[k], r, er, p, ep, converged, done,
+                     calls[0], time.perf_counter() - t0, [img.get_positions() for img in images], energies, error)

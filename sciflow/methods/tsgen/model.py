@@ -33,8 +33,9 @@ from .network import TSVelocityNet, reaction_edge_attr
 
 __all__ = ["TSGen", "T_EPS"]
 
-#: smallest 1 - t used to turn the displacement into a velocity (adaptive solvers evaluate at t = 1)
-T_EPS = 1e-3
+#: smallest 1 - t used to turn the displacement into a velocity: solvers that evaluate the field at t = 1
+#: (Heun, RK4, Dopri5) see a bounded field; Euler grids of up to 20 steps never reach it
+T_EPS = 0.05
 
 
 def _weight(t: Tensor) -> Tensor:
@@ -136,15 +137,20 @@ class TSGen(Method):
 
     def sample(self, cond: dict[str, Tensor], n: int = 1, *, generator: torch.Generator | None = None,
                steps: int | None = None, solver: str | None = None, solver_kwargs: dict[str, Any] | None = None,
-               keep: str = "last", device: str | torch.device = "cpu") -> Trajectory:
+               keep: str = "last", device: str | torch.device = "cpu", x0: Tensor | None = None) -> Trajectory:
         """n samples per reaction of a condition batch. Graph g of the result is sample g % n of reaction
-        g // n. States (T, n * N, 3) Å; extras: batch, atomic_numbers, pos_reactant, pos_product."""
+        g // n. States (T, n * N, 3) Å; extras: batch, atomic_numbers, pos_reactant, pos_product.
+        ``x0`` (n * N, 3) replaces the prior draw (e.g. drawn per reaction with its own generator)."""
         if int(n) < 1:
             raise InputError(f"n: must be >= 1, got {n}")
         n = int(n)
         rep = replicate_graphs(cond, n) if n > 1 else dict(cond)
         rep = {k: v.to(device) for k, v in rep.items()}
-        x0 = self.adapter.prior(rep, generator=generator)
+        if x0 is None:
+            x0 = self.adapter.prior(rep, generator=generator)
+        elif x0.shape != rep[POS_REACTANT].shape:
+            raise InputError(f"x0: expected shape {tuple(rep[POS_REACTANT].shape)}, got {tuple(x0.shape)}")
+        x0 = x0.to(device=device, dtype=rep[POS_REACTANT].dtype)
         rep["edge_index"] = self.adapter.edge_index(rep)
         rep[EDGE_ATTR] = reaction_edge_attr(rep[ATOMIC_NUMBERS], rep[POS_REACTANT], rep[POS_PRODUCT],
                                             rep["edge_index"])

@@ -18,7 +18,7 @@ def trained(example_reactions):
     torch.manual_seed(0)
     model = TSGen(hidden=32, n_layers=2, n_vectors=4, element_dim=8, time_dim=8, batch_size=6, prior_std=0.05,
                   time_power=2.0, steps=4)
-    res = model.fit(example_reactions, TrainConfig(steps=150, lr=3e-3, warmup_steps=10, ema_decay=None,
+    res = model.fit(example_reactions, TrainConfig(steps=120, lr=3e-3, warmup_steps=10, ema_decay=None,
                                                    progress=False, seed=0))
     return model, res
 

@@ -11,7 +11,10 @@ import pytest
 
 from sciflow.core.errors import InputError
 
-from .conftest import EXAMPLES, ROOT
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "datasets" / "reactions" / "examples"
 
 MODEL = ROOT / "models" / "tsgen"
 

@@ -48,6 +48,29 @@ def test_workflow_two_reactions(tmp_path):
     assert again["written"] == 2
 
 
+def test_shipped_workflow_yaml_runs_on_one_reaction(tmp_path):
+    """workflows/tsgen.yaml as shipped (GFN2-xTB profile included), shrunk to one reaction and two samples."""
+    import yaml
+
+    from sciflow.workflows import run_workflow
+
+    wf = yaml.safe_load((ROOT / "workflows" / "tsgen.yaml").read_text())
+    if wf["tsgen"].get("calculator") == "xtb":
+        pytest.importorskip("tblite")
+    wf["output"] = str(tmp_path / "out")
+    wf["tsgen"].update(model=str(ROOT / wf["tsgen"]["model"]), reactions=str(ROOT / wf["tsgen"]["reactions"]),
+                       n_samples=2, limit=1)
+    assert run_workflow(wf)["written"] == 1
+    rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    assert len(rows) == 1
+    if wf["tsgen"].get("calculator") == "xtb":
+        png = tmp_path / "out" / rows[0]["profile"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        # the TS estimate lies above both end points on the xTB surface
+        e_r, e_ts, e_p = (float(rows[0][k]) for k in ("e_reactant_eV", "e_ts_eV", "e_product_eV"))
+        assert e_ts > max(e_r, e_p)
+
+
 def test_workflow_rejects_bad_reaction_files_before_work(tmp_path):
     from sciflow.domains.molecules.io import write_xyz_frames
     from sciflow.workflows import run_workflow

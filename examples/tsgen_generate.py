@@ -12,9 +12,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.core.random import make_generator  # noqa: E402
-from sciflow.domains.molecules import kabsch_rmsd, read_molecules, write_xyz_frames  # noqa: E402
-from sciflow.methods.tsgen import TSGen  # noqa: E402
+from sciflow.core.random import make_generator
+from sciflow.domains.molecules import kabsch_rmsd, read_molecules, write_xyz_frames
+from sciflow.methods.tsgen import TSGen
 
 
 def main(path: str, n: int = 8) -> None:

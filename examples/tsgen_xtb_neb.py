@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.data.reactions import load_triplets  # noqa: E402
-from sciflow.data.xtb_reactions import generate_xtb_reactions  # noqa: E402
+from sciflow.data.reactions import load_triplets
+from sciflow.data.xtb_reactions import generate_xtb_reactions
 
 
 def main() -> None:

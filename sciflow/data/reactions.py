@@ -23,8 +23,16 @@ from ..core.errors import InputError
 from ..core.files import atomic_path
 from ..core.random import make_generator, randperm
 
-__all__ = ["ReactionSet", "load_triplets", "save_triplets", "read_reaction_sdfs", "split_indices",
-           "GRAMBOW_SPLIT", "find_grambow", "GRAMBOW_DIRNAME"]
+__all__ = [
+    "GRAMBOW_DIRNAME",
+    "GRAMBOW_SPLIT",
+    "ReactionSet",
+    "find_grambow",
+    "load_triplets",
+    "read_reaction_sdfs",
+    "save_triplets",
+    "split_indices",
+]
 
 GRAMBOW_DIRNAME = "grambow_isomerization_700"
 #: the fixed split of the 700 Grambow reactions (recorded in datasets/reactions/CARD.md)
@@ -143,9 +151,8 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
 
 def save_triplets(path: str | os.PathLike, data: ReactionSet) -> Path:
     """Write atomically in the triplets layout."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **data.to_arrays())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **data.to_arrays())
     return Path(path)
 
 
@@ -168,7 +175,7 @@ def read_reaction_sdfs(folder: str | os.PathLike) -> ReactionSet:
         (zr, xr), (zt, xt), (zp, xp) = mols["r"][i], mols["ts"][i], mols["p"][i]
         if not (np.array_equal(zr, zt) and np.array_equal(zr, zp)):
             raise InputError(f"data: record {i}: reactant, TS and product atom orders differ")
-        z.append(zr); pr.append(xr); pt.append(xt); pp.append(xp); counts.append(len(zr))  # noqa: E702
+        z.append(zr); pr.append(xr); pt.append(xt); pp.append(xp); counts.append(len(zr))
     extra = {}
     g2c = folder / "g2c_model_predicted_ts.sdf"
     if g2c.is_file():

@@ -19,8 +19,14 @@ from ..core.errors import InputError
 from ..core.files import atomic_path
 from .reactions import ReactionSet
 
-__all__ = ["read_transition1x", "write_transition1x", "T1X_ENERGY", "T1X_FORCES", "T1X_SPLITS",
-           "T1X_ATOM_ENERGIES"]
+__all__ = [
+    "T1X_ATOM_ENERGIES",
+    "T1X_ENERGY",
+    "T1X_FORCES",
+    "T1X_SPLITS",
+    "read_transition1x",
+    "write_transition1x",
+]
 
 T1X_ENERGY = "wB97x_6-31G(d).energy"
 T1X_FORCES = "wB97x_6-31G(d).forces"
@@ -112,31 +118,30 @@ def write_transition1x(path: str | os.PathLike, data: ReactionSet, split: str = 
         raise InputError("data: the Transition1x layout needs transition states (pos_ts)")
     if split not in T1X_SPLITS:
         raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            root = f.create_group(split)
-            for i in range(len(data)):
-                s = data.rows(i)
-                z = data.atomic_numbers[s]
-                grp = root.require_group(_formula(z)).create_group(str(data.rxn_id[i]))
-                roles = {}
-                for role, key, ekey in _ROLES:
-                    x = getattr(data, key)[s]
-                    e = float(data.extra[ekey][i]) if ekey in data.extra else float("nan")
-                    sub = grp.create_group(role)
-                    sub["atomic_numbers"] = z.astype(np.int8)
-                    sub["positions"] = x[None].astype(np.float32)
-                    sub[energy_key] = np.array([e])
-                    sub[T1X_FORCES] = np.full((1, len(z), 3), np.nan, dtype=np.float32)
-                    roles[role] = (x, e)
-                frames = (paths or {}).get(i)
-                if frames is None:
-                    frames = np.stack([roles[r][0] for r, _, _ in _ROLES])
-                    ens = np.array([roles[r][1] for r, _, _ in _ROLES])
-                else:
-                    ens = np.full(len(frames), np.nan)
-                grp["atomic_numbers"] = z.astype(np.int8)
-                grp["positions"] = np.asarray(frames, dtype=np.float32)
-                grp[energy_key] = ens
-                grp[T1X_FORCES] = np.full(np.asarray(frames).shape, np.nan, dtype=np.float32)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        root = f.create_group(split)
+        for i in range(len(data)):
+            s = data.rows(i)
+            z = data.atomic_numbers[s]
+            grp = root.require_group(_formula(z)).create_group(str(data.rxn_id[i]))
+            roles = {}
+            for role, key, ekey in _ROLES:
+                x = getattr(data, key)[s]
+                e = float(data.extra[ekey][i]) if ekey in data.extra else float("nan")
+                sub = grp.create_group(role)
+                sub["atomic_numbers"] = z.astype(np.int8)
+                sub["positions"] = x[None].astype(np.float32)
+                sub[energy_key] = np.array([e])
+                sub[T1X_FORCES] = np.full((1, len(z), 3), np.nan, dtype=np.float32)
+                roles[role] = (x, e)
+            frames = (paths or {}).get(i)
+            if frames is None:
+                frames = np.stack([roles[r][0] for r, _, _ in _ROLES])
+                ens = np.array([roles[r][1] for r, _, _ in _ROLES])
+            else:
+                ens = np.full(len(frames), np.nan)
+            grp["atomic_numbers"] = z.astype(np.int8)
+            grp["positions"] = np.asarray(frames, dtype=np.float32)
+            grp[energy_key] = ens
+            grp[T1X_FORCES] = np.full(np.asarray(frames).shape, np.nan, dtype=np.float32)
     return Path(path)

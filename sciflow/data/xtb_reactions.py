@@ -68,9 +68,8 @@ def generate_xtb_reactions(pairs: ReactionSet, out: str | os.PathLike, *, n_imag
             s = pairs.rows(i)
             res = xtb_reaction(pairs.atomic_numbers[s], pairs.pos_reactant[s], pairs.pos_product[s],
                                n_images=n_images, fmax=fmax, steps=steps, sella=sella, sella_steps=sella_steps)
-            with atomic_path(target) as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, **{k: np.asarray(v) for k, v in res.items()})
+            with atomic_path(target) as tmp, open(tmp, "wb") as f:
+                np.savez(f, **{k: np.asarray(v) for k, v in res.items()})
         bar.update(1)
     bar.close()
     return _assemble(pairs, out, hdf5)

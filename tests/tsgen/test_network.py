@@ -28,7 +28,7 @@ def _net():
 
 def test_velocity_net_e3_equivariant_with_reflections_and_translations():
     net = _net()
-    fn = lambda d: net(d["x"], d["t"], **{k: v for k, v in d.items() if k not in ("x", "t")})  # noqa: E731
+    fn = lambda d: net(d["x"], d["t"], **{k: v for k, v in d.items() if k not in ("x", "t")})
     for seed in range(2):
         assert_e3_equivariant(fn, _inputs(seed), positions=["x", "pos_reactant", "pos_product"], output="vector",
                               reflect=True, translate=True, generator=torch.Generator().manual_seed(seed))
@@ -39,7 +39,7 @@ def test_velocity_net_e3_equivariant_with_reflections_and_translations():
 def test_velocity_net_permutation_equivariant_and_batched_equals_unbatched():
     net = _net()
     d = _inputs(3)
-    fn = lambda d: net(d["x"], d["t"], **{k: v for k, v in d.items() if k not in ("x", "t")})  # noqa: E731
+    fn = lambda d: net(d["x"], d["t"], **{k: v for k, v in d.items() if k not in ("x", "t")})
     perm = torch.cat([torch.randperm(5, generator=torch.Generator().manual_seed(1)),
                       5 + torch.randperm(7, generator=torch.Generator().manual_seed(2))])
     assert_permutation_equivariant(fn, d, node_keys=["x", "t", "atomic_numbers", "pos_reactant", "pos_product"],

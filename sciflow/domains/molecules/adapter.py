@@ -25,8 +25,14 @@ from ..base import DomainAdapter
 from .geometry import center, kabsch_align, kabsch_rmsd
 from .io import Molecule, as_molecule, to_atoms
 
-__all__ = ["MoleculesAdapter", "POS_MIDPOINT", "check_reaction", "reaction_frame", "collate_molecules",
-           "replicate_graphs"]
+__all__ = [
+    "POS_MIDPOINT",
+    "MoleculesAdapter",
+    "check_reaction",
+    "collate_molecules",
+    "reaction_frame",
+    "replicate_graphs",
+]
 
 #: (N, 3) float, Å. Midpoint of the reactant and the Kabsch-aligned product (TS-GEN prior mean).
 POS_MIDPOINT = "pos_midpoint"

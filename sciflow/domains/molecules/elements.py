@@ -13,8 +13,16 @@ from torch import Tensor
 
 from ...core.errors import InputError
 
-__all__ = ["SYMBOLS", "MASSES", "COVALENT_RADII", "atomic_number", "symbol", "to_atomic_numbers", "masses_of",
-           "covalent_radii_of"]
+__all__ = [
+    "COVALENT_RADII",
+    "MASSES",
+    "SYMBOLS",
+    "atomic_number",
+    "covalent_radii_of",
+    "masses_of",
+    "symbol",
+    "to_atomic_numbers",
+]
 
 #: index = atomic number (0 is a placeholder)
 SYMBOLS: tuple[str, ...] = (

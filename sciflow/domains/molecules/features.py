@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ...core.errors import InputError
 from .elements import SYMBOLS, covalent_radii_of
 
-__all__ = ["ElementEmbedding", "bond_features", "N_BOND_FEATURES"]
+__all__ = ["N_BOND_FEATURES", "ElementEmbedding", "bond_features"]
 
 #: per edge and geometry: distance / (r_cov,i + r_cov,j) and a smooth covalent-bond indicator
 N_BOND_FEATURES = 2

@@ -11,7 +11,7 @@ from torch import Tensor
 from ...core.errors import InputError
 from ...nn.graph import scatter_sum
 
-__all__ = ["n_graphs", "centroid", "center", "kabsch_rotation", "kabsch_align", "kabsch_rmsd", "rmsd"]
+__all__ = ["center", "centroid", "kabsch_align", "kabsch_rmsd", "kabsch_rotation", "n_graphs", "rmsd"]
 
 
 def n_graphs(batch: Tensor) -> int:

@@ -14,8 +14,19 @@ import numpy as np
 from ...core.errors import InputError
 from .io import to_atoms
 
-__all__ = ["xtb_calculator", "xtb_energy", "relax", "hessian", "frequencies", "saddle_search", "SaddleResult",
-           "ci_neb", "NEBResult", "EV_TO_KCAL", "IMAG_THRESHOLD"]
+__all__ = [
+    "EV_TO_KCAL",
+    "IMAG_THRESHOLD",
+    "NEBResult",
+    "SaddleResult",
+    "ci_neb",
+    "frequencies",
+    "hessian",
+    "relax",
+    "saddle_search",
+    "xtb_calculator",
+    "xtb_energy",
+]
 
 #: 1 eV in kcal/mol
 EV_TO_KCAL = 23.060547830619
@@ -78,10 +89,10 @@ def hessian(numbers: np.ndarray, positions: np.ndarray, *, delta: float = 0.005,
 
 def frequencies(numbers: np.ndarray, positions: np.ndarray, hess: np.ndarray) -> np.ndarray:
     """Harmonic frequencies (cm^-1, imaginary as negative), translations and rotations projected out."""
+    import torch
     from ase import units
 
     from .elements import masses_of
-    import torch
 
     m = masses_of(torch.as_tensor(np.asarray(numbers))).double().numpy()
     x = np.asarray(positions, float)
@@ -183,8 +194,9 @@ def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_
     else:
         r, p = np.asarray(reactant, float), np.asarray(product, float)
         er, ep = xtb_energy(numbers, r), xtb_energy(numbers, p)
-    from .geometry import kabsch_align
     import torch
+
+    from .geometry import kabsch_align
     p = kabsch_align(torch.as_tensor(p), torch.as_tensor(r)).numpy()
     images = [to_atoms(numbers, r)] + [to_atoms(numbers, r) for _ in range(n_images)] + [to_atoms(numbers, p)]
     calls = [0]

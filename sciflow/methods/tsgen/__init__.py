@@ -7,4 +7,4 @@ from .data import PreparedReactions, prepare_reactions
 from .model import T_EPS, TSGen
 from .network import TSVelocityNet, reaction_edge_attr
 
-__all__ = ["TSGen", "T_EPS", "TSVelocityNet", "reaction_edge_attr", "PreparedReactions", "prepare_reactions"]
+__all__ = ["T_EPS", "PreparedReactions", "TSGen", "TSVelocityNet", "prepare_reactions", "reaction_edge_attr"]

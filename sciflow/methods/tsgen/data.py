@@ -21,7 +21,7 @@ from ...domains.molecules.geometry import kabsch_align
 from ...nn.graph import fully_connected_edges
 from .network import reaction_edge_attr
 
-__all__ = ["PreparedReactions", "prepare_reactions", "EDGE_ATTR"]
+__all__ = ["EDGE_ATTR", "PreparedReactions", "prepare_reactions"]
 
 #: (E, 4) float. Bond descriptors of each edge in R and in P (see ``reaction_edge_attr``).
 EDGE_ATTR = "edge_attr"

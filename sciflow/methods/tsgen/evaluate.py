@@ -15,7 +15,7 @@ from ...core.training import progress
 from ...data.reactions import ReactionSet
 from ...domains.molecules.geometry import kabsch_rmsd
 
-__all__ = ["rmsd_per_reaction", "medoid_index", "summarize", "xtb_checks", "evaluate"]
+__all__ = ["evaluate", "medoid_index", "rmsd_per_reaction", "summarize", "xtb_checks"]
 
 
 def rmsd_per_reaction(data: ReactionSet, pred: np.ndarray) -> np.ndarray:

@@ -22,8 +22,8 @@ from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS
 from ...core.flow_matching import FlowMatcher, uniform_time
 from ...core.paths import LinearPath
 from ...core.registry import SOLVERS
+from ...core.training import TrainConfig, Trainer, TrainResult
 from ...core.trajectory import Trajectory
-from ...core.training import Trainer, TrainConfig, TrainResult
 from ...data.reactions import ReactionSet
 from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, replicate_graphs
 from ...domains.molecules.geometry import kabsch_rmsd
@@ -31,7 +31,7 @@ from ..base import Method
 from .data import EDGE_ATTR, prepare_reactions
 from .network import TSVelocityNet, reaction_edge_attr
 
-__all__ = ["TSGen", "T_EPS"]
+__all__ = ["T_EPS", "TSGen"]
 
 #: smallest 1 - t used to turn the displacement into a velocity: solvers that evaluate the field at t = 1
 #: (Heun, RK4, Dopri5) see a bounded field; Euler grids of up to 20 steps never reach it

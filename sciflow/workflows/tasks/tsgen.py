@@ -92,7 +92,7 @@ def _profile_png(path: Path, name: str, e_r: float, e_ts: list[float], e_p: floa
     from ...core.files import atomic_path
     from ...domains.molecules.xtb import EV_TO_KCAL
 
-    rel = lambda e: (e - e_r) * EV_TO_KCAL  # noqa: E731
+    rel = lambda e: (e - e_r) * EV_TO_KCAL
     fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
     ax.plot([0, 1, 2], [0.0, rel(e_ts[0]), rel(e_p)], "-o", color="C0", label="R - TS (ranked) - P")
     if len(e_ts) > 1:

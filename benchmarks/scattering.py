@@ -75,13 +75,23 @@ def mitsuba_render(scene, spp: int, seed: int) -> tuple[np.ndarray, float]:
 def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
     scene = make_scene("sphere", sigma_r=sigma_r, albedo=args.albedo, g=args.g, width=args.res, height=args.res)
     half = args.ref_seconds / 2
-    r1 = render(scene, "volpath", spp=None, time_budget=half, seed=1000 + int(sigma_r), progress=False)
-    r2 = render(scene, "volpath", spp=None, time_budget=half, seed=2000 + int(sigma_r), progress=False)
-    w1, w2 = r1.samples_per_pixel.astype(float), r2.samples_per_pixel.astype(float)
-    ref = (r1.image * w1 + r2.image * w2) / (w1 + w2)
-    ref_noise = rmse(r1.image, r2.image) * math.sqrt(w1.mean() * w2.mean()) / (w1.mean() + w2.mean())
-    row = {"sigma_r": sigma_r, "ref_spp": int((w1 + w2).mean()), "ref_seconds": r1.seconds + r2.seconds,
-           "ref_rel_noise": ref_noise}
+    cache = Path(args.cache) / f"ref_s{sigma_r:g}_g{args.g:g}_a{args.albedo:g}_r{args.res}_t{args.ref_seconds:g}.npz"
+    if cache.is_file():
+        with np.load(cache) as f:
+            i1, i2, w1, w2, secs = f["i1"], f["i2"], f["w1"], f["w2"], float(f["seconds"])
+    else:
+        r1 = render(scene, "volpath", spp=None, time_budget=half, seed=1000 + int(sigma_r), progress=False)
+        r2 = render(scene, "volpath", spp=None, time_budget=half, seed=2000 + int(sigma_r), progress=False)
+        i1, i2 = r1.image, r2.image
+        w1, w2 = r1.samples_per_pixel.astype(float), r2.samples_per_pixel.astype(float)
+        secs = r1.seconds + r2.seconds
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, i1=i1, i2=i2, w1=w1, w2=w2, seconds=secs)
+    ref = (i1 * w1 + i2 * w2) / (w1 + w2)
+    ref_noise = rmse(i1, i2) * math.sqrt(w1.mean() * w2.mean()) / (w1.mean() + w2.mean())
+    row = {"sigma_r": sigma_r, "ref_spp": int((w1 + w2).mean()), "ref_seconds": secs, "ref_rel_noise": ref_noise}
+    if args.refs_only:
+        return row
     for name in ("volpath", "cvae"):
         kw = {"min_sigma_r": args.min_sigma_r} if name == "cvae" else {}
         r = render(scene, name, spp=None, time_budget=args.eq_seconds, model=model, seed=3000 + int(sigma_r),
@@ -112,13 +122,16 @@ def markdown(res: dict) -> str:
     lines = ["# Scattering CVAEs benchmark", "",
              f"Command: `{res['command']}`; device: {res['device']}; torch threads: 1; machine shared (2 cores).", "",
              "## Distribution accuracy on the held-out grid", "",
-             f"MC sets of {res['grid']['summary']['n_walks_per_set']} walks per condition; W1 ratio = W1(CVAE, MC A) / "
+             f"MC sets of up to {res['grid']['summary']['n_walks_per_set']} walks per condition (fewer at high density: "
+             f"at most {res['grid']['summary']['events_budget']:.3g} expected events per set); W1 ratio = W1(CVAE, MC A) / "
              "W1(MC B, MC A); survival where MC survival >= 1 %, albedos 0.9 ... 0.9999.", "",
-             "| sigma_r | g | mean N (MC / CVAE) | survival worst rel. err | W1 pos / floor | W1 dir / floor | "
-             "W1 log N / floor | MC walks/s | CVAE walks/s |", "|---|---|---|---|---|---|---|---|---|"]
+             "| sigma_r | g | MC walks per set | mean N (MC / CVAE) | survival worst rel. err (MC rel. s.e.) | "
+             "W1 pos / floor | W1 dir / floor | W1 log N / floor | MC walks/s | CVAE walks/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["grid"]["rows"]:
-        lines.append(f"| {r['sigma_r']:g} | {r['g']:g} | {r['mean_events_mc']:.1f} / {r['mean_events_cvae']:.1f} | "
-                     f"{r['survival_worst_rel_err']:.3f} | {r['w1_exit_pos']:.3f} / {r['w1_exit_pos_floor']:.3f} | "
+        se = max([v["mc_rel_se"] for v in r["survival"] if v["evaluated"]], default=float("nan"))
+        lines.append(f"| {r['sigma_r']:g} | {r['g']:g} | {r['n_walks']} | {r['mean_events_mc']:.1f} / "
+                     f"{r['mean_events_cvae']:.1f} | {r['survival_worst_rel_err']:.3f} ({se:.3f}) | {r['w1_exit_pos']:.3f} / {r['w1_exit_pos_floor']:.3f} | "
                      f"{r['w1_exit_dir']:.3f} / {r['w1_exit_dir_floor']:.3f} | {r['w1_log_n']:.3f} / "
                      f"{r['w1_log_n_floor']:.3f} | {r['mc_walks_per_s']:.3g} | {r['cvae_walks_per_s']:.3g} |")
     s = res["grid"]["summary"]
@@ -167,23 +180,28 @@ def main() -> None:
     p.add_argument("--mitsuba-sigma", type=float, nargs="*", default=[64.0])
     p.add_argument("--mitsuba-spp", type=int, nargs="*", default=[4, 16, 64])
     p.add_argument("--skip-grid", action="store_true")
+    p.add_argument("--skip-render", action="store_true")
+    p.add_argument("--refs-only", action="store_true", help="only compute and cache the reference renders")
+    p.add_argument("--events-budget", type=float, default=3e6, help="max expected MC events per set")
+    p.add_argument("--cache", default="runs/scattering/bench_cache", help="MC sets and references (model-free)")
     p.add_argument("--out", default=str(RESULTS / "scattering"))
     args = p.parse_args()
     torch.set_num_threads(1)
-    model = ScatteringCVAEs.load(args.model)
+    model = None if args.refs_only else ScatteringCVAEs.load(args.model)
     res = {"command": "python benchmarks/scattering.py " + " ".join(sys.argv[1:]), "device": "cpu",
            "args": vars(args), "torch": torch.__version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out = Path(args.out)
     partial = out.with_suffix(".partial.json")
-    if not args.skip_grid:
+    if not args.skip_grid and not args.refs_only:
         t0 = time.perf_counter()
-        res["grid"] = evaluate_grid(model, n_walks=args.walks, sigma_r=args.sigma)
+        res["grid"] = evaluate_grid(model, n_walks=args.walks, sigma_r=args.sigma, events_budget=args.events_budget,
+                                    cache=args.cache)
         res["grid_seconds"] = time.perf_counter() - t0
         atomic_write_json(partial, res)
     elif partial.is_file():
         res["grid"] = json.loads(partial.read_text())["grid"]
     res["render"] = []
-    for s in args.render_sigma:
+    for s in ([] if args.skip_render else args.render_sigma):
         res["render"].append(bench_render(model, s, args, out.parent / f"scattering_sigma{int(s)}.png"))
         atomic_write_json(partial, res)
         print(json.dumps(res["render"][-1]), flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 
 from ...core.random import make_generator
 from ...domains.photons.fields import EXIT_DIR, EXIT_POS, N_EVENTS
+from ...domains.photons.conditions import expected_events
 from ...domains.photons.walks import simulate_walks
 from .model import ScatteringCVAEs
 
@@ -37,14 +39,40 @@ def w1(a: np.ndarray, b: np.ndarray) -> float:
     return float(ot.emd2(np.full(len(a), 1 / len(a)), np.full(len(b), 1 / len(b)), cost, numItermax=2_000_000))
 
 
-def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_walks: int, seed: int,
-                       albedos: Sequence[float] = ALBEDOS, n_model_survival: int = 100_000,
-                       device: str = "cpu") -> dict[str, Any]:
+def walks_per_set(n_walks: int, sigma_r: float, g: float, events_budget: float | None) -> int:
+    """``n_walks``, lowered so that one MC set costs at most ``events_budget`` expected events (>= 64 walks)."""
+    if events_budget is None:
+        return int(n_walks)
+    e0 = float(expected_events(torch.tensor(float(sigma_r)), torch.tensor(float(g))))
+    return int(max(64, min(int(n_walks), events_budget // e0)))
+
+
+def _mc_sets(sigma_r: float, g: float, n: int, seed: int, device: str, cache: Path | None):
+    path = cache / f"mc_s{sigma_r:g}_g{g:g}_n{n}_seed{seed}.npz" if cache is not None else None
+    if path is not None and path.is_file():
+        with np.load(path) as f:
+            sets = [{k: torch.from_numpy(f[f"{i}_{k}"]) for k in (N_EVENTS, EXIT_POS, EXIT_DIR)} for i in (0, 1)]
+            return sets[0], sets[1], float(f["seconds"])
     gen = make_generator(seed, device)
     t0 = time.perf_counter()
-    a = simulate_walks(sigma_r, g, 1.0, n_walks, generator=gen, device=device)
+    a = simulate_walks(sigma_r, g, 1.0, n, generator=gen, device=device)
     t_mc = time.perf_counter() - t0
-    b = simulate_walks(sigma_r, g, 1.0, n_walks, generator=gen, device=device)
+    b = simulate_walks(sigma_r, g, 1.0, n, generator=gen, device=device)
+    if path is not None:
+        from ...core.files import atomic_path
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, seconds=t_mc, **{f"{i}_{k}": d[k].cpu().numpy() for i, d in enumerate((a, b))
+                                             for k in (N_EVENTS, EXIT_POS, EXIT_DIR)})
+    return a, b, t_mc
+
+
+def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_walks: int, seed: int,
+                       albedos: Sequence[float] = ALBEDOS, n_model_survival: int = 100_000,
+                       device: str = "cpu", cache: str | Path | None = None) -> dict[str, Any]:
+    """Metrics at one condition; MC sets are read from / written to ``cache`` when given."""
+    gen = make_generator(seed + 1, device)
+    a, b, t_mc = _mc_sets(float(sigma_r), float(g), int(n_walks), seed, device,
+                          Path(cache) if cache is not None else None)
     sig = torch.full((n_model_survival,), float(sigma_r))
     gg = torch.full((n_model_survival,), float(g))
     t0 = time.perf_counter()
@@ -63,7 +91,7 @@ def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_wa
                      "mc_rel_se": se / s_mc if s_mc > 0 else None, "mc_split_rel_diff": abs(s_a - s_b) / s_mc
                      if ok else None, "evaluated": ok})
     m = int(n_walks)
-    out: dict[str, Any] = {"sigma_r": float(sigma_r), "g": float(g), "n_walks": m,
+    out: dict[str, Any] = {"sigma_r": float(sigma_r), "g": float(g), "n_walks": m, "mc_seconds_per_set": t_mc,
                            "mc_walks_per_s": m / t_mc, "cvae_walks_per_s": n_model_survival / t_cvae,
                            "mean_events_mc": float(n_mc.mean()), "mean_events_cvae": float(n_cv.mean()),
                            "survival": surv}
@@ -84,17 +112,22 @@ def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_wa
 
 def evaluate_grid(model: ScatteringCVAEs, *, n_walks: int = 1000, seed: int = 12345,
                   sigma_r: Sequence[float] | None = None, g: Sequence[float] | None = None,
-                  device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Metrics on every (sigma_r, g) of the held-out grid; fresh MC walks (seed differs from training's)."""
+                  device: str = "cpu", progress: bool = True, events_budget: float | None = None,
+                  cache: str | Path | None = None) -> dict[str, Any]:
+    """Metrics on every (sigma_r, g) of the held-out grid; fresh MC walks (seed differs from training's).
+
+    ``events_budget`` caps the expected scattering events of one MC set (fewer walks at high density).
+    """
     from ...core.training.progress import progress as bar
     sigmas = list(sigma_r) if sigma_r else list(HELD_OUT_SIGMA)
     gs = list(g) if g else list(HELD_OUT_G)
     rows = []
     grid = [(s, gg) for s in sigmas for gg in gs]
     for i, (s, gg) in enumerate(bar(grid, desc="held-out grid", enabled=progress, unit="cond")):
-        rows.append(evaluate_condition(model, s, gg, n_walks=n_walks, seed=seed + 7919 * i, device=device))
+        n = walks_per_set(n_walks, s, gg, events_budget)
+        rows.append(evaluate_condition(model, s, gg, n_walks=n, seed=seed + 7919 * i, device=device, cache=cache))
     summary = {
-        "conditions": len(rows), "n_walks_per_set": int(n_walks),
+        "conditions": len(rows), "n_walks_per_set": int(n_walks), "events_budget": events_budget,
         "survival_met": sum(r["meets_survival"] for r in rows), "w1_met": sum(r["meets_w1"] for r in rows),
         "worst_survival_rel_err": max(r["survival_worst_rel_err"] for r in rows),
         "worst_w1_pos_ratio": max(r["w1_exit_pos_ratio"] for r in rows),

@@ -94,6 +94,7 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
         return row
     for name in ("volpath", "cvae"):
         kw = {"min_sigma_r": args.min_sigma_r} if name == "cvae" else {}
+        kw["slots"] = args.slots
         r = render(scene, name, spp=None, time_budget=args.eq_seconds, model=model, seed=3000 + int(sigma_r),
                    progress=False, **kw)
         row[name] = {"seconds": r.seconds, "spp": float(r.samples_per_pixel.mean()), "events": r.events,
@@ -181,6 +182,7 @@ def main() -> None:
     p.add_argument("--mitsuba-spp", type=int, nargs="*", default=[4, 16, 64])
     p.add_argument("--skip-grid", action="store_true")
     p.add_argument("--skip-render", action="store_true")
+    p.add_argument("--slots", type=int, default=2304, help="path slots of the equal-time renders (both tracers)")
     p.add_argument("--refs-only", action="store_true", help="only compute and cache the reference renders")
     p.add_argument("--events-budget", type=float, default=3e6, help="max expected MC events per set")
     p.add_argument("--cache", default="runs/scattering/bench_cache", help="MC sets and references (model-free)")

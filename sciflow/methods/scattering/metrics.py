@@ -47,32 +47,65 @@ def walks_per_set(n_walks: int, sigma_r: float, g: float, events_budget: float |
     return int(max(64, min(int(n_walks), events_budget // e0)))
 
 
-def _mc_sets(sigma_r: float, g: float, n: int, seed: int, device: str, cache: Path | None):
-    path = cache / f"mc_s{sigma_r:g}_g{g:g}_n{n}_seed{seed}.npz" if cache is not None else None
-    if path is not None and path.is_file():
-        with np.load(path) as f:
-            sets = [{k: torch.from_numpy(f[f"{i}_{k}"]) for k in (N_EVENTS, EXIT_POS, EXIT_DIR)} for i in (0, 1)]
-            return sets[0], sets[1], float(f["seconds"])
-    gen = make_generator(seed, device)
-    t0 = time.perf_counter()
-    a = simulate_walks(sigma_r, g, 1.0, n, generator=gen, device=device)
-    t_mc = time.perf_counter() - t0
-    b = simulate_walks(sigma_r, g, 1.0, n, generator=gen, device=device)
-    if path is not None:
-        from ...core.files import atomic_path
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(tmp, seconds=t_mc, **{f"{i}_{k}": d[k].cpu().numpy() for i, d in enumerate((a, b))
-                                             for k in (N_EVENTS, EXIT_POS, EXIT_DIR)})
-    return a, b, t_mc
+def _cache_path(cache: Path | None, sigma_r: float, g: float, n: int, seed: int) -> Path | None:
+    return cache / f"mc_s{sigma_r:g}_g{g:g}_n{n}_seed{seed}.npz" if cache is not None else None
+
+
+def _write_sets(path: Path, a: dict, b: dict, walks_per_s: float) -> None:
+    from ...core.files import atomic_path
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, walks_per_s=walks_per_s, **{f"{i}_{k}": d[k].cpu().numpy() for i, d in enumerate((a, b))
+                                                  for k in (N_EVENTS, EXIT_POS, EXIT_DIR)})
+
+
+def simulate_sets(jobs: Sequence[tuple[float, float, int, int]], *, device: str = "cpu", cache: Path | None = None,
+                  seed: int = 0, progress: bool = True) -> dict[tuple[float, float], tuple[dict, dict, float]]:
+    """MC sets A and B for every (sigma_r, g, n, seed) job in ONE batched run (one tail for all conditions).
+
+    Each condition's throughput is reported as walks per second = (events per second of the whole run) /
+    (mean events per walk at that condition), i.e. what a full batch of such walks achieves on this device.
+    """
+    out, todo = {}, []
+    for s, g, n, sd in jobs:
+        path = _cache_path(cache, s, g, n, sd)
+        if path is not None and path.is_file():
+            with np.load(path) as f:
+                sets = [{k: torch.from_numpy(f[f"{i}_{k}"]) for k in (N_EVENTS, EXIT_POS, EXIT_DIR)} for i in (0, 1)]
+                out[(s, g)] = (sets[0], sets[1], float(f["walks_per_s"]))
+        else:
+            todo.append((s, g, n, sd))
+    if todo:
+        sig = torch.cat([torch.full((2 * n,), float(s), dtype=torch.float64) for s, g, n, sd in todo])
+        gg = torch.cat([torch.full((2 * n,), float(g), dtype=torch.float64) for s, g, n, sd in todo])
+        t0 = time.perf_counter()
+        w = simulate_walks(sig, gg, torch.ones_like(sig), generator=make_generator(seed, device), device=device,
+                           progress=progress, desc="MC reference walks")
+        seconds = time.perf_counter() - t0
+        eps = float(w[N_EVENTS].double().sum()) / seconds
+        start = 0
+        for s, g, n, sd in todo:
+            a = {k: w[k][start:start + n].cpu() for k in (N_EVENTS, EXIT_POS, EXIT_DIR)}
+            b = {k: w[k][start + n:start + 2 * n].cpu() for k in (N_EVENTS, EXIT_POS, EXIT_DIR)}
+            start += 2 * n
+            wps = eps / float(torch.cat([a[N_EVENTS], b[N_EVENTS]]).double().mean())
+            out[(s, g)] = (a, b, wps)
+            path = _cache_path(cache, s, g, n, sd)
+            if path is not None:
+                _write_sets(path, a, b, wps)
+    return out
 
 
 def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_walks: int, seed: int,
                        albedos: Sequence[float] = ALBEDOS, n_model_survival: int = 100_000,
-                       device: str = "cpu", cache: str | Path | None = None) -> dict[str, Any]:
-    """Metrics at one condition; MC sets are read from / written to ``cache`` when given."""
+                       device: str = "cpu", cache: str | Path | None = None,
+                       mc: tuple[dict, dict, float] | None = None) -> dict[str, Any]:
+    """Metrics at one condition; MC sets come from ``mc`` or are simulated (and cached in ``cache``)."""
     gen = make_generator(seed + 1, device)
-    a, b, t_mc = _mc_sets(float(sigma_r), float(g), int(n_walks), seed, device,
-                          Path(cache) if cache is not None else None)
+    if mc is None:
+        mc = simulate_sets([(float(sigma_r), float(g), int(n_walks), seed)], device=device,
+                           cache=Path(cache) if cache is not None else None, seed=seed, progress=False)[
+            (float(sigma_r), float(g))]
+    a, b, mc_wps = mc
     sig = torch.full((n_model_survival,), float(sigma_r))
     gg = torch.full((n_model_survival,), float(g))
     t0 = time.perf_counter()
@@ -91,8 +124,8 @@ def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_wa
                      "mc_rel_se": se / s_mc if s_mc > 0 else None, "mc_split_rel_diff": abs(s_a - s_b) / s_mc
                      if ok else None, "evaluated": ok})
     m = int(n_walks)
-    out: dict[str, Any] = {"sigma_r": float(sigma_r), "g": float(g), "n_walks": m, "mc_seconds_per_set": t_mc,
-                           "mc_walks_per_s": m / t_mc, "cvae_walks_per_s": n_model_survival / t_cvae,
+    out: dict[str, Any] = {"sigma_r": float(sigma_r), "g": float(g), "n_walks": m,
+                           "mc_walks_per_s": mc_wps, "cvae_walks_per_s": n_model_survival / t_cvae,
                            "mean_events_mc": float(n_mc.mean()), "mean_events_cvae": float(n_cv.mean()),
                            "survival": surv}
     for key, name in ((EXIT_POS, "exit_pos"), (EXIT_DIR, "exit_dir")):
@@ -122,10 +155,12 @@ def evaluate_grid(model: ScatteringCVAEs, *, n_walks: int = 1000, seed: int = 12
     sigmas = list(sigma_r) if sigma_r else list(HELD_OUT_SIGMA)
     gs = list(g) if g else list(HELD_OUT_G)
     rows = []
-    grid = [(s, gg) for s in sigmas for gg in gs]
-    for i, (s, gg) in enumerate(bar(grid, desc="held-out grid", enabled=progress, unit="cond")):
-        n = walks_per_set(n_walks, s, gg, events_budget)
-        rows.append(evaluate_condition(model, s, gg, n_walks=n, seed=seed + 7919 * i, device=device, cache=cache))
+    grid = [(float(s), float(gg)) for s in sigmas for gg in gs]
+    jobs = [(s, gg, walks_per_set(n_walks, s, gg, events_budget), seed + 7919 * i) for i, (s, gg) in enumerate(grid)]
+    mc = simulate_sets(jobs, device=device, cache=Path(cache) if cache is not None else None, seed=seed,
+                       progress=progress)
+    for s, gg, n, sd in bar(jobs, desc="held-out grid", enabled=progress, unit="cond"):
+        rows.append(evaluate_condition(model, s, gg, n_walks=n, seed=sd, device=device, mc=mc[(s, gg)]))
     summary = {
         "conditions": len(rows), "n_walks_per_set": int(n_walks), "events_budget": events_budget,
         "survival_met": sum(r["meets_survival"] for r in rows), "w1_met": sum(r["meets_w1"] for r in rows),

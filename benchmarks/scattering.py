@@ -122,7 +122,18 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
 def markdown(res: dict) -> str:
     lines = ["# Scattering CVAEs benchmark", "",
              f"Command: `{res['command']}`; device: {res['device']}; torch threads: 1; machine shared (2 cores).", "",
-             "## Distribution accuracy on the held-out grid", "",
+             ]
+    if res.get("grid_command") or res.get("render_command"):
+        lines += [f"Other part produced by: `{res.get('grid_command') or res.get('render_command')}`", ""]
+    if "grid" not in res:
+        lines += ["(held-out grid not run)"]
+    else:
+        lines += _grid_md(res)
+    return _render_md(res, lines)
+
+
+def _grid_md(res: dict) -> list[str]:
+    lines = ["## Distribution accuracy on the held-out grid", "",
              f"MC sets of up to {res['grid']['summary']['n_walks_per_set']} walks per condition (fewer at high density: "
              f"at most {res['grid']['summary']['events_budget']:.3g} expected events per set); W1 ratio = W1(CVAE, MC A) / "
              "W1(MC B, MC A); survival where MC survival >= 1 %, albedos 0.9 ... 0.9999.", "",
@@ -144,6 +155,10 @@ def markdown(res: dict) -> str:
         if r["g"] == 0.0:
             lines.append(f"| {r['sigma_r']:g} | {r['mc_walks_per_s']:.3g} | {r['cvae_walks_per_s']:.3g} | "
                          f"{r['cvae_walks_per_s'] / r['mc_walks_per_s']:.3g}x |")
+    return lines
+
+
+def _render_md(res: dict, lines: list[str]) -> str:
     if res.get("render"):
         lines += ["", f"## Rendering, sphere scene ({res['args']['res']}x{res['args']['res']}, g = {res['args']['g']}, "
                   f"albedo = {res['args']['albedo']}), equal time budget {res['args']['eq_seconds']} s", "",
@@ -200,13 +215,20 @@ def main() -> None:
                                     cache=args.cache)
         res["grid_seconds"] = time.perf_counter() - t0
         atomic_write_json(partial, res)
-    elif partial.is_file():
-        res["grid"] = json.loads(partial.read_text())["grid"]
     res["render"] = []
     for s in ([] if args.skip_render else args.render_sigma):
         res["render"].append(bench_render(model, s, args, out.parent / f"scattering_sigma{int(s)}.png"))
         atomic_write_json(partial, res)
         print(json.dumps(res["render"][-1]), flush=True)
+    if args.refs_only:
+        return
+    # keep the other part of an earlier run: the grid and the renders can run as two processes
+    previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").is_file() else {}
+    if "grid" not in res and "grid" in previous:
+        res["grid"], res["grid_command"] = previous["grid"], previous.get("grid_command") or previous.get("command")
+    if args.skip_render and previous.get("render"):
+        res["render"] = previous["render"]
+        res["render_command"] = previous.get("render_command") or previous.get("command")
     atomic_write_json(out.with_suffix(".json"), res)
     atomic_write_text(out.with_suffix(".md"), markdown(res))
     print(markdown(res))

@@ -1,7 +1,10 @@
 """Networks. Each declares its symmetry in a ``symmetry`` class attribute; ``nn.symmetry`` tests it."""
+from .egnn import EGNN, EGNNLayer
 from .embeddings import GaussianFourierEmbedding, RadialBasis, SinusoidalEmbedding
+from .graph import fully_connected_edges, graph_ptr, radius_edges, scatter_mean, scatter_sum
 from .mlp import MLP, TimeConditionedMLP
 from .symmetry import assert_e3_equivariant, assert_permutation_equivariant, random_rotation
 
-__all__ = ["GaussianFourierEmbedding", "RadialBasis", "SinusoidalEmbedding", "MLP", "TimeConditionedMLP",
+__all__ = ["EGNN", "EGNNLayer", "fully_connected_edges", "graph_ptr", "radius_edges", "scatter_mean", "scatter_sum",
+           "GaussianFourierEmbedding", "RadialBasis", "SinusoidalEmbedding", "MLP", "TimeConditionedMLP",
            "assert_e3_equivariant", "assert_permutation_equivariant", "random_rotation"]

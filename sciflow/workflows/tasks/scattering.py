@@ -21,6 +21,8 @@ class ScatteringTask(StrictModel):
     height: int = Field(64, ge=1, le=4096)
     model: str = "models/scattering"
     min_sigma_r: float = Field(2.0, gt=0)
+    walks: int = Field(0, ge=0, le=10_000_000,
+                       description="learned walks at (sigma_r, g, albedo) written to walks.npz (0: none)")
 
     @field_validator("integrators")
     @classmethod
@@ -60,4 +62,24 @@ def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
         ctx.mark_done(key, info)
         ctx.log(f"{key}: {res.paths} paths in {res.seconds:.1f} s")
         results[name] = info
-    return {"scene": cfg.scene, "spp": cfg.spp, "sigma_r": cfg.sigma_r, "results": results}
+    out = {"scene": cfg.scene, "spp": cfg.spp, "sigma_r": cfg.sigma_r, "results": results}
+    if cfg.walks and not ctx.is_done("walks"):
+        out["walks"] = _write_walks(cfg, ctx)
+        ctx.mark_done("walks", out["walks"])
+    elif cfg.walks:
+        out["walks"] = ctx.done_info("walks")
+    return out
+
+
+def _write_walks(cfg: ScatteringTask, ctx: RunContext) -> dict:
+    """CVAE walks in the unit sphere at the scene's medium, as a two-frame trajectory (entry, exit) in npz."""
+    from ...io import write_trajectory
+    from ...methods.scattering import ScatteringCVAEs
+
+    model = ScatteringCVAEs.load(cfg.model, map_location=ctx.device)
+    traj = model.generate({"sigma_r": cfg.sigma_r, "g": cfg.g, "albedo": cfg.albedo}, cfg.walks,
+                          generator=ctx.item_generator("walks"))
+    write_trajectory(ctx.path("walks.npz"), traj.to("cpu"))
+    n = traj.extras["n_events"].double()
+    return {"file": "walks.npz", "n": cfg.walks, "mean_events": float(n.mean()),
+            "mean_survival": float(traj.extras["survival"].double().mean())}

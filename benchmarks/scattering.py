@@ -119,16 +119,111 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
     return row
 
 
+def bench_speed(model, rows: list[dict], n_mc: int = 50_000, n_cvae: int = 100_000) -> dict:
+    """Walks per second at a full batch. MC: scattering events per second of ``n_mc`` walks at sigma_r = 16, g = 0
+    (32,768 slots kept full by refill, so the tail is a small part), divided by each condition's mean N; this is
+    the MC rate a renderer with full batches would see (the grid's own sets are tail-dominated and slower).
+    CVAE: ``n_cvae`` walks sampled in one batch per condition."""
+    from sciflow.core.random import make_generator
+    from sciflow.domains.photons.walks import simulate_walks
+    t0 = time.perf_counter()
+    w = simulate_walks(16.0, 0.0, 1.0, n_mc, generator=make_generator(4242))
+    secs = time.perf_counter() - t0
+    eps = float(w["n_events"].double().sum()) / secs
+    out = {"mc_events_per_s": eps, "mc_walks": n_mc, "mc_seconds": secs, "rows": []}
+    for r in rows:
+        if r["g"] != 0.0:
+            continue
+        sig = torch.full((n_cvae,), r["sigma_r"])
+        t0 = time.perf_counter()
+        model.sample(sig, torch.zeros(n_cvae), torch.ones(n_cvae, dtype=torch.float64),
+                     generator=make_generator(7))
+        cv = n_cvae / (time.perf_counter() - t0)
+        mc = eps / r["mean_events_mc"]
+        out["rows"].append({"sigma_r": r["sigma_r"], "mean_events_mc": r["mean_events_mc"], "mc_walks_per_s": mc,
+                            "mc_walks_per_s_grid_sets": r["mc_walks_per_s"], "cvae_walks_per_s": cv,
+                            "speedup": cv / mc})
+    return out
+
+
+def bench_nee(model, g: float, albedo: float, sigmas=(4.0, 16.0, 64.0), events: float = 3e6,
+              n_cvae: int = 100_000) -> list[dict]:
+    """scatGen check: mean next-event estimate through the walk's own unit sphere, CVAE / MC.
+
+    For a light direction l the estimate of one walk is nee_weight * exp(-sigma_r * d(x_k, l)) * HG(w_k . l),
+    d the distance from the representative event x_k to the sphere along l; its mean over walks is what the
+    tracer adds at a sphere that touches the surface. Also the mean radius |x_k| of the representative event.
+    """
+    from sciflow.core.random import make_generator
+    from sciflow.domains.photons.conditions import expected_events
+    from sciflow.domains.photons.phase import hg_pdf
+    from sciflow.domains.photons.walks import simulate_walks
+
+    def exit_distance(x, l):
+        b = (x * l).sum(-1)
+        c = (x * x).sum(-1) - 1
+        return -b + torch.sqrt((b * b - c).clamp_min(0))
+
+    rows = []
+    for sr in sigmas:
+        n_mc = int(max(2000, min(20000, events / float(expected_events(torch.tensor(sr), torch.tensor(g))))))
+        mc = simulate_walks(sr, g, albedo, n_mc, generator=make_generator(31), dtype=torch.float64)
+        cv = model.sample(torch.full((n_cvae,), sr), torch.full((n_cvae,), g),
+                          torch.full((n_cvae,), albedo, dtype=torch.float64), generator=make_generator(32))
+        row = {"sigma_r": sr, "g": g, "albedo": albedo, "mc_walks": n_mc,
+               "mean_radius_mc": float(mc["scatter_pos"].norm(dim=-1).mean()),
+               "mean_radius_cvae": float(cv["scatter_pos"].double().norm(dim=-1).mean()), "light": []}
+        for lz in (1.0, 0.0, -1.0):
+            l = torch.tensor([math.sqrt(1 - lz * lz), 0.0, lz], dtype=torch.float64)
+            est = []
+            for rec in (mc, cv):
+                x = rec["scatter_pos"].double()
+                w = rec["scatter_dir"].double()
+                w = w / w.norm(dim=-1, keepdim=True)
+                v = rec["nee_weight"].double() * torch.exp(-sr * exit_distance(x, l)) * hg_pdf((w * l).sum(-1), g)
+                est.append((float(v.mean()), float(v.std()) / math.sqrt(v.numel())))
+            row["light"].append({"light_z": lz, "mc": est[0][0], "mc_se": est[0][1], "cvae": est[1][0],
+                                 "ratio": est[1][0] / max(est[0][0], 1e-300)})
+        rows.append(row)
+    return rows
+
+
 def markdown(res: dict) -> str:
     lines = ["# Scattering CVAEs benchmark", "",
              f"Command: `{res['command']}`; device: {res['device']}; torch threads: 1; machine shared (2 cores).", "",
              ]
+    if res["args"].get("note"):
+        lines += [res["args"]["note"], ""]
     if res.get("grid_command") or res.get("render_command"):
         lines += [f"Other part produced by: `{res.get('grid_command') or res.get('render_command')}`", ""]
     if "grid" not in res:
         lines += ["(held-out grid not run)"]
     else:
         lines += _grid_md(res)
+    if res.get("speed"):
+        sp = res["speed"]
+        lines += ["", "## Walks per second, full batches (g = 0, one CPU thread)", "",
+                  f"MC: {sp['mc_events_per_s']:.3g} scattering events/s measured on {sp['mc_walks']} walks at "
+                  "sigma_r = 16 with 32,768 slots kept full, divided by the mean N of each condition; the grid "
+                  "column is the rate of the grid's own small MC sets (tail-dominated). CVAE: 100,000 walks in "
+                  "one batch.", "",
+                  "| sigma_r | MC mean N | MC walks/s (full batch) | MC walks/s (grid sets) | CVAE walks/s | "
+                  "speed-up vs full-batch MC |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['sigma_r']:g} | {r['mean_events_mc']:.1f} | {r['mc_walks_per_s']:.3g} | "
+                  f"{r['mc_walks_per_s_grid_sets']:.3g} | {r['cvae_walks_per_s']:.3g} | {r['speedup']:.3g}x |"
+                  for r in sp["rows"]]
+    if res.get("nee"):
+        lines += ["", "## scatGen check: next-event estimate through the walk's sphere (CVAE / MC)", "",
+                  "Mean of nee_weight * exp(-sigma_r d) * HG over walks, for a light along +z (ahead), "
+                  "sideways and -z (behind), and the mean radius of the representative event.", "",
+                  "| sigma_r | g | albedo | MC walks | ratio, light ahead | sideways | behind | MC rel. s.e. "
+                  "(ahead) | mean radius MC / CVAE |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in res["nee"]:
+            lt = r["light"]
+            lines.append(f"| {r['sigma_r']:g} | {r['g']:g} | {r['albedo']:g} | {r['mc_walks']} | "
+                         f"{lt[0]['ratio']:.3f} | {lt[1]['ratio']:.3f} | {lt[2]['ratio']:.3f} | "
+                         f"{lt[0]['mc_se'] / max(lt[0]['mc'], 1e-300):.3f} | "
+                         f"{r['mean_radius_mc']:.3f} / {r['mean_radius_cvae']:.3f} |")
     return _render_md(res, lines)
 
 
@@ -150,11 +245,7 @@ def _grid_md(res: dict) -> list[str]:
     lines += ["", f"Survival target (<= 2 %) met on {s['survival_met']}/{s['conditions']} conditions (worst "
               f"{s['worst_survival_rel_err']:.3f}); W1 target (<= 2x floor) met on {s['w1_met']}/{s['conditions']} "
               f"(worst ratios pos {s['worst_w1_pos_ratio']:.2f}, dir {s['worst_w1_dir_ratio']:.2f}).", "",
-              "## Walks per second (g = 0, same CPU thread)", "", "| sigma_r | MC | CVAE | speed-up |", "|---|---|---|---|"]
-    for r in res["grid"]["rows"]:
-        if r["g"] == 0.0:
-            lines.append(f"| {r['sigma_r']:g} | {r['mc_walks_per_s']:.3g} | {r['cvae_walks_per_s']:.3g} | "
-                         f"{r['cvae_walks_per_s'] / r['mc_walks_per_s']:.3g}x |")
+              ]
     return lines
 
 
@@ -175,9 +266,38 @@ def _render_md(res: dict, lines: list[str]) -> str:
                           "| spp | seconds | rel. RMSE vs reference | mean ratio |", "|---|---|---|---|"]
                 lines += [f"| {m['spp']} | {m['seconds']:.2f} | {m['rel_rmse']:.3f} | {m['mean_ratio']:.3f} |"
                           for m in r["mitsuba"]]
+                const = float(np.median([m["rel_rmse"] * math.sqrt(m["seconds"]) for m in r["mitsuba"]]))
+                bf = r["volpath"]
                 lines += ["", f"Mitsuba time to reach the learned tracer's error ({r['cvae']['rel_rmse']:.3f}): "
-                          f"{r['mitsuba_seconds_at_cvae_error']:.1f} s vs {r['cvae_seconds']:.1f} s."]
+                          f"{r['mitsuba_seconds_at_cvae_error']:.1f} s vs {r['cvae_seconds']:.1f} s; to reach the "
+                          f"brute-force tracer's error ({bf['rel_rmse']:.3f}): {(const / bf['rel_rmse']) ** 2:.1f} s "
+                          f"vs {bf['seconds']:.1f} s (Mitsuba's rel. RMSE x sqrt(seconds), median over its runs)."]
     return "\n".join(lines) + "\n"
+
+
+def plot_error_time(res: dict, path: Path) -> None:
+    """Relative RMSE against seconds per sigma_r: brute force, learned, Mitsuba (its spp series)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = res.get("render") or []
+    if not rows:
+        return
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.0), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        for key, mark, label in (("volpath", "o", "brute force"), ("cvae", "s", "learned (CVAE)")):
+            ax.loglog([r[key]["seconds"]], [r[key]["rel_rmse"]], mark, label=label)
+        if r.get("mitsuba"):
+            ax.loglog([m["seconds"] for m in r["mitsuba"]], [m["rel_rmse"] for m in r["mitsuba"]], "^-",
+                      label="Mitsuba 3 volpath")
+        ax.axhline(r["ref_rel_noise"], color="grey", lw=0.8, ls=":", label="reference noise")
+        ax.set_title(f"sigma_r = {r['sigma_r']:g}")
+        ax.set_xlabel("seconds (1 thread)")
+    axes[0][0].set_ylabel("relative RMSE vs reference")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -198,6 +318,8 @@ def main() -> None:
     p.add_argument("--skip-grid", action="store_true")
     p.add_argument("--skip-render", action="store_true")
     p.add_argument("--slots", type=int, default=2304, help="path slots of the equal-time renders (both tracers)")
+    p.add_argument("--note", default="", help="a line written under the command in the markdown")
+    p.add_argument("--skip-speed", action="store_true", help="skip the full-batch walks-per-second section")
     p.add_argument("--refs-only", action="store_true", help="only compute and cache the reference renders")
     p.add_argument("--events-budget", type=float, default=3e6, help="max expected MC events per set")
     p.add_argument("--cache", default="runs/scattering/bench_cache", help="MC sets and references (model-free)")
@@ -226,11 +348,16 @@ def main() -> None:
     previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").is_file() else {}
     if "grid" not in res and "grid" in previous:
         res["grid"], res["grid_command"] = previous["grid"], previous.get("grid_command") or previous.get("command")
+    if "grid" in res and not args.skip_speed:
+        res["speed"] = bench_speed(model, res["grid"]["rows"])
+    if not args.skip_speed:
+        res["nee"] = bench_nee(model, args.g, args.albedo)
     if args.skip_render and previous.get("render"):
         res["render"] = previous["render"]
         res["render_command"] = previous.get("render_command") or previous.get("command")
     atomic_write_json(out.with_suffix(".json"), res)
     atomic_write_text(out.with_suffix(".md"), markdown(res))
+    plot_error_time(res, out.parent / f"{out.name}_error_vs_time.png")
     print(markdown(res))
 
 

@@ -189,9 +189,10 @@ def bench_nee(model, g: float, albedo: float, sigmas=(4.0, 16.0, 64.0), events: 
 
 
 def markdown(res: dict) -> str:
+    cmd = res["command"].replace(res["args"].get("note") or "\0", '"<the note below>"')
     lines = ["# Scattering CVAEs benchmark", "",
-             f"Command: `{res['command']}`; device: {res['device']}; torch threads: 1; machine shared (2 cores).", "",
-             ]
+             f"Command: `OMP_NUM_THREADS=1 {cmd}`; device: {res['device']}; torch threads: 1; machine shared "
+             "(2 cores).", ""]
     if res["args"].get("note"):
         lines += [res["args"]["note"], ""]
     if res.get("grid_command") or res.get("render_command"):

@@ -6,7 +6,6 @@ finished chunk is skipped when the command runs again, so an interrupted run res
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 

@@ -74,10 +74,21 @@ class CVAE(nn.Module):
         mean, log_var = self.decode(z, c)
         return gaussian_nll(x, mean, log_var), kl_standard_normal(mq, lq)
 
-    def loss(self, x: Tensor, c: Tensor, *, generator: torch.Generator | None = None, beta: float = 1.0) -> Tensor:
-        """Negative ELBO per sample, averaged over the batch (nats)."""
-        rec, kl = self.elbo_terms(x, c, generator=generator)
-        return (rec + beta * kl).mean()
+    def loss(self, x: Tensor, c: Tensor, *, generator: torch.Generator | None = None, beta: float = 1.0,
+             free_bits: float = 0.0) -> Tensor:
+        """Negative ELBO per sample, averaged over the batch (nats).
+
+        ``free_bits`` > 0: each latent dimension's batch-mean KL counts as at least ``free_bits`` nats (Kingma et
+        al. 2016), so dimensions are not pushed to collapse onto the prior; 0 gives the plain ELBO.
+        """
+        if free_bits <= 0:
+            rec, kl = self.elbo_terms(x, c, generator=generator)
+            return (rec + beta * kl).mean()
+        mq, lq = self.encode(x, c)
+        z = mq + torch.exp(0.5 * lq) * randn(mq.shape, generator=generator, device=mq.device, dtype=mq.dtype)
+        mean, log_var = self.decode(z, c)
+        kl_dim = (0.5 * (torch.exp(lq) + mq ** 2 - 1 - lq)).mean(0)
+        return gaussian_nll(x, mean, log_var).mean() + beta * kl_dim.clamp_min(float(free_bits)).sum()
 
     @torch.no_grad()
     def sample(self, c: Tensor, *, generator: torch.Generator | None = None, noise: bool = True) -> Tensor:

@@ -40,6 +40,20 @@ def test_cvae_shapes_and_kl():
                                                            torch.exp(0.5 * l.repeat(1, 2)[:, :3])).log_prob(x[:4]).sum(-1))
 
 
+
+def test_free_bits_loss_is_the_elbo_above_the_floor_and_the_floor_below_it():
+    torch.manual_seed(0)
+    net = CVAE(3, 5, 2).double()
+    x, c = torch.randn(64, 3, dtype=torch.float64), torch.randn(64, 5, dtype=torch.float64)
+    plain = net.loss(x, c, generator=make_generator(3))
+    # a floor below every dimension's KL leaves the ELBO unchanged (same reparameterisation draw)
+    torch.testing.assert_close(net.loss(x, c, generator=make_generator(3), free_bits=1e-12), plain)
+    # a floor above every dimension's KL replaces the KL term by latent_dim * floor
+    rec, kl = net.elbo_terms(x, c, generator=make_generator(3))
+    assert float(kl.mean().detach()) < 2 * 50.0
+    torch.testing.assert_close(net.loss(x, c, generator=make_generator(3), free_bits=50.0), rec.mean() + 2 * 50.0)
+
+
 def test_decoder_size_limits_are_enforced():
     with pytest.raises(InputError, match="decoder_hidden"):
         ScatteringCVAEs(decoder_hidden=(32, 16))

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ...core.errors import InputError
 from ...core.files import atomic_path, atomic_write_json

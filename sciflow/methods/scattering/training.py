@@ -31,7 +31,8 @@ def encode_dataset(model: ScatteringCVAEs, walks: Mapping[str, Tensor]) -> dict[
     return enc
 
 
-def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], batch_size: int):
+def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], batch_size: int,
+                    free_bits: float = 0.0):
     m = data["cond"].shape[0]
 
     def sample_batch(gen: torch.Generator) -> dict[str, Tensor]:
@@ -48,15 +49,18 @@ def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], 
             x, c = b["path"], b["walk"]
         else:
             x, c = b["scat"], b["scat_cond"]
-        return net.loss(x, c, generator=gen)
+        return net.loss(x, c, generator=gen, free_bits=free_bits)
 
     return loss_fn, sample_batch
 
 
 def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: TrainConfig, *,
                batch_size: int = 1024, device: str | torch.device | None = "cpu",
-               checkpoint_dir: str | Path | None = None, only: Iterable[str] | None = None) -> dict[str, Any]:
-    """Train each CVAE for ``config.steps`` steps on the walk records; EMA weights are kept at the end."""
+               checkpoint_dir: str | Path | None = None, only: Iterable[str] | None = None,
+               free_bits: float = 0.0) -> dict[str, Any]:
+    """Train each CVAE for ``config.steps`` steps on the walk records; EMA weights are kept at the end.
+
+    ``free_bits``: minimum KL per latent dimension in the loss (0: plain ELBO; see ``CVAE.loss``)."""
     names = list(only) if only else list(MODEL_NAMES)
     bad = [n for n in names if n not in MODEL_NAMES]
     if bad:
@@ -68,7 +72,7 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
     for i, name in enumerate(names):
         cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
         ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
-        loss_fn, sample_batch = _loss_and_batch(name, model, data, int(batch_size))
+        loss_fn, sample_batch = _loss_and_batch(name, model, data, int(batch_size), float(free_bits))
         trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck,
                           run_config={"method": model.name, "model": name, **model.config()})
         res = trainer.fit(sample_batch)
@@ -83,7 +87,8 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
 
 def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, batch_size: int = 1024,
                       lr: float = 2e-3, seed: int = 0, device: str = "cpu", checkpoint_dir: str | Path | None = None,
-                      only: Iterable[str] | None = None, max_walks: int | None = None) -> dict[str, Any]:
+                      only: Iterable[str] | None = None, max_walks: int | None = None,
+                      free_bits: float = 0.0) -> dict[str, Any]:
     """Load a walk dataset folder, train (or resume), and save the method to ``out`` (a folder)."""
     from ...data.scattering import load_walk_dataset
     walks = load_walk_dataset(data, max_walks=max_walks)
@@ -94,7 +99,7 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
                       checkpoint_every=1000)
     t0 = time.perf_counter()
     summary = fit_models(model, walks, cfg, batch_size=batch_size, device=device, checkpoint_dir=checkpoint_dir,
-                         only=only)
+                         only=only, free_bits=free_bits)
     model.info["data"] = {"folder": str(data), "n_walks": summary["n_walks"]}
     model.save(out)
     summary["seconds_total"] = time.perf_counter() - t0

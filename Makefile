@@ -28,8 +28,7 @@ test: install
 
 # Benchmarks compare with TorchCFM; its own requirements pull torchvision and a CUDA torch, so install it bare.
 bench: install
-	$(BIN)/python -m pip install -q --no-deps torchcfm
-	$(BIN)/python -m pip install -q torchdiffeq --no-deps
+	$(BIN)/python -m pip install -q --no-deps torchcfm torchdyn torchdiffeq
 
 clean:
 	rm -rf $(VENV) runs outputs

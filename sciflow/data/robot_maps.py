@@ -201,8 +201,9 @@ def make_scenario(family: str, seed: int, *, budget_s: float = 5.0, size: float 
                 discs = keep
                 world = World([0.0, 0.0, size, size], rects, discs)
         try:
-            sc = Scenario(name=f"{family}-{int(seed):04d}", world=world, start=(sx, sy, sth, 0.0, 0.0),
-                          goal=GoalRegion(gx, gy, goal_radius), budget_s=budget_s, family=family, seed=int(seed),
+            sc = Scenario(name=f"{family}-{int(seed):04d}", world=world,
+                          start=(float(sx), float(sy), float(sth), 0.0, 0.0),
+                          goal=GoalRegion(float(gx), float(gy), float(goal_radius)), budget_s=budget_s, family=family, seed=int(seed),
                           robot=robot)
             sc._check_physics("scenario")
         except InputError:

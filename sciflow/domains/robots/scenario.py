@@ -69,7 +69,7 @@ class GoalRegion:
         return (torch.hypot(states[..., 0] - self.x, states[..., 1] - self.y) - self.radius).clamp(min=0)
 
     def to_dict(self) -> dict:
-        return {"x": self.x, "y": self.y, "radius": self.radius}
+        return {"x": float(self.x), "y": float(self.y), "radius": float(self.radius)}
 
 
 @dataclass

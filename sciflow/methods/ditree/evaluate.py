@@ -25,12 +25,12 @@ def run_seed(scenario: Scenario, planner: str, seed: int) -> int:
 
 
 def run_once(planner_obj: Any, scenario: Scenario, *, seed: int, budget_s: float,
-             device: str | torch.device = "cpu") -> tuple[dict[str, Any], Any]:
+             device: str | torch.device = "cpu", keep_tree: bool = False) -> tuple[dict[str, Any], Any]:
     """One planning run; returns (metrics, PlanResult). Metrics include the re-simulation check."""
     name = getattr(planner_obj, "name", "planner")
     g = make_generator(run_seed(scenario, name, seed))
     target = scenario if name == "ompl-rrt" else Problem.from_scenario(scenario, device)
-    res = planner_obj.solve(target, budget_s=budget_s, generator=g)
+    res = planner_obj.solve(target, budget_s=budget_s, generator=g, keep_tree=keep_tree)
     m = {"scenario": scenario.name, "family": scenario.family, "seed": int(seed), "budget_s": float(budget_s),
          **res.metrics()}
     if res.success:

@@ -111,7 +111,7 @@ def _maze(g: torch.Generator, size: float) -> tuple[list, list, tuple, tuple]:
     corner = _i(g, 4)
     ci, cj = (0, 0) if corner == 0 else (0, n - 1) if corner == 1 else (n - 1, 0) if corner == 2 else (n - 1, n - 1)
     gi, gj = n - 1 - ci, n - 1 - cj
-    start = ((cj + 0.5) * cs, (ci + 0.5) * cs, _i(g, 4) * math.pi / 2)
+    start = ((cj + 0.5) * cs, (ci + 0.5) * cs, (_i(g, 4) - 1) * math.pi / 2)
     goal = ((gj + 0.5) * cs, (gi + 0.5) * cs)
     return rects, [], start, goal
 

@@ -143,7 +143,7 @@ class OMPLRRT:
 
         start = space.allocState()
         sx, sy, sth, sv, sd = scenario.start
-        start[0].setX(sx), start[0].setY(sy), start[0].setYaw(sth)
+        start[0].setX(sx), start[0].setY(sy), start[0].setYaw(math.remainder(sth, 2 * math.pi))
         start[1][0], start[1][1] = sv, sd
         ss.setStartState(start)
         goal_obj = DiscGoal(si)

@@ -70,9 +70,12 @@ class FlowMatcher:
         """
         cond = dict(cond or {})
         if batch is None:
-            i, j = self.coupling.indices(x0, x1, generator=generator)
-            n = x1.shape[0]
-            x0, x1, cond = x0[i], x1[j], _gather(cond, j, n)
+            if isinstance(self.coupling, IndependentCoupling):  # identity pairing: no copies of the rows
+                x0, x1 = self.coupling(x0, x1, generator=generator)
+            else:
+                i, j = self.coupling.indices(x0, x1, generator=generator)
+                n = x1.shape[0]
+                x0, x1, cond = x0[i], x1[j], _gather(cond, j, n)
             t = self.time_sampler(x0.shape[0], generator, x0.device, x0.dtype)
         else:
             if not isinstance(self.coupling, IndependentCoupling):

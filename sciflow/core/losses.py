@@ -42,6 +42,10 @@ def cfm_loss(pred: Tensor, target: Tensor, t: Tensor | None = None, *, weighting
     pred, target: (B, ...) predicted and conditional velocities; t: (B,) times (needed with ``weighting``);
     batch: (B,) graph index when rows are nodes of a ragged batch.
     """
+    if weighting is None and batch is None:  # every row has the same size: one mean over all entries
+        if pred.shape != target.shape:
+            raise InputError(f"pred/target: shapes differ, {tuple(pred.shape)} vs {tuple(target.shape)}")
+        return (pred - target).pow(2).mean()
     w = None
     if weighting is not None:
         if t is None:

@@ -24,6 +24,7 @@ __all__ = ["ConditionalFlow"]
 class ConditionalFlow(Method):
     """Flow matching from a source (Gaussian prior or given samples) to data in R^dim, optionally conditioned
     on a vector of size ``cond_dim``. Path, coupling and solver are chosen by registry name.
+    ``time_embedding``: "sinusoidal" (``time_dim`` features) or "raw" (t itself as one input, TorchCFM's MLP).
 
     Example: ``ConditionalFlow(2, coupling="exact_ot").fit({"x1": moons}, TrainConfig(steps=2000))``.
     """
@@ -31,16 +32,18 @@ class ConditionalFlow(Method):
     name = "flow"
 
     def __init__(self, dim: int, cond_dim: int = 0, *, hidden: Sequence[int] = (64, 64, 64), time_dim: int = 16,
-                 activation: str = "selu", path: str = "linear", path_kwargs: Mapping[str, Any] | None = None,
+                 activation: str = "selu", time_embedding: str = "sinusoidal", path: str = "linear",
+                 path_kwargs: Mapping[str, Any] | None = None,
                  coupling: str = "independent", coupling_kwargs: Mapping[str, Any] | None = None,
                  solver: str = "euler", steps: int = 20, prior_std: float = 1.0, batch_size: int = 256) -> None:
         super().__init__()
         self._config = dict(dim=dim, cond_dim=cond_dim, hidden=list(hidden), time_dim=time_dim,
-                            activation=activation, path=path, path_kwargs=dict(path_kwargs or {}),
+                            activation=activation, time_embedding=time_embedding, path=path,
+                            path_kwargs=dict(path_kwargs or {}),
                             coupling=coupling, coupling_kwargs=dict(coupling_kwargs or {}), solver=solver,
                             steps=steps, prior_std=prior_std, batch_size=batch_size)
         self.adapter = PointsAdapter(dim, prior_std)
-        self.model = TimeConditionedMLP(dim, cond_dim, hidden, time_dim, activation)
+        self.model = TimeConditionedMLP(dim, cond_dim, hidden, time_dim, activation, time_embedding)
         self.matcher = FlowMatcher(PATHS.build(path, **(path_kwargs or {})),
                                    COUPLINGS.build(coupling, **(coupling_kwargs or {})))
         self.solver_name, self.steps, self.batch_size = solver, int(steps), int(batch_size)

@@ -49,6 +49,7 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
     task_name = data.get("task")
     if not isinstance(task_name, str):
         raise InputError("task: required, the name of the task to run (e.g. flow, tsgen)")
+    spec = get_task(task_name)
     unknown = set(data) - _HEADER_KEYS - {task_name}
     if unknown:
         raise InputError(f"{', '.join(sorted(unknown))}: unknown top-level key(s); allowed: "
@@ -57,7 +58,6 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
         header = WorkflowHeader(**{k: v for k, v in data.items() if k in _HEADER_KEYS})
     except ValidationError as e:
         raise InputError(f"workflow: {format_validation_error(e)}") from None
-    spec = get_task(task_name)
     block = data.get(task_name, {})
     if block is None:
         block = {}

@@ -25,8 +25,12 @@ class ExactOT(PlanCoupling):
         self.num_iter_max = int(num_iter_max)
 
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
-        m = self.cost_matrix(x0, x1).detach().to(torch.float64)
-        return ot.emd(_uniform(x0.shape[0], m), _uniform(x1.shape[0], m), m, numItermax=self.num_iter_max)
+        m = self.cost_matrix(x0, x1).detach()
+        # the network simplex runs on the CPU in float64 whatever the input: hand POT numpy arrays directly
+        # (its torch backend would convert them on every call) and bring the plan back to the cost's device
+        cost = m.to("cpu", torch.float64).numpy()
+        p = ot.emd(ot.unif(cost.shape[0]), ot.unif(cost.shape[1]), cost, numItermax=self.num_iter_max)
+        return torch.from_numpy(p).to(m.device)
 
     def assignment(self, x0: Tensor, x1: Tensor) -> Tensor:
         """(B,) index j(i) of the x1 row matched to x0 row i (equal batch sizes only)."""

@@ -37,6 +37,18 @@ class LinearPath(InterpolantPath):
 
     def __init__(self, sigma: float = 0.0) -> None:
         super().__init__(LinearSchedule(sigma))
+        self.sigma = self.schedule.sigma
+
+    def sample(self, x0: Tensor, x1: Tensor, t: Tensor, *, noise: Tensor | None = None,
+               generator: torch.Generator | None = None) -> PathSample:
+        # the schedule's general form, reduced to two tensor ops (this path is the hot loop of CFM training)
+        self._check_pair(x0, x1)
+        tb = broadcast_time(t, x0)
+        eps = self._noise(x0, noise, generator)
+        xt = torch.lerp(x0, x1, tb)    # (1 - t) x0 + t x1, exact at both ends
+        if self.sigma:
+            xt = xt + self.sigma * eps
+        return PathSample(xt=xt, ut=x1 - x0, t=tb.reshape(-1), noise=eps, sigma=tb.new_full(tb.shape, self.sigma))
 
 
 class BrownianBridgePath(InterpolantPath):

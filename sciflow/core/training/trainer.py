@@ -10,6 +10,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ class TrainResult:
 
 def move_to(batch: Any, device: torch.device) -> Any:
     """Move tensors inside dicts, lists, tuples and objects with ``.to`` to ``device``."""
-    if torch.is_tensor(batch) or (hasattr(batch, "to") and not isinstance(batch, (str, bytes, nn.Module))):
+    if torch.is_tensor(batch):
+        return batch if batch.device == device else batch.to(device)
+    if hasattr(batch, "to") and not isinstance(batch, (str, bytes, nn.Module)):
         return batch.to(device)
     if isinstance(batch, Mapping):
         return {k: move_to(v, device) for k, v in batch.items()}
@@ -202,7 +205,8 @@ class Trainer:
                 if len(window) >= log_every or self.step == end:
                     self.history.append(sum(window) / len(window))
                     window = []
-                bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
+                if not bar.disable:
+                    bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
                 bar.update(1)
                 if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
                     self.save()
@@ -219,12 +223,15 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         batch = move_to(sample_batch(self.generator), self.device)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        # an autocast context costs time on every step even when disabled: enter one only for AMP
+        with (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
+              else nullcontext()):
             out = self.loss_fn(self.train_model, batch, self.generator)
         loss = out[0] if isinstance(out, tuple) else out
-        if not bool(torch.isfinite(loss.detach())):
+        value = float(loss.detach())   # one host sync per step, shared by the check and the log
+        if not math.isfinite(value):
             self.save()
-            raise SciflowError(f"training: loss is {float(loss)} at step {self.step}; lower lr or check the data "
+            raise SciflowError(f"training: loss is {value} at step {self.step}; lower lr or check the data "
                                f"(checkpoint saved)")
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -242,7 +249,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
-        return float(loss.detach())
+        return value
 
     def averaged_model(self) -> nn.Module:
         """The model with EMA weights copied in (the model itself when EMA is off)."""

@@ -1,0 +1,82 @@
+"""``.npz``: every field of a Trajectory, exactly (the lossless format).
+
+Layout (``numpy.load(path)`` with ``allow_pickle=False``): ``times``, ``states``, ``extras/<key>``,
+``step_extras/<key>``, ``info`` (a JSON string) and ``format`` (``"sciflow.trajectory/1"``). Arrays keep their
+dtype (bfloat16, which numpy lacks, is stored as float32).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError
+from ..core.trajectory import Trajectory
+from .registry import reader, writer
+
+__all__ = ["FORMAT", "read_npz", "write_npz"]
+
+FORMAT = "sciflow.trajectory/1"
+
+
+def _array(x: torch.Tensor) -> np.ndarray:
+    x = x.detach().cpu()
+    if x.dtype == torch.bfloat16:
+        x = x.to(torch.float32)
+    return x.numpy()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if torch.is_tensor(obj):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+@writer(".npz", keywords=None, description="every field, exactly (numpy archive; info as JSON)")
+def write_npz(path: Path, traj: Trajectory, **meta: Any) -> None:
+    """Extra keyword arguments are stored in ``info`` (plain values)."""
+    arrays = {"times": _array(traj.times), "states": _array(traj.states), "format": np.asarray(FORMAT)}
+    for group, table in (("extras", traj.extras), ("step_extras", traj.step_extras)):
+        for key, value in table.items():
+            if "/" in key:
+                raise InputError(f"traj.{group}: key {key!r} may not hold '/'")
+            arrays[f"{group}/{key}"] = _array(torch.as_tensor(value))
+    info = {**traj.info, **meta}
+    arrays["info"] = np.asarray(json.dumps(_jsonable(info), sort_keys=True))
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+@reader(".npz", keywords=("top",), description="every field, exactly")
+def read_npz(path: Path, **kw: Any) -> Trajectory:
+    """``top`` is accepted and ignored (an npz file needs no topology)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise InputError(f"path: {str(path)!r} is not a readable .npz file ({e})") from None
+    with data:
+        for key in ("times", "states"):
+            if key not in data.files:
+                raise InputError(f"path: {str(path)!r} has no {key!r} array; not a sciflow trajectory")
+        extras, steps = {}, {}
+        for name in data.files:
+            if name.startswith("extras/"):
+                extras[name[len("extras/"):]] = torch.from_numpy(data[name].copy())
+            elif name.startswith("step_extras/"):
+                steps[name[len("step_extras/"):]] = torch.from_numpy(data[name].copy())
+        info = json.loads(str(data["info"])) if "info" in data.files else {}
+        return Trajectory(times=torch.from_numpy(data["times"].copy()), states=torch.from_numpy(data["states"].copy()),
+                          extras=extras, step_extras=steps, info=info)

@@ -1,0 +1,77 @@
+"""``.csv``: flat states in long format, one line per (frame, row): ``frame,time,row,x0,...,x{d-1}``.
+
+For flat trajectories (MMSB populations, robot plans): states (T, B, d), or (T, B) written as a single column
+``x``. Numbers are written with enough digits to come back exactly in float32 (``%.9g``) or float64
+(``%.17g``). Only times and states are held; use ``.npz`` for everything.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError
+from ..core.trajectory import Trajectory
+from .registry import reader, writer
+
+__all__ = ["read_csv", "write_csv"]
+
+
+@writer(".csv", keywords=("topology",), description="long table frame,time,row,x0..x{d-1} (flat states)")
+def write_csv(path: Path, traj: Trajectory, **meta: Any) -> None:
+    """``topology`` is accepted and ignored (so ``sciflow export a.dcd b.csv --top a.pdb`` works)."""
+    x = traj.states.detach().cpu()
+    if x.dim() not in (2, 3):
+        raise InputError(f"traj.states: .csv holds flat states (T, B) or (T, B, d); got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    t_count, b_count = x.shape[0], x.shape[1]
+    cols = ["x"] if x.dim() == 2 else [f"x{i}" for i in range(x.shape[2])]
+    digits = "%.17g" if x.dtype == torch.float64 or traj.times.dtype == torch.float64 else "%.9g"
+    vals = x.to(torch.float64).reshape(t_count * b_count, -1).numpy()
+    frame = np.repeat(np.arange(t_count), b_count)
+    row = np.tile(np.arange(b_count), t_count)
+    time = np.repeat(traj.times.detach().cpu().to(torch.float64).numpy(), b_count)
+    table = np.column_stack([frame, time, row, vals])
+    fmt = ["%d", digits, "%d"] + [digits] * vals.shape[1]
+    with open(path, "w") as fh:
+        np.savetxt(fh, table, fmt=fmt, delimiter=",", header=",".join(["frame", "time", "row", *cols]),
+                   comments="")
+
+
+@reader(".csv", keywords=("dtype", "top"), description="long table written by sciflow (or in its layout)")
+def read_csv(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None) -> Trajectory:
+    """States (T, B, d) (or (T, B) for a single ``x`` column) and times. ``top`` is accepted and ignored."""
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+    if header[:3] != ["frame", "time", "row"] or len(header) < 4:
+        raise InputError(f"path: {str(path)!r} is not a sciflow CSV trajectory; the header must start with "
+                         f"frame,time,row and then state columns, got {','.join(header)[:60]!r}")
+    try:
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+    except ValueError as e:
+        raise InputError(f"path: {str(path)!r} has a malformed line ({e})") from None
+    if data.shape[1] != len(header):
+        raise InputError(f"path: {str(path)!r} has {data.shape[1]} columns per line, the header {len(header)}")
+    if not np.all(np.isfinite(data)):
+        raise InputError(f"path: {str(path)!r} holds non-finite values")
+    frame, row = data[:, 0].astype(np.int64), data[:, 2].astype(np.int64)
+    t_count, b_count = int(frame.max()) + 1, int(row.max()) + 1
+    if frame.min() < 0 or row.min() < 0 or len(data) != t_count * b_count:
+        raise InputError(f"path: {str(path)!r} does not hold every (frame, row) pair once: {len(data)} lines for "
+                         f"{t_count} frames x {b_count} rows")
+    order = np.lexsort((row, frame))
+    data, frame, row = data[order], frame[order], row[order]
+    if not (np.array_equal(frame, np.repeat(np.arange(t_count), b_count))
+            and np.array_equal(row, np.tile(np.arange(b_count), t_count))):
+        raise InputError(f"path: {str(path)!r} repeats some (frame, row) pairs and misses others")
+    times = data[::b_count, 1]
+    if not np.all(data[:, 1].reshape(t_count, b_count) == times[:, None]):
+        raise InputError(f"path: {str(path)!r} gives different times to rows of the same frame")
+    states = data[:, 3:].reshape(t_count, b_count, -1)
+    if header[3:] == ["x"]:
+        states = states[..., 0]
+    return Trajectory(times=torch.tensor(times, dtype=dtype), states=torch.tensor(states, dtype=dtype),
+                      info={"source": str(path)})

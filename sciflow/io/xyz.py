@@ -1,0 +1,137 @@
+"""``.xyz`` and ``.extxyz`` through ASE: one frame per time step, one line per atom, positions in Å.
+
+Both suffixes are written as extended XYZ, which plain XYZ readers also accept (atom count, one comment line,
+``symbol x y z`` lines). The comment line carries ``time=``, the frame's ``energy=`` (ASE puts it into a
+single-point calculator on reading, so ``atoms.get_potential_energy()`` works), a free ``comment="..."`` and
+any other per-frame scalar of ``step_extras``. 2-D states are written with z = 0 and ``sciflow_dim=2`` and come
+back with 2 columns. A graph batch of several samples is refused: one XYZ frame is one structure.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError
+from ..core.fields import ATOMIC_NUMBERS, ENERGY
+from ..core.trajectory import Trajectory
+from . import atoms as A
+from .registry import reader, suffix_of, writer
+
+__all__ = ["read_xyz", "write_xyz"]
+
+_RESERVED = {"time", "comment", "sciflow_dim", ENERGY}
+
+
+def _numbers(traj: Trajectory, meta: dict[str, Any], fmt: str) -> np.ndarray:
+    if meta.get("topology") is not None and meta.get("atomic_numbers") is None and meta.get("symbols") is None:
+        from .molecular import topology_numbers
+        z = topology_numbers(meta["topology"])
+        if len(z) != traj.n_rows:
+            raise InputError(f"topology: has {len(z)} atoms, the trajectory {traj.n_rows} rows")
+        return z
+    return A.atomic_numbers(traj, meta, fmt)
+
+
+@writer(".xyz", ".extxyz", keywords=("atomic_numbers", "symbols", "comments", "topology"),
+        description="extended XYZ via ASE (Å; per-frame time, energy, comment)")
+def write_xyz(path: Path, traj: Trajectory, **meta: Any) -> None:
+    """meta: ``atomic_numbers`` or ``symbols`` (one per row; else ``extras["atomic_numbers"]`` or a
+    ``topology``), ``comments`` (T strings, or one for all frames; else ``info["comments"]``)."""
+    fmt = suffix_of(path)
+    A.require_one_sample(traj, fmt)
+    pos, width = A.coordinates(traj, fmt)
+    z = _numbers(traj, meta, fmt)
+    energy = A.per_frame(traj, ENERGY, fmt)
+    notes = A.comments(traj, meta)
+    scalars = {}
+    for key, value in traj.step_extras.items():
+        if key in _RESERVED or not (value.dim() == 1 or (value.dim() == 2 and value.shape[1] == 1)):
+            continue
+        if not key.isidentifier():
+            raise InputError(f"traj.step_extras: key {key!r} cannot be an XYZ comment-line key")
+        scalars[key] = A.per_frame(traj, key, fmt)
+    times = traj.times.detach().cpu().to(torch.float64).numpy()
+
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    frames = []
+    for k in range(traj.n_frames):
+        a = Atoms(numbers=z, positions=pos[k])
+        a.info["time"] = float(times[k])
+        if width == 2:
+            a.info["sciflow_dim"] = 2
+        if notes is not None and notes[k]:  # ASE writes an empty comment= that it cannot read back
+            a.info["comment"] = notes[k]
+        for key, v in scalars.items():
+            a.info[key] = float(v[k])
+        if energy is not None:
+            a.calc = SinglePointCalculator(a, energy=float(energy[k]))
+        frames.append(a)
+    ase.io.write(str(path), frames, format="extxyz")
+
+
+def _raw_comments(path: Path) -> list[str]:
+    """The comment line of each frame, as written."""
+    out = []
+    with open(path) as fh:
+        lines = iter(fh)
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                n = int(line.split()[0])
+            except ValueError:
+                raise InputError(f"path: {str(path)!r} is not an XYZ file (expected an atom count, got "
+                                 f"{line.strip()[:40]!r})") from None
+            out.append(next(lines, "").rstrip("\n"))
+            for _ in range(n):
+                next(lines, None)
+    return out
+
+
+@reader(".xyz", ".extxyz", keywords=("dtype", "top"), description="(extended) XYZ via ASE")
+def read_xyz(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None) -> Trajectory:
+    """States (T, N, 3) in Å (or (T, N, 2) for files written from 2-D states), ``extras["atomic_numbers"]``,
+    ``step_extras["energy"]`` (T,) and other per-frame scalars when every frame has them, times from
+    ``time=`` (else 0..T-1) and ``info["comments"]``. ``top`` is accepted and ignored."""
+    import ase.io
+    raw = _raw_comments(path)
+    try:
+        frames = ase.io.read(str(path), index=":", format="extxyz")
+    except Exception as e:  # noqa: BLE001  (ASE raises many types for malformed text)
+        raise InputError(f"path: {str(path)!r} could not be read as XYZ ({type(e).__name__}: {e})") from None
+    if not frames:
+        raise InputError(f"path: {str(path)!r} holds no frames")
+    z = frames[0].numbers
+    for k, a in enumerate(frames):
+        if len(a) != len(z) or not np.array_equal(a.numbers, z):
+            raise InputError(f"path: frame {k} of {str(path)!r} has other atoms than frame 0; a trajectory needs "
+                             "the same atoms in every frame")
+    pos = np.stack([a.positions for a in frames])
+    if all(a.info.get("sciflow_dim") == 2 for a in frames):
+        pos = pos[..., :2]
+    infos = [a.info for a in frames]
+    times = (np.asarray([i["time"] for i in infos], dtype=np.float64) if all("time" in i for i in infos)
+             else np.arange(len(frames), dtype=np.float64))
+    steps: dict[str, torch.Tensor] = {}
+    energies = []
+    for a in frames:
+        e = a.calc.results.get("energy") if a.calc is not None else a.info.get(ENERGY)
+        energies.append(e)
+    if all(e is not None for e in energies):
+        steps[ENERGY] = torch.tensor(np.asarray(energies, dtype=np.float64), dtype=dtype)
+    for key in sorted(set(infos[0]) - _RESERVED):
+        vals = [i.get(key) for i in infos]
+        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+            steps[key] = torch.tensor(np.asarray(vals, dtype=np.float64), dtype=dtype)
+    notes = [i["comment"] if "comment" in i else ("" if "Properties=" in r else r.strip())
+             for i, r in zip(infos, raw)]
+    info: dict[str, Any] = {"source": str(path), "length_unit": "angstrom"}
+    if any(notes):
+        info["comments"] = notes
+    return Trajectory(times=torch.tensor(times, dtype=dtype), states=torch.tensor(pos, dtype=dtype),
+                      extras={ATOMIC_NUMBERS: torch.as_tensor(z, dtype=torch.long)}, step_extras=steps, info=info)

@@ -1,0 +1,208 @@
+"""Task ``flow``: train (or load) a conditional flow on a toy distribution, generate, export, plot, measure W2.
+
+The quickstart: a flow from N(0, I) to points on a 3-D helix whose pitch is the condition.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, field_validator
+
+from ...core.registry import COUPLINGS, PATHS, SOLVERS
+from ...core.trajectory import Trajectory
+from ...core.training import TrainConfig
+from ...data.toy import eight_gaussians, helix, moons
+from ..context import RunContext
+from ..registry import register_task
+from ..schema import StrictModel
+
+__all__ = ["FlowTask", "run"]
+
+
+class ToyData(StrictModel):
+    kind: Literal["helix", "gaussians_to_moons"] = "helix"
+    n: int = Field(8000, ge=16, description="training samples")
+    pitch_range: tuple[float, float] = (0.5, 2.5)
+
+    @field_validator("pitch_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (0 < v[0] < v[1]):
+            raise ValueError(f"expected 0 < low < high, got {v}")
+        return v
+
+
+class ModelSettings(StrictModel):
+    hidden: list[int] = [128, 128, 128]
+    path: str = "linear"
+    path_kwargs: dict[str, float] = {}
+    coupling: str = "independent"
+    coupling_kwargs: dict[str, float] = {}
+    solver: str = "rk4"
+    steps: int = Field(20, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        PATHS.get(v)
+        return v
+
+    @field_validator("coupling")
+    @classmethod
+    def _coupling(cls, v: str) -> str:
+        COUPLINGS.get(v)
+        return v
+
+    @field_validator("solver")
+    @classmethod
+    def _solver(cls, v: str) -> str:
+        SOLVERS.get(v)
+        return v
+
+
+class TrainSettings(StrictModel):
+    steps: int = Field(3000, ge=0)
+    lr: float = Field(2e-3, gt=0)
+    batch_size: int = Field(256, ge=1)
+    ema_decay: float | None = Field(0.999, ge=0, le=1)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    warmup_steps: int = Field(100, ge=0)
+
+
+class GenerateSettings(StrictModel):
+    n: int = Field(1000, ge=1, description="samples per condition")
+    conditions: list[float] = [0.75, 1.5, 2.25]
+    formats: list[Literal["npz", "xyz", "extxyz", "pdb", "dcd", "csv"]] = ["npz", "xyz", "pdb"]
+
+
+class FlowTask(StrictModel):
+    data: ToyData = ToyData()
+    model: ModelSettings = ModelSettings()
+    train: TrainSettings = TrainSettings()
+    generate: GenerateSettings = GenerateSettings()
+    weights: Path | None = Field(None, description="a saved model to use instead of training")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: Path | None) -> Path | None:
+        if v is not None and not Path(v).exists():
+            raise ValueError(f"no model file or folder at {v}")
+        return v
+
+
+def _target(cfg: ToyData, n: int, cond: float | None, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if cfg.kind == "helix":
+        lo, hi = cfg.pitch_range
+        pitch = torch.full((n,), float(cond)) if cond is not None else lo + (hi - lo) * torch.rand(n, generator=g)
+        return helix(n, pitch, generator=g), pitch[:, None]
+    return moons(n, generator=g), None
+
+
+def _w2(a: torch.Tensor, b: torch.Tensor) -> float:
+    import ot
+    m = ot.dist(a.double(), b.double())
+    w = torch.full((a.shape[0],), 1.0 / a.shape[0], dtype=torch.float64)
+    v = torch.full((b.shape[0],), 1.0 / b.shape[0], dtype=torch.float64)
+    return float(ot.emd2(w, v, m)) ** 0.5
+
+
+def _model(cfg: FlowTask, ctx: RunContext):
+    from ...methods.flow import ConditionalFlow
+    saved = ctx.output / "model.pt"
+    if cfg.weights is not None:
+        ctx.log(f"loading weights from {cfg.weights}")
+        return ConditionalFlow.load(cfg.weights)
+    if ctx.resume and saved.is_file():
+        ctx.log(f"resuming: using the trained model at {saved}")
+        return ConditionalFlow.load(saved)
+    dim, cond_dim = (3, 1) if cfg.data.kind == "helix" else (2, 0)
+    m = cfg.model
+    flow = ConditionalFlow(dim, cond_dim, hidden=m.hidden, path=m.path, path_kwargs=m.path_kwargs,
+                           coupling=m.coupling, coupling_kwargs=m.coupling_kwargs, solver=m.solver, steps=m.steps,
+                           batch_size=cfg.train.batch_size)
+    g = ctx.generator("data")
+    x1, cond = _target(cfg.data, cfg.data.n, None, g)
+    data = {"x1": x1, "cond": cond}
+    if cfg.data.kind == "gaussians_to_moons":
+        data["x0"] = eight_gaussians(cfg.data.n, generator=g)
+    t = cfg.train
+    flow.fit(data, TrainConfig(steps=t.steps, lr=t.lr, ema_decay=t.ema_decay, lr_schedule=t.lr_schedule,
+                               warmup_steps=min(t.warmup_steps, t.steps), seed=ctx.seed, desc="train flow"),
+             device=str(ctx.device), checkpoint_path=str(ctx.path("checkpoints/train.pt")))
+    if ctx.is_main:
+        flow.save(saved)
+    return flow
+
+
+def _plot(path: Path, results: list[tuple[float | None, Trajectory, torch.Tensor]]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ...core.files import atomic_path
+    n = len(results)
+    fig = plt.figure(figsize=(4.2 * n, 4.2))
+    for k, (cond, traj, truth) in enumerate(results):
+        three_d = traj.states.shape[-1] == 3
+        ax = fig.add_subplot(1, n, k + 1, projection="3d" if three_d else None)
+        last = traj.last.cpu()
+        lines = traj.states[:, :40].cpu()
+        for i in range(lines.shape[1]):
+            ax.plot(*lines[:, i].T, color="0.6", lw=0.5, alpha=0.6)
+        ax.scatter(*truth[:400].T, s=3, color="tab:blue", alpha=0.35, label="target")
+        ax.scatter(*last[:400].T, s=3, color="tab:red", alpha=0.6, label="generated")
+        ax.set_title(f"pitch = {cond:g}" if cond is not None else "8 Gaussians -> moons")
+        if k == 0:
+            ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("sciflow quickstart: flow trajectories from noise (grey) to samples (red)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+@register_task("flow", FlowTask)
+def run(cfg: FlowTask, ctx: RunContext) -> dict[str, Any]:
+    from ...core.training import barrier
+    flow = _model(cfg, ctx)
+    conds: list[float | None] = list(cfg.generate.conditions) if cfg.data.kind == "helix" else [None]
+    key_of = {("unconditional" if c is None else f"pitch_{c:g}"): c for c in conds}
+    results = {}
+    for key in ctx.progress(ctx.shard(list(key_of)), desc="generate", unit="condition"):
+        cond = key_of[key]
+        if ctx.is_done(key):
+            ctx.log(f"{key}: done in an earlier run, skipped")
+            continue
+        g = ctx.item_generator(key)
+        x0 = eight_gaussians(cfg.generate.n, generator=g) if cfg.data.kind == "gaussians_to_moons" else None
+        traj = flow.generate(None if cond is None else torch.tensor([cond]), cfg.generate.n, generator=g, x0=x0,
+                             device=ctx.device).cpu()
+        truth, _ = _target(cfg.data, cfg.generate.n, cond, g)
+        truth2, _ = _target(cfg.data, cfg.generate.n, cond, g)
+        out = Trajectory(traj.times, traj.states,
+                         extras={**traj.extras, "atomic_numbers": torch.full((traj.n_rows,), 6, dtype=torch.long)},
+                         info=traj.info)
+        files = [str(ctx.write_trajectory(f"samples/{key}.{fmt}", out)) for fmt in cfg.generate.formats]
+        m = {"w2_generated": _w2(traj.last, truth), "w2_prior": _w2(traj.first, truth),
+             "w2_two_target_sets": _w2(truth2, truth), "files": files}
+        ctx.mark_done(key, m)
+        results[key] = (cond, traj, truth)
+        ctx.log(f"{key}: W2(generated, target) = {m['w2_generated']:.3f} "
+                f"(two target sample sets: {m['w2_two_target_sets']:.3f}, prior: {m['w2_prior']:.3f})")
+    barrier()
+    metrics = {key: ctx.done_info(key) for key in key_of} if ctx.is_main else {}
+    if ctx.is_main:
+        panels = []
+        for key, cond in key_of.items():
+            if key in results:
+                panels.append(results[key])
+            elif "npz" in cfg.generate.formats:      # made by another rank or an earlier run
+                from ...io import read_trajectory
+                traj = read_trajectory(ctx.output / f"samples/{key}.npz")
+                panels.append((cond, traj, _target(cfg.data, cfg.generate.n, cond, ctx.item_generator(key))[0]))
+        if panels:
+            _plot(ctx.path("quickstart.png"), panels)
+    return {"model": str(ctx.output / "model.pt"), "metrics": metrics, "plot": str(ctx.output / "quickstart.png"),
+            "train": flow.info.get("train", {})}

@@ -1,0 +1,109 @@
+import math
+
+import pytest
+import torch
+
+from sciflow.core.errors import InputError, SciflowError
+from sciflow.core.solvers import RK4, Dopri5, Euler, EulerMaruyama, Heun, Midpoint
+
+# dx/dt = A x + b(t) with rotation-plus-decay A: closed form for checking convergence orders
+A = torch.tensor([[-0.5, -2.0], [2.0, -0.5]], dtype=torch.float64)
+
+
+def rot_field(x, t):
+    return x @ A.T
+
+
+def exact(x0, t):
+    return x0 @ torch.linalg.matrix_exp(A * t).T
+
+
+def _err(solver, n):
+    x0 = torch.tensor([[1.0, 0.5], [-0.3, 2.0]], dtype=torch.float64)
+    tr = solver.solve(rot_field, x0, torch.linspace(0, 2, n + 1, dtype=torch.float64), keep="last")
+    return float((tr.last - exact(x0, 2.0)).abs().max())
+
+
+@pytest.mark.parametrize("solver,order", [(Euler(), 1), (Midpoint(), 2), (Heun(), 2), (RK4(), 4)],
+                         ids=["euler", "midpoint", "heun", "rk4"])
+def test_order_of_convergence(solver, order):
+    e1, e2 = _err(solver, 64), _err(solver, 128)
+    assert math.log2(e1 / e2) == pytest.approx(order, abs=0.15)
+
+
+def test_time_dependent_field_and_nfe():
+    # dx/dt = cos(t) -> x(t) = x0 + sin(t)
+    f = lambda x, t: torch.cos(t)[:, None].expand_as(x)  # noqa: E731
+    x0 = torch.zeros(3, 1, dtype=torch.float64)
+    s = RK4()
+    tr = s.solve(f, x0, torch.linspace(0, 3, 31, dtype=torch.float64))
+    torch.testing.assert_close(tr.states[:, 0, 0], torch.sin(tr.times), atol=1e-7, rtol=0)
+    assert tr.info["nfe"] == 4 * 30 == s.nfe
+    assert tr.states.shape == (31, 3, 1)
+
+
+def test_backward_integration_inverts_forward():
+    x0 = torch.randn(4, 2, dtype=torch.float64)
+    fwd = RK4().solve(rot_field, x0, torch.linspace(0, 1, 101, dtype=torch.float64), keep="last")
+    back = RK4().solve(rot_field, fwd.last, torch.linspace(1, 0, 101, dtype=torch.float64), keep="last")
+    torch.testing.assert_close(back.last, x0, atol=1e-9, rtol=0)
+
+
+def test_dopri5_meets_tolerance_and_lands_on_grid():
+    x0 = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    grid = torch.tensor([0.0, 0.3, 1.7, 2.0], dtype=torch.float64)
+    tight = Dopri5(rtol=1e-9, atol=1e-9).solve(rot_field, x0, grid)
+    loose = Dopri5(rtol=1e-3, atol=1e-3).solve(rot_field, x0, grid)
+    for k, t in enumerate(grid.tolist()):
+        torch.testing.assert_close(tight.states[k], exact(x0, t), atol=1e-7, rtol=0)
+    assert float((loose.last - exact(x0, 2.0)).abs().max()) < 1e-2
+    assert tight.info["nfe"] > loose.info["nfe"]
+    assert tight.info["accepted_steps"] > 0
+
+
+def test_dopri5_step_limit():
+    with pytest.raises(SciflowError, match="max_steps"):
+        Dopri5(rtol=1e-12, atol=1e-12, max_steps=3).solve(rot_field, torch.ones(1, 2, dtype=torch.float64),
+                                                         torch.tensor([0.0, 5.0], dtype=torch.float64))
+
+
+def test_euler_maruyama_ornstein_uhlenbeck_moments(gen):
+    # dX = -theta X dt + s dW, X0 = 1: mean e^{-theta t}, var s^2 (1 - e^{-2 theta t}) / (2 theta)
+    theta, s, t_end, n = 1.5, 0.8, 1.0, 40_000
+    em = EulerMaruyama(s, substeps=4)
+    tr = em.solve(lambda x, t: -theta * x, torch.ones(n, 1, dtype=torch.float64),
+                  torch.linspace(0, t_end, 51, dtype=torch.float64), generator=gen, keep="last")
+    mean = math.exp(-theta * t_end)
+    var = s ** 2 * (1 - math.exp(-2 * theta * t_end)) / (2 * theta)
+    assert float(tr.last.mean()) == pytest.approx(mean, abs=0.01)
+    assert float(tr.last.var()) == pytest.approx(var, rel=0.03)
+
+
+def test_euler_maruyama_is_reproducible_and_state_dependent_noise():
+    g = lambda x, t: 0.1 * x.abs()  # noqa: E731
+    x0 = torch.ones(10, 2)
+    grid = torch.linspace(0, 1, 11)
+    a = EulerMaruyama(g).solve(lambda x, t: x, x0, grid, generator=torch.Generator().manual_seed(5))
+    b = EulerMaruyama(g).solve(lambda x, t: x, x0, grid, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.states, b.states)
+    z = EulerMaruyama(0.0).solve(lambda x, t: x, x0, grid)
+    torch.testing.assert_close(z.last, Euler().solve(lambda x, t: x, x0, grid).last)
+
+
+def test_cond_is_passed_to_the_field():
+    f = lambda x, t, scale: scale * torch.ones_like(x)  # noqa: E731
+    tr = Euler().solve(f, torch.zeros(2, 1), torch.linspace(0, 1, 5), cond={"scale": torch.tensor([[1.0], [3.0]])})
+    torch.testing.assert_close(tr.last, torch.tensor([[1.0], [3.0]]))
+
+
+def test_bad_inputs():
+    with pytest.raises(InputError, match="times"):
+        Euler().solve(rot_field, torch.zeros(1, 2), torch.tensor([0.0, 1.0, 0.5]))
+    with pytest.raises(InputError, match="times"):
+        Euler().solve(rot_field, torch.zeros(1, 2), torch.tensor([0.0]))
+    with pytest.raises(InputError, match="x0"):
+        Euler().solve(rot_field, torch.tensor([[float("nan"), 0.0]]), torch.tensor([0.0, 1.0]))
+    with pytest.raises(InputError, match="keep"):
+        Euler().solve(rot_field, torch.zeros(1, 2), torch.tensor([0.0, 1.0]), keep="some")
+    with pytest.raises(InputError, match="rtol"):
+        Dopri5(rtol=0.0)

@@ -1,0 +1,163 @@
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from sciflow.core.errors import InputError, SciflowError
+from sciflow.core.random import randn
+from sciflow.core.training import EMA, TrainConfig, Trainer, load_checkpoint
+
+TRUE_W = torch.tensor([[2.0, -1.0, 0.5]])
+
+
+def sample_batch(g):
+    x = randn((32, 3), generator=g)
+    return {"x": x, "y": x @ TRUE_W.T + 0.01 * randn((32, 1), generator=g)}
+
+
+def loss_fn(model, batch, g):
+    return ((model(batch["x"]) - batch["y"]) ** 2).mean()
+
+
+def make(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+
+
+def cfg(**kw):
+    base = dict(steps=40, lr=1e-2, seed=7, progress=False, ema_decay=0.9, lr_schedule="cosine", warmup_steps=5)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_loss_falls_and_history_is_kept():
+    tr = Trainer(make(), loss_fn, cfg(steps=200), device="cpu")
+    res = tr.fit(sample_batch, log_every=20)
+    assert res.steps == 200 and len(res.history) == 10
+    assert res.history[-1] < 0.1 * res.history[0]
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    full = Trainer(make(), loss_fn, cfg(), device="cpu")
+    full.fit(sample_batch)
+    ck = tmp_path / "ck.pt"
+    part = Trainer(make(), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
+    part.fit(sample_batch, stop_at=17)
+    assert part.step == 17 and ck.is_file()
+    resumed = Trainer(make(seed=99), loss_fn, cfg(), device="cpu", checkpoint_path=ck)  # other init: overwritten
+    assert resumed.step == 17
+    resumed.fit(sample_batch)
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(full.ema.shadow, resumed.ema.shadow):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_holds_provenance_and_loads_weights_only(tmp_path):
+    ck = tmp_path / "ck.pt"
+    Trainer(make(), loss_fn, cfg(steps=3), device="cpu", checkpoint_path=ck,
+            run_config={"dataset": "toy", "path": tmp_path}).fit(sample_batch)
+    d = torch.load(ck, weights_only=True)
+    assert d["step"] == 3 and d["seed"] == 7 and d["run_config"]["dataset"] == "toy"
+    assert d["versions"]["torch"] == torch.__version__.split("+")[0] or d["versions"]["torch"].startswith("2.")
+    assert d["train_config"]["lr_schedule"] == "cosine"
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(InputError, match="checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_same_seed_same_weights_and_other_seed_differs():
+    a = Trainer(make(), loss_fn, cfg(steps=10), device="cpu")
+    a.fit(sample_batch)
+    b = Trainer(make(), loss_fn, cfg(steps=10), device="cpu")
+    b.fit(sample_batch)
+    c = Trainer(make(), loss_fn, cfg(steps=10, seed=8), device="cpu")
+    c.fit(sample_batch)
+    pa, pb, pc = (torch.cat([p.flatten() for p in t.model.parameters()]) for t in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+
+
+def test_lr_schedule_warmup_and_cosine():
+    t = Trainer(make(), loss_fn, cfg(steps=105, warmup_steps=5, min_lr_ratio=0.1), device="cpu")
+    assert t.lr_at(0) == pytest.approx(2e-3)
+    assert t.lr_at(4) == pytest.approx(1e-2)
+    assert t.lr_at(55) == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5))
+    assert t.lr_at(105) == pytest.approx(1e-3)
+
+
+def test_ema_is_the_exponential_average():
+    m = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        m.weight.fill_(0.0)
+    ema = EMA(m, decay=0.5)
+    values = [1.0, 2.0, 3.0]
+    expected = 0.0
+    for n, v in enumerate(values, 1):
+        with torch.no_grad():
+            m.weight.fill_(v)
+        ema.update(m)
+        d = min(0.5, (1 + n) / (10 + n))
+        expected = d * expected + (1 - d) * v
+    assert float(ema.shadow[0]) == pytest.approx(expected)
+    with ema.applied(m):
+        assert float(m.weight.detach()) == pytest.approx(expected)
+    assert float(m.weight.detach()) == 3.0
+
+
+def test_non_finite_loss_stops_with_a_checkpoint(tmp_path):
+    bad = lambda model, batch, g: model(batch["x"]).sum() * float("nan")  # noqa: E731
+    t = Trainer(make(), bad, cfg(steps=5), device="cpu", checkpoint_path=tmp_path / "c.pt")
+    with pytest.raises(SciflowError, match="loss is nan at step 0"):
+        t.fit(sample_batch)
+    assert (tmp_path / "c.pt").is_file()
+
+
+def test_bad_config_values():
+    with pytest.raises(InputError, match="lr"):
+        TrainConfig(lr=0.0)
+    with pytest.raises(InputError, match="amp"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(InputError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+
+
+# -- DDP: two gloo ranks on halves of a batch give the single-process gradient on the whole batch ---------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, generator=g)
+    y = torch.randn(8, 1, generator=g)
+    half = slice(rank * 4, rank * 4 + 4)
+    batches = lambda gen: {"x": x[half], "y": y[half]}  # noqa: E731
+    trainer = Trainer(make(), loss_fn, cfg(steps=1, grad_clip=None, ema_decay=None, lr=0.1, warmup_steps=0,
+                                          lr_schedule="constant"), device="cpu")
+    assert dist.is_initialized() and dist.get_world_size() == world
+    trainer.fit(batches)
+    if rank == 0:
+        torch.save({k: v.detach() for k, v in trainer.model.state_dict().items()}, os.path.join(out_dir, "ddp.pt"))
+    dist.destroy_process_group()
+
+
+def test_ddp_two_gloo_ranks_match_single_process(tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 3, generator=g), torch.randn(8, 1, generator=g)
+    single = Trainer(make(), loss_fn, cfg(steps=1, grad_clip=None, ema_decay=None, lr=0.1, warmup_steps=0,
+                                          lr_schedule="constant"), device="cpu")
+    single.fit(lambda gen: {"x": x, "y": y})
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(ddp[k], v, atol=1e-6, rtol=1e-5)

@@ -1,0 +1,68 @@
+import io
+
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.core.fields import ATOMIC_NUMBERS, BATCH, ENERGY
+from sciflow.core.trajectory import Trajectory
+
+
+def graph_traj(sizes, t=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    n = sum(sizes)
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    return Trajectory(torch.linspace(0, 1, t), torch.randn(t, n, 3, generator=g),
+                      extras={BATCH: batch, ATOMIC_NUMBERS: torch.randint(1, 9, (n,), generator=g)},
+                      step_extras={ENERGY: torch.randn(t, len(sizes), generator=g)})
+
+
+def test_validation():
+    with pytest.raises(InputError, match="times"):
+        Trajectory(torch.zeros(2, 2), torch.zeros(2, 3, 1))
+    with pytest.raises(InputError, match="first axis"):
+        Trajectory(torch.zeros(3), torch.zeros(2, 3, 1))
+    with pytest.raises(InputError, match="step_extras"):
+        Trajectory(torch.zeros(2), torch.zeros(2, 3, 1), step_extras={"e": torch.zeros(3)})
+
+
+def test_frames_rows_and_properties():
+    tr = Trajectory(torch.arange(5.0), torch.arange(5 * 4 * 2.0).reshape(5, 4, 2), extras={"c": torch.arange(4)},
+                    step_extras={"e": torch.arange(5.0)[:, None].expand(5, 4)})
+    assert tr.n_frames == 5 and tr.n_rows == 4 and tr.n_samples == 4
+    torch.testing.assert_close(tr.last, tr.states[-1])
+    sub = tr.frames(slice(1, 3))
+    assert sub.n_frames == 2 and sub.step_extras["e"].shape == (2, 4)
+    assert tr.frames(-1).times.tolist() == [4.0]
+    r = tr.rows([3, 0])
+    assert r.extras["c"].tolist() == [3, 0]
+    torch.testing.assert_close(r.states[:, 0], tr.states[:, 3])
+
+
+def test_graph_samples_and_cat_round_trip():
+    a, b = graph_traj([3, 5]), graph_traj([4], seed=1)
+    c = Trajectory.cat([a, b])
+    assert c.n_samples == 3 and c.n_rows == 12
+    assert c.extras[BATCH].tolist() == [0] * 3 + [1] * 5 + [2] * 4
+    assert c.step_extras[ENERGY].shape == (4, 3)
+    back = c.samples([2])
+    torch.testing.assert_close(back.states, b.states)
+    assert back.extras[BATCH].tolist() == [0] * 4
+    torch.testing.assert_close(back.step_extras[ENERGY], b.step_extras[ENERGY])
+    swapped = c.samples([1, 0])
+    torch.testing.assert_close(swapped.states[:, :5], a.states[:, 3:])
+    assert swapped.extras[BATCH].tolist() == [0] * 5 + [1] * 3
+    with pytest.raises(InputError, match="times"):
+        Trajectory.cat([a, graph_traj([2], t=3)])
+
+
+def test_to_and_weights_only_state_dict():
+    tr = graph_traj([2, 3])
+    tr = Trajectory(tr.times, tr.states, tr.extras, tr.step_extras, info={"solver": "rk4", "nfe": 8})
+    d = tr.to(dtype=torch.float64)
+    assert d.states.dtype == torch.float64 and d.extras[BATCH].dtype == torch.int64
+    buf = io.BytesIO()
+    torch.save(tr.state_dict(), buf)
+    buf.seek(0)
+    back = Trajectory.from_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(back.states, tr.states) and back.info == {"solver": "rk4", "nfe": 8}

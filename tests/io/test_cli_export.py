@@ -1,0 +1,32 @@
+"""``sciflow export IN OUT`` converts between formats end to end."""
+import torch
+
+from sciflow.cli import main
+from sciflow.io import read_trajectory, write_trajectory
+
+
+def test_export_chain_npz_xyz_pdb_dcd_npz(tmp_path, molecule, capsys):
+    src = write_trajectory(tmp_path / "a.npz", molecule)
+    assert main(["export", str(src), str(tmp_path / "b.xyz")]) == 0
+    assert "5 frames, 6 rows" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "b.xyz"), str(tmp_path / "c.pdb")]) == 0
+    assert main(["export", str(tmp_path / "c.pdb"), str(tmp_path / "d.dcd"), "--top", str(tmp_path / "c.pdb")]) == 0
+    assert main(["export", str(tmp_path / "d.dcd"), str(tmp_path / "e.npz"), "--top", str(tmp_path / "c.pdb")]) == 0
+    assert main(["export", str(tmp_path / "e.npz"), str(tmp_path / "f.csv")]) == 0
+    xyz, pdb, end = (read_trajectory(tmp_path / n) for n in ("b.xyz", "c.pdb", "e.npz"))
+    torch.testing.assert_close(xyz.step_extras["energy"], molecule.step_extras["energy"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(pdb.times, molecule.times)               # times ride in the PDB remarks
+    torch.testing.assert_close(end.states, molecule.states, atol=6e-4, rtol=0)
+    assert torch.equal(end.extras["atomic_numbers"], molecule.extras["atomic_numbers"])
+    assert read_trajectory(tmp_path / "f.csv").states.shape == (5, 6, 3)
+
+
+def test_export_errors_exit_with_code_2_and_a_message(tmp_path, molecule, capsys):
+    src = write_trajectory(tmp_path / "a.npz", molecule)
+    assert main(["export", str(src), str(tmp_path / "b.mol2")]) == 2
+    assert "suffix '.mol2'" in capsys.readouterr().err
+    dcd = write_trajectory(tmp_path / "a.dcd", molecule)
+    assert main(["export", str(dcd), str(tmp_path / "b.xyz")]) == 2
+    assert "top: reading" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "absent.xyz"), str(tmp_path / "b.npz")]) == 2
+    assert not (tmp_path / "b.npz").exists() and not (tmp_path / "b.xyz").exists()

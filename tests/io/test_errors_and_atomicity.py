@@ -1,0 +1,160 @@
+"""Writes are atomic; bad input raises InputError naming the field before anything is written."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.core.trajectory import Trajectory
+from sciflow.io import WRITERS, read_trajectory, write_trajectory, writer
+
+
+def _only(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def failing_format():
+    """A '.half' format whose writer writes part of the file, then fails."""
+    @writer(".half", keywords=())
+    def half(path, traj):
+        path.write_text("partial content\n")
+        raise RuntimeError("disk full (simulated)")
+    yield ".half"
+    WRITERS.pop(".half")
+
+
+def test_a_writer_that_fails_midway_leaves_nothing_behind(tmp_path, molecule, failing_format):
+    with pytest.raises(RuntimeError, match="simulated"):
+        write_trajectory(tmp_path / "new.half", molecule)
+    assert _only(tmp_path) == []
+    existing = tmp_path / "old.half"
+    existing.write_text("the previous, complete file\n")
+    with pytest.raises(RuntimeError):
+        write_trajectory(existing, molecule)
+    assert existing.read_text() == "the previous, complete file\n" and _only(tmp_path) == ["old.half"]
+
+
+def test_a_failing_library_call_keeps_the_existing_xyz(tmp_path, molecule, monkeypatch):
+    import ase.io
+    path = write_trajectory(tmp_path / "m.xyz", molecule)
+    before = path.read_bytes()
+
+    def broken(filename, images, **kw):
+        with open(filename, "w") as fh:
+            fh.write("6\nhalf a frame\nC 0 0 0\n")
+        raise OSError("interrupted")
+    monkeypatch.setattr(ase.io, "write", broken)
+    with pytest.raises(OSError):
+        write_trajectory(path, Trajectory(molecule.times, molecule.states * 2, extras=molecule.extras))
+    assert path.read_bytes() == before and _only(tmp_path) == ["m.xyz"]
+
+
+def test_unknown_suffix_lists_the_known_ones(tmp_path, molecule):
+    with pytest.raises(InputError, match=r"suffix '\.mol2'.*known: \.csv, \.dcd, \.extxyz, \.npz, \.pdb, \.xyz"):
+        write_trajectory(tmp_path / "a.mol2", molecule)
+    with pytest.raises(InputError, match="suffix '.foo'"):
+        read_trajectory(tmp_path / "a.foo")
+    with pytest.raises(InputError, match="(none)"):
+        write_trajectory(tmp_path / "noext", molecule)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".xyz", ".pdb", ".csv", ".dcd"])
+def test_nan_states_are_refused_before_writing(tmp_path, molecule, suffix):
+    states = molecule.states.clone()
+    states[2, 3, 1] = float("nan")
+    with pytest.raises(InputError, match=r"traj\.states: holds 1 non-finite value\(s\), first at index \(2, 3, 1\)"):
+        write_trajectory(tmp_path / f"x{suffix}", Trajectory(molecule.times, states, extras=molecule.extras))
+    assert _only(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".xyz", ".extxyz", ".pdb", ".dcd"])
+@pytest.mark.parametrize("shape", [(3, 4), (3, 4, 4), (3, 4, 3, 1)])
+def test_molecular_formats_need_atoms_in_two_or_three_dimensions(tmp_path, suffix, shape):
+    traj = Trajectory(torch.arange(3.0), torch.zeros(shape), extras={"atomic_numbers": torch.ones(4, dtype=torch.long)})
+    with pytest.raises(InputError, match=r"traj\.states: .*\(T, n_atoms, 3\).*got shape"):
+        write_trajectory(tmp_path / f"x{suffix}", traj)
+    assert _only(tmp_path) == []
+
+
+def test_xyz_refuses_a_batch_of_several_graphs(tmp_path, graph_batch):
+    with pytest.raises(InputError, match=r"extras\['batch'\]: .*3 samples.*traj\.samples\(\[i\]\).*write_samples"):
+        write_trajectory(tmp_path / "b.xyz", graph_batch)
+    write_trajectory(tmp_path / "one.xyz", graph_batch.samples([1]))   # one graph is fine
+
+
+def test_missing_or_bad_atomic_numbers(tmp_path):
+    traj = Trajectory(torch.arange(2.0), torch.zeros(2, 3, 3))
+    with pytest.raises(InputError, match="atomic_numbers: .xyz files need the element"):
+        write_trajectory(tmp_path / "a.xyz", traj)
+    with pytest.raises(InputError, match=r"atomic_numbers: expected one entry per atom \(3\)"):
+        write_trajectory(tmp_path / "a.pdb", traj, atomic_numbers=[1, 1])
+    with pytest.raises(InputError, match="atomic_numbers: entry 1 is 0"):
+        write_trajectory(tmp_path / "a.xyz", traj, atomic_numbers=[1, 0, 1])
+    with pytest.raises(InputError, match="symbols: entry 2 is 'Qq'"):
+        write_trajectory(tmp_path / "a.xyz", traj, symbols=["H", "H", "Qq"])
+    assert _only(tmp_path) == []
+
+
+def test_unknown_meta_and_read_keywords_are_named(tmp_path, molecule):
+    with pytest.raises(InputError, match="meta: unknown keyword 'coments' for .xyz files; known: atomic_numbers"):
+        write_trajectory(tmp_path / "m.xyz", molecule, coments=["x"] * 5)
+    path = write_trajectory(tmp_path / "m.npz", molecule)
+    with pytest.raises(InputError, match="read_trajectory: unknown keyword 'topology'"):
+        read_trajectory(path, topology="x.pdb")
+    csv = write_trajectory(tmp_path / "m.csv", molecule)
+    with pytest.raises(InputError, match="dtype: expected a floating torch dtype"):
+        read_trajectory(csv, dtype=torch.int64)
+
+
+def test_comments_must_match_the_frames(tmp_path, molecule):
+    with pytest.raises(InputError, match=r"comments: expected one per frame \(5\), got 2"):
+        write_trajectory(tmp_path / "m.xyz", molecule, comments=["a", "b"])
+    with pytest.raises(InputError, match="single line"):
+        write_trajectory(tmp_path / "m.xyz", molecule, comments="two\nlines")
+
+
+def test_dcd_reading_needs_a_topology(tmp_path, molecule):
+    path = write_trajectory(tmp_path / "m.dcd", molecule)
+    with pytest.raises(InputError, match="top: reading .*needs a topology.*PDB path"):
+        read_trajectory(path)
+    with pytest.raises(InputError, match="top: no such file"):
+        read_trajectory(path, top=tmp_path / "absent.pdb")
+    small = write_trajectory(tmp_path / "small.pdb", molecule.frames(0).rows(slice(0, 3)))
+    with pytest.raises(InputError, match="top: has 3 atoms"):
+        read_trajectory(path, top=small)
+    with pytest.raises(InputError, match="topology: has 3 atoms, the trajectory 6 rows"):
+        write_trajectory(tmp_path / "n.dcd", molecule, topology=small)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".xyz", ".pdb", ".dcd", ".csv"])
+def test_missing_file(tmp_path, suffix):
+    with pytest.raises(InputError, match="path: no such file"):
+        read_trajectory(tmp_path / f"absent{suffix}", top=tmp_path / "absent.pdb")
+
+
+def test_malformed_files_raise_input_errors(tmp_path):
+    bad = {"a.xyz": "three\nnot a count\n", "a.npz": "not a zip", "a.csv": "x,y\n1,2\n",
+           "b.csv": "frame,time,row,x0\n0,0,0,1\n0,0,0,2\n", "c.csv": "frame,time,row,x0\n0,0,0,1\n1,1,1,2\n",
+           "d.csv": "frame,time,row,x0\n0,0,0,1\n0,0.5,1,2\n"}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match="path: "):
+            read_trajectory(tmp_path / name)
+
+
+def test_pdb_coordinates_out_of_range(tmp_path, molecule):
+    with pytest.raises(InputError, match=r"traj\.states: PDB coordinates must lie in"):
+        write_trajectory(tmp_path / "far.pdb", Trajectory(molecule.times, molecule.states + 2e4, extras=molecule.extras))
+
+
+def test_not_a_trajectory(tmp_path):
+    with pytest.raises(InputError, match="traj: expected a sciflow Trajectory, got Tensor"):
+        write_trajectory(tmp_path / "a.npz", torch.zeros(2, 2, 3))
+
+
+def test_importing_sciflow_io_loads_neither_ase_nor_mdtraj():
+    code = "import sys, sciflow.io; print([m for m in ('ase', 'mdtraj') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,70 @@
+import pytest
+import yaml
+
+from sciflow.cli import main
+from sciflow.core.errors import InputError
+from sciflow.workflows import task_names, validate_workflow
+
+GOOD = {"version": 1, "task": "flow", "seed": 3, "output": "out",
+        "flow": {"train": {"steps": 10}, "generate": {"n": 8, "formats": ["npz"]}}}
+
+
+def write(tmp_path, data, name="wf.yaml"):
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return p
+
+
+def test_valid_workflow_resolves_defaults(tmp_path):
+    wf = validate_workflow(write(tmp_path, GOOD))
+    r = wf.resolved()
+    assert r["seed"] == 3 and r["flow"]["train"]["steps"] == 10 and r["flow"]["model"]["solver"] == "rk4"
+    assert "flow" in task_names()
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"version": 2}, "version"),
+    ({"colour": "red"}, "colour: unknown top-level key"),
+    ({"task": "nosuch"}, "task: unknown task 'nosuch'"),
+    ({"device": "tpu"}, "device"),
+    ({"seed": "abc"}, "seed"),
+    ({"flow": {"train": {"steps": -5}}}, r"flow\.train\.steps"),
+    ({"flow": {"train": {"stepz": 5}}}, r"flow\.train\.stepz: Extra inputs"),
+    ({"flow": {"model": {"solver": "leapfrog"}}}, "solver: unknown name 'leapfrog'"),
+    ({"flow": {"model": {"path": "spline"}}}, "path: unknown name 'spline'"),
+    ({"flow": {"generate": {"formats": ["mp4"]}}}, r"flow\.generate\.formats\.0"),
+    ({"flow": {"weights": "/nonexistent/model.pt"}}, r"flow\.weights"),
+    ({"flow": {"data": {"pitch_range": [2.0, 1.0]}}}, r"flow\.data\.pitch_range"),
+    ({"flow": [1, 2]}, "flow: expected a mapping"),
+])
+def test_bad_workflows_name_the_field(tmp_path, change, match):
+    data = {**GOOD, **change}
+    with pytest.raises(InputError, match=match):
+        validate_workflow(write(tmp_path, data))
+
+
+def test_missing_task_and_file_and_malformed_yaml(tmp_path):
+    with pytest.raises(InputError, match="task: required"):
+        validate_workflow(write(tmp_path, {"version": 1, "output": "x"}))
+    with pytest.raises(InputError, match="no file"):
+        validate_workflow(tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match=r"malformed YAML \(line \d+, column"):
+        validate_workflow(write(tmp_path, "version: 1\ntask: [flow\n"))
+    with pytest.raises(InputError, match="top level"):
+        validate_workflow(write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_cli_validate_reports_errors_with_exit_code(tmp_path, capsys):
+    assert main(["validate", str(write(tmp_path, GOOD))]) == 0
+    assert "valid (flow task" in capsys.readouterr().out
+    assert main(["validate", str(write(tmp_path, {**GOOD, "flow": {"train": {"lr": -1}}}))]) == 2
+    assert "flow.train.lr" in capsys.readouterr().err
+
+
+def test_shipped_workflows_validate():
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[2] / "workflows"
+    files = sorted(root.glob("*.yaml"))
+    assert files, "no workflows shipped"
+    for f in files:
+        validate_workflow(f)

@@ -45,9 +45,11 @@ def _toy_demos(n_demos=6, length=30, size=20):
 def test_training_learns_the_target_dependent_steering():
     torch.manual_seed(0)
     demos = _toy_demos()
-    model = DiTree(widths=(8, 16), map_dim=8, cond_dim=16, batch_size=32, goal_prob=1.0)
-    res = model.fit(demos, TrainConfig(steps=60, lr=5e-3, ema_decay=None, progress=False))
-    assert res.history[-1] < 0.8 * res.history[0]          # windows of 50 steps
+    # widths of 32+ channels: with 8 GroupNorm groups each group spans several channels, so the per-channel FiLM
+    # scale/shift survives the next normalisation (at 8 channels = 8 groups it is normalised away; see UNet1D).
+    model = DiTree(widths=(32, 64), map_dim=8, cond_dim=16, batch_size=32, goal_prob=1.0)
+    res = model.fit(demos, TrainConfig(steps=100, lr=5e-3, ema_decay=None, progress=False))
+    assert res.history[-1] < 0.8 * res.history[0]          # the loss falls
     net = model.model.eval()
     crop = torch.zeros(64, 20, 20)
     states = torch.zeros(64, 5)

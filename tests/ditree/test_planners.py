@@ -1,10 +1,12 @@
 """Every returned plan, re-simulated from its controls, reaches the goal without collision."""
+import math
+
 import pytest
 import torch
 
 from sciflow.core.fields import CONTROLS
 from sciflow.core.random import make_generator
-from sciflow.domains.robots import verify_plan
+from sciflow.domains.robots import Scenario, verify_plan
 from sciflow.methods.ditree import DiTree, RandomControls, SSTPlanner, TreePlanner, plan_trajectory
 from sciflow.methods.ditree.ompl_rrt import OMPLRRT, ompl_available
 from sciflow.methods.ditree.problem import Problem
@@ -62,6 +64,19 @@ def test_edges_stop_at_the_first_collision(wall_scenario):
 def test_ompl_rrt_plans_are_feasible(open_scenario):
     res = OMPLRRT().solve(open_scenario)
     _check(open_scenario, res)
+
+
+def test_ompl_rrt_accepts_a_start_heading_of_pi(open_scenario):
+    # OMPL's SO2 bounds are [-pi, pi): a heading of exactly pi (a valid scenario heading) must be wrapped.
+    from sciflow.methods.ditree.ompl_rrt import ompl_yaw
+    assert ompl_yaw(math.pi) == -math.pi and ompl_yaw(-math.pi) == -math.pi
+    assert abs(ompl_yaw(3 * math.pi / 2) + math.pi / 2) < 1e-12 and ompl_yaw(0.3) == 0.3
+    d = open_scenario.to_dict()
+    d["start"], d["goal"] = [4.5, 3.0, math.pi, 0.0, 0.0], {"x": 1.0, "y": 3.0, "radius": 0.5}
+    sc = Scenario.from_dict(d)
+    res = OMPLRRT().solve(sc)
+    assert res.tree_size > 1
+    _check(sc, res)
 
 
 def test_ditree_and_policy_plans_are_feasible(open_scenario):

@@ -32,6 +32,13 @@ def ompl_available() -> bool:
     return True
 
 
+
+def ompl_yaw(theta: float) -> float:
+    """theta wrapped to [-pi, pi), the interval OMPL's SO2 bounds accept (a start heading of exactly pi is
+    rejected as out of bounds, which would leave the planner without a start state)."""
+    y = math.remainder(theta, 2 * math.pi)
+    return -math.pi if y >= math.pi else y
+
 class OMPLRRT:
     """``ompl.control.RRT`` with OMPL's own goal bias and a control duration range matching sciflow's edges.
 
@@ -109,7 +116,7 @@ class OMPLRRT:
             out, outv = result[0], result[1]
             out.setX(x if ok else far)
             out.setY(y)
-            out.setYaw(th)
+            out.setYaw(ompl_yaw(th))
             outv[0], outv[1] = v, d
 
         ss.setStateValidityChecker(is_valid)
@@ -143,7 +150,7 @@ class OMPLRRT:
 
         start = space.allocState()
         sx, sy, sth, sv, sd = scenario.start
-        start[0].setX(sx), start[0].setY(sy), start[0].setYaw(math.remainder(sth, 2 * math.pi))
+        start[0].setX(sx), start[0].setY(sy), start[0].setYaw(ompl_yaw(sth))
         start[1][0], start[1][1] = sv, sd
         ss.setStartState(start)
         goal_obj = DiscGoal(si)

@@ -27,13 +27,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sciflow.core.files import atomic_write_json, atomic_write_text  # noqa: E402
-from sciflow.core.training import progress  # noqa: E402
-from sciflow.data.robot_maps import make_scenario  # noqa: E402
-from sciflow.domains.robots import load_scenario, save_scenario, scenario_files  # noqa: E402
-from sciflow.methods.ditree import DiTree  # noqa: E402
-from sciflow.methods.ditree.evaluate import run_once, summarize  # noqa: E402
-from sciflow.methods.ditree.method import baseline_planner  # noqa: E402
+from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.training import progress
+from sciflow.data.robot_maps import make_scenario
+from sciflow.domains.robots import load_scenario, save_scenario, scenario_files
+from sciflow.methods.ditree import DiTree
+from sciflow.methods.ditree.evaluate import run_once, summarize
+from sciflow.methods.ditree.method import baseline_planner
 
 SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
 ID_FAMILY = "forest"

@@ -11,9 +11,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.data.robot_maps import make_scenario  # noqa: E402
-from sciflow.methods.ditree.evaluate import run_once, summarize  # noqa: E402
-from sciflow.methods.ditree.ompl_rrt import OMPLRRT  # noqa: E402
+from sciflow.data.robot_maps import make_scenario
+from sciflow.methods.ditree.evaluate import run_once, summarize
+from sciflow.methods.ditree.ompl_rrt import OMPLRRT
 
 torch.set_num_threads(1)
 SETTINGS = [(0.05, 2, 10), (0.15, 2, 10), (0.05, 2, 20), (0.15, 2, 20), (0.3, 2, 20)]

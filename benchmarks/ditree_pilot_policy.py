@@ -14,10 +14,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.data.robot_maps import make_scenario  # noqa: E402
-from sciflow.methods.ditree import DiTree  # noqa: E402
-from sciflow.methods.ditree.evaluate import run_once, summarize  # noqa: E402
-from sciflow.methods.ditree.planners import TreePlanner  # noqa: E402
+from sciflow.data.robot_maps import make_scenario
+from sciflow.methods.ditree import DiTree
+from sciflow.methods.ditree.evaluate import run_once, summarize
+from sciflow.methods.ditree.planners import TreePlanner
 
 torch.set_num_threads(1)
 SETTINGS = [(3, 8, 32), (2, 16, 32), (2, 8, 32)]     # (flow steps, executed controls, batch)

@@ -7,13 +7,13 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
 
-from sciflow.core.random import make_generator  # noqa: E402
-from sciflow.domains.robots import load_scenario  # noqa: E402
-from sciflow.methods.ditree import DiTree  # noqa: E402
-from sciflow.methods.ditree.plot import draw_scenario  # noqa: E402
+from sciflow.core.random import make_generator
+from sciflow.domains.robots import load_scenario
+from sciflow.methods.ditree import DiTree
+from sciflow.methods.ditree.plot import draw_scenario
 
 torch.set_num_threads(1)
 path = sys.argv[1] if len(sys.argv) > 1 else "datasets/ditree/scenarios/maze/maze-0003.yaml"

@@ -27,10 +27,10 @@ def _maps(args: argparse.Namespace) -> int:
 
 def _demos(args: argparse.Namespace) -> int:
     _threads(args.threads)
+    from ..core.random import make_generator  # noqa: F401  (documented: planners draw from a generator)
     from ..data.robot_demos import generate_demos, merge_parts
     from ..data.robot_maps import make_scenario
     from ..methods.ditree.planners import TreePlanner
-    from ..core.random import make_generator  # noqa: F401  (documented: planners draw from a generator)
 
     expert = TreePlanner(batch=args.batch, goal_bias=0.1, name="expert-rrt")
 

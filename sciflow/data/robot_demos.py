@@ -28,7 +28,7 @@ from ..core.random import make_generator
 from ..core.training import progress
 from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path
 
-__all__ = ["PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts", "DEMO_FORMAT"]
+__all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts"]
 
 DEMO_FORMAT = "sciflow.ditree.demos/1"
 #: planner(scenario, generator) -> (T, 5) plan states, or None when it found no plan.
@@ -86,9 +86,8 @@ def _save_part(path: Path, items: list[dict[str, np.ndarray]], meta: dict[str, A
         "seeds": np.array([int(it["seed"]) for it in items], dtype=np.int64),
         "durations": np.array([float(it["duration"]) for it in items], dtype=np.float64),
     }
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], planner: PlanFn, out_dir: str | os.PathLike,

@@ -25,7 +25,7 @@ from ..domains.robots.car import CarParams
 from ..domains.robots.scenario import GoalRegion, Scenario
 from ..domains.robots.world import World
 
-__all__ = ["FAMILIES", "make_scenario", "make_scenarios", "connected"]
+__all__ = ["FAMILIES", "connected", "make_scenario", "make_scenarios"]
 
 FAMILIES = ("forest", "maze", "corridors", "bugtrap")
 _OFFSET = {"forest": 0, "maze": 1_000_000, "corridors": 2_000_000, "bugtrap": 3_000_000}

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_workflow_plans_exports_and_draws(tmp_path, open_scenario):
     scen = tmp_path / "scenarios"
     save_scenario(scen / "open.yaml", open_scenario)
-    save_scenario(scen / "maze.yaml", make_scenario("maze", 0))
+    maze = make_scenario("maze", 0)
+    save_scenario(scen / f"{maze.name}.yaml", maze)             # files named by the scenario name
     wf = yaml.safe_load((ROOT / "workflows" / "ditree.yaml").read_text())
     wf["ditree"].update({"model": str(ROOT / "models" / "ditree"), "scenarios": str(scen), "budget_s": 3.0,
                          "batch": 1})

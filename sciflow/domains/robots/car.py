@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ...core.errors import InputError, check_in_range
 
-__all__ = ["STATE_DIM", "CONTROL_DIM", "STATE_NAMES", "CONTROL_NAMES", "CarParams", "Car", "wrap_angle"]
+__all__ = ["CONTROL_DIM", "CONTROL_NAMES", "STATE_DIM", "STATE_NAMES", "Car", "CarParams", "wrap_angle"]
 
 #: x (m), y (m), heading (rad), speed (m/s), steering angle (rad).
 STATE_NAMES = ("x", "y", "heading", "speed", "steer")

@@ -15,7 +15,7 @@ from torch import Tensor
 from .car import CarParams
 from .world import World
 
-__all__ = ["LocalObservation", "TARGET_FEATURES", "PROPRIO_DIM"]
+__all__ = ["PROPRIO_DIM", "TARGET_FEATURES", "LocalObservation"]
 
 #: [cos(bearing), sin(bearing), min(distance, max_range) / max_range] of the target in the robot frame.
 TARGET_FEATURES = 3

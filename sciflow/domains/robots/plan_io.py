@@ -16,7 +16,7 @@ from torch import Tensor
 from ...core.errors import InputError
 from ...core.files import atomic_write_text
 
-__all__ = ["PLAN_COLUMNS", "write_plan_csv", "read_plan_csv"]
+__all__ = ["PLAN_COLUMNS", "read_plan_csv", "write_plan_csv"]
 
 PLAN_COLUMNS = ("t_s", "x_m", "y_m", "heading_rad", "speed_mps", "steer_rad", "accel_mps2", "steer_rate_radps")
 

@@ -18,7 +18,7 @@ from .car import Car
 from .collision import CollisionChecker
 from .scenario import GoalRegion
 
-__all__ = ["shortcut_polyline", "resample_polyline", "TrackResult", "track_path"]
+__all__ = ["TrackResult", "resample_polyline", "shortcut_polyline", "track_path"]
 
 
 def _segment_clear(world, a: Tensor, bs: Tensor, clearance: float, step: float) -> Tensor:

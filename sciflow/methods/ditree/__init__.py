@@ -8,6 +8,20 @@ from .rollout import PolicyRollout
 from .sst import SSTPlanner
 from .tree import PlanResult, Tree, plan_trajectory
 
-__all__ = ["PLANNERS", "DiTree", "PlanningFailed", "baseline_planner", "TreePlanner", "ChunkPolicyNet",
-           "PolicySampler", "ActionSampler", "Problem", "RandomControls", "PolicyRollout", "SSTPlanner",
-           "PlanResult", "Tree", "plan_trajectory"]
+__all__ = [
+           "PLANNERS",
+           "ActionSampler",
+           "ChunkPolicyNet",
+           "DiTree",
+           "PlanResult",
+           "PlanningFailed",
+           "PolicyRollout",
+           "PolicySampler",
+           "Problem",
+           "RandomControls",
+           "SSTPlanner",
+           "Tree",
+           "TreePlanner",
+           "baseline_planner",
+           "plan_trajectory",
+]

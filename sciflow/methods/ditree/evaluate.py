@@ -13,7 +13,7 @@ from ...core.random import make_generator
 from ...domains.robots import Scenario, verify_plan
 from .problem import Problem
 
-__all__ = ["run_once", "summarize", "evaluate", "run_seed"]
+__all__ = ["evaluate", "run_once", "run_seed", "summarize"]
 
 
 def run_seed(scenario: Scenario, planner: str, seed: int) -> int:

@@ -25,9 +25,8 @@ def export_plan(path: str | os.PathLike, traj: Trajectory, writer=None) -> Path:
     if suffix == ".npz":
         if writer is not None:
             return Path(writer(p, traj))
-        with atomic_path(p) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, times=traj.times.numpy(), states=traj.states.numpy(),
-                         controls=traj.extras[CONTROLS].numpy())
+        with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, times=traj.times.numpy(), states=traj.states.numpy(),
+                     controls=traj.extras[CONTROLS].numpy())
         return p
     raise InputError(f"out: unknown plan format {p.suffix!r}; use .csv or .npz")

@@ -27,8 +27,8 @@ from ...core.errors import InputError, SciflowError
 from ...core.flow_matching import FlowMatcher
 from ...core.paths import LinearPath
 from ...core.random import make_generator, rand, randint, randn_like
+from ...core.training import TrainConfig, Trainer, TrainResult
 from ...core.trajectory import Trajectory
-from ...core.training import Trainer, TrainConfig, TrainResult
 from ...domains.robots import CarParams, LocalObservation, Scenario
 from ..base import Method
 from .planners import TreePlanner
@@ -38,7 +38,7 @@ from .rollout import PolicyRollout
 from .sst import SSTPlanner
 from .tree import PlanResult, plan_trajectory
 
-__all__ = ["DiTree", "PlanningFailed", "PLANNERS"]
+__all__ = ["PLANNERS", "DiTree", "PlanningFailed"]
 
 #: planner names accepted by ``DiTree.planner`` (``rrt`` is OMPL's control-space RRT).
 PLANNERS = ("ditree", "policy", "sst", "rrt", "rrt-torch")

@@ -17,7 +17,7 @@ from ...domains.robots import Scenario
 from .problem import ActionSampler, Problem, RandomControls, sample_targets
 from .tree import PlanResult, Tree
 
-__all__ = ["TreePlanner", "propagate_edges", "add_edges", "grow_edges"]
+__all__ = ["TreePlanner", "add_edges", "grow_edges", "propagate_edges"]
 
 
 def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: torch.Tensor, n_ctrl: torch.Tensor,

@@ -17,7 +17,7 @@ from ...domains.robots import PROPRIO_DIM, LocalObservation
 from ...nn.unet1d import UNet1D
 from .problem import ActionSampler, Problem
 
-__all__ = ["ChunkPolicyNet", "sample_chunks", "PolicySampler"]
+__all__ = ["ChunkPolicyNet", "PolicySampler", "sample_chunks"]
 
 
 class ChunkPolicyNet(nn.Module):

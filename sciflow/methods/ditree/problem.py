@@ -10,7 +10,7 @@ from torch import Tensor
 from ...core.random import rand, randint
 from ...domains.robots import Car, CollisionChecker, GoalRegion, Scenario, World
 
-__all__ = ["Problem", "ActionSampler", "RandomControls", "sample_targets"]
+__all__ = ["ActionSampler", "Problem", "RandomControls", "sample_targets"]
 
 
 @dataclass

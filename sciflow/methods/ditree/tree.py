@@ -15,7 +15,7 @@ from torch import Tensor
 from ...core.fields import CONTROLS
 from ...core.trajectory import Trajectory
 
-__all__ = ["Tree", "PlanResult", "plan_trajectory"]
+__all__ = ["PlanResult", "Tree", "plan_trajectory"]
 
 
 class Tree:

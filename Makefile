@@ -1,5 +1,5 @@
 # Two commands for a fresh machine (see README.md):
-#   make demo   - create .venv, install sciflow, run the quickstart workflow on shipped weights and data
+#   make demo   - create .venv, install sciflow, run the quickstart workflow and two methods on shipped weights and data
 #   make test   - create .venv, install sciflow with its test extras, run the whole test suite
 # torch comes first, pinned, so that pip keeps the CPU build on disk instead of pulling a multi-GB CUDA build.
 PY ?= python3
@@ -22,14 +22,15 @@ install: venv
 
 demo: install
 	$(BIN)/sciflow run workflows/quickstart.yaml
+	$(BIN)/sciflow run workflows/tsgen.yaml
+	$(BIN)/sciflow run workflows/unbinding.yaml
 
 test: install
 	$(BIN)/python -m pytest tests
 
 # Benchmarks compare with TorchCFM; its own requirements pull torchvision and a CUDA torch, so install it bare.
 bench: install
-	$(BIN)/python -m pip install -q --no-deps torchcfm
-	$(BIN)/python -m pip install -q torchdiffeq --no-deps
+	$(BIN)/python -m pip install -q --no-deps torchcfm torchdyn torchdiffeq
 
 clean:
 	rm -rf $(VENV) runs outputs

@@ -218,7 +218,20 @@ def summarise(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def ratios(rows: list[dict]) -> list[dict]:
+def paired_w2(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
+    """Mean and sd over seeds of W2(sciflow) - W2(TorchCFM), paired by seed (same data and initial weights)."""
+    by: dict[tuple[str, str, int], dict[str, float]] = {}
+    for r in runs:
+        by.setdefault((r["problem"], r["coupling"], r["seed"]), {})[r["library"]] = r["w2"]
+    diffs: dict[tuple[str, str], list[float]] = {}
+    for (prob, coup, _), v in by.items():
+        if {"sciflow", "torchcfm"} <= set(v):
+            diffs.setdefault((prob, coup), []).append(v["sciflow"] - v["torchcfm"])
+    return {k: mean_sd(v) for k, v in diffs.items()}
+
+
+def ratios(rows: list[dict], runs: list[dict]) -> list[dict]:
+    paired = paired_w2(runs)
     out = []
     for prob, coup in sorted({(r["problem"], r["coupling"]) for r in rows}):
         s = next(r for r in rows if (r["problem"], r["coupling"], r["library"]) == (prob, coup, "sciflow"))
@@ -226,42 +239,45 @@ def ratios(rows: list[dict]) -> list[dict]:
         pooled = max(1e-12, float(np.sqrt((s["w2_sd"] ** 2 + t["w2_sd"] ** 2) / 2)))
         out.append({"problem": prob, "coupling": coup, "w2_ratio": s["w2_mean"] / t["w2_mean"],
                     "w2_diff_in_sd": (s["w2_mean"] - t["w2_mean"]) / pooled,
+                    "w2_paired_diff_mean": paired[(prob, coup)][0], "w2_paired_diff_sd": paired[(prob, coup)][1],
                     "train_cpu_ratio": s["train_cpu_s_mean"] / t["train_cpu_s_mean"],
                     "train_wall_ratio": s["train_wall_s_mean"] / t["train_wall_s_mean"],
                     "sample_cpu_ratio": s["sample_cpu_s_mean"] / t["sample_cpu_s_mean"]})
     return out
 
 
-def markdown(cfg: dict, rows: list[dict], env: dict) -> str:
+def markdown(cfg: dict, rows: list[dict], runs: list[dict], env: dict) -> str:
     lines = [
         "# sciflow core vs TorchCFM (conditional flow matching)", "",
         f"Command: `{cfg['command']}`  ",
         (f"Machine: {env['machine']}, torch {env['torch']} ({env['threads']} thread), torchcfm {env['torchcfm']}, "
          f"POT {env['pot']}; {env['date']}."), "",
-        (f"Seeds: {cfg['seeds']}. Training steps: 8gaussians->moons {cfg['steps']['moons']} (batch 256, path "
+        (f"Seeds: {cfg['seeds']} ({cfg['seeds_moons_exact_ot']} for OT-CFM on moons; the seeds column gives "
+         f"the count per row). Training steps: 8gaussians->moons {cfg['steps']['moons']} (batch 256, path "
         f"sigma 0.1), LV t0->t10 {cfg['steps']['lv']} (batch 128, sigma 0); Adam lr 1e-3, no clipping, EMA or "
         f"schedule; the same MLP with the same initial weights; Euler sampling with {cfg['euler_steps']} steps. "
         "W2: exact 2-Wasserstein (POT emd2) of generated vs held-out true samples (2000 vs 2000 for moons, "
         "100 vs 100 for LV); floor: W2 between two independent true samples of the same sizes. Times: mean ± sd "
         "over seeds, wall clock and process CPU on one thread; the machine is shared with other jobs, so CPU "
         "time is the steadier of the two."), "",
-        ("| problem | coupling | library | W2 (mean ± sd) | W2 floor | train wall s | train CPU s "
+        ("| problem | coupling | library | seeds | W2 (mean ± sd) | W2 floor | train wall s | train CPU s "
          "| sample wall ms | sample CPU ms |"),
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['problem']} | {r['coupling']} | {r['library']} | {r['w2_mean']:.4f} ± {r['w2_sd']:.4f} "
+            f"| {r['problem']} | {r['coupling']} | {r['library']} | {r['seeds']} | {r['w2_mean']:.4f} ± {r['w2_sd']:.4f} "
             f"| {r['floor_w2_mean']:.4f} | {r['train_wall_s_mean']:.1f} ± {r['train_wall_s_sd']:.1f} "
             f"| {r['train_cpu_s_mean']:.1f} ± {r['train_cpu_s_sd']:.1f} "
             f"| {1e3 * r['sample_wall_s_mean']:.1f} ± {1e3 * r['sample_wall_s_sd']:.1f} "
             f"| {1e3 * r['sample_cpu_s_mean']:.1f} ± {1e3 * r['sample_cpu_s_sd']:.1f} |")
     lines += ["", "sciflow / TorchCFM (means over seeds; a ratio below 1 means sciflow is faster or closer):", "",
-              ("| problem | coupling | W2 ratio | W2 difference / pooled sd | train CPU ratio | train wall ratio "
-               "| sample CPU ratio |"),
-              "|---|---|---|---|---|---|---|"]
-    for q in ratios(rows):
+              ("| problem | coupling | W2 ratio | W2 difference / pooled sd | paired W2 difference (mean ± sd) "
+               "| train CPU ratio | train wall ratio | sample CPU ratio |"),
+              "|---|---|---|---|---|---|---|---|"]
+    for q in ratios(rows, runs):
         lines.append(f"| {q['problem']} | {q['coupling']} | {q['w2_ratio']:.3f} | {q['w2_diff_in_sd']:+.2f} "
+                     f"| {q['w2_paired_diff_mean']:+.4f} ± {q['w2_paired_diff_sd']:.4f} "
                      f"| {q['train_cpu_ratio']:.3f} | {q['train_wall_ratio']:.3f} | {q['sample_cpu_ratio']:.3f} |")
     return "\n".join(lines) + "\n"
 
@@ -298,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="few steps and 2 seeds (a smoke run, minutes)")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, quick 2)")
     ap.add_argument("--out", default=str(RESULTS), help="folder for core_cfm.json, .md and .png")
+    ap.add_argument("--moons-ot-seeds", type=int, default=None,
+                    help="fewer seeds for OT-CFM on 8gaussians->moons, the slowest cell (default: all seeds)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rebuild the summary and the .md from the runs in an existing core_cfm.json")
     ap.add_argument("--fresh", action="store_true", help="ignore finished runs of an interrupted earlier call")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -305,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seeds if args.seeds else (2 if args.quick else 3)))
     steps = {"moons": 300, "lv": 300} if args.quick else {"moons": 5000, "lv": 3000}
     euler_steps, repeats = 100, 5
-    cfg = {"command": "python benchmarks/core_cfm.py" + (" --quick" if args.quick else ""), "seeds": seeds,
+    ot_seeds = seeds[:args.moons_ot_seeds] if args.moons_ot_seeds else seeds
+    command = "python benchmarks/core_cfm.py" + (" --quick" if args.quick else "") + (
+        f" --seeds {args.seeds}" if args.seeds else "") + (
+        f" --moons-ot-seeds {args.moons_ot_seeds}" if args.moons_ot_seeds else "")
+    cfg = {"command": command, "seeds": seeds, "seeds_moons_exact_ot": ot_seeds,
            "steps": steps, "euler_steps": euler_steps, "sample_repeats": repeats,
            "lv": "flow from snapshot t=0 to snapshot t=10, 100 train / 100 held-out particles each"}
     import torchcfm
@@ -314,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
            "pot": ot.__version__, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
     out = Path(args.out)
     name = "core_cfm_quick" if args.quick else "core_cfm"
+    if args.render:
+        saved = json.loads((out / f"{name}.json").read_text())
+        rows = summarise(saved["runs"])
+        atomic_write_json(out / f"{name}.json", {**saved, "summary": rows,
+                                                 "ratios_sciflow_over_torchcfm": ratios(rows, saved["runs"])})
+        atomic_write_text(out / f"{name}.md", markdown(saved["config"], rows, saved["runs"], saved["environment"]))
+        return 0
     partial = out / f".{name}.partial.json"      # finished runs, so that a killed call resumes
     done: dict[str, list[dict]] = {}
     if partial.is_file() and not args.fresh:
@@ -321,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         if saved.get("config") == cfg:
             done = saved["jobs"]
     jobs = [(maker, key, coupling, seed) for maker, key in ((moons_problem, "moons"), (lv_problem, "lv"))
-            for coupling in ("independent", "exact_ot") for seed in seeds]
+            for coupling in ("independent", "exact_ot")
+            for seed in (ot_seeds if (key, coupling) == ("moons", "exact_ot") else seeds)]
     runs: list[dict] = []
     samples: dict = {}
     problems: dict = {}
@@ -331,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         p = maker(seed, steps[key])
         problems.setdefault(p.name, p)
         if job in done:
-            runs += done[job]
+            runs += [{k: v for k, v in r.items() if k != "samples_seed0"} for r in done[job]]
+            for r in done[job]:
+                if "samples_seed0" in r:
+                    samples[(p.name, coupling, r["library"])] = torch.tensor(r["samples_seed0"])
             bar.update(2)
             continue
         floor = w2(p.x1_ref, p.x1_test)
@@ -353,17 +388,19 @@ def main(argv: list[str] | None = None) -> int:
         for r in these:
             r["same_init"] = same
         runs += these
-        done[job] = these
+        # the first seed's samples travel with the finished job so that a resumed call can still plot them
+        done[job] = [dict(r, samples_seed0=samples[(p.name, coupling, r["library"])].tolist())
+                     if seed == seeds[0] else r for r in these]
         atomic_write_json(partial, {"config": cfg, "jobs": done})
     bar.close()
     rows = summarise(runs)
     atomic_write_json(out / f"{name}.json", {"config": cfg, "environment": env, "summary": rows,
-                                             "ratios_sciflow_over_torchcfm": ratios(rows), "runs": runs})
-    atomic_write_text(out / f"{name}.md", markdown(cfg, rows, env))
+                                             "ratios_sciflow_over_torchcfm": ratios(rows, runs), "runs": runs})
+    atomic_write_text(out / f"{name}.md", markdown(cfg, rows, runs, env))
     if samples:
         plot(samples, problems, out / f"{name}.png")
     partial.unlink(missing_ok=True)
-    print(markdown(cfg, rows, env))
+    print(markdown(cfg, rows, runs, env))
     return 0
 
 

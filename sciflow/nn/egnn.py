@@ -42,10 +42,16 @@ class EGNNLayer(nn.Module):
         src, dst = edge_index
         # invariant of the neighbour's vector features as seen along the edge
         uu = (u[src] * u[dst]).sum(-1)                                        # (E, K)
-        parts = [h[dst], h[src], rel_feats, uu]
+        parts = [rel_feats, uu]
         if edge_attr is not None:
             parts.append(edge_attr)
-        m = self.msg(torch.cat(parts, dim=-1))                                 # (E, H)
+        # msg's first linear layer acts on [h_dst, h_src, edge invariants]; applying its node blocks once per
+        # node and gathering is the same function, with far fewer operations per edge
+        first, hid = self.msg[0], h.shape[1]
+        w = first.weight
+        pre = ((h @ w[:, :hid].T)[dst] + (h @ w[:, hid:2 * hid].T)[src]
+               + torch.cat(parts, dim=-1) @ w[:, 2 * hid:].T + first.bias)
+        m = self.msg[2](self.msg[1](pre))                                      # (E, H)
         unit = rel / (rel.norm(dim=-1, keepdim=True) + 1.0)                    # (E, C, 3), bounded
         w = self.vec_from_rel(m).reshape(-1, self.c, self.k)                   # (E, C, K)
         vmsg = torch.einsum("eck,ecx->ekx", w, unit) + self.vec_from_nbr(m).unsqueeze(-1) * u[src]

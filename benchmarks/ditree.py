@@ -1,0 +1,171 @@
+"""DiTree benchmark: DiTree vs the policy alone vs sciflow's SST vs OMPL's control-space RRT.
+
+Same scenarios, same car dynamics, same collision checker (every integration step), same goal regions and the
+same wall-clock budget for every planner; each run stops at its first solution. Scenarios: the training family
+(forest, in distribution; seeds disjoint from the training maps) and out-of-distribution families (maze,
+bugtrap; corridors optional), written to ``datasets/ditree/scenarios/<family>/`` on first use.
+
+Runs are interleaved (seed -> scenario -> planner) so that the shared machine's load affects every planner
+alike, appended to ``benchmarks/results/ditree_runs.jsonl`` as they finish and skipped when the script is run
+again (resumable). The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md``.
+
+    OMP_NUM_THREADS=1 python benchmarks/ditree.py --budget 5 --seeds 5 --n 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.training import progress
+from sciflow.data.robot_maps import make_scenario
+from sciflow.domains.robots import load_scenario, save_scenario, scenario_files
+from sciflow.methods.ditree import DiTree
+from sciflow.methods.ditree.evaluate import run_once, summarize
+from sciflow.methods.ditree.method import baseline_planner
+
+SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
+ID_FAMILY = "forest"
+LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (sciflow)", "rrt": "OMPL RRT (control)",
+         "rrt-torch": "RRT (sciflow, random controls)"}
+
+
+def scenario_set(family: str, n: int, budget: float) -> list:
+    folder = ROOT / "datasets" / "ditree" / "scenarios" / family
+    if folder.is_dir() and len(list(folder.glob("*.yaml"))) >= n:
+        return [load_scenario(f) for f in scenario_files(folder)[:n]]
+    out = []
+    for k in range(n):
+        sc = make_scenario(family, SEED0[family] + k, budget_s=budget)
+        save_scenario(folder / f"{sc.name}.yaml", sc)
+        out.append(sc)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--families", nargs="+", default=["forest", "maze", "bugtrap"])
+    ap.add_argument("--planners", nargs="+", default=["ditree", "policy", "sst", "rrt"])
+    ap.add_argument("--n", type=int, default=20, help="scenarios per family")
+    ap.add_argument("--seeds", type=int, default=5, help="runs per scenario and planner")
+    ap.add_argument("--budget", type=float, default=5.0, help="wall-clock seconds per run, same for all")
+    ap.add_argument("--model", default=str(ROOT / "models" / "ditree"))
+    ap.add_argument("--runs", default=str(ROOT / "benchmarks" / "results" / "ditree_runs.jsonl"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ditree"))
+    ap.add_argument("--ompl-goal-bias", type=float, default=0.05)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    sets = {f: scenario_set(f, args.n, args.budget) for f in args.families}
+    runs_path = Path(args.runs)
+    done: dict[tuple, dict] = {}
+    if runs_path.is_file():
+        for line in runs_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"])] = r
+    if not args.report_only:
+        model = DiTree.load(args.model) if {"ditree", "policy"} & set(args.planners) else None
+        planners = {}
+        for p in args.planners:
+            if p in ("ditree", "policy"):
+                planners[p] = model.planner(p)
+            elif p == "rrt":
+                planners[p] = baseline_planner("rrt", goal_bias=args.ompl_goal_bias)
+            else:
+                planners[p] = baseline_planner(p)
+        todo = [(s, sc, p) for s in range(args.seeds) for f in args.families for sc in sets[f]
+                for p in args.planners if (sc.name, p, s, args.budget) not in done]
+        bar = progress(total=len(todo), desc="ditree bench", unit="run")
+        runs_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(runs_path, "a") as fh:
+            for s, sc, p in todo:
+                m, _ = run_once(planners[p], sc, seed=s, budget_s=args.budget)
+                m.update({"planner_key": p, "load1": os.getloadavg()[0]})
+                done[(sc.name, p, s, args.budget)] = m
+                fh.write(json.dumps(m) + "\n")
+                fh.flush()
+                bar.update(1)
+        bar.close()
+    report(sets, args, done)
+    return 0
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "> budget"
+    return f"{x:.{digits}f}"
+
+
+def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
+    table, rows = {}, []
+    for f, scs in sets.items():
+        names = {sc.name for sc in scs}
+        for p in args.planners:
+            runs = [r for (n, pk, s, b), r in done.items() if n in names and pk == p and b == args.budget
+                    and s < args.seeds]
+            if not runs:
+                continue
+            summ = summarize(runs)
+            summ["mean_load1"] = sum(r.get("load1", 0) for r in runs) / len(runs)
+            table.setdefault(f, {})[p] = summ
+            rows.append((f, p, summ))
+    targets = {}
+    ood = [f for f in sets if f != ID_FAMILY]
+    for f in ood:
+        t = table.get(f, {})
+        if "ditree" in t and "rrt" in t:
+            d, r = t["ditree"], t["rrt"]
+            targets[f] = {"success_gain_points": 100 * (d["success_rate"] - r["success_rate"]),
+                          "success_target_met": 100 * (d["success_rate"] - r["success_rate"]) >= 30,
+                          "median_time_ratio": (d["median_time_s"] / r["median_time_s"]
+                                                if r["median_time_s"] and not math.isnan(r["median_time_s"])
+                                                else float("nan")),
+                          "median_time_all_ratio": (d["median_time_all_s"] / r["median_time_all_s"]
+                                                    if math.isfinite(r["median_time_all_s"]) else float("nan"))}
+            targets[f]["time_target_met"] = bool(targets[f]["median_time_ratio"] <= 1 / 3)
+    meta = {"budget_s": args.budget, "seeds": args.seeds, "n_per_family": args.n, "families": list(sets),
+            "id_family": ID_FAMILY, "planners": args.planners, "ompl_goal_bias": args.ompl_goal_bias,
+            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "command": "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:]),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_json(Path(args.out).with_suffix(".json"), {"meta": meta, "summary": table, "targets": targets})
+    lines = [f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "
+             f"{args.n} scenarios per family, 1 CPU thread)", "",
+             "| family | planner | success | median time to solution (s, successes) | median time, failures = inf "
+             "(s) | median plan duration (s) | median path length (m) | median tree size | mean load |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for f, p, s in rows:
+        fam = f + (" (train family)" if f == ID_FAMILY else " (OOD)")
+        lines.append(f"| {fam} | {LABEL.get(p, p)} | {100 * s['success_rate']:.0f}% ({s['n_success']}/{s['n_runs']})"
+                     f" | {_fmt(s['median_time_s'])} | {_fmt(s['median_time_all_s'])} | "
+                     f"{_fmt(s['median_duration_s'], 1)} | {_fmt(s['median_length_m'], 1)} | "
+                     f"{_fmt(s['median_tree_size'], 0)} | {s['mean_load1']:.1f} |")
+    if targets:
+        lines += ["", "Targets on OOD families (DiTree vs OMPL RRT): success >= +30 points, median time <= 1/3.", "",
+                  "| family | success gain (points) | met | median time ratio (successes) | met |", "|---|---|---|---|---|"]
+        for f, t in targets.items():
+            lines.append(f"| {f} | {t['success_gain_points']:+.0f} | {'yes' if t['success_target_met'] else 'no'} | "
+                         f"{_fmt(t['median_time_ratio'])} | {'yes' if t['time_target_met'] else 'no'} |")
+    lines += ["", f"Command: `{meta['command']}`", ""]
+    atomic_write_text(Path(args.out).with_suffix(".md"), "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""Make new reactions at GFN2-xTB (CI-NEB with ASE + tblite, optional Sella refinement) from atom-mapped
+reactant/product pairs, in the triplets layout TS-GEN trains on. Resumable; run single-threaded.
+
+    OMP_NUM_THREADS=1 python examples/tsgen_xtb_neb.py PAIRS.npz OUT_DIR [--sella] [--limit K]
+PAIRS.npz is any file in the triplets layout (pos_ts is ignored), e.g. the shared Grambow set.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sciflow.data.reactions import load_triplets
+from sciflow.data.xtb_reactions import generate_xtb_reactions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("pairs")
+    ap.add_argument("out")
+    ap.add_argument("--sella", action="store_true")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--hdf5", action="store_true", help="also write the Transition1x HDF5 layout")
+    args = ap.parse_args()
+    pairs = load_triplets(args.pairs, require_ts=False)
+    if args.limit:
+        pairs = pairs.subset(np.arange(min(args.limit, len(pairs))))
+    data = generate_xtb_reactions(pairs, args.out, sella=args.sella, hdf5=args.hdf5)
+    print(f"{len(data)} reactions -> {args.out}/triplets.npz")
+    print(json.dumps(json.loads((Path(args.out) / "cost.json").read_text()), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""``sciflow ditree ...``: map families, expert demonstrations, training, planning and evaluation of DiTree."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
+
+
+def _threads(n: int | None) -> None:
+    import torch
+    if n:
+        torch.set_num_threads(int(n))
+
+
+def _maps(args: argparse.Namespace) -> int:
+    from ..data.robot_maps import make_scenario
+    from ..domains.robots import save_scenario
+    out = Path(args.out)
+    for k in range(args.n):
+        sc = make_scenario(args.family, args.seed + k, budget_s=args.budget)
+        save_scenario(out / f"{sc.name}.{args.format}", sc)
+    print(f"wrote {args.n} {args.family} scenarios to {out}")
+    return 0
+
+
+def _demos(args: argparse.Namespace) -> int:
+    _threads(args.threads)
+    from ..core.random import make_generator  # noqa: F401  (documented: planners draw from a generator)
+    from ..data.robot_demos import generate_demos, merge_parts
+    from ..data.robot_maps import make_scenario
+    from ..methods.ditree.planners import TreePlanner
+
+    expert = TreePlanner(batch=args.batch, goal_bias=0.1, name="expert-rrt")
+
+    def plan(sc, g):
+        r = expert.solve(sc, budget_s=args.plan_budget, generator=g)
+        return r.states if r.success else None
+
+    meta = {"family": args.family, "expert": "sciflow batched kinodynamic RRT (random controls, goal bias 0.1, "
+            f"batch {args.batch}, budget {args.plan_budget} s) + shortcut + pure-pursuit re-simulation",
+            "first_seed": args.seed, "n_maps": args.n}
+    stats = generate_demos(lambda s: make_scenario(args.family, s), range(args.seed, args.seed + args.n), plan,
+                           args.parts, meta=meta)
+    print(json.dumps(stats))
+    if args.out:
+        merge_parts(args.parts, args.out)
+        print(f"merged into {args.out}")
+    return 0
+
+
+def _load_model(path: str):
+    from ..methods.ditree import DiTree
+    return DiTree.load(path)
+
+
+def _train(args: argparse.Namespace) -> int:
+    _threads(args.threads)
+    from ..core.training import TrainConfig
+    from ..data.robot_demos import load_demos
+    from ..methods.ditree import DiTree
+    demos = load_demos(args.demos)
+    model = DiTree(widths=tuple(args.widths), horizon=args.horizon, execute=args.execute,
+                   batch_size=args.batch_size)
+    cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
+                      min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                      desc="ditree")
+    res = model.fit(demos, cfg, checkpoint_path=args.checkpoint)
+    model.info["demos_file"] = str(args.demos)
+    model.info["demos_meta"] = demos["meta"]
+    model.save(args.out)
+    print(json.dumps({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss, "out": args.out}))
+    return 0
+
+
+def _make_planner(name: str, model_path: str | None):
+    from ..methods.ditree.method import baseline_planner
+    if name in ("ditree", "policy"):
+        if not model_path:
+            from ..core.errors import InputError
+            raise InputError(f"--model: planner {name!r} needs a trained model folder")
+        return _load_model(model_path).planner(name)
+    return baseline_planner(name)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    _threads(args.threads)
+    from ..core.random import make_generator
+    from ..domains.robots import load_scenario
+    from ..methods.ditree.evaluate import run_seed
+    from ..methods.ditree.export import export_plan
+    from ..methods.ditree.plot import save_plan_png
+    from ..methods.ditree.problem import Problem
+    from ..methods.ditree.tree import plan_trajectory
+    sc = load_scenario(args.scenario)
+    planner = _make_planner(args.planner, args.model)
+    g = make_generator(run_seed(sc, getattr(planner, "name", args.planner), args.seed))
+    target = sc if args.planner == "rrt" else Problem.from_scenario(sc)
+    res = planner.solve(target, budget_s=args.budget, generator=g, keep_tree=bool(args.png))
+    if args.png:
+        save_plan_png(args.png, sc, res)
+    print(json.dumps(res.metrics()))
+    if not res.success:
+        return 1
+    if args.out:
+        export_plan(args.out, plan_trajectory(res, scenario=sc.name), writer=_io_writer())
+    return 0
+
+
+def _io_writer():
+    try:
+        from ..io import write_trajectory
+    except ImportError:
+        return None
+    return write_trajectory
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    _threads(args.threads)
+    from ..core.files import atomic_write_json
+    from ..domains.robots import load_scenario, scenario_files
+    from ..methods.ditree.evaluate import evaluate
+    scenarios = [load_scenario(f) for f in scenario_files(args.scenarios)]
+    out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model), seeds=args.seeds,
+                   budget_s=args.budget)
+    out = {"planner": args.planner, "scenarios": str(args.scenarios), "seeds": args.seeds,
+           "budget_s": args.budget, **out}
+    atomic_write_json(args.out, out)
+    print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ditree", help="DiTree kinodynamic planning: maps, demos, train, plan, evaluate")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+
+    m = verbs.add_parser("maps", help="write procedurally generated scenario files of one map family")
+    m.add_argument("--family", required=True, choices=("forest", "maze", "corridors", "bugtrap"))
+    m.add_argument("--n", type=int, default=20)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--budget", type=float, default=5.0, help="budget_s written into each scenario")
+    m.add_argument("--format", default="yaml", choices=("yaml", "json"))
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=_maps)
+
+    d = verbs.add_parser("demos", help="expert demonstrations on one map family (resumable)")
+    d.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"))
+    d.add_argument("--n", type=int, default=400, help="number of maps (one demonstration each at most)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--parts", required=True, help="folder of resumable part files")
+    d.add_argument("--out", help="merged demos .npz")
+    d.add_argument("--plan-budget", type=float, default=20.0)
+    d.add_argument("--batch", type=int, default=128)
+    d.add_argument("--threads", type=int, default=1)
+    d.set_defaults(func=_demos)
+
+    t = verbs.add_parser("train", help="train the action-chunk policy on demonstrations (resumable)")
+    t.add_argument("--demos", required=True)
+    t.add_argument("--out", required=True, help="model folder (model.pt)")
+    t.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
+    t.add_argument("--steps", type=int, default=4000)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--widths", type=int, nargs="+", default=[32, 64])
+    t.add_argument("--horizon", type=int, default=16)
+    t.add_argument("--execute", type=int, default=8)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--checkpoint-every", type=int, default=250)
+    t.add_argument("--threads", type=int, default=1)
+    t.set_defaults(func=_train)
+
+    q = verbs.add_parser("plan", help="plan one scenario; write the plan (.npz/.csv) and a PNG")
+    q.add_argument("scenario")
+    q.add_argument("--planner", default="ditree", choices=PLANNERS)
+    q.add_argument("--model", default="models/ditree")
+    q.add_argument("--budget", type=float, help="seconds (default: the scenario's budget_s)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", help="plan file, .npz or .csv")
+    q.add_argument("--png", help="picture of map, tree and plan")
+    q.add_argument("--threads", type=int, default=1)
+    q.set_defaults(func=_plan)
+
+    e = verbs.add_parser("evaluate", help="run a planner on every scenario file of a folder; write metrics JSON")
+    e.add_argument("--scenarios", required=True, help="folder of .yaml/.yml/.json scenario files")
+    e.add_argument("--planner", required=True, choices=PLANNERS)
+    e.add_argument("--model", default="models/ditree", help="DiTree model folder (ditree and policy)")
+    e.add_argument("--out", required=True, help="metrics JSON")
+    e.add_argument("--seeds", type=int, default=5, help="runs per scenario")
+    e.add_argument("--budget", type=float, help="seconds per run (default: each scenario's budget_s)")
+    e.add_argument("--threads", type=int, default=1)
+    e.set_defaults(func=_evaluate)

@@ -1,0 +1,99 @@
+"""``sciflow tsgen ...``: train TS-GEN on triplets, evaluate a model on any triplets file."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DEFAULT_MODEL = "models/tsgen"
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..core.training import TrainConfig
+    from ..data.reactions import find_grambow, grambow_split, load_triplets
+    from ..methods.tsgen import TSGen
+
+    torch.set_num_threads(args.threads)
+    data = load_triplets(args.data or find_grambow())
+    train = grambow_split(data)["train"] if args.split == "grambow" else data
+    model = TSGen(hidden=args.hidden, n_layers=args.layers, n_vectors=args.vectors, prior_std=args.prior_std,
+                  batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power)
+    cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=args.warmup, lr_schedule="cosine",
+                      min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                      desc="tsgen")
+    ckpt = args.checkpoint or str(Path(args.out) / "train_checkpoint.pt")
+    result = model.fit(train, cfg, device=args.device, checkpoint_path=ckpt, stop_at=args.stop_at)
+    model.info["train"]["data"] = str(args.data or "grambow_isomerization_700")
+    model.info["train"]["split"] = args.split
+    path = model.save(args.out)
+    print(json.dumps({"saved": str(path), "steps": result.steps, "seconds": result.seconds,
+                      "final_loss": result.final_loss, "history": result.history[-5:]}, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..core.files import atomic_write_json
+    from ..data.reactions import load_triplets
+    from ..methods.tsgen import TSGen
+    from ..methods.tsgen.evaluate import evaluate
+
+    torch.set_num_threads(args.threads)
+    model = TSGen.load(args.model)
+    data = load_triplets(args.data)
+    metrics = evaluate(model, data, n_samples=args.n_samples, steps=args.steps, solver=args.solver,
+                       device=args.device, seed=args.seed, xtb=args.xtb, limit=args.limit,
+                       sella_steps=args.sella_steps)
+    metrics["model"] = str(args.model)
+    metrics["data"] = str(args.data)
+    atomic_write_json(args.out, metrics)
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tsgen", help="TS-GEN: transition states from reactant and product")
+    verbs = p.add_subparsers(dest="tsgen_command", metavar="VERB")
+
+    e = verbs.add_parser("evaluate", help="Kabsch RMSD (and xTB checks) of a model on a triplets.npz file")
+    e.add_argument("--data", required=True, help="a file in the triplets.npz layout (with pos_ts)")
+    e.add_argument("--out", required=True, help="metrics JSON to write")
+    e.add_argument("--model", default=DEFAULT_MODEL, help="model folder or file (default: the shipped model)")
+    e.add_argument("--n-samples", type=int, default=1, help="samples per reaction (best-of-n is reported too)")
+    e.add_argument("--xtb", action="store_true", help="GFN2-xTB barrier error and Sella saddle checks (chem extra)")
+    e.add_argument("--steps", type=int, default=None, help="solver steps (default: the model's)")
+    e.add_argument("--solver", default=None, help="euler, heun, rk4, dopri5 (default: the model's)")
+    e.add_argument("--sella-steps", type=int, default=50, help="Sella saddle-search steps per TS (with --xtb)")
+    e.add_argument("--limit", type=int, default=None, help="evaluate only the first LIMIT reactions")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--threads", type=int, default=1)
+    e.set_defaults(func=_evaluate)
+
+    t = verbs.add_parser("train", help="train TS-GEN (resumes from its checkpoint when re-run)")
+    t.add_argument("--data", default=None, help="triplets.npz (default: the shared Grambow set)")
+    t.add_argument("--split", choices=["grambow", "all"], default="grambow",
+                   help="grambow: train on the fixed 560-reaction train split; all: every reaction of --data")
+    t.add_argument("--out", default=DEFAULT_MODEL)
+    t.add_argument("--checkpoint", default=None)
+    t.add_argument("--steps", type=int, default=4000)
+    t.add_argument("--stop-at", type=int, default=None, help="stop (checkpointed) after this many steps")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--warmup", type=int, default=200)
+    t.add_argument("--ema", type=float, default=0.999)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--hidden", type=int, default=96)
+    t.add_argument("--layers", type=int, default=4)
+    t.add_argument("--vectors", type=int, default=16)
+    t.add_argument("--prior-std", type=float, default=0.1)
+    t.add_argument("--time-power", type=float, default=2.0, help="training times t = u^p (p > 1: more weight near t = 0)")
+    t.add_argument("--sample-steps", type=int, default=8)
+    t.add_argument("--checkpoint-every", type=int, default=200)
+    t.add_argument("--device", default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.set_defaults(func=_train)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

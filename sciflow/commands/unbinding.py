@@ -1,0 +1,164 @@
+"""``sciflow unbinding simulate | train | evaluate``: RAMD data, training and held-out evaluation of UnbindingFlow."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _settings(args: argparse.Namespace):
+    from ..data.ramd import RAMDSettings
+    return RAMDSettings(force=args.force, friction=args.friction, temperature=args.temperature,
+                        timestep_fs=args.timestep_fs, hydrogen_mass=args.hydrogen_mass,
+                        implicit_solvent=args.implicit_solvent, check_every_ps=args.check_every_ps,
+                        min_displacement=args.min_displacement, exit_distance=args.exit_distance,
+                        save_every_ps=args.save_every_ps, max_time_ps=args.max_time_ps,
+                        equilibration_ps=args.equilibration_ps, pocket_cutoff=args.pocket_cutoff,
+                        platform=args.platform, threads=args.threads)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ..core.errors import InputError
+    from ..data.ramd import ComplexSource, generate_replicas, host_guest_sources, t4l_source
+    settings = _settings(args)                       # validates before any work
+    if args.prmtop:
+        if not (args.coordinates and args.ligand):
+            raise InputError("--prmtop needs --coordinates and --ligand (residue name)")
+        source = ComplexSource(args.complex, args.prmtop, args.coordinates, args.ligand)
+    elif args.complex == "t4l-pxylene":
+        source = t4l_source(args.t4l_folder)
+    else:
+        known = host_guest_sources()
+        if args.complex not in known:
+            raise InputError(f"complex: unknown {args.complex!r}; known: {', '.join(sorted(known))}, t4l-pxylene "
+                             "(or give --prmtop/--coordinates/--ligand)")
+        source = known[args.complex]
+    first = args.first
+    summary = generate_replicas(source, settings, range(first, first + args.replicas), args.out, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from ..core.errors import InputError
+    from ..data.dissociation import DissociationTrajectory, write_h5
+    from ..data.ramd import load_events
+    lo, _, hi = args.replicas.partition(":")
+    if not lo.isdigit() or not hi.isdigit():
+        raise InputError(f"replicas: expected START:STOP, got {args.replicas!r}")
+    out = []
+    for name in args.complexes:
+        for t in load_events(Path(args.runs) / name):
+            r = int(t.info.get("stats", {}).get("replica", t.name.rsplit("r", 1)[-1]))
+            if int(lo) <= r < int(hi):
+                keep = list(range(0, t.n_frames - 1, args.every)) + [t.n_frames - 1]   # always keep the exit frame
+                out.append(DissociationTrajectory(t.name, t.topology, t.positions[keep], t.times[keep],
+                                                  None if t.energy is None else t.energy[keep], t.info))
+    if not out:
+        raise InputError(f"runs: no exited replica of {args.complexes} in {args.replicas} under {args.runs}")
+    write_h5(args.out, out)
+    print(f"{len(out)} trajectories -> {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..core.training import TrainConfig
+    from ..data.dissociation import read_dataset
+    from ..methods.unbinding import UnbindingFlow
+    trajs = read_dataset(args.data, complexes=args.complexes)
+    model = UnbindingFlow(n_frames=args.n_frames, hidden=args.hidden, n_layers=args.layers,
+                          batch_size=args.batch_size)
+    cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(100, args.steps // 10), lr_schedule="cosine",
+                      checkpoint_every=args.checkpoint_every, seed=args.seed, desc="unbinding")
+    res = model.fit(trajs, cfg, checkpoint_path=args.checkpoint, device=args.device)
+    model.save(args.out)
+    print(json.dumps({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
+                      "out": str(args.out)}, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..core.files import atomic_write_json
+    from ..core.random import make_generator
+    from ..data.dissociation import read_dataset
+    from ..methods.unbinding import UnbindingFlow
+    from ..methods.unbinding.evaluate import evaluate_paths
+    trajs = read_dataset(args.data, complexes=args.complexes)
+    model = UnbindingFlow.load(args.model)
+    metrics = evaluate_paths(model, trajs, n_per_condition=args.n, max_conditions=args.max_conditions,
+                             exit_distance=args.exit_distance, generator=make_generator(args.seed),
+                             device=args.device)
+    metrics.update({"model": str(args.model), "data": str(args.data)})
+    atomic_write_json(args.out, metrics)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "per_complex"}, indent=2, default=str))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("unbinding", help="UnbindingFlow: RAMD data, training, evaluation")
+    verbs = p.add_subparsers(dest="unbinding_command", metavar="VERB")
+
+    s = verbs.add_parser("simulate", help="run RAMD dissociation replicas with OpenMM (resumable)")
+    s.add_argument("--complex", default="cb7-b2", help="cb7-b2, cb7-viologen, benzene-toluene, t4l-pxylene, "
+                                                      "or a name for --prmtop")
+    s.add_argument("--prmtop")
+    s.add_argument("--coordinates")
+    s.add_argument("--ligand", help="ligand residue name (with --prmtop)")
+    s.add_argument("--t4l-folder", default="../shared/data/t4l_l99a_pxylene")
+    s.add_argument("--replicas", type=int, default=10)
+    s.add_argument("--first", type=int, default=0, help="index of the first replica")
+    s.add_argument("--out", type=Path, default=Path("runs/unbinding_md"))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", type=float, default=4.0, help="kcal/mol/Å")
+    s.add_argument("--friction", type=float, default=25.0, help="1/ps")
+    s.add_argument("--temperature", type=float, default=300.0)
+    s.add_argument("--timestep-fs", type=float, default=4.0)
+    s.add_argument("--hydrogen-mass", type=float, default=3.0)
+    s.add_argument("--implicit-solvent", default="OBC2")
+    s.add_argument("--check-every-ps", type=float, default=1.0)
+    s.add_argument("--min-displacement", type=float, default=0.4)
+    s.add_argument("--exit-distance", type=float, default=12.0)
+    s.add_argument("--save-every-ps", type=float, default=0.2)
+    s.add_argument("--max-time-ps", type=float, default=200.0)
+    s.add_argument("--equilibration-ps", type=float, default=2.0)
+    s.add_argument("--pocket-cutoff", type=float, default=None)
+    s.add_argument("--platform", default="CPU")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=_simulate)
+
+    k = verbs.add_parser("pack", help="collect exited replicas START:STOP of complexes into one .h5 file")
+    k.add_argument("--runs", default="runs/unbinding_md")
+    k.add_argument("--complexes", nargs="+", required=True)
+    k.add_argument("--replicas", default="0:1000000", help="START:STOP replica indices")
+    k.add_argument("--every", type=int, default=1, help="keep every k-th saved frame (and the last)")
+    k.add_argument("--out", type=Path, required=True)
+    k.set_defaults(func=_pack)
+
+    t = verbs.add_parser("train", help="train UnbindingFlow on dissociation trajectories (resumes)")
+    t.add_argument("--data", required=True)
+    t.add_argument("--complexes", nargs="*")
+    t.add_argument("--out", type=Path, default=Path("models/unbinding"))
+    t.add_argument("--checkpoint", default="runs/unbinding_train.ckpt")
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--n-frames", type=int, default=12)
+    t.add_argument("--hidden", type=int, default=64)
+    t.add_argument("--layers", type=int, default=4)
+    t.add_argument("--checkpoint-every", type=int, default=100)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None)
+    t.set_defaults(func=_train)
+
+    e = verbs.add_parser("evaluate", help="generated vs held-out MD paths -> metrics JSON")
+    e.add_argument("--data", required=True, help="held-out trajectories (.h5 file or folder)")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--model", default="models/unbinding")
+    e.add_argument("--complexes", nargs="*")
+    e.add_argument("--n", type=int, default=4, help="paths per held-out bound pose")
+    e.add_argument("--max-conditions", type=int, default=None)
+    e.add_argument("--exit-distance", type=float, default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=_evaluate)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

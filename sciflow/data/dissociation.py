@@ -1,0 +1,283 @@
+"""DD-13M-style dissociation trajectories: reader and writer (HDF5, H5MD-like; or PDB + DCD/XTC via mdtraj).
+
+One trajectory = the ligand plus its pocket atoms (elements, atom and residue names, residue numbers, a ligand
+flag), frames x atoms x 3 in Å, and the time of each frame in ps (Li et al., arXiv 2504.18367, store the same
+per trajectory). HDF5 layout written and read here (several trajectories per file, one group each)::
+
+    /                      attrs: format = "sciflow.dissociation/1"
+    /h5md                  attrs: version = [1, 1]; author, creator (H5MD-like marker)
+    /trajectories/<name>/  attrs: complex, frame_spacing_ps, plus generator settings (JSON in "info")
+        topology/element, atom_name, res_name (n,) str; res_id (n,) int64; is_ligand (n,) bool
+        particles/all/position/value (T, n, 3) float32, attr unit = "angstrom"
+        particles/all/position/time  (T,) float64, attr unit = "ps"
+        observables/potential_energy/value (T,) float64 kcal/mol (optional)
+
+mdtraj and h5py are imported inside the functions that need them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.files import atomic_path
+from ..domains.molecules.complexes import Complex, ComplexTopology, pocket_indices
+
+__all__ = [
+    "FORMAT",
+    "DissociationTrajectory",
+    "load_complex",
+    "paths_to_trajectories",
+    "read_dataset",
+    "read_h5",
+    "read_mdtraj",
+    "to_mdtraj",
+    "write_h5",
+    "write_mdtraj",
+]
+
+FORMAT = "sciflow.dissociation/1"
+
+
+@dataclass
+class DissociationTrajectory:
+    """A ligand leaving its pocket: ``positions`` (T, n, 3) Å, ``times`` (T,) ps, optional ``energy`` (T,)
+    kcal/mol. Frame 0 is the bound pose."""
+
+    name: str
+    topology: ComplexTopology
+    positions: np.ndarray
+    times: np.ndarray
+    energy: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions = np.asarray(self.positions, dtype=np.float32)
+        self.times = np.asarray(self.times, dtype=np.float64)
+        n = self.topology.n_atoms
+        if self.positions.ndim != 3 or self.positions.shape[1:] != (n, 3):
+            raise InputError(f"positions: expected shape (T, {n}, 3) to match the topology of {self.name!r}, "
+                             f"got {self.positions.shape}")
+        if self.positions.shape[0] < 1:
+            raise InputError(f"positions: trajectory {self.name!r} has no frame")
+        if self.times.shape != (self.positions.shape[0],):
+            raise InputError(f"times: expected shape ({self.positions.shape[0]},), got {self.times.shape}")
+        if not np.isfinite(self.positions).all():
+            raise InputError(f"positions: trajectory {self.name!r} has non-finite coordinates")
+        if self.energy is not None:
+            self.energy = np.asarray(self.energy, dtype=np.float64)
+            if self.energy.shape != self.times.shape:
+                raise InputError(f"energy: expected shape {self.times.shape}, got {self.energy.shape}")
+
+    @property
+    def complex_name(self) -> str:
+        return self.topology.name
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def frame_spacing(self) -> float:
+        """ps between saved frames (0 for a single frame)."""
+        return float(np.median(np.diff(self.times))) if self.n_frames > 1 else 0.0
+
+    @property
+    def bound(self) -> Complex:
+        """The first frame as a bound complex (the model's condition)."""
+        return Complex(self.topology, self.positions[0].astype(np.float64), {"trajectory": self.name})
+
+
+# -- HDF5 ----------------------------------------------------------------------------------------
+def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTrajectory], *,
+             creator: str = "sciflow") -> Path:
+    """Write trajectories to one HDF5 file atomically (a name appearing twice is an error)."""
+    import h5py
+
+    trajs = list(trajectories)
+    names = [t.name for t in trajs]
+    if len(set(names)) != len(names):
+        raise InputError(f"trajectories: names must be unique, got duplicates in {names[:10]}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        h5 = f.create_group("h5md")
+        h5.attrs["version"] = np.array([1, 1])
+        h5.attrs["creator"] = creator
+        root = f.create_group("trajectories")
+        for t in trajs:
+            g = root.create_group(t.name)
+            g.attrs["complex"] = t.topology.name
+            g.attrs["frame_spacing_ps"] = t.frame_spacing
+            g.attrs["info"] = json.dumps(t.info, default=str)
+            top = g.create_group("topology")
+            for key, arr in (("element", t.topology.elements), ("atom_name", t.topology.atom_names),
+                             ("res_name", t.topology.res_names)):
+                top.create_dataset(key, data=np.asarray(arr).astype("S"))
+            top.create_dataset("res_id", data=t.topology.res_ids)
+            top.create_dataset("is_ligand", data=t.topology.is_ligand)
+            pos = g.create_group("particles/all/position")
+            v = pos.create_dataset("value", data=t.positions, compression="gzip", compression_opts=4,
+                                   shuffle=True)
+            v.attrs["unit"] = "angstrom"
+            tm = pos.create_dataset("time", data=t.times)
+            tm.attrs["unit"] = "ps"
+            if t.energy is not None:
+                e = g.create_dataset("observables/potential_energy/value", data=t.energy)
+                e.attrs["unit"] = "kcal/mol"
+    return Path(path)
+
+
+def _decode(arr: Any) -> np.ndarray:
+    a = np.asarray(arr)
+    return a.astype(str) if a.dtype.kind in "SO" else a
+
+
+def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) -> list[DissociationTrajectory]:
+    """Read every trajectory of an HDF5 file (optionally only those of the named complexes)."""
+    import h5py
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"data: no file at {p}")
+    out = []
+    with h5py.File(p, "r") as f:
+        if f.attrs.get("format") != FORMAT or "trajectories" not in f:
+            raise InputError(f"data: {p} is not a {FORMAT} file (format attribute {f.attrs.get('format')!r})")
+        for name, g in f["trajectories"].items():
+            cname = str(g.attrs.get("complex", "complex"))
+            if complexes is not None and cname not in complexes:
+                continue
+            top = g["topology"]
+            topo = ComplexTopology(_decode(top["element"][()]), _decode(top["atom_name"][()]),
+                                   _decode(top["res_name"][()]), top["res_id"][()], top["is_ligand"][()], cname)
+            pos = g["particles/all/position"]
+            energy = g["observables/potential_energy/value"][()] if "observables/potential_energy" in g else None
+            info = json.loads(g.attrs.get("info", "{}"))
+            out.append(DissociationTrajectory(name, topo, pos["value"][()], pos["time"][()], energy, info))
+    return out
+
+
+def read_dataset(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) -> list[DissociationTrajectory]:
+    """An HDF5 file, or a folder: every ``*.h5`` below it (sorted), concatenated."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.rglob("*.h5"))
+        if not files:
+            raise InputError(f"data: no .h5 file under {p}")
+        return [t for fp in files for t in read_h5(fp, complexes=complexes)]
+    return read_h5(p, complexes=complexes)
+
+
+# -- PDB + DCD / XTC (mdtraj) ---------------------------------------------------------------------
+def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | None = None, *,
+                ligand: str = "resname LIG", pocket_cutoff: float = 8.0, heavy_pocket: bool = False,
+                name: str | None = None, frame_spacing_ps: float | None = None) -> DissociationTrajectory:
+    """Read a PDB (+ DCD/XTC) trajectory, keep the ligand (mdtraj selection ``ligand``) and the receptor atoms
+    within ``pocket_cutoff`` Å of it in frame 0 (whole residues; heavy atoms only with ``heavy_pocket``)."""
+    import mdtraj as md
+
+    top_p = Path(topology)
+    if not top_p.is_file():
+        raise InputError(f"topology: no file at {top_p}")
+    if trajectory is not None and not Path(trajectory).is_file():
+        raise InputError(f"trajectory: no file at {trajectory}")
+    traj = md.load(str(trajectory), top=str(top_p)) if trajectory is not None else md.load(str(top_p))
+    try:
+        lig = traj.topology.select(ligand)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:   # mdtraj's selection parse errors
+        raise InputError(f"ligand: bad selection {ligand!r}: {e}") from None
+    if lig.size == 0:
+        raise InputError(f"ligand: selection {ligand!r} matches no atom in {top_p.name} (ligand not found)")
+    atoms = list(traj.topology.atoms)
+    is_lig = np.zeros(traj.n_atoms, dtype=bool)
+    is_lig[lig] = True
+    elements = np.array([a.element.symbol if a.element is not None else "X" for a in atoms])
+    topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
+                           [a.residue.resSeq for a in atoms], is_lig, name or top_p.stem)
+    xyz = traj.xyz * 10.0                                                  # nm -> Å
+    keep = pocket_indices(topo, xyz[0], pocket_cutoff)
+    if heavy_pocket:
+        keep = keep[topo.is_ligand[keep] | topo.is_heavy[keep]]
+    times = traj.time.astype(np.float64) if frame_spacing_ps is None else np.arange(traj.n_frames) * frame_spacing_ps
+    return DissociationTrajectory(name or top_p.stem, topo.subset(keep), xyz[:, keep], times,
+                                  info={"source": str(trajectory or top_p), "ligand": ligand,
+                                        "pocket_cutoff_A": pocket_cutoff})
+
+
+def to_mdtraj(topology: ComplexTopology, positions: np.ndarray, times: np.ndarray | None = None) -> Any:
+    """An ``mdtraj.Trajectory`` (pocket in chain A, ligand in chain B) of frames (T, n, 3) Å."""
+    import mdtraj as md
+
+    pos = np.asarray(positions, dtype=np.float32)
+    if pos.ndim == 2:
+        pos = pos[None]
+    if pos.shape[1:] != (topology.n_atoms, 3):
+        raise InputError(f"positions: expected (T, {topology.n_atoms}, 3), got {pos.shape}")
+    top = md.Topology()
+    chains = {False: top.add_chain(), True: top.add_chain()}
+    residues: dict[tuple[bool, int, str], Any] = {}
+    order = np.concatenate([topology.pocket_index, topology.ligand_index])   # PDB: receptor first
+    for i in order:
+        key = (bool(topology.is_ligand[i]), int(topology.res_ids[i]), str(topology.res_names[i]))
+        if key not in residues:
+            residues[key] = top.add_residue(key[2][:4] or "UNK", chains[key[0]], resSeq=key[1])
+        sym = str(topology.elements[i])
+        try:
+            el = md.element.get_by_symbol(sym.capitalize() if len(sym) > 1 else sym.upper())
+        except KeyError:
+            el = md.element.virtual
+        top.add_atom(str(topology.atom_names[i]), el, residues[key])
+    t = None if times is None else np.asarray(times, dtype=np.float32)
+    return md.Trajectory(pos[:, order] / 10.0, top, time=t), order
+
+
+def write_mdtraj(traj: DissociationTrajectory, pdb: str | os.PathLike, frames: str | os.PathLike | None = None) -> \
+        tuple[Path, Path | None]:
+    """Write the first frame as PDB and all frames as DCD/XTC (by suffix), or all frames as a multi-model PDB
+    when ``frames`` is None. Atoms are reordered receptor first, ligand second (the PDB shows the order)."""
+    mt, _ = to_mdtraj(traj.topology, traj.positions, traj.times)
+    if frames is None:
+        with atomic_path(pdb) as tmp:
+            mt.save_pdb(str(tmp))
+        return Path(pdb), None
+    suffix = Path(frames).suffix.lower()
+    if suffix not in (".dcd", ".xtc"):
+        raise InputError(f"frames: expected a .dcd or .xtc path, got {frames}")
+    with atomic_path(pdb) as tmp:
+        mt[0].save_pdb(str(tmp))
+    with atomic_path(frames) as tmp:
+        (mt.save_dcd if suffix == ".dcd" else mt.save_xtc)(str(tmp))
+    return Path(pdb), Path(frames)
+
+
+def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket_cutoff: float = 10.0) -> Complex:
+    """A bound complex from a PDB (ligand by mdtraj selection, pocket within ``pocket_cutoff`` Å) or from the
+    first frame of the first trajectory of a dissociation HDF5 file."""
+    p = Path(path)
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        return read_h5(p)[0].bound
+    if p.suffix.lower() != ".pdb":
+        raise InputError(f"complex: expected a .pdb or .h5 file, got {p}")
+    traj = read_mdtraj(p, ligand=ligand, pocket_cutoff=pocket_cutoff, name=p.stem)
+    return traj.bound
+
+
+def paths_to_trajectories(cx: Complex, ligand_frames: np.ndarray, times: np.ndarray,
+                          prefix: str = "path") -> list[DissociationTrajectory]:
+    """Generated ligand frames (n, T, n_lig, 3) Å + the fixed pocket of ``cx`` -> one trajectory per path."""
+    lf = np.asarray(ligand_frames)
+    n_lig = int(cx.topology.is_ligand.sum())
+    if lf.ndim != 4 or lf.shape[2:] != (n_lig, 3):
+        raise InputError(f"ligand_frames: expected (n, T, {n_lig}, 3), got {lf.shape}")
+    out = []
+    for k, fr in enumerate(lf):
+        pos = np.repeat(cx.positions[None], fr.shape[0], axis=0)
+        pos[:, cx.topology.is_ligand] = fr
+        out.append(DissociationTrajectory(f"{prefix}{k:03d}", cx.topology, pos, np.asarray(times[k])))
+    return out

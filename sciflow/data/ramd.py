@@ -1,0 +1,351 @@
+"""Real dissociation trajectories from OpenMM: random-acceleration MD (RAMD) in implicit solvent.
+
+RAMD (Lüdemann, Lounnas & Wade, J. Mol. Biol. 2000; tauRAMD, Kokh et al., JCTC 2018): a force of constant
+magnitude pushes the ligand's centre of mass along a random direction; every ``check_every_ps`` the ligand COM
+displacement is measured and, when it moved less than ``min_displacement`` Å, a new direction is drawn. Here the
+push acts between the ligand COM and the receptor COM (equal and opposite forces), so the complex does not drift
+and a small host is not simply dragged along. A replica stops once the ligand COM is ``exit_distance`` Å from the
+pocket centroid, or at ``max_time_ps`` (then it is recorded as not exited and not used for training).
+
+Every replica writes its own HDF5 file atomically (``sciflow.data.dissociation`` layout); a finished replica is
+never run again, so an interrupted run resumes. OpenMM is imported inside the functions.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError, check_in_range
+from ..core.files import atomic_write_json
+from ..core.random import make_generator, randn
+from ..core.training import progress
+from ..domains.molecules.complexes import ComplexTopology, pocket_indices
+from .dissociation import DissociationTrajectory, read_h5, write_h5
+
+__all__ = [
+    "ComplexSource",
+    "RAMDSettings",
+    "RAMDSimulation",
+    "generate_replicas",
+    "host_guest_sources",
+    "openmmtools_data_dir",
+    "t4l_source",
+]
+
+KCAL_PER_A_TO_KJ_PER_NM = 4.184 * 10.0
+
+
+@dataclass
+class RAMDSettings:
+    """Simulation settings (units in the names: Å, ps, fs, K, kcal/mol/Å, 1/ps)."""
+
+    force: float = 4.0                     # kcal/mol/Å on the ligand COM (minus the same on the receptor COM)
+    friction: float = 50.0                 # 1/ps, Langevin collision rate (water-like damping)
+    temperature: float = 300.0             # K
+    timestep_fs: float = 2.0
+    hydrogen_mass: float | None = None     # amu; 3.0 with timestep_fs = 4 (hydrogen mass repartitioning)
+    implicit_solvent: str = "OBC2"         # OBC1 | OBC2 | GBn | GBn2 | HCT | none
+    check_every_ps: float = 0.1            # RAMD evaluation interval
+    min_displacement: float = 0.25         # Å the COM must move per interval, else a new direction
+    exit_distance: float = 12.0            # Å, ligand COM to pocket centroid at which a replica stops
+    save_every_ps: float = 0.2             # frame spacing of the saved trajectory
+    max_time_ps: float = 200.0
+    equilibration_ps: float = 2.0          # unbiased MD before the push (varies the bound pose)
+    pocket_cutoff: float | None = None     # Å; None keeps every receptor atom (host-guest)
+    platform: str = "CPU"                  # CPU | CUDA | OpenCL | Reference
+    threads: int = 1                       # CPU platform threads
+
+    def __post_init__(self) -> None:
+        check_in_range("force", self.force, 0.0, low_open=True)
+        check_in_range("friction", self.friction, 0.0)
+        check_in_range("temperature", self.temperature, 0.0, low_open=True)
+        check_in_range("timestep_fs", self.timestep_fs, 0.0, 5.0, low_open=True)
+        check_in_range("check_every_ps", self.check_every_ps, 0.0, low_open=True)
+        check_in_range("save_every_ps", self.save_every_ps, 0.0, low_open=True)
+        check_in_range("exit_distance", self.exit_distance, 0.0, low_open=True)
+        check_in_range("max_time_ps", self.max_time_ps, 0.0, low_open=True)
+        check_in_range("equilibration_ps", self.equilibration_ps, 0.0)
+        if self.implicit_solvent not in ("OBC1", "OBC2", "GBn", "GBn2", "HCT", "none"):
+            raise InputError(f"implicit_solvent: expected OBC1, OBC2, GBn, GBn2, HCT or none, "
+                             f"got {self.implicit_solvent!r}")
+        if self.pocket_cutoff is not None:
+            check_in_range("pocket_cutoff", self.pocket_cutoff, 0.0, low_open=True)
+
+    def steps(self, ps: float) -> int:
+        return max(1, round(ps * 1000.0 / self.timestep_fs))
+
+
+@dataclass
+class ComplexSource:
+    """An AMBER complex: ``prmtop`` + coordinates (``inpcrd``/``crd``); ligand = atoms of residue ``ligand``."""
+
+    name: str
+    prmtop: str
+    coordinates: str
+    ligand: str
+    info: dict[str, Any] = field(default_factory=dict)
+    #: "as_is" keeps the coordinates; "host_axis" threads the ligand into a ring-shaped host first (its
+    #: longest axis along the host's symmetry axis, its centre on the host centre), for inputs that ship the
+    #: guest outside its host.
+    placement: str = "as_is"
+
+
+def thread_into_host(pos: np.ndarray, is_ligand: np.ndarray) -> np.ndarray:
+    """Move the ligand rigidly so that its longest principal axis lies on the host's symmetry axis (the
+    principal axis of least spread of a ring-shaped host) and its centroid on the host centroid."""
+    lig, host = pos[is_ligand], pos[~is_ligand]
+    lc, hc = lig.mean(0), host.mean(0)
+    _, lv = np.linalg.eigh(np.cov((lig - lc).T))
+    _, hv = np.linalg.eigh(np.cov((host - hc).T))
+    a, b = lv[:, -1], hv[:, 0]                                   # ligand long axis, host symmetry axis
+    v, c = np.cross(a, b), float(a @ b)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    rot = np.eye(3) + vx + vx @ vx / (1 + c) if c > -1 + 1e-9 else -np.eye(3)
+    out = pos.copy()
+    out[is_ligand] = (lig - lc) @ rot.T + hc
+    return out
+
+
+def openmmtools_data_dir() -> Path:
+    """The ``openmmtools/data`` folder of the installed package (found without importing openmmtools)."""
+    spec = importlib.util.find_spec("openmmtools")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("openmmtools: package not installed (pip install openmmtools) - it ships the inputs")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def host_guest_sources() -> dict[str, ComplexSource]:
+    """The host-guest complexes shipped inside openmmtools (MIT): vacuum prmtops, run here in implicit solvent."""
+    d = openmmtools_data_dir()
+    lic = {"source": "openmmtools 0.27.0 (PyPI), MIT licence"}
+    return {
+        "cb7-b2": ComplexSource("cb7-b2", str(d / "cb7-b2/complex-vacuum.prmtop"),
+                                str(d / "cb7-b2/complex-vacuum.inpcrd"), "B2", dict(lic, host="cucurbit[7]uril")),
+        "cb7-viologen": ComplexSource("cb7-viologen", str(d / "cb7-viologen/leap/complex-vacuum.prmtop"),
+                                      str(d / "cb7-viologen/leap/complex-vacuum.inpcrd"), "<0>",
+                                      dict(lic, host="cucurbit[7]uril",
+                                           note="guest shipped 18 A outside the host; threaded in here"),
+                                      placement="host_axis"),
+        "benzene-toluene": ComplexSource("benzene-toluene", str(d / "benzene-toluene-implicit/complex.prmtop"),
+                                         str(d / "benzene-toluene-implicit/complex.inpcrd"), "TOL",
+                                         dict(lic, host="benzene")),
+    }
+
+
+def t4l_source(folder: str | os.PathLike) -> ComplexSource:
+    """T4 lysozyme L99A + p-xylene (resname TMP) from a folder holding complex.prmtop / complex.crd."""
+    d = Path(folder)
+    return ComplexSource("t4l-pxylene", str(d / "complex.prmtop"), str(d / "complex.crd"), "TMP",
+                         {"source": "openmmtools 0.27.0 T4-lysozyme-L99A-implicit, MIT licence"})
+
+
+class RAMDSimulation:
+    """One complex prepared for RAMD replicas: the System is built once, each replica gets a fresh Context."""
+
+    def __init__(self, source: ComplexSource, settings: RAMDSettings) -> None:
+        import openmm as mm
+        import openmm.unit as u
+        from openmm import app
+
+        for key in ("prmtop", "coordinates"):
+            if not Path(getattr(source, key)).is_file():
+                raise InputError(f"{key}: no file at {getattr(source, key)}")
+        self.source, self.settings = source, settings
+        prm = app.AmberPrmtopFile(source.prmtop)
+        crd = app.AmberInpcrdFile(source.coordinates)
+        atoms = list(prm.topology.atoms())
+        pos = np.array(crd.getPositions(asNumpy=True).value_in_unit(u.angstrom))
+        if pos.shape[0] != len(atoms):
+            raise InputError(f"coordinates: {source.coordinates} has {pos.shape[0]} atoms, prmtop {len(atoms)} "
+                             "(mismatched topology and coordinates)")
+        is_lig = np.array([a.residue.name == source.ligand for a in atoms])
+        if not is_lig.any():
+            raise InputError(f"ligand: no residue named {source.ligand!r} in {source.prmtop} (ligand not found)")
+        if source.placement == "host_axis":
+            pos = thread_into_host(pos, is_lig)
+        elif source.placement != "as_is":
+            raise InputError(f"placement: expected 'as_is' or 'host_axis', got {source.placement!r}")
+        elements = [a.element.symbol if a.element is not None else "X" for a in atoms]
+        topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
+                               [a.residue.index + 1 for a in atoms], is_lig, source.name)
+        if settings.pocket_cutoff is None:
+            keep = np.concatenate([topo.ligand_index, topo.pocket_index])
+        else:
+            keep = pocket_indices(topo, pos, settings.pocket_cutoff)
+        self.topology_full, self.keep = topo, keep
+        self.topology = topo.subset(keep)
+        self.positions0 = pos
+        solvent = {"OBC1": app.OBC1, "OBC2": app.OBC2, "GBn": app.GBn, "GBn2": app.GBn2, "HCT": app.HCT,
+                   "none": None}[settings.implicit_solvent]
+        kw: dict[str, Any] = {"nonbondedMethod": app.NoCutoff, "constraints": app.HBonds, "implicitSolvent": solvent}
+        if settings.hydrogen_mass is not None:
+            kw["hydrogenMass"] = settings.hydrogen_mass * u.amu
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                       # "non-optimal GB parameters" for vacuum prmtops
+            system = prm.createSystem(**kw)
+        for f in system.getForces():
+            f.setForceGroup(0)
+        push = mm.CustomCentroidBondForce(2, "-F*(ex*(x1-x2)+ey*(y1-y2)+ez*(z1-z2))")
+        for name in ("F", "ex", "ey", "ez"):
+            push.addGlobalParameter(name, 0.0)
+        push.addGroup([int(i) for i in topo.ligand_index])
+        push.addGroup([int(i) for i in topo.pocket_index])
+        push.addBond([0, 1], [])
+        push.setForceGroup(1)
+        system.addForce(push)
+        self.system = system
+        self.lig_idx = topo.ligand_index
+        self.lig_mass = topo.masses[topo.is_ligand]
+        self.pocket_heavy = np.intersect1d(keep[~topo.is_ligand[keep]], np.flatnonzero(topo.is_heavy))
+
+    def _context(self, seed: int) -> tuple[Any, Any]:
+        import openmm as mm
+        import openmm.unit as u
+
+        s = self.settings
+        integ = mm.LangevinMiddleIntegrator(s.temperature * u.kelvin, s.friction / u.picosecond,
+                                            s.timestep_fs * u.femtosecond)
+        integ.setRandomNumberSeed(int(seed) % 2_000_000_000 + 1)
+        plat = mm.Platform.getPlatformByName(s.platform)
+        props = {"Threads": str(s.threads)} if s.platform == "CPU" else {}
+        ctx = mm.Context(self.system, integ, plat, props)
+        ctx.setPositions(self.positions0 / 10.0)
+        return ctx, integ
+
+    def com_distance(self, pos: np.ndarray) -> tuple[float, np.ndarray]:
+        """Ligand COM minus pocket heavy-atom centroid of positions (n_all, 3) Å: (distance, COM)."""
+        com = (pos[self.lig_idx] * self.lig_mass[:, None]).sum(0) / self.lig_mass.sum()
+        return float(np.linalg.norm(com - pos[self.pocket_heavy].mean(0))), com
+
+    def run(self, seed: int) -> tuple[DissociationTrajectory, dict[str, Any]]:
+        """One replica; returns the trajectory (ligand + pocket atoms) and its statistics."""
+        import openmm as mm
+        import openmm.unit as u
+
+        s = self.settings
+        start = time.perf_counter()
+        g = make_generator(seed)
+        ctx, integ = self._context(seed)
+        mm.LocalEnergyMinimizer.minimize(ctx, 1.0, 1000)
+        ctx.setVelocitiesToTemperature(s.temperature * u.kelvin, int(seed) % 2_000_000_000 + 1)
+        if s.equilibration_ps > 0:
+            integ.step(s.steps(s.equilibration_ps))
+
+        def positions() -> np.ndarray:
+            return ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.angstrom)
+
+        def energy() -> float:
+            st = ctx.getState(getEnergy=True, groups={0})
+            return st.getPotentialEnergy().value_in_unit(u.kilocalorie_per_mole)
+
+        def new_direction() -> None:
+            d = randn((3,), generator=g, dtype=torch.float64)
+            d = (d / d.norm()).tolist()
+            for name, v in zip(("ex", "ey", "ez"), d):
+                ctx.setParameter(name, v)
+
+        ctx.setParameter("F", s.force * KCAL_PER_A_TO_KJ_PER_NM)
+        new_direction()
+        n_check, n_save = s.steps(s.check_every_ps), s.steps(s.save_every_ps)
+        max_steps = s.steps(s.max_time_ps)
+        pos = positions()
+        dist, com = self.com_distance(pos)
+        frames, times, energies = [pos[self.keep]], [0.0], [energy()]
+        start_distance, redraws, step, exited = dist, 0, 0, dist >= s.exit_distance
+        next_save, next_check = n_save, n_check
+        while not exited and step < max_steps:
+            target = min(next_save, next_check, max_steps)
+            integ.step(target - step)
+            step = target
+            need_check, need_save = step >= next_check, step >= next_save
+            if need_check:
+                next_check += n_check
+            pos = positions()
+            dist, new_com = self.com_distance(pos)
+            exited = dist >= s.exit_distance
+            if need_save or exited:
+                frames.append(pos[self.keep])
+                times.append(step * s.timestep_fs / 1000.0)
+                energies.append(energy())
+                next_save = step + n_save
+            if need_check:
+                if np.linalg.norm(new_com - com) < s.min_displacement:
+                    new_direction()
+                    redraws += 1
+                com = new_com
+        seconds = time.perf_counter() - start
+        sim_ps = step * s.timestep_fs / 1000.0
+        stats = {"seed": int(seed), "exited": bool(exited), "exit_time_ps": sim_ps if exited else None,
+                 "simulated_ps": sim_ps + s.equilibration_ps, "wall_seconds": seconds,
+                 "redraws": redraws, "start_distance_A": start_distance, "final_distance_A": dist,
+                 "n_frames": len(frames), "platform": s.platform, "threads": s.threads}
+        info = {"generator": "sciflow.data.ramd", "settings": asdict(s), "stats": stats,
+                "source": self.source.info}
+        traj = DissociationTrajectory(f"{self.source.name}-r{int(seed):05d}", self.topology, np.stack(frames),
+                                      np.array(times), np.array(energies), info)
+        return traj, stats
+
+
+def generate_replicas(source: ComplexSource, settings: RAMDSettings, replicas: Sequence[int] | int,
+                      out_dir: str | os.PathLike, *, seed: int = 0, resume: bool = True,
+                      show_progress: bool = True) -> dict[str, Any]:
+    """Run replicas (indices or a count) of one complex into ``out_dir/<complex>/r<index>.h5`` (+ ``.json`` stats);
+    finished replicas are skipped. Returns totals (events, simulated ps, wall seconds, mean cost per event)."""
+    idx = list(range(replicas)) if isinstance(replicas, int) else [int(i) for i in replicas]
+    if not idx:
+        raise InputError("replicas: need at least one replica")
+    folder = Path(out_dir) / source.name
+    folder.mkdir(parents=True, exist_ok=True)
+    sim: RAMDSimulation | None = None
+    bar = progress(total=len(idx), desc=f"RAMD {source.name}", enabled=show_progress, unit="replica")
+    for i in idx:
+        stem = folder / f"r{i:05d}"
+        if resume and stem.with_suffix(".json").is_file():
+            bar.update(1)
+            continue
+        if sim is None:
+            sim = RAMDSimulation(source, settings)
+        traj, stats = sim.run(seed * 100_003 + i)
+        stats["replica"] = i
+        write_h5(stem.with_suffix(".h5"), [traj])
+        atomic_write_json(stem.with_suffix(".json"), stats)      # written last: marks the replica done
+        bar.set_postfix(exit_ps=f"{stats['exit_time_ps'] or float('nan'):.1f}", refresh=False)
+        bar.update(1)
+    bar.close()
+    return summarize(folder)
+
+
+def summarize(folder: str | os.PathLike) -> dict[str, Any]:
+    """Totals of the replicas in a folder: counts, simulated time, wall time and cost per dissociation event."""
+    stats = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("r*.json"))]
+    if not stats:
+        return {"replicas": 0}
+    ex = [s for s in stats if s["exited"]]
+    wall = sum(s["wall_seconds"] for s in stats)
+    times = [s["exit_time_ps"] for s in ex]
+    return {"replicas": len(stats), "events": len(ex), "simulated_ps": sum(s["simulated_ps"] for s in stats),
+            "wall_seconds": wall, "seconds_per_event": wall / max(1, len(ex)),
+            "exit_time_ps_mean": float(np.mean(times)) if times else math.nan,
+            "exit_time_ps_median": float(np.median(times)) if times else math.nan,
+            "platform": stats[0].get("platform"), "threads": stats[0].get("threads")}
+
+
+def load_events(folder: str | os.PathLike) -> list[DissociationTrajectory]:
+    """Trajectories of the exited replicas under ``folder`` (recursively)."""
+    out = []
+    for p in sorted(Path(folder).rglob("r*.h5")):
+        st = p.with_suffix(".json")
+        if st.is_file() and json.loads(st.read_text())["exited"]:
+            out.extend(read_h5(p))
+    return out

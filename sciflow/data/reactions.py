@@ -1,0 +1,226 @@
+"""Reaction triplets (reactant, transition state, product) in the ``triplets.npz`` layout, and a fixed split.
+
+Layout (one file, ragged by ``offsets``; Å; the same atom order in all geometries of a reaction):
+``rxn_id (R,) str``, ``n_atoms (R,) int``, ``offsets (R + 1,) int`` (reaction i = rows offsets[i]:offsets[i+1]),
+``atomic_numbers (N,) int``, ``pos_reactant``, ``pos_ts``, ``pos_product`` ``(N, 3) float32``, and optional extra
+per-atom geometries such as ``pos_ts_g2c_model`` (model predictions shipped with the Grambow set) or per-reaction
+arrays (``energy_*`` of shape (R,)). Reading needs numpy only (no RDKit), so GPU machines can train and evaluate.
+
+Real data: the 700 Grambow isomerizations (Grambow, Pattanaik & Green, *Sci. Data* 7, 137 (2020); split of
+Pattanaik, Ingraham, Grambow & Green, *PCCP* 2020), see ``datasets/reactions/CARD.md``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError
+from ..core.files import atomic_path
+from ..core.random import make_generator, randperm
+
+__all__ = [
+    "GRAMBOW_DIRNAME",
+    "GRAMBOW_SPLIT",
+    "ReactionSet",
+    "find_grambow",
+    "load_triplets",
+    "read_reaction_sdfs",
+    "save_triplets",
+    "split_indices",
+]
+
+GRAMBOW_DIRNAME = "grambow_isomerization_700"
+#: the fixed split of the 700 Grambow reactions (recorded in datasets/reactions/CARD.md)
+GRAMBOW_SPLIT = {"seed": 20240601, "sizes": (560, 70, 70), "names": ("train", "val", "test")}
+
+_REQUIRED = ("atomic_numbers", "offsets", "pos_reactant", "pos_product")
+
+
+@dataclass
+class ReactionSet:
+    """Ragged arrays of R reactions; ``pos_ts`` is None when the transition states are unknown (inference)."""
+
+    rxn_id: np.ndarray
+    offsets: np.ndarray
+    atomic_numbers: np.ndarray
+    pos_reactant: np.ndarray
+    pos_product: np.ndarray
+    pos_ts: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.offsets = np.asarray(self.offsets, dtype=np.int64)
+        self.atomic_numbers = np.asarray(self.atomic_numbers, dtype=np.int64)
+        n = int(self.offsets[-1]) if len(self.offsets) else 0
+        if len(self.offsets) < 1 or self.offsets[0] != 0 or np.any(np.diff(self.offsets) <= 0):
+            raise InputError("offsets: must start at 0 and increase strictly (every reaction has atoms)")
+        if self.atomic_numbers.shape != (n,):
+            raise InputError(f"atomic_numbers: expected shape ({n},) from offsets, got {self.atomic_numbers.shape}")
+        for name in ("pos_reactant", "pos_product", "pos_ts"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            v = np.asarray(v, dtype=np.float32)
+            if v.shape != (n, 3):
+                raise InputError(f"{name}: expected shape ({n}, 3), got {v.shape}")
+            if not np.isfinite(v).all():
+                row = int(np.argwhere(~np.isfinite(v))[0, 0])
+                rxn = int(np.searchsorted(self.offsets, row, side="right") - 1)
+                raise InputError(f"{name}: non-finite coordinate in reaction {rxn} ({self.rxn_id[rxn]}), atom "
+                                 f"{row - int(self.offsets[rxn])}")
+            setattr(self, name, v)
+        self.rxn_id = np.asarray(self.rxn_id).astype(str)
+        if self.rxn_id.shape != (len(self.offsets) - 1,):
+            raise InputError(f"rxn_id: expected {len(self.offsets) - 1} ids, got {self.rxn_id.shape}")
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_atoms(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def rows(self, i: int) -> slice:
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> ReactionSet:
+        """The reactions ``idx`` (in that order) as a new set."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise InputError(f"idx: reaction indices must lie in 0..{len(self) - 1}")
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in idx]) if idx.size else \
+            np.zeros(0, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(self.n_atoms[idx])])
+        n_r, n_a = len(self), len(self.atomic_numbers)
+        extra = {}
+        for k, v in self.extra.items():
+            if v.shape[:1] == (n_a,) and n_a != n_r:
+                extra[k] = v[rows]
+            elif v.shape[:1] == (n_r,):
+                extra[k] = v[idx]
+        return ReactionSet(self.rxn_id[idx], offsets, self.atomic_numbers[rows], self.pos_reactant[rows],
+                           self.pos_product[rows], None if self.pos_ts is None else self.pos_ts[rows], extra)
+
+    def reaction(self, i: int) -> dict[str, np.ndarray]:
+        s = self.rows(i)
+        out = {"rxn_id": str(self.rxn_id[i]), "atomic_numbers": self.atomic_numbers[s],
+               "pos_reactant": self.pos_reactant[s], "pos_product": self.pos_product[s]}
+        if self.pos_ts is not None:
+            out["pos_ts"] = self.pos_ts[s]
+        return out
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {"rxn_id": self.rxn_id, "n_atoms": self.n_atoms, "offsets": self.offsets,
+               "atomic_numbers": self.atomic_numbers.astype(np.int8), "pos_reactant": self.pos_reactant,
+               "pos_product": self.pos_product}
+        if self.pos_ts is not None:
+            out["pos_ts"] = self.pos_ts
+        out.update(self.extra)
+        return out
+
+    def batch_index(self) -> torch.Tensor:
+        """(N,) graph index of every atom."""
+        return torch.repeat_interleave(torch.arange(len(self)), torch.as_tensor(self.n_atoms))
+
+
+def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> ReactionSet:
+    """Read a ``triplets.npz`` file (or a folder holding one); missing keys raise InputError naming them."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "triplets.npz"
+    if not p.is_file():
+        raise InputError(f"data: no triplets file at {p}")
+    with np.load(p, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files}
+    need = _REQUIRED + (("pos_ts",) if require_ts else ())
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise InputError(f"data: {p} lacks the array(s) {', '.join(missing)} of the triplets layout")
+    offsets = arrays.pop("offsets")
+    rxn_id = arrays.pop("rxn_id", np.array([f"rxn{i}" for i in range(len(offsets) - 1)]))
+    arrays.pop("n_atoms", None)
+    core = {k: arrays.pop(k) for k in ("atomic_numbers", "pos_reactant", "pos_product")}
+    pos_ts = arrays.pop("pos_ts", None)
+    return ReactionSet(rxn_id, offsets, pos_ts=pos_ts, extra=arrays, **core)
+
+
+def save_triplets(path: str | os.PathLike, data: ReactionSet) -> Path:
+    """Write atomically in the triplets layout."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **data.to_arrays())
+    return Path(path)
+
+
+def read_reaction_sdfs(folder: str | os.PathLike) -> ReactionSet:
+    """Read ``reactants.sdf``, ``ts.sdf``, ``products.sdf`` (+ ``g2c_model_predicted_ts.sdf`` if present) with
+    RDKit (records in the same order and atom order); ids from ``index.csv`` when present."""
+    from ..domains.molecules.io import read_sdf
+
+    folder = Path(folder)
+    mols = {}
+    for key, name in (("r", "reactants.sdf"), ("ts", "ts.sdf"), ("p", "products.sdf")):
+        if not (folder / name).is_file():
+            raise InputError(f"data: {folder} lacks {name}")
+        mols[key] = read_sdf(folder / name)
+    n = len(mols["r"])
+    if not len(mols["ts"]) == len(mols["p"]) == n:
+        raise InputError(f"data: {folder}: reactants/ts/products hold {n}/{len(mols['ts'])}/{len(mols['p'])} records")
+    z, pr, pt, pp, counts = [], [], [], [], []
+    for i in range(n):
+        (zr, xr), (zt, xt), (zp, xp) = mols["r"][i], mols["ts"][i], mols["p"][i]
+        if not (np.array_equal(zr, zt) and np.array_equal(zr, zp)):
+            raise InputError(f"data: record {i}: reactant, TS and product atom orders differ")
+        z.append(zr); pr.append(xr); pt.append(xt); pp.append(xp); counts.append(len(zr))
+    extra = {}
+    g2c = folder / "g2c_model_predicted_ts.sdf"
+    if g2c.is_file():
+        extra["pos_ts_g2c_model"] = np.concatenate([x for _, x in read_sdf(g2c)]).astype(np.float32)
+    ids = np.array([f"rxn{i}" for i in range(n)])
+    if (folder / "index.csv").is_file():
+        import csv
+        with open(folder / "index.csv") as f:
+            ids = np.array([row["rxn_id"] for row in csv.DictReader(f)])
+    return ReactionSet(ids, np.concatenate([[0], np.cumsum(counts)]), np.concatenate(z), np.concatenate(pr),
+                       np.concatenate(pp), np.concatenate(pt), extra)
+
+
+def split_indices(n: int, sizes: Sequence[int], seed: int) -> list[np.ndarray]:
+    """A random partition of range(n) into parts of the given sizes, from a seeded torch.Generator; each part
+    is sorted. Sizes must sum to n."""
+    if sum(sizes) != n:
+        raise InputError(f"sizes: must sum to {n}, got {list(sizes)} (sum {sum(sizes)})")
+    perm = randperm(n, generator=make_generator(seed)).numpy()
+    out, start = [], 0
+    for s in sizes:
+        out.append(np.sort(perm[start:start + s]))
+        start += s
+    return out
+
+
+def find_grambow(start: str | os.PathLike | None = None) -> Path:
+    """The Grambow folder: $SCIFLOW_REACTIONS, else ``shared/data/reactions/grambow_isomerization_700`` found in
+    the current folder or one of its parents (the layout of a sciflow checkout beside ``shared/``)."""
+    env = os.environ.get("SCIFLOW_REACTIONS")
+    if env:
+        return Path(env)
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        cand = d / "shared" / "data" / "reactions" / GRAMBOW_DIRNAME
+        if cand.is_dir():
+            return cand
+    raise InputError(f"data: could not find shared/data/reactions/{GRAMBOW_DIRNAME} above {here}; "
+                     "set SCIFLOW_REACTIONS to the folder")
+
+
+def grambow_split(data: ReactionSet) -> dict[str, ReactionSet]:
+    """The fixed train/val/test split of the 700 Grambow reactions."""
+    parts = split_indices(len(data), GRAMBOW_SPLIT["sizes"], GRAMBOW_SPLIT["seed"])
+    return {name: data.subset(idx) for name, idx in zip(GRAMBOW_SPLIT["names"], parts)}
+
+
+__all__.append("grambow_split")

@@ -1,0 +1,168 @@
+"""Expert demonstrations for the DiTree policy: plans on one map family, smoothed and re-simulated.
+
+For each scenario an injected kinodynamic planner (``planner(scenario, generator) -> (T, 5) states or None``;
+sciflow uses its batched RRT over the true dynamics) finds a collision-free plan. Its path is shortcut
+geometrically (``clearance`` from obstacles) and tracked by a pure-pursuit controller through the true
+dynamics, every integration step collision-checked (``domains.robots.tracking``); a demonstration is kept only
+when the tracked rollout enters the goal region without collision. If the shortcut path cannot be tracked, the
+raw path is tried.
+
+Stored per control period (0.1 s by default): the state at the start of the period, the held control and the
+egocentric occupancy crop at that state (bit-packed), plus per demonstration its goal and scenario seed.
+Generation runs in parts (``part_size`` scenarios each, one file per part) so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError
+from ..core.files import atomic_path
+from ..core.random import make_generator
+from ..core.training import progress
+from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path
+
+__all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts"]
+
+DEMO_FORMAT = "sciflow.ditree.demos/1"
+#: planner(scenario, generator) -> (T, 5) plan states, or None when it found no plan.
+PlanFn = Callable[[Scenario, torch.Generator], "torch.Tensor | None"]
+
+
+def demonstrate(scenario: Scenario, plan_states: torch.Tensor, *, clearance_extra: float = 0.12,
+                max_time: float = 60.0) -> Any:
+    """Shortcut + track one raw plan; returns a ``TrackResult`` or None."""
+    car, checker = scenario.car(), scenario.checker()
+    world = scenario.world
+    path = plan_states[:, :2].to(torch.float32)
+    goal_xy = torch.tensor([[scenario.goal.x, scenario.goal.y]])
+    start = torch.tensor(scenario.start, dtype=torch.float32)
+    clear = car.p.disc_radius + clearance_extra
+    short = shortcut_polyline(world, path, clear)
+    for cand in (short, path):
+        # extend to the goal centre so the tracker aims inside the goal disc
+        route = torch.cat([cand, goal_xy]) if float((cand[-1] - goal_xy[0]).norm()) > 1e-6 else cand
+        res = track_path(car, checker, scenario.goal, route, start, max_time=max_time)
+        if res is not None:
+            return res
+    return None
+
+
+def _one(scenario: Scenario, planner: PlanFn, obs: LocalObservation, seed: int) -> dict[str, np.ndarray] | None:
+    raw = planner(scenario, make_generator(seed))
+    if raw is None:
+        return None
+    res = demonstrate(scenario, raw)
+    if res is None:
+        return None
+    cp = scenario.robot.control_period
+    n = res.controls.shape[0]
+    states = res.states[::cp][:n]
+    if states.shape[0] < n:                       # the last period may end after arrival
+        n = states.shape[0]
+    crops = obs.crop(scenario.world, states[:n]).to(torch.uint8).numpy().reshape(n, -1)
+    return {"states": states[:n].numpy().astype(np.float32), "controls": res.controls[:n].numpy().astype(np.float32),
+            "crops": np.packbits(crops, axis=1), "goal": np.array([scenario.goal.x, scenario.goal.y,
+                                                                   scenario.goal.radius], np.float32),
+            "seed": np.array(scenario.seed if scenario.seed is not None else -1), "duration": np.array(res.duration)}
+
+
+def _save_part(path: Path, items: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> None:
+    lengths = np.array([it["states"].shape[0] for it in items], dtype=np.int64)
+    arrays = {
+        "format": np.array(DEMO_FORMAT),
+        "meta": np.array(json.dumps(meta)),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "states": np.concatenate([it["states"] for it in items]) if items else np.zeros((0, 5), np.float32),
+        "controls": np.concatenate([it["controls"] for it in items]) if items else np.zeros((0, 2), np.float32),
+        "crops": np.concatenate([it["crops"] for it in items]) if items else np.zeros((0, 0), np.uint8),
+        "goals": np.stack([it["goal"] for it in items]) if items else np.zeros((0, 3), np.float32),
+        "seeds": np.array([int(it["seed"]) for it in items], dtype=np.int64),
+        "durations": np.array([float(it["duration"]) for it in items], dtype=np.float64),
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], planner: PlanFn, out_dir: str | os.PathLike,
+                   *, obs: LocalObservation | None = None, part_size: int = 20, meta: dict[str, Any] | None = None,
+                   progress_bar: bool = True) -> dict[str, Any]:
+    """Make demonstrations for ``scenarios(seed)`` over ``seeds`` into ``out_dir/part-XXXX.npz`` (resumable)."""
+    obs = obs or LocalObservation()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(seeds)
+    parts = [seeds[i:i + part_size] for i in range(0, len(seeds), part_size)]
+    stats = {"scenarios": 0, "planned": 0, "kept": 0}
+    meta = {**(meta or {}), "observation": obs.config()}
+    bar = progress(total=len(seeds), desc="demos", enabled=progress_bar, unit="map")
+    for k, part in enumerate(parts):
+        path = out / f"part-{k:04d}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                m = json.loads(str(z["meta"]))
+            for key in stats:
+                stats[key] += m.get("stats", {}).get(key, 0)
+            bar.update(len(part))
+            continue
+        items, st = [], {"scenarios": 0, "planned": 0, "kept": 0}
+        for seed in part:
+            sc = scenarios(seed)
+            st["scenarios"] += 1
+            it = _one(sc, planner, obs, seed)
+            if it is not None:
+                items.append(it)
+                st["kept"] += 1
+            bar.update(1)
+            bar.set_postfix(kept=stats["kept"] + st["kept"], refresh=False)
+        st["planned"] = st["scenarios"]
+        _save_part(path, items, {**meta, "stats": st, "seeds": part})
+        for key in stats:
+            stats[key] += st[key]
+    bar.close()
+    return stats
+
+
+def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: int | None = None) -> Path:
+    """Concatenate ``part-*.npz`` of ``folder`` into one demos file (the first ``limit`` demonstrations)."""
+    files = sorted(Path(folder).glob("part-*.npz"))
+    if not files:
+        raise InputError(f"demos: no part-*.npz files in {folder}")
+    items, meta = [], {}
+    for f in files:
+        d = load_demos(f)
+        meta = d["meta"]
+        for i in range(len(d["offsets"]) - 1):
+            a, b = d["offsets"][i], d["offsets"][i + 1]
+            items.append({"states": d["states"][a:b], "controls": d["controls"][a:b],
+                          "crops": np.packbits(d["crops"][a:b].reshape(b - a, -1), axis=1),
+                          "goal": d["goals"][i], "seed": d["seeds"][i], "duration": d["durations"][i]})
+    if limit is not None:
+        items = items[:limit]
+    meta = {k: v for k, v in meta.items() if k not in ("stats", "seeds")}
+    meta["n_demos"] = len(items)
+    _save_part(Path(target), items, meta)
+    return Path(target)
+
+
+def load_demos(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a demos file; ``crops`` come back unpacked as (N, size, size) uint8."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"demos: no file at {p}")
+    with np.load(p) as z:
+        if str(z["format"]) != DEMO_FORMAT:
+            raise InputError(f"demos {p}: expected format {DEMO_FORMAT!r}, got {str(z['format'])!r}")
+        d = {k: z[k] for k in z.files}
+    d["meta"] = json.loads(str(d["meta"]))
+    size = int(d["meta"]["observation"]["size"])
+    n = d["states"].shape[0]
+    d["crops"] = np.unpackbits(d["crops"], axis=1)[:, : size * size].reshape(n, size, size) if n else \
+        np.zeros((0, size, size), np.uint8)
+    return d

@@ -1,0 +1,147 @@
+"""Transition1x HDF5 (Schreiner et al., *Sci. Data* 9, 779 (2022), CC BY 4.0): reader and a writer of the layout.
+
+Layout: ``/{data|train|val|test}/<formula>/<rxn>/`` holding ``atomic_numbers`` (atoms,), ``positions``
+(frames, atoms, 3) Å, ``wB97x_6-31G(d).energy`` (frames,) eV, ``wB97x_6-31G(d).forces`` (frames, atoms, 3) eV/Å,
+and subgroups ``reactant``, ``transition_state``, ``product`` with the same datasets (frame 0 is the structure).
+The reader returns a ``ReactionSet`` (triplets layout) with per-reaction energies ``energy_reactant``,
+``energy_ts``, ``energy_product`` (eV) and ``formula``; the writer writes that layout (for tests and for
+reactions generated here).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.files import atomic_path
+from .reactions import ReactionSet
+
+__all__ = [
+    "T1X_ATOM_ENERGIES",
+    "T1X_ENERGY",
+    "T1X_FORCES",
+    "T1X_SPLITS",
+    "read_transition1x",
+    "write_transition1x",
+]
+
+T1X_ENERGY = "wB97x_6-31G(d).energy"
+T1X_FORCES = "wB97x_6-31G(d).forces"
+T1X_SPLITS = ("data", "train", "val", "test")
+#: reference atom energies (eV) at wB97x/6-31G(d), for atomisation energies
+T1X_ATOM_ENERGIES = {1: -13.62222753701504, 6: -1029.4130839658328, 7: -1484.8710358098756,
+                     8: -2041.8396277138045}
+_ROLES = (("reactant", "pos_reactant", "energy_reactant"), ("transition_state", "pos_ts", "energy_ts"),
+          ("product", "pos_product", "energy_product"))
+
+
+def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: int | None = None,
+                      formulas: Iterable[str] | None = None, energy_key: str = T1X_ENERGY) -> ReactionSet:
+    """Reactant, TS and product (frame 0 of each subgroup) of every reaction of ``split``, in file order."""
+    import h5py
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"transition1x: no file at {p}")
+    if split not in T1X_SPLITS:
+        raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
+    wanted = set(formulas) if formulas is not None else None
+    ids, zs, pos = [], [], {k: [] for _, k, _ in _ROLES}
+    energies = {e: [] for _, _, e in _ROLES}
+    forms = []
+    with h5py.File(p, "r") as f:
+        if split not in f:
+            raise InputError(f"split: {p} has no group {split!r} (groups: {', '.join(f.keys())})")
+        for formula, fgroup in f[split].items():
+            if wanted is not None and formula not in wanted:
+                continue
+            for rxn, grp in fgroup.items():
+                where = f"{split}/{formula}/{rxn}"
+                z = np.asarray(grp["atomic_numbers"][()], dtype=np.int64) if "atomic_numbers" in grp else None
+                for role, key, ekey in _ROLES:
+                    if role not in grp:
+                        raise InputError(f"transition1x: {where} lacks the subgroup {role!r}")
+                    sub = grp[role]
+                    for ds in ("positions", energy_key):
+                        if ds not in sub:
+                            raise InputError(f"transition1x: {where}/{role} lacks the dataset {ds!r}")
+                    x = np.asarray(sub["positions"][()], dtype=np.float32)
+                    x = x[0] if x.ndim == 3 else x
+                    zr = np.asarray(sub["atomic_numbers"][()], dtype=np.int64) if "atomic_numbers" in sub else z
+                    if zr is None:
+                        raise InputError(f"transition1x: {where} has no atomic_numbers")
+                    if z is None:
+                        z = zr
+                    if not np.array_equal(zr, z) or x.shape != (len(z), 3):
+                        raise InputError(f"transition1x: {where}/{role}: atoms differ from the reaction's")
+                    pos[key].append(x)
+                    e = np.asarray(sub[energy_key][()], dtype=np.float64).reshape(-1)
+                    energies[ekey].append(float(e[0]))
+                ids.append(rxn)
+                zs.append(z)
+                forms.append(formula)
+                if limit is not None and len(ids) >= limit:
+                    break
+            if limit is not None and len(ids) >= limit:
+                break
+    if not ids:
+        raise InputError(f"transition1x: no reactions found in {p} split {split!r}")
+    counts = [len(z) for z in zs]
+    extra = {k: np.asarray(v) for k, v in energies.items()}
+    extra["formula"] = np.asarray(forms)
+    return ReactionSet(np.asarray(ids), np.concatenate([[0], np.cumsum(counts)]), np.concatenate(zs),
+                       np.concatenate(pos["pos_reactant"]), np.concatenate(pos["pos_product"]),
+                       np.concatenate(pos["pos_ts"]), extra)
+
+
+def _formula(z: np.ndarray) -> str:
+    from ..domains.molecules.elements import SYMBOLS
+
+    counts: dict[str, int] = {}
+    for v in z.tolist():
+        counts[SYMBOLS[int(v)]] = counts.get(SYMBOLS[int(v)], 0) + 1
+    order = sorted(counts, key=lambda s: (s != "C", s != "H", s))
+    return "".join(f"{s}{counts[s] if counts[s] > 1 else ''}" for s in order)
+
+
+def write_transition1x(path: str | os.PathLike, data: ReactionSet, split: str = "data", *,
+                       energy_key: str = T1X_ENERGY, paths: dict[int, np.ndarray] | None = None) -> Path:
+    """Write reactions in the Transition1x layout (atomically). Energies come from ``data.extra``
+    (``energy_reactant``/``energy_ts``/``energy_product``, NaN when absent); forces are written as NaN unless
+    known. ``paths`` optionally maps a reaction index to its (frames, atoms, 3) NEB path for ``positions``."""
+    import h5py
+
+    if data.pos_ts is None:
+        raise InputError("data: the Transition1x layout needs transition states (pos_ts)")
+    if split not in T1X_SPLITS:
+        raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        root = f.create_group(split)
+        for i in range(len(data)):
+            s = data.rows(i)
+            z = data.atomic_numbers[s]
+            grp = root.require_group(_formula(z)).create_group(str(data.rxn_id[i]))
+            roles = {}
+            for role, key, ekey in _ROLES:
+                x = getattr(data, key)[s]
+                e = float(data.extra[ekey][i]) if ekey in data.extra else float("nan")
+                sub = grp.create_group(role)
+                sub["atomic_numbers"] = z.astype(np.int8)
+                sub["positions"] = x[None].astype(np.float32)
+                sub[energy_key] = np.array([e])
+                sub[T1X_FORCES] = np.full((1, len(z), 3), np.nan, dtype=np.float32)
+                roles[role] = (x, e)
+            frames = (paths or {}).get(i)
+            if frames is None:
+                frames = np.stack([roles[r][0] for r, _, _ in _ROLES])
+                ens = np.array([roles[r][1] for r, _, _ in _ROLES])
+            else:
+                ens = np.full(len(frames), np.nan)
+            grp["atomic_numbers"] = z.astype(np.int8)
+            grp["positions"] = np.asarray(frames, dtype=np.float32)
+            grp[energy_key] = ens
+            grp[T1X_FORCES] = np.full(np.asarray(frames).shape, np.nan, dtype=np.float32)
+    return Path(path)

@@ -1,0 +1,222 @@
+"""Bound protein–ligand / host–guest complexes: topology, pocket extraction, pocket alignment, clashes.
+
+This is the domain knowledge UnbindingFlow needs. Positions are in Å. A complex is stored as the ligand atoms
+plus the pocket atoms (receptor atoms near the ligand); ``is_ligand`` tells them apart.
+
+Clash definition (used by the generator's guidance, the projection and every metric): a ligand heavy atom and a
+pocket heavy atom closer than ``CLASH_DISTANCE`` Å. The threshold sits below the closest heavy-atom contacts of
+real bound-state MD (hydrogen-bonded N/O pairs at about 2.6–2.8 Å), so MD frames have no clashes by it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...core.errors import InputError
+
+__all__ = [
+    "CLASH_DISTANCE",
+    "COM_DISTANCE",
+    "ELEMENT_TYPES",
+    "Complex",
+    "ComplexTopology",
+    "align_frames",
+    "clash_energy",
+    "clash_mask",
+    "element_index",
+    "kabsch_rotation",
+    "min_pair_distance",
+    "pocket_indices",
+]
+
+#: element symbols the networks one-hot encode; anything else maps to the last slot ("other").
+ELEMENT_TYPES: tuple[str, ...] = ("H", "C", "N", "O", "S", "P", "F", "Cl", "Br", "I", "other")
+#: Å. Ligand–pocket heavy-atom pairs closer than this clash.
+CLASH_DISTANCE = 2.2
+#: name of the per-frame ligand-COM to pocket-centroid distance (T, B), Å, in trajectory step extras.
+COM_DISTANCE = "com_distance"
+_LOWER = {s.lower(): i for i, s in enumerate(ELEMENT_TYPES[:-1])}
+_MASS = {"h": 1.008, "c": 12.011, "n": 14.007, "o": 15.999, "s": 32.06, "p": 30.974, "f": 18.998, "cl": 35.45,
+         "br": 79.904, "i": 126.90}
+
+
+def element_index(symbols: Sequence[str]) -> np.ndarray:
+    """(n,) int64 index into ``ELEMENT_TYPES`` of each element symbol (case-insensitive)."""
+    return np.array([_LOWER.get(str(s).strip().lower(), len(ELEMENT_TYPES) - 1) for s in symbols], dtype=np.int64)
+
+
+def _masses(symbols: Sequence[str]) -> np.ndarray:
+    return np.array([_MASS.get(str(s).strip().lower(), 12.0) for s in symbols], dtype=np.float64)
+
+
+@dataclass
+class ComplexTopology:
+    """Atoms of a ligand plus its pocket (or whole receptor).
+
+    elements, atom_names, res_names: (n,) str. res_ids: (n,) int residue numbers. is_ligand: (n,) bool.
+    """
+
+    elements: np.ndarray
+    atom_names: np.ndarray
+    res_names: np.ndarray
+    res_ids: np.ndarray
+    is_ligand: np.ndarray
+    name: str = "complex"
+
+    def __post_init__(self) -> None:
+        self.elements = np.asarray(self.elements).astype(str)
+        n = len(self.elements)
+        self.atom_names = np.asarray(self.atom_names).astype(str)
+        self.res_names = np.asarray(self.res_names).astype(str)
+        self.res_ids = np.asarray(self.res_ids).astype(np.int64)
+        self.is_ligand = np.asarray(self.is_ligand).astype(bool)
+        for key in ("atom_names", "res_names", "res_ids", "is_ligand"):
+            if len(getattr(self, key)) != n:
+                raise InputError(f"topology.{key}: has {len(getattr(self, key))} entries, elements has {n}")
+        if not self.is_ligand.any():
+            raise InputError(f"topology.is_ligand: complex {self.name!r} has no ligand atom (ligand not found)")
+        if self.is_ligand.all():
+            raise InputError(f"topology.is_ligand: complex {self.name!r} has no pocket atom (empty pocket)")
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.elements)
+
+    @property
+    def ligand_index(self) -> np.ndarray:
+        return np.flatnonzero(self.is_ligand)
+
+    @property
+    def pocket_index(self) -> np.ndarray:
+        return np.flatnonzero(~self.is_ligand)
+
+    @property
+    def is_heavy(self) -> np.ndarray:
+        return np.char.upper(self.elements) != "H"
+
+    @property
+    def masses(self) -> np.ndarray:
+        return _masses(self.elements)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> ComplexTopology:
+        idx = np.asarray(index, dtype=np.int64)
+        return ComplexTopology(self.elements[idx], self.atom_names[idx], self.res_names[idx], self.res_ids[idx],
+                               self.is_ligand[idx], self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"elements": self.elements, "atom_names": self.atom_names, "res_names": self.res_names,
+                "res_ids": self.res_ids, "is_ligand": self.is_ligand, "name": self.name}
+
+
+@dataclass
+class Complex:
+    """A bound complex: topology plus one pose ``positions`` (n, 3) Å (the condition of UnbindingFlow)."""
+
+    topology: ComplexTopology
+    positions: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions = np.asarray(self.positions, dtype=np.float64)
+        n = self.topology.n_atoms
+        if self.positions.shape != (n, 3):
+            raise InputError(f"positions: expected shape ({n}, 3) to match the topology of "
+                             f"{self.topology.name!r}, got {self.positions.shape}")
+        if not np.isfinite(self.positions).all():
+            raise InputError(f"positions: complex {self.topology.name!r} has non-finite coordinates")
+
+    @property
+    def name(self) -> str:
+        return self.topology.name
+
+    @property
+    def ligand_positions(self) -> np.ndarray:
+        return self.positions[self.topology.is_ligand]
+
+    @property
+    def pocket_positions(self) -> np.ndarray:
+        return self.positions[~self.topology.is_ligand]
+
+    def pocket_centroid(self) -> np.ndarray:
+        """(3,) centroid of the pocket heavy atoms, Å: the origin of exit distances and directions."""
+        topo = self.topology
+        return self.positions[~topo.is_ligand & topo.is_heavy].mean(axis=0)
+
+    def ligand_com(self) -> np.ndarray:
+        topo = self.topology
+        m = topo.masses[topo.is_ligand]
+        return (self.ligand_positions * m[:, None]).sum(0) / m.sum()
+
+    def transformed(self, rotation: np.ndarray, shift: np.ndarray) -> Complex:
+        """x -> x R^T + shift (a rigid motion of the whole complex)."""
+        return Complex(self.topology, self.positions @ np.asarray(rotation).T + np.asarray(shift), dict(self.info))
+
+
+def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: float, *,
+                   whole_residues: bool = True) -> np.ndarray:
+    """Indices of the ligand atoms followed by the receptor atoms within ``cutoff`` Å of any ligand atom
+    (extended to whole residues with ``whole_residues``). Raises InputError when the pocket comes out empty."""
+    if cutoff <= 0:
+        raise InputError(f"pocket_cutoff: must be > 0 Å, got {cutoff}")
+    pos = np.asarray(positions, dtype=np.float64)
+    lig = topology.ligand_index
+    rec = topology.pocket_index
+    d = np.sqrt(((pos[rec][:, None, :] - pos[lig][None, :, :]) ** 2).sum(-1)).min(axis=1)
+    near = rec[d < cutoff]
+    if near.size == 0:
+        raise InputError(f"pocket_cutoff: no receptor atom within {cutoff} Å of the ligand of "
+                         f"{topology.name!r} (empty pocket)")
+    if whole_residues:
+        keys = set(zip(topology.res_ids[near].tolist(), topology.res_names[near].tolist()))
+        near = np.array([i for i in rec if (int(topology.res_ids[i]), str(topology.res_names[i])) in keys])
+    return np.concatenate([lig, np.sort(near)])
+
+
+def kabsch_rotation(p: Tensor, q: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Best rigid motion taking points p onto q (both (..., n, 3)): returns (R (..., 3, 3), p_c, q_c) with
+    aligned = (p - p_c) @ R^T + q_c, a proper rotation (det +1)."""
+    w = torch.ones(p.shape[:-1], dtype=p.dtype, device=p.device) if weights is None else weights.to(p)
+    w = (w / w.sum(-1, keepdim=True)).unsqueeze(-1)
+    pc, qc = (p * w).sum(-2, keepdim=True), (q * w).sum(-2, keepdim=True)
+    h = ((p - pc) * w).transpose(-1, -2) @ (q - qc)                       # (..., 3, 3)
+    u, _, vt = torch.linalg.svd(h)
+    d = torch.sign(torch.det(vt.transpose(-1, -2) @ u.transpose(-1, -2)))
+    diag = torch.ones(h.shape[:-2] + (3,), dtype=p.dtype, device=p.device)
+    diag[..., 2] = d
+    r = vt.transpose(-1, -2) @ torch.diag_embed(diag) @ u.transpose(-1, -2)
+    return r, pc, qc
+
+
+def align_frames(frames: Tensor, reference: Tensor, mask: Tensor) -> Tensor:
+    """Superpose every frame (T, n, 3) on ``reference`` (n, 3) using the atoms in ``mask`` (n,) bool."""
+    ref = reference.unsqueeze(0).expand(frames.shape[0], -1, -1)
+    r, pc, qc = kabsch_rotation(frames[:, mask], ref[:, mask])
+    return (frames - pc) @ r.transpose(-1, -2) + qc
+
+
+def _pair_distances(ligand: Tensor, pocket: Tensor) -> Tensor:
+    """(..., Nl, Np) distances between ligand (..., Nl, 3) and pocket (Np, 3) or (..., Np, 3) atoms."""
+    diff = ligand.unsqueeze(-2) - pocket.unsqueeze(-3)
+    return (diff.pow(2).sum(-1) + 1e-12).sqrt()
+
+
+def min_pair_distance(ligand: Tensor, pocket: Tensor) -> Tensor:
+    """(...,) smallest ligand–pocket distance of each frame (pass heavy atoms only for the clash metric)."""
+    return _pair_distances(ligand, pocket).amin(dim=(-1, -2))
+
+
+def clash_mask(ligand: Tensor, pocket: Tensor, threshold: float = CLASH_DISTANCE) -> Tensor:
+    """(...,) True where a frame has a ligand–pocket pair closer than ``threshold`` Å."""
+    return min_pair_distance(ligand, pocket) < threshold
+
+
+def clash_energy(ligand: Tensor, pocket: Tensor, threshold: float = CLASH_DISTANCE, *, margin: float = 0.3) -> Tensor:
+    """(...,) sum over pairs of relu(threshold + margin - d)^2 (Å^2): zero for a clash-free frame with room to
+    spare, smooth, and differentiable for guidance and projection."""
+    d = _pair_distances(ligand, pocket)
+    return torch.relu(threshold + margin - d).pow(2).sum(dim=(-1, -2))

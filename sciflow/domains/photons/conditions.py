@@ -1,0 +1,54 @@
+"""Checks and sampling of walk conditions (sigma_r, g, albedo) over the paper's training range."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ...core.errors import InputError
+from ...core.random import rand
+from .fields import ALBEDO, G, SIGMA_R
+
+__all__ = ["G_MAX", "SIGMA_MAX", "check_conditions", "sample_conditions", "expected_events"]
+
+#: Largest optical radius of the training range.
+SIGMA_MAX = 300.0
+#: Largest |g| of the training range.
+G_MAX = 0.999
+
+
+def _first_bad(name: str, x: Tensor, bad: Tensor, rule: str) -> None:
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0]) if x.dim() else 0
+        v = float(x.reshape(-1)[i])
+        raise InputError(f"{name}: {rule}, got {v} (at index {i})")
+
+
+def check_conditions(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | float | None = None,
+                     ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Validate and broadcast conditions; raises InputError naming the field and the first bad value."""
+    s = torch.as_tensor(sigma_r, dtype=torch.float64 if not torch.is_tensor(sigma_r) else None)
+    gg = torch.as_tensor(g, dtype=torch.float64 if not torch.is_tensor(g) else None)
+    for name, x in ((SIGMA_R, s), (G, gg)):
+        _first_bad(name, x, ~torch.isfinite(x), "must be finite")
+    _first_bad(SIGMA_R, s, s < 0, "density (optical radius) must be >= 0")
+    _first_bad(G, gg, gg.abs() >= 1, "anisotropy must satisfy |g| < 1")
+    a = None
+    if albedo is not None:
+        a = torch.as_tensor(albedo, dtype=torch.float64 if not torch.is_tensor(albedo) else None)
+        _first_bad(ALBEDO, a, ~torch.isfinite(a), "must be finite")
+        _first_bad(ALBEDO, a, (a < 0) | (a > 1), "single-scattering albedo must lie in [0, 1]")
+    return s, gg, a
+
+
+def sample_conditions(n: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+                      sigma_max: float = SIGMA_MAX, g_max: float = G_MAX,
+                      dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    """n conditions: sigma_r = sigma_max u^3, g ~ U[-g_max, g_max], albedo = 1 - u^6 (near 1 as in real media)."""
+    u = rand((3, n), generator=generator, device=device, dtype=torch.float64)
+    return {SIGMA_R: (sigma_max * u[0] ** 3).to(dtype), G: (g_max * (2 * u[1] - 1)).to(dtype),
+            ALBEDO: (1 - u[2] ** 6).to(dtype)}
+
+
+def expected_events(sigma_r: Tensor, g: Tensor) -> Tensor:
+    """Rough E[N]: 1 + sigma_r ballistic, sigma_r^2 (1 - g) / 2 diffusive (the walk's cost, and a scale for log N)."""
+    return 1 + sigma_r + 0.5 * sigma_r * sigma_r * (1 - g)

@@ -1,0 +1,198 @@
+"""Brute-force volumetric path tracer over an SDF scene (the reference integrator).
+
+Wavefront design: a pool of path slots advances together; a finished path's slot takes the next
+(pixel, sample) item of the queue, so the batch stays full however long single paths run. Inside the medium
+every scattering event is simulated (free flight, next-event estimation towards the directional light with
+the medium's transmittance, Henyey-Greenstein scattering), with Russian roulette on low throughput.
+Subclasses replace ``medium_event`` (the learned integrator jumps across whole spheres there).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...core.errors import InputError
+from ...core.random import rand
+from ...core.training.progress import progress as progress_bar
+from .phase import hg_pdf, hg_sample
+from .scene import Scene
+
+__all__ = ["VolumePathTracer", "RenderResult"]
+
+
+@dataclass
+class RenderResult:
+    image: np.ndarray                   # (H, W) float64 radiance
+    samples_per_pixel: np.ndarray       # (H, W) int64 paths traced per pixel
+    seconds: float
+    paths: int
+    events: int                         # medium events (scatterings, or sphere jumps)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "paths": self.paths, "events": self.events,
+                "spp_min": int(self.samples_per_pixel.min()), "spp_max": int(self.samples_per_pixel.max()),
+                "mean_radiance": float(self.image.mean()), **self.info}
+
+
+class VolumePathTracer:
+    """Render ``scene`` by following every scattering event."""
+
+    name = "volpath"
+
+    def __init__(self, scene: Scene, *, rr_threshold: float = 0.1, slots: int = 16384,
+                 dtype: torch.dtype = torch.float64) -> None:
+        self.scene = scene
+        self.rr = float(rr_threshold)
+        self.slots = int(slots)
+        self.dtype = dtype
+        self.events = 0
+
+    # -- physics of one scattering event --------------------------------------------------------------
+    def transmittance(self, x: Tensor, l: Tensor) -> Tensor:
+        """(B,) exp(-sigma_t * length inside the medium) from inside points x towards the light."""
+        shape = self.scene.shape
+        length = shape.exit_distance(x, l)
+        if not shape.convex:
+            p = x + (length + 1e-3 * shape.radius).unsqueeze(-1) * l
+            for _ in range(4):
+                t = shape.intersect(p, l)
+                hit = torch.isfinite(t)
+                if not bool(hit.any()):
+                    break
+                q = p[hit] + (t[hit] + 1e-3 * shape.radius).unsqueeze(-1) * l[hit]
+                seg = shape.exit_distance(q, l[hit])
+                length[hit] = length[hit] + seg
+                p = p.clone()
+                p[hit] = q + (seg + 1e-3 * shape.radius).unsqueeze(-1) * l[hit]
+                p[~hit] = math.inf
+        return torch.exp(-self.scene.medium.sigma_t * length)
+
+    def direct(self, x: Tensor, w: Tensor) -> Tensor:
+        """(B,) phase-weighted direct light arriving at inside points x for propagation directions w."""
+        light = self.scene.light
+        l = light.to_light(x.dtype, x.device).expand_as(x)
+        return light.irradiance * hg_pdf((w * l).sum(-1), self.scene.medium.g) * self.transmittance(x, l)
+
+    def medium_event(self, x: Tensor, w: Tensor, beta: Tensor, generator: torch.Generator | None
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """A scattering event at x: returns (x, new w, new beta, radiance added to the pixel)."""
+        m = self.scene.medium
+        contrib = beta * m.albedo * self.direct(x, w)
+        u = rand((2, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype)
+        g = torch.full_like(beta, m.g)
+        w = hg_sample(w, g, u[0], u[1])
+        self.events += x.shape[0]
+        return x, w / w.norm(dim=-1, keepdim=True), beta * m.albedo, contrib
+
+    # -- rendering ------------------------------------------------------------------------------------
+    def render(self, spp: int | None = None, *, time_budget: float | None = None,
+               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+               progress: bool = True) -> RenderResult:
+        """Trace ``spp`` paths per pixel, or as many whole passes as ``time_budget`` seconds allow."""
+        if spp is None and time_budget is None:
+            raise InputError("render: give spp or time_budget")
+        if spp is not None and int(spp) < 1:
+            raise InputError(f"spp: must be >= 1, got {spp}")
+        device = torch.device(device)
+        cam, shape, med = self.scene.camera, self.scene.shape, self.scene.medium
+        npix = cam.width * cam.height
+        total = npix * int(spp) if spp is not None else 1 << 62
+        acc = torch.zeros(npix, dtype=torch.float64, device=device)
+        cnt = torch.zeros(npix, dtype=torch.long, device=device)
+        S = int(min(self.slots, total))
+        dt = self.dtype
+        self.events = 0
+        start = time.perf_counter()
+        issued = 0
+        bar = progress_bar(total=total if spp is not None else None, desc=self.name, enabled=progress, unit="path")
+
+        def issue(k: int) -> Tensor:
+            nonlocal issued
+            if time_budget is not None and time.perf_counter() - start > time_budget:
+                k = min(k, (-issued) % npix)          # finish the current pass, then stop
+            k = min(k, total - issued)
+            pix = (torch.arange(issued, issued + k, device=device) % npix)
+            issued += k
+            return pix
+
+        pix = issue(S)
+        n = pix.shape[0]
+        x = torch.zeros(n, 3, dtype=dt, device=device)
+        w = torch.zeros(n, 3, dtype=dt, device=device)
+        beta = torch.ones(n, dtype=dt, device=device)
+        inside = torch.zeros(n, dtype=torch.bool, device=device)
+        fresh = torch.ones(n, dtype=torch.bool, device=device)
+        cnt.index_add_(0, pix, torch.ones_like(pix))
+        nudge = 1e-4 * shape.radius
+        while pix.shape[0]:
+            if bool(fresh.any()):                 # new camera rays
+                fi = fresh.nonzero().squeeze(1)
+                j = rand((fi.shape[0], 2), generator=generator, device=device, dtype=dt)
+                o, d = cam.rays(pix[fi], j, dt)
+                x[fi], w[fi] = o, d
+                fresh[fi] = False
+            alive = torch.ones_like(beta, dtype=torch.bool)
+            out = ~inside
+            if bool(out.any()):                   # rays outside: find the medium or leave the scene
+                oi = out.nonzero().squeeze(1)
+                t = shape.intersect(x[oi], w[oi])
+                hit = torch.isfinite(t)
+                hi = oi[hit]
+                x[hi] = x[hi] + (t[hit] + nudge).unsqueeze(-1) * w[hi]
+                inside[hi] = True
+                alive[oi[~hit]] = False
+            ii = (inside & alive).nonzero().squeeze(1)
+            if ii.numel():                        # free flight inside
+                u = rand((ii.shape[0],), generator=generator, device=device, dtype=dt)
+                tf = -torch.log1p(-u) / med.sigma_t
+                de = shape.exit_distance(x[ii], w[ii])
+                leave = tf >= de
+                li = ii[leave]
+                x[li] = x[li] + (de[leave] + nudge).unsqueeze(-1) * w[li]
+                inside[li] = False
+                if shape.convex:
+                    alive[li] = False
+                si = ii[~leave]
+                if si.numel():
+                    xs = x[si] + tf[~leave].unsqueeze(-1) * w[si]
+                    xs, ws, bs, c = self.medium_event(xs, w[si], beta[si], generator)
+                    acc.index_add_(0, pix[si], c.to(torch.float64))
+                    # Russian roulette on low throughput
+                    low = bs < self.rr
+                    if bool(low.any()):
+                        ur = rand((int(low.sum()),), generator=generator, device=device, dtype=dt)
+                        keep = ur < bs[low] / self.rr
+                        b_low = torch.where(keep, torch.full_like(ur, self.rr), torch.zeros_like(ur))
+                        bs = bs.clone()
+                        bs[low] = b_low
+                    x[si], w[si], beta[si] = xs, ws, bs
+                    alive[si[bs <= 0]] = False
+            dead = (~alive).nonzero().squeeze(1)
+            if dead.numel():
+                bar.update(int(dead.numel()))
+                new = issue(int(dead.numel()))
+                k = new.shape[0]
+                if k:
+                    ref = dead[:k]
+                    pix[ref] = new
+                    cnt.index_add_(0, new, torch.ones_like(new))
+                    beta[ref] = 1.0
+                    inside[ref] = False
+                    fresh[ref] = True
+                if k < dead.numel():
+                    keep = torch.ones_like(beta, dtype=torch.bool)
+                    keep[dead[k:]] = False
+                    pix, x, w, beta, inside, fresh = (pix[keep], x[keep], w[keep], beta[keep], inside[keep],
+                                                      fresh[keep])
+        bar.close()
+        seconds = time.perf_counter() - start
+        img = (acc / cnt.clamp_min(1)).reshape(cam.height, cam.width).cpu().numpy()
+        return RenderResult(img, cnt.reshape(cam.height, cam.width).cpu().numpy(), seconds, issued, self.events,
+                            info={"integrator": self.name})

@@ -1,0 +1,223 @@
+"""A car-like robot with second-order bicycle dynamics, integrated in batched torch at a fixed rate.
+
+State (5): x, y (m, rear-axle midpoint), heading (rad, wrapped to (-pi, pi]), speed (m/s, signed), steering
+angle (rad). Controls (2): longitudinal acceleration (m/s^2) and steering rate (rad/s), both bounded.
+
+    dx/dt = v cos(theta), dy/dt = v sin(theta), dtheta/dt = v tan(delta) / L, dv/dt = a, ddelta/dt = omega
+
+One integration step of length ``dt`` first clips the controls to their bounds, then moves speed and steering
+linearly to their clipped end values v1 = clip(v + a dt), delta1 = clip(delta + omega dt) (so the speed and
+steering limits hold exactly), and integrates the pose with classical RK4 along those linear profiles. A control
+is held for ``control_period`` integration steps (zero-order hold). The footprint is a rectangle covered by
+``n_discs`` equal discs along the body axis (a conservative cover used by every collision check).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor
+
+from ...core.errors import InputError, check_in_range
+
+__all__ = ["CONTROL_DIM", "CONTROL_NAMES", "STATE_DIM", "STATE_NAMES", "Car", "CarParams", "wrap_angle"]
+
+#: x (m), y (m), heading (rad), speed (m/s), steering angle (rad).
+STATE_NAMES = ("x", "y", "heading", "speed", "steer")
+#: acceleration (m/s^2), steering rate (rad/s).
+CONTROL_NAMES = ("accel", "steer_rate")
+STATE_DIM = len(STATE_NAMES)
+CONTROL_DIM = len(CONTROL_NAMES)
+
+
+def wrap_angle(a: Tensor) -> Tensor:
+    """Angles wrapped to (-pi, pi]."""
+    return a - 2 * math.pi * torch.floor((a + math.pi) / (2 * math.pi))
+
+
+@dataclass(frozen=True)
+class CarParams:
+    """Geometry, limits and integration rate of the car (SI units)."""
+
+    wheelbase: float = 0.3          # L, m
+    length: float = 0.45            # body length, m
+    width: float = 0.25             # body width, m
+    rear_overhang: float = 0.075    # body rear edge behind the rear axle, m
+    min_speed: float = -1.0         # m/s (negative: reversing allowed)
+    max_speed: float = 2.0          # m/s
+    max_steer: float = 0.6          # rad
+    max_accel: float = 2.0          # m/s^2 (|a| bound)
+    max_steer_rate: float = 2.0     # rad/s (|omega| bound)
+    dt: float = 0.05                # integration step, s
+    control_period: int = 2         # integration steps per held control
+    n_discs: int = 2                # discs covering the footprint
+
+    def __post_init__(self) -> None:
+        for name in ("wheelbase", "length", "width", "max_speed", "max_steer", "max_accel", "max_steer_rate", "dt"):
+            check_in_range(f"robot.{name}", getattr(self, name), 0.0, low_open=True)
+        check_in_range("robot.max_steer", self.max_steer, 0.0, math.pi / 2, low_open=True, high_open=True)
+        check_in_range("robot.min_speed", self.min_speed, None, self.max_speed)
+        check_in_range("robot.rear_overhang", self.rear_overhang, 0.0, self.length)
+        if int(self.control_period) != self.control_period or self.control_period < 1:
+            raise InputError(f"robot.control_period: must be an integer >= 1, got {self.control_period}")
+        if int(self.n_discs) != self.n_discs or self.n_discs < 1:
+            raise InputError(f"robot.n_discs: must be an integer >= 1, got {self.n_discs}")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> CarParams:
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise InputError(f"robot.{bad[0]}: unknown key; allowed: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def control_dt(self) -> float:
+        """Duration of one held control, s."""
+        return self.dt * self.control_period
+
+    @property
+    def disc_radius(self) -> float:
+        """Radius of each covering disc, m."""
+        half_seg = self.length / (2 * self.n_discs)
+        return math.hypot(half_seg, self.width / 2)
+
+    @property
+    def disc_offsets(self) -> tuple[float, ...]:
+        """Distances of the disc centres ahead of the rear axle along the body axis, m."""
+        seg = self.length / self.n_discs
+        return tuple(-self.rear_overhang + seg * (k + 0.5) for k in range(self.n_discs))
+
+    @property
+    def min_turn_radius(self) -> float:
+        return self.wheelbase / math.tan(self.max_steer)
+
+
+class Car:
+    """Batched dynamics of ``CarParams``. States (..., 5) and controls (..., 2) in SI units."""
+
+    def __init__(self, params: CarParams | None = None) -> None:
+        self.p = params if params is not None else CarParams()
+        # RK4 stage bookkeeping for ``step`` (see its docstring)
+        self._consts: dict[tuple, tuple[Tensor, ...]] = {}
+
+    # -- bounds --------------------------------------------------------------------------------
+    def control_bounds(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+        """(2, 2) rows (low, high) of (accel, steer_rate)."""
+        p = self.p
+        return torch.tensor([[-p.max_accel, -p.max_steer_rate], [p.max_accel, p.max_steer_rate]],
+                            device=device, dtype=dtype)
+
+    def normalize_controls(self, u: Tensor) -> Tensor:
+        """Controls -> [-1, 1] per channel."""
+        scale = torch.tensor([self.p.max_accel, self.p.max_steer_rate], device=u.device, dtype=u.dtype)
+        return u / scale
+
+    def denormalize_controls(self, z: Tensor) -> Tensor:
+        """[-1, 1] -> controls (clipped to the bounds)."""
+        scale = torch.tensor([self.p.max_accel, self.p.max_steer_rate], device=z.device, dtype=z.dtype)
+        return z.clamp(-1.0, 1.0) * scale
+
+    # -- integration ---------------------------------------------------------------------------
+    def step(self, s: Tensor, u: Tensor, dt: float | None = None) -> Tensor:
+        """One integration step: s (..., 5), u (..., 2) -> (..., 5).
+
+        The heading rate depends only on speed and steering, which move linearly over the step, so the four RK4
+        stage headings are theta, theta + h/2 k1, theta + h/2 k2, theta + h k2 with k1 = v tan(delta) / L,
+        k2 = k3 at the mid-step values and k4 at the end values; the pose update uses them in one batched call.
+        """
+        p = self.p
+        h = p.dt if dt is None else float(dt)
+        lo, hi, vlo, vhi, idx_stage, c_stage, idx_speed, w_speed, w_theta = self._constants(s)
+        vd = s[..., 3:5]
+        vd1 = torch.maximum(torch.minimum(vd + torch.maximum(torch.minimum(u, hi), lo) * h, vhi), vlo)
+        prof = torch.stack([vd, 0.5 * (vd + vd1), vd1], dim=-2)           # (..., 3, 2): start, mid, end
+        rate = prof[..., 0] * torch.tan(prof[..., 1]) * (1.0 / p.wheelbase)  # (..., 3): k1, k2 = k3, k4
+        ang = s[..., 2:3] + (h * c_stage) * rate[..., idx_stage]
+        wv = prof[..., idx_speed, 0] * (h * w_speed)                        # (..., 4)
+        trig = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-2)       # (..., 2, 4)
+        dxy = (trig * wv.unsqueeze(-2)).sum(-1)                             # (..., 2)
+        th1 = wrap_angle(s[..., 2:3] + h * (rate * w_theta).sum(-1, keepdim=True))
+        return torch.cat([s[..., 0:2] + dxy, th1, vd1], dim=-1)
+
+    def _constants(self, s: Tensor) -> tuple[Tensor, ...]:
+        key = (s.device, s.dtype)
+        if key not in self._consts:
+            p = self.p
+            f = dict(device=s.device, dtype=s.dtype)
+            self._consts[key] = (
+                torch.tensor([-p.max_accel, -p.max_steer_rate], **f), torch.tensor([p.max_accel, p.max_steer_rate], **f),
+                torch.tensor([p.min_speed, -p.max_steer], **f), torch.tensor([p.max_speed, p.max_steer], **f),
+                torch.tensor([0, 0, 1, 1], device=s.device), torch.tensor([0.0, 0.5, 0.5, 1.0], **f),
+                torch.tensor([0, 1, 1, 2], device=s.device),
+                torch.tensor([1.0, 2.0, 2.0, 1.0], device=s.device, dtype=torch.float64).div(6).to(s.dtype),
+                torch.tensor([1.0, 4.0, 1.0], device=s.device, dtype=torch.float64).div(6).to(s.dtype))
+        return self._consts[key]
+
+    def rollout(self, s0: Tensor, controls: Tensor) -> Tensor:
+        """Hold each control for ``control_period`` steps.
+
+        s0: (B, 5); controls: (B, K, 2). Returns (B, K * control_period + 1, 5), the start state first.
+        """
+        if s0.dim() != 2 or controls.dim() != 3 or controls.shape[0] != s0.shape[0]:
+            raise InputError(f"rollout: expected s0 (B, 5) and controls (B, K, 2), got {tuple(s0.shape)} and "
+                             f"{tuple(controls.shape)}")
+        out = [s0]
+        s = s0
+        for k in range(controls.shape[1]):
+            u = controls[:, k]
+            for _ in range(self.p.control_period):
+                s = self.step(s, u)
+                out.append(s)
+        return torch.stack(out, dim=1)
+
+    def expand_controls(self, controls: Tensor) -> Tensor:
+        """(B, K, 2) held controls -> (B, K * control_period, 2), one per integration step."""
+        return controls.repeat_interleave(self.p.control_period, dim=1)
+
+    def simulate(self, s0: Tensor, step_controls: Tensor) -> Tensor:
+        """Re-simulate with one control per integration step: s0 (B, 5), step_controls (B, T, 2) -> (B, T+1, 5)."""
+        out = [s0]
+        s = s0
+        for k in range(step_controls.shape[1]):
+            s = self.step(s, step_controls[:, k])
+            out.append(s)
+        return torch.stack(out, dim=1)
+
+    # -- footprint -----------------------------------------------------------------------------
+    def disc_centres(self, s: Tensor) -> Tensor:
+        """(..., 5) states -> (..., n_discs, 2) centres of the covering discs."""
+        offs = torch.tensor(self.p.disc_offsets, device=s.device, dtype=s.dtype)
+        c, sn = torch.cos(s[..., 2:3]), torch.sin(s[..., 2:3])
+        return torch.stack([s[..., 0:1] + offs * c, s[..., 1:2] + offs * sn], dim=-1)
+
+    # -- scalar version (for callbacks of C++ planners such as OMPL) ----------------------------
+    def step_scalar(self, x: float, y: float, th: float, v: float, d: float, a: float, w: float,
+                    dt: float | None = None) -> tuple[float, float, float, float, float]:
+        """``step`` on Python floats (float64), the same arithmetic without tensor overhead."""
+        p = self.p
+        h = p.dt if dt is None else dt
+        a = min(max(a, -p.max_accel), p.max_accel)
+        w = min(max(w, -p.max_steer_rate), p.max_steer_rate)
+        v1 = min(max(v + a * h, p.min_speed), p.max_speed)
+        d1 = min(max(d + w * h, -p.max_steer), p.max_steer)
+        dv, dd, inv_l = v1 - v, d1 - d, 1.0 / p.wheelbase
+        cos, sin, tan = math.cos, math.sin, math.tan
+        vm, dm = v + 0.5 * dv, d + 0.5 * dd
+        k1t = v * tan(d) * inv_l
+        t2 = th + 0.5 * h * k1t
+        k2t = vm * tan(dm) * inv_l
+        t3 = th + 0.5 * h * k2t
+        k3t = k2t
+        t4 = th + h * k3t
+        k4t = v1 * tan(d1) * inv_l
+        x1 = x + h / 6 * (v * cos(th) + 2 * vm * cos(t2) + 2 * vm * cos(t3) + v1 * cos(t4))
+        y1 = y + h / 6 * (v * sin(th) + 2 * vm * sin(t2) + 2 * vm * sin(t3) + v1 * sin(t4))
+        th1 = th + h / 6 * (k1t + 2 * k2t + 2 * k3t + k4t)
+        th1 = th1 - 2 * math.pi * math.floor((th1 + math.pi) / (2 * math.pi))
+        return x1, y1, th1, v1, d1

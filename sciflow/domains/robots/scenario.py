@@ -1,0 +1,307 @@
+"""Planning scenarios: a map, a start state, a goal region and a time budget, stored as YAML or JSON.
+
+File format (``format: sciflow.ditree.scenario/1``; every length in metres, angles in radians)::
+
+    format: sciflow.ditree.scenario/1
+    name: maze-0007                 # required, used to name outputs
+    family: maze                    # optional label (map family)
+    seed: 7                         # optional: the generator seed that made it
+    budget_s: 5.0                   # planning time budget, seconds (> 0)
+    map:
+      bounds: [0, 0, 10, 10]        # xmin, ymin, xmax, ymax; the boundary is a wall
+      rectangles: [[x0, y0, x1, y1], ...]   # axis-aligned boxes (optional)
+      discs: [[cx, cy, r], ...]             # discs (optional)
+      grid:                                 # optional occupancy grid; row 0 at origin y, rows go up
+        origin: [0, 0]
+        resolution: 0.1
+        cells: ["..##..", "......"]         # '#' or '1' occupied, '.' or '0' free (or lists of 0/1)
+    start: [x, y, heading, speed, steer]    # or a mapping with those keys (speed, steer default 0)
+    goal: {x: 9, y: 9, radius: 0.5}         # a disc the rear-axle point must enter
+    robot: {max_speed: 2.0}                 # optional CarParams overrides
+
+Unknown keys anywhere are errors; the start must be collision-free and within the speed and steering
+limits; the goal centre must lie inside the map and outside obstacles.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ...core.errors import InputError
+from ...core.files import atomic_write_text
+from .car import Car, CarParams
+from .collision import CollisionChecker
+from .world import World
+
+__all__ = ["FORMAT", "GoalRegion", "Scenario", "load_scenario", "save_scenario", "scenario_files"]
+
+FORMAT = "sciflow.ditree.scenario/1"
+_TOP_KEYS = {"format", "name", "family", "seed", "budget_s", "map", "start", "goal", "robot"}
+_MAP_KEYS = {"bounds", "rectangles", "discs", "grid"}
+_GRID_KEYS = {"origin", "resolution", "cells"}
+_GOAL_KEYS = {"x", "y", "radius"}
+_START_KEYS = ("x", "y", "heading", "speed", "steer")
+
+
+@dataclass(frozen=True)
+class GoalRegion:
+    """The disc of ``radius`` around (x, y) that the rear-axle point must enter."""
+
+    x: float
+    y: float
+    radius: float
+
+    def contains(self, states: Tensor) -> Tensor:
+        """(..., >=2) -> (...,) bool."""
+        dx, dy = states[..., 0] - self.x, states[..., 1] - self.y
+        return dx * dx + dy * dy <= self.radius * self.radius
+
+    def distance(self, states: Tensor) -> Tensor:
+        """(..., >=2) -> (...,) distance of the rear-axle point to the goal disc (0 inside), m."""
+        return (torch.hypot(states[..., 0] - self.x, states[..., 1] - self.y) - self.radius).clamp(min=0)
+
+    def to_dict(self) -> dict:
+        return {"x": float(self.x), "y": float(self.y), "radius": float(self.radius)}
+
+
+@dataclass
+class Scenario:
+    """A validated planning problem. Build with ``Scenario.from_dict`` or ``load_scenario``."""
+
+    name: str
+    world: World
+    start: tuple[float, float, float, float, float]
+    goal: GoalRegion
+    budget_s: float = 5.0
+    family: str | None = None
+    seed: int | None = None
+    robot: CarParams = field(default_factory=CarParams)
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "scenario", resolution: float = 0.05) -> Scenario:
+        """Validate a parsed scenario; every problem raises InputError naming the field and the value."""
+        if not isinstance(d, Mapping):
+            raise InputError(f"{source}: expected a mapping, got {type(d).__name__}")
+        _no_unknown(d, _TOP_KEYS, source)
+        fmt = d.get("format", FORMAT)
+        if fmt != FORMAT:
+            raise InputError(f"{source}.format: expected {FORMAT!r}, got {fmt!r}")
+        for key in ("name", "map", "start", "goal"):
+            if key not in d:
+                raise InputError(f"{source}.{key}: required")
+        name = d["name"]
+        if not isinstance(name, str) or not name or any(c in name for c in "/\\\n"):
+            raise InputError(f"{source}.name: expected a non-empty string without slashes, got {name!r}")
+        budget = _number(d.get("budget_s", 5.0), f"{source}.budget_s")
+        if not budget > 0:
+            raise InputError(f"{source}.budget_s: must be > 0, got {budget}")
+        robot = CarParams.from_dict(d.get("robot"))
+        world = _world(d["map"], f"{source}.map", resolution)
+        start = _start(d["start"], f"{source}.start")
+        goal = _goal(d["goal"], f"{source}.goal")
+        sc = cls(name=name, world=world, start=start, goal=goal, budget_s=budget,
+                 family=None if d.get("family") is None else str(d["family"]),
+                 seed=None if d.get("seed") is None else int(d["seed"]), robot=robot)
+        sc._check_physics(source)
+        return sc
+
+    def _check_physics(self, source: str) -> None:
+        p, (x, y, _, v, st) = self.robot, self.start
+        if not p.min_speed <= v <= p.max_speed:
+            raise InputError(f"{source}.start.speed: {v} is outside [{p.min_speed}, {p.max_speed}] m/s")
+        if abs(st) > p.max_steer:
+            raise InputError(f"{source}.start.steer: {st} exceeds the steering limit {p.max_steer} rad")
+        xmin, ymin, xmax, ymax = self.world.bounds
+        if not (xmin <= x <= xmax and ymin <= y <= ymax):
+            raise InputError(f"{source}.start: position ({x}, {y}) is outside the map bounds {list(self.world.bounds)}")
+        clear = float(self.checker().clearance(torch.tensor(self.start, dtype=torch.float32)))
+        if clear < 0:
+            raise InputError(f"{source}.start: {list(self.start)} is in collision (certified clearance "
+                             f"{clear:.3f} m, need >= 0)")
+        g = self.goal
+        if not (xmin < g.x < xmax and ymin < g.y < ymax):
+            raise InputError(f"{source}.goal: centre ({g.x}, {g.y}) is outside the map bounds "
+                             f"{list(self.world.bounds)}")
+        d = float(self.world.exact_distance(torch.tensor([[g.x, g.y]], dtype=torch.float64))[0])
+        if d <= 0:
+            raise InputError(f"{source}.goal: centre ({g.x}, {g.y}) lies inside an obstacle")
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def car(self) -> Car:
+        return Car(self.robot)
+
+    def checker(self) -> CollisionChecker:
+        return CollisionChecker(self.car(), self.world)
+
+    def start_tensor(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+        return torch.tensor(self.start, device=device, dtype=dtype)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"format": FORMAT, "name": self.name}
+        if self.family is not None:
+            out["family"] = self.family
+        if self.seed is not None:
+            out["seed"] = self.seed
+        out["budget_s"] = self.budget_s
+        out["map"] = self.world.to_dict()
+        out["start"] = [float(v) for v in self.start]
+        out["goal"] = self.goal.to_dict()
+        if self.robot != CarParams():
+            default = CarParams().to_dict()
+            out["robot"] = {k: v for k, v in self.robot.to_dict().items() if default[k] != v}
+        return out
+
+
+def _no_unknown(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    bad = sorted(str(k) for k in set(d) - allowed)
+    if bad:
+        raise InputError(f"{where}.{bad[0]}: unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _number(v: Any, where: str) -> float:
+    if isinstance(v, bool):
+        raise InputError(f"{where}: expected a number, got {v!r}")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: expected a number, got {v!r}") from None
+    if not math.isfinite(f):
+        raise InputError(f"{where}: must be finite, got {v!r}")
+    return f
+
+
+def _world(m: Any, where: str, resolution: float) -> World:
+    if not isinstance(m, Mapping):
+        raise InputError(f"{where}: expected a mapping with bounds, rectangles, discs, grid")
+    _no_unknown(m, _MAP_KEYS, where)
+    if "bounds" not in m:
+        raise InputError(f"{where}.bounds: required, [xmin, ymin, xmax, ymax]")
+    bounds = m["bounds"]
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 4:
+        raise InputError(f"{where}.bounds: expected [xmin, ymin, xmax, ymax], got {bounds!r}")
+    bounds = [_number(v, f"{where}.bounds[{i}]") for i, v in enumerate(bounds)]
+    rects = [_row(r, 4, f"{where}.rectangles[{i}]") for i, r in enumerate(m.get("rectangles") or [])]
+    discs = [_row(r, 3, f"{where}.discs[{i}]") for i, r in enumerate(m.get("discs") or [])]
+    grid = None
+    if m.get("grid") is not None:
+        g = m["grid"]
+        if not isinstance(g, Mapping):
+            raise InputError(f"{where}.grid: expected a mapping with origin, resolution, cells")
+        _no_unknown(g, _GRID_KEYS, f"{where}.grid")
+        for k in sorted(_GRID_KEYS):
+            if k not in g:
+                raise InputError(f"{where}.grid.{k}: required")
+        grid = {"origin": _row(g["origin"], 2, f"{where}.grid.origin"),
+                "resolution": _number(g["resolution"], f"{where}.grid.resolution"),
+                "cells": _cells(g["cells"], f"{where}.grid.cells")}
+    try:
+        return World(bounds, rects, discs, grid, resolution=resolution)
+    except InputError as e:
+        raise InputError(str(e).replace("map.", f"{where}.", 1)) from None
+
+
+def _row(r: Any, n: int, where: str) -> list[float]:
+    if not isinstance(r, (list, tuple)) or len(r) != n:
+        raise InputError(f"{where}: expected a list of {n} numbers, got {r!r}")
+    return [_number(v, f"{where}[{i}]") for i, v in enumerate(r)]
+
+
+def _cells(c: Any, where: str) -> list[list[bool]]:
+    if not isinstance(c, (list, tuple)) or not c:
+        raise InputError(f"{where}: expected a non-empty list of rows")
+    rows = []
+    for i, row in enumerate(c):
+        if isinstance(row, str):
+            bad = set(row) - set(".#01")
+            if bad:
+                raise InputError(f"{where}[{i}]: unexpected character {sorted(bad)[0]!r}; use '.'/'0' or '#'/'1'")
+            rows.append([ch in "#1" for ch in row])
+        elif isinstance(row, (list, tuple)):
+            rows.append([bool(v) for v in row])
+        else:
+            raise InputError(f"{where}[{i}]: expected a string or a list of 0/1, got {row!r}")
+    if len({len(r) for r in rows}) != 1:
+        raise InputError(f"{where}: rows have different lengths {sorted({len(r) for r in rows})}")
+    return rows
+
+
+def _start(s: Any, where: str) -> tuple[float, float, float, float, float]:
+    if isinstance(s, Mapping):
+        _no_unknown(s, set(_START_KEYS), where)
+        for k in ("x", "y", "heading"):
+            if k not in s:
+                raise InputError(f"{where}.{k}: required")
+        vals = [_number(s.get(k, 0.0), f"{where}.{k}") for k in _START_KEYS]
+    elif isinstance(s, (list, tuple)) and len(s) in (3, 5):
+        vals = [_number(v, f"{where}[{i}]") for i, v in enumerate(s)] + [0.0] * (5 - len(s))
+    else:
+        raise InputError(f"{where}: expected [x, y, heading, speed, steer] or a mapping, got {s!r}")
+    return tuple(vals)  # type: ignore[return-value]
+
+
+def _goal(g: Any, where: str) -> GoalRegion:
+    if not isinstance(g, Mapping):
+        raise InputError(f"{where}: expected a mapping {{x, y, radius}}, got {g!r}")
+    _no_unknown(g, _GOAL_KEYS, where)
+    for k in ("x", "y", "radius"):
+        if k not in g:
+            raise InputError(f"{where}.{k}: required")
+    r = _number(g["radius"], f"{where}.radius")
+    if not r > 0:
+        raise InputError(f"{where}.radius: must be > 0, got {r}")
+    return GoalRegion(_number(g["x"], f"{where}.x"), _number(g["y"], f"{where}.y"), r)
+
+
+# -- files ------------------------------------------------------------------------------------------
+def load_scenario(path: str | os.PathLike, *, resolution: float = 0.05) -> Scenario:
+    """Read and validate a ``.yaml``/``.yml``/``.json`` scenario file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"scenario: no file at {p}")
+    text = p.read_text()
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"scenario {p}: malformed JSON (line {e.lineno}): {e.msg}") from None
+    elif p.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError(f"scenario {p}: malformed YAML: {e}") from None
+    else:
+        raise InputError(f"scenario {p}: unknown suffix {p.suffix!r}; use .yaml, .yml or .json")
+    return Scenario.from_dict(data, source=p.name, resolution=resolution)
+
+
+def save_scenario(path: str | os.PathLike, sc: Scenario) -> Path:
+    """Write atomically as YAML or JSON, chosen by the suffix."""
+    p = Path(path)
+    d = sc.to_dict()
+    if p.suffix.lower() == ".json":
+        return atomic_write_text(p, json.dumps(d, indent=1) + "\n")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+        return atomic_write_text(p, yaml.safe_dump(d, sort_keys=False, default_flow_style=None, width=120))
+    raise InputError(f"scenario {p}: unknown suffix {p.suffix!r}; use .yaml, .yml or .json")
+
+
+def scenario_files(folder: str | os.PathLike) -> list[Path]:
+    """Scenario files of a folder, sorted by name."""
+    f = Path(folder)
+    if not f.is_dir():
+        raise InputError(f"scenarios: no folder at {f}")
+    files = sorted(q for q in f.iterdir() if q.suffix.lower() in (".yaml", ".yml", ".json") and q.is_file())
+    if not files:
+        raise InputError(f"scenarios: no .yaml/.yml/.json files in {f}")
+    return files

@@ -1,0 +1,193 @@
+"""The classical baseline: OMPL's control-space RRT (``ompl.control.RRT``, PyPI ``ompl`` 2.0.1) on the same car
+dynamics, the same collision checker and the same goal region as the sciflow planners.
+
+State space: SE(2) x R^2 (speed, steering) with OMPL's compound distance; control space: (accel, steer rate)
+within the car's bounds. OMPL's propagation step is one control period; the Python propagator integrates its
+``control_period`` integration steps with the same RK4 step as ``Car.step`` (float64) and marks the state
+invalid when any intermediate integration step collides, so every integration step is checked, as in DiTree.
+Goal biasing uses a sampleable goal region (uniform over the goal disc). ``ompl`` is imported only here, inside
+functions. OMPL draws from its own global RNG: ``seed`` seeds it once per process.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from ...core.errors import SciflowError
+from ...domains.robots import Scenario
+from .tree import PlanResult
+
+__all__ = ["OMPLRRT", "ompl_available"]
+
+_SEEDED = False
+
+
+def ompl_available() -> bool:
+    try:
+        import ompl.control  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+
+def ompl_yaw(theta: float) -> float:
+    """theta wrapped to [-pi, pi), the interval OMPL's SO2 bounds accept (a start heading of exactly pi is
+    rejected as out of bounds, which would leave the planner without a start state)."""
+    y = math.remainder(theta, 2 * math.pi)
+    return -math.pi if y >= math.pi else y
+
+class OMPLRRT:
+    """``ompl.control.RRT`` with OMPL's own goal bias and a control duration range matching sciflow's edges.
+
+    Args:
+        goal_bias: OMPL RRT goal bias (probability of expanding towards a sampled goal state).
+        min_controls, max_controls: control duration range, in control periods (0.1 s by default).
+        intermediate_states: keep every propagation step in the tree (goal checked at each).
+        speed_weight: weight of the (speed, steering) subspace in OMPL's compound distance.
+    """
+
+    name = "ompl-rrt"
+
+    def __init__(self, goal_bias: float = 0.05, min_controls: int = 2, max_controls: int = 10,
+                 intermediate_states: bool = True, speed_weight: float = 0.1, seed: int | None = 0) -> None:
+        self.goal_bias, self.min_controls, self.max_controls = float(goal_bias), int(min_controls), int(max_controls)
+        self.intermediate_states, self.speed_weight, self.seed = bool(intermediate_states), float(speed_weight), seed
+
+    def solve(self, scenario: Scenario, *, budget_s: float | None = None, generator: torch.Generator | None = None,
+              keep_tree: bool = False, **_: object) -> PlanResult:
+        try:
+            import ompl.base as ob
+            import ompl.control as oc
+            import ompl.util as ou
+        except ImportError:
+            raise SciflowError("ompl-rrt: the 'ompl' package is not installed (pip install 'sciflow[robots]')") \
+                from None
+        global _SEEDED
+        if not _SEEDED:
+            ou.setLogLevel(ou.LOG_WARN)
+            if self.seed is not None:
+                ou.RNG.setSeed(int(self.seed))
+            _SEEDED = True
+        car, checker, goal = scenario.car(), scenario.checker(), scenario.goal
+        p = car.p
+        budget = float(scenario.budget_s if budget_s is None else budget_s)
+        xmin, ymin, xmax, ymax = scenario.world.bounds
+
+        se2 = ob.SE2StateSpace()
+        b = ob.RealVectorBounds(2)
+        b.setLow(0, xmin), b.setHigh(0, xmax), b.setLow(1, ymin), b.setHigh(1, ymax)
+        se2.setBounds(b)
+        vs = ob.RealVectorStateSpace(2)
+        bv = ob.RealVectorBounds(2)
+        bv.setLow(0, p.min_speed), bv.setHigh(0, p.max_speed), bv.setLow(1, -p.max_steer), bv.setHigh(1, p.max_steer)
+        vs.setBounds(bv)
+        space = ob.CompoundStateSpace()
+        space.addSubspace(se2, 1.0)
+        space.addSubspace(vs, self.speed_weight)
+        cspace = oc.RealVectorControlSpace(space, 2)
+        cb = ob.RealVectorBounds(2)
+        cb.setLow(0, -p.max_accel), cb.setHigh(0, p.max_accel)
+        cb.setLow(1, -p.max_steer_rate), cb.setHigh(1, p.max_steer_rate)
+        cspace.setBounds(cb)
+        ss = oc.SimpleSetup(cspace)
+        counts = {"propagate": 0, "valid": 0}
+        step, valid_scalar = car.step_scalar, checker.state_valid_scalar
+        far = xmin - 1000.0
+
+        def is_valid(s) -> bool:
+            counts["valid"] += 1
+            q = s[0]
+            return valid_scalar(q.getX(), q.getY(), q.getYaw())
+
+        def propagate(start, control, duration, result) -> None:
+            counts["propagate"] += 1
+            q, r = start[0], start[1]
+            x, y, th, v, d = q.getX(), q.getY(), q.getYaw(), r[0], r[1]
+            a, w = control[0], control[1]
+            k = max(1, int(round(duration / p.dt)))
+            ok = True
+            for i in range(k):
+                x, y, th, v, d = step(x, y, th, v, d, a, w)
+                if i < k - 1 and ok and not valid_scalar(x, y, th):
+                    ok = False
+            out, outv = result[0], result[1]
+            out.setX(x if ok else far)
+            out.setY(y)
+            out.setYaw(ompl_yaw(th))
+            outv[0], outv[1] = v, d
+
+        ss.setStateValidityChecker(is_valid)
+        ss.setStatePropagator(propagate)
+        si = ss.getSpaceInformation()
+        si.setPropagationStepSize(p.control_dt)
+        si.setMinMaxControlDuration(self.min_controls, self.max_controls)
+
+        class DiscGoal(ob.GoalSampleableRegion):
+            def __init__(self, info) -> None:
+                super().__init__(info)
+                self.setThreshold(goal.radius)
+                self._rng = ou.RNG()
+
+            def distanceGoal(self, s) -> float:
+                q = s[0]
+                return math.hypot(q.getX() - goal.x, q.getY() - goal.y)
+
+            def sampleGoal(self, s) -> None:
+                r = goal.radius * math.sqrt(self._rng.uniform01())
+                a = 2 * math.pi * self._rng.uniform01()
+                q, v = s[0], s[1]
+                q.setX(goal.x + r * math.cos(a))
+                q.setY(goal.y + r * math.sin(a))
+                q.setYaw(self._rng.uniformReal(-math.pi, math.pi))
+                v[0] = self._rng.uniformReal(p.min_speed, p.max_speed)
+                v[1] = self._rng.uniformReal(-p.max_steer, p.max_steer)
+
+            def maxSampleCount(self) -> int:
+                return 1 << 30
+
+        start = space.allocState()
+        sx, sy, sth, sv, sd = scenario.start
+        start[0].setX(sx), start[0].setY(sy), start[0].setYaw(ompl_yaw(sth))
+        start[1][0], start[1][1] = sv, sd
+        ss.setStartState(start)
+        goal_obj = DiscGoal(si)
+        ss.setGoal(goal_obj)
+        planner = oc.RRT(si)
+        planner.setGoalBias(self.goal_bias)
+        planner.setIntermediateStates(self.intermediate_states)
+        ss.setPlanner(planner)
+        ss.setup()
+        t0 = time.perf_counter()
+        ss.solve(budget)
+        elapsed = time.perf_counter() - t0
+        success = bool(ss.haveExactSolutionPath())
+        try:
+            pd = ob.PlannerData(si)
+            ss.getPlannerData(pd)
+            tree_size = int(pd.numVertices())
+        except Exception:  # noqa: BLE001 - older bindings lack PlannerData
+            tree_size = counts["propagate"]
+        res = PlanResult(self.name, success, elapsed, p.dt, tree_size=tree_size,
+                         expansions=counts["propagate"], info={"propagations": counts["propagate"],
+                                                               "validity_checks": counts["valid"]})
+        if success:
+            path = ss.getSolutionPath()
+            ctrls = []
+            for i in range(path.getControlCount()):
+                c = path.getControl(i)
+                n = int(round(path.getControlDuration(i) / p.dt))
+                ctrls.append(torch.tensor([[c[0], c[1]]], dtype=torch.float64).expand(n, 2))
+            steps = torch.cat(ctrls) if ctrls else torch.zeros(0, 2, dtype=torch.float64)
+            s0 = torch.tensor([scenario.start], dtype=torch.float64)
+            states = car.simulate(s0, steps[None])[0]
+            inside = goal.contains(states).nonzero().flatten()
+            if len(inside):                                     # trim at the first integration step in the goal
+                last = int(inside[0])
+                states, steps = states[: last + 1], steps[:last]
+            res.states, res.controls = states.to(torch.float32), steps.to(torch.float32)
+        if keep_tree:
+            res.edges = []
+        return res

@@ -1,0 +1,112 @@
+"""Batched kinodynamic RRT with a pluggable action sampler (DiTree when the sampler is the policy).
+
+Each iteration draws ``batch`` targets (the goal centre with probability ``goal_bias``, else uniform over the
+map), picks the tree node nearest to each target, asks the sampler for held controls, propagates them through
+the true dynamics, collision-checks every integration step and keeps each edge's collision-free prefix (when it
+lasts at least ``min_steps`` steps). The first edge whose rear-axle point enters the goal region ends the
+search, so every returned plan is dynamically feasible and collision-free by construction.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ...core.random import make_generator
+from ...domains.robots import Scenario
+from .problem import ActionSampler, Problem, RandomControls, sample_targets
+from .tree import PlanResult, Tree
+
+__all__ = ["TreePlanner", "add_edges", "grow_edges", "propagate_edges"]
+
+
+def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: torch.Tensor, n_ctrl: torch.Tensor,
+                    min_steps: int) -> dict[str, torch.Tensor]:
+    """Propagate held ``controls`` (B, K, 2) from ``parent_states`` (B, 5) and check every integration step.
+
+    Returns ``edge`` (B, T, 5) states, ``steps`` (B, T - 1, 2) step controls, ``end`` (B,) index of the last
+    kept state (the valid prefix, cut at the first goal-reaching state), ``keep`` (B,) and ``reached`` (B,).
+    """
+    car, checker, goal = problem.car, problem.checker, problem.goal
+    cp = car.p.control_period
+    edge = car.rollout(parent_states, controls)                        # (B, K cp + 1, 5)
+    steps = car.expand_controls(controls)                              # (B, K cp, 2)
+    planned = n_ctrl * cp
+    first_bad = checker.first_collision(edge)                          # state 0 is the parent (valid)
+    end = torch.minimum(planned, first_bad - 1)                         # last valid state index
+    t = edge.shape[1]
+    idx = torch.arange(t, device=edge.device).expand(edge.shape[0], t)
+    in_goal = goal.contains(edge) & (idx >= 1) & (idx <= end[:, None])
+    g_first = torch.where(in_goal, idx, torch.full_like(idx, t)).min(dim=1).values
+    reached = g_first < t
+    end = torch.where(reached, g_first, end)
+    keep = (end >= min_steps) | reached
+    return {"edge": edge, "steps": steps, "end": end, "keep": keep, "reached": reached}
+
+
+def add_edges(problem: Problem, tree: Tree, parents: torch.Tensor, prop: dict[str, torch.Tensor],
+              rows: list[int]) -> tuple[torch.Tensor, int | None]:
+    """Add the candidate edges ``rows`` of ``prop`` as new nodes; returns their indices and the earliest
+    goal-reaching new node (or None)."""
+    ends = prop["end"].tolist()
+    edge, steps = prop["edge"], prop["steps"]
+    new = tree.add(parents[rows], [edge[b, : ends[b] + 1] for b in rows], [steps[b, : ends[b]] for b in rows],
+                   problem.car.p.dt)
+    reached = prop["reached"]
+    pos = [k for k, b in enumerate(rows) if bool(reached[b])]
+    if not pos:
+        return new, None
+    cand = new[pos]
+    return new, int(cand[int(tree.time[cand].argmin())])
+
+
+def grow_edges(problem: Problem, tree: Tree, parents: torch.Tensor, controls: torch.Tensor, n_ctrl: torch.Tensor,
+               min_steps: int) -> tuple[torch.Tensor, int | None]:
+    """Propagate from tree nodes ``parents`` (B,), keep the valid prefixes, add them to the tree."""
+    prop = propagate_edges(problem, tree.nodes[parents], controls, n_ctrl, min_steps)
+    return add_edges(problem, tree, parents, prop, prop["keep"].nonzero().flatten().tolist())
+
+
+class TreePlanner:
+    """RRT over the true dynamics with an injected ``ActionSampler``.
+
+    Args:
+        sampler: proposes held controls (random controls: kinodynamic RRT; the policy: DiTree).
+        goal_bias: probability that a target is the goal centre.
+        batch: expansions per iteration (all propagated and checked together).
+        min_steps: shortest valid prefix kept, in integration steps (default: one control period).
+        name: label in results.
+    """
+
+    def __init__(self, sampler: ActionSampler | None = None, *, goal_bias: float = 0.05, batch: int = 32,
+                 min_steps: int | None = None, name: str = "rrt-torch") -> None:
+        self.sampler = sampler if sampler is not None else RandomControls()
+        self.goal_bias, self.batch, self.min_steps, self.name = float(goal_bias), int(batch), min_steps, name
+
+    def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
+              generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+              keep_tree: bool = False, max_nodes: int = 200_000) -> PlanResult:
+        problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
+        budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
+        g = generator if generator is not None else make_generator(0)
+        min_steps = self.min_steps if self.min_steps is not None else problem.car.p.control_period
+        t0 = time.perf_counter()
+        tree = Tree(problem.start)
+        goal_node, iters = None, 0
+        with torch.no_grad():
+            while time.perf_counter() - t0 < budget and tree.n < max_nodes:
+                targets = sample_targets(problem, self.batch, self.goal_bias, g)
+                near = torch.cdist(targets, tree.nodes[:, :2]).argmin(dim=1)
+                controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g)
+                _, goal_node = grow_edges(problem, tree, near, controls, n_ctrl, min_steps)
+                iters += 1
+                if goal_node is not None:
+                    break
+        elapsed = time.perf_counter() - t0
+        res = PlanResult(self.name, goal_node is not None, elapsed, problem.dt, tree_size=tree.n,
+                         expansions=iters * self.batch, info={"iterations": iters})
+        if goal_node is not None:
+            res.states, res.controls = tree.path_to(goal_node)
+        if keep_tree:
+            res.edges = tree.edge_polylines()
+        return res

@@ -1,0 +1,84 @@
+"""A scenario turned into the tensors and callables that every planner shares."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ...core.random import rand, randint
+from ...domains.robots import Car, CollisionChecker, GoalRegion, Scenario, World
+
+__all__ = ["ActionSampler", "Problem", "RandomControls", "sample_targets"]
+
+
+@dataclass
+class Problem:
+    """Dynamics, world, collision checker and goal region of one scenario, on one device."""
+
+    scenario: Scenario
+    car: Car
+    world: World
+    checker: CollisionChecker
+    goal: GoalRegion
+    start: Tensor
+    device: torch.device
+
+    @classmethod
+    def from_scenario(cls, sc: Scenario, device: torch.device | str = "cpu") -> Problem:
+        dev = torch.device(device)
+        car = sc.car()
+        world = sc.world.to(dev)
+        return cls(sc, car, world, CollisionChecker(car, world), sc.goal, sc.start_tensor(dev), dev)
+
+    @property
+    def dt(self) -> float:
+        return self.car.p.dt
+
+
+def sample_targets(problem: Problem, n: int, goal_bias: float, generator: torch.Generator | None) -> Tensor:
+    """(n, 2) targets: the goal centre with probability ``goal_bias``, else uniform over the map."""
+    xmin, ymin, xmax, ymax = problem.world.bounds
+    u = rand((n, 3), generator=generator, device=problem.device)
+    pts = torch.stack([xmin + (xmax - xmin) * u[:, 0], ymin + (ymax - ymin) * u[:, 1]], dim=-1)
+    goal = torch.tensor([problem.goal.x, problem.goal.y], device=problem.device, dtype=pts.dtype)
+    return torch.where((u[:, 2] < goal_bias)[:, None], goal.expand_as(pts), pts)
+
+
+class ActionSampler(ABC):
+    """Proposes held controls for tree expansions from ``states`` towards ``targets``."""
+
+    @abstractmethod
+    def sample(self, problem: Problem, states: Tensor, targets: Tensor,
+               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """states (B, 5), targets (B, 2) -> held controls (B, K, 2) and the number to execute (B,) in [1, K]."""
+
+
+class RandomControls(ActionSampler):
+    """The classical kinodynamic RRT/SST expansion: one control drawn uniformly within the bounds, held for a
+    uniformly drawn number of control periods in [min_controls, max_controls]. With ``k`` > 1 the best of k
+    candidates (closest end point to the target) is kept, like OMPL's directed control sampler."""
+
+    def __init__(self, min_controls: int = 2, max_controls: int = 10, k: int = 1) -> None:
+        self.min_controls, self.max_controls, self.k = int(min_controls), int(max_controls), int(k)
+
+    def sample(self, problem: Problem, states: Tensor, targets: Tensor,
+               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        b, dev = states.shape[0], states.device
+        lo, hi = problem.car.control_bounds(dev, states.dtype)
+        u = lo + (hi - lo) * rand((b, self.k, 2), generator=generator, device=dev, dtype=states.dtype)
+        n = self.min_controls + randint(self.max_controls - self.min_controls + 1, (b, self.k), generator=generator,
+                                        device=dev)
+        if self.k > 1:
+            flat_s = states.repeat_interleave(self.k, 0)
+            held = u.reshape(b * self.k, 1, 2).expand(-1, self.max_controls, -1)
+            traj = problem.car.rollout(flat_s, held)                           # (b k, T, 5)
+            end = traj[torch.arange(b * self.k, device=dev), (n.reshape(-1) * problem.car.p.control_period)]
+            d = (end[:, :2] - targets.repeat_interleave(self.k, 0)).norm(dim=-1).reshape(b, self.k)
+            best = d.argmin(dim=1)
+            u = u[torch.arange(b, device=dev), best]
+            n = n[torch.arange(b, device=dev), best]
+        else:
+            u, n = u[:, 0], n[:, 0]
+        return u[:, None, :].expand(b, self.max_controls, 2).contiguous(), n

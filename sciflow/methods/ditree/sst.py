@@ -1,0 +1,140 @@
+"""Stable Sparse RRT (SST; Li, Littlefield & Bekris, IJRR 2016) over the car's true dynamics, batched.
+
+Selection: for each random state (the goal with probability ``goal_bias``), the lowest-cost active node within
+``delta_bn`` of it, else the nearest active node. Expansion: random controls (the same sampler as the RRT).
+Sparsification: every kept node is compared with the nearest witness; within ``delta_s`` only the cheaper of
+the witness's representative and the new node survives (the loser turns inactive and is pruned while it is a
+leaf). Distances use position and heading, d = sqrt(dx^2 + dy^2 + (w dtheta)^2). The search stops at the first
+solution (time to first solution is what the benchmark measures).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from ...core.random import make_generator, rand
+from ...domains.robots import Scenario
+from .planners import add_edges, propagate_edges
+from .problem import ActionSampler, Problem, RandomControls, sample_targets
+from .tree import PlanResult, Tree
+
+__all__ = ["SSTPlanner"]
+
+
+def _metric(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    """(A, 3) x (B, 3) [x, y, theta] -> (A, B)."""
+    dxy = torch.cdist(a[:, :2], b[:, :2]) ** 2
+    dth = torch.remainder(a[:, None, 2] - b[None, :, 2] + math.pi, 2 * math.pi) - math.pi
+    return torch.sqrt(dxy + (w * dth) ** 2)
+
+
+class SSTPlanner:
+    name = "sst"
+
+    def __init__(self, sampler: ActionSampler | None = None, *, delta_bn: float = 0.6, delta_s: float = 0.3,
+                 heading_weight: float = 0.3, goal_bias: float = 0.05, batch: int = 64,
+                 min_steps: int | None = None) -> None:
+        self.sampler = sampler if sampler is not None else RandomControls()
+        self.delta_bn, self.delta_s, self.w = float(delta_bn), float(delta_s), float(heading_weight)
+        self.goal_bias, self.batch, self.min_steps = float(goal_bias), int(batch), min_steps
+
+    def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
+              generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+              keep_tree: bool = False, **_: object) -> PlanResult:
+        problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
+        budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
+        g = generator if generator is not None else make_generator(0)
+        min_steps = self.min_steps if self.min_steps is not None else problem.car.p.control_period
+        t0 = time.perf_counter()
+        tree = Tree(problem.start)
+        active = np.zeros(1024, dtype=bool)
+        active[0] = True
+        children = np.zeros(1024, dtype=np.int64)
+        wit = [problem.start[:3].tolist()]          # witness poses
+        rep = [0]                                   # representative node of each witness
+        goal_node, iters = None, 0
+        with torch.no_grad():
+            while time.perf_counter() - t0 < budget:
+                iters += 1
+                xy = sample_targets(problem, self.batch, self.goal_bias, g)
+                th = (rand((self.batch, 1), generator=g, device=problem.device) * 2 - 1) * math.pi
+                targets = torch.cat([xy, th], dim=1)
+                act = torch.as_tensor(np.nonzero(active[: tree.n])[0], device=problem.device)
+                d = _metric(targets, tree.nodes[act, :3], self.w)                       # (B, A)
+                cost = tree.time[act].expand_as(d)
+                near_cost = torch.where(d <= self.delta_bn, cost, torch.full_like(cost, math.inf))
+                best = near_cost.argmin(dim=1)
+                none_near = torch.isinf(near_cost.min(dim=1).values)
+                best = torch.where(none_near, d.argmin(dim=1), best)
+                parents = act[best]
+                controls, n_ctrl = self.sampler.sample(problem, tree.nodes[parents], targets[:, :2], g)
+                prop = propagate_edges(problem, tree.nodes[parents], controls, n_ctrl, min_steps)
+                rows = prop["keep"].nonzero().flatten().tolist()
+                if not rows:
+                    continue
+                ends = prop["end"].tolist()
+                edge = prop["edge"]
+                par_time = tree.time[parents].tolist()
+                wit_t = torch.tensor(wit, dtype=torch.float32, device=problem.device)
+                new_pose = torch.stack([edge[b, ends[b], :3] for b in rows])
+                dw = _metric(new_pose, wit_t, self.w)
+                dmin, wnear = dw.min(dim=1)
+                dmin, wnear = dmin.tolist(), wnear.tolist()
+                accepted, replaced = [], []
+                for k, b in enumerate(rows):
+                    c_new = par_time[b] + ends[b] * problem.dt
+                    if bool(prop["reached"][b]):
+                        accepted.append(b)
+                        replaced.append(-2)
+                        continue
+                    if dmin[k] > self.delta_s:
+                        wit.append(new_pose[k].tolist())
+                        rep.append(-1)
+                        accepted.append(b)
+                        replaced.append(len(wit) - 1)
+                        continue
+                    w = wnear[k]
+                    r = rep[w]
+                    r_cost = float(tree.time[r]) if r >= 0 else math.inf
+                    if c_new < r_cost:
+                        accepted.append(b)
+                        replaced.append(w)
+                if not accepted:
+                    continue
+                new, goal_node = add_edges(problem, tree, parents, prop, accepted)
+                if tree.n > active.shape[0]:
+                    grow = tree.n * 2
+                    active = np.concatenate([active, np.zeros(grow - active.shape[0], bool)])
+                    children = np.concatenate([children, np.zeros(grow - children.shape[0], np.int64)])
+                for node, b, w in zip(new.tolist(), accepted, replaced):
+                    active[node] = True
+                    children[int(parents[b])] += 1
+                    if w < 0:
+                        continue
+                    old = rep[w]
+                    rep[w] = node
+                    if old >= 0 and old != node:
+                        self._prune(tree, active, children, old)
+                if goal_node is not None:
+                    break
+        res = PlanResult(self.name, goal_node is not None, time.perf_counter() - t0, problem.dt,
+                         tree_size=int(active[: tree.n].sum()), expansions=iters * self.batch,
+                         info={"iterations": iters, "witnesses": len(wit), "nodes_created": tree.n})
+        if goal_node is not None:
+            res.states, res.controls = tree.path_to(goal_node)
+        if keep_tree:
+            res.edges = [e[0][:, :2] for i, e in enumerate(tree.edges[1:], 1) if active[i] or children[i] > 0]
+        return res
+
+    @staticmethod
+    def _prune(tree: Tree, active: np.ndarray, children: np.ndarray, node: int) -> None:
+        """Deactivate ``node``; remove it and its inactive ancestors while they are leaves."""
+        active[node] = False
+        while node > 0 and not active[node] and children[node] == 0:
+            parent = int(tree.parent[node])
+            children[parent] -= 1
+            children[node] = -1                      # removed
+            node = parent

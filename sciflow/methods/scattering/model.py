@@ -1,0 +1,153 @@
+"""ScatteringCVAEs: lenGen, pathGen and scatGen, three small conditional VAEs that replace a random walk in a
+sphere of homogeneous medium (Leonard, Hoehlein & Westermann, CGF 40(2), 2021).
+
+- lenGen  (sigma_r, g)                           -> number of scattering events N
+- pathGen (sigma_r, g, N)                        -> exit position and exit direction
+- scatGen (sigma_r, g, albedo term, N, exit)     -> a representative in-path event (position, direction)
+
+Walks are expressed in the frame of the incoming direction (+z), in a unit sphere; the photon's first
+scattering event is at the centre. Survival albedo^N and the next-event weight sum_k albedo^k follow
+analytically from N.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...core.errors import InputError
+from ...core.fields import COND
+from ...core.random import rand
+from ...core.trajectory import Trajectory
+from ...domains.photons.conditions import check_conditions
+from ...domains.photons.encoding import (COND_DIM, LEN_DIM, PATH_DIM, SCAT_COND_DIM, SCAT_DIM, WALK_DIM,
+                                         PhotonAdapter)
+from ...domains.photons.fields import (ALBEDO, EXIT_DIR, EXIT_POS, G, N_EVENTS, NEE_WEIGHT, SCATTER_DIR,
+                                       SCATTER_POS, SIGMA_R, SURVIVAL)
+from ...domains.photons.frames import rotate_z
+from ...domains.photons.walks import nee_weight, survival
+from ...nn.cvae import CVAE
+from ..base import Method
+
+__all__ = ["ScatteringCVAEs", "MODEL_NAMES"]
+
+MODEL_NAMES = ("len", "path", "scat")
+#: The paper's point: decoders cheap enough to run per path segment.
+MAX_DECODER_LAYERS, MAX_DECODER_UNITS = 3, 16
+
+
+class ScatteringCVAEs(Method):
+    """The three CVAEs and the sampler that chains them (the Generator protocol).
+
+    Args:
+        latent_dims: latent sizes of (lenGen, pathGen, scatGen), each in [2, 5].
+        decoder_hidden: hidden widths of every decoder (at most 3 layers of at most 16 units).
+        encoder_hidden: hidden widths of the encoders (used in training only).
+    """
+
+    name = "scattering"
+
+    def __init__(self, latent_dims: Sequence[int] = (2, 3, 4), decoder_hidden: Sequence[int] = (16, 16, 16),
+                 encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu") -> None:
+        super().__init__()
+        latent_dims, decoder_hidden = [int(v) for v in latent_dims], [int(v) for v in decoder_hidden]
+        if len(latent_dims) != 3 or not all(2 <= v <= 5 for v in latent_dims):
+            raise InputError(f"latent_dims: expected three sizes in [2, 5], got {latent_dims}")
+        if len(decoder_hidden) > MAX_DECODER_LAYERS or not decoder_hidden or max(decoder_hidden) > MAX_DECODER_UNITS:
+            raise InputError(f"decoder_hidden: at most {MAX_DECODER_LAYERS} layers of at most {MAX_DECODER_UNITS} "
+                             f"units, got {decoder_hidden}")
+        self._config = dict(latent_dims=latent_dims, decoder_hidden=decoder_hidden,
+                            encoder_hidden=[int(v) for v in encoder_hidden], activation=activation)
+        kw = dict(decoder_hidden=decoder_hidden, encoder_hidden=encoder_hidden, activation=activation)
+        self.adapter = PhotonAdapter()
+        self.model = nn.ModuleDict({
+            "len": CVAE(LEN_DIM, COND_DIM, latent_dims[0], **kw),
+            "path": CVAE(PATH_DIM, WALK_DIM, latent_dims[1], **kw),
+            "scat": CVAE(SCAT_DIM, SCAT_COND_DIM, latent_dims[2], **kw),
+        })
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- sampling ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, sigma_r: Tensor, g: Tensor, albedo: Tensor, *, generator: torch.Generator | None = None,
+               check: bool = True) -> dict[str, Tensor]:
+        """One learned walk per row of (B,) conditions, in the incoming frame (+z) of a unit sphere.
+
+        Returns the condition fields, ``n_events`` (B,), ``exit_pos`` / ``exit_dir`` / ``scatter_pos`` /
+        ``scatter_dir`` (B, 3), ``nee_weight`` and ``survival`` (B,) (float64), on the model's device.
+        """
+        if check:
+            check_conditions(sigma_r, g, albedo)
+        dev = self.device
+        sig, gg = sigma_r.to(dev, torch.float32), g.to(dev, torch.float32)
+        alb = albedo.to(dev)
+        A = self.adapter
+        cf = A.cond_features(sig, gg)
+        n = A.len_decode(self.model["len"].sample(cf, generator=generator), sig, gg)
+        wf = A.walk_features(cf, n, sig, gg)
+        py = self.model["path"].sample(wf, generator=generator)
+        pos, dirn = A.path_decode(py)
+        sy = self.model["scat"].sample(A.scat_cond(wf, n, alb, py), generator=generator)
+        spos, sdir = A.scat_decode(sy)
+        phi = rand((sig.shape[0],), generator=generator, device=dev) * (2 * math.pi)
+        c, s = torch.cos(phi), torch.sin(phi)
+        return {SIGMA_R: sig, G: gg, ALBEDO: alb, N_EVENTS: n, EXIT_POS: rotate_z(pos, c, s),
+                EXIT_DIR: rotate_z(dirn, c, s), SCATTER_POS: rotate_z(spos, c, s), SCATTER_DIR: rotate_z(sdir, c, s),
+                NEE_WEIGHT: nee_weight(alb, n), SURVIVAL: survival(alb, n)}
+
+    @staticmethod
+    def _condition(condition: Any, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        if isinstance(condition, Mapping):
+            missing = [k for k in (SIGMA_R, G, ALBEDO) if k not in condition]
+            if missing:
+                raise InputError(f"condition: missing {', '.join(missing)} (expected sigma_r, g, albedo)")
+            parts = [torch.as_tensor(condition[k], dtype=torch.float64) for k in (SIGMA_R, G, ALBEDO)]
+        else:
+            c = torch.as_tensor(condition, dtype=torch.float64)
+            if c.shape not in ((3,), (n, 3)):
+                raise InputError(f"condition: expected (sigma_r, g, albedo) as shape (3,) or ({n}, 3), "
+                                 f"got {tuple(c.shape)}")
+            parts = list(c.unbind(-1))
+        check_conditions(*parts)
+        out = []
+        for name, p in zip((SIGMA_R, G, ALBEDO), parts):
+            p = p.reshape(-1)
+            if p.numel() not in (1, n):
+                raise InputError(f"condition.{name}: expected 1 or {n} values, got {p.numel()}")
+            out.append(p.expand(n).clone())
+        return out[0], out[1], out[2]
+
+    def generate(self, condition: Any, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
+        """n learned walks for ``condition`` = {sigma_r, g, albedo} (scalars or (n,)) or a (3,) / (n, 3) tensor.
+
+        Returns a Trajectory with times [0, 1] and states (2, n, 6) = [position, direction] at entry (the
+        centre, +z) and at exit; extras hold the conditions, ``n_events``, ``scatter_pos``, ``scatter_dir``,
+        ``nee_weight`` and ``survival``.
+        """
+        if int(n) < 1:
+            raise InputError(f"n: must be >= 1, got {n}")
+        sig, g, alb = self._condition(condition, int(n))
+        rec = self.sample(sig, g, alb, generator=generator, check=False)
+        entry = torch.zeros(int(n), 6, device=rec[EXIT_POS].device)
+        entry[:, 5] = 1
+        states = torch.stack([entry, torch.cat([rec[EXIT_POS], rec[EXIT_DIR]], dim=-1)])
+        extras = {k: rec[k] for k in (N_EVENTS, SCATTER_POS, SCATTER_DIR, NEE_WEIGHT, SURVIVAL)}
+        extras[COND] = torch.stack([rec[SIGMA_R], rec[G], rec[ALBEDO].float()], dim=-1)
+        return Trajectory(torch.tensor([0.0, 1.0]).to(states.device), states, extras=extras,
+                          info={"method": self.name, "frame": "incoming direction +z, unit sphere",
+                                "state_fields": "exit_pos(3), exit_dir(3)"})
+
+    # -- training ------------------------------------------------------------------------------------
+    def fit(self, dataset: Mapping[str, Tensor], config: Any, **kw: Any) -> dict[str, Any]:
+        """Train the three CVAEs on walk records (see ``training.fit_models``)."""
+        from .training import fit_models
+        return fit_models(self, dataset, config, **kw)

@@ -1,0 +1,107 @@
+"""Training of lenGen, pathGen and scatGen with the core Trainer (one resumable run per model)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ...core.errors import InputError, check_finite
+from ...core.random import rand, randint
+from ...core.training import TrainConfig, Trainer
+from ...domains.photons.conditions import check_conditions
+from ...domains.photons.fields import G, N_EVENTS, SIGMA_R
+from .model import MODEL_NAMES, ScatteringCVAEs
+
+__all__ = ["fit_models", "train_from_folder", "encode_dataset"]
+
+
+def encode_dataset(model: ScatteringCVAEs, walks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Model coordinates of every walk (computed once; lenGen's dequantisation noise is drawn per batch)."""
+    check_conditions(walks[SIGMA_R], walks[G], walks.get("albedo"))
+    enc = model.adapter.encode(walks)
+    for k, v in enc.items():
+        check_finite(f"dataset.{k}", v)
+    enc[N_EVENTS] = walks[N_EVENTS].long()
+    enc[SIGMA_R], enc[G] = walks[SIGMA_R].float(), walks[G].float()
+    return enc
+
+
+def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], batch_size: int,
+                    free_bits: float = 0.0):
+    m = data["cond"].shape[0]
+
+    def sample_batch(gen: torch.Generator) -> dict[str, Tensor]:
+        i = randint(m, (batch_size,), generator=gen)
+        return {k: v[i] for k, v in data.items()}
+
+    adapter = model.adapter
+
+    def loss_fn(net: torch.nn.Module, b: dict[str, Tensor], gen: torch.Generator):
+        if name == "len":
+            u = rand((b["cond"].shape[0],), generator=gen, device=b["cond"].device)
+            x, c = adapter.len_encode(b[N_EVENTS], b[SIGMA_R], b[G], u), b["cond"]
+        elif name == "path":
+            x, c = b["path"], b["walk"]
+        else:
+            x, c = b["scat"], b["scat_cond"]
+        return net.loss(x, c, generator=gen, free_bits=free_bits)
+
+    return loss_fn, sample_batch
+
+
+def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: TrainConfig, *,
+               batch_size: int = 1024, device: str | torch.device | None = "cpu",
+               checkpoint_dir: str | Path | None = None, only: Iterable[str] | None = None,
+               free_bits: float = 0.0) -> dict[str, Any]:
+    """Train each CVAE for ``config.steps`` steps on the walk records; EMA weights are kept at the end.
+
+    ``free_bits``: minimum KL per latent dimension in the loss (0: plain ELBO; see ``CVAE.loss``)."""
+    names = list(only) if only else list(MODEL_NAMES)
+    bad = [n for n in names if n not in MODEL_NAMES]
+    if bad:
+        raise InputError(f"only: unknown model(s) {bad}; choose from {list(MODEL_NAMES)}")
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size: must be >= 1, got {batch_size}")
+    data = encode_dataset(model, walks)
+    summary: dict[str, Any] = {"n_walks": int(data["cond"].shape[0]), "batch_size": int(batch_size)}
+    for i, name in enumerate(names):
+        cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
+        ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
+        loss_fn, sample_batch = _loss_and_batch(name, model, data, int(batch_size), float(free_bits))
+        trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck,
+                          run_config={"method": model.name, "model": name, **model.config()})
+        res = trainer.fit(sample_batch)
+        trainer.averaged_model()
+        model.model[name].cpu()
+        summary[name] = {"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
+                         "history": res.history}
+    model.info["train"] = {k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "history"})
+                           for k, v in summary.items()}
+    return summary
+
+
+def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, batch_size: int = 1024,
+                      lr: float = 2e-3, seed: int = 0, device: str = "cpu", checkpoint_dir: str | Path | None = None,
+                      only: Iterable[str] | None = None, max_walks: int | None = None,
+                      free_bits: float = 0.0) -> dict[str, Any]:
+    """Load a walk dataset folder, train (or resume), and save the method to ``out`` (a folder)."""
+    from ...data.scattering import load_walk_dataset
+    walks = load_walk_dataset(data, max_walks=max_walks)
+    out = Path(out)
+    model = ScatteringCVAEs.load(out) if (only and (out / "model.pt").is_file()) else ScatteringCVAEs()
+    cfg = TrainConfig(steps=int(steps), lr=float(lr), lr_schedule="cosine", warmup_steps=min(500, int(steps) // 10),
+                      min_lr_ratio=0.02, ema_decay=0.999, grad_clip=1.0, seed=int(seed),
+                      checkpoint_every=1000)
+    t0 = time.perf_counter()
+    summary = fit_models(model, walks, cfg, batch_size=batch_size, device=device, checkpoint_dir=checkpoint_dir,
+                         only=only, free_bits=free_bits)
+    model.info["data"] = {"folder": str(data), "n_walks": summary["n_walks"]}
+    model.save(out)
+    summary["seconds_total"] = time.perf_counter() - t0
+    summary["saved"] = str(out)
+    return summary

@@ -1,0 +1,112 @@
+"""Workflow task ``ditree``: train the policy (or load shipped weights), plan every scenario of a folder,
+write plans (npz/CSV), pictures (PNG) and metrics; resumes per (scenario, seed) and shards over ranks."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..context import RunContext
+from ..registry import register_task
+from ..schema import StrictModel
+
+__all__ = ["DiTreeTask", "DiTreeTrain", "run"]
+
+
+class DiTreeTrain(StrictModel):
+    """Train a policy before planning (omit the block to load ``model``)."""
+
+    demos: str = Field(description="demonstrations .npz (sciflow ditree demos)")
+    steps: int = Field(4000, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(128, ge=1)
+    widths: list[int] = Field(default_factory=lambda: [32, 64])
+    horizon: int = Field(16, ge=1)
+    execute: int = Field(8, ge=1)
+    checkpoint_every: int = Field(250, ge=0)
+
+
+class DiTreeTask(StrictModel):
+    model: str = Field("models/ditree", description="trained model folder (read, or written when training)")
+    train: DiTreeTrain | None = None
+    scenarios: str = Field(description="folder of scenario files (.yaml/.yml/.json)")
+    planner: Literal["ditree", "policy", "sst", "rrt", "rrt-torch"] = "ditree"
+    seeds: int = Field(1, ge=1, description="plans per scenario")
+    budget_s: float | None = Field(None, gt=0, description="override each scenario's budget_s")
+    batch: int = Field(8, ge=1, description="scenarios loaded and planned per batch")
+    formats: list[Literal["npz", "csv"]] = Field(default_factory=lambda: ["npz", "csv"])
+    pictures: bool = True
+    threads: int = Field(1, ge=1)
+
+
+def _writer(ctx: RunContext):
+    try:
+        from ...io import write_trajectory  # noqa: F401
+    except ImportError:
+        return None
+    return lambda path, traj: ctx.write_trajectory(Path(path).relative_to(ctx.output), traj)
+
+
+@register_task("ditree", DiTreeTask)
+def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
+    import torch
+
+    from ...domains.robots import load_scenario, scenario_files
+    from ...methods.ditree import DiTree
+    from ...methods.ditree.evaluate import run_once, summarize
+    from ...methods.ditree.export import export_plan
+    from ...methods.ditree.method import baseline_planner
+    from ...methods.ditree.plot import save_plan_png
+    from ...methods.ditree.tree import plan_trajectory
+
+    torch.set_num_threads(cfg.threads)
+    files = scenario_files(cfg.scenarios)
+    summary: dict[str, Any] = {"planner": cfg.planner, "scenarios": len(files)}
+    model = None
+    if cfg.train is not None:
+        from ...core.training import TrainConfig
+        from ...data.robot_demos import load_demos
+        t = cfg.train
+        model = DiTree(widths=tuple(t.widths), horizon=t.horizon, execute=t.execute, batch_size=t.batch_size)
+        res = model.fit(load_demos(t.demos), TrainConfig(steps=t.steps, lr=t.lr, seed=ctx.seed,
+                                                        checkpoint_every=t.checkpoint_every, desc="ditree"),
+                        device=str(ctx.device), checkpoint_path=ctx.path("train/checkpoint.pt"))
+        if ctx.is_main:
+            model.save(cfg.model)
+        summary["train"] = {"steps": res.steps, "final_loss": res.final_loss}
+    if cfg.planner in ("ditree", "policy"):
+        model = model or DiTree.load(cfg.model)
+        planner = model.planner(cfg.planner)
+    else:
+        planner = baseline_planner(cfg.planner)
+    writer = _writer(ctx)
+    mine = ctx.shard(files)
+    runs = []
+    bar = ctx.progress(total=len(mine) * cfg.seeds, desc=f"plan ({cfg.planner})", unit="plan")
+    for b in range(0, len(mine), cfg.batch):
+        for f in mine[b:b + cfg.batch]:
+            sc = load_scenario(f)
+            for seed in range(cfg.seeds):
+                key = f"{sc.name}|{cfg.planner}|{seed}"
+                if ctx.is_done(key):
+                    runs.append(ctx.done_info(key)["metrics"])
+                    bar.update(1)
+                    continue
+                m, res = run_once(planner, sc, seed=seed, budget_s=cfg.budget_s or sc.budget_s,
+                                  device=ctx.device, keep_tree=cfg.pictures and seed == 0)
+                stem = f"{sc.name}-{cfg.planner}-s{seed}"
+                if res.success:
+                    traj = plan_trajectory(res, scenario=sc.name)
+                    for fmt in cfg.formats:
+                        export_plan(ctx.path(f"plans/{stem}.{fmt}"), traj, writer=writer if fmt == "npz" else None)
+                if cfg.pictures and seed == 0:
+                    save_plan_png(ctx.path(f"pictures/{stem}.png"), sc, res)
+                ctx.mark_done(key, {"metrics": m})
+                runs.append(m)
+                bar.update(1)
+    bar.close()
+    if ctx.is_main:
+        ctx.write_json("metrics.json", {**summarize(runs), "runs": runs})
+    summary.update({k: v for k, v in summarize(runs).items()})
+    return summary

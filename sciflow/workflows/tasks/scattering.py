@@ -1,0 +1,85 @@
+"""Workflow task ``scattering``: render a scene with the learned (cvae) or brute-force (volpath) integrator."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..context import RunContext
+from ..registry import register_task
+from ..schema import StrictModel
+
+
+class ScatteringTask(StrictModel):
+    scene: Literal["sphere", "box", "blob"] = "sphere"
+    integrators: list[Literal["cvae", "volpath"]] = Field(default_factory=lambda: ["cvae"])
+    spp: int = Field(16, ge=1)
+    sigma_r: float = Field(64.0, gt=0, description="optical radius of the shape (sigma_t * radius)")
+    g: float = Field(0.5, gt=-1, lt=1)
+    albedo: float = Field(0.999, ge=0, le=1)
+    width: int = Field(64, ge=1, le=4096)
+    height: int = Field(64, ge=1, le=4096)
+    model: str = "models/scattering"
+    min_sigma_r: float = Field(2.0, gt=0)
+    walks: int = Field(0, ge=0, le=10_000_000,
+                       description="learned walks at (sigma_r, g, albedo) written to walks.npz (0: none)")
+
+    @field_validator("integrators")
+    @classmethod
+    def _nonempty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("name at least one integrator (cvae, volpath)")
+        return v
+
+
+@register_task("scattering", ScatteringTask)
+def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
+    import time
+
+    import numpy as np
+
+    from ...domains.photons.scene import make_scene
+    from ...methods.scattering.api import make_tracer, save_image
+
+    scene = make_scene(cfg.scene, sigma_r=cfg.sigma_r, albedo=cfg.albedo, g=cfg.g, width=cfg.width,
+                       height=cfg.height)
+    results = {}
+    for name in ctx.shard(cfg.integrators):
+        key = f"{cfg.scene}_{name}"
+        if ctx.is_done(key):
+            results[name] = ctx.done_info(key)
+            continue
+        kw = {"min_sigma_r": cfg.min_sigma_r} if name == "cvae" else {}
+        tracer = make_tracer(scene, name, cfg.model if name == "cvae" else None, **kw)
+        t0 = time.perf_counter()
+        res = tracer.render(cfg.spp, generator=ctx.item_generator(key), device=ctx.device)
+        info = {**res.summary(), "wall_seconds": time.perf_counter() - t0, "samples": int(res.paths),
+                "png": f"{key}.png", "radiance": f"{key}.npy"}
+        from ...core.files import atomic_path
+        with atomic_path(ctx.path(f"{key}.npy"), suffix=".npy") as tmp:
+            np.save(tmp, res.image)
+        save_image(ctx.path(f"{key}.png"), res.image)
+        ctx.mark_done(key, info)
+        ctx.log(f"{key}: {res.paths} paths in {res.seconds:.1f} s")
+        results[name] = info
+    out = {"scene": cfg.scene, "spp": cfg.spp, "sigma_r": cfg.sigma_r, "results": results}
+    if cfg.walks and not ctx.is_done("walks"):
+        out["walks"] = _write_walks(cfg, ctx)
+        ctx.mark_done("walks", out["walks"])
+    elif cfg.walks:
+        out["walks"] = ctx.done_info("walks")
+    return out
+
+
+def _write_walks(cfg: ScatteringTask, ctx: RunContext) -> dict:
+    """CVAE walks in the unit sphere at the scene's medium, as a two-frame trajectory (entry, exit) in npz."""
+    from ...io import write_trajectory
+    from ...methods.scattering import ScatteringCVAEs
+
+    model = ScatteringCVAEs.load(cfg.model, map_location=ctx.device)
+    traj = model.generate({"sigma_r": cfg.sigma_r, "g": cfg.g, "albedo": cfg.albedo}, cfg.walks,
+                          generator=ctx.item_generator("walks"))
+    write_trajectory(ctx.path("walks.npz"), traj.to("cpu"))
+    n = traj.extras["n_events"].double()
+    return {"file": "walks.npz", "n": cfg.walks, "mean_events": float(n.mean()),
+            "mean_survival": float(traj.extras["survival"].double().mean())}

@@ -1,0 +1,205 @@
+"""Workflow task ``tsgen``: TS samples for a folder or file of reactions, in batches.
+
+Inputs (``reactions``): a ``triplets.npz`` file (``pos_ts`` optional; when present the RMSD to it is reported),
+one XYZ/SDF file holding a reaction (first frame reactant, last frame product), or a folder of such files
+(or of ``NAME_reactant.*`` / ``NAME_product.*`` pairs). Outputs: ``xyz/<reaction>.xyz`` (frames: reactant, the n
+TS samples with the ranked one first, product), ``summary.csv``, and with ``calculator: xtb`` the GFN2-xTB
+energies in the CSV and ``profiles/<reaction>.png`` energy profiles.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from ...core.errors import InputError
+from ..context import RunContext
+from ..registry import register_task
+from ..schema import StrictModel
+
+_SUFFIXES = (".xyz", ".extxyz", ".sdf", ".mol")
+
+
+class TSGenTask(StrictModel):
+    model: str = Field("models/tsgen", description="model folder or file")
+    reactions: Path = Field(description="triplets.npz, one XYZ/SDF reaction file, or a folder of them")
+    n_samples: int = Field(4, ge=1, le=256, description="TS samples per reaction")
+    batch_reactions: int = Field(64, ge=1, description="reactions per generation batch")
+    steps: int | None = Field(None, ge=1, description="solver steps (default: the model's)")
+    solver: str | None = Field(None, description="euler, heun, rk4, dopri5 (default: the model's)")
+    calculator: Literal["none", "xtb"] = Field("none", description="xtb: GFN2-xTB energies and a PNG profile")
+    limit: int | None = Field(None, ge=1, description="only the first LIMIT reactions")
+
+
+def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tuple[Any, Any]], list[Any]]:
+    """(ids, (reactant, product) pairs, reference TS positions or None) from a file or folder."""
+    from ...domains.molecules.io import Molecule, read_molecules
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"reactions: no file or folder at {path}")
+    ids: list[str] = []
+    pairs: list[tuple[Any, Any]] = []
+    refs: list[Any] = []
+    if path.is_file() and path.suffix == ".npz":
+        from ...data.reactions import load_triplets
+        data = load_triplets(path, require_ts=False)
+        for i in range(len(data)):
+            r = data.reaction(i)
+            ids.append(r["rxn_id"])
+            pairs.append((Molecule(r["atomic_numbers"], r["pos_reactant"], f"{r['rxn_id']}.reactant"),
+                          Molecule(r["atomic_numbers"], r["pos_product"], f"{r['rxn_id']}.product")))
+            refs.append(r.get("pos_ts"))
+    else:
+        files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix.lower() in _SUFFIXES)
+        if not files:
+            raise InputError(f"reactions: {path} holds no {', '.join(_SUFFIXES)} files")
+        by_name = {p.stem: p for p in files}
+        for p in files:
+            stem = p.stem
+            if stem.endswith("_product"):
+                continue
+            if stem.endswith("_reactant"):
+                name = stem[: -len("_reactant")]
+                if f"{name}_product" not in by_name:
+                    raise InputError(f"reactions: {p} has no matching {name}_product file")
+                r, q = read_molecules(p)[0], read_molecules(by_name[f"{name}_product"])[0]
+            else:
+                name = stem
+                mols = read_molecules(p)
+                if len(mols) < 2:
+                    raise InputError(f"reactions: {p} holds {len(mols)} structure(s); a reaction file needs the "
+                                     f"reactant first and the product last")
+                r, q = mols[0], mols[-1]
+            ids.append(name)
+            pairs.append((r, q))
+            refs.append(None)
+    if limit is not None:
+        ids, pairs, refs = ids[:limit], pairs[:limit], refs[:limit]
+    return ids, pairs, refs
+
+
+def _profile_png(path: Path, name: str, e_r: float, e_ts: list[float], e_p: float, e_ref: float | None) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ...core.files import atomic_path
+    from ...domains.molecules.xtb import EV_TO_KCAL
+
+    rel = lambda e: (e - e_r) * EV_TO_KCAL
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
+    ax.plot([0, 1, 2], [0.0, rel(e_ts[0]), rel(e_p)], "-o", color="C0", label="R - TS (ranked) - P")
+    if len(e_ts) > 1:
+        ax.scatter(np.ones(len(e_ts) - 1), [rel(e) for e in e_ts[1:]], color="C1", s=14, label="other samples",
+                   zorder=3)
+    if e_ref is not None and np.isfinite(e_ref):
+        ax.scatter([1], [rel(e_ref)], marker="*", s=90, color="C3", label="reference TS", zorder=4)
+    ax.set_xticks([0, 1, 2], ["reactant", "TS", "product"])
+    ax.set_ylabel("GFN2-xTB energy (kcal/mol)")
+    ax.set_title(name, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+@register_task("tsgen", TSGenTask)
+def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
+    from ...domains.molecules.adapter import replicate_graphs
+    from ...domains.molecules.geometry import kabsch_rmsd
+    from ...domains.molecules.io import write_xyz_frames
+    from ...methods.tsgen import TSGen
+
+    model = TSGen.load(cfg.model, map_location=ctx.device)
+    ids, pairs, refs = _read_reactions(cfg.reactions, cfg.limit)
+    conds = [model.condition([p]) for p in pairs]          # every reaction is checked before any work
+    mine = [i for i in ctx.shard(list(range(len(ids)))) if not ctx.is_done(ids[i])]
+    calc = None
+    if cfg.calculator == "xtb":
+        from ...domains.molecules.xtb import xtb_calculator
+        calc = xtb_calculator()
+    n = cfg.n_samples
+    bar = ctx.progress(total=len(mine), desc="tsgen", unit="rxn")
+    for start in range(0, len(mine), cfg.batch_reactions):
+        chunk = mine[start:start + cfg.batch_reactions]
+        parts = [conds[i] for i in chunk]
+        offset, cond = 0, {}
+        for k in parts[0]:
+            vals = []
+            for j, c in enumerate(parts):
+                v = c[k]
+                vals.append(v + j if k == "batch" else v)
+            cond[k] = torch.cat(vals)
+        x0 = torch.cat([model.adapter.prior(replicate_graphs(c, n), generator=ctx.item_generator(ids[i]))
+                        for i, c in zip(chunk, parts)])
+        traj = model.sample(cond, n, steps=cfg.steps, solver=cfg.solver, device=ctx.device, x0=x0)
+        x = traj.last.detach().cpu().to(torch.float64)
+        for j, i in enumerate(chunk):
+            c = parts[j]
+            na = int(c["batch"].numel())
+            samples = x[offset:offset + n * na].reshape(n, na, 3)
+            offset += n * na
+            z = c["atomic_numbers"].numpy()
+            b = torch.arange(n).repeat_interleave(na)
+            pair_d = torch.zeros(n, n, dtype=torch.float64)
+            for a in range(n):
+                for q in range(a + 1, n):
+                    pair_d[a, q] = pair_d[q, a] = float(kabsch_rmsd(samples[a], samples[q])[0])
+            ranked = int(pair_d.mean(1).argmin()) if n > 1 else 0
+            order = [ranked] + [k for k in range(n) if k != ranked]
+            r_pos, p_pos = c["pos_reactant"].double().numpy(), c["pos_product"].double().numpy()
+            row: dict[str, Any] = {"reaction": ids[i], "n_atoms": na, "n_samples": n, "ranked_sample": ranked,
+                                   "sample_spread_A": float(pair_d.sum() / max(1, n * (n - 1))),
+                                   "xyz": f"xyz/{ids[i]}.xyz"}
+            if refs[i] is not None:
+                ref = torch.as_tensor(refs[i], dtype=torch.float64)
+                rr = kabsch_rmsd(samples.reshape(-1, 3), ref.repeat(n, 1), b).numpy()
+                row.update(rmsd_ranked_A=float(rr[ranked]), rmsd_best_A=float(rr.min()))
+            energies: dict[str, Any] = {}
+            if calc is not None:
+                from ...domains.molecules.xtb import EV_TO_KCAL, xtb_energy
+                e_r, e_p = xtb_energy(z, r_pos, calc), xtb_energy(z, p_pos, calc)
+                e_ts = [xtb_energy(z, samples[k].numpy(), calc) for k in order]
+                e_ref = xtb_energy(z, np.asarray(refs[i]), calc) if refs[i] is not None else None
+                row.update(e_reactant_eV=e_r, e_ts_eV=e_ts[0], e_product_eV=e_p,
+                           barrier_fwd_kcal=(e_ts[0] - e_r) * EV_TO_KCAL, barrier_rev_kcal=(e_ts[0] - e_p) * EV_TO_KCAL)
+                if e_ref is not None:
+                    row["barrier_error_kcal"] = abs(e_ts[0] - e_ref) * EV_TO_KCAL
+                energies = {"r": e_r, "p": e_p, "ts": e_ts}
+                _profile_png(ctx.path(f"profiles/{ids[i]}.png"), ids[i], e_r, e_ts, e_p, e_ref)
+                row["profile"] = f"profiles/{ids[i]}.png"
+            frames = [(z, r_pos, f"reactant {ids[i]}" + (f" energy_eV={energies['r']:.6f}" if energies else ""))]
+            for rank, k in enumerate(order):
+                e = f" energy_eV={energies['ts'][rank]:.6f}" if energies else ""
+                frames.append((z, samples[k].numpy(), f"ts_sample {k} rank {rank} {ids[i]}{e}"))
+            frames.append((z, p_pos, f"product {ids[i]}" + (f" energy_eV={energies['p']:.6f}" if energies else "")))
+            write_xyz_frames(ctx.path(f"xyz/{ids[i]}.xyz"), frames)
+            ctx.mark_done(ids[i], row)
+            bar.update(1)
+    bar.close()
+    rows = []
+    for k in ids:
+        try:
+            rows.append({a: v for a, v in ctx.done_info(k).items() if a != "key"})
+        except FileNotFoundError:   # another rank's share, not finished
+            continue
+    if ctx.is_main and rows:
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+        ctx.write_text("summary.csv", buf.getvalue())
+    summary: dict[str, Any] = {"reactions": len(ids), "written": len(rows), "n_samples": n,
+                               "outputs": {"xyz": "xyz/", "csv": "summary.csv",
+                                           "profiles": "profiles/" if calc is not None else None}}
+    if any("rmsd_ranked_A" in r for r in rows):
+        summary["rmsd_ranked_mean_A"] = float(np.mean([r["rmsd_ranked_A"] for r in rows if "rmsd_ranked_A" in r]))
+    return summary

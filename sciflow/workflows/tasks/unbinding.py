@@ -1,0 +1,105 @@
+"""Workflow task ``unbinding``: a folder of bound complexes -> n dissociation paths each -> PDB/DCD + PNG.
+
+```yaml
+version: 1
+task: unbinding
+output: outputs/unbinding
+unbinding:
+  model: models/unbinding
+  complexes: datasets/unbinding/complexes   # .pdb (ligand by selection) or .h5 (first bound frame) files
+  ligand: resname LIG
+  n_paths: 8
+```
+Per complex ``<output>/<name>/``: ``path_###.pdb`` (multi-model PDB, pocket + ligand), ``topology.pdb`` +
+``path_###.dcd`` (when ``dcd`` is in ``formats``), ``paths.png`` (exit channels + distance profile) and
+``paths.json`` (clash counts, exit times, timing). Finished complexes are skipped when the run is repeated.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ...core.errors import InputError
+from ...core.fields import BATCH
+from ..context import RunContext
+from ..registry import register_task
+from ..schema import StrictModel
+
+
+class UnbindingTask(StrictModel):
+    model: str = Field("models/unbinding", description="folder or file of a saved UnbindingFlow")
+    complexes: str = Field("datasets/unbinding/complexes", description="a folder of .pdb/.h5 complexes, or one")
+    ligand: str = Field("resname LIG", description="mdtraj selection of the ligand in PDB inputs")
+    pocket_cutoff: float = Field(10.0, gt=0, description="Å; receptor residues this close to the ligand")
+    n_paths: int = Field(8, ge=1, le=10_000)
+    steps: int | None = Field(None, ge=1, description="ODE steps (default: the model's)")
+    guidance: float | None = Field(None, ge=0, description="clash guidance weight (default: the model's)")
+    exit_distance: float | None = Field(None, gt=0, description="Å, drawn in the profile (default: model's)")
+    formats: list[Literal["pdb", "dcd"]] = Field(default_factory=lambda: ["pdb", "dcd"])
+
+
+def _inputs(folder: str) -> list[Path]:
+    p = Path(folder)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise InputError(f"unbinding.complexes: no file or folder at {p}")
+    files = sorted(q for q in p.iterdir() if q.suffix.lower() in (".pdb", ".h5", ".hdf5"))
+    if not files:
+        raise InputError(f"unbinding.complexes: no .pdb or .h5 file in {p}")
+    return files
+
+
+@register_task("unbinding", UnbindingTask)
+def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
+    import torch
+
+    from ...data.dissociation import load_complex, paths_to_trajectories, write_mdtraj
+    from ...methods.unbinding import PATH_TIME, UnbindingFlow
+    from ...methods.unbinding.plots import plot_paths
+
+    files = _inputs(cfg.complexes)
+    complexes = {f.stem: load_complex(f, ligand=cfg.ligand, pocket_cutoff=cfg.pocket_cutoff) for f in files}
+    model = UnbindingFlow.load(cfg.model, map_location=ctx.device)
+    exit_d = cfg.exit_distance or float(model.config()["exit_distance"])
+    results: dict[str, Any] = {}
+    for name in ctx.progress(ctx.shard(sorted(complexes)), desc="unbinding", unit="complex"):
+        if ctx.is_done(name):
+            results[name] = ctx.done_info(name)
+            continue
+        cx = complexes[name]
+        traj = model.generate(cx, cfg.n_paths, generator=ctx.item_generator(name), steps=cfg.steps,
+                              guidance=cfg.guidance, exit_distance=cfg.exit_distance, device=ctx.device).cpu()
+        n_lig = int(cx.topology.is_ligand.sum())
+        frames = np.stack([traj.states[:, traj.extras[BATCH] == k].numpy() for k in range(cfg.n_paths)])
+        times = traj.times.numpy()[None] * traj.extras[PATH_TIME].numpy()[:, None]      # (n, T) ps
+        paths = paths_to_trajectories(cx, frames, times)
+        for k, p in enumerate(paths):
+            if "pdb" in cfg.formats:
+                write_mdtraj(p, ctx.path(f"{name}/path_{k:03d}.pdb"))
+            if "dcd" in cfg.formats:
+                write_mdtraj(p, ctx.path(f"{name}/topology.pdb"), ctx.path(f"{name}/path_{k:03d}.dcd"))
+        m = torch.as_tensor(cx.topology.masses[cx.topology.is_ligand]).numpy()
+        tracks = [(f * m[:, None]).sum(1) / m.sum() for f in frames]
+        heavy = cx.topology.is_heavy
+        pocket = cx.positions[~cx.topology.is_ligand & heavy]
+        lig_heavy = heavy[cx.topology.is_ligand]
+        mind = [np.sqrt(((f[:, lig_heavy][:, :, None] - pocket[None, None]) ** 2).sum(-1)).min(axis=(1, 2))
+                for f in frames]
+        plot_paths(pocket, tracks, ctx.path(f"{name}/paths.png"), title=f"{name}: {cfg.n_paths} generated paths",
+                   exit_distance=exit_d, min_distances=mind)
+        info = {"n_paths": cfg.n_paths, "n_ligand_atoms": n_lig,
+                "raw_clashing_paths": traj.info["raw_clashing_paths"],
+                "returned_clashing_paths": traj.info["returned_clashing_paths"],
+                "exit_time_ps": traj.extras[PATH_TIME].tolist(),
+                "final_distance_A": traj.step_extras["com_distance"][-1].tolist(),
+                "seconds": traj.info["seconds"]}
+        ctx.write_json(f"{name}/paths.json", info)
+        ctx.mark_done(name, info)
+        results[name] = info
+    return {"complexes": len(results), "paths": sum(r["n_paths"] for r in results.values()),
+            "returned_clashing_paths": sum(r["returned_clashing_paths"] for r in results.values()),
+            "raw_clashing_paths": sum(r["raw_clashing_paths"] for r in results.values()), "per_complex": results}

@@ -1,0 +1,75 @@
+"""Scenario files round-trip; malformed scenarios are rejected with the field and value named."""
+import copy
+import json
+
+import pytest
+
+from sciflow.core.errors import InputError
+from sciflow.data.robot_maps import FAMILIES, make_scenario
+from sciflow.domains.robots import Scenario, load_scenario, save_scenario, scenario_files
+
+BASE = {"format": "sciflow.ditree.scenario/1", "name": "t", "budget_s": 3.0,
+        "map": {"bounds": [0, 0, 8, 6], "rectangles": [[3, 0, 3.2, 4]], "discs": [[6, 4, 0.5]],
+                "grid": {"origin": [0, 5], "resolution": 0.25, "cells": ["....##", "......"]}},
+        "start": [1.0, 1.0, 0.3, 0.5, -0.1], "goal": {"x": 7.0, "y": 1.0, "radius": 0.6}, "robot": {"max_speed": 1.5}}
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_round_trip(tmp_path, suffix):
+    sc = Scenario.from_dict(BASE)
+    path = save_scenario(tmp_path / f"t{suffix}", sc)
+    back = load_scenario(path)
+    assert back.to_dict() == sc.to_dict()
+    assert back.robot.max_speed == 1.5 and back.start == tuple(BASE["start"])
+    assert bool((back.world.field == sc.world.field).all())
+    assert scenario_files(tmp_path) == [path]
+
+
+def test_generated_families_round_trip_and_are_deterministic(tmp_path):
+    for fam in FAMILIES:
+        a, b = make_scenario(fam, 3), make_scenario(fam, 3)
+        assert a.to_dict() == b.to_dict() and a.family == fam
+        back = load_scenario(save_scenario(tmp_path / f"{fam}.yaml", a))
+        assert back.to_dict() == a.to_dict()
+        assert make_scenario(fam, 4).to_dict() != a.to_dict()
+
+
+def _bad(mutate):
+    d = copy.deepcopy(BASE)
+    mutate(d)
+    return d
+
+
+@pytest.mark.parametrize("mutate, pattern", [
+    (lambda d: d.update(start=[3.1, 2.0, 0.0, 0.0, 0.0]), r"scenario.start: .* is in collision"),
+    (lambda d: d["goal"].update(x=9.5), r"scenario.goal: centre \(9.5, 1.0\) is outside the map bounds"),
+    (lambda d: d["goal"].update(x=3.1, y=1.0), r"scenario.goal: .* inside an obstacle"),
+    (lambda d: d.update(colour="red"), r"scenario.colour: unknown key"),
+    (lambda d: d["map"].update(walls=[]), r"scenario.map.walls: unknown key"),
+    (lambda d: d["goal"].update(heading=1.0), r"scenario.goal.heading: unknown key"),
+    (lambda d: d["robot"].update(mass=3.0), r"robot.mass: unknown key"),
+    (lambda d: d.update(budget_s=0), r"scenario.budget_s: must be > 0, got 0"),
+    (lambda d: d.update(start=[1.0, 1.0, 0.0, 5.0, 0.0]), r"scenario.start.speed: 5.0 is outside"),
+    (lambda d: d.update(start=[1.0, 1.0]), r"scenario.start: expected \[x, y, heading, speed, steer\]"),
+    (lambda d: d["map"].update(bounds=[0, 0, 8]), r"scenario.map.bounds: expected"),
+    (lambda d: d["map"]["grid"].update(cells=["..x"]), r"scenario.map.grid.cells\[0\]: unexpected character 'x'"),
+    (lambda d: d["goal"].update(radius="big"), r"scenario.goal.radius: expected a number, got 'big'"),
+    (lambda d: d.pop("goal"), r"scenario.goal: required"),
+    (lambda d: d.update(format="other/1"), r"scenario.format: expected"),
+])
+def test_malformed_scenarios_are_rejected(mutate, pattern):
+    with pytest.raises(InputError, match=pattern):
+        Scenario.from_dict(_bad(mutate))
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "a.json").write_text("{not json")
+    with pytest.raises(InputError, match="malformed JSON"):
+        load_scenario(tmp_path / "a.json")
+    (tmp_path / "b.yaml").write_text(json.dumps(_bad(lambda d: d.update(extra=1))))
+    with pytest.raises(InputError, match=r"b.yaml.extra: unknown key"):
+        load_scenario(tmp_path / "b.yaml")
+    with pytest.raises(InputError, match="no file"):
+        load_scenario(tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match="no .yaml/.yml/.json files"):
+        scenario_files(tmp_path / "empty") if (tmp_path / "empty").mkdir() is None else None

@@ -1,0 +1,87 @@
+"""Collision checks on known configurations; soundness of the certified clearance against exact geometry."""
+import math
+
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.domains.robots import Car, CollisionChecker, World, grid_to_rectangles
+
+
+def _world():
+    return World([0, 0, 6, 4], rectangles=[[2.0, 1.0, 3.0, 3.0]], discs=[[5.0, 1.0, 0.4]])
+
+
+def test_exact_distance_closed_forms():
+    w = _world()
+    pts = torch.tensor([[1.5, 2.0], [2.5, 2.0], [3.5, 3.5], [5.0, 2.0], [0.1, 2.0], [6.5, 1.0]], dtype=torch.float64)
+    d = w.exact_distance(pts)
+    # left of the box (0.5), inside the box (0), corner (3.5,3.5)-(3,3) vs top wall 0.5, disc 1.0-0.4, wall 0.1, out
+    expected = [0.5, 0.0, min(math.hypot(0.5, 0.5), 0.5), 0.6, 0.1, 0.0]
+    assert torch.allclose(d, torch.tensor(expected, dtype=torch.float64), atol=1e-12)
+
+
+def test_field_is_within_half_a_cell_diagonal_and_clearance_is_sound(gen):
+    w = _world()
+    pts = torch.rand(4000, 2, generator=gen, dtype=torch.float64) * torch.tensor([6.0, 4.0], dtype=torch.float64)
+    exact = w.exact_distance(pts)
+    field = w.distance(pts.float()).double()
+    assert float((field - exact).abs().max()) <= w.margin + 1e-6
+    assert bool((w.clearance(pts.float()).double() <= exact + 1e-6).all())        # never optimistic
+    r = 0.2
+    free = ~w.points_collide(pts.float(), r)
+    assert bool((exact[free] >= r - 1e-6).all())
+
+
+def test_car_footprint_known_configurations():
+    w = _world()
+    car = Car()
+    chk = CollisionChecker(car, w)
+    p = car.p
+    front = p.length - p.rear_overhang
+    # facing the box's left face (x = 2.0): nose at 2.0 - gap
+    def at(gap):
+        return torch.tensor([2.0 - gap - front, 2.0, 0.0, 0.0, 0.0])
+    assert not bool(chk.states_valid(at(-0.05)))           # nose inside the box
+    assert not bool(chk.states_valid(at(0.0)))             # touching
+    assert bool(chk.states_valid(at(0.4)))                 # 40 cm clear
+    # parked alongside the disc, 0.5 m to its left with the body axis vertical
+    assert bool(chk.states_valid(torch.tensor([5.0 - 0.4 - 0.5, 0.8, math.pi / 2, 0.0, 0.0])))
+    assert not bool(chk.states_valid(torch.tensor([5.0, 0.2, math.pi / 2, 0.0, 0.0])))
+    # outside the map or across the boundary
+    assert not bool(chk.states_valid(torch.tensor([0.05, 2.0, 0.0, 0.0, 0.0])))
+    assert chk.state_valid_scalar(0.8, 2.0, 0.0) and not chk.state_valid_scalar(2.5, 2.0, 0.0)
+
+
+def test_first_collision_of_an_edge_driving_into_a_wall():
+    w = World([0, 0, 10, 4], rectangles=[[5.0, 0.0, 5.2, 4.0]])
+    car = Car()
+    chk = CollisionChecker(car, w)
+    s0 = torch.tensor([[1.0, 2.0, 0.0, 1.5, 0.0]], dtype=torch.float64)
+    edge = car.rollout(s0, torch.zeros(1, 40, 2, dtype=torch.float64))          # 4 s straight at 1.5 m/s
+    k = int(chk.first_collision(edge.float())[0])
+    # the nose reaches x = 5.0 when x_rear + (length - overhang) >= 5.0 (minus the covering-disc bulge)
+    x_rear = edge[0, :, 0]
+    nose = x_rear + car.p.length - car.p.rear_overhang
+    exact_first = int((nose >= 5.0 - 1e-9).nonzero()[0])
+    assert k <= exact_first                                      # conservative: never later than the true contact
+    assert float(x_rear[k - 1] + car.p.disc_offsets[-1] + car.p.disc_radius) >= 5.0 - w.margin - 0.08
+    assert bool(chk.edges_valid(edge[:, :k].float())) and not bool(chk.edges_valid(edge[:, : k + 1].float()))
+
+
+def test_grid_worlds_match_rectangle_worlds():
+    cells = [[0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0]]
+    boxes = grid_to_rectangles(torch.tensor(cells).numpy(), (0.0, 0.0), 0.5)
+    assert boxes.tolist() == [[0.5, 0.5, 1.5, 1.0], [1.0, 1.0, 1.5, 1.5]]
+    g = World([0, 0, 2, 1.5], grid={"origin": [0, 0], "resolution": 0.5, "cells": cells})
+    r = World([0, 0, 2, 1.5], rectangles=boxes.tolist())
+    assert torch.equal(g.field, r.field)
+
+
+def test_bad_worlds_are_rejected():
+    with pytest.raises(InputError, match="map.bounds"):
+        World([0, 0, -1, 3])
+    with pytest.raises(InputError, match=r"map.rectangles\[1\]"):
+        World([0, 0, 5, 5], rectangles=[[1, 1, 2, 2], [3, 3, 2, 4]])
+    with pytest.raises(InputError, match=r"map.discs\[0\]"):
+        World([0, 0, 5, 5], discs=[[1, 1, -0.2]])

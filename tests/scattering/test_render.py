@@ -1,0 +1,162 @@
+"""Scenes (SDF ray queries), the brute-force tracer against a direct single-scattering estimate, the learned
+tracer's fallback, and the workflow task."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.core.random import make_generator
+from sciflow.domains.photons.phase import hg_pdf
+from sciflow.domains.photons.scene import (Box, DirectionalLight, Medium, PinholeCamera, Scene, SDFShape,
+                                           SmoothUnion, Sphere, make_scene)
+from sciflow.domains.photons.volpath import VolumePathTracer
+from sciflow.methods.scattering import ScatteringCVAEs
+from sciflow.methods.scattering.render import SphereTracingCVAETracer
+
+
+@pytest.mark.parametrize("shape", [Sphere((0.1, 0.0, -0.2), 0.9), Box((0.0, 0.1, 0.0), (0.5, 0.7, 0.4))])
+def test_exact_ray_queries_match_sphere_tracing(shape):
+    gen = make_generator(0)
+    o = torch.randn(300, 3, generator=gen, dtype=torch.float64) * 0.1 + torch.tensor([0.0, 0.0, 3.0],
+                                                                                      dtype=torch.float64)
+    d = torch.nn.functional.normalize(-o + 0.3 * torch.randn(300, 3, generator=gen, dtype=torch.float64), dim=-1)
+    exact, traced = shape.intersect(o, d), SDFShape.intersect(shape, o, d)
+    assert torch.equal(torch.isfinite(exact), torch.isfinite(traced))
+    hit = torch.isfinite(exact)
+    assert int(hit.sum()) > 50
+    torch.testing.assert_close(exact[hit], traced[hit], atol=1e-3, rtol=0)
+    x = o[hit] + (exact[hit] + 0.05).unsqueeze(-1) * d[hit]
+    inside = shape.sdf(x) < 0
+    torch.testing.assert_close(shape.exit_distance(x[inside], d[hit][inside]),
+                               SDFShape.exit_distance(shape, x[inside], d[hit][inside]), atol=1e-3, rtol=0)
+
+
+def test_smooth_union_is_one_lipschitz_and_a_union():
+    s = SmoothUnion(Sphere((-0.3, 0, 0), 0.6), Box((0.4, 0, 0), (0.4, 0.4, 0.4)), k=0.3)
+    p = torch.randn(2000, 3, generator=make_generator(1), dtype=torch.float64).requires_grad_(True)
+    grad, = torch.autograd.grad(s.sdf(p).sum(), p)
+    assert float(grad.norm(dim=-1).max()) <= 1 + 1e-9
+    with torch.no_grad():
+        assert bool((s.sdf(p) <= torch.minimum(s.a.sdf(p), s.b.sdf(p)) + 1e-12).all())
+
+
+def _thin_scene(sigma_t=0.15, albedo=0.05, g=0.4):
+    light = DirectionalLight(direction=(-0.5, -0.2, -0.84), irradiance=2.0)
+    return Scene(Sphere((0, 0, 0), 1.0), Medium(sigma_t, albedo, g), light,
+                 PinholeCamera(origin=(0, 0, 4), fov=0.2, width=1, height=1))
+
+
+def test_brute_force_tracer_matches_single_scattering_integral():
+    """An optically thin, dark sphere seen through its centre: the pixel is the single-scattering integral
+    (double scattering is O(albedo * sigma_t) smaller)."""
+    scene = _thin_scene()
+    m = scene.medium
+    s = torch.linspace(0, 2, 4001, dtype=torch.float64)
+    x = torch.stack([torch.zeros_like(s), torch.zeros_like(s), 1 - s], -1)
+    l = scene.light.to_light().expand_as(x)
+    tl = scene.shape.exit_distance(x, l)
+    w = torch.tensor([0, 0, -1.0], dtype=torch.float64)
+    f = m.sigma_t * torch.exp(-m.sigma_t * (s + tl)) * m.albedo * hg_pdf((l * w).sum(-1), m.g) * 2.0
+    expected = float(torch.trapezoid(f, s))
+    res = VolumePathTracer(scene, slots=8192).render(16000, generator=make_generator(2), progress=False)
+    # per-path estimates: zero unless the path scatters; estimate the noise from a Bernoulli bound
+    p_scatter = 1 - math.exp(-2 * m.sigma_t)
+    noise = expected / math.sqrt(p_scatter * 16000) * 1.5
+    assert abs(float(res.image[0, 0]) - expected) < 4 * noise + 0.02 * expected
+
+
+def test_learned_tracer_falls_back_to_brute_force_in_thin_spheres():
+    scene = make_scene("sphere", sigma_r=1.0, width=6, height=6)
+    a = VolumePathTracer(scene).render(2, generator=make_generator(3), progress=False)
+    b = SphereTracingCVAETracer(scene, ScatteringCVAEs(), min_sigma_r=5.0).render(2, generator=make_generator(3),
+                                                                               progress=False)
+    np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_learned_tracer_renders_finite_positive_image():
+    scene = make_scene("blob", sigma_r=32.0, width=3, height=3)
+    r = SphereTracingCVAETracer(scene, ScatteringCVAEs(), min_sigma_r=2.0).render(1, generator=make_generator(4),
+                                                                               progress=False)
+    assert np.isfinite(r.image).all() and (r.image >= 0).all()
+
+
+def test_bad_scene_input():
+    with pytest.raises(InputError, match="scene"):
+        make_scene("teapot")
+    with pytest.raises(InputError, match="sigma_r"):
+        make_scene("sphere", sigma_r=-1.0)
+    with pytest.raises(InputError, match="albedo"):
+        make_scene("sphere", albedo=1.5)
+    with pytest.raises(InputError, match="spp"):
+        VolumePathTracer(make_scene("sphere")).render(0)
+
+
+def test_workflow_renders_png_and_radiance(tmp_path):
+    from sciflow.workflows import run_workflow
+    model = ScatteringCVAEs()
+    model.save(tmp_path / "model")
+    summary = run_workflow({"version": 1, "task": "scattering", "output": str(tmp_path / "out"), "device": "cpu",
+                            "scattering": {"integrators": ["cvae", "volpath"], "spp": 1, "width": 5, "height": 4,
+                                           "sigma_r": 8.0, "model": str(tmp_path / "model")}})
+    for name in ("cvae", "volpath"):
+        img = np.load(tmp_path / "out" / f"sphere_{name}.npy")
+        assert img.shape == (4, 5) and np.isfinite(img).all()
+        assert (tmp_path / "out" / f"sphere_{name}.png").is_file()
+        assert summary["results"][name]["samples"] == 20
+    with pytest.raises(InputError, match="spp"):
+        run_workflow({"version": 1, "task": "scattering", "output": str(tmp_path / "o2"),
+                      "scattering": {"spp": 0}})
+
+
+def test_shipped_workflow_runs_on_shipped_weights(tmp_path):
+    """workflows/scattering.yaml, shrunk (image size, spp, walks), end to end through the CLI on models/scattering."""
+    import yaml
+
+    from sciflow.cli import main
+    from sciflow.io import read_trajectory
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "workflows" / "scattering.yaml").read_text())
+    data["output"] = str(tmp_path / "out")
+    data["scattering"].update(width=6, height=6, spp=2, walks=300, model=str(root / "models" / "scattering"))
+    wf = tmp_path / "scattering.yaml"
+    wf.write_text(yaml.safe_dump(data))
+    assert main(["run", str(wf)]) in (0, None)
+    out = tmp_path / "out"
+    for name in data["scattering"]["integrators"]:
+        img = np.load(out / f"sphere_{name}.npy")
+        assert img.shape == (6, 6) and np.isfinite(img).all() and (img >= 0).all()
+        assert img.max() > 0
+        assert (out / f"sphere_{name}.png").stat().st_size > 0
+    tr = read_trajectory(out / "walks.npz")
+    assert tr.states.shape == (2, 300, 6)
+    torch.testing.assert_close(tr.states[1, :, :3].norm(dim=-1), torch.ones(300), atol=1e-5, rtol=0)
+    n = tr.extras["n_events"].double()
+    # at sigma_r = 64, g = 0.5 a walk scatters ~ sigma_r^2 (1 - g) / 2 ~ 1e3 times: the learned lengths must be
+    # of that diffusive order, not ballistic
+    assert 200 < float(n.median()) < 5000
+    torch.testing.assert_close(tr.extras["survival"], data["scattering"]["albedo"] ** n)
+
+
+class _MonteCarloWalks:
+    """Stands in for the CVAEs: exact Monte Carlo walks with the same record fields."""
+    device = torch.device("cpu")
+
+    def sample(self, sigma_r, g, albedo, *, generator=None, check=False):
+        from sciflow.domains.photons.walks import simulate_walks
+        return simulate_walks(sigma_r.double(), g.double(), albedo, generator=generator, dtype=torch.float64)
+
+
+def test_sphere_tracing_with_exact_walks_matches_brute_force():
+    """The jump logic (frame, radius, survival albedo^N, one weighted next-event estimate) is unbiased: with exact
+    walks in place of the CVAEs the learned integrator must agree with brute force within Monte Carlo noise."""
+    scene = make_scene("sphere", sigma_r=8.0, albedo=0.99, g=0.3, width=4, height=4)
+    bf = VolumePathTracer(scene).render(800, generator=make_generator(0), progress=False)
+    tracer = SphereTracingCVAETracer(scene, _MonteCarloWalks(), min_sigma_r=2.0)
+    st = tracer.render(800, generator=make_generator(1), progress=False)
+    assert tracer.jumps > 1000                     # whole spheres were crossed, not only single events
+    # each image mean has ~1.4 % relative noise at 12,800 paths (measured over seeds): 6 % is ~3 sigma of the
+    # difference
+    assert abs(st.image.mean() / bf.image.mean() - 1) < 0.06

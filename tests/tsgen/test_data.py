@@ -1,0 +1,94 @@
+"""Triplets layout, the fixed split, and the Transition1x reader on a small file written in the public layout."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sciflow.core.errors import InputError
+from sciflow.data.reactions import GRAMBOW_SPLIT, load_triplets, save_triplets, split_indices
+from sciflow.data.transition1x import T1X_ENERGY, T1X_FORCES, read_transition1x, write_transition1x
+
+
+def test_triplets_round_trip_and_subset(tmp_path, example_reactions):
+    data = example_reactions
+    data.extra["pos_ts_g2c_model"] = data.pos_ts + 0.01
+    save_triplets(tmp_path / "t.npz", data)
+    back = load_triplets(tmp_path / "t.npz")
+    assert back.rxn_id.tolist() == data.rxn_id.tolist()
+    np.testing.assert_array_equal(back.offsets, data.offsets)
+    np.testing.assert_allclose(back.pos_ts, data.pos_ts)
+    np.testing.assert_allclose(back.extra["pos_ts_g2c_model"], data.pos_ts + 0.01, atol=1e-6)
+    sub = back.subset([2, 0])
+    assert sub.rxn_id.tolist() == [data.rxn_id[2], data.rxn_id[0]]
+    np.testing.assert_allclose(sub.pos_reactant[: sub.n_atoms[0]], data.pos_reactant[data.rows(2)])
+    np.testing.assert_allclose(sub.extra["pos_ts_g2c_model"][: sub.n_atoms[0]], data.pos_ts[data.rows(2)] + 0.01,
+                               atol=1e-6)
+
+
+def test_missing_arrays_and_nan_are_rejected(tmp_path, example_reactions):
+    arrays = example_reactions.to_arrays()
+    del arrays["pos_product"]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(InputError, match="pos_product"):
+        load_triplets(tmp_path / "bad.npz")
+    arrays = example_reactions.to_arrays()
+    arrays["pos_reactant"] = arrays["pos_reactant"].copy()
+    arrays["pos_reactant"][5, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", **arrays)
+    with pytest.raises(InputError, match="pos_reactant: non-finite"):
+        load_triplets(tmp_path / "nan.npz")
+
+
+def test_fixed_split_is_a_deterministic_partition():
+    parts = split_indices(700, GRAMBOW_SPLIT["sizes"], GRAMBOW_SPLIT["seed"])
+    assert [len(p) for p in parts] == [560, 70, 70]
+    allidx = np.concatenate(parts)
+    assert sorted(allidx.tolist()) == list(range(700))
+    again = split_indices(700, GRAMBOW_SPLIT["sizes"], GRAMBOW_SPLIT["seed"])
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+    with pytest.raises(InputError, match="sizes"):
+        split_indices(10, (5, 4), 0)
+
+
+def _write_t1x_by_hand(path, data):
+    """The public layout written directly with h5py (independent of sciflow's writer)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for split in ("data", "test"):
+            for i in range(len(data)):
+                s = data.rows(i)
+                z = data.atomic_numbers[s]
+                grp = f.create_group(f"{split}/C{i}H/rxn{i:04d}")
+                path_frames = np.stack([data.pos_reactant[s], data.pos_ts[s], data.pos_product[s]])
+                grp["atomic_numbers"] = z.astype(np.int8)
+                grp["positions"] = path_frames
+                grp[T1X_ENERGY] = np.array([-100.0 - i, -99.0 - i, -100.5 - i])
+                grp[T1X_FORCES] = np.zeros_like(path_frames)
+                for k, role in enumerate(("reactant", "transition_state", "product")):
+                    sub = grp.create_group(role)
+                    sub["atomic_numbers"] = z.astype(np.int8)
+                    sub["positions"] = path_frames[k][None]
+                    sub[T1X_ENERGY] = np.array([[-100.0, -99.0, -100.5][k] - i])
+                    sub[T1X_FORCES] = np.zeros((1, len(z), 3))
+
+
+def test_transition1x_reader_on_a_file_in_the_public_layout(tmp_path, example_reactions):
+    data = example_reactions
+    _write_t1x_by_hand(tmp_path / "t1x.h5", data)
+    back = read_transition1x(tmp_path / "t1x.h5", "test")
+    assert len(back) == len(data)
+    assert back.rxn_id.tolist() == [f"rxn{i:04d}" for i in range(len(data))]
+    np.testing.assert_allclose(back.pos_ts, data.pos_ts, atol=1e-6)
+    np.testing.assert_allclose(back.pos_product, data.pos_product, atol=1e-6)
+    np.testing.assert_allclose(back.extra["energy_ts"] - back.extra["energy_reactant"], 1.0)
+    assert back.extra["formula"].tolist() == [f"C{i}H" for i in range(len(data))]
+    assert len(read_transition1x(tmp_path / "t1x.h5", "data", limit=2)) == 2
+    with pytest.raises(InputError, match="split"):
+        read_transition1x(tmp_path / "t1x.h5", "train")
+    # sciflow's writer produces the same layout
+    data.extra.update(energy_reactant=np.zeros(3), energy_ts=np.ones(3), energy_product=np.full(3, 0.5))
+    write_transition1x(tmp_path / "w.h5", data, split="val")
+    again = read_transition1x(tmp_path / "w.h5", "val")
+    np.testing.assert_allclose(again.pos_reactant, data.pos_reactant, atol=1e-6)
+    np.testing.assert_allclose(again.extra["energy_ts"], 1.0)

@@ -1,0 +1,106 @@
+"""End to end: the tsgen workflow on two reactions with the shipped model, the evaluate CLI, import hygiene."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciflow.core.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "datasets" / "reactions" / "examples"
+
+MODEL = ROOT / "models" / "tsgen"
+
+
+def test_workflow_two_reactions(tmp_path):
+    from sciflow.domains.molecules.io import read_molecules
+    from sciflow.workflows import run_workflow
+
+    wf = {"version": 1, "task": "tsgen", "seed": 0, "device": "cpu", "output": str(tmp_path / "out"),
+          "tsgen": {"model": str(MODEL), "reactions": str(EXAMPLES), "n_samples": 3, "limit": 2}}
+    summary = run_workflow(wf)
+    assert summary["written"] == 2
+    rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    assert len(rows) == 2
+    for row in rows:
+        frames = read_molecules(tmp_path / "out" / row["xyz"])
+        src = read_molecules(EXAMPLES / f"{row['reaction']}.xyz")
+        assert len(frames) == 3 + 2                                 # reactant, 3 TS samples, product
+        assert all(np.array_equal(f.numbers, src[0].numbers) for f in frames)
+        # reactant and product frames are the inputs (moved into the common frame: distances unchanged)
+        for out, ref in ((frames[0], src[0]), (frames[-1], src[-1])):
+            d_out = np.linalg.norm(out.positions[:, None] - out.positions[None], axis=-1)
+            d_ref = np.linalg.norm(ref.positions[:, None] - ref.positions[None], axis=-1)
+            np.testing.assert_allclose(d_out, d_ref, atol=1e-4)
+        # physical sanity: no two atoms of a generated TS closer than 0.6 Å
+        for f in frames[1:-1]:
+            d = np.linalg.norm(f.positions[:, None] - f.positions[None], axis=-1) + 10 * np.eye(len(f))
+            assert d.min() > 0.6
+    # a second run resumes: nothing is redone
+    again = run_workflow(wf)
+    assert again["written"] == 2
+
+
+def test_shipped_workflow_yaml_runs_on_one_reaction(tmp_path):
+    """workflows/tsgen.yaml as shipped (GFN2-xTB profile included), shrunk to one reaction and two samples."""
+    import yaml
+
+    from sciflow.workflows import run_workflow
+
+    wf = yaml.safe_load((ROOT / "workflows" / "tsgen.yaml").read_text())
+    if wf["tsgen"].get("calculator") == "xtb":
+        pytest.importorskip("tblite")
+    wf["output"] = str(tmp_path / "out")
+    wf["tsgen"].update(model=str(ROOT / wf["tsgen"]["model"]), reactions=str(ROOT / wf["tsgen"]["reactions"]),
+                       n_samples=2, limit=1)
+    assert run_workflow(wf)["written"] == 1
+    rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    assert len(rows) == 1
+    if wf["tsgen"].get("calculator") == "xtb":
+        png = tmp_path / "out" / rows[0]["profile"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        # the TS estimate lies above both end points on the xTB surface
+        e_r, e_ts, e_p = (float(rows[0][k]) for k in ("e_reactant_eV", "e_ts_eV", "e_product_eV"))
+        assert e_ts > max(e_r, e_p)
+
+
+def test_workflow_rejects_bad_reaction_files_before_work(tmp_path):
+    from sciflow.domains.molecules.io import write_xyz_frames
+    from sciflow.workflows import run_workflow
+
+    folder = tmp_path / "rx"
+    folder.mkdir()
+    write_xyz_frames(folder / "a.xyz", [(np.array([6, 1]), np.zeros((2, 3)) + [[0, 0, 0], [1, 0, 0]], "r"),
+                                        (np.array([1, 6]), np.array([[0, 0, 0], [1.1, 0, 0]]), "p")])
+    wf = {"version": 1, "task": "tsgen", "output": str(tmp_path / "o"),
+          "tsgen": {"model": str(MODEL), "reactions": str(folder)}}
+    with pytest.raises(InputError, match="atom order differs"):
+        run_workflow(wf)
+    assert not (tmp_path / "o" / "xyz").exists()
+
+
+def test_evaluate_cli_writes_the_metrics(tmp_path, example_reactions):
+    from sciflow.cli import main
+    from sciflow.data.reactions import save_triplets
+
+    save_triplets(tmp_path / "t.npz", example_reactions)
+    assert main(["tsgen", "evaluate", "--data", str(tmp_path / "t.npz"), "--out", str(tmp_path / "m.json"),
+                 "--model", str(MODEL), "--n-samples", "2"]) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    for key in ("rmsd_mean", "rmsd_median", "n_reactions", "seconds_per_reaction", "rmsd_best_mean"):
+        assert key in m
+    assert m["n_reactions"] == 3 and m["rmsd_best_mean"] <= m["rmsd_mean"] + 1e-12
+
+
+def test_importing_the_method_loads_no_heavy_package():
+    code = ("import sys, sciflow, sciflow.methods.tsgen, sciflow.domains.molecules;"
+            "bad=[m for m in ('ase','rdkit','tblite','sella','mdtraj','openmm') if m in sys.modules];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..core.errors import InputError
 from ..core.trajectory import Trajectory
-from ..core.training import atomic_save, load_checkpoint, package_versions, plain
+from ..core.training import Trainer, atomic_save, load_checkpoint, package_versions, plain
 
 __all__ = ["Method", "resolve_model_file"]
 
@@ -48,6 +48,20 @@ class Method(ABC):
     @abstractmethod
     def generate(self, condition: Any, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
         """Draw n samples for ``condition`` (the Generator protocol)."""
+
+    def train_model(self, loss_fn: Any, sample_batch: Any, config: Any, *, device: str | torch.device = "cpu",
+                    checkpoint_path: str | os.PathLike | None = None, stop_at: int | None = None,
+                    **info: Any) -> Any:
+        """Train ``self.model`` with the core Trainer (resumable through ``checkpoint_path``), keep the EMA
+        weights, move the model back to the CPU and record the run in ``self.info["train"]`` (plus ``info``)."""
+        trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
+                          run_config={"method": self.name, **self.config()})
+        result = trainer.fit(sample_batch, stop_at=stop_at)
+        trainer.averaged_model()
+        self.model.cpu()
+        self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss,
+                              **info}
+        return result
 
     def extra_state(self) -> dict[str, Any]:
         """Tensors or plain values besides the model weights (normalisation statistics, ...)."""

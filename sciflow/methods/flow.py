@@ -13,7 +13,7 @@ from ..core.flow_matching import FlowMatcher
 from ..core.random import randint
 from ..core.registry import COUPLINGS, PATHS, SOLVERS
 from ..core.trajectory import Trajectory
-from ..core.training import Trainer, TrainConfig, TrainResult
+from ..core.training import TrainConfig, TrainResult
 from ..domains.points import PointsAdapter
 from ..nn.mlp import TimeConditionedMLP
 from .base import Method
@@ -93,12 +93,7 @@ class ConditionalFlow(Method):
             cond = {"cond": batch[COND]} if COND in batch else {}
             return self.matcher.loss(model, x0, x1, cond=cond, generator=g)
 
-        trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
-                          run_config={"method": self.name, **self._config})
-        result = trainer.fit(sample_batch)
-        trainer.averaged_model()
-        self.model.cpu()
-        self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss}
+        result = self.train_model(loss_fn, sample_batch, config, device=device, checkpoint_path=checkpoint_path)
         return result
 
     # -- sampling ----------------------------------------------------------------------------

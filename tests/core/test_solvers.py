@@ -107,3 +107,26 @@ def test_bad_inputs():
         Euler().solve(rot_field, torch.zeros(1, 2), torch.tensor([0.0, 1.0]), keep="some")
     with pytest.raises(InputError, match="rtol"):
         Dopri5(rtol=0.0)
+
+
+def test_ito_heun_is_heun_without_noise_and_has_ou_moments(gen):
+    from sciflow.core.solvers.sde_heun import ItoHeun
+    x0 = torch.tensor([[1.0, 0.5], [-0.3, 2.0]], dtype=torch.float64)
+    grid = torch.linspace(0, 1, 21, dtype=torch.float64)
+    torch.testing.assert_close(ItoHeun(0.0).solve(rot_field, x0, grid).last, Heun().solve(rot_field, x0, grid).last)
+    # OU dX = -theta X dt + s dW on a coarse grid (a = theta h): one step is
+    # x' = x (1 - a + a^2/2) + (1 - a/2) s sqrt(h) xi, so mean and variance follow exact recursions
+    theta, s, n, steps = 3.0, 0.5, 40_000, 5
+    h, a = 1.0 / steps, 3.0 / steps
+    grid = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    start = torch.ones(n, 1, dtype=torch.float64)
+    heun = ItoHeun(s).solve(lambda x, t: -theta * x, start, grid, generator=gen, keep="last").last
+    em = EulerMaruyama(s).solve(lambda x, t: -theta * x, start, grid, generator=gen, keep="last").last
+    c, mean, var = 1 - a + a * a / 2, 1.0, 0.0
+    for _ in range(steps):
+        mean, var = c * mean, c * c * var + s * s * h * (1 - a / 2) ** 2
+    assert float(heun.mean()) == pytest.approx(mean, abs=4 * math.sqrt(var / n))
+    assert float(heun.var()) == pytest.approx(var, rel=0.03)
+    # and the trapezoid drift is far closer to the true OU mean than Euler-Maruyama at the same step
+    true_mean = math.exp(-theta)
+    assert abs(float(heun.mean()) - true_mean) < 0.5 * abs(float(em.mean()) - true_mean)

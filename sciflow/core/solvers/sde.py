@@ -35,6 +35,11 @@ class EulerMaruyama(Solver):
     def _g(self, x: Tensor, t: Tensor) -> Tensor | float:
         return self.diffusion(x, time_like(t, x)) if callable(self.diffusion) else float(self.diffusion)
 
+    def _step(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
+              generator: torch.Generator | None) -> Tensor:
+        drift = self._eval(field, x, t, cond)
+        return x + h * drift + self._g(x, t) * h.abs().sqrt() * randn_like(x, generator=generator)
+
     def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
                    generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
         x = x0
@@ -43,9 +48,7 @@ class EulerMaruyama(Solver):
             t0, t1 = grid[i].to(x.dtype), grid[i + 1].to(x.dtype)
             h = (t1 - t0) / self.substeps
             for s in range(self.substeps):
-                t = t0 + s * h
-                drift = self._eval(field, x, t, cond)
-                x = x + h * drift + self._g(x, t) * h.abs().sqrt() * randn_like(x, generator=generator)
+                x = self._step(field, x, t0 + s * h, h, cond, generator)
             if keep == "all":
                 states.append(x)
         if keep == "last":

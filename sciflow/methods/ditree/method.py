@@ -27,7 +27,7 @@ from ...core.errors import InputError, SciflowError
 from ...core.flow_matching import FlowMatcher
 from ...core.paths import LinearPath
 from ...core.random import make_generator, rand, randint, randn_like
-from ...core.training import TrainConfig, Trainer, TrainResult
+from ...core.training import TrainConfig, TrainResult
 from ...core.trajectory import Trajectory
 from ...domains.robots import CarParams, LocalObservation, Scenario
 from ..base import Method
@@ -145,14 +145,11 @@ class DiTree(Method):
             x1 = batch["chunk"]
             return self.matcher.loss(model, randn_like(x1, generator=g), x1, cond={"cond": cond}, generator=g)
 
-        trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
-                          run_config={"method": self.name, **self._config})
-        result = trainer.fit(lambda g: self.sample_batch(data, bs, g))
-        trainer.averaged_model()
-        self.model.cpu().eval()
-        self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss,
-                              "windows": int(data["states"].shape[0]), "demos": int(data["goals"].shape[0]),
-                              "history": result.history}
+        result = self.train_model(loss_fn, lambda g: self.sample_batch(data, bs, g), config, device=device,
+                                  checkpoint_path=checkpoint_path, windows=int(data["states"].shape[0]),
+                                  demos=int(data["goals"].shape[0]))
+        self.info["train"]["history"] = result.history
+        self.model.eval()
         return result
 
     # -- planning ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS
 from ...core.flow_matching import FlowMatcher, uniform_time
 from ...core.paths import LinearPath
 from ...core.registry import SOLVERS
-from ...core.training import TrainConfig, Trainer, TrainResult
+from ...core.training import TrainConfig, TrainResult
 from ...core.trajectory import Trajectory
 from ...data.reactions import ReactionSet
 from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, replicate_graphs
@@ -113,13 +113,9 @@ class TSGen(Method):
             cond = {k: v for k, v in batch.items() if k not in (POS_TS, POS_MIDPOINT)}
             return self.matcher.loss(self.field_of(model), x0, x1, cond=cond, batch=batch[BATCH], generator=g)
 
-        trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
-                          run_config={"method": self.name, **self._config})
-        result = trainer.fit(sample_batch, stop_at=stop_at)
-        trainer.averaged_model()
-        self.model.cpu()
-        self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss,
-                              "n_reactions": len(dataset), "reverse_augment": self._config["reverse_augment"]}
+        result = self.train_model(loss_fn, sample_batch, config, device=device, checkpoint_path=checkpoint_path,
+                                  stop_at=stop_at, n_reactions=len(dataset),
+                                  reverse_augment=self._config["reverse_augment"])
         return result
 
     # -- sampling -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ...core.fields import BATCH
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randint, randn
 from ...core.registry import PATHS, SOLVERS
-from ...core.training import TrainConfig, Trainer, TrainResult
+from ...core.training import TrainConfig, TrainResult
 from ...core.trajectory import Trajectory
 from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex, element_index
 from ...nn.graph import scatter_mean
@@ -115,13 +115,9 @@ class UnbindingFlow(Method):
             x0 = self.prior_std * randn(x1.shape, generator=g, device=x1.device, dtype=x1.dtype)
             return self.matcher.loss(model, x0, x1, cond=cond, batch=cond["ligand_batch"], generator=g)
 
-        trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
-                          run_config={"method": self.name, **self._config})
-        result = trainer.fit(sample_batch, stop_at=stop_at)
-        trainer.averaged_model()
-        self.model.cpu()
-        self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss,
-                              "n_paths": len(paths), "complexes": sorted({p.cond.name for p in paths})}
+        result = self.train_model(loss_fn, sample_batch, config, device=device, checkpoint_path=checkpoint_path,
+                                  stop_at=stop_at, n_paths=len(paths),
+                                  complexes=sorted({p.cond.name for p in paths}))
         return result
 
     # -- sampling ----------------------------------------------------------------------------

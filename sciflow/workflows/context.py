@@ -12,8 +12,8 @@ import torch
 
 from ..core.files import atomic_write_json, atomic_write_text
 from ..core.random import make_generator
-from ..core.trajectory import Trajectory
 from ..core.training import DistInfo, progress
+from ..core.trajectory import Trajectory
 
 __all__ = ["RunContext"]
 

@@ -13,14 +13,24 @@ flow:                 # the task's own block, validated by the task's pydantic m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..core.errors import InputError
 
-__all__ = ["StrictModel", "WorkflowHeader", "load_yaml", "format_validation_error", "SCHEMA_VERSION"]
+__all__ = ["ExistingPath", "StrictModel", "WorkflowHeader", "load_yaml", "format_validation_error", "SCHEMA_VERSION"]
+
+
+def _must_exist(v: Path) -> Path:
+    if not Path(v).exists():
+        raise ValueError(f"no file or folder at {v}")
+    return v
+
+
+ExistingPath = Annotated[Path, AfterValidator(_must_exist)]
+"""A path that must exist when the workflow is validated (saved models, input data)."""
 
 SCHEMA_VERSION = 1
 

@@ -12,9 +12,8 @@ import time
 
 import torch
 
-from ...core.random import make_generator
 from ...domains.robots import Scenario
-from .problem import ActionSampler, Problem, RandomControls, sample_targets
+from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
 from .tree import PlanResult, Tree
 
 __all__ = ["TreePlanner", "add_edges", "grow_edges", "propagate_edges"]
@@ -86,9 +85,7 @@ class TreePlanner:
     def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
               keep_tree: bool = False, max_nodes: int = 200_000) -> PlanResult:
-        problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
-        budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
-        g = generator if generator is not None else make_generator(0)
+        problem, budget, g = start_solve(scenario, budget_s, generator, device)
         min_steps = self.min_steps if self.min_steps is not None else problem.car.p.control_period
         t0 = time.perf_counter()
         tree = Tree(problem.start)

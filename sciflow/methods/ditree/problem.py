@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ...core.random import rand, randint
+from ...core.random import make_generator, rand, randint
 from ...domains.robots import Car, CollisionChecker, GoalRegion, Scenario, World
 
-__all__ = ["ActionSampler", "Problem", "RandomControls", "sample_targets"]
+__all__ = ["ActionSampler", "Problem", "RandomControls", "sample_targets", "start_solve"]
 
 
 @dataclass
@@ -35,6 +35,15 @@ class Problem:
     @property
     def dt(self) -> float:
         return self.car.p.dt
+
+
+def start_solve(scenario: Scenario | Problem, budget_s: float | None, generator: torch.Generator | None,
+                device: torch.device | str) -> tuple[Problem, float, torch.Generator]:
+    """What every planner's ``solve`` starts from: the problem on ``device``, the time budget (the scenario's
+    unless given) and the generator (seed 0 unless given)."""
+    problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
+    budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
+    return problem, budget, generator if generator is not None else make_generator(0)
 
 
 def sample_targets(problem: Problem, n: int, goal_bias: float, generator: torch.Generator | None) -> Tensor:

@@ -10,11 +10,10 @@ import time
 
 import torch
 
-from ...core.random import make_generator
 from ...domains.robots import Scenario
 from .planners import grow_edges
 from .policy import PolicySampler
-from .problem import Problem
+from .problem import Problem, start_solve
 from .tree import PlanResult, Tree
 
 __all__ = ["PolicyRollout"]
@@ -29,9 +28,7 @@ class PolicyRollout:
     def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
               keep_tree: bool = False, **_: object) -> PlanResult:
-        problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
-        budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
-        g = generator if generator is not None else make_generator(0)
+        problem, budget, g = start_solve(scenario, budget_s, generator, device)
         goal = torch.tensor([[problem.goal.x, problem.goal.y]], device=problem.device)
         t0 = time.perf_counter()
         tree = Tree(problem.start)

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
-from ...core.random import make_generator, rand
+from ...core.random import rand
 from ...domains.robots import Scenario
 from .planners import add_edges, propagate_edges
-from .problem import ActionSampler, Problem, RandomControls, sample_targets
+from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
 from .tree import PlanResult, Tree
 
 __all__ = ["SSTPlanner"]
@@ -44,9 +44,7 @@ class SSTPlanner:
     def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
               keep_tree: bool = False, **_: object) -> PlanResult:
-        problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
-        budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
-        g = generator if generator is not None else make_generator(0)
+        problem, budget, g = start_solve(scenario, budget_s, generator, device)
         min_steps = self.min_steps if self.min_steps is not None else problem.car.p.control_period
         t0 = time.perf_counter()
         tree = Tree(problem.start)

@@ -11,12 +11,12 @@ import torch
 from pydantic import Field, field_validator
 
 from ...core.registry import COUPLINGS, PATHS, SOLVERS
-from ...core.trajectory import Trajectory
 from ...core.training import TrainConfig
+from ...core.trajectory import Trajectory
 from ...data.toy import eight_gaussians, helix, moons
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import StrictModel
+from ..schema import ExistingPath, StrictModel
 
 __all__ = ["FlowTask", "run"]
 
@@ -82,14 +82,8 @@ class FlowTask(StrictModel):
     model: ModelSettings = ModelSettings()
     train: TrainSettings = TrainSettings()
     generate: GenerateSettings = GenerateSettings()
-    weights: Path | None = Field(None, description="a saved model to use instead of training")
+    weights: ExistingPath | None = Field(None, description="a saved model to use instead of training")
 
-    @field_validator("weights")
-    @classmethod
-    def _weights(cls, v: Path | None) -> Path | None:
-        if v is not None and not Path(v).exists():
-            raise ValueError(f"no model file or folder at {v}")
-        return v
 
 
 def _target(cfg: ToyData, n: int, cond: float | None, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:

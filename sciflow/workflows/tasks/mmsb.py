@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import StrictModel
+from ..schema import ExistingPath, StrictModel
 
 __all__ = ["MMSBTask", "run"]
 
@@ -63,14 +63,8 @@ class MMSBTask(StrictModel):
     data: DataSettings
     model: ModelSettings = ModelSettings()
     output: OutputSettings = OutputSettings()
-    weights: Path | None = Field(None, description="a saved MMSB model to use instead of fitting")
+    weights: ExistingPath | None = Field(None, description="a saved MMSB model to use instead of fitting")
 
-    @field_validator("weights")
-    @classmethod
-    def _weights(cls, v: Path | None) -> Path | None:
-        if v is not None and not Path(v).exists():
-            raise ValueError(f"no model file at {v}")
-        return v
 
 
 def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:

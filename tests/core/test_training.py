@@ -41,6 +41,23 @@ def test_loss_falls_and_history_is_kept():
     assert res.history[-1] < 0.1 * res.history[0]
 
 
+def test_fused_optimizer_takes_the_same_steps_as_plain_adamw():
+    # the trainer fuses AdamW where it can; its updates must equal torch's per-tensor AdamW loop
+    tr = Trainer(make(), loss_fn, cfg(lr_schedule="constant", warmup_steps=0, ema_decay=None, weight_decay=0.01, grad_clip=None),
+                 device="cpu")
+    assert tr.optimizer.defaults.get("fused")
+    ref = make()
+    opt = torch.optim.AdamW(ref.parameters(), lr=1e-2, betas=tr.config.betas, weight_decay=0.01)
+    tr.fit(sample_batch)
+    g = torch.Generator().manual_seed(7)  # the trainer's generator: seed + 1_000_003 * rank
+    for _ in range(tr.config.steps):
+        opt.zero_grad()
+        loss_fn(ref, sample_batch(g), g).backward()
+        opt.step()
+    for a, b in zip(tr.model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     full = Trainer(make(), loss_fn, cfg(), device="cpu")
     full.fit(sample_batch)

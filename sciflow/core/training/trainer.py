@@ -113,8 +113,7 @@ class Trainer:
         self.loss_fn = loss_fn
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.run_config = plain(dict(run_config or {}))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=config.betas,
-                                           weight_decay=config.weight_decay)
+        self.optimizer = _adamw(self.model, config)
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay is not None else None
         self.generator = make_generator(config.seed + 1_000_003 * self.dist.rank, self.device)
         self.step = 0
@@ -256,3 +255,16 @@ class Trainer:
         if self.ema is not None:
             self.ema.copy_to(self.model)
         return self.model
+
+
+def _adamw(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel per step where the device and dtypes allow it (CPU and CUDA float
+    parameters): the same update as the per-tensor loop, several times faster for small networks."""
+    params = list(model.parameters())
+    kw = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay}
+    if params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
+        try:
+            return torch.optim.AdamW(params, fused=True, **kw)
+        except (RuntimeError, ValueError, TypeError):
+            pass
+    return torch.optim.AdamW(params, **kw)

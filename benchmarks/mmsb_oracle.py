@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mmsb import DATA, w2_distance  # noqa: E402  (the benchmark's own data path and metric)
+from mmsb import DATA, w2_distance
 
-from sciflow.core.files import atomic_write_json, atomic_write_text  # noqa: E402
-from sciflow.core.random import make_generator  # noqa: E402
-from sciflow.core.solvers.sde_heun import ItoHeun  # noqa: E402
-from sciflow.data.snapshots import read_snapshots  # noqa: E402
-from sciflow.domains.cells import LotkaVolterra, MultiplicativeNoise, Repressilator  # noqa: E402
+from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.random import make_generator
+from sciflow.core.solvers.sde_heun import ItoHeun
+from sciflow.data.snapshots import read_snapshots
+from sciflow.domains.cells import LotkaVolterra, MultiplicativeNoise, Repressilator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # the generators' settings as documented with the data (../shared/data/snapshots/README.md)

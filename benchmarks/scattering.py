@@ -26,11 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.core.files import atomic_write_json, atomic_write_text  # noqa: E402
-from sciflow.domains.photons.scene import make_scene  # noqa: E402
-from sciflow.methods.scattering import ScatteringCVAEs  # noqa: E402
-from sciflow.methods.scattering.api import render, save_image  # noqa: E402
-from sciflow.methods.scattering.metrics import evaluate_grid  # noqa: E402
+from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.domains.photons.scene import make_scene
+from sciflow.methods.scattering import ScatteringCVAEs
+from sciflow.methods.scattering.api import render, save_image
+from sciflow.methods.scattering.metrics import evaluate_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.methods.scattering.api import render_scene  # noqa: E402
+from sciflow.methods.scattering.api import render_scene
 
 
 def main() -> None:

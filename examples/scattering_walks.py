@@ -13,10 +13,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.core.files import atomic_path  # noqa: E402
-from sciflow.core.random import make_generator  # noqa: E402
-from sciflow.domains.photons import simulate_walks  # noqa: E402
-from sciflow.methods.scattering import ScatteringCVAEs  # noqa: E402
+from sciflow.core.files import atomic_path
+from sciflow.core.random import make_generator
+from sciflow.domains.photons import simulate_walks
+from sciflow.methods.scattering import ScatteringCVAEs
 
 
 def main() -> None:

@@ -13,8 +13,20 @@ from .core.training import TrainConfig, Trainer
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "FlowMatcher", "Generator", "InputError", "SciflowError", "Trajectory", "make_generator",
-           "TrainConfig", "Trainer", "ConditionalFlow", "read_trajectory", "write_trajectory"]
+__all__ = [
+    "ConditionalFlow",
+    "FlowMatcher",
+    "Generator",
+    "InputError",
+    "SciflowError",
+    "TrainConfig",
+    "Trainer",
+    "Trajectory",
+    "__version__",
+    "make_generator",
+    "read_trajectory",
+    "write_trajectory",
+]
 
 _LAZY = {
     "ConditionalFlow": "sciflow.methods.flow",

@@ -10,6 +10,27 @@ from .random import make_generator
 from .registry import COSTS, COUPLINGS, PATHS, SOLVERS, Registry
 from .trajectory import Trajectory
 
-__all__ = ["couplings", "fields", "flow_matching", "losses", "paths", "schedules", "solvers", "training", "InputError",
-           "SciflowError", "FlowMatcher", "check_finite", "check_in_range", "check_shape", "Generator", "make_generator", "Registry", "PATHS", "COUPLINGS", "SOLVERS", "COSTS",
-           "Trajectory"]
+__all__ = [
+           "COSTS",
+           "COUPLINGS",
+           "PATHS",
+           "SOLVERS",
+           "FlowMatcher",
+           "Generator",
+           "InputError",
+           "Registry",
+           "SciflowError",
+           "Trajectory",
+           "check_finite",
+           "check_in_range",
+           "check_shape",
+           "couplings",
+           "fields",
+           "flow_matching",
+           "losses",
+           "make_generator",
+           "paths",
+           "schedules",
+           "solvers",
+           "training",
+]

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["SciflowError", "InputError", "check_finite", "check_shape", "check_in_range"]
+__all__ = ["InputError", "SciflowError", "check_finite", "check_in_range", "check_shape"]
 
 
 class SciflowError(Exception):

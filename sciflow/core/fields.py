@@ -28,6 +28,15 @@ LOG_WEIGHT = "log_weight"
 COND = "cond"
 
 __all__ = [
-    "POS", "BATCH", "ATOMIC_NUMBERS", "POS_REACTANT", "POS_PRODUCT", "POS_TS", "EDGE_INDEX",
-    "ENERGY", "CONTROLS", "LOG_WEIGHT", "COND",
+    "ATOMIC_NUMBERS",
+    "BATCH",
+    "COND",
+    "CONTROLS",
+    "EDGE_INDEX",
+    "ENERGY",
+    "LOG_WEIGHT",
+    "POS",
+    "POS_PRODUCT",
+    "POS_REACTANT",
+    "POS_TS",
 ]

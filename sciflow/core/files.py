@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text"]
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from .random import rand
 from .solvers.base import Solver
 from .trajectory import Trajectory
 
-__all__ = ["FlowMatcher", "uniform_time", "logit_normal_time"]
+__all__ = ["FlowMatcher", "logit_normal_time", "uniform_time"]
 
 #: Draws n flow times in [0, 1]: (n, generator, device, dtype) -> (n,).
 TimeSampler = Callable[[int, "torch.Generator | None", torch.device, torch.dtype], Tensor]

@@ -9,7 +9,7 @@ from torch import Tensor
 from .errors import InputError
 from .paths.base import PathSample
 
-__all__ = ["per_row_mse", "reduce_rows", "cfm_loss", "score_loss", "TimeWeighting"]
+__all__ = ["TimeWeighting", "cfm_loss", "per_row_mse", "reduce_rows", "score_loss"]
 
 #: w(t): (B,) -> (B,) non-negative weight of each row's loss.
 TimeWeighting = Callable[[Tensor], Tensor]

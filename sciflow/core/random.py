@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["make_generator", "randn", "randn_like", "rand", "randint", "randperm", "multinomial"]
+__all__ = ["make_generator", "multinomial", "rand", "randint", "randn", "randn_like", "randperm"]
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:

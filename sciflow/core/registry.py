@@ -13,7 +13,7 @@ from .errors import InputError
 from .paths import BrownianBridgePath, CosinePath, LinearPath, VPPath
 from .solvers import RK4, Dopri5, Euler, EulerMaruyama, Heun, Midpoint
 
-__all__ = ["Registry", "PATHS", "COUPLINGS", "SOLVERS", "COSTS"]
+__all__ = ["COSTS", "COUPLINGS", "PATHS", "SOLVERS", "Registry"]
 
 T = TypeVar("T")
 

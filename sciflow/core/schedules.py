@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .errors import check_in_range
 
-__all__ = ["Coefficients", "Schedule", "LinearSchedule", "BridgeSchedule", "VPSchedule", "CosineSchedule"]
+__all__ = ["BridgeSchedule", "Coefficients", "CosineSchedule", "LinearSchedule", "Schedule", "VPSchedule"]
 
 _EPS = 1e-5
 

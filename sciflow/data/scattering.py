@@ -18,10 +18,10 @@ from ..core.files import atomic_path, atomic_write_json
 from ..core.random import make_generator
 from ..core.training.progress import progress
 from ..domains.photons.conditions import G_MAX, SIGMA_MAX, sample_conditions
-from ..domains.photons.fields import ALBEDO, CONDITION_KEYS, G, RECORD_KEYS, SIGMA_R
+from ..domains.photons.fields import ALBEDO, CONDITION_KEYS, RECORD_KEYS, SIGMA_R, G
 from ..domains.photons.walks import simulate_walks
 
-__all__ = ["generate_walk_dataset", "load_walk_dataset", "save_walks", "load_walks"]
+__all__ = ["generate_walk_dataset", "load_walk_dataset", "load_walks", "save_walks"]
 
 _KEYS = CONDITION_KEYS + RECORD_KEYS
 

@@ -9,7 +9,7 @@ from torch import Tensor
 from ..core.errors import check_in_range
 from ..core.random import rand, randint, randn
 
-__all__ = ["eight_gaussians", "moons", "helix"]
+__all__ = ["eight_gaussians", "helix", "moons"]
 
 
 def eight_gaussians(n: int, *, scale: float = 5.0, std: float = 0.5,

@@ -3,4 +3,4 @@ them, never here, so ``import sciflow`` works with torch, PyG, e3nn and POT alon
 from .base import DomainAdapter
 from .points import POINTS, PointsAdapter
 
-__all__ = ["DomainAdapter", "PointsAdapter", "POINTS"]
+__all__ = ["POINTS", "DomainAdapter", "PointsAdapter"]

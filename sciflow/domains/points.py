@@ -13,7 +13,7 @@ from ..core.random import randn
 from ..core.trajectory import Trajectory
 from .base import DomainAdapter
 
-__all__ = ["PointsAdapter", "POINTS"]
+__all__ = ["POINTS", "PointsAdapter"]
 
 #: (B, d) float. States of a flat point cloud.
 POINTS = "points"

@@ -10,7 +10,7 @@ from typing import Any
 
 from .base import Method
 
-__all__ = ["Method", "ConditionalFlow"]
+__all__ = ["ConditionalFlow", "Method"]
 
 _LAZY = {"ConditionalFlow": "flow"}
 

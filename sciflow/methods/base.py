@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError
-from ..core.trajectory import Trajectory
 from ..core.training import Trainer, atomic_save, load_checkpoint, package_versions, plain
+from ..core.trajectory import Trajectory
 
 __all__ = ["Method", "resolve_model_file"]
 

@@ -12,8 +12,8 @@ from ..core.fields import COND
 from ..core.flow_matching import FlowMatcher
 from ..core.random import randint
 from ..core.registry import COUPLINGS, PATHS, SOLVERS
-from ..core.trajectory import Trajectory
 from ..core.training import TrainConfig, TrainResult
+from ..core.trajectory import Trajectory
 from ..domains.points import PointsAdapter
 from ..nn.mlp import TimeConditionedMLP
 from .base import Method

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .embeddings import RadialBasis
 from .graph import scatter_sum
 
-__all__ = ["EGNNLayer", "EGNN"]
+__all__ = ["EGNN", "EGNNLayer"]
 
 
 def _mlp(i: int, h: int, o: int) -> nn.Sequential:

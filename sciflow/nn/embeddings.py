@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SinusoidalEmbedding", "GaussianFourierEmbedding", "RadialBasis"]
+__all__ = ["GaussianFourierEmbedding", "RadialBasis", "SinusoidalEmbedding"]
 
 
 class SinusoidalEmbedding(nn.Module):

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from ..core.errors import InputError
 
-__all__ = ["graph_ptr", "fully_connected_edges", "radius_edges", "scatter_sum", "scatter_mean"]
+__all__ = ["fully_connected_edges", "graph_ptr", "radius_edges", "scatter_mean", "scatter_sum"]
 
 
 def graph_ptr(batch: Tensor) -> Tensor:

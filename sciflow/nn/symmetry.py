@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["random_rotation", "assert_e3_equivariant", "assert_permutation_equivariant"]
+__all__ = ["assert_e3_equivariant", "assert_permutation_equivariant", "random_rotation"]
 
 
 def random_rotation(generator: torch.Generator | None = None, *, reflect: bool = False,

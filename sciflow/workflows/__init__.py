@@ -4,5 +4,18 @@ from .registry import TaskSpec, get_task, register_task, task_names
 from .runner import Workflow, resolve_device, run_workflow, validate_workflow
 from .schema import SCHEMA_VERSION, StrictModel, WorkflowHeader, load_yaml
 
-__all__ = ["RunContext", "TaskSpec", "get_task", "register_task", "task_names", "Workflow", "resolve_device",
-           "run_workflow", "validate_workflow", "SCHEMA_VERSION", "StrictModel", "WorkflowHeader", "load_yaml"]
+__all__ = [
+           "SCHEMA_VERSION",
+           "RunContext",
+           "StrictModel",
+           "TaskSpec",
+           "Workflow",
+           "WorkflowHeader",
+           "get_task",
+           "load_yaml",
+           "register_task",
+           "resolve_device",
+           "run_workflow",
+           "task_names",
+           "validate_workflow",
+]

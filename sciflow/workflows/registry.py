@@ -17,7 +17,7 @@ from typing import Any
 from ..core.errors import InputError
 from .schema import StrictModel
 
-__all__ = ["TaskSpec", "register_task", "get_task", "task_names"]
+__all__ = ["TaskSpec", "get_task", "register_task", "task_names"]
 
 
 @dataclass(frozen=True)

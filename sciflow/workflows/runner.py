@@ -19,7 +19,7 @@ from .context import RunContext
 from .registry import TaskSpec, get_task
 from .schema import StrictModel, WorkflowHeader, format_validation_error, load_yaml
 
-__all__ = ["Workflow", "validate_workflow", "run_workflow", "resolve_device"]
+__all__ = ["Workflow", "resolve_device", "run_workflow", "validate_workflow"]
 
 _HEADER_KEYS = set(WorkflowHeader.model_fields)
 

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ..core.errors import InputError
 
-__all__ = ["ExistingPath", "StrictModel", "WorkflowHeader", "load_yaml", "format_validation_error", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "ExistingPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml"]
 
 
 def _must_exist(v: Path) -> Path:

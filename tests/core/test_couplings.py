@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from sciflow.core.couplings import (ExactOT, IndependentCoupling, MultiMarginalCoupling, Sinkhorn, sample_plan,
-                                    squared_euclidean)
+from sciflow.core.couplings import (
+    ExactOT,
+    IndependentCoupling,
+    MultiMarginalCoupling,
+    Sinkhorn,
+    sample_plan,
+    squared_euclidean,
+)
 from sciflow.core.errors import InputError
 
 
@@ -44,7 +50,7 @@ def test_exact_ot_is_optimal_against_random_permutations(gen):
 def test_injected_cost_changes_the_pairing(gen):
     x0 = torch.tensor([[0.0], [1.0]])
     x1 = torch.tensor([[0.0], [1.0]])
-    anti = lambda a, b: -squared_euclidean(a, b) + 10.0  # noqa: E731  prefer far pairs
+    anti = lambda a, b: -squared_euclidean(a, b) + 10.0
     _, j = ExactOT(cost=anti).indices(x0, x1)
     assert j.tolist() == [1, 0]
 

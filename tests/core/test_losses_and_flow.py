@@ -17,7 +17,7 @@ def test_cfm_loss_zero_for_conditional_field_and_weighting(gen):
     assert float(cfm_loss(s.ut, s.ut)) == 0.0
     pred = s.ut + 1.0
     assert float(cfm_loss(pred, s.ut)) == pytest.approx(1.0)
-    w = lambda t: 2 * torch.ones_like(t)  # noqa: E731
+    w = lambda t: 2 * torch.ones_like(t)
     assert float(cfm_loss(pred, s.ut, s.t, weighting=w)) == pytest.approx(2.0)
     with pytest.raises(InputError, match="t:"):
         cfm_loss(pred, s.ut, weighting=w)
@@ -73,7 +73,7 @@ def test_conditions_follow_the_coupling(gen):
     x1 = torch.randn(64, 2, generator=gen) * 3
     x0 = x1[torch.randperm(64, generator=gen)] + 1e-3
     fm = FlowMatcher(LinearPath(), ExactOT(), time_sampler=lambda n, g, d, dt: torch.full((n,), 0.5))
-    field = lambda x, t, target: (target - x) / (1 - t[:, None])  # noqa: E731
+    field = lambda x, t, target: (target - x) / (1 - t[:, None])
     assert float(fm.loss(field, x0, x1, cond={"target": x1}, generator=gen)) < 1e-10
     wrong = FlowMatcher(LinearPath(), time_sampler=lambda n, g, d, dt: torch.full((n,), 0.5))
     assert float(wrong.loss(field, x0, x1, cond={"target": x1.flip(0)}, generator=gen)) > 1.0

@@ -7,7 +7,6 @@ from sciflow.core.errors import InputError
 from sciflow.core.paths import BrownianBridgePath, CosinePath, LinearPath, MultiMarginalPath, VPPath
 from sciflow.core.schedules import VPSchedule
 
-
 PATHS = [LinearPath(), LinearPath(sigma=0.3), BrownianBridgePath(0.5), VPPath(), CosinePath()]
 
 

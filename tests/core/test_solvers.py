@@ -33,7 +33,7 @@ def test_order_of_convergence(solver, order):
 
 def test_time_dependent_field_and_nfe():
     # dx/dt = cos(t) -> x(t) = x0 + sin(t)
-    f = lambda x, t: torch.cos(t)[:, None].expand_as(x)  # noqa: E731
+    f = lambda x, t: torch.cos(t)[:, None].expand_as(x)
     x0 = torch.zeros(3, 1, dtype=torch.float64)
     s = RK4()
     tr = s.solve(f, x0, torch.linspace(0, 3, 31, dtype=torch.float64))
@@ -80,7 +80,7 @@ def test_euler_maruyama_ornstein_uhlenbeck_moments(gen):
 
 
 def test_euler_maruyama_is_reproducible_and_state_dependent_noise():
-    g = lambda x, t: 0.1 * x.abs()  # noqa: E731
+    g = lambda x, t: 0.1 * x.abs()
     x0 = torch.ones(10, 2)
     grid = torch.linspace(0, 1, 11)
     a = EulerMaruyama(g).solve(lambda x, t: x, x0, grid, generator=torch.Generator().manual_seed(5))
@@ -91,7 +91,7 @@ def test_euler_maruyama_is_reproducible_and_state_dependent_noise():
 
 
 def test_cond_is_passed_to_the_field():
-    f = lambda x, t, scale: scale * torch.ones_like(x)  # noqa: E731
+    f = lambda x, t, scale: scale * torch.ones_like(x)
     tr = Euler().solve(f, torch.zeros(2, 1), torch.linspace(0, 1, 5), cond={"scale": torch.tensor([[1.0], [3.0]])})
     torch.testing.assert_close(tr.last, torch.tensor([[1.0], [3.0]]))
 

@@ -126,7 +126,7 @@ def test_ema_is_the_exponential_average():
 
 
 def test_non_finite_loss_stops_with_a_checkpoint(tmp_path):
-    bad = lambda model, batch, g: model(batch["x"]).sum() * float("nan")  # noqa: E731
+    bad = lambda model, batch, g: model(batch["x"]).sum() * float("nan")
     t = Trainer(make(), bad, cfg(steps=5), device="cpu", checkpoint_path=tmp_path / "c.pt")
     with pytest.raises(SciflowError, match="loss is nan at step 0"):
         t.fit(sample_batch)
@@ -158,7 +158,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     x = torch.randn(8, 3, generator=g)
     y = torch.randn(8, 1, generator=g)
     half = slice(rank * 4, rank * 4 + 4)
-    batches = lambda gen: {"x": x[half], "y": y[half]}  # noqa: E731
+    batches = lambda gen: {"x": x[half], "y": y[half]}
     trainer = Trainer(make(), loss_fn, cfg(steps=1, grad_clip=None, ema_decay=None, lr=0.1, warmup_steps=0,
                                           lr_schedule="constant"), device="cpu")
     assert dist.is_initialized() and dist.get_world_size() == world

@@ -33,7 +33,7 @@ def test_e3_equivariance_rotation_reflection_translation():
     net = make_net()
     g = torch.Generator().manual_seed(1)
     for reflect in (False, True):
-        fn = lambda d: run(net)(d).reshape(-1, 2, 3)[:, 0]  # noqa: E731
+        fn = lambda d: run(net)(d).reshape(-1, 2, 3)[:, 0]
         assert_e3_equivariant(fn, inputs(), positions=["x", "r", "p"], reflect=reflect, generator=g)
 
 

@@ -10,8 +10,17 @@ import torch
 from sciflow.core.errors import InputError
 from sciflow.core.random import make_generator
 from sciflow.domains.photons.phase import hg_pdf
-from sciflow.domains.photons.scene import (Box, DirectionalLight, Medium, PinholeCamera, Scene, SDFShape,
-                                           SmoothUnion, Sphere, make_scene)
+from sciflow.domains.photons.scene import (
+    Box,
+    DirectionalLight,
+    Medium,
+    PinholeCamera,
+    Scene,
+    SDFShape,
+    SmoothUnion,
+    Sphere,
+    make_scene,
+)
 from sciflow.domains.photons.volpath import VolumePathTracer
 from sciflow.methods.scattering import ScatteringCVAEs
 from sciflow.methods.scattering.render import SphereTracingCVAETracer

@@ -7,8 +7,16 @@ import torch
 from sciflow.core.errors import InputError
 from sciflow.core.random import make_generator
 from sciflow.domains.photons import hg_cdf, hg_pdf, hg_sample, hg_sample_cos, simulate_walks
-from sciflow.domains.photons.frames import (ball_to_space, disk_to_plane, local_to_world, orthonormal_basis,
-                                            plane_to_disk, polar_to_logtan, logtan_to_polar, space_to_ball)
+from sciflow.domains.photons.frames import (
+    ball_to_space,
+    disk_to_plane,
+    local_to_world,
+    logtan_to_polar,
+    orthonormal_basis,
+    plane_to_disk,
+    polar_to_logtan,
+    space_to_ball,
+)
 
 
 @pytest.mark.parametrize("g", [-0.9, -0.3, 0.0, 0.5, 0.95])

@@ -3,5 +3,14 @@ from .base import Cost, Coupling, IndependentCoupling, PlanCoupling, sample_plan
 from .multimarginal import MultiMarginalCoupling
 from .ot import ExactOT, Sinkhorn
 
-__all__ = ["Cost", "Coupling", "IndependentCoupling", "PlanCoupling", "sample_plan", "squared_euclidean",
-           "ExactOT", "Sinkhorn", "MultiMarginalCoupling"]
+__all__ = [
+           "Cost",
+           "Coupling",
+           "ExactOT",
+           "IndependentCoupling",
+           "MultiMarginalCoupling",
+           "PlanCoupling",
+           "Sinkhorn",
+           "sample_plan",
+           "squared_euclidean",
+]

@@ -10,7 +10,7 @@ from torch import Tensor
 from ..errors import InputError
 from ..random import multinomial
 
-__all__ = ["Cost", "squared_euclidean", "Coupling", "IndependentCoupling", "PlanCoupling", "sample_plan"]
+__all__ = ["Cost", "Coupling", "IndependentCoupling", "PlanCoupling", "sample_plan", "squared_euclidean"]
 
 #: A cost maps x0 (B0, ...) and x1 (B1, ...) to a (B0, B1) matrix.
 Cost = Callable[[Tensor, Tensor], Tensor]

@@ -3,5 +3,14 @@ from .base import PathSample, ProbPath, broadcast_time
 from .interpolant import BrownianBridgePath, CosinePath, InterpolantPath, LinearPath, VPPath
 from .multimarginal import MultiMarginalPath
 
-__all__ = ["PathSample", "ProbPath", "broadcast_time", "InterpolantPath", "LinearPath", "BrownianBridgePath",
-           "VPPath", "CosinePath", "MultiMarginalPath"]
+__all__ = [
+           "BrownianBridgePath",
+           "CosinePath",
+           "InterpolantPath",
+           "LinearPath",
+           "MultiMarginalPath",
+           "PathSample",
+           "ProbPath",
+           "VPPath",
+           "broadcast_time",
+]

@@ -7,7 +7,7 @@ from torch import Tensor
 from ..schedules import BridgeSchedule, CosineSchedule, LinearSchedule, Schedule, VPSchedule
 from .base import PathSample, ProbPath, broadcast_time
 
-__all__ = ["InterpolantPath", "LinearPath", "BrownianBridgePath", "VPPath", "CosinePath"]
+__all__ = ["BrownianBridgePath", "CosinePath", "InterpolantPath", "LinearPath", "VPPath"]
 
 
 class InterpolantPath(ProbPath):

@@ -4,5 +4,16 @@ from .base import Field, Solver, check_grid, time_like
 from .ode import RK4, Euler, ExplicitRK, Heun, Midpoint
 from .sde import EulerMaruyama
 
-__all__ = ["Field", "Solver", "check_grid", "time_like", "ExplicitRK", "Euler", "Midpoint", "Heun", "RK4",
-           "Dopri5", "EulerMaruyama"]
+__all__ = [
+           "RK4",
+           "Dopri5",
+           "Euler",
+           "EulerMaruyama",
+           "ExplicitRK",
+           "Field",
+           "Heun",
+           "Midpoint",
+           "Solver",
+           "check_grid",
+           "time_like",
+]

@@ -9,7 +9,7 @@ from torch import Tensor
 from ..errors import InputError
 from .base import Field, Keep, Solver
 
-__all__ = ["ExplicitRK", "Euler", "Midpoint", "Heun", "RK4"]
+__all__ = ["RK4", "Euler", "ExplicitRK", "Heun", "Midpoint"]
 
 
 class ExplicitRK(Solver):

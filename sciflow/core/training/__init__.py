@@ -5,5 +5,20 @@ from .ema import EMA
 from .progress import progress
 from .trainer import TrainConfig, Trainer, TrainResult, move_to
 
-__all__ = ["atomic_save", "load_checkpoint", "package_versions", "plain", "DistInfo", "barrier", "dist_info",
-           "init_distributed", "is_main", "EMA", "progress", "TrainConfig", "Trainer", "TrainResult", "move_to"]
+__all__ = [
+           "EMA",
+           "DistInfo",
+           "TrainConfig",
+           "TrainResult",
+           "Trainer",
+           "atomic_save",
+           "barrier",
+           "dist_info",
+           "init_distributed",
+           "is_main",
+           "load_checkpoint",
+           "move_to",
+           "package_versions",
+           "plain",
+           "progress",
+]

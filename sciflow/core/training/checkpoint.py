@@ -13,7 +13,7 @@ import torch
 from ..errors import InputError
 from ..files import atomic_path
 
-__all__ = ["package_versions", "plain", "atomic_save", "load_checkpoint"]
+__all__ = ["atomic_save", "load_checkpoint", "package_versions", "plain"]
 
 _PACKAGES = ("sciflow", "torch", "numpy", "torch_geometric", "e3nn", "pot", "ase", "rdkit", "mdtraj")
 

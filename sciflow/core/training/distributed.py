@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "dist_info", "barrier", "is_main"]
+__all__ = ["DistInfo", "barrier", "dist_info", "init_distributed", "is_main"]
 
 
 @dataclass(frozen=True)

@@ -5,5 +5,18 @@ from .conditions import G_MAX, SIGMA_MAX, check_conditions, expected_events, sam
 from .phase import hg_cdf, hg_pdf, hg_sample, hg_sample_cos
 from .walks import nee_weight, simulate_walks, survival
 
-__all__ = ["fields", "G_MAX", "SIGMA_MAX", "check_conditions", "expected_events", "sample_conditions", "hg_cdf",
-           "hg_pdf", "hg_sample", "hg_sample_cos", "nee_weight", "simulate_walks", "survival"]
+__all__ = [
+           "G_MAX",
+           "SIGMA_MAX",
+           "check_conditions",
+           "expected_events",
+           "fields",
+           "hg_cdf",
+           "hg_pdf",
+           "hg_sample",
+           "hg_sample_cos",
+           "nee_weight",
+           "sample_conditions",
+           "simulate_walks",
+           "survival",
+]

@@ -6,9 +6,9 @@ from torch import Tensor
 
 from ...core.errors import InputError
 from ...core.random import rand
-from .fields import ALBEDO, G, SIGMA_R
+from .fields import ALBEDO, SIGMA_R, G
 
-__all__ = ["G_MAX", "SIGMA_MAX", "check_conditions", "sample_conditions", "expected_events"]
+__all__ = ["G_MAX", "SIGMA_MAX", "check_conditions", "expected_events", "sample_conditions"]
 
 #: Largest optical radius of the training range.
 SIGMA_MAX = 300.0

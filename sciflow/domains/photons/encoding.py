@@ -21,11 +21,18 @@ from ...core.errors import InputError
 from ...core.trajectory import Trajectory
 from ..base import DomainAdapter
 from .conditions import SIGMA_MAX, expected_events
-from .fields import (ALBEDO, EXIT_DIR, EXIT_POS, G, N_EVENTS, SCATTER_DIR, SCATTER_POS, SIGMA_R)
-from .frames import (ball_to_space, disk_to_plane, logtan_to_polar, plane_to_disk, polar_to_logtan, rotate_z,
-                     space_to_ball)
+from .fields import ALBEDO, EXIT_DIR, EXIT_POS, N_EVENTS, SCATTER_DIR, SCATTER_POS, SIGMA_R, G
+from .frames import (
+    ball_to_space,
+    disk_to_plane,
+    logtan_to_polar,
+    plane_to_disk,
+    polar_to_logtan,
+    rotate_z,
+    space_to_ball,
+)
 
-__all__ = ["PhotonAdapter", "COND_DIM", "LEN_DIM", "PATH_DIM", "SCAT_COND_DIM", "SCAT_DIM", "WALK_DIM"]
+__all__ = ["COND_DIM", "LEN_DIM", "PATH_DIM", "SCAT_COND_DIM", "SCAT_DIM", "WALK_DIM", "PhotonAdapter"]
 
 COND_DIM, LEN_DIM, PATH_DIM, SCAT_DIM = 3, 1, 3, 6
 WALK_DIM = COND_DIM + 2

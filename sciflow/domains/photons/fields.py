@@ -30,5 +30,18 @@ SURVIVAL = "survival"
 CONDITION_KEYS = (SIGMA_R, G, ALBEDO)
 RECORD_KEYS = (N_EVENTS, EXIT_POS, EXIT_DIR, SCATTER_POS, SCATTER_DIR, SCATTER_INDEX)
 
-__all__ = ["SIGMA_R", "G", "ALBEDO", "N_EVENTS", "EXIT_POS", "EXIT_DIR", "SCATTER_POS", "SCATTER_DIR",
-           "SCATTER_INDEX", "NEE_WEIGHT", "SURVIVAL", "CONDITION_KEYS", "RECORD_KEYS"]
+__all__ = [
+           "ALBEDO",
+           "CONDITION_KEYS",
+           "EXIT_DIR",
+           "EXIT_POS",
+           "NEE_WEIGHT",
+           "N_EVENTS",
+           "RECORD_KEYS",
+           "SCATTER_DIR",
+           "SCATTER_INDEX",
+           "SCATTER_POS",
+           "SIGMA_R",
+           "SURVIVAL",
+           "G",
+]

@@ -9,8 +9,17 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["orthonormal_basis", "local_to_world", "rotate_z", "disk_to_plane", "plane_to_disk",
-           "polar_to_logtan", "logtan_to_polar", "ball_to_space", "space_to_ball"]
+__all__ = [
+    "ball_to_space",
+    "disk_to_plane",
+    "local_to_world",
+    "logtan_to_polar",
+    "orthonormal_basis",
+    "plane_to_disk",
+    "polar_to_logtan",
+    "rotate_z",
+    "space_to_ball",
+]
 
 
 def orthonormal_basis(n: Tensor) -> tuple[Tensor, Tensor]:

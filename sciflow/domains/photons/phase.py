@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .frames import local_to_world
 
-__all__ = ["hg_pdf", "hg_cdf", "hg_sample_cos", "hg_sample"]
+__all__ = ["hg_cdf", "hg_pdf", "hg_sample", "hg_sample_cos"]
 
 
 def hg_pdf(mu: Tensor, g: Tensor | float) -> Tensor:

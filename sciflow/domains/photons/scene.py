@@ -15,8 +15,18 @@ from torch import Tensor
 from ...core.errors import InputError, check_in_range
 from .conditions import check_conditions
 
-__all__ = ["SDFShape", "Sphere", "Box", "SmoothUnion", "Medium", "DirectionalLight", "PinholeCamera", "Scene",
-           "make_scene", "SCENES"]
+__all__ = [
+    "SCENES",
+    "Box",
+    "DirectionalLight",
+    "Medium",
+    "PinholeCamera",
+    "SDFShape",
+    "Scene",
+    "SmoothUnion",
+    "Sphere",
+    "make_scene",
+]
 
 _BIG = 1e30
 

@@ -23,7 +23,7 @@ from ...core.training.progress import progress as progress_bar
 from .phase import hg_pdf, hg_sample
 from .scene import Scene
 
-__all__ = ["VolumePathTracer", "RenderResult"]
+__all__ = ["RenderResult", "VolumePathTracer"]
 
 
 @dataclass

@@ -20,11 +20,22 @@ from torch import Tensor
 from ...core.random import rand
 from ...core.training.progress import progress as progress_bar
 from .conditions import check_conditions, expected_events
-from .fields import (ALBEDO, EXIT_DIR, EXIT_POS, G, N_EVENTS, NEE_WEIGHT, SCATTER_DIR, SCATTER_INDEX, SCATTER_POS,
-                     SIGMA_R, SURVIVAL)
+from .fields import (
+    ALBEDO,
+    EXIT_DIR,
+    EXIT_POS,
+    N_EVENTS,
+    NEE_WEIGHT,
+    SCATTER_DIR,
+    SCATTER_INDEX,
+    SCATTER_POS,
+    SIGMA_R,
+    SURVIVAL,
+    G,
+)
 from .phase import hg_sample_cos
 
-__all__ = ["simulate_walks", "nee_weight", "survival"]
+__all__ = ["nee_weight", "simulate_walks", "survival"]
 
 
 def nee_weight(albedo: Tensor, n: Tensor) -> Tensor:

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from ...core.random import make_generator
-from ...domains.photons.fields import EXIT_DIR, EXIT_POS, N_EVENTS
 from ...domains.photons.conditions import expected_events
+from ...domains.photons.fields import EXIT_DIR, EXIT_POS, N_EVENTS
 from ...domains.photons.walks import simulate_walks
 from .model import ScatteringCVAEs
 
-__all__ = ["HELD_OUT_SIGMA", "HELD_OUT_G", "ALBEDOS", "evaluate_condition", "evaluate_grid", "w1"]
+__all__ = ["ALBEDOS", "HELD_OUT_G", "HELD_OUT_SIGMA", "evaluate_condition", "evaluate_grid", "w1"]
 
 HELD_OUT_SIGMA = (1.0, 4.0, 16.0, 64.0, 256.0)
 HELD_OUT_G = (-0.5, 0.0, 0.5, 0.9)

@@ -23,16 +23,33 @@ from ...core.fields import COND
 from ...core.random import rand
 from ...core.trajectory import Trajectory
 from ...domains.photons.conditions import check_conditions
-from ...domains.photons.encoding import (COND_DIM, LEN_DIM, PATH_DIM, SCAT_COND_DIM, SCAT_DIM, WALK_DIM,
-                                         PhotonAdapter)
-from ...domains.photons.fields import (ALBEDO, EXIT_DIR, EXIT_POS, G, N_EVENTS, NEE_WEIGHT, SCATTER_DIR,
-                                       SCATTER_POS, SIGMA_R, SURVIVAL)
+from ...domains.photons.encoding import (
+    COND_DIM,
+    LEN_DIM,
+    PATH_DIM,
+    SCAT_COND_DIM,
+    SCAT_DIM,
+    WALK_DIM,
+    PhotonAdapter,
+)
+from ...domains.photons.fields import (
+    ALBEDO,
+    EXIT_DIR,
+    EXIT_POS,
+    N_EVENTS,
+    NEE_WEIGHT,
+    SCATTER_DIR,
+    SCATTER_POS,
+    SIGMA_R,
+    SURVIVAL,
+    G,
+)
 from ...domains.photons.frames import rotate_z
 from ...domains.photons.walks import nee_weight, survival
 from ...nn.cvae import CVAE
 from ..base import Method
 
-__all__ = ["ScatteringCVAEs", "MODEL_NAMES"]
+__all__ = ["MODEL_NAMES", "ScatteringCVAEs"]
 
 MODEL_NAMES = ("len", "path", "scat")
 #: The paper's point: decoders cheap enough to run per path segment.

@@ -12,11 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ...core.errors import check_in_range
 from ...domains.photons.fields import EXIT_DIR, EXIT_POS, NEE_WEIGHT, SCATTER_DIR, SCATTER_POS, SURVIVAL
 from ...domains.photons.frames import local_to_world
 from ...domains.photons.scene import Scene
 from ...domains.photons.volpath import VolumePathTracer
-from ...core.errors import check_in_range
 from .model import ScatteringCVAEs
 
 __all__ = ["SphereTracingCVAETracer"]

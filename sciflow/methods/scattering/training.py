@@ -14,10 +14,10 @@ from ...core.errors import InputError, check_finite
 from ...core.random import rand, randint
 from ...core.training import TrainConfig, Trainer
 from ...domains.photons.conditions import check_conditions
-from ...domains.photons.fields import G, N_EVENTS, SIGMA_R
+from ...domains.photons.fields import N_EVENTS, SIGMA_R, G
 from .model import MODEL_NAMES, ScatteringCVAEs
 
-__all__ = ["fit_models", "train_from_folder", "encode_dataset"]
+__all__ = ["encode_dataset", "fit_models", "train_from_folder"]
 
 
 def encode_dataset(model: ScatteringCVAEs, walks: Mapping[str, Tensor]) -> dict[str, Tensor]:

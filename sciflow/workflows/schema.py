@@ -20,7 +20,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ..core.errors import InputError
 
-__all__ = ["SCHEMA_VERSION", "ExistingPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml"]
+__all__ = ["SCHEMA_VERSION", "ExistingPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml",
+           "registered"]
 
 
 def _must_exist(v: Path) -> Path:
@@ -31,6 +32,15 @@ def _must_exist(v: Path) -> Path:
 
 ExistingPath = Annotated[Path, AfterValidator(_must_exist)]
 """A path that must exist when the workflow is validated (saved models, input data)."""
+
+
+def registered(registry: Any) -> Any:
+    """A string field that must name an entry of ``registry`` (``PATHS``, ``COUPLINGS``, ``SOLVERS``, ...);
+    the registry's own error lists the known names."""
+    def check(v: str) -> str:
+        registry.get(v)
+        return v
+    return Annotated[str, AfterValidator(check)]
 
 SCHEMA_VERSION = 1
 

@@ -16,7 +16,7 @@ from ...core.trajectory import Trajectory
 from ...data.toy import eight_gaussians, helix, moons
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ExistingPath, StrictModel
+from ..schema import ExistingPath, StrictModel, registered
 
 __all__ = ["FlowTask", "run"]
 
@@ -36,30 +36,12 @@ class ToyData(StrictModel):
 
 class ModelSettings(StrictModel):
     hidden: list[int] = [128, 128, 128]
-    path: str = "linear"
+    path: registered(PATHS) = "linear"
     path_kwargs: dict[str, float] = {}
-    coupling: str = "independent"
+    coupling: registered(COUPLINGS) = "independent"
     coupling_kwargs: dict[str, float] = {}
-    solver: str = "rk4"
+    solver: registered(SOLVERS) = "rk4"
     steps: int = Field(20, ge=1)
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, v: str) -> str:
-        PATHS.get(v)
-        return v
-
-    @field_validator("coupling")
-    @classmethod
-    def _coupling(cls, v: str) -> str:
-        COUPLINGS.get(v)
-        return v
-
-    @field_validator("solver")
-    @classmethod
-    def _solver(cls, v: str) -> str:
-        SOLVERS.get(v)
-        return v
 
 
 class TrainSettings(StrictModel):

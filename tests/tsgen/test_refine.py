@@ -1,0 +1,97 @@
+"""Refining several TS-GEN guesses with Sella: the choice rules, the medoid order, one real xTB run, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sciflow.core.errors import InputError
+from sciflow.methods.tsgen.refine import GuessRefinement, medoid_order, refine, refine_guesses, select
+
+from .conftest import EXAMPLES, ROOT
+
+
+def _search(index: int, saddle: bool, energy: float, seconds: float = 1.0) -> GuessRefinement:
+    return GuessRefinement(index, saddle, saddle, 1 if saddle else 0, energy, 10, seconds,
+                           np.full((3, 3), float(index)))
+
+
+def test_lowest_rule_picks_the_lowest_energy_saddle_and_ignores_lower_non_saddles():
+    runs = [_search(2, False, -10.0), _search(0, True, -5.0), _search(3, True, -7.0), _search(1, True, -6.0)]
+    out = select(np.array([1, 1, 8]), runs, "lowest")
+    assert out.converged and out.chosen == 3 and out.energy == -7.0
+    assert np.all(out.positions == 3.0)
+    assert out.n_saddles == 3 and len(out.guesses) == 4 and out.seconds_search == 4.0
+
+
+def test_first_rule_stops_at_the_first_saddle_and_counts_only_the_searches_run():
+    runs = [_search(2, False, -10.0), _search(0, True, -5.0), _search(3, True, -7.0)]
+    out = select(np.array([1, 1, 8]), runs, "first")
+    assert out.converged and out.chosen == 0 and out.energy == -5.0
+    assert [g.index for g in out.guesses] == [2, 0] and out.seconds_search == 2.0
+
+
+@pytest.mark.parametrize("rule", ["lowest", "first"])
+def test_no_saddle_falls_back_to_the_medoid_end_point(rule):
+    runs = [_search(1, False, -3.0), _search(0, False, -9.0)]      # the first search run is the medoid's
+    out = select(np.array([1, 1, 8]), runs, rule)
+    assert not out.converged and out.chosen == 1 and out.energy == -3.0 and len(out.guesses) == 2
+
+
+def test_medoid_order_puts_the_central_guess_first_and_is_rigid_motion_invariant():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3))
+    d = rng.normal(size=(6, 3))
+    c, s = np.cos(0.7), np.sin(0.7)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    samples = np.stack([x + 0.3 * d, x, (x - 0.1 * d) @ rot.T + 5.0])   # guess 1 lies between 0 and 2
+    order = medoid_order(samples)
+    assert order[0] == 1 and sorted(order.tolist()) == [0, 1, 2]
+    assert order.tolist() == [1, 2, 0]                                  # guess 2 is closer to the centre
+
+
+def test_bad_input_fails_before_any_search():
+    z = np.array([8, 1, 1])
+    with pytest.raises(InputError, match="n: must be an integer >= 1, got 0"):
+        refine(None, None, None, n=0)
+    with pytest.raises(InputError, match="n: must be an integer >= 1, got -2"):
+        refine(None, None, None, n=-2)
+    with pytest.raises(InputError, match="rule: expected one of"):
+        refine(None, None, None, n=2, rule="fastest")
+    with pytest.raises(InputError, match="steps: must be >= 1, got 0"):
+        refine_guesses(z, np.zeros((2, 3, 3)), steps=0)
+    with pytest.raises(InputError, match=r"guesses: expected shape \(n >= 1, 3, 3\), got \(2, 4, 3\)"):
+        refine_guesses(z, np.zeros((2, 4, 3)))
+    with pytest.raises(InputError, match="guesses: hold NaN"):
+        refine_guesses(z, np.full((1, 3, 3), np.nan))
+    with pytest.raises(InputError, match="order: expected a permutation"):
+        refine_guesses(z, np.zeros((2, 3, 3)), order=np.array([0, 0]))
+
+
+def test_refine_two_guesses_of_a_shipped_reaction_at_xtb():
+    pytest.importorskip("tblite")
+    pytest.importorskip("sella")
+    from sciflow.core.random import make_generator
+    from sciflow.domains.molecules.io import read_molecules
+    from sciflow.domains.molecules.xtb import xtb_energy
+    from sciflow.methods.tsgen import TSGen
+
+    frames = read_molecules(EXAMPLES / "rxn009328.xyz")
+    reactant, product = frames[0], frames[-1]
+    model = TSGen.load(ROOT / "models" / "tsgen")
+    out = refine(model, reactant, product, n=2, generator=make_generator(0))
+    atoms = out.atoms()
+    assert len(atoms) == len(reactant.numbers) and np.array_equal(atoms.numbers, reactant.numbers)
+    assert len(out.guesses) == 2 and sorted(g.index for g in out.guesses) == [0, 1]
+    assert isinstance(atoms.info["converged"], bool) and atoms.info["guesses"][0]["steps"] <= 50
+    assert all(np.isfinite(g.energy) and g.seconds > 0 for g in out.guesses)
+    assert np.isfinite(out.energy) and out.seconds >= out.seconds_search > 0
+    saddles = [g for g in out.guesses if g.saddle]
+    if out.converged:            # the lowest-energy order-1 saddle is returned
+        assert out.energy == min(g.energy for g in saddles)
+        assert all(g.n_imaginary == 1 and g.converged for g in saddles)
+        # a transition state lies above both minima it connects (xTB energies of the DFT end points)
+        e_r = xtb_energy(reactant.numbers, reactant.positions)
+        e_p = xtb_energy(product.numbers, product.positions)
+        assert out.energy > min(e_r, e_p)
+    else:                        # no saddle: the medoid's Sella end point
+        assert not saddles and out.chosen == out.guesses[0].index

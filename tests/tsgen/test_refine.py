@@ -95,3 +95,40 @@ def test_refine_two_guesses_of_a_shipped_reaction_at_xtb():
         assert out.energy > min(e_r, e_p)
     else:                        # no saddle: the medoid's Sella end point
         assert not saddles and out.chosen == out.guesses[0].index
+
+
+def test_workflow_refine_block_writes_the_refined_saddle(tmp_path):
+    pytest.importorskip("tblite")
+    pytest.importorskip("sella")
+    import csv
+
+    from sciflow.domains.molecules.io import read_molecules
+    from sciflow.workflows import run_workflow
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "rxn009328.xyz").write_text((EXAMPLES / "rxn009328.xyz").read_text())
+    wf = {"version": 1, "task": "tsgen", "seed": 0, "device": "cpu", "output": str(tmp_path / "out"),
+          "tsgen": {"model": str(ROOT / "models" / "tsgen"), "reactions": str(src), "n_samples": 2,
+                    "refine": {"rule": "lowest", "steps": 50}}}
+    summary = run_workflow(wf)
+    assert summary["outputs"]["refined"] == "refined/"
+    (row,) = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    assert row["refined_saddle"] in ("True", "False") and row["refined_searches"] == "2"
+    assert np.isfinite(float(row["refined_energy_eV"])) and int(row["refined_from_sample"]) in (0, 1)
+    (ts,) = read_molecules(tmp_path / "out" / row["refined_xyz"])
+    assert np.array_equal(ts.numbers, read_molecules(EXAMPLES / "rxn009328.xyz")[0].numbers)
+
+
+@pytest.mark.parametrize("block, field", [({"rule": "fastest"}, r"tsgen\.refine\.rule: .*got 'fastest'"),
+                                          ({"steps": 0}, r"tsgen\.refine\.steps: .*got 0"),
+                                          ({"fmax": -1.0}, r"tsgen\.refine\.fmax: .*got -1\.0"),
+                                          ({"n": 3}, r"tsgen\.refine\.n: Extra inputs")])
+def test_workflow_refine_block_is_validated_before_any_work(tmp_path, block, field):
+    from sciflow.workflows import run_workflow
+
+    wf = {"version": 1, "task": "tsgen", "output": str(tmp_path / "o"),
+          "tsgen": {"model": str(ROOT / "models" / "tsgen"), "reactions": str(EXAMPLES), "refine": block}}
+    with pytest.raises(InputError, match=field):
+        run_workflow(wf)
+    assert not (tmp_path / "o" / "xyz").exists()

@@ -25,6 +25,15 @@ from ..schema import StrictModel
 _SUFFIXES = (".xyz", ".extxyz", ".sdf", ".mol")
 
 
+class RefineBlock(StrictModel):
+    """Sella order-1 saddle search (GFN2-xTB) from every sample; keeps the chosen saddle (needs tblite, sella)."""
+
+    rule: Literal["lowest", "first"] = Field("lowest", description="lowest: the lowest-energy order-1 saddle of "
+                                             "all searches; first: stop at the first one (ranked sample first)")
+    steps: int = Field(50, ge=1, le=10000, description="Sella steps per search")
+    fmax: float = Field(0.05, gt=0, description="force convergence, eV/Å")
+
+
 class TSGenTask(StrictModel):
     model: str = Field("models/tsgen", description="model folder or file")
     reactions: Path = Field(description="triplets.npz, one XYZ/SDF reaction file, or a folder of them")
@@ -34,6 +43,7 @@ class TSGenTask(StrictModel):
     solver: str | None = Field(None, description="euler, heun, rk4, dopri5 (default: the model's)")
     calculator: Literal["none", "xtb"] = Field("none", description="xtb: GFN2-xTB energies and a PNG profile")
     limit: int | None = Field(None, ge=1, description="only the first LIMIT reactions")
+    refine: RefineBlock | None = Field(None, description="refine the samples into an order-1 saddle (Sella, xTB)")
 
 
 def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tuple[Any, Any]], list[Any]]:
@@ -110,6 +120,31 @@ def _profile_png(path: Path, name: str, e_r: float, e_ts: list[float], e_p: floa
     plt.close(fig)
 
 
+def _refine(block: RefineBlock, ctx: RunContext, name: str, z: np.ndarray, samples: np.ndarray, order: list[int],
+            calc: Any, ref: Any, energies: dict[str, Any]) -> dict[str, Any]:
+    """Refine one reaction's samples; writes ``refined/<reaction>.xyz`` and returns the CSV columns."""
+    from ...domains.molecules.geometry import kabsch_rmsd
+    from ...domains.molecules.io import write_xyz_frames
+    from ...domains.molecules.xtb import EV_TO_KCAL
+    from ...methods.tsgen.refine import refine_guesses
+
+    out = refine_guesses(z, samples, rule=block.rule, steps=block.steps, fmax=block.fmax, order=np.array(order),
+                         calc=calc)
+    row: dict[str, Any] = {"refined_saddle": out.converged, "refined_from_sample": out.chosen,
+                           "refined_energy_eV": out.energy, "refined_saddles_found": out.n_saddles,
+                           "refined_searches": len(out.guesses), "refined_seconds": out.seconds_search,
+                           "refined_xyz": f"refined/{name}.xyz"}
+    if ref is not None:
+        row["rmsd_refined_A"] = float(kabsch_rmsd(torch.as_tensor(out.positions),
+                                                  torch.as_tensor(np.asarray(ref, dtype=np.float64)))[0])
+    if energies:
+        row["barrier_fwd_refined_kcal"] = (out.energy - energies["r"]) * EV_TO_KCAL
+    comment = (f"refined_ts {name} from_sample {out.chosen} order1_saddle {out.converged} "
+               f"energy_eV={out.energy:.6f} rule {block.rule}")
+    write_xyz_frames(ctx.path(f"refined/{name}.xyz"), [(z, out.positions, comment)])
+    return row
+
+
 @register_task("tsgen", TSGenTask)
 def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     from ...domains.molecules.adapter import replicate_graphs
@@ -122,7 +157,7 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     conds = [model.condition([p]) for p in pairs]          # every reaction is checked before any work
     mine = [i for i in ctx.shard(list(range(len(ids)))) if not ctx.is_done(ids[i])]
     calc = None
-    if cfg.calculator == "xtb":
+    if cfg.calculator == "xtb" or cfg.refine is not None:
         from ...domains.molecules.xtb import xtb_calculator
         calc = xtb_calculator()
     n = cfg.n_samples
@@ -175,6 +210,8 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
                 energies = {"r": e_r, "p": e_p, "ts": e_ts}
                 _profile_png(ctx.path(f"profiles/{ids[i]}.png"), ids[i], e_r, e_ts, e_p, e_ref)
                 row["profile"] = f"profiles/{ids[i]}.png"
+            if cfg.refine is not None:
+                row.update(_refine(cfg.refine, ctx, ids[i], z, samples.numpy(), order, calc, refs[i], energies))
             frames = [(z, r_pos, f"reactant {ids[i]}" + (f" energy_eV={energies['r']:.6f}" if energies else ""))]
             for rank, k in enumerate(order):
                 e = f" energy_eV={energies['ts'][rank]:.6f}" if energies else ""
@@ -199,6 +236,7 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
         ctx.write_text("summary.csv", buf.getvalue())
     summary: dict[str, Any] = {"reactions": len(ids), "written": len(rows), "n_samples": n,
                                "outputs": {"xyz": "xyz/", "csv": "summary.csv",
+                                           "refined": "refined/" if cfg.refine is not None else None,
                                            "profiles": "profiles/" if calc is not None else None}}
     if any("rmsd_ranked_A" in r for r in rows):
         summary["rmsd_ranked_mean_A"] = float(np.mean([r["rmsd_ranked_A"] for r in rows if "rmsd_ranked_A" in r]))

@@ -113,7 +113,7 @@ def test_workflow_refine_block_writes_the_refined_saddle(tmp_path):
                     "refine": {"rule": "lowest", "steps": 50}}}
     summary = run_workflow(wf)
     assert summary["outputs"]["refined"] == "refined/"
-    (row,) = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    (row,) = list(csv.DictReader((tmp_path / "out" / "summary.csv").read_text().splitlines()))
     assert row["refined_saddle"] in ("True", "False") and row["refined_searches"] == "2"
     assert np.isfinite(float(row["refined_energy_eV"])) and int(row["refined_from_sample"]) in (0, 1)
     (ts,) = read_molecules(tmp_path / "out" / row["refined_xyz"])

@@ -91,7 +91,7 @@ def read_xyz(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:
         raise InputError(f"xyz: no file at {p}")
     try:
         frames = ase.io.read(str(p), index=":", format="extxyz")
-    except Exception as e:  # ase raises many types for malformed files
+    except Exception as e:  # noqa: BLE001 - ase raises many types for malformed files
         raise InputError(f"xyz: {p} could not be parsed: {e}") from None
     return [(_numbers(a.numbers, f"{p.name}[{i}]"), np.asarray(a.positions, dtype=np.float64))
             for i, a in enumerate(frames)]

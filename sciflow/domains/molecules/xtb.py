@@ -53,7 +53,7 @@ def xtb_energy(numbers: np.ndarray, positions: np.ndarray, calc: Any | None = No
     """Single-point GFN2-xTB energy (eV); NaN when the SCF fails."""
     try:
         return float(_atoms(numbers, positions, calc).get_potential_energy())
-    except Exception:  # tblite raises on SCF failure for broken geometries
+    except Exception:  # noqa: BLE001 - tblite raises on SCF failure for broken geometries
         return float("nan")
 
 
@@ -147,7 +147,7 @@ def saddle_search(numbers: np.ndarray, positions: np.ndarray, *, steps: int = 50
         opt = Sella(a, order=1, internal=False, logfile=None, trajectory=None)
         converged = bool(opt.run(fmax=fmax, steps=steps))
         n_steps = int(opt.nsteps)
-    except Exception:  # SCF failure or a singular step on a broken guess counts as a failed search
+    except Exception:  # noqa: BLE001 - SCF failure or a singular step on a broken guess counts as a failed search
         return SaddleResult(False, steps, -1, False, float("nan"), np.asarray(positions, float),
                             seconds=time.perf_counter() - t0)
     x = a.get_positions()
@@ -220,14 +220,14 @@ def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_
         opt2.attach(count, interval=1)
         converged = bool(opt2.run(fmax=fmax, steps=max(1, steps - done)))
         done += opt2.nsteps
-    except Exception as e:  # an SCF failure on some image ends the band: a failed NEB, reported as such
+    except Exception as e:  # noqa: BLE001 - an SCF failure on some image ends the band: a failed NEB, reported as such
         error = f"{type(e).__name__}: {e}"
         done = max(done, getattr(opt, "nsteps", 0))
 
     def safe_energy(img: Any) -> float:
         try:
             return float(img.get_potential_energy())
-        except Exception:
+        except Exception:  # noqa: BLE001 - an image whose SCF failed has no energy
             return float("nan")
     energies = [er] + [safe_energy(img) for img in images[1:-1]] + [ep]
     inner = np.asarray(energies[1:-1])

@@ -70,9 +70,9 @@ class TSGen(Method):
         if int(steps) < 1:
             raise InputError(f"steps: must be >= 1, got {steps}")
         self._config = {"elements": sorted(int(z) for z in elements), "hidden": hidden, "n_vectors": n_vectors,
-                            "n_layers": n_layers, "element_dim": element_dim, "time_dim": time_dim, "n_rbf": n_rbf,
-                            "cutoff": cutoff, "prior_std": prior_std, "solver": solver, "steps": steps, "batch_size": batch_size,
-                            "reverse_augment": reverse_augment, "time_power": time_power}
+                        "n_layers": n_layers, "element_dim": element_dim, "time_dim": time_dim, "n_rbf": n_rbf,
+                        "cutoff": cutoff, "prior_std": prior_std, "solver": solver, "steps": steps,
+                        "batch_size": batch_size, "reverse_augment": reverse_augment, "time_power": time_power}
         SOLVERS.get(solver)
         self.adapter = MoleculesAdapter(prior_std=prior_std)
         self.model = TSVelocityNet(elements, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,

@@ -84,7 +84,7 @@ def xtb_item(row: str, guess: np.ndarray, sub, i: int, cache: dict, cache_path: 
              seconds: float | None = None, keep_end_point: bool = False) -> None:
     """Barrier error and Sella saddle check of one guess (cached). With ``keep_end_point`` the Sella end point
     (positions, barrier error there) is kept too, for the "guess + Sella" rows; an older cache line without it
-    is recomputed (Sella is deterministic, so the saddle columns do not change)."""
+    is recomputed (the Sella search is reproducible for the same calculator history, so the saddle columns do not change)."""
     from sciflow.domains.molecules.xtb import EV_TO_KCAL, saddle_search, xtb_energy
 
     rid = str(sub.rxn_id[i])
@@ -150,7 +150,7 @@ def refine_items(sub, samples: np.ndarray, n: int, cache: dict, cache_path: Path
             continue
         s = sub.rows(i)
         z = sub.atomic_numbers[s]
-        res = refine_guesses(z, samples[:, s], rule="lowest", calc=calc)
+        res = refine_guesses(z, samples[:, s], rule="lowest")          # a fresh calculator per search
         item = {"row": row, "rxn_id": rid, "e_ref_ev": xtb_energy(z, sub.pos_ts[s], calc),
                 "searches": [{**g.info(), "positions": g.positions.tolist()} for g in res.guesses]}
         cache[(row, rid)] = item

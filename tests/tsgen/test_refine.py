@@ -97,6 +97,26 @@ def test_refine_two_guesses_of_a_shipped_reaction_at_xtb():
         assert not saddles and out.chosen == out.guesses[0].index
 
 
+def test_each_search_is_independent_of_the_order_of_the_searches():
+    """A fresh calculator per search: the same guess gives the same end point whichever search ran before it."""
+    pytest.importorskip("tblite")
+    pytest.importorskip("sella")
+    from sciflow.core.random import make_generator
+    from sciflow.domains.molecules.io import read_molecules
+    from sciflow.methods.tsgen import TSGen
+
+    frames = read_molecules(EXAMPLES / "rxn009328.xyz")
+    traj = TSGen.load(ROOT / "models" / "tsgen").generate(frames[0], frames[-1], n=2, generator=make_generator(1))
+    x = traj.last.double().numpy().reshape(2, -1, 3)
+    a = refine_guesses(frames[0].numbers, x, order=np.array([0, 1]))
+    b = refine_guesses(frames[0].numbers, x, order=np.array([1, 0]))
+    assert [g.index for g in a.guesses] == [0, 1] and [g.index for g in b.guesses] == [1, 0]
+    for ga, gb in zip(a.guesses, b.guesses[::-1]):
+        assert ga.saddle == gb.saddle and ga.steps == gb.steps and ga.energy == gb.energy
+        np.testing.assert_array_equal(ga.positions, gb.positions)
+    assert a.chosen == b.chosen and a.energy == b.energy
+
+
 def test_workflow_refine_block_writes_the_refined_saddle(tmp_path):
     pytest.importorskip("tblite")
     pytest.importorskip("sella")

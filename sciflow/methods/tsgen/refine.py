@@ -10,6 +10,9 @@ finite-difference Hessian; an order-1 saddle = converged with exactly one imagin
 - ``rule="first"``: stop at the first guess (in medoid-first order) that reaches an order-1 saddle (cheaper).
 
 When no search reaches an order-1 saddle the medoid guess's Sella end point is returned, flagged not converged.
+Every search gets a fresh xTB calculator: tblite restarts its SCF from the last wavefunction it computed, and a
+Sella search that ends near its step budget can flip on such differences, so a shared calculator would make a
+search's outcome depend on what was computed before it (and the "first" rule would not be a prefix of "lowest").
 An order-1 saddle need not be the saddle of THIS reaction; check it (e.g. an IRC) before trusting it.
 
 tblite, sella and ase are imported inside the functions (the ``chem`` extra).
@@ -107,8 +110,9 @@ def _check(rule: str, steps: int, fmax: float) -> None:
 
 
 def refine_guesses(numbers: np.ndarray, guesses: np.ndarray, *, rule: str = "lowest", steps: int = 50,
-                   fmax: float = 0.05, order: np.ndarray | None = None, calc: Any | None = None) -> Refinement:
-    """Saddle searches from guesses (n, N, 3) of one reaction, in ``order`` (default medoid first)."""
+                   fmax: float = 0.05, order: np.ndarray | None = None, method: str = "GFN2-xTB") -> Refinement:
+    """Saddle searches from guesses (n, N, 3) of one reaction, in ``order`` (default medoid first), each with a
+    fresh tblite calculator of ``method``."""
     from ...domains.molecules.xtb import saddle_search, xtb_calculator
 
     _check(rule, steps, fmax)
@@ -121,10 +125,9 @@ def refine_guesses(numbers: np.ndarray, guesses: np.ndarray, *, rule: str = "low
     order = medoid_order(g) if order is None else np.asarray(order, dtype=int)
     if sorted(order.tolist()) != list(range(len(g))):
         raise InputError(f"order: expected a permutation of 0..{len(g) - 1}, got {order.tolist()}")
-    calc = calc if calc is not None else xtb_calculator()
     done: list[GuessRefinement] = []
     for k in order:
-        r = saddle_search(z, g[k], steps=steps, fmax=fmax, calc=calc)
+        r = saddle_search(z, g[k], steps=steps, fmax=fmax, calc=xtb_calculator(method))
         done.append(GuessRefinement(int(k), bool(r.is_saddle), bool(r.converged), int(r.n_imaginary),
                                     float(r.energy), int(r.steps), float(r.seconds), np.asarray(r.positions, float)))
         if rule == "first" and r.is_saddle:
@@ -150,7 +153,7 @@ def select(numbers: np.ndarray, searches: list[GuessRefinement], rule: str = "lo
 
 def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "lowest", steps: int = 50,
            fmax: float = 0.05, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-           calc: Any | None = None) -> Refinement:
+           method: str = "GFN2-xTB") -> Refinement:
     """Draw ``n`` TS-GEN guesses for one reaction and refine them (see the module doc).
 
     ``model``: a TSGen; reactant / product as for ``TSGen.generate``. ``result.atoms()`` is the returned TS
@@ -164,6 +167,6 @@ def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "
     x = traj.last.detach().cpu().to(torch.float64).numpy().reshape(int(n), -1, 3)
     seconds_generate = time.perf_counter() - t0
     z = traj.extras[ATOMIC_NUMBERS].cpu().numpy()[: x.shape[1]]
-    out = refine_guesses(z, x, rule=rule, steps=steps, fmax=fmax, calc=calc)
+    out = refine_guesses(z, x, rule=rule, steps=steps, fmax=fmax, method=method)
     out.seconds_generate = seconds_generate
     return out

@@ -121,15 +121,14 @@ def _profile_png(path: Path, name: str, e_r: float, e_ts: list[float], e_p: floa
 
 
 def _refine(block: RefineBlock, ctx: RunContext, name: str, z: np.ndarray, samples: np.ndarray, order: list[int],
-            calc: Any, ref: Any, energies: dict[str, Any]) -> dict[str, Any]:
+            ref: Any, energies: dict[str, Any]) -> dict[str, Any]:
     """Refine one reaction's samples; writes ``refined/<reaction>.xyz`` and returns the CSV columns."""
     from ...domains.molecules.geometry import kabsch_rmsd
     from ...domains.molecules.io import write_xyz_frames
     from ...domains.molecules.xtb import EV_TO_KCAL
     from ...methods.tsgen.refine import refine_guesses
 
-    out = refine_guesses(z, samples, rule=block.rule, steps=block.steps, fmax=block.fmax, order=np.array(order),
-                         calc=calc)
+    out = refine_guesses(z, samples, rule=block.rule, steps=block.steps, fmax=block.fmax, order=np.array(order))
     row: dict[str, Any] = {"refined_saddle": out.converged, "refined_from_sample": out.chosen,
                            "refined_energy_eV": out.energy, "refined_saddles_found": out.n_saddles,
                            "refined_searches": len(out.guesses), "refined_seconds": out.seconds_search,
@@ -157,7 +156,7 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     conds = [model.condition([p]) for p in pairs]          # every reaction is checked before any work
     mine = [i for i in ctx.shard(list(range(len(ids)))) if not ctx.is_done(ids[i])]
     calc = None
-    if cfg.calculator == "xtb" or cfg.refine is not None:
+    if cfg.calculator == "xtb":
         from ...domains.molecules.xtb import xtb_calculator
         calc = xtb_calculator()
     n = cfg.n_samples
@@ -211,7 +210,7 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
                 _profile_png(ctx.path(f"profiles/{ids[i]}.png"), ids[i], e_r, e_ts, e_p, e_ref)
                 row["profile"] = f"profiles/{ids[i]}.png"
             if cfg.refine is not None:
-                row.update(_refine(cfg.refine, ctx, ids[i], z, samples.numpy(), order, calc, refs[i], energies))
+                row.update(_refine(cfg.refine, ctx, ids[i], z, samples.numpy(), order, refs[i], energies))
             frames = [(z, r_pos, f"reactant {ids[i]}" + (f" energy_eV={energies['r']:.6f}" if energies else ""))]
             for rank, k in enumerate(order):
                 e = f" energy_eV={energies['ts'][rank]:.6f}" if energies else ""

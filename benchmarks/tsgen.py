@@ -379,6 +379,12 @@ def main() -> int:
         "(smallest mean RMSD to the other samples, no reference used) is the pick that gets the xTB checks. "
         "Seconds per reaction for TS-GEN cover sampling only (one batched call for the whole test split, "
         "1 CPU thread, after a warm-up), not model loading."),
+        ("'TS-GEN n=K + Sella on each' rows (sciflow.methods.tsgen.refine): K guesses per reaction (seed "
+        f"{args.seed}; K = {args.n_samples} reuses the medoid row's guesses), one Sella search (<= 50 steps, fmax 0.05, "
+        "a fresh GFN2-xTB calculator each) from every guess, medoid first; 'lowest-energy saddle' returns the "
+        "lowest-energy order-1 saddle found, 'first saddle' stops at the first one; with none, the medoid's "
+        "Sella end point (counted as a failure). Time: sampling + every search run. The 'first saddle' row is "
+        "the prefix of the same searches (each search is independent of the others)."),
         "No GPU was lent to this session: no H100 figures.",
     ]
     done = min((r.get("xtb", {}).get("n_done", 0) for r in rows if r["row"] in xtb_map), default=0)

@@ -99,7 +99,7 @@ def test_evaluate_cli_writes_the_metrics(tmp_path, example_reactions):
 
 
 def test_importing_the_method_loads_no_heavy_package():
-    code = ("import sys, sciflow, sciflow.methods.tsgen, sciflow.domains.molecules;"
+    code = ("import sys, sciflow, sciflow.methods.tsgen, sciflow.methods.tsgen.refine, sciflow.domains.molecules;"
             "bad=[m for m in ('ase','rdkit','tblite','sella','mdtraj','openmm') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)

@@ -137,32 +137,77 @@ def xtb_baselines(sub, guesses: dict, cache: dict, cache_path: Path) -> None:
                  keep_end_point=True)
 
 
-def refine_items(sub, samples: np.ndarray, n: int, cache: dict, cache_path: Path, calc) -> None:
+def refine_key(n: int, steps: int) -> str:
+    return f"tsgen_refine{n}" + ("" if steps == 50 else f"_s{steps}")
+
+
+def refine_items(sub, samples: np.ndarray, n: int, cache: dict, cache_path: Path, calc, steps: int = 50) -> None:
     """The refine pipeline's searches on every reaction of ``sub`` (cached): a Sella search from each of the n
     guesses, medoid first (all n are run and kept; the "first saddle" rule is the prefix up to the first saddle)."""
     from sciflow.domains.molecules.xtb import xtb_energy
     from sciflow.methods.tsgen.refine import refine_guesses
 
-    row = f"tsgen_refine{n}"
+    row = refine_key(n, steps)
     for i in progress(range(len(sub)), desc=f"xtb refine n={n}", unit="rxn"):
         rid = str(sub.rxn_id[i])
         if (row, rid) in cache:
             continue
         s = sub.rows(i)
         z = sub.atomic_numbers[s]
-        res = refine_guesses(z, samples[:, s], rule="lowest")          # a fresh calculator per search
+        res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps)          # a fresh calculator per search
         item = {"row": row, "rxn_id": rid, "e_ref_ev": xtb_energy(z, sub.pos_ts[s], calc),
                 "searches": [{**g.info(), "positions": g.positions.tolist()} for g in res.guesses]}
         cache[(row, rid)] = item
         append_cache(cache_path, item)
 
 
-def refine_rows(sub, n: int, seconds_sampling: float, cache: dict) -> list[dict]:
+def extra_budget(sub, samples: np.ndarray, n: int, steps: int, cache: dict, cache_path: Path, calc) -> None:
+    """The larger Sella budget for both pipelines: CI-NEB's TS + one Sella search, and the refine searches."""
+    from sciflow.domains.molecules.xtb import saddle_search
+
+    row = f"xtb_cineb_sella_s{steps}"
+    for i in progress(range(len(sub)), desc=f"xtb cineb+sella {steps}", unit="rxn"):
+        rid = str(sub.rxn_id[i])
+        if (row, rid) in cache:
+            continue
+        s = sub.rows(i)
+        neb = cache[("xtb_cineb_path", rid)]
+        sad = saddle_search(sub.atomic_numbers[s], np.asarray(neb["ts"]), steps=steps)   # a fresh calculator
+        item = {"row": row, "rxn_id": rid, "saddle": sad.is_saddle, "energy_ev": sad.energy,
+                "sella_seconds": sad.seconds, "seconds": neb["seconds"], "positions": sad.positions.tolist()}
+        cache[(row, rid)] = item
+        append_cache(cache_path, item)
+    refine_items(sub, samples, n, cache, cache_path, calc, steps=steps)
+
+
+def extra_rows(sub, n: int, steps: int, seconds_sampling: float, cache: dict) -> list[dict]:
+    from sciflow.domains.molecules.xtb import EV_TO_KCAL
+
+    rows = []
+    items = [cache.get((f"xtb_cineb_sella_s{steps}", str(rid))) for rid in sub.rxn_id]
+    refs = [cache.get((refine_key(n, 50), str(rid))) for rid in sub.rxn_id]      # holds E_xTB(DFT TS)
+    done_idx = [i for i, it in enumerate(items) if it is not None and refs[i] is not None]
+    if done_idx:
+        part = sub.subset(done_idx)
+        its = [items[i] for i in done_idx]
+        pos = np.concatenate([np.asarray(it["positions"]) for it in its])
+        per = rmsd_per_reaction(part, pos)
+        err = np.array([abs(items[i]["energy_ev"] - refs[i]["e_ref_ev"]) * EV_TO_KCAL for i in done_idx])
+        rows.append({"row": f"xtb_cineb_sella_s{steps}", "label": f"xTB CI-NEB + Sella (<= {steps} steps, xTB)",
+                     **summarize(per, "rmsd"), "rmsd_over": f"{len(done_idx)} xTB-subset reactions",
+                     "seconds_per_reaction": float(np.mean([it["seconds"] + it["sella_seconds"] for it in its])),
+                     "per_reaction_saddle": [bool(it["saddle"]) for it in its], "per_reaction_rmsd": per.tolist(),
+                     "xtb": {**summarize(err, "barrier_error_kcal"),
+                             "saddle_success": float(np.mean([it["saddle"] for it in its])), "n_done": len(its)}})
+    return rows + refine_rows(sub, n, seconds_sampling, cache, steps=steps)
+
+
+def refine_rows(sub, n: int, seconds_sampling: float, cache: dict, steps: int = 50) -> list[dict]:
     """Rows of the refine pipeline (both rules) from the cached searches."""
     from sciflow.domains.molecules.xtb import EV_TO_KCAL
     from sciflow.methods.tsgen.refine import GuessRefinement, select
 
-    items = [cache.get((f"tsgen_refine{n}", str(rid))) for rid in sub.rxn_id]
+    items = [cache.get((refine_key(n, steps), str(rid))) for rid in sub.rxn_id]
     done_idx = [i for i, it in enumerate(items) if it is not None]
     if not done_idx:
         return []
@@ -177,8 +222,9 @@ def refine_rows(sub, n: int, seconds_sampling: float, cache: dict) -> list[dict]
             picks.append(select(part.atomic_numbers[part.rows(j)], searches, rule))
         pos = np.concatenate([p.positions for p in picks])
         err = np.array([abs(p.energy - items[i]["e_ref_ev"]) * EV_TO_KCAL for p, i in zip(picks, done_idx)])
-        rows.append({"row": f"tsgen_refine{n}_{rule}",
-                     "label": f"sciflow TS-GEN n={n} + Sella on each, {what}",
+        budget = "" if steps == 50 else f" (<= {steps} Sella steps)"
+        rows.append({"row": f"{refine_key(n, steps)}_{rule}",
+                     "label": f"sciflow TS-GEN n={n} + Sella on each, {what}{budget}",
                      **summarize(rmsd_per_reaction(part, pos), "rmsd"),
                      "rmsd_over": f"{len(done_idx)} xTB-subset reactions",
                      "seconds_per_reaction": float(np.mean([seconds_sampling + p.seconds_search for p in picks])),
@@ -250,6 +296,8 @@ def main() -> int:
     ap.add_argument("--part", choices=["all", "rmsd", "xtb-baselines", "xtb-model", "xtb-refine", "report"],
                     default="all")
     ap.add_argument("--refine-n", default="4", help="comma-separated guesses per reaction for the refine rows")
+    ap.add_argument("--extra-sella-steps", type=int, default=None,
+                    help="also a larger Sella budget: CI-NEB + Sella and TS-GEN n=--n-samples refine rows with it")
     ap.add_argument("--cache", default=str(ROOT / "runs" / "tsgen_bench_cache.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "tsgen"))
     ap.add_argument("--seed", type=int, default=0)
@@ -283,6 +331,9 @@ def main() -> int:
             calc = xtb_calculator()
             for n in refine_ns:
                 refine_items(sub, refine_samples[n][0], n, cache, cache_path, calc)
+            if args.extra_sella_steps and args.n_samples in refine_samples:
+                extra_budget(sub, refine_samples[args.n_samples][0], args.n_samples, args.extra_sella_steps, cache,
+                             cache_path, calc)
         if args.part in ("all", "xtb-model"):
             from sciflow.domains.molecules.xtb import xtb_calculator
             calc, pick = xtb_calculator(), model_rows["tsgen"][1][sub_rows]
@@ -353,6 +404,8 @@ def main() -> int:
                              "n_done": len(its)}})
     for n, (_, spr) in refine_samples.items():
         rows += refine_rows(sub, n, spr, cache)
+    if args.extra_sella_steps and args.n_samples in refine_samples:
+        rows += extra_rows(sub, args.n_samples, args.extra_sella_steps, refine_samples[args.n_samples][1], cache)
     for r in rows:   # is the order-1 saddle this reaction's? (within 0.5 Å Kabsch RMSD of the DFT TS)
         if "per_reaction_saddle" in r:
             ok = np.array(r["per_reaction_saddle"]) & (np.array(r["per_reaction_rmsd"]) < 0.5)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ...core.errors import InputError
 from ...core.fields import COND
 from ...core.random import rand
+from ...core.training import load_checkpoint
 from ...core.trajectory import Trajectory
 from ...domains.photons.conditions import check_conditions
 from ...domains.photons.encoding import (
@@ -28,7 +29,6 @@ from ...domains.photons.encoding import (
     LEN_DIM,
     PATH_DIM,
     SCAT_COND_DIM,
-    SCAT_DIM,
     WALK_DIM,
     PhotonAdapter,
 )
@@ -47,7 +47,7 @@ from ...domains.photons.fields import (
 from ...domains.photons.frames import rotate_z
 from ...domains.photons.walks import nee_weight, survival
 from ...nn.cvae import CVAE
-from ..base import Method
+from ..base import Method, resolve_model_file
 
 __all__ = ["MODEL_NAMES", "ScatteringCVAEs"]
 
@@ -63,12 +63,15 @@ class ScatteringCVAEs(Method):
         latent_dims: latent sizes of (lenGen, pathGen, scatGen), each in [2, 5].
         decoder_hidden: hidden widths of every decoder (at most 3 layers of at most 16 units).
         encoder_hidden: hidden widths of the encoders (used in training only).
+        scat_coords: scatGen's event coordinates: "depth" (logit radius and directions relative to the exit,
+            first event drawn exactly; see ``domains.photons.events``) or "ball" (the first release's).
     """
 
     name = "scattering"
 
     def __init__(self, latent_dims: Sequence[int] = (2, 3, 4), decoder_hidden: Sequence[int] = (16, 16, 16),
-                 encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu") -> None:
+                 encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu",
+                 scat_coords: str = "depth") -> None:
         super().__init__()
         latent_dims, decoder_hidden = [int(v) for v in latent_dims], [int(v) for v in decoder_hidden]
         if len(latent_dims) != 3 or not all(2 <= v <= 5 for v in latent_dims):
@@ -77,13 +80,14 @@ class ScatteringCVAEs(Method):
             raise InputError(f"decoder_hidden: at most {MAX_DECODER_LAYERS} layers of at most {MAX_DECODER_UNITS} "
                              f"units, got {decoder_hidden}")
         self._config = dict(latent_dims=latent_dims, decoder_hidden=decoder_hidden,
-                            encoder_hidden=[int(v) for v in encoder_hidden], activation=activation)
+                            encoder_hidden=[int(v) for v in encoder_hidden], activation=activation,
+                            scat_coords=scat_coords)
         kw = dict(decoder_hidden=decoder_hidden, encoder_hidden=encoder_hidden, activation=activation)
-        self.adapter = PhotonAdapter()
+        self.adapter = PhotonAdapter(scat_coords)
         self.model = nn.ModuleDict({
             "len": CVAE(LEN_DIM, COND_DIM, latent_dims[0], **kw),
             "path": CVAE(PATH_DIM, WALK_DIM, latent_dims[1], **kw),
-            "scat": CVAE(SCAT_DIM, SCAT_COND_DIM, latent_dims[2], **kw),
+            "scat": CVAE(self.adapter.scat_dim, SCAT_COND_DIM, latent_dims[2], **kw),
         })
 
     def config(self) -> dict[str, Any]:
@@ -114,12 +118,19 @@ class ScatteringCVAEs(Method):
         py = self.model["path"].sample(wf, generator=generator)
         pos, dirn = A.path_decode(py)
         sy = self.model["scat"].sample(A.scat_cond(wf, n, alb, py), generator=generator)
-        spos, sdir = A.scat_decode(sy)
+        spos, sdir = A.scat_decode(sy, pos)
+        weight = nee_weight(alb, n)
+        if A.exact_first_event:
+            # the kept event is the first one (the centre, arriving along +z) with probability albedo / weight
+            p1 = torch.where(weight > 0, alb.double() / weight.clamp_min(1e-300), torch.ones_like(weight))
+            first = (rand((sig.shape[0],), generator=generator, device=dev, dtype=torch.float64) < p1).unsqueeze(-1)
+            spos = torch.where(first, torch.zeros_like(spos), spos)
+            sdir = torch.where(first, torch.tensor([0.0, 0.0, 1.0], dtype=sdir.dtype, device=dev), sdir)
         phi = rand((sig.shape[0],), generator=generator, device=dev) * (2 * math.pi)
         c, s = torch.cos(phi), torch.sin(phi)
         return {SIGMA_R: sig, G: gg, ALBEDO: alb, N_EVENTS: n, EXIT_POS: rotate_z(pos, c, s),
                 EXIT_DIR: rotate_z(dirn, c, s), SCATTER_POS: rotate_z(spos, c, s), SCATTER_DIR: rotate_z(sdir, c, s),
-                NEE_WEIGHT: nee_weight(alb, n), SURVIVAL: survival(alb, n)}
+                NEE_WEIGHT: weight, SURVIVAL: survival(alb, n)}
 
     @staticmethod
     def _condition(condition: Any, n: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -162,6 +173,18 @@ class ScatteringCVAEs(Method):
         return Trajectory(torch.tensor([0.0, 1.0]).to(states.device), states, extras=extras,
                           info={"method": self.name, "frame": "incoming direction +z, unit sphere",
                                 "state_fields": "exit_pos(3), exit_dir(3)"})
+
+    @classmethod
+    def load(cls, path: Any, map_location: str | torch.device = "cpu") -> ScatteringCVAEs:
+        """As ``Method.load``; files written before ``scat_coords`` existed hold "ball" scatGen weights."""
+        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
+        if ck.get("method") != cls.name:
+            raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
+        obj = cls(**{"scat_coords": "ball", **ck["config"]})
+        obj.model.load_state_dict(ck["state_dict"])
+        obj.info = dict(ck.get("info", {}))
+        obj.model.to(map_location)
+        return obj
 
     # -- training ------------------------------------------------------------------------------------
     def fit(self, dataset: Mapping[str, Tensor], config: Any, **kw: Any) -> dict[str, Any]:

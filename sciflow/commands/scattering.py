@@ -80,8 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--only", nargs="*", default=None, help="subset of: len path scat")
     t.add_argument("--max-walks", type=int, default=None)
     t.add_argument("--free-bits", type=float, default=0.0, help="minimum KL (nats) per latent dimension")
-    t.add_argument("--scat-coords", default="depth", choices=["depth", "ball"],
-                   help="scatGen event coordinates (depth: logit radius + directions relative to the exit)")
+    t.add_argument("--scat-coords", default="depth", choices=["depth", "depth-logit", "ball"],
+                   help="scatGen event coordinates (depth: radius as a normal quantile + directions relative to "
+                        "the exit; depth-logit: the same with logit(radius); ball: the first release's)")
     t.set_defaults(func=_train)
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")

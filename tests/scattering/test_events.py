@@ -8,7 +8,7 @@ from sciflow.core.errors import InputError
 from sciflow.core.random import make_generator
 from sciflow.domains.photons import simulate_walks
 from sciflow.domains.photons.encoding import PhotonAdapter
-from sciflow.domains.photons.events import event_decode, event_encode
+from sciflow.domains.photons.events import event_decode, event_encode, normal_to_radius, radius_to_normal
 from sciflow.domains.photons.frames import plane_to_sphere, rotate_z, sphere_to_plane
 from sciflow.domains.photons.walks import nee_weight
 from sciflow.methods.scattering import ScatteringCVAEs
@@ -38,7 +38,25 @@ def test_sphere_to_plane_round_trip_and_uniform_law_is_standard_normal():
                                t_small / math.sqrt(2), rtol=1e-6, atol=0)
 
 
-def test_event_coordinates_round_trip_in_float64():
+def test_radius_map_makes_a_uniform_ball_standard_normal_and_resolves_small_depths():
+    gen = make_generator(7)
+    x = torch.randn(100_000, 3, generator=gen, dtype=torch.float64)
+    r = _unit(x).norm(dim=-1) * torch.rand(100_000, generator=gen, dtype=torch.float64) ** (1 / 3)  # uniform ball
+    y = radius_to_normal(r)
+    se = 1 / math.sqrt(len(y))
+    assert abs(float(y.mean())) < 4 * se and abs(float(y.var()) - 1) < 4 * math.sqrt(2) * se
+    depth = torch.tensor([2e-7, 1e-6, 1e-3, 0.1, 0.5, 0.999], dtype=torch.float64)   # R_EPS = 1e-7 clamps below
+    for radial in ("probit", "logit"):
+        torch.testing.assert_close(1 - normal_to_radius(radius_to_normal(1 - depth, radial), radial), depth,
+                                   rtol=1e-6, atol=0)
+    # Gaussian tail of y at the surface: 1 - r ~ phi(y) / (3 y) (Mills ratio), i.e. a finite density at r = 1
+    y = torch.tensor([4.0, 5.0], dtype=torch.float64)
+    mills = torch.exp(-y * y / 2) / math.sqrt(2 * math.pi) / (3 * y) * (1 - 1 / y ** 2)
+    torch.testing.assert_close(1 - normal_to_radius(y), mills, rtol=0.03, atol=0)
+
+
+@pytest.mark.parametrize("radial", ["probit", "logit"])
+def test_event_coordinates_round_trip_in_float64(radial):
     """encode -> decode is the identity for events anywhere in the ball (depths down to 1e-6), any exit."""
     gen = make_generator(1)
     b = 5000
@@ -48,17 +66,19 @@ def test_event_coordinates_round_trip_in_float64():
     r = (1 - depth).clamp_min(1e-3)
     x = _unit(torch.randn(b, 3, generator=gen, dtype=torch.float64)) * r.unsqueeze(-1)
     w = _unit(torch.randn(b, 3, generator=gen, dtype=torch.float64))
-    y = event_encode(exit_pos, x, w)
+    y = event_encode(exit_pos, x, w, radial)
     assert y.shape == (b, 5) and bool(torch.isfinite(y).all())
-    torch.testing.assert_close(torch.sigmoid(y[:, 0]), r)
-    x2, w2 = event_decode(exit_pos, y)
+    torch.testing.assert_close(normal_to_radius(y[:, 0], radial), r)
+    x2, w2 = event_decode(exit_pos, y, radial)
     torch.testing.assert_close(x2, x, atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(w2, w, atol=1e-12, rtol=1e-10)
     # and decode -> encode is the identity on R^5 (away from the antipodes, |v|^2 > ~30, where cos -> -1 rounds)
     y = torch.randn(b, 5, generator=gen, dtype=torch.float64) * 1.5
-    y = y[((y[:, 1:3] ** 2).sum(-1) < 20) & ((y[:, 3:5] ** 2).sum(-1) < 20)]
+    # (and inside |y_0| < 4.5, i.e. depths above R_EPS = 1e-7, where the radius is clamped)
+    y = y[((y[:, 1:3] ** 2).sum(-1) < 20) & ((y[:, 3:5] ** 2).sum(-1) < 20) & (y[:, 0].abs() < 4.5)]
     exit_pos = exit_pos[: len(y)]
-    torch.testing.assert_close(event_encode(exit_pos, *event_decode(exit_pos, y)), y, atol=1e-8, rtol=1e-8)
+    torch.testing.assert_close(event_encode(exit_pos, *event_decode(exit_pos, y, radial), radial), y, atol=1e-8,
+                               rtol=1e-8)
 
 
 def test_event_coordinates_are_relative_to_the_exit():
@@ -68,7 +88,7 @@ def test_event_coordinates_are_relative_to_the_exit():
     ex = _unit(torch.randn(200, 3, generator=gen, dtype=torch.float64))
     y = PhotonAdapter("depth").scat_encode(ex, 0.9 * ex, ex)
     torch.testing.assert_close(y[:, 1:], torch.zeros(200, 4, dtype=torch.float64), atol=1e-7, rtol=0)
-    torch.testing.assert_close(y[:, 0], torch.full((200,), math.log(9.0), dtype=torch.float64))
+    torch.testing.assert_close(normal_to_radius(y[:, 0]), torch.full((200,), 0.9, dtype=torch.float64))
     x = _unit(torch.randn(200, 3, generator=gen, dtype=torch.float64)) * 0.5
     w = _unit(torch.randn(200, 3, generator=gen, dtype=torch.float64))
     phi = torch.rand(200, generator=gen, dtype=torch.float64) * 2 * math.pi

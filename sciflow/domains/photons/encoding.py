@@ -7,8 +7,9 @@ and a uniform azimuth is drawn back at generation. In the canonical frame:
 - lenGen models  y = log(N + u) - log E0[N]   (u ~ U[0, 1) dequantises N; E0 is ``expected_events``),
 - pathGen models [2 log tan(theta_exit / 2), v1, v2] where (v1, v2) maps the exit direction's tangential part
   (in the frame normal, e_theta, e_y) from the unit disk to the plane so that a Lambertian exit is N(0, I),
-- scatGen models the representative event k >= 2 as [logit of its radius, its radial direction and its
-  arriving direction, each relative to the exit] (``events.event_encode``; ``scat_coords="depth"``, the default),
+- scatGen models the representative event k >= 2 as [its radius as a normal quantile, its radial direction and
+  its arriving direction, each relative to the exit] (``events.event_encode``; ``scat_coords="depth"``, the
+  default; "depth-logit" uses logit(radius) instead),
   the first event (at the centre) being drawn exactly; the first release modelled every event as [atanh-radial
   map of the position (3), direction (3, normalised at sampling)] (``scat_coords="ball"``, kept to load it).
 """
@@ -41,7 +42,7 @@ __all__ = ["COND_DIM", "LEN_DIM", "PATH_DIM", "SCAT_COND_DIM", "SCAT_COORDS", "S
 
 COND_DIM, LEN_DIM, PATH_DIM = 3, 1, 3
 #: scatGen output size per event parameterisation
-SCAT_COORDS = {"depth": EVENT_DIM, "ball": 6}
+SCAT_COORDS = {"depth": EVENT_DIM, "depth-logit": EVENT_DIM, "ball": 6}
 SCAT_DIM = SCAT_COORDS["depth"]
 WALK_DIM = COND_DIM + 2
 SCAT_COND_DIM = WALK_DIM + 1 + PATH_DIM
@@ -65,7 +66,11 @@ class PhotonAdapter(DomainAdapter):
     @property
     def exact_first_event(self) -> bool:
         """True when scatGen models events k >= 2 only and the first one (the centre) is drawn exactly."""
-        return self.scat_coords == "depth"
+        return self.scat_coords.startswith("depth")
+
+    @property
+    def radial(self) -> str:
+        return "logit" if self.scat_coords == "depth-logit" else "probit"
 
     # -- conditions ---------------------------------------------------------------------------------
     @staticmethod
@@ -144,15 +149,15 @@ class PhotonAdapter(DomainAdapter):
         """(B, scat_dim) scatGen coordinates of the representative event, in the canonical frame."""
         c, s = self.azimuth(exit_pos)
         pos, d = rotate_z(scatter_pos, c, -s), rotate_z(scatter_dir, c, -s)
-        if self.scat_coords == "depth":
-            return event_encode(rotate_z(exit_pos, c, -s), pos, d)
+        if self.exact_first_event:
+            return event_encode(rotate_z(exit_pos, c, -s), pos, d, self.radial)
         return torch.cat([ball_to_space(pos), d], dim=-1)
 
     def scat_decode(self, y: Tensor, exit_pos: Tensor) -> tuple[Tensor, Tensor]:
         """Canonical event positions (in the ball) and unit directions from scatGen coordinates, given the
         canonical exit points (B, 3) of their walks."""
-        if self.scat_coords == "depth":
-            return event_decode(exit_pos, y)
+        if self.exact_first_event:
+            return event_decode(exit_pos, y, self.radial)
         d = y[:, 3:6]
         n = d.norm(dim=-1, keepdim=True)
         d = torch.where(n > 1e-12, d / n.clamp_min(1e-12), torch.tensor([0.0, 0.0, 1.0], dtype=d.dtype,
@@ -172,7 +177,7 @@ class PhotonAdapter(DomainAdapter):
         path = self.path_encode(raw[EXIT_POS].float(), raw[EXIT_DIR].float())
         if self.exact_first_event:
             if SCATTER_INDEX not in raw:
-                raise InputError(f"walks: missing field {SCATTER_INDEX} (needed by scat_coords='depth')")
+                raise InputError(f"walks: missing field {SCATTER_INDEX} (needed by scat_coords={self.scat_coords!r})")
             keep = raw[SCATTER_INDEX] >= 2
         else:
             keep = torch.ones_like(raw[N_EVENTS], dtype=torch.bool)

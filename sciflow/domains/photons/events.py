@@ -4,8 +4,11 @@ In the canonical frame the exit point is n = (sin t, 0, cos t); (a, b, n) with a
 the spherical frame at the exit. An event at x (radius r, radial direction u = x / r) arriving with direction w is
 written as five unconstrained numbers:
 
-- logit(r): about log r near the centre and -log(depth) near the surface, where the depth below the sphere in
-  mean free paths decides the next-event estimate,
+- the radius r as a normal quantile: ``radial="probit"`` (default) y = Phi^-1(r^3), the radial law of a uniform
+  ball made standard normal, so a density that stays finite up to the surface (as the events' does) gets a
+  Gaussian tail there, with 1 - r ~ exp(-y^2 / 2) / (3 sqrt(2 pi) y) resolving depths far below a mean free path;
+  or ``radial="logit"``: y = log(r / (1 - r)), about -log(depth) near the surface (an exponential tail there,
+  which a Gaussian head under-fills: see docs/scattering.md),
 - u as a point of the sphere with the exit as pole, mapped to R^2 so that a uniform u is N(0, I)
   (``sphere_to_plane``),
 - w in the spherical frame at u (e_alpha, e_beta, u) of that same pole, mapped the same way with u as pole (an
@@ -21,11 +24,30 @@ from torch import Tensor
 
 from .frames import plane_to_sphere, sphere_to_plane
 
-__all__ = ["EVENT_DIM", "R_EPS", "event_decode", "event_encode"]
+__all__ = ["EVENT_DIM", "RADIAL", "R_EPS", "event_decode", "event_encode", "normal_to_radius", "radius_to_normal"]
 
 EVENT_DIM = 5
 #: radii are kept in [R_EPS, 1 - R_EPS] before the logit
 R_EPS = 1e-7
+RADIAL = ("probit", "logit")
+
+
+def radius_to_normal(r: Tensor, radial: str = "probit") -> Tensor:
+    """Radii in (0, 1) -> R (see the module doc); computed in float64, returned in r's dtype."""
+    rd = r.double().clamp(R_EPS, 1 - R_EPS)
+    if radial == "logit":
+        y = torch.log(rd) - torch.log1p(-rd)
+    else:
+        lr3 = 3 * torch.log(rd)
+        y = torch.where(lr3 < -0.6931, torch.special.ndtri(torch.exp(lr3)), -torch.special.ndtri(-torch.expm1(lr3)))
+    return y.to(r.dtype)
+
+
+def normal_to_radius(y: Tensor, radial: str = "probit") -> Tensor:
+    """Inverse of ``radius_to_normal`` (float64 inside, precise for depths 1 - r down to ~1e-10)."""
+    yd = y.double()
+    r = torch.sigmoid(yd) if radial == "logit" else torch.exp(torch.special.log_ndtr(yd) / 3)
+    return r.to(y.dtype)
 
 
 def _exit_frame(exit_pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -55,14 +77,13 @@ def _local_frame(ta: Tensor, tb: Tensor, cu: Tensor, a: Tensor, b: Tensor, n: Te
     return u, e_alpha, e_beta
 
 
-def event_encode(exit_pos: Tensor, pos: Tensor, direction: Tensor) -> Tensor:
+def event_encode(exit_pos: Tensor, pos: Tensor, direction: Tensor, radial: str = "probit") -> Tensor:
     """(B, 5) coordinates of events (positions in the ball, r > 0, and unit directions), all in the canonical
     frame of their walk's exit point ``exit_pos`` (B, 3)."""
     a, b, n = _exit_frame(exit_pos)
     r = pos.norm(dim=-1)
     u = pos / r.clamp_min(1e-30).unsqueeze(-1)
-    rc = r.clamp(R_EPS, 1 - R_EPS)
-    depth = torch.log(rc) - torch.log1p(-rc)
+    depth = radius_to_normal(r, radial)
     ta, tb, cu = _dot(u, a), _dot(u, b), _dot(u, n)
     v_pos = sphere_to_plane(torch.stack([ta, tb], dim=-1), cu)
     u, e_alpha, e_beta = _local_frame(ta, tb, cu, a, b, n)
@@ -71,10 +92,10 @@ def event_encode(exit_pos: Tensor, pos: Tensor, direction: Tensor) -> Tensor:
     return torch.cat([depth.unsqueeze(-1), v_pos, v_dir], dim=-1)
 
 
-def event_decode(exit_pos: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+def event_decode(exit_pos: Tensor, y: Tensor, radial: str = "probit") -> tuple[Tensor, Tensor]:
     """Inverse of ``event_encode``: canonical event positions (in the open ball) and unit directions."""
     a, b, n = _exit_frame(exit_pos)
-    r = torch.sigmoid(y[:, 0])
+    r = normal_to_radius(y[:, 0], radial)
     t, cu = plane_to_sphere(y[:, 1:3])
     u, e_alpha, e_beta = _local_frame(t[:, 0], t[:, 1], cu, a, b, n)
     tw, cw = plane_to_sphere(y[:, 3:5])

@@ -63,8 +63,9 @@ class ScatteringCVAEs(Method):
         latent_dims: latent sizes of (lenGen, pathGen, scatGen), each in [2, 5].
         decoder_hidden: hidden widths of every decoder (at most 3 layers of at most 16 units).
         encoder_hidden: hidden widths of the encoders (used in training only).
-        scat_coords: scatGen's event coordinates: "depth" (logit radius and directions relative to the exit,
-            first event drawn exactly; see ``domains.photons.events``) or "ball" (the first release's).
+        scat_coords: scatGen's event coordinates: "depth" (radius as a normal quantile, directions relative to
+            the exit, first event drawn exactly; see ``domains.photons.events``), "depth-logit" (the same with
+            logit(radius)) or "ball" (the first release's).
     """
 
     name = "scattering"

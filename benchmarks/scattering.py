@@ -187,7 +187,7 @@ def nee_all_events(sigma_r: float, g: float, albedo: float, n: int, lights: torc
 
 
 def bench_nee(model, g: float, albedo: float, sigmas=(4.0, 16.0, 64.0), events: float = 3e6,
-              n_cvae: int = 100_000) -> list[dict]:
+              n_cvae: int = 1_000_000) -> list[dict]:
     """scatGen check: mean next-event estimate through the walk's own unit sphere, CVAE / MC.
 
     For a light direction l the estimate of one walk is nee_weight * exp(-sigma_r * d(x_k, l)) * HG(w_k . l),

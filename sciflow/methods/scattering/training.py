@@ -87,8 +87,10 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
         model.model[name].cpu()
         summary[name] = {"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
                          "history": res.history}
-    model.info["train"] = {k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "history"})
-                           for k, v in summary.items()}
+    # merged into what a loaded model already records, so retraining one CVAE keeps the others' entries
+    model.info["train"] = {**model.info.get("train", {}),
+                           **{k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "history"})
+                              for k, v in summary.items()}}
     return summary
 
 

@@ -143,3 +143,23 @@ def test_training_data_for_scatgen_excludes_the_first_event():
     w.pop("scatter_index")
     with pytest.raises(InputError, match="scatter_index"):
         PhotonAdapter("depth").encode(w)
+
+
+def test_several_events_per_walk_share_the_walk_and_the_event_law():
+    """events=k draws k representative events per walk given the same N and exit: the walk fields equal those
+    of a k = 1 draw with the same generator state up to the event draws, and the events' law does not depend on k."""
+    model = ScatteringCVAEs()
+    n = 4000
+    args = (torch.full((n,), 6.0), torch.full((n,), 0.2), torch.full((n,), 0.99, dtype=torch.float64))
+    one = model.sample(*args, generator=make_generator(8))
+    many = model.sample(*args, generator=make_generator(8), events=4)
+    assert many["scatter_pos"].shape == many["scatter_dir"].shape == (n, 4, 3)
+    torch.testing.assert_close(many["n_events"], one["n_events"])
+    torch.testing.assert_close(many["nee_weight"], one["nee_weight"])
+    assert float(many["scatter_pos"].norm(dim=-1).max()) <= 1
+    torch.testing.assert_close(many["scatter_dir"].norm(dim=-1), torch.ones(n, 4))
+    r1, r4 = one["scatter_pos"].norm(dim=-1), many["scatter_pos"].norm(dim=-1)
+    se = float(r1.std()) * math.sqrt(1 / n + 1 / (4 * n))
+    assert abs(float(r1.mean()) - float(r4.mean())) < 4 * se
+    with pytest.raises(InputError, match="events"):
+        model.sample(*args, events=0)

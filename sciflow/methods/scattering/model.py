@@ -101,14 +101,20 @@ class ScatteringCVAEs(Method):
     # -- sampling ------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, sigma_r: Tensor, g: Tensor, albedo: Tensor, *, generator: torch.Generator | None = None,
-               check: bool = True) -> dict[str, Tensor]:
+               check: bool = True, events: int = 1) -> dict[str, Tensor]:
         """One learned walk per row of (B,) conditions, in the incoming frame (+z) of a unit sphere.
 
         Returns the condition fields, ``n_events`` (B,), ``exit_pos`` / ``exit_dir`` / ``scatter_pos`` /
         ``scatter_dir`` (B, 3), ``nee_weight`` and ``survival`` (B,) (float64), on the model's device.
+        ``events`` > 1 draws that many representative events per walk, independently given its N and exit
+        (``scatter_pos`` / ``scatter_dir`` are then (B, events, 3)): averaging their next-event estimates lowers
+        the variance and keeps the mean.
         """
         if check:
             check_conditions(sigma_r, g, albedo)
+        if int(events) < 1:
+            raise InputError(f"events: must be >= 1, got {events}")
+        k = int(events)
         dev = self.device
         sig, gg = sigma_r.to(dev, torch.float32), g.to(dev, torch.float32)
         alb = albedo.to(dev)
@@ -118,19 +124,26 @@ class ScatteringCVAEs(Method):
         wf = A.walk_features(cf, n, sig, gg)
         py = self.model["path"].sample(wf, generator=generator)
         pos, dirn = A.path_decode(py)
-        sy = self.model["scat"].sample(A.scat_cond(wf, n, alb, py), generator=generator)
-        spos, sdir = A.scat_decode(sy, pos)
         weight = nee_weight(alb, n)
+        sc, pos_k, alb_k, weight_k = A.scat_cond(wf, n, alb, py), pos, alb, weight
+        if k > 1:
+            sc, pos_k, alb_k, weight_k = (v.repeat_interleave(k, 0) for v in (sc, pos, alb, weight))
+        spos, sdir = A.scat_decode(self.model["scat"].sample(sc, generator=generator), pos_k)
         if A.exact_first_event:
             # the kept event is the first one (the centre, arriving along +z) with probability albedo / weight
-            p1 = torch.where(weight > 0, alb.double() / weight.clamp_min(1e-300), torch.ones_like(weight))
-            first = (rand((sig.shape[0],), generator=generator, device=dev, dtype=torch.float64) < p1).unsqueeze(-1)
+            p1 = torch.where(weight_k > 0, alb_k.double() / weight_k.clamp_min(1e-300), torch.ones_like(weight_k))
+            first = (rand((spos.shape[0],), generator=generator, device=dev, dtype=torch.float64) < p1).unsqueeze(-1)
             spos = torch.where(first, torch.zeros_like(spos), spos)
             sdir = torch.where(first, torch.tensor([0.0, 0.0, 1.0], dtype=sdir.dtype, device=dev), sdir)
         phi = rand((sig.shape[0],), generator=generator, device=dev) * (2 * math.pi)
         c, s = torch.cos(phi), torch.sin(phi)
+        if k > 1:
+            ck, sk = c.repeat_interleave(k), s.repeat_interleave(k)
+            spos, sdir = rotate_z(spos, ck, sk).reshape(-1, k, 3), rotate_z(sdir, ck, sk).reshape(-1, k, 3)
+        else:
+            spos, sdir = rotate_z(spos, c, s), rotate_z(sdir, c, s)
         return {SIGMA_R: sig, G: gg, ALBEDO: alb, N_EVENTS: n, EXIT_POS: rotate_z(pos, c, s),
-                EXIT_DIR: rotate_z(dirn, c, s), SCATTER_POS: rotate_z(spos, c, s), SCATTER_DIR: rotate_z(sdir, c, s),
+                EXIT_DIR: rotate_z(dirn, c, s), SCATTER_POS: spos, SCATTER_DIR: sdir,
                 NEE_WEIGHT: weight, SURVIVAL: survival(alb, n)}
 
     @staticmethod

@@ -80,10 +80,10 @@ class ScatteringCVAEs(Method):
         if len(decoder_hidden) > MAX_DECODER_LAYERS or not decoder_hidden or max(decoder_hidden) > MAX_DECODER_UNITS:
             raise InputError(f"decoder_hidden: at most {MAX_DECODER_LAYERS} layers of at most {MAX_DECODER_UNITS} "
                              f"units, got {decoder_hidden}")
-        self._config = dict(latent_dims=latent_dims, decoder_hidden=decoder_hidden,
-                            encoder_hidden=[int(v) for v in encoder_hidden], activation=activation,
-                            scat_coords=scat_coords)
-        kw = dict(decoder_hidden=decoder_hidden, encoder_hidden=encoder_hidden, activation=activation)
+        self._config = {"latent_dims": latent_dims, "decoder_hidden": decoder_hidden,
+                        "encoder_hidden": [int(v) for v in encoder_hidden], "activation": activation,
+                        "scat_coords": scat_coords}
+        kw = {"decoder_hidden": decoder_hidden, "encoder_hidden": encoder_hidden, "activation": activation}
         self.adapter = PhotonAdapter(scat_coords)
         self.model = nn.ModuleDict({
             "len": CVAE(LEN_DIM, COND_DIM, latent_dims[0], **kw),

@@ -59,7 +59,7 @@ class SphereTracingCVAETracer(VolumePathTracer):
         dev = self.model.device
         rec = self.model.sample(sb.to(dev, torch.float32), torch.full_like(sb, m.g, dtype=torch.float32, device=dev),
                                 torch.full_like(sb, m.albedo, dtype=torch.float64, device=dev), generator=generator,
-                                check=False, events=self.nee_events)
+                                check=False, **({"events": self.nee_events} if self.nee_events > 1 else {}))
         rec = {k: v.to(x.device) for k, v in rec.items()}
         frame = wb.to(torch.float32) if x.dtype == torch.float32 else wb
         k = self.nee_events

@@ -7,7 +7,9 @@ bugtrap; corridors optional), written to ``datasets/ditree/scenarios/<family>/``
 
 Runs are interleaved (seed -> scenario -> planner) so that the shared machine's load affects every planner
 alike, appended to ``benchmarks/results/ditree_runs.jsonl`` as they finish and skipped when the script is run
-again (resumable). The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md``.
+again (resumable; a run is keyed by scenario, planner, seed, budget and, for DiTree, its sampling settings, so
+a changed setting is re-run). The machine's 1-minute load average is recorded with every run and at the start
+and end. The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md``.
 
     OMP_NUM_THREADS=1 python benchmarks/ditree.py --budget 5 --seeds 5 --n 20
 """
@@ -75,9 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         for line in runs_path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"])] = r
+                done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
+    model = DiTree.load(args.model) if {"ditree", "policy"} & set(args.planners) else None
+    tags = {p: "" for p in args.planners}
+    if model is not None:
+        c = model.config()
+        tags["ditree"] = (f"rf{c['random_frac']:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}"
+                          f"-gb{c['goal_bias']:g}")
+        tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}"
+    args.tags = tags
+    load_start = os.getloadavg()[0]
     if not args.report_only:
-        model = DiTree.load(args.model) if {"ditree", "policy"} & set(args.planners) else None
         planners = {}
         for p in args.planners:
             if p in ("ditree", "policy"):
@@ -87,18 +97,20 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 planners[p] = baseline_planner(p)
         todo = [(s, sc, p) for s in range(args.seeds) for f in args.families for sc in sets[f]
-                for p in args.planners if (sc.name, p, s, args.budget) not in done]
+                for p in args.planners if (sc.name, p, s, args.budget, tags[p]) not in done]
         bar = progress(total=len(todo), desc="ditree bench", unit="run")
         runs_path.parent.mkdir(parents=True, exist_ok=True)
         with open(runs_path, "a") as fh:
             for s, sc, p in todo:
                 m, _ = run_once(planners[p], sc, seed=s, budget_s=args.budget)
-                m.update({"planner_key": p, "load1": os.getloadavg()[0]})
-                done[(sc.name, p, s, args.budget)] = m
+                m.update({"planner_key": p, "tag": tags[p], "load1": os.getloadavg()[0]})
+                done[(sc.name, p, s, args.budget, tags[p])] = m
                 fh.write(json.dumps(m) + "\n")
                 fh.flush()
                 bar.update(1)
         bar.close()
+    args.load = {"start": load_start, "end": os.getloadavg()[0]}
+    args.ditree_config = model.config() if model is not None else None
     report(sets, args, done)
     return 0
 
@@ -116,8 +128,8 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
     for f, scs in sets.items():
         names = {sc.name for sc in scs}
         for p in args.planners:
-            runs = [r for (n, pk, s, b), r in done.items() if n in names and pk == p and b == args.budget
-                    and s < args.seeds]
+            runs = [r for (n, pk, s, b, tag), r in done.items() if n in names and pk == p and b == args.budget
+                    and s < args.seeds and tag == args.tags[p]]
             if not runs:
                 continue
             summ = summarize(runs)
@@ -143,12 +155,13 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
             "command": "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:]),
+            "ditree_config": args.ditree_config, "tags": args.tags, "load1_start_end": args.load,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_json(Path(args.out).with_suffix(".json"), {"meta": meta, "summary": table, "targets": targets})
-    lines = [f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "
-             f"{args.n} scenarios per family, 1 CPU thread)", "",
-             "| family | planner | success | median time to solution (s, successes) | median time, failures = inf "
-             "(s) | median plan duration (s) | median path length (m) | median tree size | mean load |",
+    lines = [(f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "
+             f"{args.n} scenarios per family, 1 CPU thread)"), "",
+             ("| family | planner | success | median time to solution (s, successes) | median time, failures = inf "
+             "(s) | median plan duration (s) | median path length (m) | median tree size | mean load |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for f, p, s in rows:
         fam = f + (" (train family)" if f == ID_FAMILY else " (OOD)")

@@ -66,10 +66,10 @@ class DiTree(Method):
     name = "ditree"
 
     def __init__(self, horizon: int = 16, execute: int = 8, widths: Sequence[int] = (32, 64), kernel_size: int = 3,
-                 map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 2, goal_bias: float = 0.15,
+                 map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 1, goal_bias: float = 0.15,
                  batch: int = 128, obs_size: int = 20, obs_cell: float = 0.2, max_range: float = 5.0,
                  robot: Mapping[str, Any] | None = None, batch_size: int = 128, goal_prob: float = 0.3,
-                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.0) -> None:
+                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= float(random_frac) <= 1.0:
             raise InputError(f"random_frac: must be in [0, 1], got {random_frac}")

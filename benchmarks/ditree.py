@@ -40,7 +40,10 @@ from sciflow.methods.ditree.method import baseline_planner
 SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
 ID_FAMILY = "forest"
 LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (sciflow)", "rrt": "OMPL RRT (control)",
-         "rrt-torch": "RRT (sciflow, random controls)"}
+         "rrt-torch": "RRT (sciflow, random controls)", "ditree-rf0": "DiTree, policy expansions only (random_frac 0)",
+         "ditree-rf1": "DiTree tree, random expansions only (random_frac 1)"}
+#: ablations of the mixed expansion: the same DiTree (same model, settings, seeds) with another random_frac
+VARIANTS = {"ditree-rf0": 0.0, "ditree-rf1": 1.0}
 
 
 def scenario_set(family: str, n: int, budget: float) -> list:
@@ -58,7 +61,8 @@ def scenario_set(family: str, n: int, budget: float) -> list:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=["forest", "maze", "bugtrap"])
-    ap.add_argument("--planners", nargs="+", default=["ditree", "policy", "sst", "rrt"])
+    ap.add_argument("--planners", nargs="+", default=["ditree", "policy", "sst", "rrt"],
+                    help="ditree | policy | sst | rrt | rrt-torch | ditree-rf0 | ditree-rf1 (mixed-expansion ablations)")
     ap.add_argument("--n", type=int, default=20, help="scenarios per family")
     ap.add_argument("--seeds", type=int, default=5, help="runs per scenario and planner")
     ap.add_argument("--budget", type=float, default=5.0, help="wall-clock seconds per run, same for all")
@@ -78,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip():
                 r = json.loads(line)
                 done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
-    model = DiTree.load(args.model) if {"ditree", "policy"} & set(args.planners) else None
+    model = DiTree.load(args.model) if {"ditree", "policy", *VARIANTS} & set(args.planners) else None
     tags = {p: "" for p in args.planners}
     if model is not None:
         c = model.config()
         tags["ditree"] = (f"rf{c['random_frac']:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}"
                           f"-gb{c['goal_bias']:g}")
         tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}"
+        for v, frac in VARIANTS.items():
+            tags[v] = f"rf{frac:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}-gb{c['goal_bias']:g}"
     args.tags = tags
     load_start = os.getloadavg()[0]
     if not args.report_only:
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in args.planners:
             if p in ("ditree", "policy"):
                 planners[p] = model.planner(p)
+            elif p in VARIANTS:
+                planners[p] = model.planner("ditree", random_frac=VARIANTS[p])
             elif p == "rrt":
                 planners[p] = baseline_planner("rrt", goal_bias=args.ompl_goal_bias)
             else:
@@ -110,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(1)
         bar.close()
     args.load = {"start": load_start, "end": os.getloadavg()[0]}
+    args.command = "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:])
+    prev = Path(args.out).with_suffix(".json")
+    if args.report_only and prev.is_file():           # keep the command and loads of the run that made the runs
+        old = json.loads(prev.read_text()).get("meta", {})
+        args.command = old.get("command", args.command)
+        args.load = old.get("load1_start_end", args.load)
     args.ditree_config = model.config() if model is not None else None
     report(sets, args, done)
     return 0
@@ -154,7 +168,7 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
             "id_family": ID_FAMILY, "planners": args.planners, "ompl_goal_bias": args.ompl_goal_bias,
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "command": "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:]),
+            "command": args.command,
             "ditree_config": args.ditree_config, "tags": args.tags, "load1_start_end": args.load,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_json(Path(args.out).with_suffix(".json"), {"meta": meta, "summary": table, "targets": targets})

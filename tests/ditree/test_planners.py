@@ -132,3 +132,21 @@ def test_random_frac_out_of_range_is_rejected(frac):
         DiTree(widths=(8, 16), map_dim=16, cond_dim=16, random_frac=frac)
     with pytest.raises(InputError, match="random_frac"):
         DiTree(widths=(8, 16), map_dim=16, cond_dim=16).planner("ditree", random_frac=frac)
+
+
+def test_verify_plan_compares_headings_modulo_two_pi():
+    # driving a circle past heading pi: a stored heading of +pi - e and a re-simulated -pi + e are the same pose
+    sc = Scenario.from_dict({"name": "turn", "budget_s": 5.0, "map": {"bounds": [-5, -5, 5, 5]},
+                             "start": [0.0, -1.0, 0.0, 1.0, 0.5], "goal": {"x": 0.0, "y": 1.0, "radius": 3.0}})
+    car = sc.car()
+    controls = torch.zeros(60, 2, dtype=torch.float64)
+    states = car.simulate(torch.tensor([sc.start], dtype=torch.float64), controls[None])[0]
+    assert bool((states[:, 2].abs() > 3.0).any())                 # the heading passes through +-pi
+    shifted = states.clone()
+    near_pi = shifted[:, 2].abs() > 3.0
+    shifted[near_pi, 2] -= torch.sign(shifted[near_pi, 2]) * 2 * math.pi      # the other end of the wrap
+    rep = verify_plan(sc, shifted, controls)
+    assert rep["ok"] and rep["resim_error"] < 1e-9, rep
+    moved = states.clone()
+    moved[30, 0] += 0.01                                           # a real 1 cm discrepancy is still caught
+    assert not verify_plan(sc, moved, controls)["ok"]

@@ -62,6 +62,8 @@ DATA = Path(os.environ.get("SCIFLOW_SNAPSHOTS", "/work/shared/data/snapshots"))
 RESULTS = Path(__file__).resolve().parent / "results"
 PROBLEMS = {"LV": ("LV_data.npz", "lotka_volterra"), "repressilator": ("Repressilatormrna_data.npz", "repressilator")}
 TRUE_LV = {"alpha": 1.0, "beta": 0.4, "gamma": 0.4, "delta": 0.1}
+#: the simulators' parameters, from ../shared/data/snapshots/README.md
+TRUE_PARAMS = {"LV": TRUE_LV, "repressilator": {"beta": 10.0, "n": 3.0, "k": 1.0, "gamma": 1.0}}
 PUBLISHED = {  # interpolation EMD as quoted in the issue (SnapMMD paper tables)
     "LV": {"SBIRR (paper)": 0.096, "OT-CFM (paper)": 0.300, "SnapMMD (paper)": 0.060, "OT midpoint (paper)": 0.131},
     "repressilator": {"SBIRR (paper)": 0.168, "OT-CFM (paper)": 0.781, "SnapMMD (paper)": 0.102,
@@ -234,9 +236,9 @@ def main() -> None:
                                       for t in runs[0]["emd_per_time"]}}
             if m == "mmsb":
                 entry["params"] = [r["info"].get("params") for r in runs]
-                if prob == "LV":
-                    errs = [max(abs(p[n] - v) / v for n, v in TRUE_LV.items()) for p in entry["params"]]
-                    entry["lv_param_max_rel_error"] = errs
+                truth = TRUE_PARAMS[prob]
+                entry["param_max_rel_error"] = [max(abs(p[n] - v) / v for n, v in truth.items())
+                                                for p in entry["params"]]
             summary["results"][prob][m] = entry
     if "repressilator" in problems:
         summary["replicate_floor_repressilator_w2"] = replicate_floor()
@@ -263,11 +265,14 @@ def main() -> None:
     if "replicate_floor_repressilator_w2" in summary:
         lines += ["", f"Repressilator noise floor (W2 between held-out snapshots and the independent replicate file): "
                       f"{summary['replicate_floor_repressilator_w2']:.3f}."]
-    lv = summary["results"].get("LV", {}).get("mmsb")
-    if lv:
-        lines += ["", "Refined Lotka-Volterra parameters (truth alpha=1.0, beta=0.4, gamma=0.4, delta=0.1):", ""]
-        for p, err in zip(lv["params"], lv["lv_param_max_rel_error"]):
-            lines.append("- " + ", ".join(f"{k}={v:.4f}" for k, v in p.items()) + f" (max rel. error {100 * err:.2f} %)")
+    for prob, truth in TRUE_PARAMS.items():
+        fitted = summary["results"].get(prob, {}).get("mmsb")
+        if fitted:
+            lines += ["", f"Refined {prob} parameters (truth "
+                      + ", ".join(f"{k}={v:g}" for k, v in truth.items()) + "):", ""]
+            for p, err in zip(fitted["params"], fitted["param_max_rel_error"]):
+                lines.append("- " + ", ".join(f"{k}={p[k]:.4f}" for k in truth)
+                             + f" (max rel. error {100 * err:.2f} %)")
     atomic_write_text(RESULTS / f"mmsb{tag}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

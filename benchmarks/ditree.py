@@ -7,7 +7,9 @@ bugtrap; corridors optional), written to ``datasets/ditree/scenarios/<family>/``
 
 Runs are interleaved (seed -> scenario -> planner) so that the shared machine's load affects every planner
 alike, appended to ``benchmarks/results/ditree_runs.jsonl`` as they finish and skipped when the script is run
-again (resumable). The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md``.
+again (resumable; a run is keyed by scenario, planner, seed, budget and, for DiTree, its sampling settings, so
+a changed setting is re-run). The machine's 1-minute load average is recorded with every run and at the start
+and end. The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md``.
 
     OMP_NUM_THREADS=1 python benchmarks/ditree.py --budget 5 --seeds 5 --n 20
 """
@@ -38,7 +40,10 @@ from sciflow.methods.ditree.method import baseline_planner
 SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
 ID_FAMILY = "forest"
 LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (sciflow)", "rrt": "OMPL RRT (control)",
-         "rrt-torch": "RRT (sciflow, random controls)"}
+         "rrt-torch": "RRT (sciflow, random controls)", "ditree-rf0": "DiTree, policy expansions only (random_frac 0)",
+         "ditree-rf1": "DiTree tree, random expansions only (random_frac 1)"}
+#: ablations of the mixed expansion: the same DiTree (same model, settings, seeds) with another random_frac
+VARIANTS = {"ditree-rf0": 0.0, "ditree-rf1": 1.0}
 
 
 def scenario_set(family: str, n: int, budget: float) -> list:
@@ -56,7 +61,8 @@ def scenario_set(family: str, n: int, budget: float) -> list:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=["forest", "maze", "bugtrap"])
-    ap.add_argument("--planners", nargs="+", default=["ditree", "policy", "sst", "rrt"])
+    ap.add_argument("--planners", nargs="+", default=["ditree", "policy", "sst", "rrt"],
+                    help="ditree | policy | sst | rrt | rrt-torch | ditree-rf0 | ditree-rf1 (mixed-expansion ablations)")
     ap.add_argument("--n", type=int, default=20, help="scenarios per family")
     ap.add_argument("--seeds", type=int, default=5, help="runs per scenario and planner")
     ap.add_argument("--budget", type=float, default=5.0, help="wall-clock seconds per run, same for all")
@@ -75,30 +81,50 @@ def main(argv: list[str] | None = None) -> int:
         for line in runs_path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"])] = r
+                done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
+    model = DiTree.load(args.model) if {"ditree", "policy", *VARIANTS} & set(args.planners) else None
+    tags = {p: "" for p in args.planners}
+    if model is not None:
+        c = model.config()
+        tags["ditree"] = (f"rf{c['random_frac']:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}"
+                          f"-gb{c['goal_bias']:g}")
+        tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}"
+        for v, frac in VARIANTS.items():
+            tags[v] = f"rf{frac:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}-gb{c['goal_bias']:g}"
+    args.tags = tags
+    load_start = os.getloadavg()[0]
     if not args.report_only:
-        model = DiTree.load(args.model) if {"ditree", "policy"} & set(args.planners) else None
         planners = {}
         for p in args.planners:
             if p in ("ditree", "policy"):
                 planners[p] = model.planner(p)
+            elif p in VARIANTS:
+                planners[p] = model.planner("ditree", random_frac=VARIANTS[p])
             elif p == "rrt":
                 planners[p] = baseline_planner("rrt", goal_bias=args.ompl_goal_bias)
             else:
                 planners[p] = baseline_planner(p)
         todo = [(s, sc, p) for s in range(args.seeds) for f in args.families for sc in sets[f]
-                for p in args.planners if (sc.name, p, s, args.budget) not in done]
+                for p in args.planners if (sc.name, p, s, args.budget, tags[p]) not in done]
         bar = progress(total=len(todo), desc="ditree bench", unit="run")
         runs_path.parent.mkdir(parents=True, exist_ok=True)
         with open(runs_path, "a") as fh:
             for s, sc, p in todo:
                 m, _ = run_once(planners[p], sc, seed=s, budget_s=args.budget)
-                m.update({"planner_key": p, "load1": os.getloadavg()[0]})
-                done[(sc.name, p, s, args.budget)] = m
+                m.update({"planner_key": p, "tag": tags[p], "load1": os.getloadavg()[0]})
+                done[(sc.name, p, s, args.budget, tags[p])] = m
                 fh.write(json.dumps(m) + "\n")
                 fh.flush()
                 bar.update(1)
         bar.close()
+    args.load = {"start": load_start, "end": os.getloadavg()[0]}
+    args.command = "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:])
+    prev = Path(args.out).with_suffix(".json")
+    if args.report_only and prev.is_file():           # keep the command and loads of the run that made the runs
+        old = json.loads(prev.read_text()).get("meta", {})
+        args.command = old.get("command", args.command)
+        args.load = old.get("load1_start_end", args.load)
+    args.ditree_config = model.config() if model is not None else None
     report(sets, args, done)
     return 0
 
@@ -116,8 +142,8 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
     for f, scs in sets.items():
         names = {sc.name for sc in scs}
         for p in args.planners:
-            runs = [r for (n, pk, s, b), r in done.items() if n in names and pk == p and b == args.budget
-                    and s < args.seeds]
+            runs = [r for (n, pk, s, b, tag), r in done.items() if n in names and pk == p and b == args.budget
+                    and s < args.seeds and tag == args.tags[p]]
             if not runs:
                 continue
             summ = summarize(runs)
@@ -142,13 +168,14 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
             "id_family": ID_FAMILY, "planners": args.planners, "ompl_goal_bias": args.ompl_goal_bias,
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "command": "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:]),
+            "command": args.command,
+            "ditree_config": args.ditree_config, "tags": args.tags, "load1_start_end": args.load,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_json(Path(args.out).with_suffix(".json"), {"meta": meta, "summary": table, "targets": targets})
-    lines = [f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "
-             f"{args.n} scenarios per family, 1 CPU thread)", "",
-             "| family | planner | success | median time to solution (s, successes) | median time, failures = inf "
-             "(s) | median plan duration (s) | median path length (m) | median tree size | mean load |",
+    lines = [(f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "
+             f"{args.n} scenarios per family, 1 CPU thread)"), "",
+             ("| family | planner | success | median time to solution (s, successes) | median time, failures = inf "
+             "(s) | median plan duration (s) | median path length (m) | median tree size | mean load |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for f, p, s in rows:
         fam = f + (" (train family)" if f == ID_FAMILY else " (OOD)")

@@ -30,7 +30,7 @@ from sciflow.core.files import atomic_write_json, atomic_write_text
 from sciflow.domains.photons.scene import make_scene
 from sciflow.methods.scattering import ScatteringCVAEs
 from sciflow.methods.scattering.api import render, save_image
-from sciflow.methods.scattering.metrics import evaluate_grid
+from sciflow.methods.scattering.metrics import evaluate_grid, w1
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -105,6 +105,11 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
     bf, cv = row["volpath"], row["cvae"]
     bf_at = bf["rel_rmse"] * math.sqrt(bf["seconds"] / cv["seconds"])
     row["rmse_ratio_bf_over_cvae"] = bf_at / max(cv["rel_rmse"], 1e-12)
+    # the same with the reference's own noise removed in quadrature (RMSE^2 = error^2 + reference noise^2)
+    for d in (bf, cv):
+        d["rel_rmse_ref_noise_removed"] = math.sqrt(max(d["rel_rmse"] ** 2 - ref_noise ** 2, 0.0))
+    row["rmse_ratio_ref_noise_removed"] = (bf["rel_rmse_ref_noise_removed"] * math.sqrt(bf["seconds"] / cv["seconds"])
+                                           / max(cv["rel_rmse_ref_noise_removed"], 1e-12))
     if args.mitsuba and sigma_r in args.mitsuba_sigma:
         ms = []
         for spp in args.mitsuba_spp:
@@ -146,35 +151,74 @@ def bench_speed(model, rows: list[dict], n_mc: int = 50_000, n_cvae: int = 100_0
     return out
 
 
+def exit_distance(x: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+    """Distance from points x inside the unit sphere to its surface along unit directions l (broadcast)."""
+    b = (x * l).sum(-1)
+    c = (x * x).sum(-1) - 1
+    return -b + torch.sqrt((b * b - c).clamp_min(0))
+
+
+def nee_all_events(sigma_r: float, g: float, albedo: float, n: int, lights: torch.Tensor, seed: int) -> torch.Tensor:
+    """(n, L) per-walk sums over EVERY event k of albedo^k exp(-sigma_r d(x_k, l)) HG(w_k . l) (float64 MC walks
+    from the centre along +z): the exact target of the one-event estimate nee_weight * (term at the representative
+    event), without the noise of picking one event, so the scatGen check can be judged at high density."""
+    from sciflow.core.random import make_generator, rand
+    from sciflow.domains.photons.phase import hg_pdf, hg_sample
+
+    gen = make_generator(seed)
+
+    def term(x, w, q):
+        return q.unsqueeze(-1) * torch.exp(-sigma_r * exit_distance(x.unsqueeze(1), lights)) * hg_pdf(w @ lights.T, g)
+
+    x = torch.zeros(n, 3, dtype=torch.float64)
+    w = torch.zeros(n, 3, dtype=torch.float64)
+    w[:, 2] = 1
+    q = torch.full((n,), float(albedo), dtype=torch.float64)
+    idx = torch.arange(n)
+    acc = term(x, w, q)                      # event 1 at the centre, arriving along +z
+    while idx.numel():
+        u = rand((3, idx.numel()), generator=gen, dtype=torch.float64)
+        w = hg_sample(w, torch.full_like(u[0], g), u[0], u[1])
+        t = -torch.log1p(-u[2]) / sigma_r
+        stay = t < exit_distance(x, w)
+        x, w, q, idx = x[stay] + t[stay].unsqueeze(-1) * w[stay], w[stay], q[stay] * albedo, idx[stay]
+        acc.index_add_(0, idx, term(x, w, q))
+    return acc
+
+
 def bench_nee(model, g: float, albedo: float, sigmas=(4.0, 16.0, 64.0), events: float = 3e6,
-              n_cvae: int = 100_000) -> list[dict]:
+              n_cvae: int = 1_000_000) -> list[dict]:
     """scatGen check: mean next-event estimate through the walk's own unit sphere, CVAE / MC.
 
     For a light direction l the estimate of one walk is nee_weight * exp(-sigma_r * d(x_k, l)) * HG(w_k . l),
     d the distance from the representative event x_k to the sphere along l; its mean over walks is what the
-    tracer adds at a sphere that touches the surface. Also the mean radius |x_k| of the representative event.
+    tracer adds at a sphere that touches the surface. The MC reference sums the term over every event of its
+    walks (``nee_all_events``; the one-event MC estimate is kept too). Also the mean radius |x_k| of the
+    representative event and the W1 distance of its law to MC's.
     """
     from sciflow.core.random import make_generator
     from sciflow.domains.photons.conditions import expected_events
     from sciflow.domains.photons.phase import hg_pdf
     from sciflow.domains.photons.walks import simulate_walks
 
-    def exit_distance(x, l):
-        b = (x * l).sum(-1)
-        c = (x * x).sum(-1) - 1
-        return -b + torch.sqrt((b * b - c).clamp_min(0))
-
+    lz = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
+    lights = torch.stack([torch.sqrt(1 - lz * lz), torch.zeros(3, dtype=torch.float64), lz], dim=-1)
     rows = []
     for sr in sigmas:
-        n_mc = int(max(2000, min(20000, events / float(expected_events(torch.tensor(sr), torch.tensor(g))))))
+        n_mc = int(max(2000, min(100_000, events / float(expected_events(torch.tensor(sr), torch.tensor(g))))))
         mc = simulate_walks(sr, g, albedo, n_mc, generator=make_generator(31), dtype=torch.float64)
+        full = nee_all_events(sr, g, albedo, n_mc, lights, seed=33)
         cv = model.sample(torch.full((n_cvae,), sr), torch.full((n_cvae,), g),
                           torch.full((n_cvae,), albedo, dtype=torch.float64), generator=make_generator(32))
         row = {"sigma_r": sr, "g": g, "albedo": albedo, "mc_walks": n_mc,
                "mean_radius_mc": float(mc["scatter_pos"].norm(dim=-1).mean()),
                "mean_radius_cvae": float(cv["scatter_pos"].double().norm(dim=-1).mean()), "light": []}
-        for lz in (1.0, 0.0, -1.0):
-            l = torch.tensor([math.sqrt(1 - lz * lz), 0.0, lz], dtype=torch.float64)
+        # W1 of the event radius, CVAE vs MC half A, and its noise floor MC half B vs A (same set sizes)
+        r_mc = mc["scatter_pos"].norm(dim=-1).numpy()
+        h = len(r_mc) // 2
+        r_cv = cv["scatter_pos"].double().norm(dim=-1).numpy()[:h]
+        row["w1_radius"], row["w1_radius_floor"] = w1(r_cv, r_mc[:h]), w1(r_mc[h:2 * h], r_mc[:h])
+        for j, l in enumerate(lights):
             est = []
             for rec in (mc, cv):
                 x = rec["scatter_pos"].double()
@@ -182,8 +226,11 @@ def bench_nee(model, g: float, albedo: float, sigmas=(4.0, 16.0, 64.0), events: 
                 w = w / w.norm(dim=-1, keepdim=True)
                 v = rec["nee_weight"].double() * torch.exp(-sr * exit_distance(x, l)) * hg_pdf((w * l).sum(-1), g)
                 est.append((float(v.mean()), float(v.std()) / math.sqrt(v.numel())))
-            row["light"].append({"light_z": lz, "mc": est[0][0], "mc_se": est[0][1], "cvae": est[1][0],
-                                 "ratio": est[1][0] / max(est[0][0], 1e-300)})
+            ref, ref_se = float(full[:, j].mean()), float(full[:, j].std()) / math.sqrt(n_mc)
+            row["light"].append({"light_z": float(lz[j]), "mc_all_events": ref, "mc_all_events_se": ref_se,
+                                 "mc": est[0][0], "mc_se": est[0][1], "cvae": est[1][0], "cvae_se": est[1][1],
+                                 "ratio": est[1][0] / max(ref, 1e-300),
+                                 "ratio_one_event_mc": est[1][0] / max(est[0][0], 1e-300)})
         rows.append(row)
     return rows
 
@@ -216,15 +263,20 @@ def markdown(res: dict) -> str:
     if res.get("nee"):
         lines += ["", "## scatGen check: next-event estimate through the walk's sphere (CVAE / MC)", "",
                   "Mean of nee_weight * exp(-sigma_r d) * HG over walks, for a light along +z (ahead), "
-                  "sideways and -z (behind), and the mean radius of the representative event.", "",
-                  "| sigma_r | g | albedo | MC walks | ratio, light ahead | sideways | behind | MC rel. s.e. "
-                  "(ahead) | mean radius MC / CVAE |", "|---|---|---|---|---|---|---|---|---|"]
+                  "sideways and -z (behind), CVAE over an MC reference that sums the term over every event of "
+                  "its walks (relative standard errors of reference and CVAE in brackets); the mean radius of "
+                  "the representative event and the W1 distance of its law, CVAE vs MC, over the MC noise floor "
+                  "(two MC halves).", "",
+                  "| sigma_r | g | albedo | MC walks | ratio, light ahead | sideways | behind | rel. s.e. MC / CVAE "
+                  "(ahead) | mean radius MC / CVAE | W1 radius / floor |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["nee"]:
             lt = r["light"]
             lines.append(f"| {r['sigma_r']:g} | {r['g']:g} | {r['albedo']:g} | {r['mc_walks']} | "
                          f"{lt[0]['ratio']:.3f} | {lt[1]['ratio']:.3f} | {lt[2]['ratio']:.3f} | "
-                         f"{lt[0]['mc_se'] / max(lt[0]['mc'], 1e-300):.3f} | "
-                         f"{r['mean_radius_mc']:.3f} / {r['mean_radius_cvae']:.3f} |")
+                         f"{lt[0].get('mc_all_events_se', 0) / max(lt[0].get('mc_all_events', 1), 1e-300):.3f} / "
+                         f"{lt[0].get('cvae_se', 0) / max(lt[0]['cvae'], 1e-300):.3f} | "
+                         f"{r['mean_radius_mc']:.3f} / {r['mean_radius_cvae']:.3f} | "
+                         f"{r.get('w1_radius', float('nan')):.4f} / {r.get('w1_radius_floor', float('nan')):.4f} |")
     return _render_md(res, lines)
 
 
@@ -255,12 +307,13 @@ def _render_md(res: dict, lines: list[str]) -> str:
         lines += ["", f"## Rendering, sphere scene ({res['args']['res']}x{res['args']['res']}, g = {res['args']['g']}, "
                   f"albedo = {res['args']['albedo']}), equal time budget {res['args']['eq_seconds']} s", "",
                   "| sigma_r | ref spp (noise) | brute force: s, spp, rel. RMSE | learned: s, spp, rel. RMSE, mean ratio | "
-                  "RMSE ratio at equal time |", "|---|---|---|---|---|"]
+                  "RMSE ratio at equal time | same, reference noise removed |", "|---|---|---|---|---|---|"]
         for r in res["render"]:
             b, c = r["volpath"], r["cvae"]
             lines.append(f"| {r['sigma_r']:g} | {r['ref_spp']} ({r['ref_rel_noise']:.3f}) | {b['seconds']:.1f}, "
                          f"{b['spp']:.1f}, {b['rel_rmse']:.3f} | {c['seconds']:.1f}, {c['spp']:.1f}, "
-                         f"{c['rel_rmse']:.3f}, {c['mean_ratio']:.3f} | {r['rmse_ratio_bf_over_cvae']:.2f}x |")
+                         f"{c['rel_rmse']:.3f}, {c['mean_ratio']:.3f} | {r['rmse_ratio_bf_over_cvae']:.2f}x | "
+                         f"{r.get('rmse_ratio_ref_noise_removed', float('nan')):.2f}x |")
         for r in res["render"]:
             if "mitsuba" in r:
                 lines += ["", f"Mitsuba 3 (scalar_rgb, volpath, 1 thread), sigma_r = {r['sigma_r']:g}:", "",
@@ -323,6 +376,7 @@ def main() -> None:
     p.add_argument("--skip-speed", action="store_true", help="skip the full-batch walks-per-second section")
     p.add_argument("--refs-only", action="store_true", help="only compute and cache the reference renders")
     p.add_argument("--events-budget", type=float, default=3e6, help="max expected MC events per set")
+    p.add_argument("--nee-events", type=float, default=3e6, help="max expected MC events per scatGen-check set")
     p.add_argument("--cache", default="runs/scattering/bench_cache", help="MC sets and references (model-free)")
     p.add_argument("--out", default=str(RESULTS / "scattering"))
     args = p.parse_args()
@@ -352,7 +406,7 @@ def main() -> None:
     if "grid" in res and not args.skip_speed:
         res["speed"] = bench_speed(model, res["grid"]["rows"])
     if not args.skip_speed:
-        res["nee"] = bench_nee(model, args.g, args.albedo)
+        res["nee"] = bench_nee(model, args.g, args.albedo, events=args.nee_events)
     if args.skip_render and previous.get("render"):
         res["render"] = previous["render"]
         res["render_command"] = previous.get("render_command") or previous.get("command")

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
+RANDOM_FRAC_HELP = ("ditree only: fraction of expansions with random held controls, in [0, 1] (default: the "
+                    "model's, 0.5 for the shipped weights)")
 
 
 def _threads(n: int | None) -> None:
@@ -74,13 +76,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_planner(name: str, model_path: str | None):
+def _make_planner(name: str, model_path: str | None, random_frac: float | None = None):
+    from ..core.errors import InputError
     from ..methods.ditree.method import baseline_planner
+    if random_frac is not None and name != "ditree":
+        raise InputError(f"--random-frac: applies to the ditree planner only, not {name!r}")
     if name in ("ditree", "policy"):
         if not model_path:
-            from ..core.errors import InputError
             raise InputError(f"--model: planner {name!r} needs a trained model folder")
-        return _load_model(model_path).planner(name)
+        kw = {"random_frac": random_frac} if random_frac is not None else {}
+        return _load_model(model_path).planner(name, **kw)
     return baseline_planner(name)
 
 
@@ -94,7 +99,7 @@ def _plan(args: argparse.Namespace) -> int:
     from ..methods.ditree.problem import Problem
     from ..methods.ditree.tree import plan_trajectory
     sc = load_scenario(args.scenario)
-    planner = _make_planner(args.planner, args.model)
+    planner = _make_planner(args.planner, args.model, args.random_frac)
     g = make_generator(run_seed(sc, getattr(planner, "name", args.planner), args.seed))
     target = sc if args.planner == "rrt" else Problem.from_scenario(sc)
     res = planner.solve(target, budget_s=args.budget, generator=g, keep_tree=bool(args.png))
@@ -122,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..domains.robots import load_scenario, scenario_files
     from ..methods.ditree.evaluate import evaluate
     scenarios = [load_scenario(f) for f in scenario_files(args.scenarios)]
-    out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model), seeds=args.seeds,
+    out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model, args.random_frac), seeds=args.seeds,
                    budget_s=args.budget)
     out = {"planner": args.planner, "scenarios": str(args.scenarios), "seeds": args.seeds,
            "budget_s": args.budget, **out}
@@ -178,6 +183,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", help="plan file, .npz or .csv")
     q.add_argument("--png", help="picture of map, tree and plan")
+    q.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
     q.add_argument("--threads", type=int, default=1)
     q.set_defaults(func=_plan)
 
@@ -188,5 +194,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="metrics JSON")
     e.add_argument("--seeds", type=int, default=5, help="runs per scenario")
     e.add_argument("--budget", type=float, help="seconds per run (default: each scenario's budget_s)")
+    e.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_evaluate)

@@ -25,7 +25,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..methods.scattering.training import train_from_folder
     summary = train_from_folder(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                 seed=args.seed, device=args.device, checkpoint_dir=args.checkpoints,
-                                only=args.only, max_walks=args.max_walks, free_bits=args.free_bits)
+                                only=args.only, max_walks=args.max_walks, free_bits=args.free_bits,
+                                scat_coords=args.scat_coords)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -79,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--only", nargs="*", default=None, help="subset of: len path scat")
     t.add_argument("--max-walks", type=int, default=None)
     t.add_argument("--free-bits", type=float, default=0.0, help="minimum KL (nats) per latent dimension")
+    t.add_argument("--scat-coords", default="depth", choices=["depth", "depth-logit", "ball"],
+                   help="scatGen event coordinates (depth: radius as a normal quantile + directions relative to "
+                        "the exit; depth-logit: the same with logit(radius); ball: the first release's)")
     t.set_defaults(func=_train)
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")

@@ -91,3 +91,62 @@ def test_ditree_and_policy_plans_are_feasible(open_scenario):
         _check(open_scenario, pol)
     else:
         assert pol.info["stop"] in ("collision", "budget", "max_duration")
+
+
+def test_mixed_sampler_splits_rows_and_pads_chunks(open_scenario, gen):
+    from sciflow.methods.ditree import MixedSampler
+
+    class Straight(RandomControls):                     # a stand-in "policy": zero controls, 4 executed
+        def sample(self, problem, states, targets, generator):
+            return torch.zeros(states.shape[0], 3, 2), torch.full((states.shape[0],), 3)
+
+    prob = Problem.from_scenario(open_scenario)
+    mixed = MixedSampler(Straight(), 0.25, RandomControls(min_controls=2, max_controls=10))
+    states = prob.start.expand(8, 5)
+    controls, n = mixed.sample(prob, states, torch.zeros(8, 2), gen)
+    assert controls.shape == (8, 10, 2) and mixed.last_random.tolist() == [True] * 2 + [False] * 6
+    assert bool((controls[2:] == 0).all()) and n[2:].tolist() == [3] * 6        # policy rows, padded
+    assert bool((controls[:2] != 0).any()) and all(2 <= int(k) <= 10 for k in n[:2])
+    assert bool((controls[:2] == controls[:2, :1]).all())                       # random rows: one held control
+    lo, hi = prob.car.control_bounds("cpu", torch.float32)
+    assert bool(((controls[:2] >= lo) & (controls[:2] <= hi)).all())
+    assert MixedSampler(Straight(), 0.0).sample(prob, states, torch.zeros(8, 2), gen)[0].shape == (8, 3, 2)
+
+
+def test_ditree_mixed_expansion_grows_both_kinds_of_edges(open_scenario):
+    torch.manual_seed(0)
+    model = DiTree(widths=(8, 16), map_dim=16, cond_dim=16, batch=16, random_frac=0.5)
+    res = model.solve(open_scenario, generator=make_generator(4))
+    _check(open_scenario, res)
+    assert 0 < res.info["random_nodes"] < res.tree_size - 1                    # random and policy edges
+    assert 0 <= res.info["plan_random_edges"] <= res.info["plan_edges"]
+    pure = model.planner("ditree", random_frac=0.0).solve(Problem.from_scenario(open_scenario),
+                                                           generator=make_generator(4), budget_s=0.5)
+    assert pure.info["random_nodes"] == 0
+
+
+@pytest.mark.parametrize("frac", [-0.1, 1.5])
+def test_random_frac_out_of_range_is_rejected(frac):
+    from sciflow.core.errors import InputError
+    with pytest.raises(InputError, match="random_frac"):
+        DiTree(widths=(8, 16), map_dim=16, cond_dim=16, random_frac=frac)
+    with pytest.raises(InputError, match="random_frac"):
+        DiTree(widths=(8, 16), map_dim=16, cond_dim=16).planner("ditree", random_frac=frac)
+
+
+def test_verify_plan_compares_headings_modulo_two_pi():
+    # driving a circle past heading pi: a stored heading of +pi - e and a re-simulated -pi + e are the same pose
+    sc = Scenario.from_dict({"name": "turn", "budget_s": 5.0, "map": {"bounds": [-5, -5, 5, 5]},
+                             "start": [0.0, -1.0, 0.0, 1.0, 0.5], "goal": {"x": 0.0, "y": 1.0, "radius": 3.0}})
+    car = sc.car()
+    controls = torch.zeros(60, 2, dtype=torch.float64)
+    states = car.simulate(torch.tensor([sc.start], dtype=torch.float64), controls[None])[0]
+    assert bool((states[:, 2].abs() > 3.0).any())                 # the heading passes through +-pi
+    shifted = states.clone()
+    near_pi = shifted[:, 2].abs() > 3.0
+    shifted[near_pi, 2] -= torch.sign(shifted[near_pi, 2]) * 2 * math.pi      # the other end of the wrap
+    rep = verify_plan(sc, shifted, controls)
+    assert rep["ok"] and rep["resim_error"] < 1e-9, rep
+    moved = states.clone()
+    moved[30, 0] += 0.01                                           # a real 1 cm discrepancy is still caught
+    assert not verify_plan(sc, moved, controls)["ok"]

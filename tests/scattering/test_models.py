@@ -134,3 +134,18 @@ def test_cli_evaluate_writes_metrics(tmp_path):
     row = d["rows"][0]
     assert d["summary"]["conditions"] == 1 and row["w1_exit_pos_floor"] > 0
     assert 0 < row["survival"][0]["mc"] <= 1
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not present")
+def test_shipped_scatgen_places_events_at_the_monte_carlo_radius():
+    """The first release put the representative event at about half the true radius (0.21 vs 0.43 here)."""
+    model = ScatteringCVAEs.load(SHIPPED)
+    mc = simulate_walks(4.0, 0.5, 0.999, 4000, generator=make_generator(23))
+    n = 20000
+    cv = model.sample(torch.full((n,), 4.0), torch.full((n,), 0.5), torch.full((n,), 0.999, dtype=torch.float64),
+                      generator=make_generator(24))
+    r_mc, r_cv = mc["scatter_pos"].norm(dim=-1), cv["scatter_pos"].norm(dim=-1)
+    assert abs(float(r_cv.mean()) - float(r_mc.mean())) < 0.03
+    # the centre (event 1) is kept as often as in Monte Carlo
+    f_mc, f_cv = float((r_mc == 0).double().mean()), float((r_cv == 0).double().mean())
+    assert abs(f_mc - f_cv) < 4 * math.sqrt(f_mc * (1 - f_mc) / 4000) + 0.005

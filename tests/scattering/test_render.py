@@ -25,6 +25,8 @@ from sciflow.domains.photons.volpath import VolumePathTracer
 from sciflow.methods.scattering import ScatteringCVAEs
 from sciflow.methods.scattering.render import SphereTracingCVAETracer
 
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "scattering" / "model.pt"
+
 
 @pytest.mark.parametrize("shape", [Sphere((0.1, 0.0, -0.2), 0.9), Box((0.0, 0.1, 0.0), (0.5, 0.7, 0.4))])
 def test_exact_ray_queries_match_sphere_tracing(shape):
@@ -169,3 +171,18 @@ def test_sphere_tracing_with_exact_walks_matches_brute_force():
     # each image mean has ~1.4 % relative noise at 12,800 paths (measured over seeds): 6 % is ~3 sigma of the
     # difference
     assert abs(st.image.mean() / bf.image.mean() - 1) < 0.06
+
+
+def test_learned_tracer_with_several_next_event_samples_renders_the_same_mean():
+    """nee_events = k averages k next-event estimates per jump: same expectation as k = 1, less noise."""
+    scene = make_scene("sphere", sigma_r=12.0, albedo=0.99, g=0.3, width=4, height=4)
+    model = ScatteringCVAEs.load(SHIPPED) if SHIPPED.is_file() else ScatteringCVAEs()
+    means = []
+    for seed, k in ((1, 1), (2, 4)):
+        tracer = SphereTracingCVAETracer(scene, model, nee_events=k)
+        img = tracer.render(512, generator=make_generator(seed), progress=False).image
+        assert np.isfinite(img).all() and tracer.jumps > 0
+        means.append(float(img.mean()))
+    assert abs(means[1] / means[0] - 1) < 0.07        # each mean has about 1.5 % noise here
+    with pytest.raises(InputError, match="nee_events"):
+        SphereTracingCVAETracer(scene, model, nee_events=0)

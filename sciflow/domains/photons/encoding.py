@@ -7,7 +7,11 @@ and a uniform azimuth is drawn back at generation. In the canonical frame:
 - lenGen models  y = log(N + u) - log E0[N]   (u ~ U[0, 1) dequantises N; E0 is ``expected_events``),
 - pathGen models [2 log tan(theta_exit / 2), v1, v2] where (v1, v2) maps the exit direction's tangential part
   (in the frame normal, e_theta, e_y) from the unit disk to the plane so that a Lambertian exit is N(0, I),
-- scatGen models [atanh-radial map of the event position (3), event direction (3, normalised at sampling)].
+- scatGen models the representative event k >= 2 as [its radius as a normal quantile, its radial direction and
+  its arriving direction, each relative to the exit] (``events.event_encode``; ``scat_coords="depth"``, the
+  default; "depth-logit" uses logit(radius) instead),
+  the first event (at the centre) being drawn exactly; the first release modelled every event as [atanh-radial
+  map of the position (3), direction (3, normalised at sampling)] (``scat_coords="ball"``, kept to load it).
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from ...core.errors import InputError
 from ...core.trajectory import Trajectory
 from ..base import DomainAdapter
 from .conditions import SIGMA_MAX, expected_events
-from .fields import ALBEDO, EXIT_DIR, EXIT_POS, N_EVENTS, SCATTER_DIR, SCATTER_POS, SIGMA_R, G
+from .events import EVENT_DIM, event_decode, event_encode
+from .fields import ALBEDO, EXIT_DIR, EXIT_POS, N_EVENTS, SCATTER_DIR, SCATTER_INDEX, SCATTER_POS, SIGMA_R, G
 from .frames import (
     ball_to_space,
     disk_to_plane,
@@ -32,9 +37,13 @@ from .frames import (
     space_to_ball,
 )
 
-__all__ = ["COND_DIM", "LEN_DIM", "PATH_DIM", "SCAT_COND_DIM", "SCAT_DIM", "WALK_DIM", "PhotonAdapter"]
+__all__ = ["COND_DIM", "LEN_DIM", "PATH_DIM", "SCAT_COND_DIM", "SCAT_COORDS", "SCAT_DIM", "WALK_DIM",
+           "PhotonAdapter"]
 
-COND_DIM, LEN_DIM, PATH_DIM, SCAT_DIM = 3, 1, 3, 6
+COND_DIM, LEN_DIM, PATH_DIM = 3, 1, 3
+#: scatGen output size per event parameterisation
+SCAT_COORDS = {"depth": EVENT_DIM, "depth-logit": EVENT_DIM, "ball": 6}
+SCAT_DIM = SCAT_COORDS["depth"]
 WALK_DIM = COND_DIM + 2
 SCAT_COND_DIM = WALK_DIM + 1 + PATH_DIM
 _LS = math.log1p(SIGMA_MAX)
@@ -44,6 +53,24 @@ class PhotonAdapter(DomainAdapter):
     """Encode walk records for training and decode CVAE samples back to walks (in the incoming frame)."""
 
     symmetry = "SO(2) about the incoming direction (handled by the canonical frame)"
+
+    def __init__(self, scat_coords: str = "depth") -> None:
+        if scat_coords not in SCAT_COORDS:
+            raise InputError(f"scat_coords: expected one of {sorted(SCAT_COORDS)}, got {scat_coords!r}")
+        self.scat_coords = scat_coords
+
+    @property
+    def scat_dim(self) -> int:
+        return SCAT_COORDS[self.scat_coords]
+
+    @property
+    def exact_first_event(self) -> bool:
+        """True when scatGen models events k >= 2 only and the first one (the centre) is drawn exactly."""
+        return self.scat_coords.startswith("depth")
+
+    @property
+    def radial(self) -> str:
+        return "logit" if self.scat_coords == "depth-logit" else "probit"
 
     # -- conditions ---------------------------------------------------------------------------------
     @staticmethod
@@ -118,15 +145,19 @@ class PhotonAdapter(DomainAdapter):
         d = torch.stack([dirx, t[:, 1], dirz], dim=-1)
         return pos, d / d.norm(dim=-1, keepdim=True)
 
-    @classmethod
-    def scat_encode(cls, exit_pos: Tensor, scatter_pos: Tensor, scatter_dir: Tensor) -> Tensor:
-        """(B, 6) scatGen coordinates of the representative event, in the canonical frame."""
-        c, s = cls.azimuth(exit_pos)
-        return torch.cat([ball_to_space(rotate_z(scatter_pos, c, -s)), rotate_z(scatter_dir, c, -s)], dim=-1)
+    def scat_encode(self, exit_pos: Tensor, scatter_pos: Tensor, scatter_dir: Tensor) -> Tensor:
+        """(B, scat_dim) scatGen coordinates of the representative event, in the canonical frame."""
+        c, s = self.azimuth(exit_pos)
+        pos, d = rotate_z(scatter_pos, c, -s), rotate_z(scatter_dir, c, -s)
+        if self.exact_first_event:
+            return event_encode(rotate_z(exit_pos, c, -s), pos, d, self.radial)
+        return torch.cat([ball_to_space(pos), d], dim=-1)
 
-    @staticmethod
-    def scat_decode(y: Tensor) -> tuple[Tensor, Tensor]:
-        """Canonical event positions (in the ball) and unit directions from scatGen coordinates."""
+    def scat_decode(self, y: Tensor, exit_pos: Tensor) -> tuple[Tensor, Tensor]:
+        """Canonical event positions (in the ball) and unit directions from scatGen coordinates, given the
+        canonical exit points (B, 3) of their walks."""
+        if self.exact_first_event:
+            return event_decode(exit_pos, y, self.radial)
         d = y[:, 3:6]
         n = d.norm(dim=-1, keepdim=True)
         d = torch.where(n > 1e-12, d / n.clamp_min(1e-12), torch.tensor([0.0, 0.0, 1.0], dtype=d.dtype,
@@ -144,9 +175,15 @@ class PhotonAdapter(DomainAdapter):
         cf = self.cond_features(sig, g)
         wf = self.walk_features(cf, raw[N_EVENTS], sig, g)
         path = self.path_encode(raw[EXIT_POS].float(), raw[EXIT_DIR].float())
+        if self.exact_first_event:
+            if SCATTER_INDEX not in raw:
+                raise InputError(f"walks: missing field {SCATTER_INDEX} (needed by scat_coords={self.scat_coords!r})")
+            keep = raw[SCATTER_INDEX] >= 2
+        else:
+            keep = torch.ones_like(raw[N_EVENTS], dtype=torch.bool)
         return {"cond": cf, "walk": wf, "path": path,
                 "scat": self.scat_encode(raw[EXIT_POS].float(), raw[SCATTER_POS].float(), raw[SCATTER_DIR].float()),
-                "scat_cond": self.scat_cond(wf, raw[N_EVENTS], raw[ALBEDO], path)}
+                "scat_cond": self.scat_cond(wf, raw[N_EVENTS], raw[ALBEDO], path), "scat_keep": keep}
 
     def decode(self, traj: Trajectory) -> dict[str, Any]:
         """A generated walk batch -> numpy arrays of its exit and representative event."""

@@ -16,9 +16,11 @@ __all__ = [
     "logtan_to_polar",
     "orthonormal_basis",
     "plane_to_disk",
+    "plane_to_sphere",
     "polar_to_logtan",
     "rotate_z",
     "space_to_ball",
+    "sphere_to_plane",
 ]
 
 
@@ -97,3 +99,27 @@ def space_to_ball(y: Tensor) -> Tensor:
     s = y.norm(dim=-1, keepdim=True)
     scale = torch.where(s > 1e-12, torch.tanh(s) / s.clamp_min(1e-12), torch.ones_like(s))
     return y * scale
+
+
+def sphere_to_plane(t: Tensor, c: Tensor) -> Tensor:
+    """Unit vectors, given by their tangential part t (B, 2) and their cosine c (B,) to a pole, -> R^2.
+
+    |v|^2 = -2 log((1 + c) / 2) and v is parallel to t, so the uniform law on the sphere becomes a standard normal
+    (the pole goes to 0, the antipode to infinity). Near the pole 1 - c is taken as |t|^2 / (1 + c) for precision.
+    """
+    rho2 = (t * t).sum(-1)
+    one_minus = torch.where(c > 0, rho2 / (1 + c).clamp_min(1e-30), 1 - c)
+    L = -2.0 * torch.log1p(-(0.5 * one_minus).clamp(max=1 - 1e-30))
+    scale = torch.sqrt(L / rho2.clamp_min(1e-300))
+    scale = torch.where(rho2 > 1e-14, scale, torch.full_like(scale, math.sqrt(0.5)))
+    return t * scale.unsqueeze(-1)
+
+
+def plane_to_sphere(v: Tensor) -> tuple[Tensor, Tensor]:
+    """Inverse of ``sphere_to_plane``: (B, 2) -> (tangential part (B, 2), cosine to the pole (B,))."""
+    L = (v * v).sum(-1)
+    h = torch.exp(-0.5 * L)                       # (1 + c) / 2
+    rho = 2.0 * torch.sqrt((-torch.expm1(-0.5 * L)) * h)
+    scale = rho / torch.sqrt(L.clamp_min(1e-300))
+    scale = torch.where(L > 1e-14, scale, torch.full_like(scale, math.sqrt(2.0)))
+    return v * scale.unsqueeze(-1), 2.0 * h - 1.0

@@ -149,7 +149,7 @@ class Car:
         key = (s.device, s.dtype)
         if key not in self._consts:
             p = self.p
-            f = dict(device=s.device, dtype=s.dtype)
+            f = {"device": s.device, "dtype": s.dtype}
             self._consts[key] = (
                 torch.tensor([-p.max_accel, -p.max_steer_rate], **f), torch.tensor([p.max_accel, p.max_steer_rate], **f),
                 torch.tensor([p.min_speed, -p.max_steer], **f), torch.tensor([p.max_speed, p.max_steer], **f),

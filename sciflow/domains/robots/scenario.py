@@ -223,7 +223,7 @@ def _cells(c: Any, where: str) -> list[list[bool]]:
         if isinstance(row, str):
             bad = set(row) - set(".#01")
             if bad:
-                raise InputError(f"{where}[{i}]: unexpected character {sorted(bad)[0]!r}; use '.'/'0' or '#'/'1'")
+                raise InputError(f"{where}[{i}]: unexpected character {min(bad)!r}; use '.'/'0' or '#'/'1'")
             rows.append([ch in "#1" for ch in row])
         elif isinstance(row, (list, tuple)):
             rows.append([bool(v) for v in row])

@@ -24,7 +24,7 @@ __all__ = ["TrackResult", "resample_polyline", "shortcut_polyline", "track_path"
 def _segment_clear(world, a: Tensor, bs: Tensor, clearance: float, step: float) -> Tensor:
     """Is every point of the segments a -> bs[k] at least ``clearance`` from obstacles? (K,) bool."""
     length = (bs - a).norm(dim=-1)
-    n = int(math.ceil(float(length.max()) / step)) + 1 if len(bs) else 1
+    n = math.ceil(float(length.max()) / step) + 1 if len(bs) else 1
     f = torch.linspace(0, 1, n, dtype=a.dtype)
     pts = a + (bs - a)[:, None, :] * f[None, :, None]                      # (K, n, 2)
     return (world.clearance(pts) >= clearance).all(dim=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .car import wrap_angle
 from .scenario import Scenario
 
 __all__ = ["verify_plan"]
@@ -12,14 +13,20 @@ __all__ = ["verify_plan"]
 def verify_plan(scenario: Scenario, states: Tensor, controls: Tensor) -> dict:
     """states (T + 1, 5), controls (T, 2) (one per integration step) -> a report.
 
-    ``resim_error``: max |re-simulated - stored| state (float64 re-simulation from the scenario's start);
+    ``resim_error``: max |re-simulated - stored| state (float64 re-simulation from the scenario's start; the
+    heading difference is taken modulo 2 pi, since a heading near +-pi may wrap to either end);
     ``collision_free``: every re-simulated state clear; ``reaches_goal``: the last re-simulated state is in the
     goal region; ``ok``: all three (error below 1e-3).
     """
     car, checker = scenario.car(), scenario.checker()
     s0 = torch.tensor([scenario.start], dtype=torch.float64)
     sim = car.simulate(s0, controls.to(torch.float64)[None])[0]
-    err = float((sim - states.to(torch.float64)).abs().max()) if sim.shape == states.shape else float("inf")
+    if sim.shape == states.shape:
+        diff = sim - states.to(torch.float64)
+        diff[:, 2] = wrap_angle(diff[:, 2])            # headings are equal modulo 2 pi (wrapped in float32 vs 64)
+        err = float(diff.abs().max())
+    else:
+        err = float("inf")
     free = bool(checker.states_valid(sim.to(torch.float32)).all())
     goal = bool(scenario.goal.contains(sim[-1]))
     return {"resim_error": err, "collision_free": free, "reaches_goal": goal,

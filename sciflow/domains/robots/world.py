@@ -104,8 +104,8 @@ class World:
         self._all_boxes = torch.as_tensor(np.concatenate([rect, grid_boxes]), dtype=torch.float64)
         self._discs = torch.as_tensor(disc, dtype=torch.float64)
         xmin, ymin, xmax, ymax = self.bounds
-        self.cols = max(1, int(math.ceil((xmax - xmin) / self.resolution)))
-        self.rows = max(1, int(math.ceil((ymax - ymin) / self.resolution)))
+        self.cols = max(1, math.ceil((xmax - xmin) / self.resolution))
+        self.rows = max(1, math.ceil((ymax - ymin) / self.resolution))
         xs = xmin + (torch.arange(self.cols, dtype=torch.float64) + 0.5) * self.resolution
         ys = ymin + (torch.arange(self.rows, dtype=torch.float64) + 0.5) * self.resolution
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")

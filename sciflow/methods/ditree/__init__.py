@@ -3,7 +3,7 @@
 from .method import PLANNERS, DiTree, PlanningFailed, baseline_planner
 from .planners import TreePlanner
 from .policy import ChunkPolicyNet, PolicySampler
-from .problem import ActionSampler, Problem, RandomControls
+from .problem import ActionSampler, MixedSampler, Problem, RandomControls
 from .rollout import PolicyRollout
 from .sst import SSTPlanner
 from .tree import PlanResult, Tree, plan_trajectory
@@ -13,6 +13,7 @@ __all__ = [
            "ActionSampler",
            "ChunkPolicyNet",
            "DiTree",
+           "MixedSampler",
            "PlanResult",
            "PlanningFailed",
            "PolicyRollout",

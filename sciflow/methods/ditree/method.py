@@ -33,7 +33,7 @@ from ...domains.robots import CarParams, LocalObservation, Scenario
 from ..base import Method
 from .planners import TreePlanner
 from .policy import ChunkPolicyNet, PolicySampler
-from .problem import Problem, RandomControls
+from .problem import MixedSampler, Problem, RandomControls
 from .rollout import PolicyRollout
 from .sst import SSTPlanner
 from .tree import PlanResult, plan_trajectory
@@ -55,6 +55,8 @@ class DiTree(Method):
         horizon: controls per chunk (0.1 s each by default). execute: controls propagated per expansion.
         widths, kernel_size, blocks: the temporal U-Net (widths per level, residual blocks per level). map_dim, cond_dim: condition encoder sizes.
         flow_steps: Euler steps when sampling a chunk. goal_bias: probability of the goal as target.
+        random_frac: fraction of each iteration's expansions that use uniformly random held controls (as
+            kinodynamic RRT does) instead of policy chunks (mixed expansion; 0 = policy only).
         batch: expansions per iteration. obs_size, obs_cell, max_range: the local observation.
         robot: CarParams the policy was trained for (a dict).
         batch_size, goal_prob, hindsight: training batch, goal-target probability, hindsight offsets
@@ -64,22 +66,24 @@ class DiTree(Method):
     name = "ditree"
 
     def __init__(self, horizon: int = 16, execute: int = 8, widths: Sequence[int] = (32, 64), kernel_size: int = 3,
-                 map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 2, goal_bias: float = 0.15,
+                 map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 1, goal_bias: float = 0.15,
                  batch: int = 128, obs_size: int = 20, obs_cell: float = 0.2, max_range: float = 5.0,
                  robot: Mapping[str, Any] | None = None, batch_size: int = 128, goal_prob: float = 0.3,
-                 hindsight: Sequence[int] = (4, 40)) -> None:
+                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5) -> None:
         super().__init__()
+        if not 0.0 <= float(random_frac) <= 1.0:
+            raise InputError(f"random_frac: must be in [0, 1], got {random_frac}")
         if execute > horizon or execute < 1:
             raise InputError(f"execute: must be in [1, horizon={horizon}], got {execute}")
         if horizon % (2 ** (len(widths) - 1)):
             raise InputError(f"horizon: {horizon} must be divisible by {2 ** (len(widths) - 1)} for {len(widths)} "
                              "U-Net levels")
         self.robot = CarParams.from_dict(robot)
-        self._config = dict(horizon=horizon, execute=execute, widths=list(widths), kernel_size=kernel_size,
-                            map_dim=map_dim, cond_dim=cond_dim, blocks=blocks, flow_steps=flow_steps, goal_bias=goal_bias,
-                            batch=batch, obs_size=obs_size, obs_cell=obs_cell, max_range=max_range,
-                            robot=self.robot.to_dict(), batch_size=batch_size, goal_prob=goal_prob,
-                            hindsight=list(hindsight))
+        self._config = {"horizon": horizon, "execute": execute, "widths": list(widths), "kernel_size": kernel_size,
+                        "map_dim": map_dim, "cond_dim": cond_dim, "blocks": blocks, "flow_steps": flow_steps,
+                        "goal_bias": goal_bias, "batch": batch, "obs_size": obs_size, "obs_cell": obs_cell,
+                        "max_range": max_range, "robot": self.robot.to_dict(), "batch_size": batch_size,
+                        "goal_prob": goal_prob, "hindsight": list(hindsight), "random_frac": float(random_frac)}
         self.obs = LocalObservation(obs_size, obs_cell, max_range)
         self.model = ChunkPolicyNet(horizon, obs_size, tuple(widths), kernel_size, map_dim, cond_dim, blocks)
         self.matcher = FlowMatcher(LinearPath())
@@ -161,7 +165,13 @@ class DiTree(Method):
     def planner(self, kind: str = "ditree", **kw: Any) -> Any:
         """A planner object with ``solve(scenario, budget_s=..., generator=...) -> PlanResult``."""
         if kind == "ditree":
-            return TreePlanner(self.sampler(), goal_bias=kw.get("goal_bias", self._config["goal_bias"]),
+            frac = float(kw.get("random_frac", self._config["random_frac"]))
+            if not 0.0 <= frac <= 1.0:
+                raise InputError(f"random_frac: must be in [0, 1], got {frac}")
+            sampler = self.sampler(flow_steps=kw.get("flow_steps"), execute=kw.get("execute"))
+            if frac > 0:
+                sampler = MixedSampler(sampler, frac)
+            return TreePlanner(sampler, goal_bias=kw.get("goal_bias", self._config["goal_bias"]),
                                batch=kw.get("batch", self._config["batch"]), name="ditree")
         if kind == "policy":
             return PolicyRollout(self.sampler())

@@ -107,7 +107,7 @@ class OMPLRRT:
             q, r = start[0], start[1]
             x, y, th, v, d = q.getX(), q.getY(), q.getYaw(), r[0], r[1]
             a, w = control[0], control[1]
-            k = max(1, int(round(duration / p.dt)))
+            k = max(1, round(duration / p.dt))
             ok = True
             for i in range(k):
                 x, y, th, v, d = step(x, y, th, v, d, a, w)
@@ -178,7 +178,7 @@ class OMPLRRT:
             ctrls = []
             for i in range(path.getControlCount()):
                 c = path.getControl(i)
-                n = int(round(path.getControlDuration(i) / p.dt))
+                n = round(path.getControlDuration(i) / p.dt)
                 ctrls.append(torch.tensor([[c[0], c[1]]], dtype=torch.float64).expand(n, 2))
             steps = torch.cat(ctrls) if ctrls else torch.zeros(0, 2, dtype=torch.float64)
             s0 = torch.tensor([scenario.start], dtype=torch.float64)

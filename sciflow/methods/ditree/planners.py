@@ -69,8 +69,11 @@ def grow_edges(problem: Problem, tree: Tree, parents: torch.Tensor, controls: to
 class TreePlanner:
     """RRT over the true dynamics with an injected ``ActionSampler``.
 
+    ``info`` counts the nodes made by random-control rows (``random_nodes``, when the sampler marks them with
+    ``last_random`` like ``MixedSampler``) and, on success, the plan's edges and how many of them are random.
+
     Args:
-        sampler: proposes held controls (random controls: kinodynamic RRT; the policy: DiTree).
+        sampler: proposes held controls (random controls: kinodynamic RRT; the policy: DiTree; a mix).
         goal_bias: probability that a target is the goal centre.
         batch: expansions per iteration (all propagated and checked together).
         min_steps: shortest valid prefix kept, in integration steps (default: one control period).
@@ -90,20 +93,28 @@ class TreePlanner:
         t0 = time.perf_counter()
         tree = Tree(problem.start)
         goal_node, iters = None, 0
+        origin = [False]                  # per node: made by a random-control expansion (MixedSampler rows)
         with torch.no_grad():
             while time.perf_counter() - t0 < budget and tree.n < max_nodes:
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
                 near = torch.cdist(targets, tree.nodes[:, :2]).argmin(dim=1)
                 controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g)
-                _, goal_node = grow_edges(problem, tree, near, controls, n_ctrl, min_steps)
+                prop = propagate_edges(problem, tree.nodes[near], controls, n_ctrl, min_steps)
+                rows = prop["keep"].nonzero().flatten().tolist()
+                _, goal_node = add_edges(problem, tree, near, prop, rows)
+                is_rand = getattr(self.sampler, "last_random", None)
+                origin.extend(bool(is_rand[b]) if is_rand is not None else False for b in rows)
                 iters += 1
                 if goal_node is not None:
                     break
         elapsed = time.perf_counter() - t0
+        info = {"iterations": iters, "random_nodes": sum(origin)}
         res = PlanResult(self.name, goal_node is not None, elapsed, problem.dt, tree_size=tree.n,
-                         expansions=iters * self.batch, info={"iterations": iters})
+                         expansions=iters * self.batch, info=info)
         if goal_node is not None:
             res.states, res.controls = tree.path_to(goal_node)
+            chain = tree.chain(goal_node)
+            info.update(plan_edges=len(chain), plan_random_edges=sum(origin[c] for c in chain))
         if keep_tree:
             res.edges = tree.edge_polylines()
         return res

@@ -10,7 +10,7 @@ from torch import Tensor
 from ...core.random import make_generator, rand, randint
 from ...domains.robots import Car, CollisionChecker, GoalRegion, Scenario, World
 
-__all__ = ["ActionSampler", "Problem", "RandomControls", "sample_targets", "start_solve"]
+__all__ = ["ActionSampler", "MixedSampler", "Problem", "RandomControls", "sample_targets", "start_solve"]
 
 
 @dataclass
@@ -91,3 +91,35 @@ class RandomControls(ActionSampler):
         else:
             u, n = u[:, 0], n[:, 0]
         return u[:, None, :].expand(b, self.max_controls, 2).contiguous(), n
+
+
+class MixedSampler(ActionSampler):
+    """Mixed expansion: a fixed fraction ``random_frac`` of each batch's rows (rounded to a whole number of rows)
+    uses ``random`` (uniformly drawn held controls, the classical kinodynamic RRT expansion), the rest use
+    ``primary`` (the policy). Keeping some random expansions keeps the tree's ability to explore where the
+    primary sampler is misled (e.g. a goal-seeking policy in a bug trap), while the primary sampler speeds up
+    the easy parts. Which rows are random is fixed (the first ones); the targets are i.i.d., so this is the
+    same as drawing them. Results carry per-row ``n`` to execute; chunks of different lengths are padded by
+    holding their last control (never executed). ``last_random`` (B,) bool marks the random rows of the last call.
+    """
+
+    def __init__(self, primary: ActionSampler, random_frac: float, random: ActionSampler | None = None) -> None:
+        self.primary, self.random = primary, random if random is not None else RandomControls()
+        self.random_frac = float(random_frac)
+        self.last_random: Tensor | None = None
+
+    def sample(self, problem: Problem, states: Tensor, targets: Tensor,
+               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        b = states.shape[0]
+        n_rand = min(b, round(self.random_frac * b))
+        is_rand = torch.zeros(b, dtype=torch.bool, device=states.device)
+        is_rand[:n_rand] = True
+        self.last_random = is_rand
+        parts = []
+        if n_rand:
+            parts.append(self.random.sample(problem, states[:n_rand], targets[:n_rand], generator))
+        if n_rand < b:
+            parts.append(self.primary.sample(problem, states[n_rand:], targets[n_rand:], generator))
+        k = max(c.shape[1] for c, _ in parts)
+        controls = [torch.cat([c, c[:, -1:].expand(-1, k - c.shape[1], -1)], dim=1) for c, _ in parts]
+        return torch.cat(controls), torch.cat([n for _, n in parts])

@@ -58,14 +58,19 @@ class Tree:
     def nodes(self) -> Tensor:
         return self.states[: self.n]
 
-    def path_to(self, node: int) -> tuple[Tensor, Tensor]:
-        """(T + 1, 5) states and (T, 2) step controls from the root to ``node``."""
+    def chain(self, node: int) -> list[int]:
+        """Node indices from the root's first child to ``node`` (empty for the root)."""
         chain = []
         i = int(node)
         while i > 0:
             chain.append(i)
             i = int(self.parent[i])
         chain.reverse()
+        return chain
+
+    def path_to(self, node: int) -> tuple[Tensor, Tensor]:
+        """(T + 1, 5) states and (T, 2) step controls from the root to ``node``."""
+        chain = self.chain(node)
         if not chain:
             return self.states[:1].clone(), self.states.new_zeros((0, 2))
         states = [self.edges[chain[0]][0]] + [self.edges[c][0][1:] for c in chain[1:]]

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ...core.errors import InputError
 from ...core.fields import COND
 from ...core.random import rand
+from ...core.training import load_checkpoint
 from ...core.trajectory import Trajectory
 from ...domains.photons.conditions import check_conditions
 from ...domains.photons.encoding import (
@@ -28,7 +29,6 @@ from ...domains.photons.encoding import (
     LEN_DIM,
     PATH_DIM,
     SCAT_COND_DIM,
-    SCAT_DIM,
     WALK_DIM,
     PhotonAdapter,
 )
@@ -47,7 +47,7 @@ from ...domains.photons.fields import (
 from ...domains.photons.frames import rotate_z
 from ...domains.photons.walks import nee_weight, survival
 from ...nn.cvae import CVAE
-from ..base import Method
+from ..base import Method, resolve_model_file
 
 __all__ = ["MODEL_NAMES", "ScatteringCVAEs"]
 
@@ -63,12 +63,16 @@ class ScatteringCVAEs(Method):
         latent_dims: latent sizes of (lenGen, pathGen, scatGen), each in [2, 5].
         decoder_hidden: hidden widths of every decoder (at most 3 layers of at most 16 units).
         encoder_hidden: hidden widths of the encoders (used in training only).
+        scat_coords: scatGen's event coordinates: "depth" (radius as a normal quantile, directions relative to
+            the exit, first event drawn exactly; see ``domains.photons.events``), "depth-logit" (the same with
+            logit(radius)) or "ball" (the first release's).
     """
 
     name = "scattering"
 
     def __init__(self, latent_dims: Sequence[int] = (2, 3, 4), decoder_hidden: Sequence[int] = (16, 16, 16),
-                 encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu") -> None:
+                 encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu",
+                 scat_coords: str = "depth") -> None:
         super().__init__()
         latent_dims, decoder_hidden = [int(v) for v in latent_dims], [int(v) for v in decoder_hidden]
         if len(latent_dims) != 3 or not all(2 <= v <= 5 for v in latent_dims):
@@ -76,14 +80,15 @@ class ScatteringCVAEs(Method):
         if len(decoder_hidden) > MAX_DECODER_LAYERS or not decoder_hidden or max(decoder_hidden) > MAX_DECODER_UNITS:
             raise InputError(f"decoder_hidden: at most {MAX_DECODER_LAYERS} layers of at most {MAX_DECODER_UNITS} "
                              f"units, got {decoder_hidden}")
-        self._config = dict(latent_dims=latent_dims, decoder_hidden=decoder_hidden,
-                            encoder_hidden=[int(v) for v in encoder_hidden], activation=activation)
-        kw = dict(decoder_hidden=decoder_hidden, encoder_hidden=encoder_hidden, activation=activation)
-        self.adapter = PhotonAdapter()
+        self._config = {"latent_dims": latent_dims, "decoder_hidden": decoder_hidden,
+                        "encoder_hidden": [int(v) for v in encoder_hidden], "activation": activation,
+                        "scat_coords": scat_coords}
+        kw = {"decoder_hidden": decoder_hidden, "encoder_hidden": encoder_hidden, "activation": activation}
+        self.adapter = PhotonAdapter(scat_coords)
         self.model = nn.ModuleDict({
             "len": CVAE(LEN_DIM, COND_DIM, latent_dims[0], **kw),
             "path": CVAE(PATH_DIM, WALK_DIM, latent_dims[1], **kw),
-            "scat": CVAE(SCAT_DIM, SCAT_COND_DIM, latent_dims[2], **kw),
+            "scat": CVAE(self.adapter.scat_dim, SCAT_COND_DIM, latent_dims[2], **kw),
         })
 
     def config(self) -> dict[str, Any]:
@@ -96,14 +101,20 @@ class ScatteringCVAEs(Method):
     # -- sampling ------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, sigma_r: Tensor, g: Tensor, albedo: Tensor, *, generator: torch.Generator | None = None,
-               check: bool = True) -> dict[str, Tensor]:
+               check: bool = True, events: int = 1) -> dict[str, Tensor]:
         """One learned walk per row of (B,) conditions, in the incoming frame (+z) of a unit sphere.
 
         Returns the condition fields, ``n_events`` (B,), ``exit_pos`` / ``exit_dir`` / ``scatter_pos`` /
         ``scatter_dir`` (B, 3), ``nee_weight`` and ``survival`` (B,) (float64), on the model's device.
+        ``events`` > 1 draws that many representative events per walk, independently given its N and exit
+        (``scatter_pos`` / ``scatter_dir`` are then (B, events, 3)): averaging their next-event estimates lowers
+        the variance and keeps the mean.
         """
         if check:
             check_conditions(sigma_r, g, albedo)
+        if int(events) < 1:
+            raise InputError(f"events: must be >= 1, got {events}")
+        k = int(events)
         dev = self.device
         sig, gg = sigma_r.to(dev, torch.float32), g.to(dev, torch.float32)
         alb = albedo.to(dev)
@@ -113,13 +124,27 @@ class ScatteringCVAEs(Method):
         wf = A.walk_features(cf, n, sig, gg)
         py = self.model["path"].sample(wf, generator=generator)
         pos, dirn = A.path_decode(py)
-        sy = self.model["scat"].sample(A.scat_cond(wf, n, alb, py), generator=generator)
-        spos, sdir = A.scat_decode(sy)
+        weight = nee_weight(alb, n)
+        sc, pos_k, alb_k, weight_k = A.scat_cond(wf, n, alb, py), pos, alb, weight
+        if k > 1:
+            sc, pos_k, alb_k, weight_k = (v.repeat_interleave(k, 0) for v in (sc, pos, alb, weight))
+        spos, sdir = A.scat_decode(self.model["scat"].sample(sc, generator=generator), pos_k)
+        if A.exact_first_event:
+            # the kept event is the first one (the centre, arriving along +z) with probability albedo / weight
+            p1 = torch.where(weight_k > 0, alb_k.double() / weight_k.clamp_min(1e-300), torch.ones_like(weight_k))
+            first = (rand((spos.shape[0],), generator=generator, device=dev, dtype=torch.float64) < p1).unsqueeze(-1)
+            spos = torch.where(first, torch.zeros_like(spos), spos)
+            sdir = torch.where(first, torch.tensor([0.0, 0.0, 1.0], dtype=sdir.dtype, device=dev), sdir)
         phi = rand((sig.shape[0],), generator=generator, device=dev) * (2 * math.pi)
         c, s = torch.cos(phi), torch.sin(phi)
+        if k > 1:
+            ck, sk = c.repeat_interleave(k), s.repeat_interleave(k)
+            spos, sdir = rotate_z(spos, ck, sk).reshape(-1, k, 3), rotate_z(sdir, ck, sk).reshape(-1, k, 3)
+        else:
+            spos, sdir = rotate_z(spos, c, s), rotate_z(sdir, c, s)
         return {SIGMA_R: sig, G: gg, ALBEDO: alb, N_EVENTS: n, EXIT_POS: rotate_z(pos, c, s),
-                EXIT_DIR: rotate_z(dirn, c, s), SCATTER_POS: rotate_z(spos, c, s), SCATTER_DIR: rotate_z(sdir, c, s),
-                NEE_WEIGHT: nee_weight(alb, n), SURVIVAL: survival(alb, n)}
+                EXIT_DIR: rotate_z(dirn, c, s), SCATTER_POS: spos, SCATTER_DIR: sdir,
+                NEE_WEIGHT: weight, SURVIVAL: survival(alb, n)}
 
     @staticmethod
     def _condition(condition: Any, n: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -162,6 +187,18 @@ class ScatteringCVAEs(Method):
         return Trajectory(torch.tensor([0.0, 1.0]).to(states.device), states, extras=extras,
                           info={"method": self.name, "frame": "incoming direction +z, unit sphere",
                                 "state_fields": "exit_pos(3), exit_dir(3)"})
+
+    @classmethod
+    def load(cls, path: Any, map_location: str | torch.device = "cpu") -> ScatteringCVAEs:
+        """As ``Method.load``; files written before ``scat_coords`` existed hold "ball" scatGen weights."""
+        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
+        if ck.get("method") != cls.name:
+            raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
+        obj = cls(**{"scat_coords": "ball", **ck["config"]})
+        obj.model.load_state_dict(ck["state_dict"])
+        obj.info = dict(ck.get("info", {}))
+        obj.model.to(map_location)
+        return obj
 
     # -- training ------------------------------------------------------------------------------------
     def fit(self, dataset: Mapping[str, Tensor], config: Any, **kw: Any) -> dict[str, Any]:

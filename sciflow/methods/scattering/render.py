@@ -29,9 +29,10 @@ class SphereTracingCVAETracer(VolumePathTracer):
     name = "cvae"
 
     def __init__(self, scene: Scene, model: ScatteringCVAEs, *, min_sigma_r: float = 2.0, max_sigma_r: float = 256.0,
-                 **kw) -> None:
+                 nee_events: int = 1, **kw) -> None:
         super().__init__(scene, **kw)
         self.model = model
+        self.nee_events = int(check_in_range("nee_events", nee_events, 1))
         self.min_sigma_r = check_in_range("min_sigma_r", min_sigma_r, 0.0, low_open=True)
         self.max_sigma_r = check_in_range("max_sigma_r", max_sigma_r, self.min_sigma_r)
         self.jumps = 0
@@ -58,12 +59,17 @@ class SphereTracingCVAETracer(VolumePathTracer):
         dev = self.model.device
         rec = self.model.sample(sb.to(dev, torch.float32), torch.full_like(sb, m.g, dtype=torch.float32, device=dev),
                                 torch.full_like(sb, m.albedo, dtype=torch.float64, device=dev), generator=generator,
-                                check=False)
+                                check=False, **({"events": self.nee_events} if self.nee_events > 1 else {}))
         rec = {k: v.to(x.device) for k, v in rec.items()}
         frame = wb.to(torch.float32) if x.dtype == torch.float32 else wb
-        xs = xb + r * local_to_world(rec[SCATTER_POS].to(x.dtype), frame)
-        ws = local_to_world(rec[SCATTER_DIR].to(x.dtype), frame)
-        contrib[bi] = beta[bi] * rec[NEE_WEIGHT].to(x.dtype) * self.direct(xs, ws / ws.norm(dim=-1, keepdim=True))
+        k = self.nee_events
+        # next-event estimates from k representative events per jump (independent given N and the exit), averaged
+        fk, rk, xk = (frame, r, xb) if k == 1 else (frame.repeat_interleave(k, 0), r.repeat_interleave(k, 0),
+                                                     xb.repeat_interleave(k, 0))
+        xs = xk + rk * local_to_world(rec[SCATTER_POS].reshape(-1, 3).to(x.dtype), fk)
+        ws = local_to_world(rec[SCATTER_DIR].reshape(-1, 3).to(x.dtype), fk)
+        nee = self.direct(xs, ws / ws.norm(dim=-1, keepdim=True)).reshape(-1, k).mean(-1)
+        contrib[bi] = beta[bi] * rec[NEE_WEIGHT].to(x.dtype) * nee
         beta[bi] = beta[bi] * rec[SURVIVAL].to(x.dtype)
         x[bi] = xb + r * local_to_world(rec[EXIT_POS].to(x.dtype), frame)
         wn = local_to_world(rec[EXIT_DIR].to(x.dtype), frame)

@@ -72,7 +72,14 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
     for i, name in enumerate(names):
         cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
         ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
-        loss_fn, sample_batch = _loss_and_batch(name, model, data, int(batch_size), float(free_bits))
+        rows = data
+        if name == "scat":          # with an exactly drawn first event, scatGen learns events k >= 2 only
+            keep = data["scat_keep"]
+            if not bool(keep.any()):
+                raise InputError("walks: no walk keeps an event k >= 2; scatGen has nothing to learn")
+            rows = {k: v[keep] for k, v in data.items()}
+            summary["scat_walks"] = int(keep.sum())
+        loss_fn, sample_batch = _loss_and_batch(name, model, rows, int(batch_size), float(free_bits))
         trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck,
                           run_config={"method": model.name, "model": name, **model.config()})
         res = trainer.fit(sample_batch)
@@ -80,20 +87,37 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
         model.model[name].cpu()
         summary[name] = {"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
                          "history": res.history}
-    model.info["train"] = {k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "history"})
-                           for k, v in summary.items()}
+    # merged into what a loaded model already records, so retraining one CVAE keeps the others' entries
+    model.info["train"] = {**model.info.get("train", {}),
+                           **{k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "history"})
+                              for k, v in summary.items()}}
     return summary
 
 
 def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, batch_size: int = 1024,
                       lr: float = 2e-3, seed: int = 0, device: str = "cpu", checkpoint_dir: str | Path | None = None,
                       only: Iterable[str] | None = None, max_walks: int | None = None,
-                      free_bits: float = 0.0) -> dict[str, Any]:
-    """Load a walk dataset folder, train (or resume), and save the method to ``out`` (a folder)."""
+                      free_bits: float = 0.0, scat_coords: str = "depth") -> dict[str, Any]:
+    """Load a walk dataset folder, train (or resume), and save the method to ``out`` (a folder).
+
+    With ``only``, the models not listed are taken from ``out/model.pt`` when it exists; retraining scatGen with
+    other ``scat_coords`` than the saved ones keeps the saved lenGen and pathGen."""
     from ...data.scattering import load_walk_dataset
     walks = load_walk_dataset(data, max_walks=max_walks)
     out = Path(out)
-    model = ScatteringCVAEs.load(out) if (only and (out / "model.pt").is_file()) else ScatteringCVAEs()
+    if only and (out / "model.pt").is_file():
+        model = ScatteringCVAEs.load(out)
+        if model.config()["scat_coords"] != scat_coords:
+            if "scat" not in only:
+                raise InputError(f"scat_coords: {out} holds {model.config()['scat_coords']!r} scatGen weights; "
+                                 f"retrain scat (--only ... scat) to switch to {scat_coords!r}")
+            old = model
+            model = ScatteringCVAEs(**{**old.config(), "scat_coords": scat_coords})
+            for name in ("len", "path"):
+                model.model[name].load_state_dict(old.model[name].state_dict())
+            model.info = dict(old.info)
+    else:
+        model = ScatteringCVAEs(scat_coords=scat_coords)
     cfg = TrainConfig(steps=int(steps), lr=float(lr), lr_schedule="cosine", warmup_steps=min(500, int(steps) // 10),
                       min_lr_ratio=0.02, ema_decay=0.999, grad_clip=1.0, seed=int(seed),
                       checkpoint_every=1000)

@@ -1,0 +1,34 @@
+"""`sciflow ditree plan/evaluate --random-frac`: the mixed-expansion fraction from the command line."""
+import json
+from pathlib import Path
+
+import pytest
+
+from sciflow.cli import main
+from sciflow.domains.robots import save_scenario, verify_plan
+from sciflow.io import read_trajectory
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "ditree"
+
+
+@pytest.mark.skipif(not (MODEL / "model.pt").is_file(), reason="shipped weights missing")
+def test_plan_with_random_frac_writes_a_feasible_plan(tmp_path, open_scenario, capsys):
+    save_scenario(tmp_path / "open.yaml", open_scenario)
+    rc = main(["ditree", "plan", str(tmp_path / "open.yaml"), "--model", str(MODEL), "--random-frac", "1.0",
+               "--budget", "3", "--out", str(tmp_path / "plan.npz")])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and metrics["success"]
+    assert metrics["random_nodes"] == metrics["tree_size"] - 1              # every expansion was random
+    traj = read_trajectory(tmp_path / "plan.npz")
+    assert verify_plan(open_scenario, traj.states[:, 0].float(), traj.extras["controls"][0].float())["ok"]
+
+
+@pytest.mark.parametrize("argv, field", [(["--planner", "sst", "--random-frac", "0.5"], "--random-frac"),
+                                          (["--planner", "ditree", "--random-frac", "2"], "random_frac")])
+def test_bad_random_frac_is_rejected_before_planning(tmp_path, open_scenario, capsys, argv, field):
+    save_scenario(tmp_path / "sc" / "open.yaml", open_scenario)
+    rc = main(["ditree", "evaluate", "--scenarios", str(tmp_path / "sc"), "--model", str(MODEL),
+               "--out", str(tmp_path / "m.json"), "--seeds", "1", *argv])
+    assert rc == 2 and field in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()

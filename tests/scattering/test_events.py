@@ -1,0 +1,165 @@
+"""scatGen's event coordinates (depth and directions relative to the exit) and the exactly drawn first event."""
+import math
+
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.core.random import make_generator
+from sciflow.domains.photons import simulate_walks
+from sciflow.domains.photons.encoding import PhotonAdapter
+from sciflow.domains.photons.events import event_decode, event_encode, normal_to_radius, radius_to_normal
+from sciflow.domains.photons.frames import plane_to_sphere, rotate_z, sphere_to_plane
+from sciflow.domains.photons.walks import nee_weight
+from sciflow.methods.scattering import ScatteringCVAEs
+
+
+def _unit(x):
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+def test_sphere_to_plane_round_trip_and_uniform_law_is_standard_normal():
+    gen = make_generator(0)
+    u = _unit(torch.randn(200_000, 3, generator=gen, dtype=torch.float64))
+    v = sphere_to_plane(u[:, :2], u[:, 2])
+    t, c = plane_to_sphere(v)
+    torch.testing.assert_close(t, u[:, :2])
+    torch.testing.assert_close(c, u[:, 2])
+    # uniform directions -> N(0, I): mean 0, covariance I (4 standard errors), and |v|^2 ~ chi2(2), P(|v|^2 > 2) = 1/e
+    se = 1 / math.sqrt(len(v))
+    assert float(v.mean(0).abs().max()) < 4 * se
+    cov = torch.cov(v.T)
+    assert float((cov - torch.eye(2, dtype=torch.float64)).abs().max()) < 4 * math.sqrt(2) * se
+    p = float(((v * v).sum(-1) > 2).double().mean())
+    assert abs(p - math.exp(-1)) < 4 * math.sqrt(p * (1 - p)) * se
+    # near the pole the map is t / sqrt(2) to first order, without cancellation
+    t_small = torch.tensor([[1e-9, -2e-9]], dtype=torch.float64)
+    torch.testing.assert_close(sphere_to_plane(t_small, torch.sqrt(1 - (t_small ** 2).sum(-1))),
+                               t_small / math.sqrt(2), rtol=1e-6, atol=0)
+
+
+def test_radius_map_makes_a_uniform_ball_standard_normal_and_resolves_small_depths():
+    gen = make_generator(7)
+    x = torch.randn(100_000, 3, generator=gen, dtype=torch.float64)
+    r = _unit(x).norm(dim=-1) * torch.rand(100_000, generator=gen, dtype=torch.float64) ** (1 / 3)  # uniform ball
+    y = radius_to_normal(r)
+    se = 1 / math.sqrt(len(y))
+    assert abs(float(y.mean())) < 4 * se and abs(float(y.var()) - 1) < 4 * math.sqrt(2) * se
+    depth = torch.tensor([2e-7, 1e-6, 1e-3, 0.1, 0.5, 0.999], dtype=torch.float64)   # R_EPS = 1e-7 clamps below
+    for radial in ("probit", "logit"):
+        torch.testing.assert_close(1 - normal_to_radius(radius_to_normal(1 - depth, radial), radial), depth,
+                                   rtol=1e-6, atol=0)
+    # Gaussian tail of y at the surface: 1 - r ~ phi(y) / (3 y) (Mills ratio), i.e. a finite density at r = 1
+    y = torch.tensor([4.0, 5.0], dtype=torch.float64)
+    mills = torch.exp(-y * y / 2) / math.sqrt(2 * math.pi) / (3 * y) * (1 - 1 / y ** 2)
+    torch.testing.assert_close(1 - normal_to_radius(y), mills, rtol=0.03, atol=0)
+
+
+@pytest.mark.parametrize("radial", ["probit", "logit"])
+def test_event_coordinates_round_trip_in_float64(radial):
+    """encode -> decode is the identity for events anywhere in the ball (depths down to 1e-6), any exit."""
+    gen = make_generator(1)
+    b = 5000
+    t = torch.rand(b, generator=gen, dtype=torch.float64) * math.pi
+    exit_pos = torch.stack([torch.sin(t), torch.zeros_like(t), torch.cos(t)], dim=-1)
+    depth = 10 ** (-6 * torch.rand(b, generator=gen, dtype=torch.float64))      # 1 - r in [1e-6, 1]
+    r = (1 - depth).clamp_min(1e-3)
+    x = _unit(torch.randn(b, 3, generator=gen, dtype=torch.float64)) * r.unsqueeze(-1)
+    w = _unit(torch.randn(b, 3, generator=gen, dtype=torch.float64))
+    y = event_encode(exit_pos, x, w, radial)
+    assert y.shape == (b, 5) and bool(torch.isfinite(y).all())
+    torch.testing.assert_close(normal_to_radius(y[:, 0], radial), r)
+    x2, w2 = event_decode(exit_pos, y, radial)
+    torch.testing.assert_close(x2, x, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(w2, w, atol=1e-12, rtol=1e-10)
+    # and decode -> encode is the identity on R^5 (away from the antipodes, |v|^2 > ~30, where cos -> -1 rounds)
+    y = torch.randn(b, 5, generator=gen, dtype=torch.float64) * 1.5
+    # (and inside |y_0| < 4.5, i.e. depths above R_EPS = 1e-7, where the radius is clamped)
+    y = y[((y[:, 1:3] ** 2).sum(-1) < 20) & ((y[:, 3:5] ** 2).sum(-1) < 20) & (y[:, 0].abs() < 4.5)]
+    exit_pos = exit_pos[: len(y)]
+    torch.testing.assert_close(event_encode(exit_pos, *event_decode(exit_pos, y, radial), radial), y, atol=1e-8,
+                               rtol=1e-8)
+
+
+def test_event_coordinates_are_relative_to_the_exit():
+    """An event just below the exit point, moving straight out, has all four direction coordinates 0; rotating
+    the exit and the event together about +z leaves the adapter's coordinates unchanged (canonical frame)."""
+    gen = make_generator(2)
+    ex = _unit(torch.randn(200, 3, generator=gen, dtype=torch.float64))
+    y = PhotonAdapter("depth").scat_encode(ex, 0.9 * ex, ex)
+    torch.testing.assert_close(y[:, 1:], torch.zeros(200, 4, dtype=torch.float64), atol=1e-7, rtol=0)
+    torch.testing.assert_close(normal_to_radius(y[:, 0]), torch.full((200,), 0.9, dtype=torch.float64))
+    x = _unit(torch.randn(200, 3, generator=gen, dtype=torch.float64)) * 0.5
+    w = _unit(torch.randn(200, 3, generator=gen, dtype=torch.float64))
+    phi = torch.rand(200, generator=gen, dtype=torch.float64) * 2 * math.pi
+    c, s = torch.cos(phi), torch.sin(phi)
+    a = PhotonAdapter("depth")
+    torch.testing.assert_close(a.scat_encode(rotate_z(ex, c, s), rotate_z(x, c, s), rotate_z(w, c, s)),
+                               a.scat_encode(ex, x, w))
+
+
+def test_first_event_probability_matches_monte_carlo():
+    """The reservoir keeps event 1 with probability albedo / sum_k albedo^k given N: the learned sampler draws
+    it exactly with that probability, and Monte Carlo walks agree."""
+    alb = 0.9
+    mc = simulate_walks(2.0, 0.3, alb, 20000, generator=make_generator(3), dtype=torch.float64)
+    p1 = alb / nee_weight(torch.tensor(alb, dtype=torch.float64), mc["n_events"])
+    frac = float((mc["scatter_index"] == 1).double().mean())
+    se = math.sqrt(frac * (1 - frac) / 20000)
+    assert abs(frac - float(p1.mean())) < 4 * se
+    model = ScatteringCVAEs()
+    rec = model.sample(torch.full((20000,), 2.0), torch.full((20000,), 0.3),
+                       torch.full((20000,), alb, dtype=torch.float64), generator=make_generator(4))
+    centre = rec["scatter_pos"].norm(dim=-1) == 0
+    expect = float((alb / rec["nee_weight"]).mean())
+    assert abs(float(centre.double().mean()) - expect) < 4 * math.sqrt(expect * (1 - expect) / 20000)
+    torch.testing.assert_close(rec["scatter_dir"][centre], torch.tensor([[0.0, 0.0, 1.0]]).expand(int(centre.sum()), 3))
+    assert float(rec["scatter_pos"][~centre].norm(dim=-1).min()) > 0
+
+
+def test_scat_coords_choice_and_old_files(tmp_path):
+    with pytest.raises(InputError, match="scat_coords"):
+        ScatteringCVAEs(scat_coords="cartesian")
+    assert ScatteringCVAEs().config()["scat_coords"] == "depth"
+    # a file written before scat_coords existed holds "ball" scatGen weights and still loads
+    old = ScatteringCVAEs(scat_coords="ball")
+    path = old.save(tmp_path / "old")
+    ck = torch.load(path, weights_only=True)
+    del ck["config"]["scat_coords"]
+    torch.save(ck, path)
+    back = ScatteringCVAEs.load(tmp_path / "old")
+    assert back.config()["scat_coords"] == "ball" and back.model["scat"].x_dim == 6
+    cond = {"sigma_r": 8.0, "g": 0.3, "albedo": 0.95}
+    torch.testing.assert_close(back.generate(cond, 50, generator=make_generator(5)).extras["scatter_pos"],
+                               old.generate(cond, 50, generator=make_generator(5)).extras["scatter_pos"])
+
+
+def test_training_data_for_scatgen_excludes_the_first_event():
+    w = simulate_walks(torch.tensor([1.0, 5.0] * 200), torch.tensor([0.0, 0.5] * 200),
+                       torch.tensor([0.9, 0.99] * 200), generator=make_generator(6), dtype=torch.float64)
+    enc = PhotonAdapter("depth").encode(w)
+    torch.testing.assert_close(enc["scat_keep"], w["scatter_index"] >= 2)
+    assert bool(torch.isfinite(enc["scat"][enc["scat_keep"]]).all())
+    w.pop("scatter_index")
+    with pytest.raises(InputError, match="scatter_index"):
+        PhotonAdapter("depth").encode(w)
+
+
+def test_several_events_per_walk_share_the_walk_and_the_event_law():
+    """events=k draws k representative events per walk given the same N and exit: the walk fields equal those
+    of a k = 1 draw with the same generator state up to the event draws, and the events' law does not depend on k."""
+    model = ScatteringCVAEs()
+    n = 4000
+    args = (torch.full((n,), 6.0), torch.full((n,), 0.2), torch.full((n,), 0.99, dtype=torch.float64))
+    one = model.sample(*args, generator=make_generator(8))
+    many = model.sample(*args, generator=make_generator(8), events=4)
+    assert many["scatter_pos"].shape == many["scatter_dir"].shape == (n, 4, 3)
+    torch.testing.assert_close(many["n_events"], one["n_events"])
+    torch.testing.assert_close(many["nee_weight"], one["nee_weight"])
+    assert float(many["scatter_pos"].norm(dim=-1).max()) <= 1
+    torch.testing.assert_close(many["scatter_dir"].norm(dim=-1), torch.ones(n, 4))
+    r1, r4 = one["scatter_pos"].norm(dim=-1), many["scatter_pos"].norm(dim=-1)
+    se = float(r1.std()) * math.sqrt(1 / n + 1 / (4 * n))
+    assert abs(float(r1.mean()) - float(r4.mean())) < 4 * se
+    with pytest.raises(InputError, match="events"):
+        model.sample(*args, events=0)

@@ -157,7 +157,8 @@ def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "
     """Draw ``n`` TS-GEN guesses for one reaction and refine them (see the module doc).
 
     ``model``: a TSGen; reactant / product as for ``TSGen.generate``. ``result.atoms()`` is the returned TS
-    (ase.Atoms), ``result.guesses`` the per-guess records (saddle, energy, steps, seconds)."""
+    (ase.Atoms, in the frame of ``TSGen.generate``: the reactant's, centred), ``result.guesses`` the per-guess
+    records (saddle, energy, steps, seconds)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
         raise InputError(f"n: must be an integer >= 1, got {n!r}")
     _check(rule, steps, fmax)

@@ -287,14 +287,37 @@ def report(results: dict, path_json: Path, path_md: Path) -> None:
     atomic_write_text(path_md, "\n".join(lines) + "\n")
 
 
+def sella_part(args, test, sub, sub_rows, guesses, cache, cache_path) -> int:
+    """Rerun the Sella check of every xTB row with the chosen coordinates; report both settings side by side."""
+    from benchmarks.tsgen_sella import report as sella_report
+    from benchmarks.tsgen_sella import rerun
+
+    samples, pick, spr = tsgen_predictions(args.model, test, args.n_samples, args.seed, None, None, args.device)
+    rids = [str(r) for r in sub.rxn_id]
+    g = {k: v[sub_rows] for k, v in guesses.items()}
+    g["tsgen"] = pick[sub_rows]
+    g["xtb_cineb"] = np.concatenate([np.asarray(cache[("xtb_cineb_path", r)]["ts"]) for r in rids])
+    assert len(g["xtb_cineb"]) == len(sub_rows)
+    if args.part == "sella-rerun":
+        rerun(sub, g, samples[:, sub_rows], bool(args.sella_internal), cache, cache_path, append_cache)
+    seconds = {"tsgen": spr, "xtb_cineb": lambda i: cache[("xtb_cineb_path", rids[i])]["seconds"]}
+    sella_report(sub, cache, seconds, args.n_samples, args.out + "_sella_internal",
+                 "OMP_NUM_THREADS=1 python benchmarks/tsgen.py " + " ".join(sys.argv[1:]))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None)
     ap.add_argument("--model", default=str(ROOT / "models" / "tsgen"))
     ap.add_argument("--n-samples", type=int, default=4)
     ap.add_argument("--xtb-subset", type=int, default=20)
-    ap.add_argument("--part", choices=["all", "rmsd", "xtb-baselines", "xtb-model", "xtb-refine", "report"],
-                    default="all")
+    ap.add_argument("--part", choices=["all", "rmsd", "xtb-baselines", "xtb-model", "xtb-refine", "report",
+                                       "sella-rerun", "sella-report"], default="all",
+                    help="sella-rerun: rerun only the Sella checks of every xTB row (benchmarks/tsgen_sella.py) "
+                         "with the coordinates of --sella-internal, write --out + '_sella_internal'.md/.json")
+    ap.add_argument("--sella-internal", action="store_true",
+                    help="with --part sella-rerun: Sella in internal coordinates (default: Cartesian)")
     ap.add_argument("--refine-n", default="4", help="comma-separated guesses per reaction for the refine rows")
     ap.add_argument("--extra-sella-steps", type=int, default=None,
                     help="also a larger Sella budget: CI-NEB + Sella and TS-GEN n=--n-samples refine rows with it")
@@ -317,6 +340,8 @@ def main() -> int:
     model_rows = {}
     refine_ns = [int(v) for v in args.refine_n.split(",") if v.strip()]
     refine_samples: dict[int, tuple[np.ndarray, float]] = {}
+    if args.part in ("sella-rerun", "sella-report"):
+        return sella_part(args, test, sub, sub_rows, guesses, cache, cache_path)
     if args.part in ("all", "rmsd", "xtb-model", "xtb-refine", "report") and Path(args.model).exists():
         for label, solver, steps in (("tsgen", None, None), ("tsgen_dopri5", "dopri5", None)):
             samples, pick, spr = tsgen_predictions(args.model, test, args.n_samples, args.seed, solver, steps,

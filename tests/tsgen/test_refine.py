@@ -65,6 +65,10 @@ def test_bad_input_fails_before_any_search():
         refine_guesses(z, np.full((1, 3, 3), np.nan))
     with pytest.raises(InputError, match="order: expected a permutation"):
         refine_guesses(z, np.zeros((2, 3, 3)), order=np.array([0, 0]))
+    with pytest.raises(InputError, match="internal: expected True or False, got 'yes'"):
+        refine_guesses(z, np.zeros((2, 3, 3)), internal="yes")
+    with pytest.raises(InputError, match="internal: expected True or False, got 1"):
+        refine(None, None, None, internal=1)
 
 
 def test_refine_two_guesses_of_a_shipped_reaction_at_xtb():

@@ -136,15 +136,19 @@ class SaddleResult:
 
 
 def saddle_search(numbers: np.ndarray, positions: np.ndarray, *, steps: int = 50, fmax: float = 0.05,
-                  calc: Any | None = None, imag_threshold: float = IMAG_THRESHOLD) -> SaddleResult:
-    """Sella (order 1, Cartesian) for at most ``steps`` steps, then a finite-difference Hessian at the end
-    point: a success is convergence to fmax within the budget and exactly one imaginary frequency."""
+                  calc: Any | None = None, imag_threshold: float = IMAG_THRESHOLD,
+                  internal: bool = False) -> SaddleResult:
+    """Sella (order 1) for at most ``steps`` steps, then a finite-difference Hessian at the end point: a success
+    is convergence to fmax within the budget and exactly one imaginary frequency. ``internal``: Sella's
+    redundant internal coordinates instead of Cartesian ones (see docs/tsgen.md for the measured comparison)."""
+    if not isinstance(internal, (bool, np.bool_)):
+        raise InputError(f"internal: expected True or False, got {internal!r}")
     from sella import Sella
 
     t0 = time.perf_counter()
     a = _atoms(numbers, positions, calc)
     try:
-        opt = Sella(a, order=1, internal=False, logfile=None, trajectory=None)
+        opt = Sella(a, order=1, internal=bool(internal), logfile=None, trajectory=None)
         converged = bool(opt.run(fmax=fmax, steps=steps))
         n_steps = int(opt.nsteps)
     except Exception:  # noqa: BLE001 - SCF failure or a singular step on a broken guess counts as a failed search

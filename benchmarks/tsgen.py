@@ -93,7 +93,7 @@ def xtb_item(row: str, guess: np.ndarray, sub, i: int, cache: dict, cache_path: 
     s = sub.rows(i)
     z = sub.atomic_numbers[s]
     e_g, e_ref = xtb_energy(z, guess, calc), xtb_energy(z, sub.pos_ts[s], calc)
-    sad = saddle_search(z, guess, steps=50, calc=calc)
+    sad = saddle_search(z, guess, steps=50, calc=calc, internal=False)
     item = {"row": row, "rxn_id": rid, "barrier_error_kcal": abs(e_g - e_ref) * EV_TO_KCAL,
             "saddle": sad.is_saddle, "saddle_converged": sad.converged, "n_imaginary": sad.n_imaginary,
             "sella_seconds": sad.seconds}
@@ -154,7 +154,7 @@ def refine_items(sub, samples: np.ndarray, n: int, cache: dict, cache_path: Path
             continue
         s = sub.rows(i)
         z = sub.atomic_numbers[s]
-        res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps)          # a fresh calculator per search
+        res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps, internal=False)   # fresh calculators
         item = {"row": row, "rxn_id": rid, "e_ref_ev": xtb_energy(z, sub.pos_ts[s], calc),
                 "searches": [{**g.info(), "positions": g.positions.tolist()} for g in res.guesses]}
         cache[(row, rid)] = item
@@ -172,7 +172,7 @@ def extra_budget(sub, samples: np.ndarray, n: int, steps: int, cache: dict, cach
             continue
         s = sub.rows(i)
         neb = cache[("xtb_cineb_path", rid)]
-        sad = saddle_search(sub.atomic_numbers[s], np.asarray(neb["ts"]), steps=steps)   # a fresh calculator
+        sad = saddle_search(sub.atomic_numbers[s], np.asarray(neb["ts"]), steps=steps, internal=False)
         item = {"row": row, "rxn_id": rid, "saddle": sad.is_saddle, "energy_ev": sad.energy,
                 "sella_seconds": sad.seconds, "seconds": neb["seconds"], "positions": sad.positions.tolist()}
         cache[(row, rid)] = item

@@ -147,7 +147,8 @@ def test_workflow_refine_block_writes_the_refined_saddle(tmp_path):
 @pytest.mark.parametrize("block, field", [({"rule": "fastest"}, r"tsgen\.refine\.rule: .*got 'fastest'"),
                                           ({"steps": 0}, r"tsgen\.refine\.steps: .*got 0"),
                                           ({"fmax": -1.0}, r"tsgen\.refine\.fmax: .*got -1\.0"),
-                                          ({"n": 3}, r"tsgen\.refine\.n: Extra inputs")])
+                                          ({"n": 3}, r"tsgen\.refine\.n: Extra inputs"),
+                                          ({"internal": "sometimes"}, r"tsgen\.refine\.internal: .*'sometimes'")])
 def test_workflow_refine_block_is_validated_before_any_work(tmp_path, block, field):
     from sciflow.workflows import run_workflow
 

@@ -2,7 +2,7 @@
 
 TS-GEN guesses cost milliseconds, the saddle search about a second each, so a chemist can afford several. The
 pipeline: draw ``n`` guesses, order them medoid first (smallest mean RMSD to the others), run the same search as
-the benchmark's saddle check from each (``saddle_search``: Sella, Cartesian by default or ``internal=True``,
+the benchmark's saddle check from each (``saddle_search``: Sella in internal coordinates, or Cartesian with ``internal=False``,
 <= ``steps`` steps to ``fmax``, then a finite-difference Hessian; an order-1 saddle = converged with exactly one
 imaginary mode), and return
 
@@ -101,7 +101,7 @@ def medoid_order(samples: np.ndarray) -> np.ndarray:
     return np.argsort(d.mean(1).numpy(), kind="stable")
 
 
-def _check(rule: str, steps: int, fmax: float, internal: bool = False) -> None:
+def _check(rule: str, steps: int, fmax: float, internal: bool = True) -> None:
     if not isinstance(internal, (bool, np.bool_)):
         raise InputError(f"internal: expected True or False, got {internal!r}")
     if rule not in RULES:
@@ -114,9 +114,9 @@ def _check(rule: str, steps: int, fmax: float, internal: bool = False) -> None:
 
 def refine_guesses(numbers: np.ndarray, guesses: np.ndarray, *, rule: str = "lowest", steps: int = 50,
                    fmax: float = 0.05, order: np.ndarray | None = None, method: str = "GFN2-xTB",
-                   internal: bool = False) -> Refinement:
+                   internal: bool = True) -> Refinement:
     """Saddle searches from guesses (n, N, 3) of one reaction, in ``order`` (default medoid first), each with a
-    fresh tblite calculator of ``method``; ``internal`` selects Sella's internal coordinates."""
+    fresh tblite calculator of ``method``; ``internal=False`` runs Sella in Cartesian coordinates."""
     from ...domains.molecules.xtb import saddle_search, xtb_calculator
 
     _check(rule, steps, fmax, internal)
@@ -157,7 +157,7 @@ def select(numbers: np.ndarray, searches: list[GuessRefinement], rule: str = "lo
 
 def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "lowest", steps: int = 50,
            fmax: float = 0.05, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-           method: str = "GFN2-xTB", internal: bool = False) -> Refinement:
+           method: str = "GFN2-xTB", internal: bool = True) -> Refinement:
     """Draw ``n`` TS-GEN guesses for one reaction and refine them (see the module doc).
 
     ``model``: a TSGen; reactant / product as for ``TSGen.generate``. ``result.atoms()`` is the returned TS

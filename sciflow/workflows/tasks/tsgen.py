@@ -32,6 +32,7 @@ class RefineBlock(StrictModel):
                                              "all searches; first: stop at the first one (ranked sample first)")
     steps: int = Field(50, ge=1, le=10000, description="Sella steps per search")
     fmax: float = Field(0.05, gt=0, description="force convergence, eV/Å")
+    internal: bool = Field(True, description="Sella in internal coordinates (false: Cartesian)")
 
 
 class TSGenTask(StrictModel):
@@ -128,7 +129,8 @@ def _refine(block: RefineBlock, ctx: RunContext, name: str, z: np.ndarray, sampl
     from ...domains.molecules.xtb import EV_TO_KCAL
     from ...methods.tsgen.refine import refine_guesses
 
-    out = refine_guesses(z, samples, rule=block.rule, steps=block.steps, fmax=block.fmax, order=np.array(order))
+    out = refine_guesses(z, samples, rule=block.rule, steps=block.steps, fmax=block.fmax, order=np.array(order),
+                         internal=block.internal)
     row: dict[str, Any] = {"refined_saddle": out.converged, "refined_from_sample": out.chosen,
                            "refined_energy_eV": out.energy, "refined_saddles_found": out.n_saddles,
                            "refined_searches": len(out.guesses), "refined_seconds": out.seconds_search,

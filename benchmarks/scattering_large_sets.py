@@ -56,10 +56,10 @@ def main() -> None:
     n_w = sum(r["meets_w1"] for r in rows)
     lines = ["# Scattering CVAEs against larger MC sets", "",
              f"Command: `{command}`; {stamp}; 2 shared CPU cores, one thread, no GPU.", "",
-             f"Two independent MC sets of {args.walks} walks per condition; same metrics as `scattering.py` "
-             f"(survival rel. error target <= {SURVIVAL_TOL:g}, W1 target <= {W1_FACTOR:g}x the MC floor).", "",
-             "| sigma_r | g | mean N (MC / CVAE) | survival worst rel. err (MC rel. s.e.) | W1 pos / floor (ratio) | "
-             "W1 dir / floor (ratio) |", "|---|---|---|---|---|---|"]
+             (f"Two independent MC sets of {args.walks} walks per condition; same metrics as `scattering.py` "
+              f"(survival rel. error target <= {SURVIVAL_TOL:g}, W1 target <= {W1_FACTOR:g}x the MC floor)."), "",
+             ("| sigma_r | g | mean N (MC / CVAE) | survival worst rel. err (MC rel. s.e.) | W1 pos / floor (ratio) | "
+              "W1 dir / floor (ratio) |"), "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['sigma_r']:g} | {r['g']:g} | {r['mean_events_mc']:.1f} / {r['mean_events_cvae']:.1f} | "
                      f"{r['survival_worst_rel_err']:.4f} ({r['mc_rel_se_worst']:.4f}) | "

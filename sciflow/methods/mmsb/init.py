@@ -33,7 +33,7 @@ __all__ = ["flow", "shooting_groups", "shooting_init", "shooting_loss"]
 
 def flow(drift: nn.Module, x: Tensor, duration: float, h: float) -> Tensor:
     """RK4 flow of dx/dt = drift(x) over ``duration`` with steps <= h (differentiable in the parameters)."""
-    n = max(1, int(math.ceil(duration / h - 1e-9)))
+    n = max(1, math.ceil(duration / h - 1e-9))
     hh = duration / n
     for _ in range(n):
         k1 = drift(x)

@@ -365,7 +365,7 @@ def main() -> None:
     p.add_argument("--albedo", type=float, default=0.999)
     p.add_argument("--ref-seconds", type=float, default=200.0)
     p.add_argument("--eq-seconds", type=float, default=30.0)
-    p.add_argument("--min-sigma-r", type=float, default=2.0)
+    p.add_argument("--min-sigma-r", type=float, default=6.0)
     p.add_argument("--mitsuba", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--mitsuba-sigma", type=float, nargs="*", default=[1.0, 16.0, 64.0, 256.0])
     p.add_argument("--mitsuba-spp", type=int, nargs="*", default=[64, 256, 1024])

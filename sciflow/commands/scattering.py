@@ -26,7 +26,7 @@ def _train(args: argparse.Namespace) -> int:
     summary = train_from_folder(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                 seed=args.seed, device=args.device, checkpoint_dir=args.checkpoints,
                                 only=args.only, max_walks=args.max_walks, free_bits=args.free_bits,
-                                scat_coords=args.scat_coords)
+                                scat_coords=args.scat_coords, exact_single=not args.no_exact_single)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_data)
 
     t = verbs.add_parser("train", parents=[common], help="train lenGen, pathGen and scatGen (resumable)")
-    t.add_argument("--data", required=True)
+    t.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s), concatenated")
     t.add_argument("--out", default="models/scattering")
     t.add_argument("--steps", type=int, default=20000)
     t.add_argument("--batch-size", type=int, default=1024)
@@ -83,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--scat-coords", default="depth", choices=["depth", "depth-logit", "ball"],
                    help="scatGen event coordinates (depth: radius as a normal quantile + directions relative to "
                         "the exit; depth-logit: the same with logit(radius); ball: the first release's)")
+    t.add_argument("--no-exact-single", action="store_true",
+                   help="learn N = 1 walks with the CVAEs too (the first release) instead of drawing them exactly")
     t.set_defaults(func=_train)
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")

@@ -46,7 +46,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = load_triplets(args.data)
     metrics = evaluate(model, data, n_samples=args.n_samples, steps=args.steps, solver=args.solver,
                        device=args.device, seed=args.seed, xtb=args.xtb, limit=args.limit,
-                       sella_steps=args.sella_steps)
+                       sella_steps=args.sella_steps, xtb_all_samples=args.xtb_all_samples)
     metrics["model"] = str(args.model)
     metrics["data"] = str(args.data)
     atomic_write_json(args.out, metrics)
@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--steps", type=int, default=None, help="solver steps (default: the model's)")
     e.add_argument("--solver", default=None, help="euler, heun, rk4, dopri5 (default: the model's)")
     e.add_argument("--sella-steps", type=int, default=50, help="Sella saddle-search steps per TS (with --xtb)")
+    e.add_argument("--xtb-all-samples", action="store_true",
+                   help="with --xtb: run the checks from every one of the n samples, not only the medoid "
+                        "(saddle_success_all_samples)")
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first LIMIT reactions")
     e.add_argument("--device", default="cpu")
     e.add_argument("--seed", type=int, default=0)

@@ -163,3 +163,38 @@ def test_several_events_per_walk_share_the_walk_and_the_event_law():
     assert abs(float(r1.mean()) - float(r4.mean())) < 4 * se
     with pytest.raises(InputError, match="events"):
         model.sample(*args, events=0)
+
+
+def test_single_scattering_walks_are_drawn_exactly():
+    """With exact_single, P(N = 1) = exp(-sigma_r) and such a walk leaves along its one HG direction about +z
+    (exit point = exit direction, mean cosine g), whatever the (here untrained) CVAEs say."""
+    torch.manual_seed(0)
+    model = ScatteringCVAEs()
+    assert model.config()["exact_single"]
+    n, sigma, g = 40000, 0.7, 0.6
+    tr = model.generate({"sigma_r": sigma, "g": g, "albedo": 1.0}, n, generator=make_generator(31))
+    ne = tr.extras["n_events"]
+    p1 = float((ne == 1).double().mean())
+    assert abs(p1 - math.exp(-sigma)) < 4 * math.sqrt(p1 * (1 - p1) / n)
+    one = ne == 1
+    pos, d = tr.states[1, one, :3], tr.states[1, one, 3:]
+    torch.testing.assert_close(pos, d)
+    torch.testing.assert_close(pos.norm(dim=-1), torch.ones(int(one.sum())))
+    mu = d[:, 2].double()
+    assert abs(float(mu.mean()) - g) < 4 * float(mu.std()) / math.sqrt(mu.numel())
+    # and every N = 1 walk keeps its only event, the centre
+    assert float(tr.extras["scatter_pos"][one].abs().max()) == 0.0
+    assert int(ne.min()) >= 1
+
+
+def test_exact_single_training_excludes_single_walks_and_old_files_keep_the_cvae(tmp_path):
+    w = simulate_walks(torch.tensor([0.5, 3.0] * 200), torch.tensor([0.0, 0.5] * 200),
+                       torch.tensor([0.9, 0.99] * 200), generator=make_generator(8))
+    enc = PhotonAdapter("depth").encode(w)
+    torch.testing.assert_close(enc["multi"], w["n_events"] >= 2)
+    old = ScatteringCVAEs(exact_single=False)
+    path = old.save(tmp_path / "old")
+    ck = torch.load(path, weights_only=True)
+    del ck["config"]["exact_single"]
+    torch.save(ck, path)
+    assert ScatteringCVAEs.load(tmp_path / "old").config()["exact_single"] is False

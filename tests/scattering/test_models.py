@@ -90,12 +90,13 @@ def test_generate_rejects_bad_conditions(cond, field):
         ScatteringCVAEs().generate(cond, 4)
 
 
-def _survival_error(model, sig, g, n_mc, albedo=0.9):
+def _survival_error(model, sig, g, n_mc, albedo=0.7):
     sample = model.sample(sig, g, torch.full_like(sig, albedo, dtype=torch.float64), generator=make_generator(3))
     return abs(float((albedo ** sample["n_events"].double()).mean()) - float((albedo ** n_mc.double()).mean()))
 
 
 def test_short_training_lowers_loss_and_moves_survival_towards_mc():
+    torch.manual_seed(0)
     gen = make_generator(11)
     cond = sample_conditions(1000, generator=gen, sigma_max=6.0)
     walks = simulate_walks(cond["sigma_r"], cond["g"], cond["albedo"], generator=gen)

@@ -104,3 +104,29 @@ def test_importing_the_method_loads_no_heavy_package():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_xtb_checks_from_every_sample_visit_each_sample_once_medoid_first(example_reactions, monkeypatch):
+    """--xtb-all-samples: for every reaction the medoid is checked first and every other sample exactly once;
+    the per-sample rate is the mean over all n x R searches (xTB replaced by a recorder here)."""
+    import sciflow.methods.tsgen.evaluate as ev
+    from sciflow.methods.tsgen import TSGen
+
+    seen = []
+
+    def fake_checks(data, pred, *, sella_steps=50, desc="xtb", on_item=None):
+        seen.append(pred.copy())
+        return [{"rxn_id": str(r), "barrier_error_kcal": float(i), "saddle": bool(len(seen) % 2)}
+                for i, r in enumerate(data.rxn_id)]
+
+    monkeypatch.setattr(ev, "xtb_checks", fake_checks)
+    model = TSGen.load(MODEL)
+    m = ev.evaluate(model, example_reactions, n_samples=3, xtb=True, xtb_all_samples=True)
+    samples, _ = model.predict(example_reactions, 3, generator=ev.make_generator(0))
+    ranked = ev.medoid_index(example_reactions, samples)
+    assert len(seen) == 3 and len(m["xtb_all_samples"]) == 3
+    for i in range(len(example_reactions)):
+        s = example_reactions.rows(i)
+        got = [int(np.argmin([np.abs(chk[s] - samples[j, s]).max() for j in range(3)])) for chk in seen]
+        assert got[0] == ranked[i] and sorted(got) == [0, 1, 2]
+    assert m["saddle_success"] == 1.0 and abs(m["saddle_success_all_samples"] - 2 / 3) < 1e-12

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import InputError
+from ...core.random import rand
 from ...core.trajectory import Trajectory
 from ..base import DomainAdapter
 from .conditions import SIGMA_MAX, expected_events
@@ -36,6 +37,7 @@ from .frames import (
     rotate_z,
     space_to_ball,
 )
+from .phase import hg_sample_cos
 
 __all__ = ["COND_DIM", "LEN_DIM", "PATH_DIM", "SCAT_COND_DIM", "SCAT_COORDS", "SCAT_DIM", "WALK_DIM",
            "PhotonAdapter"]
@@ -145,6 +147,23 @@ class PhotonAdapter(DomainAdapter):
         d = torch.stack([dirx, t[:, 1], dirz], dim=-1)
         return pos, d / d.norm(dim=-1, keepdim=True)
 
+    @classmethod
+    def single_scatter(cls, g: Tensor, single: Tensor, path_y: Tensor, pos: Tensor, dirn: Tensor, *,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Replace the rows flagged ``single`` (B,) by exact single-scattering exits in the canonical frame.
+
+        A walk with N = 1 scatters once at the centre and flies straight out, so its exit point and direction are
+        both the Henyey-Greenstein direction about +z: (sin t, 0, cos t). Returns (path_y, pos, dirn)."""
+        if not bool(single.any()):
+            return path_y, pos, dirn
+        xi = rand(g.shape, generator=generator, device=g.device, dtype=torch.float64)
+        mu, sin = hg_sample_cos(g.double(), xi)
+        w = torch.stack([sin, torch.zeros_like(sin), mu], dim=-1).to(pos.dtype)
+        # pathGen coordinates of such an exit (normal direction: tangent 0), clamped at the poles
+        y = torch.cat([polar_to_logtan(w).clamp(-30, 30).unsqueeze(-1), torch.zeros_like(w[:, :2])], dim=-1)
+        m = single.unsqueeze(-1)
+        return torch.where(m, y.to(path_y.dtype), path_y), torch.where(m, w, pos), torch.where(m, w, dirn)
+
     def scat_encode(self, exit_pos: Tensor, scatter_pos: Tensor, scatter_dir: Tensor) -> Tensor:
         """(B, scat_dim) scatGen coordinates of the representative event, in the canonical frame."""
         c, s = self.azimuth(exit_pos)
@@ -183,7 +202,8 @@ class PhotonAdapter(DomainAdapter):
             keep = torch.ones_like(raw[N_EVENTS], dtype=torch.bool)
         return {"cond": cf, "walk": wf, "path": path,
                 "scat": self.scat_encode(raw[EXIT_POS].float(), raw[SCATTER_POS].float(), raw[SCATTER_DIR].float()),
-                "scat_cond": self.scat_cond(wf, raw[N_EVENTS], raw[ALBEDO], path), "scat_keep": keep}
+                "scat_cond": self.scat_cond(wf, raw[N_EVENTS], raw[ALBEDO], path), "scat_keep": keep,
+                "multi": raw[N_EVENTS] >= 2}
 
     def decode(self, traj: Trajectory) -> dict[str, Any]:
         """A generated walk batch -> numpy arrays of its exit and representative event."""

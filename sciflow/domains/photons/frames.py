@@ -109,7 +109,8 @@ def sphere_to_plane(t: Tensor, c: Tensor) -> Tensor:
     """
     rho2 = (t * t).sum(-1)
     one_minus = torch.where(c > 0, rho2 / (1 + c).clamp_min(1e-30), 1 - c)
-    L = -2.0 * torch.log1p(-(0.5 * one_minus).clamp(max=1 - 1e-30))
+    # the antipode itself (c = -1) would go to infinity: keep it at the largest finite radius of the dtype
+    L = -2.0 * torch.log1p(-(0.5 * one_minus).clamp(max=1 - torch.finfo(c.dtype).eps))
     scale = torch.sqrt(L / rho2.clamp_min(1e-300))
     scale = torch.where(rho2 > 1e-14, scale, torch.full_like(scale, math.sqrt(0.5)))
     return t * scale.unsqueeze(-1)

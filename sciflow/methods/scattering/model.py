@@ -66,13 +66,17 @@ class ScatteringCVAEs(Method):
         scat_coords: scatGen's event coordinates: "depth" (radius as a normal quantile, directions relative to
             the exit, first event drawn exactly; see ``domains.photons.events``), "depth-logit" (the same with
             logit(radius)) or "ball" (the first release's).
+        exact_single: draw the single-scattering walks exactly: N = 1 with its closed-form probability
+            exp(-sigma_r) (the first flight from the centre leaves the sphere), and then the exit is the
+            Henyey-Greenstein direction of that event (exit point = exit direction). lenGen and pathGen then
+            learn walks with N >= 2 only. False reproduces the first release (every N from the CVAEs).
     """
 
     name = "scattering"
 
     def __init__(self, latent_dims: Sequence[int] = (2, 3, 4), decoder_hidden: Sequence[int] = (16, 16, 16),
                  encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu",
-                 scat_coords: str = "depth") -> None:
+                 scat_coords: str = "depth", exact_single: bool = True) -> None:
         super().__init__()
         latent_dims, decoder_hidden = [int(v) for v in latent_dims], [int(v) for v in decoder_hidden]
         if len(latent_dims) != 3 or not all(2 <= v <= 5 for v in latent_dims):
@@ -82,7 +86,7 @@ class ScatteringCVAEs(Method):
                              f"units, got {decoder_hidden}")
         self._config = {"latent_dims": latent_dims, "decoder_hidden": decoder_hidden,
                         "encoder_hidden": [int(v) for v in encoder_hidden], "activation": activation,
-                        "scat_coords": scat_coords}
+                        "scat_coords": scat_coords, "exact_single": bool(exact_single)}
         kw = {"decoder_hidden": decoder_hidden, "encoder_hidden": encoder_hidden, "activation": activation}
         self.adapter = PhotonAdapter(scat_coords)
         self.model = nn.ModuleDict({
@@ -121,9 +125,14 @@ class ScatteringCVAEs(Method):
         A = self.adapter
         cf = A.cond_features(sig, gg)
         n = A.len_decode(self.model["len"].sample(cf, generator=generator), sig, gg)
+        if self._config["exact_single"]:
+            single = rand(n.shape, generator=generator, device=dev, dtype=torch.float64) < torch.exp(-sig.double())
+            n = torch.where(single, torch.ones_like(n), n.clamp_min(2))
         wf = A.walk_features(cf, n, sig, gg)
         py = self.model["path"].sample(wf, generator=generator)
         pos, dirn = A.path_decode(py)
+        if self._config["exact_single"]:
+            py, pos, dirn = A.single_scatter(gg, single, py, pos, dirn, generator=generator)
         weight = nee_weight(alb, n)
         sc, pos_k, alb_k, weight_k = A.scat_cond(wf, n, alb, py), pos, alb, weight
         if k > 1:
@@ -190,11 +199,12 @@ class ScatteringCVAEs(Method):
 
     @classmethod
     def load(cls, path: Any, map_location: str | torch.device = "cpu") -> ScatteringCVAEs:
-        """As ``Method.load``; files written before ``scat_coords`` existed hold "ball" scatGen weights."""
+        """As ``Method.load``; files written before ``scat_coords`` existed hold "ball" scatGen weights, and files
+        written before ``exact_single`` existed sample every N from the CVAEs."""
         ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
         if ck.get("method") != cls.name:
             raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
-        obj = cls(**{"scat_coords": "ball", **ck["config"]})
+        obj = cls(**{"scat_coords": "ball", "exact_single": False, **ck["config"]})
         obj.model.load_state_dict(ck["state_dict"])
         obj.info = dict(ck.get("info", {}))
         obj.model.to(map_location)

@@ -28,7 +28,7 @@ class SphereTracingCVAETracer(VolumePathTracer):
 
     name = "cvae"
 
-    def __init__(self, scene: Scene, model: ScatteringCVAEs, *, min_sigma_r: float = 2.0, max_sigma_r: float = 256.0,
+    def __init__(self, scene: Scene, model: ScatteringCVAEs, *, min_sigma_r: float = 6.0, max_sigma_r: float = 256.0,
                  nee_events: int = 1, **kw) -> None:
         super().__init__(scene, **kw)
         self.model = model

@@ -73,7 +73,14 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
         cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
         ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
         rows = data
-        if name == "scat":          # with an exactly drawn first event, scatGen learns events k >= 2 only
+        if name in ("len", "path") and model.config()["exact_single"]:
+            # single-scattering walks are drawn exactly; lenGen and pathGen learn the walks with N >= 2
+            keep = data["multi"]
+            if not bool(keep.any()):
+                raise InputError("walks: no walk has N >= 2; lenGen and pathGen have nothing to learn")
+            rows = {k: v[keep] for k, v in data.items()}
+            summary[f"{name}_walks"] = int(keep.sum())
+        elif name == "scat":          # with an exactly drawn first event, scatGen learns events k >= 2 only
             keep = data["scat_keep"]
             if not bool(keep.any()):
                 raise InputError("walks: no walk keeps an event k >= 2; scatGen has nothing to learn")
@@ -97,34 +104,40 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
 def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, batch_size: int = 1024,
                       lr: float = 2e-3, seed: int = 0, device: str = "cpu", checkpoint_dir: str | Path | None = None,
                       only: Iterable[str] | None = None, max_walks: int | None = None,
-                      free_bits: float = 0.0, scat_coords: str = "depth") -> dict[str, Any]:
-    """Load a walk dataset folder, train (or resume), and save the method to ``out`` (a folder).
+                      free_bits: float = 0.0, scat_coords: str = "depth", exact_single: bool = True) -> dict[str, Any]:
+    """Load a walk dataset folder (or several: a list), train (or resume), and save the method to ``out``.
 
-    With ``only``, the models not listed are taken from ``out/model.pt`` when it exists; retraining scatGen with
-    other ``scat_coords`` than the saved ones keeps the saved lenGen and pathGen."""
+    With ``only``, the models not listed are taken from ``out/model.pt`` when it exists. Switching scatGen's
+    ``scat_coords`` needs scat retrained; switching ``exact_single`` needs len and path retrained."""
     from ...data.scattering import load_walk_dataset
-    walks = load_walk_dataset(data, max_walks=max_walks)
+    folders = list(data) if isinstance(data, (list, tuple)) else [data]
+    parts = [load_walk_dataset(f) for f in folders]
+    walks = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    if max_walks is not None:
+        walks = {k: v[:int(max_walks)] for k, v in walks.items()}
     out = Path(out)
+    want = {"scat_coords": scat_coords, "exact_single": bool(exact_single)}
     if only and (out / "model.pt").is_file():
-        model = ScatteringCVAEs.load(out)
-        if model.config()["scat_coords"] != scat_coords:
-            if "scat" not in only:
-                raise InputError(f"scat_coords: {out} holds {model.config()['scat_coords']!r} scatGen weights; "
-                                 f"retrain scat (--only ... scat) to switch to {scat_coords!r}")
-            old = model
-            model = ScatteringCVAEs(**{**old.config(), "scat_coords": scat_coords})
-            for name in ("len", "path"):
+        old = ScatteringCVAEs.load(out)
+        needs = {"scat_coords": ("scat",), "exact_single": ("len", "path")}
+        for key, models in needs.items():
+            if old.config()[key] != want[key] and not set(models) <= set(only):
+                raise InputError(f"{key}: {out} holds {key}={old.config()[key]!r} weights; retrain "
+                                 f"{' and '.join(models)} (--only {' '.join(models)}) to switch to {want[key]!r}")
+        model = ScatteringCVAEs(**{**old.config(), **want})
+        for name in MODEL_NAMES:
+            if name not in only:
                 model.model[name].load_state_dict(old.model[name].state_dict())
-            model.info = dict(old.info)
+        model.info = dict(old.info)
     else:
-        model = ScatteringCVAEs(scat_coords=scat_coords)
+        model = ScatteringCVAEs(**want)
     cfg = TrainConfig(steps=int(steps), lr=float(lr), lr_schedule="cosine", warmup_steps=min(500, int(steps) // 10),
                       min_lr_ratio=0.02, ema_decay=0.999, grad_clip=1.0, seed=int(seed),
                       checkpoint_every=1000)
     t0 = time.perf_counter()
     summary = fit_models(model, walks, cfg, batch_size=batch_size, device=device, checkpoint_dir=checkpoint_dir,
                          only=only, free_bits=free_bits)
-    model.info["data"] = {"folder": str(data), "n_walks": summary["n_walks"]}
+    model.info["data"] = {"folder": [str(f) for f in folders], "n_walks": summary["n_walks"]}
     model.save(out)
     summary["seconds_total"] = time.perf_counter() - t0
     summary["saved"] = str(out)

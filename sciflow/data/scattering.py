@@ -7,6 +7,7 @@ finished chunk is skipped when the command runs again, so an interrupted run res
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,12 +86,17 @@ def generate_walk_dataset(out: str | Path, n_walks: int, *, chunk: int = 20000, 
     return manifest
 
 
-def load_walk_dataset(folder: str | Path, *, max_walks: int | None = None) -> dict[str, Tensor]:
-    """Concatenate every chunk in ``folder`` (or a single ``.npz`` file)."""
-    p = Path(folder)
-    files = [p] if p.is_file() else sorted(p.glob("chunk_*.npz"))
+def load_walk_dataset(folder: str | Path | Sequence[str | Path], *, max_walks: int | None = None
+                      ) -> dict[str, Tensor]:
+    """Concatenate every chunk in ``folder`` (or a single ``.npz`` file; or several of either, in order)."""
+    files = []
+    for p in map(Path, [folder] if isinstance(folder, (str, Path)) else folder):
+        found = [p] if p.is_file() else sorted(p.glob("chunk_*.npz"))
+        if not found:
+            raise InputError(f"dataset: no chunk_*.npz files in {p}")
+        files += found
     if not files:
-        raise InputError(f"dataset: no chunk_*.npz files in {p}")
+        raise InputError("dataset: no folder given")
     parts = [load_walks(f) for f in files]
     data = {k: torch.cat([d[k] for d in parts]) for k in _KEYS}
     if max_walks is not None:

@@ -198,3 +198,15 @@ def test_exact_single_training_excludes_single_walks_and_old_files_keep_the_cvae
     del ck["config"]["exact_single"]
     torch.save(ck, path)
     assert ScatteringCVAEs.load(tmp_path / "old").config()["exact_single"] is False
+
+
+def test_walk_dataset_concatenates_several_folders_in_order(tmp_path):
+    from sciflow.data.scattering import generate_walk_dataset, load_walk_dataset
+    generate_walk_dataset(tmp_path / "a", 30, chunk=20, seed=1, sigma_max=3.0, show_progress=False)
+    generate_walk_dataset(tmp_path / "b", 10, chunk=10, seed=2, sigma_max=3.0, show_progress=False)
+    a, b = load_walk_dataset(tmp_path / "a"), load_walk_dataset(tmp_path / "b")
+    both = load_walk_dataset([tmp_path / "a", tmp_path / "b"], max_walks=35)
+    assert both["n_events"].shape[0] == 35
+    torch.testing.assert_close(both["exit_pos"], torch.cat([a["exit_pos"], b["exit_pos"]])[:35])
+    with pytest.raises(InputError, match="no chunk_"):
+        load_walk_dataset([tmp_path / "a", tmp_path / "missing"])

@@ -54,6 +54,17 @@ def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], 
     return loss_fn, sample_batch
 
 
+def _subset(cache: dict[str, dict[str, Tensor]], data: dict[str, Tensor], mask: str, empty: str
+            ) -> dict[str, Tensor]:
+    """The rows of ``data`` where ``data[mask]`` holds, computed once per mask (lenGen and pathGen share one)."""
+    if mask not in cache:
+        keep = data[mask]
+        if not bool(keep.any()):
+            raise InputError(f"walks: {empty}")
+        cache[mask] = {k: v[keep] for k, v in data.items()}
+    return cache[mask]
+
+
 def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: TrainConfig, *,
                batch_size: int = 1024, device: str | torch.device | None = "cpu",
                checkpoint_dir: str | Path | None = None, only: Iterable[str] | None = None,
@@ -69,23 +80,18 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
         raise InputError(f"batch_size: must be >= 1, got {batch_size}")
     data = encode_dataset(model, walks)
     summary: dict[str, Any] = {"n_walks": int(data["cond"].shape[0]), "batch_size": int(batch_size)}
+    subsets: dict[str, dict[str, Tensor]] = {}
     for i, name in enumerate(names):
         cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
         ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
         rows = data
         if name in ("len", "path") and model.config()["exact_single"]:
             # single-scattering walks are drawn exactly; lenGen and pathGen learn the walks with N >= 2
-            keep = data["multi"]
-            if not bool(keep.any()):
-                raise InputError("walks: no walk has N >= 2; lenGen and pathGen have nothing to learn")
-            rows = {k: v[keep] for k, v in data.items()}
-            summary[f"{name}_walks"] = int(keep.sum())
+            rows = _subset(subsets, data, "multi", "no walk has N >= 2; lenGen and pathGen have nothing to learn")
+            summary[f"{name}_walks"] = int(rows["cond"].shape[0])
         elif name == "scat":          # with an exactly drawn first event, scatGen learns events k >= 2 only
-            keep = data["scat_keep"]
-            if not bool(keep.any()):
-                raise InputError("walks: no walk keeps an event k >= 2; scatGen has nothing to learn")
-            rows = {k: v[keep] for k, v in data.items()}
-            summary["scat_walks"] = int(keep.sum())
+            rows = _subset(subsets, data, "scat_keep", "no walk keeps an event k >= 2; scatGen has nothing to learn")
+            summary["scat_walks"] = int(rows["cond"].shape[0])
         loss_fn, sample_batch = _loss_and_batch(name, model, rows, int(batch_size), float(free_bits))
         trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck,
                           run_config={"method": model.name, "model": name, **model.config()})
@@ -111,10 +117,7 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
     ``scat_coords`` needs scat retrained; switching ``exact_single`` needs len and path retrained."""
     from ...data.scattering import load_walk_dataset
     folders = list(data) if isinstance(data, (list, tuple)) else [data]
-    parts = [load_walk_dataset(f) for f in folders]
-    walks = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    if max_walks is not None:
-        walks = {k: v[:int(max_walks)] for k, v in walks.items()}
+    walks = load_walk_dataset(folders, max_walks=max_walks)
     out = Path(out)
     want = {"scat_coords": scat_coords, "exact_single": bool(exact_single)}
     if only and (out / "model.pt").is_file():

@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.domains.photons.conditions import MIN_SIGMA_R
 from sciflow.domains.photons.scene import make_scene
 from sciflow.methods.scattering import ScatteringCVAEs
 from sciflow.methods.scattering.api import render, save_image
@@ -365,7 +366,7 @@ def main() -> None:
     p.add_argument("--albedo", type=float, default=0.999)
     p.add_argument("--ref-seconds", type=float, default=200.0)
     p.add_argument("--eq-seconds", type=float, default=30.0)
-    p.add_argument("--min-sigma-r", type=float, default=6.0)
+    p.add_argument("--min-sigma-r", type=float, default=MIN_SIGMA_R)
     p.add_argument("--mitsuba", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--mitsuba-sigma", type=float, nargs="*", default=[1.0, 16.0, 64.0, 256.0])
     p.add_argument("--mitsuba-spp", type=int, nargs="*", default=[64, 256, 1024])

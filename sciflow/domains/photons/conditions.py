@@ -8,12 +8,15 @@ from ...core.errors import InputError
 from ...core.random import rand
 from .fields import ALBEDO, SIGMA_R, G
 
-__all__ = ["G_MAX", "SIGMA_MAX", "check_conditions", "expected_events", "sample_conditions"]
+__all__ = ["G_MAX", "MIN_SIGMA_R", "SIGMA_MAX", "check_conditions", "expected_events", "sample_conditions"]
 
 #: Largest optical radius of the training range.
 SIGMA_MAX = 300.0
 #: Largest |g| of the training range.
 G_MAX = 0.999
+#: Thinnest sphere (in mean free paths) the learned tracer jumps through by default; thinner ones are walked
+#: event by event (scatGen's next-event estimate is biased there; docs/scattering.md, "Round 3").
+MIN_SIGMA_R = 6.0
 
 
 def _first_bad(name: str, x: Tensor, bad: Tensor, rule: str) -> None:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import check_in_range
+from ...domains.photons.conditions import MIN_SIGMA_R
 from ...domains.photons.fields import EXIT_DIR, EXIT_POS, NEE_WEIGHT, SCATTER_DIR, SCATTER_POS, SURVIVAL
 from ...domains.photons.frames import local_to_world
 from ...domains.photons.scene import Scene
@@ -28,7 +29,7 @@ class SphereTracingCVAETracer(VolumePathTracer):
 
     name = "cvae"
 
-    def __init__(self, scene: Scene, model: ScatteringCVAEs, *, min_sigma_r: float = 6.0, max_sigma_r: float = 256.0,
+    def __init__(self, scene: Scene, model: ScatteringCVAEs, *, min_sigma_r: float = MIN_SIGMA_R, max_sigma_r: float = 256.0,
                  nee_events: int = 1, **kw) -> None:
         super().__init__(scene, **kw)
         self.model = model

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ...domains.photons.conditions import MIN_SIGMA_R
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import StrictModel
@@ -20,7 +21,7 @@ class ScatteringTask(StrictModel):
     width: int = Field(64, ge=1, le=4096)
     height: int = Field(64, ge=1, le=4096)
     model: str = "models/scattering"
-    min_sigma_r: float = Field(6.0, gt=0)
+    min_sigma_r: float = Field(MIN_SIGMA_R, gt=0)
     walks: int = Field(0, ge=0, le=10_000_000,
                        description="learned walks at (sigma_r, g, albedo) written to walks.npz (0: none)")
 

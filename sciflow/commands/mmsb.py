@@ -21,7 +21,7 @@ def _float_or_auto(v: str) -> float | str:
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = dict(reference=args.reference, sigma=args.sigma, noise=args.noise, rounds=args.rounds,
-                              n_paths=args.paths)
+                              n_paths=args.paths, calibrate=args.calibrate)
     if args.reference_kwargs:
         try:
             kw["reference_kwargs"] = json.loads(args.reference_kwargs)
@@ -115,6 +115,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", default="auto", help="additive, multiplicative or auto")
     p.add_argument("--rounds", type=int, default=None, help="bridge/refinement rounds (default 8; 0 for zero)")
     p.add_argument("--paths", type=int, default=1000, help="bridge paths per round")
+    p.add_argument("--calibrate", choices=("auto", "energy", "none"), default="auto",
+                   help="last fit of the rates against all training snapshots at once (auto: mechanistic refs)")
     p.add_argument("--reference-kwargs", default=None, help='JSON, e.g. \'{"hidden": [64, 64]}\'')
     p.add_argument("--time-key", default="time", help="obs column (h5ad) or column (csv) holding the time")
     p.add_argument("--use-rep", default=None, help="h5ad obsm key, e.g. X_pca")

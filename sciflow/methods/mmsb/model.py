@@ -25,6 +25,7 @@ from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots, Standardizer
 from ..base import Method, resolve_model_file
 from .bridge import BridgeSample, BridgeStep
+from .calibrate import calibrate_reference
 from .init import shooting_init
 from .noise_select import candidate_noises, first_guess, select_noise
 from .predict import BridgeDrift, fit_bridge_drift, simulate
@@ -76,6 +77,10 @@ class MMSB(Method):
         max_rows: increments used per refinement (subsampled). sinkhorn_iter: cap on Sinkhorn sweeps.
         net_steps / net_lr / net_batch: AdamW steps, rate and batch of network references per round.
         predict_dt: step of forward simulations (default h / 5).
+        calibrate: ``energy``: after the rounds, fit a parametric reference once more against all training
+            snapshots at once (energy distance of paths pushed from the first snapshot, ``calibrate.py``);
+            ``none``; ``auto`` (default): ``energy`` for mechanistic references. calibrate_replicas: paths
+            per starting cell in that fit.
     """
 
     name = "mmsb"
@@ -86,7 +91,7 @@ class MMSB(Method):
                  eps: float = 1.0, max_rows: int = 200_000, sinkhorn_iter: int = 300, lbfgs_iter: int = 100,
                  net_steps: int = 400, net_lr: float = 2e-3, net_batch: int = 4096, predict_dt: float | None = None,
                  shooting_starts: int = 12, refit_rounds: int | None = None, h_lna: float = 0.05,
-                 device: str = "cpu") -> None:
+                 calibrate: str = "auto", calibrate_replicas: int = 4, device: str = "cpu") -> None:
         super().__init__()
         self.custom = isinstance(reference, nn.Module)
         ref_name = "custom" if self.custom else str(reference)
@@ -95,6 +100,10 @@ class MMSB(Method):
             REFERENCES.get(ref_name)  # unknown names fail here, before any work
         if init not in ("auto", "shooting", "given"):
             raise InputError(f"init: expected auto, shooting or given, got {init!r}")
+        if calibrate not in ("auto", "energy", "none"):
+            raise InputError(f"calibrate: expected auto, energy or none, got {calibrate!r}")
+        if int(calibrate_replicas) < 1:
+            raise InputError(f"calibrate_replicas: must be >= 1, got {calibrate_replicas}")
         if accelerate not in ("auto", "squarem", "none"):
             raise InputError(f"accelerate: expected auto, squarem or none, got {accelerate!r}")
         if int(rounds) < 0:
@@ -116,7 +125,8 @@ class MMSB(Method):
                             max_rows=int(max_rows), sinkhorn_iter=int(sinkhorn_iter), lbfgs_iter=int(lbfgs_iter),
                             net_steps=int(net_steps), net_lr=float(net_lr), net_batch=int(net_batch),
                             predict_dt=predict_dt, shooting_starts=int(shooting_starts), refit_rounds=refit_rounds,
-                            h_lna=float(h_lna), device=device)
+                            h_lna=float(h_lna), calibrate=calibrate, calibrate_replicas=int(calibrate_replicas),
+                            device=device)
         self.device = torch.device(device)
         self._reference_module = reference if self.custom else None
         self.snapshots: Snapshots | None = None
@@ -251,6 +261,13 @@ class MMSB(Method):
                 run(c["rounds"] + extra)
         finally:
             bar.close()
+        calib = c.get("calibrate", "none")
+        if calib == "auto":
+            calib = "energy" if c["reference"] in MECHANISTIC else "none"
+        if calib == "energy":
+            info = calibrate_reference(ref, self.noise, snaps, scale=self.standardizer.scale,
+                                       replicas=c["calibrate_replicas"], h=c["h"], seed=seed)
+            self.history.append({"round": done, "step": "calibration", "params": self.reference_params, **info})
         self.model["reference"].eval()
         seconds = time.perf_counter() - start
         self.info["fit"] = {"seconds": seconds, "cpu_seconds": time.process_time() - cpu0, "rounds": done,

@@ -41,6 +41,8 @@ class ModelSettings(StrictModel):
     noise: Literal["additive", "multiplicative", "auto"] = "auto"
     rounds: int = Field(8, ge=0)
     n_paths: int = Field(1000, ge=1)
+    calibrate: Literal["auto", "energy", "none"] = Field(
+        "auto", description="last fit of a parametric reference against all training snapshots at once")
     reference_kwargs: dict[str, Any] = {}
 
     @field_validator("reference")
@@ -78,7 +80,7 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
         return MMSB.load(saved)
     m = cfg.model
     model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, rounds=m.rounds, n_paths=m.n_paths,
-                 reference_kwargs=m.reference_kwargs, device=str(ctx.device))
+                 calibrate=m.calibrate, reference_kwargs=m.reference_kwargs, device=str(ctx.device))
     summary = model.fit(train, generator=ctx.generator("fit"), seed=ctx.seed)
     ctx.log(f"fitted in {summary['seconds']:.1f} s: {summary['params']}")
     if ctx.is_main:

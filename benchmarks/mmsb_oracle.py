@@ -36,14 +36,14 @@ TRUTH = {
 }
 
 
-def oracle(problem: str, seed: int, dt_max: float = 1e-3) -> list[float]:
+def oracle(problem: str, seed: int, dt_max: float = 1e-3, replicas: int = 1) -> list[float]:
     fname, make_drift, sigma = TRUTH[problem]
     snaps = read_snapshots(DATA / fname)
     drift, noise = make_drift().double(), MultiplicativeNoise(sigma)
     times = snaps.times.double()
     grid = torch.arange(0, int(round(float(times[-1]) / dt_max)) + 1, dtype=torch.float64) * dt_max
     with torch.no_grad():
-        tr = ItoHeun(noise).solve(lambda x, t: drift(x), snaps.samples[0].double(), grid,
+        tr = ItoHeun(noise).solve(lambda x, t: drift(x), snaps.samples[0].double().repeat(replicas, 1), grid,
                                   generator=make_generator(seed))
     idx = [int(torch.argmin((grid - float(times[k])).abs())) for k in range(1, len(times), 2)]
     return [w2_distance(tr.states[i], snaps.samples[k].double()) for i, k in zip(idx, range(1, len(times), 2))]
@@ -52,29 +52,35 @@ def oracle(problem: str, seed: int, dt_max: float = 1e-3) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="simulated particles per observed t = 0 cell (1: 200 particles, as in mmsb.py)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
     for problem in TRUTH:
-        per_seed = [oracle(problem, s) for s in range(args.seeds)]
+        per_seed = [oracle(problem, s, replicas=args.replicas) for s in range(args.seeds)]
         means = [statistics.mean(w) for w in per_seed]
         per_time = [statistics.mean(w[j] for w in per_seed) for j in range(len(per_seed[0]))]
         rows.append({"problem": problem, "seeds": args.seeds, "w2_mean": statistics.mean(means),
                      "w2_sd": statistics.stdev(means) if len(means) > 1 else 0.0, "w2_per_time": per_time})
         print(problem, rows[-1], flush=True)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    atomic_write_json(RESULTS / "mmsb_oracle.json", {"rows": rows, "date": stamp, "seeds": args.seeds})
+    tag = "" if args.replicas == 1 else f"_x{args.replicas}"
+    atomic_write_json(RESULTS / f"mmsb_oracle{tag}.json",
+                      {"rows": rows, "date": stamp, "seeds": args.seeds, "replicas": args.replicas})
     lines = ["# MMSB benchmark: the true simulator's score (the metric's floor)", "",
-             f"Command: `OMP_NUM_THREADS=1 python benchmarks/mmsb_oracle.py --seeds {args.seeds}`; {stamp}; "
+             f"Command: `OMP_NUM_THREADS=1 python benchmarks/mmsb_oracle.py --seeds {args.seeds}"
+             + (f" --replicas {args.replicas}" if args.replicas != 1 else "") + f"`; {stamp}; "
              "2 shared CPU cores, one thread.", "",
              "The t = 0 snapshot pushed through the simulator that made the data (true parameters and noise, "
-             "Itô-Heun, dt = 1e-3), scored as in `mmsb.py`: exact W2 in data units against the 200 observed "
-             "particles, mean over t = 1, 3, 5, 7, 9, mean ± sd over seeds.", "",
+             f"Itô-Heun, dt = 1e-3; {args.replicas} simulated particle(s) per observed t = 0 cell), scored as in "
+             "`mmsb.py`: exact W2 in data units against the 200 observed particles, mean over t = 1, 3, 5, 7, 9, "
+             "mean ± sd over seeds.", "",
              "| problem | W2, true simulator | t=1 | t=3 | t=5 | t=7 | t=9 |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['problem']} | {r['w2_mean']:.3f} ± {r['w2_sd']:.3f} | "
                      + " | ".join(f"{w:.3f}" for w in r["w2_per_time"]) + " |")
-    atomic_write_text(RESULTS / "mmsb_oracle.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / f"mmsb_oracle{tag}.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

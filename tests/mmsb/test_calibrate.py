@@ -68,8 +68,8 @@ def test_calibration_rejects_network_references_and_bad_options():
         MMSB(reference="lotka_volterra", calibrate_replicas=0)
 
 
-def test_fit_records_the_calibration_step():
-    snaps = _lv_snapshots(n=80)
+def test_fit_records_the_calibration_step_on_ragged_snapshots():
+    snaps = _lv_snapshots(n=[80, 50, 70, 60, 90, 40])
     model = MMSB(reference="lotka_volterra", sigma=0.02, noise="multiplicative", rounds=1, n_paths=80,
                  calibrate_replicas=1, h=0.05)
     summary = model.fit(snaps, seed=0, show_progress=False)

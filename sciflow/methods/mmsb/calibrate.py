@@ -70,7 +70,9 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         raise InputError(f"calibrate_replicas: must be >= 1, got {replicas}")
     if snaps.n_snapshots < 2:
         raise InputError("calibrate: needs at least 2 snapshots")
-    scale_t = torch.ones(snaps.dim, dtype=torch.float64) if scale is None else scale.to(torch.float64)
+    dev = snaps.samples[0].device
+    scale_t = torch.ones(snaps.dim, dtype=torch.float64, device=dev) if scale is None else \
+        scale.to(dev, torch.float64)
     start = time.perf_counter()
     saved = [p.detach().clone() for p in params]
 

@@ -1,4 +1,6 @@
 """Calibration of a parametric reference against all snapshots at once (energy distance)."""
+import math
+
 import pytest
 import torch
 
@@ -53,6 +55,15 @@ def test_calibration_keeps_old_parameters_when_it_cannot_improve():
         assert info["objective_after"] == info["objective_before"]
     else:
         assert info["objective_after"] < info["objective_before"]
+
+
+def test_calibration_leaves_a_diverging_reference_unchanged():
+    snaps = _lv_snapshots(n=30)
+    drift = LotkaVolterra(alpha=80.0, beta=1e-6, gamma=0.4, delta=1e-6).double()    # prey grows like e^(80 t)
+    before = dict(drift.params())
+    info = calibrate_reference(drift, MultiplicativeNoise(0.02), snaps, replicas=1, h=0.05, seed=0)
+    assert not info["kept"] and not math.isfinite(info["objective_before"])   # paths overflow from the start
+    assert drift.params() == before
 
 
 def test_calibration_rejects_network_references_and_bad_options():

@@ -12,7 +12,8 @@ bandwidth) on standardised coordinates. The law at t_k is represented by ``repli
 every cell of snapshot 0, with the same Brownian increments at every evaluation (common random numbers), so
 the objective is a smooth deterministic function of theta and L-BFGS differentiates it through the solver.
 This is the objective of SnapMMD (Berlinghieri et al. 2025, arXiv:2505.16082) with another kernel, started
-from the MMSB estimate; its parameters are kept only if the objective goes down.
+from the MMSB estimate; the best parameters seen are kept, and only if they lower the objective (a trial step
+whose paths blow up ends the search there).
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from torch import Tensor, nn
 
 from ...core.errors import InputError
 from ...core.random import make_generator
-from ...core.solvers.sde_heun import ItoHeun
 from ...domains.cells.dynamics import NoiseModel
 from ...domains.cells.snapshots import Snapshots
+from .predict import simulate
 
 __all__ = ["calibrate_reference", "energy_distance"]
 
@@ -38,14 +39,16 @@ def energy_distance(x: Tensor, y: Tensor) -> Tensor:
     return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
 
 
+class _Diverged(Exception):
+    """A trial parameter set made the simulated paths non-finite."""
+
+
 def _objective(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, scale: Tensor, replicas: int, h: float,
-               seed: int) -> Tensor:
-    times = snaps.times.to(torch.float64)
-    gaps = times[1:] - times[:-1]
-    solver = ItoHeun(lambda x, t: noise(x), substeps=max(1, math.ceil(float(gaps.max()) / h - 1e-9)))
+               seed: int, grad: bool) -> Tensor:
     x0 = snaps.samples[0].to(torch.float64).repeat(replicas, 1)
-    tr = solver.solve(lambda x, t: drift(x), x0, times, generator=make_generator(seed))
-    return sum(energy_distance(tr.states[k] / scale, snaps.samples[k].to(torch.float64) / scale)
+    tr = simulate(lambda x, t: drift(x), noise, x0, float(snaps.times[0]), snaps.times[1:], dt=h,
+                  generator=make_generator(seed), grad=grad)
+    return sum(energy_distance(tr.states[k - 1] / scale, snaps.samples[k].to(torch.float64) / scale)
                for k in range(1, snaps.n_snapshots))
 
 
@@ -74,29 +77,37 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
     scale_t = torch.ones(snaps.dim, dtype=torch.float64, device=dev) if scale is None else \
         scale.to(dev, torch.float64)
     start = time.perf_counter()
-    saved = [p.detach().clone() for p in params]
 
-    def value() -> Tensor:
-        return _objective(drift, noise, snaps, scale_t, int(replicas), float(h), int(seed))
+    def value(grad: bool) -> Tensor:
+        return _objective(drift, noise, snaps, scale_t, int(replicas), float(h), int(seed), grad)
 
-    with torch.no_grad():
-        before = float(value())
+    try:
+        before = float(value(False))
+    except InputError:                   # the starting parameters already blow up: nothing to calibrate from
+        before = float("inf")
+    if not math.isfinite(before):
+        return {"objective_before": before, "objective_after": before, "kept": False,
+                "seconds": time.perf_counter() - start}
+    best = {"loss": before, "params": [p.detach().clone() for p in params]}
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(max_iter), line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         opt.zero_grad()
-        loss = value()
+        loss = value(True)
+        if not bool(torch.isfinite(loss)):
+            raise _Diverged
         loss.backward()
+        if float(loss.detach()) < best["loss"]:
+            best.update(loss=float(loss.detach()), params=[p.detach().clone() for p in params])
         return loss
 
-    with torch.enable_grad():
+    try:
         opt.step(closure)
+    except (_Diverged, InputError):      # a trial step made the paths blow up: keep the best point seen
+        pass
     with torch.no_grad():
-        after = float(value())
-    kept = math.isfinite(after) and after < before
-    if not kept:
-        with torch.no_grad():
-            for p, s in zip(params, saved):
-                p.copy_(s)
-    return {"objective_before": before, "objective_after": after if kept else before, "kept": kept,
+        for p, v in zip(params, best["params"]):
+            p.copy_(v)
+    kept = best["loss"] < before
+    return {"objective_before": before, "objective_after": best["loss"], "kept": kept,
             "seconds": time.perf_counter() - start}

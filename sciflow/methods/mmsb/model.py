@@ -261,7 +261,7 @@ class MMSB(Method):
                 run(c["rounds"] + extra)
         finally:
             bar.close()
-        calib = c.get("calibrate", "none")
+        calib = c["calibrate"]
         if calib == "auto":
             calib = "energy" if c["reference"] in MECHANISTIC else "none"
         if calib == "energy":

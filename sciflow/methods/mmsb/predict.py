@@ -25,9 +25,11 @@ __all__ = ["BridgeDrift", "fit_bridge_drift", "simulate"]
 
 
 def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Tensor], Tensor], x0: Tensor, t0: float,
-             times: Sequence[float] | Tensor, *, dt: float, generator: torch.Generator | None = None) -> Trajectory:
+             times: Sequence[float] | Tensor, *, dt: float, generator: torch.Generator | None = None,
+             grad: bool = False) -> Trajectory:
     """States at ``times`` (each >= t0, any order) of dX = drift(X, t) dt + g(X) dW from x0 at t0, with
-    Itô-Heun steps no longer than ``dt``. Returns a Trajectory with the times sorted ascending."""
+    Itô-Heun steps no longer than ``dt``. Returns a Trajectory with the times sorted ascending. ``grad``: keep
+    the autograd graph (to differentiate the states with respect to the drift's parameters)."""
     t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
     if t.numel() == 0:
         raise InputError("times: need at least one time")
@@ -38,7 +40,7 @@ def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Ten
     t = torch.unique(t)
     solver = ItoHeun(lambda x, tt: diffusion(x))
     x, cur, out = x0, float(t0), []
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         for target in t.tolist():
             span = target - cur
             if span > 1e-12:

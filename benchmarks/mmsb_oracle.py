@@ -4,7 +4,7 @@ The held-out metric of ``mmsb.py`` (exact W2 in data units between 200 predicted
 t = 0 snapshot, and the 200 observed particles at t = 1, 3, 5, 7, 9) has a floor set by the finite samples:
 even the simulator that made the data, with its true parameters and noise, does not score 0. This script
 measures that floor by pushing the t = 0 snapshot through the published simulators (sciflow's drifts and noise
-models, the core Itô-Heun solver, dt = 1e-3) and scoring them exactly as ``mmsb.py`` scores the methods.
+models, MMSB's Itô-Heun ``simulate``, dt = 1e-3, keeping only the held-out times) and scoring them exactly as ``mmsb.py`` scores the methods.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/mmsb_oracle.py [--seeds 5]`` (writes
 benchmarks/results/mmsb_oracle.json and .md; about a minute on one CPU thread).
@@ -24,9 +24,9 @@ from mmsb import DATA, w2_distance
 
 from sciflow.core.files import atomic_write_json, atomic_write_text
 from sciflow.core.random import make_generator
-from sciflow.core.solvers.sde_heun import ItoHeun
 from sciflow.data.snapshots import read_snapshots
 from sciflow.domains.cells import LotkaVolterra, MultiplicativeNoise, Repressilator
+from sciflow.methods.mmsb.predict import simulate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # the generators' settings as documented with the data (../shared/data/snapshots/README.md)
@@ -40,13 +40,11 @@ def oracle(problem: str, seed: int, dt_max: float = 1e-3, replicas: int = 1) -> 
     fname, make_drift, sigma = TRUTH[problem]
     snaps = read_snapshots(DATA / fname)
     drift, noise = make_drift().double(), MultiplicativeNoise(sigma)
-    times = snaps.times.double()
-    grid = torch.arange(0, int(round(float(times[-1]) / dt_max)) + 1, dtype=torch.float64) * dt_max
-    with torch.no_grad():
-        tr = ItoHeun(noise).solve(lambda x, t: drift(x), snaps.samples[0].double().repeat(replicas, 1), grid,
-                                  generator=make_generator(seed))
-    idx = [int(torch.argmin((grid - float(times[k])).abs())) for k in range(1, len(times), 2)]
-    return [w2_distance(tr.states[i], snaps.samples[k].double()) for i, k in zip(idx, range(1, len(times), 2))]
+    odd = list(range(1, snaps.n_snapshots, 2))
+    tr = simulate(lambda x, t: drift(x), noise, snaps.samples[0].double().repeat(replicas, 1),
+                  float(snaps.times[0]), [float(snaps.times[k]) for k in odd], dt=dt_max,
+                  generator=make_generator(seed))
+    return [w2_distance(tr.states[i], snaps.samples[k].double()) for i, k in enumerate(odd)]
 
 
 def main() -> None:
@@ -72,10 +70,10 @@ def main() -> None:
              f"Command: `OMP_NUM_THREADS=1 python benchmarks/mmsb_oracle.py --seeds {args.seeds}"
              + (f" --replicas {args.replicas}" if args.replicas != 1 else "") + f"`; {stamp}; "
              "2 shared CPU cores, one thread.", "",
-             "The t = 0 snapshot pushed through the simulator that made the data (true parameters and noise, "
+             ("The t = 0 snapshot pushed through the simulator that made the data (true parameters and noise, "
              f"Itô-Heun, dt = 1e-3; {args.replicas} simulated particle(s) per observed t = 0 cell), scored as in "
              "`mmsb.py`: exact W2 in data units against the 200 observed particles, mean over t = 1, 3, 5, 7, 9, "
-             "mean ± sd over seeds.", "",
+             "mean ± sd over seeds."), "",
              "| problem | W2, true simulator | t=1 | t=3 | t=5 | t=7 | t=9 |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['problem']} | {r['w2_mean']:.3f} ± {r['w2_sd']:.3f} | "

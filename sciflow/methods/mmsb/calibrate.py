@@ -36,20 +36,29 @@ __all__ = ["calibrate_reference", "energy_distance"]
 def energy_distance(x: Tensor, y: Tensor) -> Tensor:
     """Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| between two empirical measures (rows are points);
     >= 0, and 0 only for equal measures (V-statistic form)."""
-    return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
+    return _energy_terms(x, y) - torch.cdist(y, y).mean()
+
+
+def _energy_terms(x: Tensor, y: Tensor) -> Tensor:
+    """The part of the energy distance that depends on x: 2 E|X - Y| - E|X - X'|."""
+    return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean()
 
 
 class _Diverged(Exception):
     """A trial parameter set made the simulated paths non-finite."""
 
 
-def _objective(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, scale: Tensor, replicas: int, h: float,
-               seed: int, grad: bool) -> Tensor:
+def _objective(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, targets: list[tuple[Tensor, Tensor]],
+               scale: Tensor, replicas: int, h: float, seed: int, grad: bool) -> Tensor:
+    """Sum over later snapshots of the energy distance; ``targets`` holds each snapshot in scaled units with
+    its own E|Y - Y'| (constant in theta, computed once)."""
     x0 = snaps.samples[0].to(torch.float64).repeat(replicas, 1)
     tr = simulate(lambda x, t: drift(x), noise, x0, float(snaps.times[0]), snaps.times[1:], dt=h,
                   generator=make_generator(seed), grad=grad)
-    return sum(energy_distance(tr.states[k - 1] / scale, snaps.samples[k].to(torch.float64) / scale)
-               for k in range(1, snaps.n_snapshots))
+    total = torch.zeros((), dtype=torch.float64, device=x0.device)
+    for x, (y, yy) in zip(tr.states, targets):
+        total = total + _energy_terms(x / scale, y) - yy
+    return total
 
 
 def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *, scale: Tensor | None = None,
@@ -77,9 +86,13 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
     scale_t = torch.ones(snaps.dim, dtype=torch.float64, device=dev) if scale is None else \
         scale.to(dev, torch.float64)
     start = time.perf_counter()
+    targets = []
+    for k in range(1, snaps.n_snapshots):
+        y = snaps.samples[k].to(torch.float64) / scale_t
+        targets.append((y, torch.cdist(y, y).mean()))
 
     def value(grad: bool) -> Tensor:
-        return _objective(drift, noise, snaps, scale_t, int(replicas), float(h), int(seed), grad)
+        return _objective(drift, noise, snaps, targets, scale_t, int(replicas), float(h), int(seed), grad)
 
     try:
         before = float(value(False))

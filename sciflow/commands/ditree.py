@@ -44,7 +44,8 @@ def _demos(args: argparse.Namespace) -> int:
             f"batch {args.batch}, budget {args.plan_budget} s) + shortcut + pure-pursuit re-simulation",
             "first_seed": args.seed, "n_maps": args.n}
     stats = generate_demos(lambda s: make_scenario(args.family, s), range(args.seed, args.seed + args.n), plan,
-                           args.parts, meta=meta)
+                           args.parts, meta=meta, clearance_extra=args.clearance_extra,
+                           prefer_clearance=args.prefer_clearance, recoveries=args.recoveries)
     print(json.dumps(stats))
     if args.out:
         merge_parts(args.parts, args.out)
@@ -64,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..methods.ditree import DiTree
     demos = load_demos(args.demos)
     model = DiTree(widths=tuple(args.widths), horizon=args.horizon, execute=args.execute,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, action=args.action)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="ditree")
@@ -151,12 +152,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = verbs.add_parser("demos", help="expert demonstrations on one map family (resumable)")
     d.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"))
-    d.add_argument("--n", type=int, default=400, help="number of maps (one demonstration each at most)")
+    d.add_argument("--n", type=int, default=400, help="number of maps (one expert demonstration each at most)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--parts", required=True, help="folder of resumable part files")
     d.add_argument("--out", help="merged demos .npz")
     d.add_argument("--plan-budget", type=float, default=20.0)
     d.add_argument("--batch", type=int, default=128)
+    d.add_argument("--clearance-extra", type=float, default=0.12,
+                   help="shortcut clearance beyond the footprint discs, m")
+    d.add_argument("--prefer-clearance", type=float, default=0.0,
+                   help="tracker: fastest rollout keeping this margin from obstacles wins, m")
+    d.add_argument("--recoveries", type=int, default=0,
+                   help="recovery demonstrations per map (perturbed restarts tracked back onto the route)")
     d.add_argument("--threads", type=int, default=1)
     d.set_defaults(func=_demos)
 
@@ -170,6 +177,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--widths", type=int, nargs="+", default=[32, 64])
     t.add_argument("--horizon", type=int, default=16)
     t.add_argument("--execute", type=int, default=8)
+    t.add_argument("--action", default="setpoints", choices=("setpoints", "controls"),
+                   help="what a chunk holds: speed/steering setpoints or accelerations/steering rates")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint-every", type=int, default=250)
     t.add_argument("--threads", type=int, default=1)

@@ -7,13 +7,23 @@ dynamics, every integration step collision-checked (``domains.robots.tracking``)
 when the tracked rollout enters the goal region without collision. If the shortcut path cannot be tracked, the
 raw path is tried.
 
+Recovery demonstrations (``recoveries`` > 0, against the compounding errors of behaviour cloning): the state
+at a random point of the demonstration is perturbed (sideways offset, heading, speed, steering), and the same
+tracker drives back onto the same route from there to the goal; each such rollout that reaches the goal
+without collision is stored as one more demonstration (``recovery`` flag 1), so the policy also sees what the
+expert does slightly off its own path. ``prefer_clearance`` makes the tracker pick, among the rollouts that
+reach the goal, the fastest one that keeps this margin from obstacles (a policy imitating grazing paths
+collides at its first small error).
+
 Stored per control period (0.1 s by default): the state at the start of the period, the held control and the
-egocentric occupancy crop at that state (bit-packed), plus per demonstration its goal and scenario seed.
-Generation runs in parts (``part_size`` scenarios each, one file per part) so an interrupted run resumes.
+egocentric occupancy crop at that state (bit-packed), plus per demonstration its goal, scenario seed and
+recovery flag. Generation runs in parts (``part_size`` scenarios each, one file per part) so an interrupted run
+resumes.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,11 +34,11 @@ import torch
 
 from ..core.errors import InputError
 from ..core.files import atomic_path
-from ..core.random import make_generator
+from ..core.random import make_generator, rand, randint, randn
 from ..core.training import progress
-from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path
+from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path, wrap_angle
 
-__all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts"]
+__all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts", "recoveries"]
 
 DEMO_FORMAT = "sciflow.ditree.demos/1"
 #: planner(scenario, generator) -> (T, 5) plan states, or None when it found no plan.
@@ -36,8 +46,8 @@ PlanFn = Callable[[Scenario, torch.Generator], "torch.Tensor | None"]
 
 
 def demonstrate(scenario: Scenario, plan_states: torch.Tensor, *, clearance_extra: float = 0.12,
-                max_time: float = 60.0) -> Any:
-    """Shortcut + track one raw plan; returns a ``TrackResult`` or None."""
+                prefer_clearance: float = 0.0, max_time: float = 60.0) -> Any:
+    """Shortcut + track one raw plan; returns a ``TrackResult`` (its ``route`` is the tracked path) or None."""
     car, checker = scenario.car(), scenario.checker()
     world = scenario.world
     path = plan_states[:, :2].to(torch.float32)
@@ -48,29 +58,78 @@ def demonstrate(scenario: Scenario, plan_states: torch.Tensor, *, clearance_extr
     for cand in (short, path):
         # extend to the goal centre so the tracker aims inside the goal disc
         route = torch.cat([cand, goal_xy]) if float((cand[-1] - goal_xy[0]).norm()) > 1e-6 else cand
-        res = track_path(car, checker, scenario.goal, route, start, max_time=max_time)
+        res = track_path(car, checker, scenario.goal, route, start, max_time=max_time,
+                         prefer_clearance=prefer_clearance)
         if res is not None:
             return res
     return None
 
 
-def _one(scenario: Scenario, planner: PlanFn, obs: LocalObservation, seed: int) -> dict[str, np.ndarray] | None:
-    raw = planner(scenario, make_generator(seed))
-    if raw is None:
-        return None
-    res = demonstrate(scenario, raw)
-    if res is None:
-        return None
+def recoveries(scenario: Scenario, demo: Any, n: int, generator: torch.Generator, *, lateral: float = 0.15,
+               heading: float = 0.3, steer: float = 0.2, prefer_clearance: float = 0.0, min_left_s: float = 1.0,
+               max_time: float = 60.0) -> list[Any]:
+    """Up to ``n`` recovery rollouts from perturbed states of ``demo`` (a ``TrackResult``) back along its route.
+
+    A start is a state of the demonstration at least ``min_left_s`` before its arrival, moved sideways by
+    N(0, ``lateral``) m, turned by N(0, ``heading``) rad, with its speed scaled by U(0.5, 1.2) and
+    N(0, ``steer``) rad added to its steering (both clipped to the limits); starts in collision are redrawn
+    (at most 4 n draws). Returns the successful ``TrackResult``s.
+    """
+    if n <= 0 or demo.route is None:
+        return []
+    car, checker = scenario.car(), scenario.checker()
+    p = car.p
+    last = demo.states.shape[0] - 1 - int(min_left_s / p.dt)
+    if last < 1:
+        return []
+    out = []
+    for _ in range(4 * n):
+        if len(out) >= n:
+            break
+        s = demo.states[int(randint(last, (1,), generator=generator))].clone()
+        z = randn((3,), generator=generator)
+        th = float(s[2])
+        s[0] -= math.sin(th) * lateral * float(z[0])
+        s[1] += math.cos(th) * lateral * float(z[0])
+        s[2] = wrap_angle(s[2] + heading * float(z[1]))
+        s[3] = min(max(float(s[3]) * (0.5 + 0.7 * float(rand((1,), generator=generator))), p.min_speed),
+                   p.max_speed)
+        s[4] = min(max(float(s[4]) + steer * float(z[2]), -p.max_steer), p.max_steer)
+        if not bool(checker.states_valid(s[None])[0]) or bool(scenario.goal.contains(s[None])[0]):
+            continue
+        res = track_path(car, checker, scenario.goal, demo.route, s, max_time=max_time,
+                         prefer_clearance=prefer_clearance, resume=True)
+        if res is not None:
+            out.append(res)
+    return out
+
+
+def _item(scenario: Scenario, obs: LocalObservation, res: Any, recovery: bool) -> dict[str, np.ndarray]:
     cp = scenario.robot.control_period
     n = res.controls.shape[0]
     states = res.states[::cp][:n]
-    if states.shape[0] < n:                       # the last period may end after arrival
-        n = states.shape[0]
-    crops = obs.crop(scenario.world, states[:n]).to(torch.uint8).numpy().reshape(n, -1)
-    return {"states": states[:n].numpy().astype(np.float32), "controls": res.controls[:n].numpy().astype(np.float32),
+    n = states.shape[0]                           # the last period may end after arrival
+    crops = obs.crop(scenario.world, states).to(torch.uint8).numpy().reshape(n, -1)
+    return {"states": states.numpy().astype(np.float32), "controls": res.controls[:n].numpy().astype(np.float32),
             "crops": np.packbits(crops, axis=1), "goal": np.array([scenario.goal.x, scenario.goal.y,
                                                                    scenario.goal.radius], np.float32),
-            "seed": np.array(scenario.seed if scenario.seed is not None else -1), "duration": np.array(res.duration)}
+            "seed": np.array(scenario.seed if scenario.seed is not None else -1), "duration": np.array(res.duration),
+            "recovery": np.array(int(recovery))}
+
+
+def _one(scenario: Scenario, planner: PlanFn, obs: LocalObservation, seed: int,
+         options: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+    raw = planner(scenario, make_generator(seed))
+    if raw is None:
+        return []
+    prefer = float(options.get("prefer_clearance", 0.0))
+    res = demonstrate(scenario, raw, clearance_extra=float(options.get("clearance_extra", 0.12)),
+                      prefer_clearance=prefer)
+    if res is None:
+        return []
+    extra = recoveries(scenario, res, int(options.get("recoveries", 0)), make_generator(seed + 7_919_000),
+                       prefer_clearance=prefer)
+    return [_item(scenario, obs, res, False)] + [_item(scenario, obs, r, True) for r in extra]
 
 
 def _save_part(path: Path, items: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> None:
@@ -85,6 +144,7 @@ def _save_part(path: Path, items: list[dict[str, np.ndarray]], meta: dict[str, A
         "goals": np.stack([it["goal"] for it in items]) if items else np.zeros((0, 3), np.float32),
         "seeds": np.array([int(it["seed"]) for it in items], dtype=np.int64),
         "durations": np.array([float(it["duration"]) for it in items], dtype=np.float64),
+        "recovery": np.array([int(it.get("recovery", 0)) for it in items], dtype=np.int8),
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -92,15 +152,20 @@ def _save_part(path: Path, items: list[dict[str, np.ndarray]], meta: dict[str, A
 
 def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], planner: PlanFn, out_dir: str | os.PathLike,
                    *, obs: LocalObservation | None = None, part_size: int = 20, meta: dict[str, Any] | None = None,
-                   progress_bar: bool = True) -> dict[str, Any]:
-    """Make demonstrations for ``scenarios(seed)`` over ``seeds`` into ``out_dir/part-XXXX.npz`` (resumable)."""
+                   progress_bar: bool = True, clearance_extra: float = 0.12, prefer_clearance: float = 0.0,
+                   recoveries: int = 0) -> dict[str, Any]:
+    """Make demonstrations for ``scenarios(seed)`` over ``seeds`` into ``out_dir/part-XXXX.npz`` (resumable).
+
+    ``clearance_extra`` (m beyond the footprint's disc radius) is the shortcut's clearance, ``prefer_clearance``
+    the tracker's preferred margin and ``recoveries`` the perturbed restarts per map (module docstring)."""
+    options = {"clearance_extra": clearance_extra, "prefer_clearance": prefer_clearance, "recoveries": recoveries}
     obs = obs or LocalObservation()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
     parts = [seeds[i:i + part_size] for i in range(0, len(seeds), part_size)]
-    stats = {"scenarios": 0, "planned": 0, "kept": 0}
-    meta = {**(meta or {}), "observation": obs.config()}
+    stats = {"scenarios": 0, "planned": 0, "kept": 0, "recoveries": 0}
+    meta = {**(meta or {}), "observation": obs.config(), "options": options}
     bar = progress(total=len(seeds), desc="demos", enabled=progress_bar, unit="map")
     for k, part in enumerate(parts):
         path = out / f"part-{k:04d}.npz"
@@ -111,14 +176,14 @@ def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], p
                 stats[key] += m.get("stats", {}).get(key, 0)
             bar.update(len(part))
             continue
-        items, st = [], {"scenarios": 0, "planned": 0, "kept": 0}
+        items, st = [], {"scenarios": 0, "planned": 0, "kept": 0, "recoveries": 0}
         for seed in part:
             sc = scenarios(seed)
             st["scenarios"] += 1
-            it = _one(sc, planner, obs, seed)
-            if it is not None:
-                items.append(it)
-                st["kept"] += 1
+            got = _one(sc, planner, obs, seed, options)
+            items.extend(got)
+            st["kept"] += int(bool(got))
+            st["recoveries"] += max(len(got) - 1, 0)
             bar.update(1)
             bar.set_postfix(kept=stats["kept"] + st["kept"], refresh=False)
         st["planned"] = st["scenarios"]
@@ -142,7 +207,8 @@ def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: 
             a, b = d["offsets"][i], d["offsets"][i + 1]
             items.append({"states": d["states"][a:b], "controls": d["controls"][a:b],
                           "crops": np.packbits(d["crops"][a:b].reshape(b - a, -1), axis=1),
-                          "goal": d["goals"][i], "seed": d["seeds"][i], "duration": d["durations"][i]})
+                          "goal": d["goals"][i], "seed": d["seeds"][i], "duration": d["durations"][i],
+                          "recovery": d["recovery"][i] if "recovery" in d else 0})
     if limit is not None:
         items = items[:limit]
     meta = {k: v for k, v in meta.items() if k not in ("stats", "seeds")}

@@ -32,6 +32,8 @@ class Method(ABC):
     """
 
     name: ClassVar[str] = "method"
+    #: constructor arguments that files written before they existed lack, with the value those files meant
+    legacy_config: ClassVar[dict[str, Any]] = {}
     model: nn.Module
 
     def __init__(self) -> None:
@@ -84,7 +86,7 @@ class Method(ABC):
         ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
         if ck.get("method") != cls.name:
             raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
-        obj = cls(**ck["config"])
+        obj = cls(**{**cls.legacy_config, **ck["config"]})
         obj.model.load_state_dict(ck["state_dict"])
         obj.load_extra_state(ck.get("extra", {}))
         obj.info = dict(ck.get("info", {}))

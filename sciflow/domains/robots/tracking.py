@@ -64,13 +64,22 @@ class TrackResult:
     controls: Tensor    # (K, 2) held controls (one per control period)
     duration: float     # s, until the goal region is first entered
     variant: int        # index of the (lookahead, speed) variant that won
+    route: Tensor | None = None     # (P, 2) the path that was tracked
+    margin: float = float("nan")    # smallest footprint clearance before arrival, m
 
 
 def track_path(car: Car, checker: CollisionChecker, goal: GoalRegion, path: Tensor, start: Tensor, *,
                lookaheads: Sequence[float] = (0.6, 0.9, 1.3), speeds: Sequence[float] = (1.0, 1.5, 2.0),
-               lateral_accel: float = 2.0, max_time: float = 60.0) -> TrackResult | None:
+               lateral_accel: float = 2.0, max_time: float = 60.0, prefer_clearance: float = 0.0,
+               resume: bool = False) -> TrackResult | None:
     """Track ``path`` (P, 2) from ``start`` (5,) with every (lookahead, speed) pair in parallel; return the
-    fastest rollout that enters ``goal`` with no colliding integration step, or None."""
+    fastest rollout that enters ``goal`` with no colliding integration step, or None.
+
+    ``prefer_clearance`` (m): among the successful rollouts, the fastest whose footprint stays at least this far
+    from every obstacle wins; only when none does, the fastest overall. ``resume``: the start lies somewhere
+    along the path (e.g. a perturbed state of an earlier rollout), so progress starts at the nearest path point
+    instead of the first.
+    """
     p = car.p
     dense = resample_polyline(path.to(torch.float32), 0.05)
     n_pts = dense.shape[0]
@@ -78,9 +87,11 @@ def track_path(car: Car, checker: CollisionChecker, goal: GoalRegion, path: Tens
     vr = torch.tensor([v for _ in lookaheads for v in speeds], dtype=torch.float32)
     k = la.shape[0]
     s = start.to(torch.float32).expand(k, 5).clone()
-    idx = torch.zeros(k, dtype=torch.long)
+    first = int((dense - s[0, :2]).norm(dim=-1).argmin()) if resume else 0
+    idx = torch.full((k,), first, dtype=torch.long)
     alive = torch.ones(k, dtype=torch.bool)
     done_at = torch.full((k,), -1, dtype=torch.long)
+    margin = torch.full((k,), float("inf"))       # smallest footprint clearance before arrival
     states, controls = [s], []
     n_ctrl = int(max_time / p.control_dt)
     window = torch.arange(0, 60)
@@ -102,20 +113,26 @@ def track_path(car: Car, checker: CollisionChecker, goal: GoalRegion, path: Tens
         controls.append(u)
         for _ in range(p.control_period):
             s = car.step(s, u)
-            newly_bad = alive & (done_at < 0) & ~checker.states_valid(s)
+            clear = checker.clearance(s)
+            margin = torch.where(done_at < 0, torch.minimum(margin, clear), margin)
+            newly_bad = alive & (done_at < 0) & (clear < 0)
             alive = alive & ~newly_bad
             arrived = alive & (done_at < 0) & goal.contains(s)
             done_at = torch.where(arrived, torch.full_like(done_at, len(states)), done_at)
             states.append(s)
-        if bool((done_at >= 0).any()) or not bool(alive.any()):
+        arrived_ok = alive & (done_at >= 0)
+        if bool((arrived_ok & (margin >= prefer_clearance)).any()) or not bool((alive & (done_at < 0)).any()):
             break                       # all variants run in lock step: the first arrival is the fastest
     ok = alive & (done_at >= 0)
     if not bool(ok.any()):
         return None
+    if bool((ok & (margin >= prefer_clearance)).any()):
+        ok = ok & (margin >= prefer_clearance)
     t_arr = torch.where(ok, done_at, torch.full_like(done_at, 1 << 30))
     best = int(t_arr.argmin())
     last = int(done_at[best])
     n_c = (last + p.control_period - 1) // p.control_period
     st = torch.stack(states, dim=0)[: last + 1, best]
     ct = torch.stack(controls, dim=0)[:n_c, best]
-    return TrackResult(states=st, controls=ct, duration=last * p.dt, variant=best)
+    return TrackResult(states=st, controls=ct, duration=last * p.dt, variant=best, route=path,
+                       margin=float(margin[best]))

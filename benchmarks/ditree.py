@@ -16,6 +16,7 @@ and end. The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -44,6 +45,12 @@ LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (scifl
          "ditree-rf1": "DiTree tree, random expansions only (random_frac 1)"}
 #: ablations of the mixed expansion: the same DiTree (same model, settings, seeds) with another random_frac
 VARIANTS = {"ditree-rf0": 0.0, "ditree-rf1": 1.0}
+
+
+def weights_digest(model: str) -> str:
+    """First 8 hex digits of the SHA-256 of the model file."""
+    from sciflow.methods.base import resolve_model_file
+    return hashlib.sha256(resolve_model_file(model).read_bytes()).hexdigest()[:8]
 
 
 def scenario_set(family: str, n: int, budget: float) -> list:
@@ -86,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     tags = {p: "" for p in args.planners}
     if model is not None:
         c = model.config()
+        w = "-w" + weights_digest(args.model)           # the weights key the runs too
         tags["ditree"] = (f"rf{c['random_frac']:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}"
-                          f"-gb{c['goal_bias']:g}")
-        tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}"
+                          f"-gb{c['goal_bias']:g}{w}")
+        tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}{w}"
         for v, frac in VARIANTS.items():
-            tags[v] = f"rf{frac:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}-gb{c['goal_bias']:g}"
+            tags[v] = f"rf{frac:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}-gb{c['goal_bias']:g}{w}"
     args.tags = tags
     load_start = os.getloadavg()[0]
     if not args.report_only:

@@ -23,7 +23,7 @@ from sciflow.data.robot_maps import make_scenario
 from sciflow.methods.ditree import DiTree
 from sciflow.methods.ditree.evaluate import run_once, summarize
 
-FAMILIES = {"forest": 20000, "maze": 500, "bugtrap": 500}
+FAMILIES = {"forest": 20000, "maze": 500, "bugtrap": 500, "corridors": 500}
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--model", default="models/ditree")

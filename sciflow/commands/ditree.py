@@ -177,7 +177,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--widths", type=int, nargs="+", default=[32, 64])
     t.add_argument("--horizon", type=int, default=16)
     t.add_argument("--execute", type=int, default=8)
-    t.add_argument("--action", default="setpoints", choices=("setpoints", "controls"),
+    t.add_argument("--action", default="controls", choices=("controls", "setpoints"),
                    help="what a chunk holds: speed/steering setpoints or accelerations/steering rates")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint-every", type=int, default=250)

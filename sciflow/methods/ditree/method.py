@@ -9,11 +9,12 @@
 Training draws windows from demonstrations: the crop and state at a control step, a target that is either the
 demonstration's goal (probability ``goal_prob``) or the position the expert reached 0.4 to 4 s later (hindsight
 relabelling, so the policy learns to steer towards arbitrary targets as RRT asks it to), and the next
-``horizon`` actions. With ``action="setpoints"`` (the default) an action is the (speed, steering) the expert
-reached at the end of each control period, normalised by the limits and held past the end; the planner turns
-a sampled chunk into held controls with ``Car.setpoint_controls``, so errors in the chunk do not accumulate
-through the integration of accelerations and steering rates. With ``action="controls"`` (the first release's
-weights) an action is the held control itself (zero controls past the end). Each window is mirrored across
+``horizon`` actions. With ``action="controls"`` (the default) an action is the held control itself,
+normalised by its bounds (zero controls past the end). With ``action="setpoints"`` an action is the (speed,
+steering) the expert reached at the end of each control period, normalised by the limits and held past the
+end; the planner turns a sampled chunk into held controls with ``Car.setpoint_controls``, so errors in a
+chunk do not accumulate through the integration of accelerations and steering rates (measured in
+``docs/ditree.md``: no better inside the tree). Each window is mirrored across
 the heading axis with probability 1/2 (the car is left-right symmetric). The loss is the core ``FlowMatcher`` loss on a linear path
 from N(0, I) to the normalised chunk, optimised by the core ``Trainer``.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,15 +72,13 @@ class DiTree(Method):
             ``"controls"`` (accelerations and steering rates); see the module docstring.
     """
 
-    legacy_config: ClassVar[dict[str, Any]] = {"action": "controls"}
-
     name = "ditree"
 
     def __init__(self, horizon: int = 16, execute: int = 8, widths: Sequence[int] = (32, 64), kernel_size: int = 3,
                  map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 1, goal_bias: float = 0.15,
                  batch: int = 128, obs_size: int = 20, obs_cell: float = 0.2, max_range: float = 5.0,
                  robot: Mapping[str, Any] | None = None, batch_size: int = 128, goal_prob: float = 0.3,
-                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5, action: str = "setpoints") -> None:
+                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5, action: str = "controls") -> None:
         super().__init__()
         if action not in ACTIONS:
             raise InputError(f"action: must be one of {', '.join(ACTIONS)}, got {action!r}")

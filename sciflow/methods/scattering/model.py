@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +21,6 @@ from torch import Tensor, nn
 from ...core.errors import InputError
 from ...core.fields import COND
 from ...core.random import rand
-from ...core.training import load_checkpoint
 from ...core.trajectory import Trajectory
 from ...domains.photons.conditions import check_conditions
 from ...domains.photons.encoding import (
@@ -47,7 +46,7 @@ from ...domains.photons.fields import (
 from ...domains.photons.frames import rotate_z
 from ...domains.photons.walks import nee_weight, survival
 from ...nn.cvae import CVAE
-from ..base import Method, resolve_model_file
+from ..base import Method
 
 __all__ = ["MODEL_NAMES", "ScatteringCVAEs"]
 
@@ -73,6 +72,9 @@ class ScatteringCVAEs(Method):
     """
 
     name = "scattering"
+    #: files written before ``scat_coords`` existed hold "ball" scatGen weights; files written before
+    #: ``exact_single`` existed sample every N from the CVAEs
+    legacy_config: ClassVar[dict[str, Any]] = {"scat_coords": "ball", "exact_single": False}
 
     def __init__(self, latent_dims: Sequence[int] = (2, 3, 4), decoder_hidden: Sequence[int] = (16, 16, 16),
                  encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu",
@@ -196,19 +198,6 @@ class ScatteringCVAEs(Method):
         return Trajectory(torch.tensor([0.0, 1.0]).to(states.device), states, extras=extras,
                           info={"method": self.name, "frame": "incoming direction +z, unit sphere",
                                 "state_fields": "exit_pos(3), exit_dir(3)"})
-
-    @classmethod
-    def load(cls, path: Any, map_location: str | torch.device = "cpu") -> ScatteringCVAEs:
-        """As ``Method.load``; files written before ``scat_coords`` existed hold "ball" scatGen weights, and files
-        written before ``exact_single`` existed sample every N from the CVAEs."""
-        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
-        if ck.get("method") != cls.name:
-            raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
-        obj = cls(**{"scat_coords": "ball", "exact_single": False, **ck["config"]})
-        obj.model.load_state_dict(ck["state_dict"])
-        obj.info = dict(ck.get("info", {}))
-        obj.model.to(map_location)
-        return obj
 
     # -- training ------------------------------------------------------------------------------------
     def fit(self, dataset: Mapping[str, Tensor], config: Any, **kw: Any) -> dict[str, Any]:

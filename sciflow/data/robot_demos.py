@@ -122,12 +122,11 @@ def _one(scenario: Scenario, planner: PlanFn, obs: LocalObservation, seed: int,
     raw = planner(scenario, make_generator(seed))
     if raw is None:
         return []
-    prefer = float(options.get("prefer_clearance", 0.0))
-    res = demonstrate(scenario, raw, clearance_extra=float(options.get("clearance_extra", 0.12)),
-                      prefer_clearance=prefer)
+    prefer = options["prefer_clearance"]
+    res = demonstrate(scenario, raw, clearance_extra=options["clearance_extra"], prefer_clearance=prefer)
     if res is None:
         return []
-    extra = recoveries(scenario, res, int(options.get("recoveries", 0)), make_generator(seed + 7_919_000),
+    extra = recoveries(scenario, res, options["recoveries"], make_generator(seed + 7_919_000),
                        prefer_clearance=prefer)
     return [_item(scenario, obs, res, False)] + [_item(scenario, obs, r, True) for r in extra]
 
@@ -158,7 +157,8 @@ def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], p
 
     ``clearance_extra`` (m beyond the footprint's disc radius) is the shortcut's clearance, ``prefer_clearance``
     the tracker's preferred margin and ``recoveries`` the perturbed restarts per map (module docstring)."""
-    options = {"clearance_extra": clearance_extra, "prefer_clearance": prefer_clearance, "recoveries": recoveries}
+    options = {"clearance_extra": float(clearance_extra), "prefer_clearance": float(prefer_clearance),
+               "recoveries": int(recoveries)}
     obs = obs or LocalObservation()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -47,10 +47,14 @@ LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (scifl
 VARIANTS = {"ditree-rf0": 0.0, "ditree-rf1": 1.0}
 
 
-def weights_digest(model: str) -> str:
-    """First 8 hex digits of the SHA-256 of the model file."""
-    from sciflow.methods.base import resolve_model_file
-    return hashlib.sha256(resolve_model_file(model).read_bytes()).hexdigest()[:8]
+def weights_digest(model: DiTree) -> str:
+    """First 8 hex digits of the SHA-256 of the policy's weights (tensors in name order; not the file, whose
+    bytes also hold the config, versions and info)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:8]
 
 
 def scenario_set(family: str, n: int, budget: float) -> list:
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     tags = {p: "" for p in args.planners}
     if model is not None:
         c = model.config()
-        w = "-w" + weights_digest(args.model)           # the weights key the runs too
+        w = "-w" + weights_digest(model)           # the weights key the runs too
         tags["ditree"] = (f"rf{c['random_frac']:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}"
                           f"-gb{c['goal_bias']:g}{w}")
         tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}{w}"

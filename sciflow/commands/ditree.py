@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..methods.ditree import DiTree
     demos = load_demos(args.demos)
     model = DiTree(widths=tuple(args.widths), horizon=args.horizon, execute=args.execute,
-                   batch_size=args.batch_size, action=args.action)
+                   batch_size=args.batch_size)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="ditree")
@@ -177,8 +177,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--widths", type=int, nargs="+", default=[32, 64])
     t.add_argument("--horizon", type=int, default=16)
     t.add_argument("--execute", type=int, default=8)
-    t.add_argument("--action", default="controls", choices=("controls", "setpoints"),
-                   help="what a chunk holds: speed/steering setpoints or accelerations/steering rates")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint-every", type=int, default=250)
     t.add_argument("--threads", type=int, default=1)

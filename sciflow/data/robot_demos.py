@@ -38,7 +38,7 @@ from ..core.random import make_generator, rand, randint, randn
 from ..core.training import progress
 from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path, wrap_angle
 
-__all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts", "recoveries"]
+__all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts", "recovery_rollouts"]
 
 DEMO_FORMAT = "sciflow.ditree.demos/1"
 #: planner(scenario, generator) -> (T, 5) plan states, or None when it found no plan.
@@ -65,7 +65,7 @@ def demonstrate(scenario: Scenario, plan_states: torch.Tensor, *, clearance_extr
     return None
 
 
-def recoveries(scenario: Scenario, demo: Any, n: int, generator: torch.Generator, *, lateral: float = 0.15,
+def recovery_rollouts(scenario: Scenario, demo: Any, n: int, generator: torch.Generator, *, lateral: float = 0.15,
                heading: float = 0.3, steer: float = 0.2, prefer_clearance: float = 0.0, min_left_s: float = 1.0,
                max_time: float = 60.0) -> list[Any]:
     """Up to ``n`` recovery rollouts from perturbed states of ``demo`` (a ``TrackResult``) back along its route.
@@ -126,7 +126,7 @@ def _one(scenario: Scenario, planner: PlanFn, obs: LocalObservation, seed: int,
     res = demonstrate(scenario, raw, clearance_extra=options["clearance_extra"], prefer_clearance=prefer)
     if res is None:
         return []
-    extra = recoveries(scenario, res, options["recoveries"], make_generator(seed + 7_919_000),
+    extra = recovery_rollouts(scenario, res, options["recoveries"], make_generator(seed + 7_919_000),
                        prefer_clearance=prefer)
     return [_item(scenario, obs, res, False)] + [_item(scenario, obs, r, True) for r in extra]
 

@@ -83,26 +83,3 @@ def test_footprint_discs_cover_the_body_rectangle():
     d = torch.cdist(pts, c).min(dim=1).values
     assert float(d.max()) <= p.disc_radius + 1e-12
 
-
-def test_setpoint_controls_reach_reachable_setpoints_and_saturate_otherwise():
-    from sciflow.domains.robots import Car
-    car = Car()
-    p = car.p
-    s0 = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.1], [1.0, 2.0, 0.5, -0.5, -0.2]])
-    # reachable in one period (|dv| <= 0.2, |d steer| <= 0.2), then out of reach, then outside the limits
-    sp = torch.tensor([[[1.1, 0.2], [1.9, -0.5], [5.0, 2.0]],
-                       [[-0.6, -0.1], [-0.6, -0.1], [-3.0, -2.0]]])
-    u = car.setpoint_controls(s0, sp)
-    lo, hi = car.control_bounds()
-    assert bool((u >= lo - 1e-6).all() and (u <= hi + 1e-6).all())
-    traj = car.rollout(s0, u)
-    ends = traj[:, p.control_period::p.control_period, 3:5]            # (speed, steer) after each period
-    assert torch.allclose(ends[:, 0], sp[:, 0], atol=1e-5)               # reachable: reached exactly
-    assert torch.allclose(ends[0, 1], torch.tensor([1.1 + 0.2, 0.2 - 0.2]), atol=1e-5)   # saturated controls
-    assert torch.allclose(u[0, 1], hi[0] * torch.tensor([1.0, -1.0]), atol=1e-6)
-    assert torch.allclose(ends[1, 1], sp[1, 1], atol=1e-5)                # holding: zero controls
-    assert torch.allclose(u[1, 1], torch.zeros(2), atol=1e-5)
-    assert bool((ends[..., 0] <= p.max_speed + 1e-6).all() and (ends[..., 0] >= p.min_speed - 1e-6).all())
-    assert bool((ends[..., 1].abs() <= p.max_steer + 1e-6).all())
-    # period_end_speed_steer is the same update the dynamics make
-    assert torch.allclose(car.period_end_speed_steer(s0[:, 3:5], u[:, 0]), ends[:, 0], atol=1e-6)

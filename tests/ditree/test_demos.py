@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sciflow.core.random import make_generator
-from sciflow.data.robot_demos import demonstrate, generate_demos, load_demos, merge_parts, recoveries
+from sciflow.data.robot_demos import demonstrate, generate_demos, load_demos, merge_parts, recovery_rollouts
 from sciflow.domains.robots import track_path
 
 
@@ -54,7 +54,7 @@ def test_recoveries_start_off_the_demonstration_and_rejoin_it(wall_scenario):
     sc = wall_scenario
     start = torch.tensor(sc.start, dtype=torch.float32)
     demo = track_path(sc.car(), sc.checker(), sc.goal, _route_around_wall(), start)
-    rec = recoveries(sc, demo, 5, make_generator(3))
+    rec = recovery_rollouts(sc, demo, 5, make_generator(3))
     assert len(rec) >= 3
     for r in rec:
         s0 = r.states[0]
@@ -63,7 +63,7 @@ def test_recoveries_start_off_the_demonstration_and_rejoin_it(wall_scenario):
         assert float(d) < 0.8
         assert not bool((demo.states == s0).all(dim=-1).any())
         _check_rollout(sc, r, s0)
-    assert recoveries(sc, demo, 0, make_generator(3)) == []
+    assert recovery_rollouts(sc, demo, 0, make_generator(3)) == []
 
 
 def test_generate_demos_writes_recoveries_and_merges(tmp_path, wall_scenario):

@@ -43,13 +43,12 @@ def _toy_demos(n_demos=6, length=30, size=20):
             "offsets": torch.tensor(offsets).numpy(), "goals": torch.stack(goals).numpy(), "g": g}
 
 
-@pytest.mark.parametrize("action", ["setpoints", "controls"])
-def test_training_learns_the_target_dependent_steering(action, open_scenario):
+def test_training_learns_the_target_dependent_steering(open_scenario):
     torch.manual_seed(0)
     demos = _toy_demos()
     # widths of 32+ channels: with 8 GroupNorm groups each group spans several channels, so the per-channel FiLM
     # scale/shift survives the next normalisation (at 8 channels = 8 groups it is normalised away; see UNet1D).
-    model = DiTree(widths=(32, 64), map_dim=8, cond_dim=16, batch_size=32, goal_prob=1.0, action=action)
+    model = DiTree(widths=(32, 64), map_dim=8, cond_dim=16, batch_size=32, goal_prob=1.0)
     res = model.fit(demos, TrainConfig(steps=200, lr=5e-3, ema_decay=None, progress=False))
     assert res.history[-1] < 0.8 * res.history[0]          # the loss falls
     net = model.model.eval()
@@ -61,10 +60,8 @@ def test_training_learns_the_target_dependent_steering(action, open_scenario):
         with torch.no_grad():
             cond = net.encode(crop, model.obs.proprio(model.robot, states, target))
             chunk = sample_chunks(net, cond, 8, torch.Generator().manual_seed(1))
-        # steers towards the target's side: normalised steering rate 1.5 / 2, or steering 0.15 / 0.6 reached
-        expected = 0.75 if action == "controls" else 0.25
-        assert float(chunk[..., 1].mean()) * side > 0.6 * expected
-        # and the planner's controls turn the same way (steering rate, or steering set towards that side)
+        assert float(chunk[..., 1].mean()) * side > 0.4                 # steers towards the target's side
+        # and the planner's controls turn the same way
         at = states.clone()
         at[:, :2] = 3.0                                  # the middle of the empty 6 m room: an empty crop
         problem = Problem.from_scenario(open_scenario)

@@ -123,30 +123,6 @@ class Car:
         scale = torch.tensor([self.p.max_accel, self.p.max_steer_rate], device=z.device, dtype=z.dtype)
         return z.clamp(-1.0, 1.0) * scale
 
-    def setpoint_controls(self, s0: Tensor, setpoints: Tensor) -> Tensor:
-        """Held controls that drive speed and steering towards a sequence of setpoints, one per control period.
-
-        s0 (B, 5), setpoints (B, K, 2) (speed m/s, steer rad) -> controls (B, K, 2): control k moves
-        (speed, steer) from its value at the start of period k as far towards setpoint k as the bounds allow in
-        one period. Speed and steering evolve independently of the pose (each integrates its own control and
-        is clipped), so the values at each period start are computed exactly here without the pose.
-        """
-        lo, hi, vlo, vhi = self._constants(s0)[:4]
-        h = self.p.control_dt
-        vd = s0[:, 3:5]
-        out = []
-        for k in range(setpoints.shape[1]):
-            ref = torch.maximum(torch.minimum(setpoints[:, k], vhi), vlo)
-            u = torch.maximum(torch.minimum((ref - vd) / h, hi), lo)
-            out.append(u)
-            vd = self.period_end_speed_steer(vd, u)
-        return torch.stack(out, dim=1)
-
-    def period_end_speed_steer(self, vd: Tensor, u: Tensor) -> Tensor:
-        """(speed, steer) (..., 2) after holding control ``u`` (..., 2) for one control period (clipped)."""
-        lo, hi, vlo, vhi = self._constants(vd)[:4]
-        return torch.maximum(torch.minimum(vd + torch.maximum(torch.minimum(u, hi), lo) * self.p.control_dt, vhi), vlo)
-
     # -- integration ---------------------------------------------------------------------------
     def step(self, s: Tensor, u: Tensor, dt: float | None = None) -> Tensor:
         """One integration step: s (..., 5), u (..., 2) -> (..., 5).

@@ -9,13 +9,8 @@
 Training draws windows from demonstrations: the crop and state at a control step, a target that is either the
 demonstration's goal (probability ``goal_prob``) or the position the expert reached 0.4 to 4 s later (hindsight
 relabelling, so the policy learns to steer towards arbitrary targets as RRT asks it to), and the next
-``horizon`` actions. With ``action="controls"`` (the default) an action is the held control itself,
-normalised by its bounds (zero controls past the end). With ``action="setpoints"`` an action is the (speed,
-steering) the expert reached at the end of each control period, normalised by the limits and held past the
-end; the planner turns a sampled chunk into held controls with ``Car.setpoint_controls``, so errors in a
-chunk do not accumulate through the integration of accelerations and steering rates (measured in
-``docs/ditree.md``: no better inside the tree). Each window is mirrored across
-the heading axis with probability 1/2 (the car is left-right symmetric). The loss is the core ``FlowMatcher`` loss on a linear path
+``horizon`` controls (zero controls past the end). Each window is mirrored across the heading axis with
+probability 1/2 (the car is left-right symmetric). The loss is the core ``FlowMatcher`` loss on a linear path
 from N(0, I) to the normalised chunk, optimised by the core ``Trainer``.
 """
 from __future__ import annotations
@@ -45,8 +40,6 @@ from .tree import PlanResult, plan_trajectory
 
 __all__ = ["PLANNERS", "DiTree", "PlanningFailed"]
 
-#: what a policy chunk holds (see the module docstring).
-ACTIONS = ("setpoints", "controls")
 #: planner names accepted by ``DiTree.planner`` (``rrt`` is OMPL's control-space RRT).
 PLANNERS = ("ditree", "policy", "sst", "rrt", "rrt-torch")
 
@@ -68,8 +61,6 @@ class DiTree(Method):
         robot: CarParams the policy was trained for (a dict).
         batch_size, goal_prob, hindsight: training batch, goal-target probability, hindsight offsets
             (control steps).
-        action: what a chunk holds, ``"setpoints"`` (speed and steering per control period) or
-            ``"controls"`` (accelerations and steering rates); see the module docstring.
     """
 
     name = "ditree"
@@ -78,10 +69,8 @@ class DiTree(Method):
                  map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 1, goal_bias: float = 0.15,
                  batch: int = 128, obs_size: int = 20, obs_cell: float = 0.2, max_range: float = 5.0,
                  robot: Mapping[str, Any] | None = None, batch_size: int = 128, goal_prob: float = 0.3,
-                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5, action: str = "controls") -> None:
+                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5) -> None:
         super().__init__()
-        if action not in ACTIONS:
-            raise InputError(f"action: must be one of {', '.join(ACTIONS)}, got {action!r}")
         if not 0.0 <= float(random_frac) <= 1.0:
             raise InputError(f"random_frac: must be in [0, 1], got {random_frac}")
         if execute > horizon or execute < 1:
@@ -94,8 +83,7 @@ class DiTree(Method):
                         "map_dim": map_dim, "cond_dim": cond_dim, "blocks": blocks, "flow_steps": flow_steps,
                         "goal_bias": goal_bias, "batch": batch, "obs_size": obs_size, "obs_cell": obs_cell,
                         "max_range": max_range, "robot": self.robot.to_dict(), "batch_size": batch_size,
-                        "goal_prob": goal_prob, "hindsight": list(hindsight), "random_frac": float(random_frac),
-                        "action": action}
+                        "goal_prob": goal_prob, "hindsight": list(hindsight), "random_frac": float(random_frac)}
         self.obs = LocalObservation(obs_size, obs_cell, max_range)
         self.model = ChunkPolicyNet(horizon, obs_size, tuple(widths), kernel_size, map_dim, cond_dim, blocks)
         self.matcher = FlowMatcher(LinearPath())
@@ -117,15 +105,9 @@ class DiTree(Method):
         demo = torch.repeat_interleave(torch.arange(len(offsets) - 1), offsets[1:] - offsets[:-1])
         if n == 0:
             raise InputError("dataset: holds no demonstrations")
-        states = torch.as_tensor(np.asarray(demos["states"]), dtype=torch.float32)
-        controls = torch.as_tensor(np.asarray(demos["controls"]), dtype=torch.float32)
-        car = self.robot_car()
-        if self._config["action"] == "setpoints":       # (speed, steer) at the end of each control period
-            end_vd = car.period_end_speed_steer(states[:, 3:5], controls)
-            actions = end_vd / torch.tensor([self.robot.max_speed, self.robot.max_steer])
-        else:
-            actions = car.normalize_controls(controls)
-        return {"states": states, "actions": actions,
+        return {"states": torch.as_tensor(np.asarray(demos["states"]), dtype=torch.float32),
+                "controls": self.robot_car().normalize_controls(
+                    torch.as_tensor(np.asarray(demos["controls"]), dtype=torch.float32)),
                 "crops": crops.to(torch.uint8), "demo": demo, "end": offsets[1:][demo],
                 "goals": torch.as_tensor(np.asarray(demos["goals"]), dtype=torch.float32)[:, :2]}
 
@@ -141,10 +123,8 @@ class DiTree(Method):
         i = randint(total, (n,), generator=g)
         end = data["end"][i]
         idx = i[:, None] + torch.arange(h)[None, :]
-        if self._config["action"] == "setpoints":        # hold the last setpoint past the end
-            chunk = data["actions"][torch.minimum(idx, end[:, None] - 1)]
-        else:                                            # zero controls past the end
-            chunk = data["actions"][idx.clamp(max=total - 1)] * (idx < end[:, None])[..., None]
+        inside = idx < end[:, None]
+        chunk = data["controls"][idx.clamp(max=total - 1)] * inside[..., None]
         j = torch.minimum(i + lo + randint(hi - lo + 1, (n,), generator=g), end - 1)
         use_goal = rand((n,), generator=g) < self._config["goal_prob"]
         target = torch.where(use_goal[:, None], data["goals"][data["demo"][i]], data["states"][j, :2])
@@ -180,7 +160,7 @@ class DiTree(Method):
     def sampler(self, *, flow_steps: int | None = None, execute: int | None = None) -> PolicySampler:
         self.model.eval()
         return PolicySampler(self.model, self.obs, execute or self._config["execute"],
-                             flow_steps or self._config["flow_steps"], action=self._config["action"])
+                             flow_steps or self._config["flow_steps"])
 
     def planner(self, kind: str = "ditree", **kw: Any) -> Any:
         """A planner object with ``solve(scenario, budget_s=..., generator=...) -> PlanResult``."""

@@ -57,13 +57,10 @@ def sample_chunks(net: ChunkPolicyNet, cond: Tensor, steps: int, generator: torc
 
 class PolicySampler(ActionSampler):
     """DiTree's action sampler: a chunk from the policy at the node, conditioned on the target; the first
-    ``execute`` actions are propagated. ``action`` says what a chunk holds: ``"setpoints"`` (speed and
-    steering per control period, normalised by their limits, turned into held controls by
-    ``Car.setpoint_controls``) or ``"controls"`` (normalised accelerations and steering rates)."""
+    ``execute`` controls are propagated."""
 
-    def __init__(self, net: ChunkPolicyNet, obs: LocalObservation, execute: int = 8, steps: int = 4,
-                 action: str = "controls") -> None:
-        self.net, self.obs, self.execute, self.steps, self.action = net, obs, int(execute), int(steps), action
+    def __init__(self, net: ChunkPolicyNet, obs: LocalObservation, execute: int = 8, steps: int = 4) -> None:
+        self.net, self.obs, self.execute, self.steps = net, obs, int(execute), int(steps)
 
     def conditions(self, problem: Problem, states: Tensor, targets: Tensor) -> Tensor:
         crop = self.obs.crop(problem.world, states)
@@ -73,10 +70,5 @@ class PolicySampler(ActionSampler):
                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
             chunk = sample_chunks(self.net, self.conditions(problem, states, targets), self.steps, generator)
-        car, z = problem.car, chunk[:, : self.execute]
-        if self.action == "setpoints":
-            scale = torch.tensor([car.p.max_speed, car.p.max_steer], device=z.device, dtype=z.dtype)
-            controls = car.setpoint_controls(states, z * scale)
-        else:
-            controls = car.denormalize_controls(z)
+        controls = problem.car.denormalize_controls(chunk[:, : self.execute])
         return controls, torch.full((states.shape[0],), self.execute, dtype=torch.long, device=states.device)

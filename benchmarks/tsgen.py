@@ -93,7 +93,7 @@ def xtb_item(row: str, guess: np.ndarray, sub, i: int, cache: dict, cache_path: 
     s = sub.rows(i)
     z = sub.atomic_numbers[s]
     e_g, e_ref = xtb_energy(z, guess, calc), xtb_energy(z, sub.pos_ts[s], calc)
-    sad = saddle_search(z, guess, steps=50, calc=calc, internal=False)
+    sad = saddle_search(z, guess, steps=50, calc=calc, internal=False, exact_hessian=False)
     item = {"row": row, "rxn_id": rid, "barrier_error_kcal": abs(e_g - e_ref) * EV_TO_KCAL,
             "saddle": sad.is_saddle, "saddle_converged": sad.converged, "n_imaginary": sad.n_imaginary,
             "sella_seconds": sad.seconds}
@@ -154,7 +154,8 @@ def refine_items(sub, samples: np.ndarray, n: int, cache: dict, cache_path: Path
             continue
         s = sub.rows(i)
         z = sub.atomic_numbers[s]
-        res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps, internal=False)   # fresh calculators
+        res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps, internal=False,
+                             exact_hessian=False)   # fresh calculators
         item = {"row": row, "rxn_id": rid, "e_ref_ev": xtb_energy(z, sub.pos_ts[s], calc),
                 "searches": [{**g.info(), "positions": g.positions.tolist()} for g in res.guesses]}
         cache[(row, rid)] = item
@@ -172,7 +173,8 @@ def extra_budget(sub, samples: np.ndarray, n: int, steps: int, cache: dict, cach
             continue
         s = sub.rows(i)
         neb = cache[("xtb_cineb_path", rid)]
-        sad = saddle_search(sub.atomic_numbers[s], np.asarray(neb["ts"]), steps=steps, internal=False)
+        sad = saddle_search(sub.atomic_numbers[s], np.asarray(neb["ts"]), steps=steps, internal=False,
+                            exact_hessian=False)
         item = {"row": row, "rxn_id": rid, "saddle": sad.is_saddle, "energy_ev": sad.energy,
                 "sella_seconds": sad.seconds, "seconds": neb["seconds"], "positions": sad.positions.tolist()}
         cache[(row, rid)] = item
@@ -299,7 +301,8 @@ def sella_part(args, test, sub, sub_rows, guesses, cache, cache_path) -> int:
     g["xtb_cineb"] = np.concatenate([np.asarray(cache[("xtb_cineb_path", r)]["ts"]) for r in rids])
     assert len(g["xtb_cineb"]) == len(sub_rows)
     if args.part == "sella-rerun":
-        rerun(sub, g, samples[:, sub_rows], bool(args.sella_internal), cache, cache_path, append_cache)
+        rerun(sub, g, samples[:, sub_rows], bool(args.sella_internal), cache, cache_path, append_cache,
+              exact_hessian=bool(args.sella_hessian))
     seconds = {"tsgen": spr, "xtb_cineb": lambda i: cache[("xtb_cineb_path", rids[i])]["seconds"]}
     sella_report(sub, cache, seconds, args.n_samples, args.out + "_sella_internal",
                  "OMP_NUM_THREADS=1 python benchmarks/tsgen.py " + " ".join(sys.argv[1:]))
@@ -318,6 +321,8 @@ def main() -> int:
                          "with the coordinates of --sella-internal, write --out + '_sella_internal'.md/.json")
     ap.add_argument("--sella-internal", action="store_true",
                     help="with --part sella-rerun: Sella in internal coordinates (default: Cartesian)")
+    ap.add_argument("--sella-hessian", action="store_true",
+                    help="with --part sella-rerun: Sella starts from the exact (finite-difference) xTB Hessian")
     ap.add_argument("--refine-n", default="4", help="comma-separated guesses per reaction for the refine rows")
     ap.add_argument("--extra-sella-steps", type=int, default=None,
                     help="also a larger Sella budget: CI-NEB + Sella and TS-GEN n=--n-samples refine rows with it")

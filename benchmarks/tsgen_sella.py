@@ -3,8 +3,9 @@
 Used by ``benchmarks/tsgen.py --part sella-rerun [--sella-internal]``. The guess geometries come from the main
 script (its cache for CI-NEB, the shipped G2C predictions, the shipped model's samples with seed 0); only the Sella
 searches run again, each with a fresh GFN2-xTB calculator, <= 50 steps, fmax 0.05, with Sella's internal
-coordinates (``--sella-internal``) or Cartesian ones. Results are cached per (row, reaction) under keys that name
-the setting, so the Cartesian rows of ``benchmarks/results/tsgen.md`` are never touched.
+coordinates (``--sella-internal``) or Cartesian ones, and optionally started from the exact (finite-difference)
+xTB Hessian (``--sella-hessian``). Results are cached per (row, reaction) under keys that name the setting, so
+the Cartesian rows of ``benchmarks/results/tsgen.md`` are never touched.
 """
 from __future__ import annotations
 
@@ -23,19 +24,24 @@ SINGLE = {"reactant": "reactant as TS", "midpoint": "R/P midpoint (Kabsch-aligne
           "tsgen": "sciflow TS-GEN medoid of 4"}
 
 
-def tag(internal: bool) -> str:
-    return "int" if internal else "cart"
+#: cache tag -> (internal coordinates, exact initial Hessian, label)
+SETTINGS = {"int": (True, False, "internal"), "cart": (False, False, "Cartesian"),
+            "inthess": (True, True, "internal, exact Hessian")}
+
+
+def tag(internal: bool, exact_hessian: bool = False) -> str:
+    return next(t for t, (i, h, _) in SETTINGS.items() if (i, h) == (bool(internal), bool(exact_hessian)))
 
 
 def rerun(sub, guesses: dict, samples: np.ndarray, internal: bool, cache: dict, cache_path: Path,
-          append_cache, steps: int = 50) -> None:
+          append_cache, steps: int = 50, exact_hessian: bool = False) -> None:
     """Reaction by reaction: one search from each single guess, and from each of the n TS-GEN samples."""
     from sciflow.domains.molecules.xtb import saddle_search, xtb_calculator, xtb_energy
     from sciflow.methods.tsgen.refine import refine_guesses
 
-    t = tag(internal)
+    t = tag(internal, exact_hessian)
     z0 = sub.atomic_numbers[sub.rows(0)]
-    saddle_search(z0, sub.pos_ts[sub.rows(0)], steps=3, internal=internal)      # warm-up (Sella's JIT), untimed
+    saddle_search(z0, sub.pos_ts[sub.rows(0)], steps=3, internal=internal, exact_hessian=exact_hessian)  # warm-up (Sella's JIT), untimed
     for i in progress(range(len(sub)), desc=f"sella rerun ({t})", unit="rxn"):
         rid = str(sub.rxn_id[i])
         s = sub.rows(i)
@@ -44,7 +50,8 @@ def rerun(sub, guesses: dict, samples: np.ndarray, internal: bool, cache: dict, 
             key = (f"sella_{t}_{row}", rid)
             if key in cache:
                 continue
-            sad = saddle_search(z, guesses[row][s], steps=steps, calc=xtb_calculator(), internal=internal)
+            sad = saddle_search(z, guesses[row][s], steps=steps, calc=xtb_calculator(), internal=internal,
+                                exact_hessian=exact_hessian)
             item = {"row": key[0], "rxn_id": rid, "saddle": sad.is_saddle, "converged": sad.converged,
                     "n_imaginary": sad.n_imaginary, "steps": sad.steps, "energy_ev": sad.energy,
                     "sella_seconds": sad.seconds, "positions": np.asarray(sad.positions, float).tolist()}
@@ -52,19 +59,19 @@ def rerun(sub, guesses: dict, samples: np.ndarray, internal: bool, cache: dict, 
             append_cache(cache_path, item)
         key = (f"sella_{t}_refine{samples.shape[0]}", rid)
         if key not in cache:
-            res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps, internal=internal)
+            res = refine_guesses(z, samples[:, s], rule="lowest", steps=steps, internal=internal,
+                                 exact_hessian=exact_hessian)
             item = {"row": key[0], "rxn_id": rid, "e_ref_ev": xtb_energy(z, sub.pos_ts[s]),
                     "searches": [{**g.info(), "positions": g.positions.tolist()} for g in res.guesses]}
             cache[key] = item
             append_cache(cache_path, item)
 
 
-def rows_for(sub, internal: bool, cache: dict, guess_seconds: dict, n: int) -> list[dict]:
-    """Table rows of one setting from the cache (only reactions whose every row is done)."""
+def rows_for(sub, t: str, cache: dict, guess_seconds: dict, n: int) -> list[dict]:
+    """Table rows of one setting (a ``SETTINGS`` tag) from the cache (only reactions whose every row is done)."""
     from sciflow.domains.molecules.xtb import EV_TO_KCAL
     from sciflow.methods.tsgen.refine import GuessRefinement, select
 
-    t = tag(internal)
     rids = [str(r) for r in sub.rxn_id]
     keys = [f"sella_{t}_{row}" for row in SINGLE] + [f"sella_{t}_refine{n}"]
     done = [i for i, r in enumerate(rids) if all((k, r) in cache for k in keys)]
@@ -72,7 +79,7 @@ def rows_for(sub, internal: bool, cache: dict, guess_seconds: dict, n: int) -> l
         return []
     part = sub.subset(done)
     e_ref = np.array([cache[(f"sella_{t}_refine{n}", rids[i])]["e_ref_ev"] for i in done])
-    setting = "internal" if internal else "Cartesian"
+    setting = SETTINGS[t][2]
     out = []
 
     def row(name, label, pos, energy, saddle, seconds, searches, steps):
@@ -107,15 +114,15 @@ def rows_for(sub, internal: bool, cache: dict, guess_seconds: dict, n: int) -> l
 
 
 def report(sub, cache: dict, guess_seconds: dict, n: int, out: str, command: str) -> None:
-    """Both settings side by side (a setting whose searches have not run is left out)."""
-    rows = rows_for(sub, True, cache, guess_seconds, n) + rows_for(sub, False, cache, guess_seconds, n)
+    """The settings side by side (a setting whose searches have not run is left out)."""
+    rows = [r for t in SETTINGS for r in rows_for(sub, t, cache, guess_seconds, n)]
     results = {"measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "command": command,
                "machine": f"{platform.machine()} CPU, 1 thread, shared with other jobs",
                "xtb_subset": {"n_reactions": len(sub), "rxn_ids": [str(r) for r in sub.rxn_id]}, "rows": rows}
 
     def f(v, d=3):
         return "n/a" if v is None or not np.isfinite(v) else f"{v:.{d}f}"
-    lines = [f"# TS-GEN benchmark: Sella internal vs Cartesian coordinates (measured {results['measured']} UTC)", "",
+    lines = [f"# TS-GEN benchmark: Sella settings of the saddle check (measured {results['measured']} UTC)", "",
              (f"The first {len(sub)} test reactions (the xTB subset of benchmarks/results/tsgen.md), the same guess "
               "geometries as there; only the Sella saddle check is rerun: order 1, <= 50 steps, fmax 0.05 eV/Å, a "
               "fresh GFN2-xTB calculator per search, success = converged within the budget with exactly one "
@@ -125,15 +132,15 @@ def report(sub, cache: dict, guess_seconds: dict, n: int, out: str, command: str
              "", ("| pipeline | Sella coordinates | order-1 saddle | saddle within 0.5 Å of DFT TS | RMSD median | "
                   "barrier err. median | mean Sella steps | searches / rxn | s / reaction |"),
              "|---|---|---|---|---|---|---|---|---|"]
-    order = sorted(rows, key=lambda r: [k for k in list(SINGLE) + [f"refine{n}_lowest", f"refine{n}_first"]]
-                   .index(r["row"].rsplit("_", 1)[0]))
+    names = list(SINGLE) + [f"refine{n}_lowest", f"refine{n}_first"]
+    order = sorted(rows, key=lambda r: names.index(r["row"].rsplit("_", 1)[0]))
     for r in order:
         lines.append(f"| {r['label']} | {r['sella']} | {r['saddle_count']} / {r['n']} | "
                      f"{r['saddle_within_0.5A']} / {r['n']} | {f(r['rmsd_median'])} | "
                      f"{f(r['barrier_error_kcal_median'], 2)} | {f(r['sella_steps_mean'], 1)} | "
                      f"{f(r['searches_per_reaction'], 2)} | {f(r['seconds_per_reaction'], 2)} |")
     secs = {}
-    for t in ("int", "cart"):
+    for t in SETTINGS:
         v = [d["sella_seconds"] for (k, _), d in cache.items() if k.startswith(f"sella_{t}_") and "sella_seconds" in d]
         v += [g["seconds"] for (k, _), d in cache.items() if k.startswith(f"sella_{t}_refine") for g in d["searches"]]
         if v:
@@ -144,9 +151,11 @@ def report(sub, cache: dict, guess_seconds: dict, n: int, out: str, command: str
               "- `OMP_NUM_THREADS=1 python benchmarks/tsgen.py --xtb-subset 20 --n-samples 4 --part sella-rerun "
               "--sella-internal`",
               "- `OMP_NUM_THREADS=1 python benchmarks/tsgen.py --xtb-subset 20 --n-samples 4 --part sella-rerun`",
+              "- `OMP_NUM_THREADS=1 python benchmarks/tsgen.py --xtb-subset 20 --n-samples 4 --part sella-rerun "
+              "--sella-internal --sella-hessian`",
               f"- this report: `{command}`", "",
               "Notes:", "",
-              *(f"- Sella wall time per search ({'internal' if t == 'int' else 'Cartesian'}): median {b:.2f} s, "
+              *(f"- Sella wall time per search ({SETTINGS[t][2]}): median {b:.2f} s, "
                 f"mean {c:.2f} s over {a} searches (Hessian included)." for t, (a, b, c) in secs.items()),
               ("- Internal coordinates take fewer steps but each costs more (coordinate bookkeeping, and Sella's "
                "JIT compilation the first time a molecule size is seen: one untimed warm-up search runs before the "

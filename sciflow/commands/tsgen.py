@@ -19,7 +19,8 @@ def _train(args: argparse.Namespace) -> int:
     data = load_triplets(args.data or find_grambow())
     train = grambow_split(data)["train"] if args.split == "grambow" else data
     model = TSGen(hidden=args.hidden, n_layers=args.layers, n_vectors=args.vectors, prior_std=args.prior_std,
-                  batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power)
+                  batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power,
+                  cond_noise=args.cond_noise)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=args.warmup, lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="tsgen")
@@ -46,7 +47,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = load_triplets(args.data)
     metrics = evaluate(model, data, n_samples=args.n_samples, steps=args.steps, solver=args.solver,
                        device=args.device, seed=args.seed, xtb=args.xtb, limit=args.limit,
-                       sella_steps=args.sella_steps, xtb_all_samples=args.xtb_all_samples)
+                       sella_steps=args.sella_steps, xtb_all_samples=args.xtb_all_samples,
+                       exact_hessian=args.sella_hessian)
     metrics["model"] = str(args.model)
     metrics["data"] = str(args.data)
     atomic_write_json(args.out, metrics)
@@ -67,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--steps", type=int, default=None, help="solver steps (default: the model's)")
     e.add_argument("--solver", default=None, help="euler, heun, rk4, dopri5 (default: the model's)")
     e.add_argument("--sella-steps", type=int, default=50, help="Sella saddle-search steps per TS (with --xtb)")
+    e.add_argument("--sella-hessian", action=argparse.BooleanOptionalAction, default=True,
+                   help="Sella starts from the exact (finite-difference) xTB Hessian (with --xtb; default: on)")
     e.add_argument("--xtb-all-samples", action="store_true",
                    help="with --xtb: run the checks from every one of the n samples, not only the medoid "
                         "(saddle_success_all_samples)")
@@ -93,6 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--vectors", type=int, default=16)
     t.add_argument("--prior-std", type=float, default=0.1)
     t.add_argument("--time-power", type=float, default=2.0, help="training times t = u^p (p > 1: more weight near t = 0)")
+    t.add_argument("--cond-noise", type=float, default=0.0,
+                   help="std (Å) of Gaussian jitter on the reactant and product during training (0: none)")
     t.add_argument("--sample-steps", type=int, default=8)
     t.add_argument("--checkpoint-every", type=int, default=200)
     t.add_argument("--device", default=None)

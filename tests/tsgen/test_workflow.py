@@ -112,10 +112,11 @@ def test_xtb_checks_from_every_sample_visit_each_sample_once_medoid_first(exampl
     import sciflow.methods.tsgen.evaluate as ev
     from sciflow.methods.tsgen import TSGen
 
-    seen = []
+    seen, hessian_flags = [], []
 
-    def fake_checks(data, pred, *, sella_steps=50, desc="xtb", on_item=None):
+    def fake_checks(data, pred, *, sella_steps=50, desc="xtb", on_item=None, exact_hessian=None):
         seen.append(pred.copy())
+        hessian_flags.append(exact_hessian)
         return [{"rxn_id": str(r), "barrier_error_kcal": float(i), "saddle": bool(len(seen) % 2)}
                 for i, r in enumerate(data.rxn_id)]
 
@@ -130,3 +131,5 @@ def test_xtb_checks_from_every_sample_visit_each_sample_once_medoid_first(exampl
         got = [int(np.argmin([np.abs(chk[s] - samples[j, s]).max() for j in range(3)])) for chk in seen]
         assert got[0] == ranked[i] and sorted(got) == [0, 1, 2]
     assert m["saddle_success"] == 1.0 and abs(m["saddle_success_all_samples"] - 2 / 3) < 1e-12
+    # every search starts from the exact xTB Hessian by default, and the metrics say so
+    assert hessian_flags == [True, True, True] and m["sella_exact_hessian"] is True

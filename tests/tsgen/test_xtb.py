@@ -22,9 +22,10 @@ def test_water_minimum_has_three_real_modes_and_no_imaginary_one():
 
 
 def test_saddle_search_internal_and_cartesian_reach_the_same_order_one_saddle():
-    """From a slightly displaced DFT TS of a shipped reaction, Sella in internal coordinates and in Cartesian ones
-    both converge to a first-order saddle (one imaginary mode), the same one: same energy, same geometry (at a
-    tight fmax; at 0.05 eV/Å the two end points still differ by ~6 meV / 0.05 Å along soft modes)."""
+    """From a slightly displaced DFT TS of a shipped reaction, Sella in internal coordinates and in Cartesian ones,
+    and Sella started from the exact xTB Hessian, all converge to a first-order saddle (one imaginary mode), the
+    same one: same energy, same geometry (at a tight fmax; at 0.05 eV/Å the end points still differ by ~6 meV /
+    0.05 Å along soft modes)."""
     pytest.importorskip("sella")
     from sciflow.domains.molecules.geometry import kabsch_rmsd
     from sciflow.domains.molecules.io import read_molecules
@@ -34,15 +35,17 @@ def test_saddle_search_internal_and_cartesian_reach_the_same_order_one_saddle():
 
     ts = read_molecules(EXAMPLES / "rxn009328.xyz")[1]
     x = ts.positions + 0.03 * np.random.default_rng(0).standard_normal(ts.positions.shape)
-    cart = saddle_search(ts.numbers, x, steps=100, fmax=0.01, internal=False)
-    intl = saddle_search(ts.numbers, x, steps=100, fmax=0.01, internal=True)
-    for r in (cart, intl):
+    cart = saddle_search(ts.numbers, x, steps=100, fmax=0.01, internal=False, exact_hessian=False)
+    intl = saddle_search(ts.numbers, x, steps=100, fmax=0.01, internal=True, exact_hessian=False)
+    hess = saddle_search(ts.numbers, x, steps=100, fmax=0.01, internal=True)       # the default: exact Hessian
+    for r in (cart, intl, hess):
         assert r.converged and r.is_saddle and r.n_imaginary == 1 and r.steps <= 100
         assert r.lowest_frequencies[0] < -50 < r.lowest_frequencies[1]
-    assert abs(cart.energy - intl.energy) < 1e-3                       # eV: the same stationary point
     import torch
-    rmsd = float(kabsch_rmsd(torch.as_tensor(cart.positions), torch.as_tensor(intl.positions))[0])
-    assert rmsd < 0.01
+    for r in (intl, hess):
+        assert abs(cart.energy - r.energy) < 1e-3                      # eV: the same stationary point
+        rmsd = float(kabsch_rmsd(torch.as_tensor(cart.positions), torch.as_tensor(r.positions))[0])
+        assert rmsd < 0.01
 
 
 def test_saddle_search_rejects_a_non_boolean_internal_flag():
@@ -51,3 +54,5 @@ def test_saddle_search_rejects_a_non_boolean_internal_flag():
 
     with pytest.raises(InputError, match="internal: expected True or False, got 'no'"):
         saddle_search(np.array([1, 1]), np.zeros((2, 3)), internal="no")
+    with pytest.raises(InputError, match="exact_hessian: expected True or False"):
+        saddle_search(np.array([1, 1]), np.zeros((2, 3)), exact_hessian=1)

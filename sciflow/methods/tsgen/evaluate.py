@@ -51,7 +51,8 @@ def summarize(values: np.ndarray, prefix: str) -> dict[str, float]:
 
 
 def xtb_checks(data: ReactionSet, pred: np.ndarray, *, sella_steps: int = 50, desc: str = "xtb",
-               on_item: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+               on_item: Callable[[int, dict[str, Any]], None] | None = None,
+               exact_hessian: bool = True) -> list[dict[str, Any]]:
     """Per reaction: |E_xTB(pred) - E_xTB(reference TS)| (kcal/mol) and a Sella saddle search from ``pred``."""
     from ...domains.molecules.xtb import EV_TO_KCAL, saddle_search, xtb_calculator, xtb_energy
 
@@ -65,7 +66,7 @@ def xtb_checks(data: ReactionSet, pred: np.ndarray, *, sella_steps: int = 50, de
         e_ref = xtb_energy(z, data.pos_ts[s], calc) if data.pos_ts is not None else float("nan")
         # a fresh calculator per search: tblite restarts its SCF from the last wavefunction, and a search near
         # its step budget can flip on that history (the refine pipeline does the same)
-        sad = saddle_search(z, pred[s], steps=sella_steps, calc=xtb_calculator())
+        sad = saddle_search(z, pred[s], steps=sella_steps, calc=xtb_calculator(), exact_hessian=exact_hessian)
         item = {"rxn_id": str(data.rxn_id[i]), "e_xtb_pred_ev": e_pred, "e_xtb_ref_ev": e_ref,
                 "barrier_error_kcal": abs(e_pred - e_ref) * EV_TO_KCAL, "saddle": sad.is_saddle,
                 "saddle_converged": sad.converged, "saddle_steps": sad.steps, "n_imaginary": sad.n_imaginary,
@@ -79,7 +80,7 @@ def xtb_checks(data: ReactionSet, pred: np.ndarray, *, sella_steps: int = 50, de
 def evaluate(model: Any, data: ReactionSet, *, n_samples: int = 1, steps: int | None = None,
              solver: str | None = None, device: str = "cpu", seed: int = 0, xtb: bool = False,
              limit: int | None = None, sella_steps: int = 50, batch_reactions: int = 256,
-             xtb_all_samples: bool = False) -> dict[str, Any]:
+             xtb_all_samples: bool = False, exact_hessian: bool = True) -> dict[str, Any]:
     """Metrics of a TSGen model on reactions with reference TSs (keys: rmsd_mean, rmsd_median, n_reactions,
     seconds_per_reaction, ...; with ``xtb`` also barrier_error_kcal_* and saddle_success for the ranked sample,
     and with ``xtb_all_samples`` the same checks from every one of the n samples: saddle_success_all_samples)."""
@@ -109,10 +110,11 @@ def evaluate(model: Any, data: ReactionSet, *, n_samples: int = 1, steps: int | 
                               "rotations, Å")
     if xtb:
         chosen = _pick(data, samples, ranked)
-        items = xtb_checks(data, chosen, sella_steps=sella_steps)
+        items = xtb_checks(data, chosen, sella_steps=sella_steps, exact_hessian=exact_hessian)
         out["xtb"] = items
         out.update(summarize(np.array([it["barrier_error_kcal"] for it in items]), "barrier_error_kcal"))
         out["saddle_success"] = float(np.mean([it["saddle"] for it in items]))
+        out["sella_exact_hessian"] = bool(exact_hessian)
         out["xtb_definition"] = ("for the ranked sample: |E_GFN2-xTB(generated TS) - E_GFN2-xTB(reference TS)| "
                                  "in kcal/mol; saddle: Sella (order 1) converges to fmax 0.05 eV/Å within "
                                  f"{sella_steps} steps and the finite-difference Hessian has exactly one imaginary "
@@ -120,7 +122,8 @@ def evaluate(model: Any, data: ReactionSet, *, n_samples: int = 1, steps: int | 
         if xtb_all_samples:
             # sample order per reaction: the medoid (already checked above), then the others in index order
             every = [items] + [xtb_checks(data, _pick(data, samples, (ranked + j) % len(samples)),
-                                          sella_steps=sella_steps, desc=f"xtb sample {j + 1}/{len(samples)}")
+                                          sella_steps=sella_steps, desc=f"xtb sample {j + 1}/{len(samples)}",
+                                          exact_hessian=exact_hessian)
                                for j in range(1, len(samples))]
             flat = [it for its in every for it in its]
             out["xtb_all_samples"] = every

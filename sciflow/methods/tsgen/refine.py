@@ -101,9 +101,10 @@ def medoid_order(samples: np.ndarray) -> np.ndarray:
     return np.argsort(d.mean(1).numpy(), kind="stable")
 
 
-def _check(rule: str, steps: int, fmax: float, internal: bool = True) -> None:
-    if not isinstance(internal, (bool, np.bool_)):
-        raise InputError(f"internal: expected True or False, got {internal!r}")
+def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True) -> None:
+    for name, flag in (("internal", internal), ("exact_hessian", exact_hessian)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InputError(f"{name}: expected True or False, got {flag!r}")
     if rule not in RULES:
         raise InputError(f"rule: expected one of {RULES}, got {rule!r}")
     if int(steps) < 1:
@@ -114,12 +115,14 @@ def _check(rule: str, steps: int, fmax: float, internal: bool = True) -> None:
 
 def refine_guesses(numbers: np.ndarray, guesses: np.ndarray, *, rule: str = "lowest", steps: int = 50,
                    fmax: float = 0.05, order: np.ndarray | None = None, method: str = "GFN2-xTB",
-                   internal: bool = True) -> Refinement:
+                   internal: bool = True, exact_hessian: bool = True) -> Refinement:
     """Saddle searches from guesses (n, N, 3) of one reaction, in ``order`` (default medoid first), each with a
-    fresh tblite calculator of ``method``; ``internal=False`` runs Sella in Cartesian coordinates."""
+    fresh tblite calculator of ``method``; ``internal=False`` runs Sella in Cartesian coordinates,
+    ``exact_hessian=False`` lets Sella estimate the Hessian itself instead of starting from the finite-difference
+    xTB one (``saddle_search``)."""
     from ...domains.molecules.xtb import saddle_search, xtb_calculator
 
-    _check(rule, steps, fmax, internal)
+    _check(rule, steps, fmax, internal, exact_hessian)
     g = np.asarray(guesses, dtype=float)
     z = np.asarray(numbers)
     if g.ndim != 3 or g.shape[0] < 1 or g.shape[1:] != (len(z), 3):
@@ -131,7 +134,8 @@ def refine_guesses(numbers: np.ndarray, guesses: np.ndarray, *, rule: str = "low
         raise InputError(f"order: expected a permutation of 0..{len(g) - 1}, got {order.tolist()}")
     done: list[GuessRefinement] = []
     for k in order:
-        r = saddle_search(z, g[k], steps=steps, fmax=fmax, calc=xtb_calculator(method), internal=internal)
+        r = saddle_search(z, g[k], steps=steps, fmax=fmax, calc=xtb_calculator(method), internal=internal,
+                          exact_hessian=exact_hessian)
         done.append(GuessRefinement(int(k), bool(r.is_saddle), bool(r.converged), int(r.n_imaginary),
                                     float(r.energy), int(r.steps), float(r.seconds), np.asarray(r.positions, float)))
         if rule == "first" and r.is_saddle:
@@ -157,7 +161,7 @@ def select(numbers: np.ndarray, searches: list[GuessRefinement], rule: str = "lo
 
 def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "lowest", steps: int = 50,
            fmax: float = 0.05, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-           method: str = "GFN2-xTB", internal: bool = True) -> Refinement:
+           method: str = "GFN2-xTB", internal: bool = True, exact_hessian: bool = True) -> Refinement:
     """Draw ``n`` TS-GEN guesses for one reaction and refine them (see the module doc).
 
     ``model``: a TSGen; reactant / product as for ``TSGen.generate``. ``result.atoms()`` is the returned TS
@@ -165,13 +169,14 @@ def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "
     records (saddle, energy, steps, seconds)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
         raise InputError(f"n: must be an integer >= 1, got {n!r}")
-    _check(rule, steps, fmax, internal)
+    _check(rule, steps, fmax, internal, exact_hessian)
     cond = model.condition([(reactant, product)])          # bad reactions fail here, before any search
     t0 = time.perf_counter()
     traj = model.sample(cond, int(n), generator=generator, device=device)
     x = traj.last.detach().cpu().to(torch.float64).numpy().reshape(int(n), -1, 3)
     seconds_generate = time.perf_counter() - t0
     z = traj.extras[ATOMIC_NUMBERS].cpu().numpy()[: x.shape[1]]
-    out = refine_guesses(z, x, rule=rule, steps=steps, fmax=fmax, method=method, internal=internal)
+    out = refine_guesses(z, x, rule=rule, steps=steps, fmax=fmax, method=method, internal=internal,
+                         exact_hessian=exact_hessian)
     out.seconds_generate = seconds_generate
     return out

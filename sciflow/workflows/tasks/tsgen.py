@@ -33,6 +33,8 @@ class RefineBlock(StrictModel):
     steps: int = Field(50, ge=1, le=10000, description="Sella steps per search")
     fmax: float = Field(0.05, gt=0, description="force convergence, eV/Å")
     internal: bool = Field(True, description="Sella in internal coordinates (false: Cartesian)")
+    exact_hessian: bool = Field(True, description="start Sella from the finite-difference xTB Hessian "
+                                "(false: Sella's own iterative estimate)")
 
 
 class TSGenTask(StrictModel):
@@ -130,7 +132,7 @@ def _refine(block: RefineBlock, ctx: RunContext, name: str, z: np.ndarray, sampl
     from ...methods.tsgen.refine import refine_guesses
 
     out = refine_guesses(z, samples, rule=block.rule, steps=block.steps, fmax=block.fmax, order=np.array(order),
-                         internal=block.internal)
+                         internal=block.internal, exact_hessian=block.exact_hessian)
     row: dict[str, Any] = {"refined_saddle": out.converged, "refined_from_sample": out.chosen,
                            "refined_energy_eV": out.energy, "refined_saddles_found": out.n_saddles,
                            "refined_searches": len(out.guesses), "refined_seconds": out.seconds_search,

@@ -19,8 +19,7 @@ def _train(args: argparse.Namespace) -> int:
     data = load_triplets(args.data or find_grambow())
     train = grambow_split(data)["train"] if args.split == "grambow" else data
     model = TSGen(hidden=args.hidden, n_layers=args.layers, n_vectors=args.vectors, prior_std=args.prior_std,
-                  batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power,
-                  cond_noise=args.cond_noise)
+                  batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=args.warmup, lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="tsgen")
@@ -97,8 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--vectors", type=int, default=16)
     t.add_argument("--prior-std", type=float, default=0.1)
     t.add_argument("--time-power", type=float, default=2.0, help="training times t = u^p (p > 1: more weight near t = 0)")
-    t.add_argument("--cond-noise", type=float, default=0.0,
-                   help="std (Å) of Gaussian jitter on the reactant and product during training (0: none)")
     t.add_argument("--sample-steps", type=int, default=8)
     t.add_argument("--checkpoint-every", type=int, default=200)
     t.add_argument("--device", default=None)

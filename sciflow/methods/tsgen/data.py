@@ -14,11 +14,11 @@ from torch import Tensor
 
 from ...core.errors import InputError
 from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS_TS
-from ...core.random import randint, randn_like
+from ...core.random import randint
 from ...data.reactions import ReactionSet
 from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter
 from ...domains.molecules.geometry import kabsch_align
-from ...nn.graph import fully_connected_edges, scatter_mean
+from ...nn.graph import fully_connected_edges
 from .network import reaction_edge_attr
 
 __all__ = ["EDGE_ATTR", "PreparedReactions", "prepare_reactions"]
@@ -37,13 +37,8 @@ class PreparedReactions:
     def __len__(self) -> int:
         return int(self.offsets.numel()) - 1
 
-    def batch(self, idx: Tensor, *, cond_noise: float = 0.0, generator: torch.Generator | None = None
-              ) -> dict[str, Tensor]:
-        """The reactions ``idx`` as one ragged batch (graph k = reaction idx[k]) with edges and edge features.
-
-        ``cond_noise`` > 0 jitters the reactant and product geometries by isotropic Gaussian noise of that std (Å,
-        centred per molecule; the midpoint follows), while the target TS stays: the TS must not hinge on
-        vibration-sized details of the end points."""
+    def batch(self, idx: Tensor) -> dict[str, Tensor]:
+        """The reactions ``idx`` as one ragged batch (graph k = reaction idx[k]) with edges and edge features."""
         counts = (self.offsets[1:] - self.offsets[:-1])[idx]
         starts = self.offsets[:-1][idx]
         total = int(counts.sum())
@@ -51,19 +46,13 @@ class PreparedReactions:
         rows = torch.repeat_interleave(starts, counts) + torch.arange(total) - first
         out = {k: v[rows] for k, v in self.tensors.items()}
         out[BATCH] = torch.repeat_interleave(torch.arange(idx.numel()), counts)
-        if cond_noise > 0:
-            for key in (POS_REACTANT, POS_PRODUCT):
-                e = randn_like(out[key], generator=generator) * cond_noise
-                out[key] = out[key] + e - scatter_mean(e, out[BATCH], idx.numel())[out[BATCH]]
-            out[POS_MIDPOINT] = 0.5 * (out[POS_REACTANT] + out[POS_PRODUCT])
         out["edge_index"] = fully_connected_edges(out[BATCH])
         out[EDGE_ATTR] = reaction_edge_attr(out[ATOMIC_NUMBERS], out[POS_REACTANT], out[POS_PRODUCT],
                                             out["edge_index"])
         return out
 
-    def random_batch(self, size: int, generator: torch.Generator, *, cond_noise: float = 0.0) -> dict[str, Tensor]:
-        return self.batch(randint(len(self), (size,), generator=generator), cond_noise=cond_noise,
-                          generator=generator)
+    def random_batch(self, size: int, generator: torch.Generator) -> dict[str, Tensor]:
+        return self.batch(randint(len(self), (size,), generator=generator))
 
 
 def prepare_reactions(data: ReactionSet, adapter: MoleculesAdapter, *, reverse: bool = True) -> PreparedReactions:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError, check_in_range
+from ...core.errors import InputError
 from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS_TS
 from ...core.flow_matching import FlowMatcher, uniform_time
 from ...core.paths import LinearPath
@@ -65,16 +65,14 @@ class TSGen(Method):
     def __init__(self, elements: Sequence[int] = (1, 6, 7, 8), *, hidden: int = 96, n_vectors: int = 16,
                  n_layers: int = 5, element_dim: int = 32, time_dim: int = 16, n_rbf: int = 16,
                  cutoff: float = 6.0, prior_std: float = 0.1, solver: str = "euler", steps: int = 8,
-                 batch_size: int = 32, reverse_augment: bool = True, time_power: float = 1.0,
-                 cond_noise: float = 0.0) -> None:
+                 batch_size: int = 32, reverse_augment: bool = True, time_power: float = 1.0) -> None:
         super().__init__()
         if int(steps) < 1:
             raise InputError(f"steps: must be >= 1, got {steps}")
         self._config = {"elements": sorted(int(z) for z in elements), "hidden": hidden, "n_vectors": n_vectors,
                         "n_layers": n_layers, "element_dim": element_dim, "time_dim": time_dim, "n_rbf": n_rbf,
                         "cutoff": cutoff, "prior_std": prior_std, "solver": solver, "steps": steps,
-                        "batch_size": batch_size, "reverse_augment": reverse_augment, "time_power": time_power,
-                        "cond_noise": float(check_in_range("cond_noise", cond_noise, 0.0))}
+                        "batch_size": batch_size, "reverse_augment": reverse_augment, "time_power": time_power}
         SOLVERS.get(solver)
         self.adapter = MoleculesAdapter(prior_std=prior_std)
         self.model = TSVelocityNet(elements, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,
@@ -107,7 +105,7 @@ class TSGen(Method):
         bs = self.batch_size
 
         def sample_batch(g: torch.Generator) -> dict[str, Tensor]:
-            return prepared.random_batch(bs, g, cond_noise=self._config["cond_noise"])
+            return prepared.random_batch(bs, g)
 
         def loss_fn(model: torch.nn.Module, batch: dict[str, Tensor], g: torch.Generator) -> Tensor:
             x1 = batch[POS_TS]

@@ -34,11 +34,22 @@ class RenderResult:
     paths: int
     events: int                         # medium events (scatterings, or sphere jumps)
     info: dict[str, Any] = field(default_factory=dict)
+    path_variance: np.ndarray | None = None   # (H, W) sample variance of one path's radiance estimate
+
+    @property
+    def std_error(self) -> np.ndarray | None:
+        """(H, W) standard error of each pixel's mean (from the paths' own spread)."""
+        if self.path_variance is None:
+            return None
+        return np.sqrt(self.path_variance / np.maximum(self.samples_per_pixel, 1))
 
     def summary(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "paths": self.paths, "events": self.events,
-                "spp_min": int(self.samples_per_pixel.min()), "spp_max": int(self.samples_per_pixel.max()),
-                "mean_radiance": float(self.image.mean()), **self.info}
+        out = {"seconds": self.seconds, "paths": self.paths, "events": self.events,
+               "spp_min": int(self.samples_per_pixel.min()), "spp_max": int(self.samples_per_pixel.max()),
+               "mean_radiance": float(self.image.mean()), **self.info}
+        if self.path_variance is not None and self.image.mean() > 0:
+            out["relative_std_error"] = float(self.std_error.mean() / self.image.mean())
+        return out
 
 
 class VolumePathTracer:
@@ -105,6 +116,7 @@ class VolumePathTracer:
         npix = cam.width * cam.height
         total = npix * int(spp) if spp is not None else 1 << 62
         acc = torch.zeros(npix, dtype=torch.float64, device=device)
+        acc2 = torch.zeros(npix, dtype=torch.float64, device=device)     # sum of squared path totals
         cnt = torch.zeros(npix, dtype=torch.long, device=device)
         S = int(min(self.slots, total))
         dt = self.dtype
@@ -127,6 +139,7 @@ class VolumePathTracer:
         x = torch.zeros(n, 3, dtype=dt, device=device)
         w = torch.zeros(n, 3, dtype=dt, device=device)
         beta = torch.ones(n, dtype=dt, device=device)
+        total_c = torch.zeros(n, dtype=torch.float64, device=device)    # radiance of each path so far
         inside = torch.zeros(n, dtype=torch.bool, device=device)
         fresh = torch.ones(n, dtype=torch.bool, device=device)
         cnt.index_add_(0, pix, torch.ones_like(pix))
@@ -164,6 +177,7 @@ class VolumePathTracer:
                     xs = x[si] + tf[~leave].unsqueeze(-1) * w[si]
                     xs, ws, bs, c = self.medium_event(xs, w[si], beta[si], generator)
                     acc.index_add_(0, pix[si], c.to(torch.float64))
+                    total_c[si] += c.to(torch.float64)
                     # Russian roulette on low throughput
                     low = bs < self.rr
                     if bool(low.any()):
@@ -177,6 +191,8 @@ class VolumePathTracer:
             dead = (~alive).nonzero().squeeze(1)
             if dead.numel():
                 bar.update(int(dead.numel()))
+                acc2.index_add_(0, pix[dead], total_c[dead].square())
+                total_c[dead] = 0.0
                 new = issue(int(dead.numel()))
                 k = new.shape[0]
                 if k:
@@ -189,10 +205,13 @@ class VolumePathTracer:
                 if k < dead.numel():
                     keep = torch.ones_like(beta, dtype=torch.bool)
                     keep[dead[k:]] = False
-                    pix, x, w, beta, inside, fresh = (pix[keep], x[keep], w[keep], beta[keep], inside[keep],
-                                                      fresh[keep])
+                    pix, x, w, beta, inside, fresh, total_c = (pix[keep], x[keep], w[keep], beta[keep], inside[keep],
+                                                               fresh[keep], total_c[keep])
         bar.close()
         seconds = time.perf_counter() - start
-        img = (acc / cnt.clamp_min(1)).reshape(cam.height, cam.width).cpu().numpy()
-        return RenderResult(img, cnt.reshape(cam.height, cam.width).cpu().numpy(), seconds, issued, self.events,
-                            info={"integrator": self.name})
+        n_pix = cnt.clamp_min(1).to(torch.float64)
+        mean = acc / n_pix
+        var = (acc2 / n_pix - mean.square()).clamp_min(0) * n_pix / (n_pix - 1).clamp_min(1)
+        hw = (cam.height, cam.width)
+        return RenderResult(mean.reshape(hw).cpu().numpy(), cnt.reshape(hw).cpu().numpy(), seconds, issued,
+                            self.events, info={"integrator": self.name}, path_variance=var.reshape(hw).cpu().numpy())

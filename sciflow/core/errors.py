@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["InputError", "SciflowError", "check_finite", "check_in_range", "check_shape"]
+__all__ = ["InputError", "SciflowError", "check_bool", "check_finite", "check_in_range", "check_shape"]
 
 
 class SciflowError(Exception):
@@ -46,6 +46,13 @@ def check_shape(name: str, x: Tensor, shape: Sequence[int | None]) -> Tensor:
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise InputError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
     return x
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Raise ``InputError`` unless ``value`` is a boolean (Python or numpy): 0, 1, "yes" are not flags."""
+    if type(value).__name__ not in ("bool", "bool_"):
+        raise InputError(f"{name}: expected True or False, got {_short(value)}")
+    return bool(value)
 
 
 def check_in_range(name: str, value: float, low: float | None = None, high: float | None = None, *,

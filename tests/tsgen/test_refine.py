@@ -115,10 +115,11 @@ def test_each_search_is_independent_of_the_order_of_the_searches():
     a = refine_guesses(frames[0].numbers, x, order=np.array([0, 1]))
     b = refine_guesses(frames[0].numbers, x, order=np.array([1, 0]))
     assert [g.index for g in a.guesses] == [0, 1] and [g.index for g in b.guesses] == [1, 0]
+    # equal up to the last bits: tblite's OpenMP reductions may sum in another order from run to run
     for ga, gb in zip(a.guesses, b.guesses[::-1]):
-        assert ga.saddle == gb.saddle and ga.steps == gb.steps and ga.energy == gb.energy
-        np.testing.assert_array_equal(ga.positions, gb.positions)
-    assert a.chosen == b.chosen and a.energy == b.energy
+        assert ga.saddle == gb.saddle and ga.steps == gb.steps and abs(ga.energy - gb.energy) < 1e-6
+        np.testing.assert_allclose(ga.positions, gb.positions, atol=1e-5)
+    assert a.chosen == b.chosen and abs(a.energy - b.energy) < 1e-6
 
 
 def test_workflow_refine_block_writes_the_refined_saddle(tmp_path):

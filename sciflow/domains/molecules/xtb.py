@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...core.errors import InputError
+from ...core.errors import InputError, check_bool
 from .io import to_atoms
 
 __all__ = [
@@ -147,19 +147,17 @@ def saddle_search(numbers: np.ndarray, positions: np.ndarray, *, steps: int = 50
     estimate; each Hessian costs 6N force calls, not counted as steps. Chosen on the validation reactions (order-1
     saddles from every TS-GEN sample 82.5 % -> 90.0 %, fewer steps, less wall time;
     benchmarks/results/tsgen_saddle_hessian.md); ``False``: Sella's own iterative estimate."""
-    for name, flag in (("internal", internal), ("exact_hessian", exact_hessian)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise InputError(f"{name}: expected True or False, got {flag!r}")
+    internal, exact_hessian = check_bool("internal", internal), check_bool("exact_hessian", exact_hessian)
     from sella import Sella
 
     t0 = time.perf_counter()
     a = _atoms(numbers, positions, calc)
     try:
         kw = {}
-        if exact_hessian:
-            hcalc = xtb_calculator()
+        if exact_hessian:       # with its own calculator of the same method (no shared SCF history)
+            hcalc = type(a.calc)(**a.calc.parameters)
             kw["hessian_function"] = lambda atoms: hessian(numbers, atoms.get_positions(), calc=hcalc)
-        opt = Sella(a, order=1, internal=bool(internal), logfile=None, trajectory=None, **kw)
+        opt = Sella(a, order=1, internal=internal, logfile=None, trajectory=None, **kw)
         converged = bool(opt.run(fmax=fmax, steps=steps))
         n_steps = int(opt.nsteps)
     except Exception:  # noqa: BLE001 - SCF failure or a singular step on a broken guess counts as a failed search

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...core.errors import InputError
+from ...core.errors import InputError, check_bool
 from ...core.fields import ATOMIC_NUMBERS
 from ...domains.molecules.geometry import kabsch_rmsd
 
@@ -102,9 +102,8 @@ def medoid_order(samples: np.ndarray) -> np.ndarray:
 
 
 def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True) -> None:
-    for name, flag in (("internal", internal), ("exact_hessian", exact_hessian)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise InputError(f"{name}: expected True or False, got {flag!r}")
+    check_bool("internal", internal)
+    check_bool("exact_hessian", exact_hessian)
     if rule not in RULES:
         raise InputError(f"rule: expected one of {RULES}, got {rule!r}")
     if int(steps) < 1:

@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scattering import combine_reference, rmse
 from sciflow.core.random import make_generator
 from sciflow.data.reactions import load_triplets
 from sciflow.domains.photons.scene import make_scene
@@ -96,9 +97,7 @@ def reference(scene, s: float, device: str, ref_seconds: float, slots: int) -> t
         with np.load(cache) as z:
             f = {k: z[k] for k in ("i1", "i2", "w1", "w2")}
         where = "cached CPU reference, 200 s"
-    ref = (f["i1"] * f["w1"] + f["i2"] * f["w2"]) / (f["w1"] + f["w2"])
-    noise = float(np.sqrt(np.mean((f["i1"] - f["i2"]) ** 2)) / ref.mean()
-                  * math.sqrt(f["w1"].mean() * f["w2"].mean()) / (f["w1"].mean() + f["w2"].mean()))
+    ref, noise = combine_reference(f["i1"], f["i2"], f["w1"], f["w2"])
     return ref, noise, where
 
 
@@ -114,11 +113,10 @@ def renders(device: str, sigmas: list[float], seconds: float, slots: int, ref_se
         for name in ("volpath", "cvae"):
             r = render(scene, name, spp=None, time_budget=seconds, model=model, seed=3000 + int(s), device=device,
                        progress=False, slots=slots)
-            lit = ref > 0.05 * ref.max()
             row[name] = {"seconds": r.seconds, "paths": r.paths, "paths_per_second": r.paths / r.seconds,
-                         "rel_rmse": float(np.sqrt(np.mean((r.image - ref) ** 2)) / ref.mean()),
+                         "rel_rmse": rmse(r.image, ref),
                          "mean_ratio": float(r.image.mean() / ref.mean()),
-                         "path_rel_variance": float(np.mean(r.path_variance[lit] / ref[lit] ** 2))}
+                         "path_rel_variance": r.relative_path_variance(ref)}
         bf, cv = row["volpath"], row["cvae"]
         row["rmse_ratio_bf_over_cvae"] = bf["rel_rmse"] * math.sqrt(bf["seconds"] / cv["seconds"]) / cv["rel_rmse"]
         rm = [math.sqrt(max(d["rel_rmse"] ** 2 - noise ** 2, 0.0)) for d in (bf, cv)]
@@ -129,8 +127,8 @@ def renders(device: str, sigmas: list[float], seconds: float, slots: int, ref_se
 
 
 def markdown(res: dict) -> str:
-    lines = ["# GPU check", "", f"Command: `{res['command']}`; device: {res['device_name']}; torch {res['torch']}; "
-             f"{res['date']}.", ""]
+    head = f"Command: `{res['command']}`; device: {res['device_name']}; torch {res['torch']}; {res['date']}."
+    lines = ["# GPU check", "", head, ""]
     if res.get("tsgen"):
         lines += ["## TS-GEN, batched (test split)", "", "| reactions x samples | TS | seconds | TS per second |",
                   "|---|---|---|---|"]

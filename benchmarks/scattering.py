@@ -41,6 +41,13 @@ def rmse(img: np.ndarray, ref: np.ndarray) -> float:
     return float(np.sqrt(np.mean((img - ref) ** 2)) / max(float(ref.mean()), 1e-12))
 
 
+def combine_reference(i1: np.ndarray, i2: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, float]:
+    """Two independent reference halves (images, paths per pixel) -> the pooled reference and its relative noise
+    (RMSE between the halves, scaled to the pooled sample count)."""
+    ref = (i1 * w1 + i2 * w2) / (w1 + w2)
+    return ref, rmse(i1, i2) * math.sqrt(w1.mean() * w2.mean()) / (w1.mean() + w2.mean())
+
+
 def mitsuba_render(scene, spp: int, seed: int) -> tuple[np.ndarray, float]:
     import drjit as dr
     import mitsuba as mi
@@ -88,8 +95,7 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
         secs = r1.seconds + r2.seconds
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, i1=i1, i2=i2, w1=w1, w2=w2, seconds=secs)
-    ref = (i1 * w1 + i2 * w2) / (w1 + w2)
-    ref_noise = rmse(i1, i2) * math.sqrt(w1.mean() * w2.mean()) / (w1.mean() + w2.mean())
+    ref, ref_noise = combine_reference(i1, i2, w1, w2)
     row = {"sigma_r": sigma_r, "ref_spp": int((w1 + w2).mean()), "ref_seconds": secs, "ref_rel_noise": ref_noise}
     if args.refs_only:
         return row
@@ -98,11 +104,10 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
         kw["slots"] = args.slots
         r = render(scene, name, spp=None, time_budget=args.eq_seconds, model=model, seed=3000 + int(sigma_r),
                    progress=False, **kw)
-        lit = ref > 0.05 * ref.max()
         row[name] = {"seconds": r.seconds, "spp": float(r.samples_per_pixel.mean()), "events": r.events,
                      "paths_per_second": r.paths / r.seconds,
                      # variance of one path's estimate over the pixel value squared, mean over lit pixels
-                     "path_rel_variance": float(np.mean(r.path_variance[lit] / ref[lit] ** 2)),
+                     "path_rel_variance": r.relative_path_variance(ref),
                      "rel_rmse": rmse(r.image, ref), "mean_ratio": float(r.image.mean() / max(ref.mean(), 1e-12))}
         save_image(out_png.with_name(f"{out_png.stem}_{name}.png"), r.image, exposure=float(np.percentile(ref, 99.5)))
     save_image(out_png.with_name(f"{out_png.stem}_reference.png"), ref)

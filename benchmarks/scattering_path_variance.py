@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scattering import combine_reference
 from sciflow.core.files import atomic_write_json, atomic_write_text
 from sciflow.core.random import make_generator
 from sciflow.domains.photons.scene import make_scene
@@ -52,7 +53,7 @@ def run(label: str, tracer, spp: int, seed: int, ref: np.ndarray | None = None) 
     return {**extra, "tracer": label, "seconds": r.seconds, "paths": r.paths, "paths_per_second": r.paths / r.seconds,
             "events_per_path": r.events / r.paths, "mean_radiance": float(r.image.mean()),
             "jumps_per_path": getattr(tracer, "jumps", 0) / r.paths,
-            "path_rel_variance_mean": float(rel.mean()), "path_rel_variance_median": float(np.median(rel)),
+            "path_rel_variance_mean": r.relative_path_variance(), "path_rel_variance_median": float(np.median(rel)),
             "image_mean_rel_se": float(np.sqrt((r.std_error ** 2).sum()) / r.image.sum())}
 
 
@@ -97,7 +98,7 @@ def main() -> None:
     ref = None
     if args.reference:
         with np.load(args.reference) as f:
-            ref = (f["i1"] * f["w1"] + f["i2"] * f["w2"]) / (f["w1"] + f["w2"])
+            ref, _ = combine_reference(f["i1"], f["i2"], f["w1"], f["w2"])
     for s in args.sigma_r:
         scene = make_scene("sphere", sigma_r=s, albedo=0.999, g=0.5, width=args.res, height=args.res)
         tracers = [("brute force", VolumePathTracer(scene)),

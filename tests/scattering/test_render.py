@@ -203,4 +203,5 @@ def test_pixel_standard_errors_predict_the_spread_between_independent_renders():
     c = VolumePathTracer(scene).render(1200, generator=make_generator(2), progress=False)
     ratio = c.path_variance[lit].sum() / a.path_variance[lit].sum()
     assert 0.8 < ratio < 1.25
+    assert 0.8 < c.relative_path_variance(b.image) / a.relative_path_variance(b.image) < 1.25
     assert c.summary()["relative_std_error"] < a.summary()["relative_std_error"]

@@ -43,6 +43,13 @@ class RenderResult:
             return None
         return np.sqrt(self.path_variance / np.maximum(self.samples_per_pixel, 1))
 
+    def relative_path_variance(self, reference: np.ndarray | None = None, lit: float = 0.05) -> float:
+        """Variance of one path's estimate over the pixel value squared (``reference``, default this image), mean
+        over the pixels brighter than ``lit`` x the brightest: the noise per path, independent of spp."""
+        ref = self.image if reference is None else np.asarray(reference)
+        mask = ref > lit * ref.max()
+        return float(np.mean(self.path_variance[mask] / ref[mask] ** 2))
+
     def summary(self) -> dict[str, Any]:
         out = {"seconds": self.seconds, "paths": self.paths, "events": self.events,
                "spp_min": int(self.samples_per_pixel.min()), "spp_max": int(self.samples_per_pixel.max()),

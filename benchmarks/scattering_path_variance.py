@@ -29,20 +29,11 @@ from sciflow.core.files import atomic_write_json, atomic_write_text
 from sciflow.core.random import make_generator
 from sciflow.domains.photons.scene import make_scene
 from sciflow.domains.photons.volpath import VolumePathTracer
-from sciflow.domains.photons.walks import simulate_walks
+from sciflow.domains.photons.walks import MonteCarloWalkSampler
 from sciflow.methods.scattering import ScatteringCVAEs
 from sciflow.methods.scattering.render import SphereTracingCVAETracer
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class ExactWalks:
-    """Monte Carlo walks with the sampler interface of ScatteringCVAEs (ground truth for the jumps)."""
-
-    device = torch.device("cpu")
-
-    def sample(self, sigma_r, g, albedo, *, generator=None, check=False, events=None):
-        return simulate_walks(sigma_r.double(), g.double(), albedo, generator=generator, dtype=torch.float64)
 
 
 def run(label: str, tracer, spp: int, seed: int, ref: np.ndarray | None = None) -> dict:
@@ -105,7 +96,7 @@ def main() -> None:
                    ("learned, 1 NEE per jump", SphereTracingCVAETracer(scene, model)),
                    ("learned, 8 NEE per jump", SphereTracingCVAETracer(scene, model, nee_events=8))]
         if not args.no_exact:
-            tracers.append(("sphere jumps with exact MC walks", SphereTracingCVAETracer(scene, ExactWalks())))
+            tracers.append(("sphere jumps with exact MC walks", SphereTracingCVAETracer(scene, MonteCarloWalkSampler())))
         tracers += [(f"learned, jumps from {m:g} mean free paths", SphereTracingCVAETracer(scene, model, min_sigma_r=m))
                     for m in args.min_sigma_r]
         for label, tracer in tracers:

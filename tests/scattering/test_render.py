@@ -22,6 +22,7 @@ from sciflow.domains.photons.scene import (
     make_scene,
 )
 from sciflow.domains.photons.volpath import VolumePathTracer
+from sciflow.domains.photons.walks import MonteCarloWalkSampler
 from sciflow.methods.scattering import ScatteringCVAEs
 from sciflow.methods.scattering.render import SphereTracingCVAETracer
 
@@ -151,21 +152,12 @@ def test_shipped_workflow_runs_on_shipped_weights(tmp_path):
     torch.testing.assert_close(tr.extras["survival"], data["scattering"]["albedo"] ** n)
 
 
-class _MonteCarloWalks:
-    """Stands in for the CVAEs: exact Monte Carlo walks with the same record fields."""
-    device = torch.device("cpu")
-
-    def sample(self, sigma_r, g, albedo, *, generator=None, check=False):
-        from sciflow.domains.photons.walks import simulate_walks
-        return simulate_walks(sigma_r.double(), g.double(), albedo, generator=generator, dtype=torch.float64)
-
-
 def test_sphere_tracing_with_exact_walks_matches_brute_force():
     """The jump logic (frame, radius, survival albedo^N, one weighted next-event estimate) is unbiased: with exact
     walks in place of the CVAEs the learned integrator must agree with brute force within Monte Carlo noise."""
     scene = make_scene("sphere", sigma_r=8.0, albedo=0.99, g=0.3, width=4, height=4)
     bf = VolumePathTracer(scene).render(800, generator=make_generator(0), progress=False)
-    tracer = SphereTracingCVAETracer(scene, _MonteCarloWalks(), min_sigma_r=2.0)
+    tracer = SphereTracingCVAETracer(scene, MonteCarloWalkSampler(), min_sigma_r=2.0)
     st = tracer.render(800, generator=make_generator(1), progress=False)
     assert tracer.jumps > 1000                     # whole spheres were crossed, not only single events
     # each image mean has ~1.4 % relative noise at 12,800 paths (measured over seeds): 6 % is ~3 sigma of the

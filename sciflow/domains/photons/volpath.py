@@ -123,7 +123,7 @@ class VolumePathTracer:
         npix = cam.width * cam.height
         total = npix * int(spp) if spp is not None else 1 << 62
         acc = torch.zeros(npix, dtype=torch.float64, device=device)
-        acc2 = torch.zeros(npix, dtype=torch.float64, device=device)     # sum of squared path totals
+        acc2 = torch.zeros(npix, dtype=torch.float64, device=device)     # sums of path totals and their squares
         cnt = torch.zeros(npix, dtype=torch.long, device=device)
         S = int(min(self.slots, total))
         dt = self.dtype
@@ -183,7 +183,6 @@ class VolumePathTracer:
                 if si.numel():
                     xs = x[si] + tf[~leave].unsqueeze(-1) * w[si]
                     xs, ws, bs, c = self.medium_event(xs, w[si], beta[si], generator)
-                    acc.index_add_(0, pix[si], c.to(torch.float64))
                     total_c[si] += c.to(torch.float64)
                     # Russian roulette on low throughput
                     low = bs < self.rr
@@ -198,6 +197,7 @@ class VolumePathTracer:
             dead = (~alive).nonzero().squeeze(1)
             if dead.numel():
                 bar.update(int(dead.numel()))
+                acc.index_add_(0, pix[dead], total_c[dead])            # a path counts once it has ended
                 acc2.index_add_(0, pix[dead], total_c[dead].square())
                 total_c[dead] = 0.0
                 new = issue(int(dead.numel()))

@@ -35,7 +35,7 @@ from .fields import (
 )
 from .phase import hg_sample_cos
 
-__all__ = ["nee_weight", "simulate_walks", "survival"]
+__all__ = ["MonteCarloWalkSampler", "nee_weight", "simulate_walks", "survival"]
 
 
 def nee_weight(albedo: Tensor, n: Tensor) -> Tensor:
@@ -178,3 +178,16 @@ def simulate_walks(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | 
     res[NEE_WEIGHT] = nee_weight(a, out_n)
     res[SURVIVAL] = survival(a, out_n)
     return res
+
+
+class MonteCarloWalkSampler:
+    """Exact Monte Carlo walks behind the sampler interface of ``ScatteringCVAEs.sample``: the sphere-tracing
+    tracer run with it is the learned integrator with perfect models (slow; a reference for its jump logic)."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+
+    def sample(self, sigma_r: Tensor, g: Tensor, albedo: Tensor | float, *, generator: torch.Generator | None = None,
+               check: bool = False, events: int | None = None) -> dict[str, Tensor]:
+        return simulate_walks(sigma_r.double(), g.double(), albedo, generator=generator, device=self.device,
+                              dtype=torch.float64)

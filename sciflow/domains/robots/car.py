@@ -167,27 +167,40 @@ class Car:
         if s0.dim() != 2 or controls.dim() != 3 or controls.shape[0] != s0.shape[0]:
             raise InputError(f"rollout: expected s0 (B, 5) and controls (B, K, 2), got {tuple(s0.shape)} and "
                              f"{tuple(controls.shape)}")
-        out = [s0]
-        s = s0
-        for k in range(controls.shape[1]):
-            u = controls[:, k]
-            for _ in range(self.p.control_period):
-                s = self.step(s, u)
-                out.append(s)
-        return torch.stack(out, dim=1)
+        return self.simulate(s0, self.expand_controls(controls))
 
     def expand_controls(self, controls: Tensor) -> Tensor:
         """(B, K, 2) held controls -> (B, K * control_period, 2), one per integration step."""
         return controls.repeat_interleave(self.p.control_period, dim=1)
 
     def simulate(self, s0: Tensor, step_controls: Tensor) -> Tensor:
-        """Re-simulate with one control per integration step: s0 (B, 5), step_controls (B, T, 2) -> (B, T+1, 5)."""
-        out = [s0]
-        s = s0
-        for k in range(step_controls.shape[1]):
-            s = self.step(s, step_controls[:, k])
-            out.append(s)
-        return torch.stack(out, dim=1)
+        """Integrate with one control per integration step: s0 (B, 5), step_controls (B, T, 2) -> (B, T+1, 5).
+
+        The same arithmetic as ``T`` calls of ``step``, vectorised over time: only speed and steering need a loop
+        (their clipping is sequential); the heading increments depend on them alone, and the position increments
+        on them and the headings, so both are cumulative sums. Headings are wrapped once at the end (``step``
+        wraps after every step; the two agree modulo 2 pi to rounding).
+        """
+        if s0.dim() != 2 or step_controls.dim() != 3 or step_controls.shape[0] != s0.shape[0]:
+            raise InputError(f"simulate: expected s0 (B, 5) and step_controls (B, T, 2), got {tuple(s0.shape)} "
+                             f"and {tuple(step_controls.shape)}")
+        p, h = self.p, self.p.dt
+        lo, hi, vlo, vhi, idx_stage, c_stage, idx_speed, w_speed, w_theta = self._constants(s0)
+        du = torch.maximum(torch.minimum(step_controls, hi), lo) * h          # (B, T, 2)
+        vd = [s0[:, 3:5]]
+        for k in range(du.shape[1]):
+            vd.append(torch.maximum(torch.minimum(vd[-1] + du[:, k], vhi), vlo))
+        vd = torch.stack(vd, dim=1)                                            # (B, T + 1, 2)
+        v0, v1 = vd[:, :-1], vd[:, 1:]
+        prof = torch.stack([v0, 0.5 * (v0 + v1), v1], dim=-2)                  # (B, T, 3, 2)
+        rate = prof[..., 0] * torch.tan(prof[..., 1]) * (1.0 / p.wheelbase)    # (B, T, 3)
+        dth = h * (rate * w_theta).sum(-1)                                     # (B, T)
+        th = torch.cumsum(torch.cat([s0[:, 2:3], dth], dim=1), dim=1)          # (B, T + 1), unwrapped
+        ang = th[:, :-1, None] + (h * c_stage) * rate[..., idx_stage]          # (B, T, 4) stage headings
+        wv = prof[..., idx_speed, 0] * (h * w_speed)                           # (B, T, 4)
+        dxy = torch.stack([(torch.cos(ang) * wv).sum(-1), (torch.sin(ang) * wv).sum(-1)], dim=-1)
+        xy = torch.cumsum(torch.cat([s0[:, None, 0:2], dxy], dim=1), dim=1)    # (B, T + 1, 2)
+        return torch.cat([xy, wrap_angle(th)[..., None], vd], dim=-1)
 
     # -- footprint -----------------------------------------------------------------------------
     def disc_centres(self, s: Tensor) -> Tensor:

@@ -97,7 +97,7 @@ def test_mixed_sampler_splits_rows_and_pads_chunks(open_scenario, gen):
     from sciflow.methods.ditree import MixedSampler
 
     class Straight(RandomControls):                     # a stand-in "policy": zero controls, 4 executed
-        def sample(self, problem, states, targets, generator):
+        def sample(self, problem, states, targets, generator, nodes=None):
             return torch.zeros(states.shape[0], 3, 2), torch.full((states.shape[0],), 3)
 
     prob = Problem.from_scenario(open_scenario)

@@ -85,3 +85,27 @@ def test_save_load_round_trip(tmp_path):
 
 def test_policy_net_declares_its_symmetry():
     assert ChunkPolicyNet.symmetry == "none" and UNet1D.symmetry == "none"
+
+
+def test_per_node_map_cache_gives_the_uncached_conditions(open_scenario, wall_scenario, gen):
+    """Cached map features equal fresh ones; an index whose state changed, or another world, is recomputed."""
+    model = DiTree(widths=(8, 16), map_dim=16, cond_dim=16)
+    sampler = model.sampler()
+    prob, wall = Problem.from_scenario(open_scenario), Problem.from_scenario(wall_scenario)
+    states = torch.rand(6, 5, generator=gen) * torch.tensor([6.0, 6.0, 6.0, 1.0, 0.5]) - torch.tensor([0, 0, 3, 0, 0])
+    targets = torch.rand(6, 2, generator=gen) * 6
+    nodes = torch.tensor([0, 3, 3, 1, 5, 0])            # repeated indices hold repeated states below
+    states[2], states[5] = states[1], states[0]
+    with torch.no_grad():
+        fresh = sampler.conditions(prob, states, targets)
+        cached = sampler.conditions(prob, states, targets, nodes)
+        again = sampler.conditions(prob, states, targets, nodes)        # served from the cache
+        assert torch.allclose(cached, fresh, atol=1e-6) and torch.equal(again, cached)
+        moved = states.clone()
+        moved[:, :2] = moved[:, :2].flip(0)               # same indices, other states: recomputed
+        assert torch.allclose(sampler.conditions(prob, moved, targets, nodes),
+                              sampler.conditions(prob, moved, targets), atol=1e-6)
+        other = sampler.conditions(wall, states, targets, nodes)      # another world: recomputed
+        assert torch.allclose(other, sampler.conditions(wall, states, targets), atol=1e-6)
+        big = torch.tensor([5000, 3, 3, 1, 5, 0])                      # the cache grows past its capacity
+        assert torch.allclose(sampler.conditions(wall, states, targets, big), other, atol=1e-6)

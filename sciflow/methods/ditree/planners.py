@@ -98,7 +98,7 @@ class TreePlanner:
             while time.perf_counter() - t0 < budget and tree.n < max_nodes:
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
                 near = torch.cdist(targets, tree.nodes[:, :2]).argmin(dim=1)
-                controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g)
+                controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g, nodes=near)
                 prop = propagate_edges(problem, tree.nodes[near], controls, n_ctrl, min_steps)
                 rows = prop["keep"].nonzero().flatten().tolist()
                 _, goal_node = add_edges(problem, tree, near, prop, rows)

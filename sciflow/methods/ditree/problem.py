@@ -60,8 +60,10 @@ class ActionSampler(ABC):
 
     @abstractmethod
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
-               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """states (B, 5), targets (B, 2) -> held controls (B, K, 2) and the number to execute (B,) in [1, K]."""
+               generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """states (B, 5), targets (B, 2) -> held controls (B, K, 2) and the number to execute (B,) in [1, K].
+
+        ``nodes`` (B,), optional: the states' indices in the caller's tree, for samplers that cache per node."""
 
 
 class RandomControls(ActionSampler):
@@ -73,7 +75,7 @@ class RandomControls(ActionSampler):
         self.min_controls, self.max_controls, self.k = int(min_controls), int(max_controls), int(k)
 
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
-               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+               generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         b, dev = states.shape[0], states.device
         lo, hi = problem.car.control_bounds(dev, states.dtype)
         u = lo + (hi - lo) * rand((b, self.k, 2), generator=generator, device=dev, dtype=states.dtype)
@@ -109,7 +111,7 @@ class MixedSampler(ActionSampler):
         self.last_random: Tensor | None = None
 
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
-               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+               generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         b = states.shape[0]
         n_rand = min(b, round(self.random_frac * b))
         is_rand = torch.zeros(b, dtype=torch.bool, device=states.device)
@@ -119,7 +121,8 @@ class MixedSampler(ActionSampler):
         if n_rand:
             parts.append(self.random.sample(problem, states[:n_rand], targets[:n_rand], generator))
         if n_rand < b:
-            parts.append(self.primary.sample(problem, states[n_rand:], targets[n_rand:], generator))
+            parts.append(self.primary.sample(problem, states[n_rand:], targets[n_rand:], generator,
+                                             None if nodes is None else nodes[n_rand:]))
         k = max(c.shape[1] for c, _ in parts)
         controls = [torch.cat([c, c[:, -1:].expand(-1, k - c.shape[1], -1)], dim=1) for c, _ in parts]
         return torch.cat(controls), torch.cat([n for _, n in parts])

@@ -9,6 +9,7 @@ from sciflow.core.random import make_generator
 from sciflow.domains.robots import Scenario, verify_plan
 from sciflow.methods.ditree import DiTree, RandomControls, SSTPlanner, TreePlanner, plan_trajectory
 from sciflow.methods.ditree.ompl_rrt import OMPLRRT, ompl_available
+from sciflow.methods.ditree.planners import GOAL_MARGIN
 from sciflow.methods.ditree.problem import Problem
 from sciflow.methods.ditree.tree import Tree
 
@@ -17,6 +18,8 @@ def _check(sc, res):
     assert res.success, f"{res.planner} found no plan"
     rep = verify_plan(sc, res.states, res.controls)
     assert rep["ok"], rep
+    if res.planner != "ompl-rrt":                 # sciflow's planners stop GOAL_MARGIN inside the goal disc
+        assert bool(sc.goal.contains(res.states[-1], GOAL_MARGIN))
     assert res.time_s <= sc.budget_s + 1.0
     # the trajectory view keeps states and controls consistent
     traj = plan_trajectory(res, scenario=sc.name)
@@ -150,3 +153,12 @@ def test_verify_plan_compares_headings_modulo_two_pi():
     moved = states.clone()
     moved[30, 0] += 0.01                                           # a real 1 cm discrepancy is still caught
     assert not verify_plan(sc, moved, controls)["ok"]
+
+
+def test_goal_margin_shrinks_the_goal_disc():
+    from sciflow.domains.robots.scenario import GoalRegion
+    goal = GoalRegion(1.0, 2.0, 0.5)
+    pts = torch.tensor([[1.0, 2.498], [1.0, 2.4995], [1.0, 2.5], [1.0, 2.501]], dtype=torch.float64)
+    assert goal.contains(pts).tolist() == [True, True, True, False]
+    assert goal.contains(pts, 1e-3).tolist() == [True, False, False, False]
+    assert goal.contains(pts, 10.0).tolist() == [False] * 4            # a margin beyond the radius: nothing inside

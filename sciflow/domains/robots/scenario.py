@@ -59,10 +59,11 @@ class GoalRegion:
     y: float
     radius: float
 
-    def contains(self, states: Tensor) -> Tensor:
-        """(..., >=2) -> (...,) bool."""
+    def contains(self, states: Tensor, margin: float = 0.0) -> Tensor:
+        """(..., >=2) -> (...,) bool: inside the disc, by at least ``margin`` m when it is given."""
         dx, dy = states[..., 0] - self.x, states[..., 1] - self.y
-        return dx * dx + dy * dy <= self.radius * self.radius
+        r = max(self.radius - float(margin), 0.0)
+        return dx * dx + dy * dy <= r * r
 
     def distance(self, states: Tensor) -> Tensor:
         """(..., >=2) -> (...,) distance of the rear-axle point to the goal disc (0 inside), m."""

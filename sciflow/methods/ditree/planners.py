@@ -16,7 +16,12 @@ from ...domains.robots import Scenario
 from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
 from .tree import PlanResult, Tree
 
-__all__ = ["TreePlanner", "add_edges", "grow_edges", "propagate_edges"]
+__all__ = ["GOAL_MARGIN", "TreePlanner", "add_edges", "grow_edges", "propagate_edges"]
+
+#: a planned state counts as in the goal only this far inside it (m): plans are integrated in float32, and the
+#: float64 re-simulation that verifies them (``verify_plan``, tolerance 1e-3) may land ~1e-5 m elsewhere, so a
+#: state just inside the boundary could be re-simulated just outside it.
+GOAL_MARGIN = 1e-3
 
 
 def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: torch.Tensor, n_ctrl: torch.Tensor,
@@ -35,7 +40,7 @@ def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: tor
     end = torch.minimum(planned, first_bad - 1)                         # last valid state index
     t = edge.shape[1]
     idx = torch.arange(t, device=edge.device).expand(edge.shape[0], t)
-    in_goal = goal.contains(edge) & (idx >= 1) & (idx <= end[:, None])
+    in_goal = goal.contains(edge, GOAL_MARGIN) & (idx >= 1) & (idx <= end[:, None])
     g_first = torch.where(in_goal, idx, torch.full_like(idx, t)).min(dim=1).values
     reached = g_first < t
     end = torch.where(reached, g_first, end)

@@ -47,11 +47,14 @@ def _median(xs: Sequence[float]) -> float:
 
 
 def summarize(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregate run metrics. ``median_time_s`` is over successful runs; ``median_time_all_s`` counts failures
-    as infinite (it is infinite when fewer than half of the runs succeed)."""
+    """Aggregate run metrics. A run succeeds when its planner returned a plan within the budget and the plan
+    passed ``verify_plan`` (a plan that does not verify counts as a failure; ``all_verified`` says whether every
+    returned plan did). ``median_time_s`` is over successful runs; ``median_time_all_s`` counts failures as
+    infinite (it is infinite when fewer than half of the runs succeed)."""
     runs = list(runs)
-    ok = [r for r in runs if r["success"]]
-    times_all = sorted([r["time_s"] if r["success"] else math.inf for r in runs])
+    claimed = [r for r in runs if r["success"]]
+    ok = [r for r in claimed if r.get("verified", False)]
+    times_all = sorted([r["time_s"] if r["success"] and r.get("verified", False) else math.inf for r in runs])
     med_all = _median(times_all) if runs else float("nan")
     return {
         "n_runs": len(runs),
@@ -63,7 +66,7 @@ def summarize(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "median_duration_s": _median([r["duration_s"] for r in ok]),
         "median_length_m": _median([r["length_m"] for r in ok]),
         "median_tree_size": _median([float(r["tree_size"]) for r in runs]),
-        "all_verified": all(r.get("verified", False) for r in ok),
+        "all_verified": all(r.get("verified", False) for r in claimed),
     }
 
 

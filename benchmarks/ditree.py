@@ -30,12 +30,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.files import atomic_path, atomic_write_json, atomic_write_text
 from sciflow.core.training import progress
 from sciflow.data.robot_maps import make_scenario
 from sciflow.domains.robots import load_scenario, save_scenario, scenario_files
 from sciflow.methods.ditree import DiTree
-from sciflow.methods.ditree.evaluate import run_once, summarize
+from sciflow.methods.ditree.evaluate import run_once, success_curve, summarize
 from sciflow.methods.ditree.method import baseline_planner
 
 SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
@@ -45,6 +45,8 @@ LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (scifl
          "ditree-rf1": "DiTree tree, random expansions only (random_frac 1)"}
 #: ablations of the mixed expansion: the same DiTree (same model, settings, seeds) with another random_frac
 VARIANTS = {"ditree-rf0": 0.0, "ditree-rf1": 1.0}
+#: budgets (s) at which the report reads the success rate off the runs (those up to --budget)
+CURVE_BUDGETS = (0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 def weights_digest(model: DiTree) -> str:
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ditree"))
     ap.add_argument("--ompl-goal-bias", type=float, default=0.05)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--note", default=None, help="text for the report (kept by later --report-only runs)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads(prev.read_text()).get("meta", {})
         args.command = old.get("command", args.command)
         args.load = old.get("load1_start_end", args.load)
+        args.note = args.note if args.note is not None else old.get("note")
     args.ditree_config = model.config() if model is not None else None
     report(sets, args, done)
     return 0
@@ -149,8 +153,33 @@ def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
+def plot_curves(curves: dict, args: argparse.Namespace, path: Path) -> None:
+    """One panel per family: the share of runs solved (verified plan) within each budget, per planner."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    grid = [args.budget * k / 200 for k in range(1, 201)]
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 4.0), squeeze=False)
+    for ax, (f, per) in zip(axes[0], curves.items()):
+        for p, runs in per.items():
+            ax.plot(grid, [100 * v for v in success_curve(runs, grid)], label=LABEL.get(p, p), lw=1.6)
+        ax.set_title(f + (" (train family)" if f == ID_FAMILY else " (OOD)"))
+        ax.set_xscale("log")
+        ax.set_xlabel("budget (s, wall clock, 1 CPU thread)")
+        ax.set_ylim(0, 102)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("runs solved (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
 def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
-    table, rows = {}, []
+    table, rows, curves = {}, [], {}
+    budgets = [b for b in CURVE_BUDGETS if b <= args.budget]
     for f, scs in sets.items():
         names = {sc.name for sc in scs}
         for p in args.planners:
@@ -160,6 +189,8 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
                 continue
             summ = summarize(runs)
             summ["mean_load1"] = sum(r.get("load1", 0) for r in runs) / len(runs)
+            summ["success_within"] = dict(zip(map(str, budgets), success_curve(runs, budgets)))
+            curves.setdefault(f, {})[p] = runs
             table.setdefault(f, {})[p] = summ
             rows.append((f, p, summ))
     targets = {}
@@ -181,7 +212,7 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
             "command": args.command,
-            "ditree_config": args.ditree_config, "tags": args.tags, "load1_start_end": args.load,
+            "ditree_config": args.ditree_config, "tags": args.tags, "load1_start_end": args.load, "note": args.note,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_json(Path(args.out).with_suffix(".json"), {"meta": meta, "summary": table, "targets": targets})
     lines = [(f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "
@@ -201,7 +232,19 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
         for f, t in targets.items():
             lines.append(f"| {f} | {t['success_gain_points']:+.0f} | {'yes' if t['success_target_met'] else 'no'} | "
                          f"{_fmt(t['median_time_ratio'])} | {'yes' if t['time_target_met'] else 'no'} |")
+    if budgets:
+        lines += ["", ("Success within a shorter budget, read off the same runs (each run stops at its first solution "
+                       "and the budget only stops it, so a run solved at t <= b s would have been solved with budget "
+                       f"b): `{Path(args.out).name}_success_vs_budget.png`."), "",
+                  "| family | planner | " + " | ".join(f"<= {b:g} s" for b in budgets) + " |",
+                  "|---|---|" + "---|" * len(budgets)]
+        for f, p, s in rows:
+            lines.append(f"| {f} | {LABEL.get(p, p)} | "
+                         + " | ".join(f"{100 * v:.0f}%" for v in s["success_within"].values()) + " |")
+        plot_curves(curves, args, Path(str(args.out) + "_success_vs_budget.png"))
     lines += ["", f"Command: `{meta['command']}`", ""]
+    if args.note:
+        lines += [args.note, ""]
     atomic_write_text(Path(args.out).with_suffix(".md"), "\n".join(lines))
     print("\n".join(lines))
 

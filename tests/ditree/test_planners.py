@@ -162,3 +162,18 @@ def test_goal_margin_shrinks_the_goal_disc():
     assert goal.contains(pts).tolist() == [True, True, True, False]
     assert goal.contains(pts, 1e-3).tolist() == [True, False, False, False]
     assert goal.contains(pts, 10.0).tolist() == [False] * 4            # a margin beyond the radius: nothing inside
+
+
+def test_success_curve_and_summary_count_only_verified_plans():
+    from sciflow.methods.ditree.evaluate import success_curve, summarize
+    base = {"budget_s": 5.0, "duration_s": 1.0, "length_m": 1.0, "tree_size": 10}
+    runs = [{**base, "success": True, "verified": True, "time_s": 0.3},
+            {**base, "success": True, "verified": True, "time_s": 1.5},
+            {**base, "success": True, "verified": False, "time_s": 0.2},      # a plan that failed verification
+            {**base, "success": False, "time_s": 5.0}]
+    assert success_curve(runs, [0.1, 0.3, 1.0, 5.0]) == [0.0, 0.25, 0.25, 0.5]
+    s = summarize(runs)
+    assert s["n_success"] == 2 and s["success_rate"] == 0.5 and not s["all_verified"]
+    assert s["median_time_s"] == pytest.approx(0.9) and math.isinf(s["median_time_all_s"])     # half failed
+    with pytest.raises(ValueError, match="budget"):
+        success_curve(runs, [6.0])

@@ -13,7 +13,7 @@ from ...core.random import make_generator
 from ...domains.robots import Scenario, verify_plan
 from .problem import Problem
 
-__all__ = ["evaluate", "run_once", "run_seed", "summarize"]
+__all__ = ["evaluate", "run_once", "run_seed", "success_curve", "summarize"]
 
 
 def run_seed(scenario: Scenario, planner: str, seed: int) -> int:
@@ -68,6 +68,19 @@ def summarize(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "median_tree_size": _median([float(r["tree_size"]) for r in runs]),
         "all_verified": all(r.get("verified", False) for r in claimed),
     }
+
+
+def success_curve(runs: Iterable[dict[str, Any]], budgets: Sequence[float]) -> list[float]:
+    """Fraction of ``runs`` that found a verified plan within each budget (s): the anytime success curve of
+    planners that stop at their first solution. Budgets above the runs' own budget cannot be read off them."""
+    runs = list(runs)
+    if not runs:
+        return [float("nan")] * len(budgets)
+    top = min(float(r["budget_s"]) for r in runs)
+    if any(float(b) > top + 1e-9 for b in budgets):
+        raise ValueError(f"budgets: at most the runs' own budget ({top:g} s), got {max(budgets):g}")
+    times = [r["time_s"] for r in runs if r["success"] and r.get("verified", False)]
+    return [sum(t <= b for t in times) / len(runs) for b in budgets]
 
 
 def evaluate(scenarios: Sequence[Scenario], make_planner: Callable[[], Any], *, seeds: int = 5,

@@ -46,6 +46,11 @@ def _median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
 
+def _solved(run: dict[str, Any]) -> bool:
+    """A run's plan was returned within the budget and passed ``verify_plan``."""
+    return bool(run["success"] and run.get("verified", False))
+
+
 def summarize(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate run metrics. A run succeeds when its planner returned a plan within the budget and the plan
     passed ``verify_plan`` (a plan that does not verify counts as a failure; ``all_verified`` says whether every
@@ -53,8 +58,8 @@ def summarize(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     infinite (it is infinite when fewer than half of the runs succeed)."""
     runs = list(runs)
     claimed = [r for r in runs if r["success"]]
-    ok = [r for r in claimed if r.get("verified", False)]
-    times_all = sorted([r["time_s"] if r["success"] and r.get("verified", False) else math.inf for r in runs])
+    ok = [r for r in claimed if _solved(r)]
+    times_all = sorted([r["time_s"] for r in ok] + [math.inf] * (len(runs) - len(ok)))
     med_all = _median(times_all) if runs else float("nan")
     return {
         "n_runs": len(runs),
@@ -79,7 +84,7 @@ def success_curve(runs: Iterable[dict[str, Any]], budgets: Sequence[float]) -> l
     top = min(float(r["budget_s"]) for r in runs)
     if any(float(b) > top + 1e-9 for b in budgets):
         raise ValueError(f"budgets: at most the runs' own budget ({top:g} s), got {max(budgets):g}")
-    times = [r["time_s"] for r in runs if r["success"] and r.get("verified", False)]
+    times = [r["time_s"] for r in runs if _solved(r)]
     return [sum(t <= b for t in times) / len(runs) for b in budgets]
 
 

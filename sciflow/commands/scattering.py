@@ -31,6 +31,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_prior(args: argparse.Namespace) -> int:
+    _threads(args)
+    from ..data.scattering import load_walk_dataset
+    from ..methods.scattering import ScatteringCVAEs
+    from ..methods.scattering.training import fit_priors
+    model = fit_priors(ScatteringCVAEs.load(args.model), load_walk_dataset(list(args.data), max_walks=args.max_walks),
+                       args.only, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    model.info["prior_fit_data"] = [str(d) for d in args.data]
+    model.save(args.out)
+    print(json.dumps(model.info["prior_fit"], indent=2))
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     _threads(args)
     from ..core.files import atomic_write_json
@@ -86,6 +99,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-exact-single", action="store_true",
                    help="learn N = 1 walks with the CVAEs too (the first release) instead of drawing them exactly")
     t.set_defaults(func=_train)
+
+    f = verbs.add_parser("fit-prior", parents=[common],
+                         help="fit a conditional latent prior to trained CVAEs on walks they were not trained on")
+    f.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s)")
+    f.add_argument("--model", default="models/scattering")
+    f.add_argument("--out", required=True)
+    f.add_argument("--only", nargs="+", default=["len"], choices=["len", "path", "scat"])
+    f.add_argument("--steps", type=int, default=3000)
+    f.add_argument("--batch-size", type=int, default=4096)
+    f.add_argument("--lr", type=float, default=3e-3)
+    f.add_argument("--max-walks", type=int, default=None)
+    f.set_defaults(func=_fit_prior)
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")
     e.add_argument("--model", default="models/scattering")

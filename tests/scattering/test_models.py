@@ -150,3 +150,58 @@ def test_shipped_scatgen_places_events_at_the_monte_carlo_radius():
     # the centre (event 1) is kept as often as in Monte Carlo
     f_mc, f_cv = float((r_mc == 0).double().mean()), float((r_cv == 0).double().mean())
     assert abs(f_mc - f_cv) < 4 * math.sqrt(f_mc * (1 - f_mc) / 4000) + 0.005
+
+
+def test_conditional_prior_starts_standard_and_fits_the_aggregated_posterior():
+    from sciflow.nn.cvae import kl_gaussians
+    torch.manual_seed(0)
+    cv = CVAE(1, 3, 2, conditional_prior=True)
+    c = torch.rand(4000, 3) * 2 - 1
+    plain = CVAE(1, 3, 2)
+    plain.load_state_dict(cv.state_dict(), strict=False)
+    a = cv.sample(c[:8], generator=torch.Generator().manual_seed(2))
+    b = plain.sample(c[:8], generator=torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)                                     # an unfitted prior is N(0, I)
+    # an encoder whose posterior is N((0.5 c0, -0.3), 0.25 I) whatever x: the ELBO-optimal prior is that Gaussian
+    last = [m for m in cv.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([0.0, -0.3, math.log(0.25), math.log(0.25)]))
+    enc_before = [p.clone() for p in cv.encoder.parameters()]
+    shift = torch.stack([0.5 * c[:, 0], torch.zeros(4000)], dim=-1)
+    orig_encode = cv.encode
+    cv.encode = lambda x, cc: (orig_encode(x, cc)[0] + torch.stack([0.5 * cc[:, 0], torch.zeros(len(cc))], -1),
+                               orig_encode(x, cc)[1])
+    hist = cv.fit_prior(torch.randn(4000, 1), c, steps=1500, batch_size=1024, lr=1e-2,
+                        generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        mp, lp = cv.prior_params(c)
+    assert hist[-1] < 0.01 < hist[0]                              # KL to the posterior goes to ~0
+    assert torch.allclose(mp, shift + torch.tensor([0.0, -0.3]), atol=0.05)
+    assert torch.allclose(lp, torch.full_like(lp, math.log(0.25)), atol=0.1)
+    assert all(torch.equal(p, q) for p, q in zip(cv.encoder.parameters(), enc_before))  # encoder untouched
+    assert float(kl_gaussians(mp, lp, mp, lp).abs().max()) < 1e-6
+    with pytest.raises(ValueError, match="conditional prior"):
+        CVAE(1, 3, 2).fit_prior(torch.randn(4, 1), c[:4])
+
+
+def test_scattering_model_with_a_fitted_prior_round_trips(tmp_path):
+    from sciflow.methods.scattering.training import fit_priors
+    g = make_generator(5)
+    cond = sample_conditions(400, generator=g, sigma_max=8.0)
+    walks = simulate_walks(cond["sigma_r"], cond["g"], cond["albedo"], generator=g)
+    base = ScatteringCVAEs()
+    fitted = fit_priors(base, walks, ["len"], steps=20, batch_size=128)
+    assert fitted.config()["conditional_prior"] == ["len"] and "conditional_prior" not in base.config()
+    assert fitted.model["len"].prior is not None and fitted.model["path"].prior is None
+    for name in ("len", "path", "scat"):                           # encoders and decoders copied unchanged
+        for k, v in base.model[name].state_dict().items():
+            assert torch.equal(fitted.model[name].state_dict()[k], v)
+    fitted.save(tmp_path / "m")
+    back = ScatteringCVAEs.load(tmp_path / "m")
+    c = torch.tensor([[4.0, 0.5, 0.99]]).expand(64, 3)
+    a = fitted.generate(c, 64, generator=make_generator(1))
+    b = back.generate(c, 64, generator=make_generator(1))
+    assert torch.equal(a.states, b.states)
+    with pytest.raises(InputError, match="names"):
+        fit_priors(base, walks, ["nope"])

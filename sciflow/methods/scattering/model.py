@@ -69,6 +69,9 @@ class ScatteringCVAEs(Method):
             exp(-sigma_r) (the first flight from the centre leaves the sphere), and then the exit is the
             Henyey-Greenstein direction of that event (exit point = exit direction). lenGen and pathGen then
             learn walks with N >= 2 only. False reproduces the first release (every N from the CVAEs).
+        conditional_prior: names of the CVAEs ("len", "path", "scat") that draw their latent from a fitted
+            conditional prior p(z | c) (``CVAE.fit_prior``; a small c -> 16 -> 2 x latent network, run once per
+            sample like the decoder) instead of N(0, I).
     """
 
     name = "scattering"
@@ -78,8 +81,12 @@ class ScatteringCVAEs(Method):
 
     def __init__(self, latent_dims: Sequence[int] = (2, 3, 4), decoder_hidden: Sequence[int] = (16, 16, 16),
                  encoder_hidden: Sequence[int] = (64, 64), activation: str = "silu",
-                 scat_coords: str = "depth", exact_single: bool = True) -> None:
+                 scat_coords: str = "depth", exact_single: bool = True,
+                 conditional_prior: Sequence[str] = ()) -> None:
         super().__init__()
+        conditional_prior = sorted({str(v) for v in conditional_prior})
+        if set(conditional_prior) - set(MODEL_NAMES):
+            raise InputError(f"conditional_prior: names from {list(MODEL_NAMES)}, got {conditional_prior}")
         latent_dims, decoder_hidden = [int(v) for v in latent_dims], [int(v) for v in decoder_hidden]
         if len(latent_dims) != 3 or not all(2 <= v <= 5 for v in latent_dims):
             raise InputError(f"latent_dims: expected three sizes in [2, 5], got {latent_dims}")
@@ -89,13 +96,15 @@ class ScatteringCVAEs(Method):
         self._config = {"latent_dims": latent_dims, "decoder_hidden": decoder_hidden,
                         "encoder_hidden": [int(v) for v in encoder_hidden], "activation": activation,
                         "scat_coords": scat_coords, "exact_single": bool(exact_single)}
+        if conditional_prior:                 # absent from the config of files written before it existed
+            self._config["conditional_prior"] = conditional_prior
         kw = {"decoder_hidden": decoder_hidden, "encoder_hidden": encoder_hidden, "activation": activation}
         self.adapter = PhotonAdapter(scat_coords)
         self.model = nn.ModuleDict({
-            "len": CVAE(LEN_DIM, COND_DIM, latent_dims[0], **kw),
-            "path": CVAE(PATH_DIM, WALK_DIM, latent_dims[1], **kw),
-            "scat": CVAE(self.adapter.scat_dim, SCAT_COND_DIM, latent_dims[2], **kw),
-        })
+            name: CVAE(x_dim, c_dim, latent, conditional_prior=name in conditional_prior, **kw)
+            for name, x_dim, c_dim, latent in (("len", LEN_DIM, COND_DIM, latent_dims[0]),
+                                               ("path", PATH_DIM, WALK_DIM, latent_dims[1]),
+                                               ("scat", self.adapter.scat_dim, SCAT_COND_DIM, latent_dims[2]))})
 
     def config(self) -> dict[str, Any]:
         return dict(self._config)

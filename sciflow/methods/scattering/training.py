@@ -17,7 +17,7 @@ from ...domains.photons.conditions import check_conditions
 from ...domains.photons.fields import N_EVENTS, SIGMA_R, G
 from .model import MODEL_NAMES, ScatteringCVAEs
 
-__all__ = ["encode_dataset", "fit_models", "train_from_folder"]
+__all__ = ["encode_dataset", "fit_models", "fit_priors", "train_from_folder"]
 
 
 def encode_dataset(model: ScatteringCVAEs, walks: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -145,3 +145,40 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
     summary["seconds_total"] = time.perf_counter() - t0
     summary["saved"] = str(out)
     return summary
+
+
+def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Iterable[str] = ("len",), *,
+               steps: int = 3000, batch_size: int = 4096, lr: float = 3e-3, seed: int = 0) -> ScatteringCVAEs:
+    """A copy of ``model`` whose CVAEs ``names`` draw their latent from a conditional prior fitted on ``walks``
+    (``CVAE.fit_prior``); encoders and decoders are unchanged. Use walks the CVAEs were not trained on: an
+    encoder maps its own training walks closer to N(0, I) than new ones. Each CVAE is fitted on the rows it
+    models (lenGen and pathGen: walks with N >= 2 when single scattering is exact; scatGen: events k >= 2)."""
+    names = sorted(set(names))
+    bad = [n for n in names if n not in MODEL_NAMES]
+    if bad or not names:
+        raise InputError(f"names: a non-empty subset of {list(MODEL_NAMES)}, got {names}")
+    cfg = model.config()
+    new = ScatteringCVAEs(**{**cfg, "conditional_prior": sorted(set(cfg.get("conditional_prior", ())) | set(names))})
+    for name in MODEL_NAMES:
+        new.model[name].load_state_dict(model.model[name].state_dict(), strict=False)
+    new.info = dict(model.info)
+    data = encode_dataset(new, walks)
+    gen = torch.Generator().manual_seed(int(seed))
+    fits = {}
+    for name in names:
+        if name == "scat":
+            rows = {k: v[data["scat_keep"]] for k, v in data.items()}
+            x, c = rows["scat"], rows["scat_cond"]
+        else:
+            rows = {k: v[data["multi"]] for k, v in data.items()} if cfg["exact_single"] else data
+            if name == "len":
+                u = torch.rand(rows["cond"].shape[0], generator=gen)
+                x, c = new.adapter.len_encode(rows[N_EVENTS], rows[SIGMA_R], rows[G], u), rows["cond"]
+            else:
+                x, c = rows["path"], rows["walk"]
+        t0 = time.perf_counter()
+        hist = new.model[name].fit_prior(x, c, steps=steps, batch_size=batch_size, lr=lr, generator=gen)
+        fits[name] = {"rows": int(x.shape[0]), "steps": int(steps), "kl_first": hist[0], "kl_last": hist[-1],
+                      "seconds": time.perf_counter() - t0}
+    new.info["prior_fit"] = fits
+    return new

@@ -31,6 +31,27 @@ def encode_dataset(model: ScatteringCVAEs, walks: Mapping[str, Tensor]) -> dict[
     return enc
 
 
+def _inputs(name: str, adapter: Any, rows: Mapping[str, Tensor], gen: torch.Generator | None
+            ) -> tuple[Tensor, Tensor]:
+    """(x, c) of CVAE ``name`` for encoded walk rows (lenGen's dequantisation noise drawn from ``gen``)."""
+    if name == "len":
+        u = rand((rows["cond"].shape[0],), generator=gen, device=rows["cond"].device)
+        return adapter.len_encode(rows[N_EVENTS], rows[SIGMA_R], rows[G], u), rows["cond"]
+    if name == "path":
+        return rows["path"], rows["walk"]
+    return rows["scat"], rows["scat_cond"]
+
+
+def _rows(name: str, model: ScatteringCVAEs, data: dict[str, Tensor]) -> tuple[str, str] | None:
+    """The subset mask CVAE ``name`` learns from, and the error when it is empty (None: every row)."""
+    if name in ("len", "path") and model.config()["exact_single"]:
+        # single-scattering walks are drawn exactly; lenGen and pathGen learn the walks with N >= 2
+        return "multi", "no walk has N >= 2; lenGen and pathGen have nothing to learn"
+    if name == "scat":                # with an exactly drawn first event, scatGen learns events k >= 2 only
+        return "scat_keep", "no walk keeps an event k >= 2; scatGen has nothing to learn"
+    return None
+
+
 def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], batch_size: int,
                     free_bits: float = 0.0):
     m = data["cond"].shape[0]
@@ -42,13 +63,7 @@ def _loss_and_batch(name: str, model: ScatteringCVAEs, data: dict[str, Tensor], 
     adapter = model.adapter
 
     def loss_fn(net: torch.nn.Module, b: dict[str, Tensor], gen: torch.Generator):
-        if name == "len":
-            u = rand((b["cond"].shape[0],), generator=gen, device=b["cond"].device)
-            x, c = adapter.len_encode(b[N_EVENTS], b[SIGMA_R], b[G], u), b["cond"]
-        elif name == "path":
-            x, c = b["path"], b["walk"]
-        else:
-            x, c = b["scat"], b["scat_cond"]
+        x, c = _inputs(name, adapter, b, gen)
         return net.loss(x, c, generator=gen, free_bits=free_bits)
 
     return loss_fn, sample_batch
@@ -84,14 +99,10 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
     for i, name in enumerate(names):
         cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
         ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
-        rows = data
-        if name in ("len", "path") and model.config()["exact_single"]:
-            # single-scattering walks are drawn exactly; lenGen and pathGen learn the walks with N >= 2
-            rows = _subset(subsets, data, "multi", "no walk has N >= 2; lenGen and pathGen have nothing to learn")
+        sel = _rows(name, model, data)
+        rows = data if sel is None else _subset(subsets, data, *sel)
+        if sel is not None:
             summary[f"{name}_walks"] = int(rows["cond"].shape[0])
-        elif name == "scat":          # with an exactly drawn first event, scatGen learns events k >= 2 only
-            rows = _subset(subsets, data, "scat_keep", "no walk keeps an event k >= 2; scatGen has nothing to learn")
-            summary["scat_walks"] = int(rows["cond"].shape[0])
         loss_fn, sample_batch = _loss_and_batch(name, model, rows, int(batch_size), float(free_bits))
         trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck,
                           run_config={"method": model.name, "model": name, **model.config()})
@@ -164,18 +175,10 @@ def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Itera
     new.info = dict(model.info)
     data = encode_dataset(new, walks)
     gen = torch.Generator().manual_seed(int(seed))
-    fits = {}
+    fits, subsets = {}, {}
     for name in names:
-        if name == "scat":
-            rows = {k: v[data["scat_keep"]] for k, v in data.items()}
-            x, c = rows["scat"], rows["scat_cond"]
-        else:
-            rows = {k: v[data["multi"]] for k, v in data.items()} if cfg["exact_single"] else data
-            if name == "len":
-                u = torch.rand(rows["cond"].shape[0], generator=gen)
-                x, c = new.adapter.len_encode(rows[N_EVENTS], rows[SIGMA_R], rows[G], u), rows["cond"]
-            else:
-                x, c = rows["path"], rows["walk"]
+        sel = _rows(name, new, data)
+        x, c = _inputs(name, new.adapter, data if sel is None else _subset(subsets, data, *sel), gen)
         t0 = time.perf_counter()
         hist = new.model[name].fit_prior(x, c, steps=steps, batch_size=batch_size, lr=lr, generator=gen)
         fits[name] = {"rows": int(x.shape[0]), "steps": int(steps), "kl_first": hist[0], "kl_last": hist[-1],

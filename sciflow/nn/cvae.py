@@ -130,8 +130,9 @@ class CVAE(nn.Module):
     def fit_prior(self, x: Tensor, c: Tensor, *, steps: int = 2000, batch_size: int = 4096, lr: float = 3e-3,
                   generator: torch.Generator | None = None) -> list[float]:
         """Fit the conditional prior to the trained encoder: minimise the mean KL(q(z | x, c) || p(z | c)) over
-        the rows of (x, c), encoder and decoder fixed (their parameters are not touched). Returns the mean KL
-        per step. Needs ``conditional_prior=True``."""
+        the rows of (x, c), encoder and decoder fixed (their parameters are not touched). Each step draws
+        ``batch_size`` rows with replacement; a ``batch_size`` of at least the number of rows uses every row every
+        step (exact gradient). Returns the mean KL per step. Needs ``conditional_prior=True``."""
         if self.prior is None:
             raise ValueError("fit_prior: this CVAE has no conditional prior (conditional_prior=False)")
         if x.shape[0] != c.shape[0] or x.shape[0] < 1:
@@ -143,8 +144,9 @@ class CVAE(nn.Module):
         opt = torch.optim.Adam(self.prior.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(int(steps), 1), eta_min=lr * 0.02)
         history = []
+        full = int(batch_size) >= mq.shape[0]         # a batch that covers every row: the exact mean, no resampling
         for _ in range(int(steps)):
-            i = torch.randint(mq.shape[0], (min(int(batch_size), mq.shape[0]),), generator=generator)
+            i = slice(None) if full else torch.randint(mq.shape[0], (int(batch_size),), generator=generator)
             loss = kl_gaussians(mq[i], lq[i], *self.prior_params(c[i])).mean()
             opt.zero_grad()
             loss.backward()

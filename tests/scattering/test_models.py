@@ -203,5 +203,24 @@ def test_scattering_model_with_a_fitted_prior_round_trips(tmp_path):
     a = fitted.generate(c, 64, generator=make_generator(1))
     b = back.generate(c, 64, generator=make_generator(1))
     assert torch.equal(a.states, b.states)
+    torch.manual_seed(123)                                         # the global RNG state does not matter
+    again = fit_priors(base, walks, ["len"], steps=20, batch_size=128)
+    for k, v in fitted.model["len"].state_dict().items():          # same seed, same data: the same prior
+        assert torch.equal(again.model["len"].state_dict()[k], v)
     with pytest.raises(InputError, match="names"):
         fit_priors(base, walks, ["nope"])
+
+
+def test_full_batch_prior_fit_is_exact_and_does_not_draw_random_numbers():
+    torch.manual_seed(0)
+    cv = CVAE(1, 3, 2, conditional_prior=True)
+    x, c = torch.randn(300, 1), torch.rand(300, 3)
+    gen = torch.Generator().manual_seed(4)
+    state = gen.get_state()
+    hist = cv.fit_prior(x, c, steps=50, batch_size=300, lr=1e-2, generator=gen)
+    assert torch.equal(gen.get_state(), state)                      # every row each step: no resampling
+    with torch.no_grad():
+        from sciflow.nn.cvae import kl_gaussians
+        assert hist[-1] < hist[0]                                     # exact gradient steps lower the mean KL
+        m, lv = cv.encode(x, c)
+        assert abs(float(kl_gaussians(m, lv, *cv.prior_params(c)).mean()) - hist[-1]) < 0.05

@@ -169,7 +169,9 @@ def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Itera
     if bad or not names:
         raise InputError(f"names: a non-empty subset of {list(MODEL_NAMES)}, got {names}")
     cfg = model.config()
-    new = ScatteringCVAEs(**{**cfg, "conditional_prior": sorted(set(cfg.get("conditional_prior", ())) | set(names))})
+    with torch.random.fork_rng(devices=[]):          # the new prior networks' first layers start from ``seed``
+        torch.manual_seed(int(seed))
+        new = ScatteringCVAEs(**{**cfg, "conditional_prior": sorted(set(cfg.get("conditional_prior", ())) | set(names))})
     for name in MODEL_NAMES:
         new.model[name].load_state_dict(model.model[name].state_dict(), strict=False)
     new.info = dict(model.info)

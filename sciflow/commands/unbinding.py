@@ -41,7 +41,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _pack(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
-    from ..data.dissociation import DissociationTrajectory, write_h5
+    from ..data.dissociation import write_h5
     from ..data.ramd import load_events
     lo, _, hi = args.replicas.partition(":")
     if not lo.isdigit() or not hi.isdigit():
@@ -51,9 +51,7 @@ def _pack(args: argparse.Namespace) -> int:
         for t in load_events(Path(args.runs) / name):
             r = int(t.info.get("stats", {}).get("replica", t.name.rsplit("r", 1)[-1]))
             if int(lo) <= r < int(hi):
-                keep = list(range(0, t.n_frames - 1, args.every)) + [t.n_frames - 1]   # always keep the exit frame
-                out.append(DissociationTrajectory(t.name, t.topology, t.positions[keep], t.times[keep],
-                                                  None if t.energy is None else t.energy[keep], t.info))
+                out.append(t.thin(args.every))
     if not out:
         raise InputError(f"runs: no exited replica of {args.complexes} in {args.replicas} under {args.runs}")
     write_h5(args.out, out)

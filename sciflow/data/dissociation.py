@@ -93,6 +93,14 @@ class DissociationTrajectory:
         """The first frame as a bound complex (the model's condition)."""
         return Complex(self.topology, self.positions[0].astype(np.float64), {"trajectory": self.name})
 
+    def thin(self, every: int) -> DissociationTrajectory:
+        """Every ``every``-th frame from the bound pose on, and always the last (exit) frame."""
+        if int(every) < 1:
+            raise InputError(f"every: must be >= 1, got {every}")
+        keep = [*range(0, self.n_frames - 1, int(every)), self.n_frames - 1]
+        return DissociationTrajectory(self.name, self.topology, self.positions[keep], self.times[keep],
+                                      None if self.energy is None else self.energy[keep], self.info)
+
 
 # -- HDF5 ----------------------------------------------------------------------------------------
 def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTrajectory], *,

@@ -38,6 +38,21 @@ def test_h5_round_trip(tmp_path, make_ring, make_exit):
     assert read_h5(tmp_path / "x.h5", complexes=["other"]) == []
 
 
+def test_thin_keeps_the_bound_pose_every_kth_frame_and_the_exit(make_ring, make_exit):
+    cx = make_ring()
+    t = make_exit(cx, n_frames=8)
+    t.energy = np.arange(8.0)
+    th = t.thin(3)
+    np.testing.assert_array_equal(th.times, t.times[[0, 3, 6, 7]])
+    np.testing.assert_array_equal(th.positions, t.positions[[0, 3, 6, 7]])
+    np.testing.assert_array_equal(th.energy, [0.0, 3.0, 6.0, 7.0])
+    assert th.name == t.name and th.info == t.info
+    np.testing.assert_array_equal(t.thin(1).positions, t.positions)
+    assert t.thin(100).n_frames == 2                               # bound pose and exit frame
+    with pytest.raises(InputError, match="every"):
+        t.thin(0)
+
+
 def test_h5_rejects_duplicates_and_foreign_files(tmp_path, make_ring, make_exit):
     cx = make_ring()
     with pytest.raises(InputError, match="unique"):

@@ -85,8 +85,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = UnbindingFlow.load(args.model)
     metrics = evaluate_paths(model, trajs, n_per_condition=args.n, max_conditions=args.max_conditions,
                              exit_distance=args.exit_distance, generator=make_generator(args.seed),
-                             device=args.device)
-    metrics.update({"model": str(args.model), "data": str(args.data)})
+                             device=args.device, steps=args.steps)
+    metrics.update({"model": str(args.model), "data": str(args.data),
+                    "steps": args.steps or model.config()["steps"]})
     atomic_write_json(args.out, metrics)
     print(json.dumps({k: v for k, v in metrics.items() if k != "per_complex"}, indent=2, default=str))
     return 0
@@ -156,6 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n", type=int, default=4, help="paths per held-out bound pose")
     e.add_argument("--max-conditions", type=int, default=None)
     e.add_argument("--exit-distance", type=float, default=None)
+    e.add_argument("--steps", type=int, default=None, help="solver steps (default: the model's)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
     e.set_defaults(func=_evaluate)

@@ -55,6 +55,8 @@ def test_generate_rejects_bad_input(tiny):
         model.generate(np.zeros((3, 3)), 2)
     with pytest.raises(InputError, match="n: must be"):
         model.generate(trajs[0].bound, 0)
+    with pytest.raises(InputError, match="steps: must be"):
+        model.generate(trajs[0].bound, 2, steps=0)
     with pytest.raises(InputError, match="n_frames"):
         UnbindingFlow(n_frames=1)
 
@@ -87,9 +89,10 @@ def test_workflow_and_cli(tiny, tmp_path):
     assert (tmp_path / "out/ringA/paths.png").stat().st_size > 1000
     write_h5(tmp_path / "held.h5", trajs[:2])
     rc = main(["unbinding", "evaluate", "--data", str(tmp_path / "held.h5"), "--model", str(folder), "--out",
-               str(tmp_path / "metrics.json"), "--n", "2"])
+               str(tmp_path / "metrics.json"), "--n", "2", "--steps", "3"])
     assert rc == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"clash_rate", "success_rate", "exit_direction_w1", "seconds_per_path"} <= set(metrics)
+    assert metrics["steps"] == 3
     with pytest.raises(InputError, match="unbinding.complexes"):
         run_workflow(dict(wf, unbinding={"model": str(folder), "complexes": str(tmp_path / "none")}))

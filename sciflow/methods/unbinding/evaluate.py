@@ -71,8 +71,10 @@ def _md_length(traj: Any, n_frames: int) -> float:
 def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_condition: int = 4,
                    max_conditions: int | None = None, exit_distance: float | None = None,
                    generator: torch.Generator | None = None, device: str = "cpu",
-                   guidance: float | None = None, project: bool | None = None) -> dict[str, Any]:
-    """Metrics over all complexes (top-level keys) and per complex (``per_complex``)."""
+                   guidance: float | None = None, project: bool | None = None,
+                   steps: int | None = None) -> dict[str, Any]:
+    """Metrics over all complexes (top-level keys) and per complex (``per_complex``); ``steps``, ``guidance``
+    and ``project`` override the model's sampling settings."""
     if not trajectories:
         raise InputError("data: no held-out trajectory to evaluate on")
     groups: dict[str, list[Any]] = defaultdict(list)
@@ -99,7 +101,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
             cx = traj.bound
             start = time.perf_counter()
             out = model.generate(cx, n_per_condition, generator=generator, device=device, guidance=guidance,
-                                 project=project, exit_distance=exit_d)
+                                 project=project, exit_distance=exit_d, steps=steps)
             seconds += time.perf_counter() - start
             raw += out.info["raw_clashing_paths"]
             returned += out.info["returned_clashing_paths"]

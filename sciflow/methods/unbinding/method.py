@@ -135,6 +135,8 @@ class UnbindingFlow(Method):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
         if int(n) < 1:
             raise InputError(f"n: must be >= 1, got {n}")
+        if steps is not None and int(steps) < 1:
+            raise InputError(f"steps: must be >= 1, got {steps}")
         start = time.perf_counter()
         enc = encode_complex(condition)
         cond = batch_complexes([enc] * int(n), device)

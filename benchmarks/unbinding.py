@@ -86,10 +86,10 @@ def main(argv=None) -> int:
         sub = [t for t in trajs if t.complex_name == name]
         row = {"seen_in_training": name in seen, "md_cost": cost[name]}
         m = evaluate_paths(model, sub, n_per_condition=args.n, max_conditions=args.max_conditions,
-                           generator=make_generator(args.seed))
+                           seed=args.seed)
         row["guided_projected"] = m["per_complex"][name]
         m0 = evaluate_paths(model, sub, n_per_condition=args.n, max_conditions=args.ablation_conditions,
-                            generator=make_generator(args.seed), guidance=0.0, project=False)
+                            seed=args.seed, guidance=0.0, project=False)
         row["unguided_raw"] = {k: m0["per_complex"][name][k] for k in
                                ("clash_rate", "success_rate", "exit_direction_w1", "seconds_per_path", "n_generated")}
         sp = m["per_complex"][name]["seconds_per_path"]

@@ -10,8 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sciflow.data.ramd import RAMDSettings, generate_replicas, host_guest_sources, load_events
@@ -31,7 +29,6 @@ settings = RAMDSettings(force=force, friction=25.0, timestep_fs=4.0, hydrogen_ma
 md = generate_replicas(host_guest_sources()[args.complex], settings, args.replicas, args.out, seed=123)
 print("MD:", json.dumps(md, indent=1))
 events = load_events(Path(args.out) / args.complex)
-metrics = evaluate_paths(UnbindingFlow.load("models/unbinding"), events, n_per_condition=4,
-                         generator=torch.Generator().manual_seed(0))
+metrics = evaluate_paths(UnbindingFlow.load("models/unbinding"), events, n_per_condition=4, seed=0)
 print("model vs these MD paths:", json.dumps({k: v for k, v in metrics.items() if k != "per_complex"}, indent=1))
 print(f"speed-up per path: {md['seconds_per_event'] / metrics['seconds_per_path']:.0f}x (same CPU)")

@@ -77,15 +77,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..core.files import atomic_write_json
-    from ..core.random import make_generator
     from ..data.dissociation import read_dataset
     from ..methods.unbinding import UnbindingFlow
     from ..methods.unbinding.evaluate import evaluate_paths
     trajs = read_dataset(args.data, complexes=args.complexes)
     model = UnbindingFlow.load(args.model)
     metrics = evaluate_paths(model, trajs, n_per_condition=args.n, max_conditions=args.max_conditions,
-                             exit_distance=args.exit_distance, generator=make_generator(args.seed),
-                             device=args.device, steps=args.steps)
+                             exit_distance=args.exit_distance, seed=args.seed, device=args.device,
+                             steps=args.steps)
     metrics.update({"model": str(args.model), "data": str(args.data),
                     "steps": args.steps or model.config()["steps"]})
     atomic_write_json(args.out, metrics)

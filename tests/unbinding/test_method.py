@@ -63,11 +63,26 @@ def test_generate_rejects_bad_input(tiny):
 
 def test_evaluate_keys(tiny):
     model, trajs, _ = tiny
-    m = evaluate_paths(model, trajs, n_per_condition=2, max_conditions=2, generator=torch.Generator().manual_seed(0))
+    m = evaluate_paths(model, trajs, n_per_condition=2, max_conditions=2, seed=0)
     for key in ("clash_rate", "success_rate", "exit_direction_w1", "seconds_per_path", "raw_clash_rate"):
         assert key in m and np.isfinite(m[key])
     assert m["per_complex"]["ring"]["md_success_rate"] == 1.0
     assert m["n_generated"] == 4
+
+
+def test_evaluate_per_complex_metrics_do_not_depend_on_the_other_complexes(tiny, make_ring, make_exit):
+    from dataclasses import replace
+
+    from sciflow.domains.molecules.complexes import Complex
+    model, trajs, _ = tiny
+    big = make_ring(n_ring=10)
+    other = Complex(replace(big.topology, name="aaa"), big.positions)      # sorts before "ring": evaluated first
+    extra = [make_exit(other, (1, 0, 0), name=f"o{i}") for i in range(2)]
+    alone = evaluate_paths(model, trajs, n_per_condition=2, max_conditions=2, seed=3)["per_complex"]["ring"]
+    mixed = evaluate_paths(model, extra + trajs, n_per_condition=2, max_conditions=2, seed=3)["per_complex"]
+    assert set(mixed) == {"aaa", "ring"}
+    for key in ("exit_direction_w1", "success_rate", "raw_success_rate", "path_time_ps", "path_length_A"):
+        assert mixed["ring"][key] == alone[key]
 
 
 def test_workflow_and_cli(tiny, tmp_path):

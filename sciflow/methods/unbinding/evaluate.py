@@ -19,6 +19,7 @@ import torch
 
 from ...core.errors import InputError
 from ...core.fields import BATCH
+from ...core.random import make_generator
 from ...domains.molecules.complexes import CLASH_DISTANCE, align_frames, kabsch_rotation, min_pair_distance
 from .encoding import encode_path
 from .method import PATH_TIME, UnbindingFlow
@@ -70,11 +71,11 @@ def _md_length(traj: Any, n_frames: int) -> float:
 
 def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_condition: int = 4,
                    max_conditions: int | None = None, exit_distance: float | None = None,
-                   generator: torch.Generator | None = None, device: str = "cpu",
-                   guidance: float | None = None, project: bool | None = None,
-                   steps: int | None = None) -> dict[str, Any]:
+                   seed: int = 0, device: str = "cpu", guidance: float | None = None,
+                   project: bool | None = None, steps: int | None = None) -> dict[str, Any]:
     """Metrics over all complexes (top-level keys) and per complex (``per_complex``); ``steps``, ``guidance``
-    and ``project`` override the model's sampling settings."""
+    and ``project`` override the model's sampling settings. Each complex draws from its own generator seeded
+    with ``seed``, so its metrics do not depend on which other complexes the data holds."""
     if not trajectories:
         raise InputError("data: no held-out trajectory to evaluate on")
     groups: dict[str, list[Any]] = defaultdict(list)
@@ -89,6 +90,7 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
         md, gen_dirs, gen_len, gen_time, gen_final = [], [], [], [], []
         raw, returned, short, n_gen, seconds = 0, 0, 0, 0, 0.0
         exit_d = exit_distance if exit_distance is not None else exit_distance_of(ref)
+        generator = make_generator(seed)
         for i, traj in enumerate(trajs):
             topo = traj.topology
             pocket = torch.as_tensor(traj.positions[0][~topo.is_ligand & topo.is_heavy], dtype=torch.float64)

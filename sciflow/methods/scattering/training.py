@@ -161,8 +161,8 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
 def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Iterable[str] = ("len",), *,
                steps: int = 3000, batch_size: int = 4096, lr: float = 3e-3, seed: int = 0) -> ScatteringCVAEs:
     """A copy of ``model`` whose CVAEs ``names`` draw their latent from a conditional prior fitted on ``walks``
-    (``CVAE.fit_prior``); encoders and decoders are unchanged. Use walks the CVAEs were not trained on: an
-    encoder maps its own training walks closer to N(0, I) than new ones. Each CVAE is fitted on the rows it
+    (``CVAE.fit_prior``); encoders and decoders are unchanged. Prefer walks the CVAEs were not trained on (an
+    encoder may map its own training walks closer to N(0, I); docs/scattering.md). Each CVAE is fitted on the rows it
     models (lenGen and pathGen: walks with N >= 2 when single scattering is exact; scatGen: events k >= 2)."""
     names = sorted(set(names))
     bad = [n for n in names if n not in MODEL_NAMES]

@@ -42,9 +42,11 @@ SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
 ID_FAMILY = "forest"
 LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (sciflow)", "rrt": "OMPL RRT (control)",
          "rrt-torch": "RRT (sciflow, random controls)", "ditree-rf0": "DiTree, policy expansions only (random_frac 0)",
-         "ditree-rf1": "DiTree tree, random expansions only (random_frac 1)"}
-#: ablations of the mixed expansion: the same DiTree (same model, settings, seeds) with another random_frac
-VARIANTS = {"ditree-rf0": 0.0, "ditree-rf1": 1.0}
+         "ditree-rf1": "DiTree tree, random expansions only (random_frac 1)",
+         "ditree-unet": "DiTree, U-Net Euler sampler (no distilled head)"}
+#: ablations: the same DiTree (same model, settings, seeds) with another random_frac, or sampling chunks with the
+#: U-Net's Euler steps instead of the distilled flow map
+VARIANTS = {"ditree-rf0": {"random_frac": 0.0}, "ditree-rf1": {"random_frac": 1.0}, "ditree-unet": {"head": False}}
 #: budgets (s) at which the report reads the success rate off the runs (those up to --budget)
 CURVE_BUDGETS = (0.25, 0.5, 1.0, 2.0, 5.0)
 
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=["forest", "maze", "bugtrap"])
     ap.add_argument("--planners", nargs="+", default=["ditree", "policy", "sst", "rrt"],
-                    help="ditree | policy | sst | rrt | rrt-torch | ditree-rf0 | ditree-rf1 (mixed-expansion ablations)")
+                    help="ditree | policy | sst | rrt | rrt-torch | ditree-rf0 | ditree-rf1 (mixed-expansion ablations) "
+                         "| ditree-unet (sampler ablation)")
     ap.add_argument("--n", type=int, default=20, help="scenarios per family")
     ap.add_argument("--seeds", type=int, default=5, help="runs per scenario and planner")
     ap.add_argument("--budget", type=float, default=5.0, help="wall-clock seconds per run, same for all")
@@ -101,11 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     if model is not None:
         c = model.config()
         w = "-w" + weights_digest(model)           # the weights key the runs too
-        tags["ditree"] = (f"rf{c['random_frac']:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}"
-                          f"-gb{c['goal_bias']:g}{w}")
-        tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}{w}"
-        for v, frac in VARIANTS.items():
-            tags[v] = f"rf{frac:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}-gb{c['goal_bias']:g}{w}"
+        head = c.get("use_head", False)
+
+        def tag(frac: float, use_head: bool) -> str:
+            sampler = "-head" if use_head else ""          # runs of the U-Net sampler keep their old tags
+            return f"rf{frac:g}-fs{c['flow_steps']}-ex{c['execute']}-b{c['batch']}-gb{c['goal_bias']:g}{sampler}{w}"
+
+        tags["ditree"] = tag(c["random_frac"], head)
+        tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}{'-head' if head else ''}{w}"
+        for v, kw in VARIANTS.items():
+            tags[v] = tag(kw.get("random_frac", c["random_frac"]), kw.get("head", head))
     args.tags = tags
     load_start = os.getloadavg()[0]
     if not args.report_only:
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             if p in ("ditree", "policy"):
                 planners[p] = model.planner(p)
             elif p in VARIANTS:
-                planners[p] = model.planner("ditree", random_frac=VARIANTS[p])
+                planners[p] = model.planner("ditree", **VARIANTS[p])
             elif p == "rrt":
                 planners[p] = baseline_planner("rrt", goal_bias=args.ompl_goal_bias)
             else:

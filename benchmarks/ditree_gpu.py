@@ -66,7 +66,7 @@ def main() -> None:
         if k == "ditree":
             planners[k] = model.planner("ditree")
         elif k in VARIANTS:
-            planners[k] = model.planner("ditree", random_frac=VARIANTS[k])
+            planners[k] = model.planner("ditree", **VARIANTS[k])
         else:
             planners[k] = baseline_planner(k)
     sets = {f: [make_scenario(f, SEED0[f] + k, budget_s=args.budget) for k in range(args.n)] for f in args.families}

@@ -1,6 +1,7 @@
 """Pilot: two policy weights side by side on validation scenarios (disjoint from the benchmark's: forest seeds
 20000+, the other families 500+), DiTree at each model's saved settings, DiTree with policy expansions only
-(random_frac 0) and the policy alone, interleaved per scenario so machine load hits them alike.
+(random_frac 0) and the policy alone, interleaved per scenario so machine load hits them alike. Models with a
+distilled head (``sciflow ditree distill``) also run with their U-Net sampler (``ditree-unet*`` kinds).
 
     OMP_NUM_THREADS=1 python benchmarks/ditree_pilot_models.py --models models/ditree outputs/ditree/model_v2 \
         --out benchmarks/results/ditree_pilot_models.json
@@ -20,7 +21,8 @@ from sciflow.methods.ditree import DiTree
 from sciflow.methods.ditree.evaluate import run_once, summarize
 
 FIRST_SEED = {"forest": 20000, "maze": 500, "bugtrap": 500, "corridors": 500}
-KINDS = {"ditree": {}, "ditree-rf0": {"random_frac": 0.0}, "policy": {}}
+KINDS = {"ditree": {}, "ditree-rf0": {"random_frac": 0.0}, "ditree-rf25": {"random_frac": 0.25},
+         "ditree-unet": {"head": False}, "ditree-unet-rf0": {"head": False, "random_frac": 0.0}, "policy": {}}
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--models", nargs="+", required=True)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
+SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
+                "flow map; needs a model made by `sciflow ditree distill`); default: the model's own choice")
 RANDOM_FRAC_HELP = ("ditree only: fraction of expansions with random held controls, in [0, 1] (default: the "
                     "model's, 0.5 for the shipped weights)")
 
@@ -77,17 +79,48 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_planner(name: str, model_path: str | None, random_frac: float | None = None):
+def _make_planner(name: str, model_path: str | None, random_frac: float | None = None,
+                  sampler: str | None = None):
     from ..core.errors import InputError
     from ..methods.ditree.method import baseline_planner
     if random_frac is not None and name != "ditree":
         raise InputError(f"--random-frac: applies to the ditree planner only, not {name!r}")
+    if sampler is not None and name not in ("ditree", "policy"):
+        raise InputError(f"--sampler: applies to the ditree and policy planners only, not {name!r}")
     if name in ("ditree", "policy"):
         if not model_path:
             raise InputError(f"--model: planner {name!r} needs a trained model folder")
         kw = {"random_frac": random_frac} if random_frac is not None else {}
-        return _load_model(model_path).planner(name, **kw)
+        model = _load_model(model_path)
+        if sampler is not None:
+            if sampler == "head" and model.model.head is None:
+                raise InputError(f"--sampler head: the model in {model_path} has no distilled head "
+                                 "(make one with `sciflow ditree distill`)")
+            kw["head"] = sampler == "head"
+        return model.planner(name, **kw)
     return baseline_planner(name)
+
+
+def _distill(args: argparse.Namespace) -> int:
+    _threads(args.threads)
+    from ..core.errors import InputError
+    from ..data.robot_maps import make_scenario
+    from ..methods.ditree.distill import collect_conditions, distill_head
+    model = _load_model(args.model)
+    maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]
+    conds = collect_conditions(model, maps, iterations=args.iterations, seed=args.seed)
+    summary = distill_head(model, conds, teacher_steps=args.teacher_steps, hidden=tuple(args.hidden),
+                           steps=args.steps, seed=args.seed, checkpoint_path=args.checkpoint)
+    summary.update(family=args.family, first_seed=args.seed, maps=args.maps)
+    model.info["distill"] = summary
+    model._config["use_head"] = not args.keep_unet
+    if args.random_frac is not None:
+        if not 0.0 <= args.random_frac <= 1.0:
+            raise InputError(f"--random-frac: must be in [0, 1], got {args.random_frac}")
+        model._config["random_frac"] = float(args.random_frac)
+    model.save(args.out)
+    print(json.dumps({**summary, "out": args.out}))
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -100,7 +133,7 @@ def _plan(args: argparse.Namespace) -> int:
     from ..methods.ditree.problem import Problem
     from ..methods.ditree.tree import plan_trajectory
     sc = load_scenario(args.scenario)
-    planner = _make_planner(args.planner, args.model, args.random_frac)
+    planner = _make_planner(args.planner, args.model, args.random_frac, args.sampler)
     g = make_generator(run_seed(sc, getattr(planner, "name", args.planner), args.seed))
     target = sc if args.planner == "rrt" else Problem.from_scenario(sc)
     res = planner.solve(target, budget_s=args.budget, generator=g, keep_tree=bool(args.png))
@@ -128,8 +161,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..domains.robots import load_scenario, scenario_files
     from ..methods.ditree.evaluate import evaluate
     scenarios = [load_scenario(f) for f in scenario_files(args.scenarios)]
-    out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model, args.random_frac), seeds=args.seeds,
-                   budget_s=args.budget)
+    out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model, args.random_frac, args.sampler),
+                   seeds=args.seeds, budget_s=args.budget)
     out = {"planner": args.planner, "scenarios": str(args.scenarios), "seeds": args.seeds,
            "budget_s": args.budget, **out}
     atomic_write_json(args.out, out)
@@ -138,7 +171,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ditree", help="DiTree kinodynamic planning: maps, demos, train, plan, evaluate")
+    p = sub.add_parser("ditree", help="DiTree kinodynamic planning: maps, demos, train, distill, plan, evaluate")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
     m = verbs.add_parser("maps", help="write procedurally generated scenario files of one map family")
@@ -182,6 +215,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, default=1)
     t.set_defaults(func=_train)
 
+    s = verbs.add_parser("distill", help="distil the policy's Euler sampler into a one-call flow map (a small MLP)")
+    s.add_argument("--model", default="models/ditree", help="trained DiTree model folder (the teacher)")
+    s.add_argument("--out", required=True, help="model folder for the teacher plus its distilled head")
+    s.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"),
+                   help="maps on which DiTree's policy queries are recorded (the training family)")
+    s.add_argument("--maps", type=int, default=400)
+    s.add_argument("--seed", type=int, default=0, help="first map seed (also seeds the runs and the training)")
+    s.add_argument("--iterations", type=int, default=50,
+                   help="recording runs stop at their first solution or after this many iterations")
+    s.add_argument("--teacher-steps", type=int, default=1, help="Euler steps of the sampler being distilled")
+    s.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    s.add_argument("--steps", type=int, default=20000)
+    s.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
+    s.add_argument("--keep-unet", action="store_true", help="save the head but keep sampling with the U-Net")
+    s.add_argument("--random-frac", type=float,
+                   help="DiTree's default random_frac saved with the new model (default: the teacher's)")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=_distill)
+
     q = verbs.add_parser("plan", help="plan one scenario; write the plan (.npz/.csv) and a PNG")
     q.add_argument("scenario")
     q.add_argument("--planner", default="ditree", choices=PLANNERS)
@@ -191,6 +243,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", help="plan file, .npz or .csv")
     q.add_argument("--png", help="picture of map, tree and plan")
     q.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
+    q.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
     q.add_argument("--threads", type=int, default=1)
     q.set_defaults(func=_plan)
 
@@ -202,5 +255,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seeds", type=int, default=5, help="runs per scenario")
     e.add_argument("--budget", type=float, help="seconds per run (default: each scenario's budget_s)")
     e.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
+    e.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_evaluate)

@@ -32,3 +32,27 @@ def test_bad_random_frac_is_rejected_before_planning(tmp_path, open_scenario, ca
                "--out", str(tmp_path / "m.json"), "--seeds", "1", *argv])
     assert rc == 2 and field in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
+
+
+def test_sampler_option_and_distill_command(tmp_path, open_scenario, capsys):
+    """`ditree distill` writes a model with a flow map that plans by default; `--sampler` picks the sampler and
+    is refused where it cannot apply."""
+    from sciflow.methods.ditree import DiTree
+    DiTree(widths=(8, 16), map_dim=16, cond_dim=16, batch=16).save(tmp_path / "small")
+    rc = main(["ditree", "distill", "--model", str(tmp_path / "small"), "--out", str(tmp_path / "fast"),
+               "--maps", "2", "--iterations", "10", "--steps", "30", "--hidden", "16", "--random-frac", "0.25"])
+    assert rc == 0
+    fast = DiTree.load(tmp_path / "fast")
+    assert fast.config()["use_head"] and fast.config()["random_frac"] == 0.25
+    assert fast.info["distill"]["maps"] == 2 and fast.info["distill"]["rows"] > 0
+    save_scenario(tmp_path / "open.yaml", open_scenario)
+    for sampler in ("head", "unet"):
+        rc = main(["ditree", "plan", str(tmp_path / "open.yaml"), "--model", str(tmp_path / "fast"),
+                   "--sampler", sampler, "--budget", "3"])
+        assert rc == 0
+    capsys.readouterr()
+    rc = main(["ditree", "plan", str(tmp_path / "open.yaml"), "--model", str(tmp_path / "small"),
+               "--sampler", "head", "--budget", "3"])
+    assert rc == 2 and "no distilled head" in capsys.readouterr().err
+    rc = main(["ditree", "plan", str(tmp_path / "open.yaml"), "--planner", "sst", "--sampler", "unet"])
+    assert rc == 2 and "--sampler" in capsys.readouterr().err

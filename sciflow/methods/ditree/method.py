@@ -61,6 +61,8 @@ class DiTree(Method):
         robot: CarParams the policy was trained for (a dict).
         batch_size, goal_prob, hindsight: training batch, goal-target probability, hindsight offsets
             (control steps).
+        head_hidden: hidden widths of a distilled flow map (``FlowMapHead``, made by ``distill``); None: none.
+        use_head: sample chunks with the distilled flow map (one MLP call) instead of the U-Net's Euler steps.
     """
 
     name = "ditree"
@@ -69,7 +71,8 @@ class DiTree(Method):
                  map_dim: int = 64, cond_dim: int = 64, blocks: int = 1, flow_steps: int = 1, goal_bias: float = 0.15,
                  batch: int = 128, obs_size: int = 20, obs_cell: float = 0.2, max_range: float = 5.0,
                  robot: Mapping[str, Any] | None = None, batch_size: int = 128, goal_prob: float = 0.3,
-                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5) -> None:
+                 hindsight: Sequence[int] = (4, 40), random_frac: float = 0.5,
+                 head_hidden: Sequence[int] | None = None, use_head: bool = False) -> None:
         super().__init__()
         if not 0.0 <= float(random_frac) <= 1.0:
             raise InputError(f"random_frac: must be in [0, 1], got {random_frac}")
@@ -78,14 +81,18 @@ class DiTree(Method):
         if horizon % (2 ** (len(widths) - 1)):
             raise InputError(f"horizon: {horizon} must be divisible by {2 ** (len(widths) - 1)} for {len(widths)} "
                              "U-Net levels")
+        if use_head and not head_hidden:
+            raise InputError("use_head: needs a distilled head (head_hidden); make one with `sciflow ditree distill`")
         self.robot = CarParams.from_dict(robot)
         self._config = {"horizon": horizon, "execute": execute, "widths": list(widths), "kernel_size": kernel_size,
                         "map_dim": map_dim, "cond_dim": cond_dim, "blocks": blocks, "flow_steps": flow_steps,
                         "goal_bias": goal_bias, "batch": batch, "obs_size": obs_size, "obs_cell": obs_cell,
                         "max_range": max_range, "robot": self.robot.to_dict(), "batch_size": batch_size,
-                        "goal_prob": goal_prob, "hindsight": list(hindsight), "random_frac": float(random_frac)}
+                        "goal_prob": goal_prob, "hindsight": list(hindsight), "random_frac": float(random_frac),
+                        "head_hidden": list(head_hidden) if head_hidden else None, "use_head": bool(use_head)}
         self.obs = LocalObservation(obs_size, obs_cell, max_range)
-        self.model = ChunkPolicyNet(horizon, obs_size, tuple(widths), kernel_size, map_dim, cond_dim, blocks)
+        self.model = ChunkPolicyNet(horizon, obs_size, tuple(widths), kernel_size, map_dim, cond_dim, blocks,
+                                    tuple(head_hidden) if head_hidden else None)
         self.matcher = FlowMatcher(LinearPath())
 
     def config(self) -> dict[str, Any]:
@@ -157,10 +164,13 @@ class DiTree(Method):
         return result
 
     # -- planning ------------------------------------------------------------------------------
-    def sampler(self, *, flow_steps: int | None = None, execute: int | None = None) -> PolicySampler:
+    def sampler(self, *, flow_steps: int | None = None, execute: int | None = None,
+                head: bool | None = None) -> PolicySampler:
+        """The policy's chunk sampler; ``head`` (default: the model's ``use_head``) picks the distilled flow map."""
         self.model.eval()
         return PolicySampler(self.model, self.obs, execute or self._config["execute"],
-                             flow_steps or self._config["flow_steps"])
+                             flow_steps or self._config["flow_steps"],
+                             self._config["use_head"] if head is None else bool(head))
 
     def planner(self, kind: str = "ditree", **kw: Any) -> Any:
         """A planner object with ``solve(scenario, budget_s=..., generator=...) -> PlanResult``."""
@@ -168,13 +178,13 @@ class DiTree(Method):
             frac = float(kw.get("random_frac", self._config["random_frac"]))
             if not 0.0 <= frac <= 1.0:
                 raise InputError(f"random_frac: must be in [0, 1], got {frac}")
-            sampler = self.sampler(flow_steps=kw.get("flow_steps"), execute=kw.get("execute"))
+            sampler = self.sampler(flow_steps=kw.get("flow_steps"), execute=kw.get("execute"), head=kw.get("head"))
             if frac > 0:
                 sampler = MixedSampler(sampler, frac)
             return TreePlanner(sampler, goal_bias=kw.get("goal_bias", self._config["goal_bias"]),
                                batch=kw.get("batch", self._config["batch"]), name="ditree")
         if kind == "policy":
-            return PolicyRollout(self.sampler())
+            return PolicyRollout(self.sampler(head=kw.get("head")))
         return baseline_planner(kind, **kw)
 
     def _check_robot(self, sc: Scenario) -> None:

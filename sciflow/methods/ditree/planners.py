@@ -92,7 +92,7 @@ class TreePlanner:
 
     def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-              keep_tree: bool = False, max_nodes: int = 200_000) -> PlanResult:
+              keep_tree: bool = False, max_nodes: int = 200_000, max_iterations: int | None = None) -> PlanResult:
         problem, budget, g = start_solve(scenario, budget_s, generator, device)
         min_steps = self.min_steps if self.min_steps is not None else problem.car.p.control_period
         t0 = time.perf_counter()
@@ -100,9 +100,11 @@ class TreePlanner:
         goal_node, iters = None, 0
         origin = [False]                  # per node: made by a random-control expansion (MixedSampler rows)
         with torch.no_grad():
-            while time.perf_counter() - t0 < budget and tree.n < max_nodes:
+            while (time.perf_counter() - t0 < budget and tree.n < max_nodes
+                   and (max_iterations is None or iters < max_iterations)):
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
-                near = torch.cdist(targets, tree.nodes[:, :2]).argmin(dim=1)
+                # min(dim).indices is argmin (the first minimum) but several times faster on the CPU
+                near = torch.cdist(targets, tree.nodes[:, :2]).min(dim=1).indices
                 controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g, nodes=near)
                 prop = propagate_edges(problem, tree.nodes[near], controls, n_ctrl, min_steps)
                 rows = prop["keep"].nonzero().flatten().tolist()

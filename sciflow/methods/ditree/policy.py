@@ -4,6 +4,10 @@ A chunk is ``horizon`` held controls normalised to [-1, 1] per channel, shape (B
 encoded once per query from the egocentric occupancy crop (a small CNN) and the proprioceptive vector (speed,
 steering, target bearing and distance in the robot frame); the U-Net maps (noisy chunk, flow time, condition)
 to a velocity. Sampling integrates the learned field from Gaussian noise with a few Euler steps.
+
+Optionally the net carries a distilled flow map (``FlowMapHead``, see ``distill.py``): a small MLP trained to
+reproduce, in one call, where the Euler sampler takes a given noise draw under a given condition, so that
+sampling costs three matrix products instead of ``steps`` U-Net evaluations.
 """
 from __future__ import annotations
 
@@ -14,10 +18,29 @@ from ...core.flow_matching import FlowMatcher
 from ...core.random import randn
 from ...core.solvers import Euler
 from ...domains.robots import PROPRIO_DIM, LocalObservation
+from ...nn.mlp import MLP
 from ...nn.unet1d import UNet1D
 from .problem import ActionSampler, Problem
 
-__all__ = ["ChunkPolicyNet", "PolicySampler", "sample_chunks"]
+__all__ = ["ChunkPolicyNet", "FlowMapHead", "PolicySampler", "integrate_chunks", "sample_chunks"]
+
+
+class FlowMapHead(nn.Module):
+    """The sampler's flow map in one call: (noise x0 (B, H, 2), cond (B, cond_dim)) -> chunk (B, H, 2).
+
+    An MLP on [x0 flattened, cond] that predicts the chunk relative to x0 (the flow map at zero velocity is the
+    identity); trained by ``distill.distill_head`` to match the Euler sampler of the U-Net it belongs to."""
+
+    symmetry = "none"
+
+    def __init__(self, horizon: int, cond_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.horizon = int(horizon)
+        self.mlp = MLP(2 * self.horizon + cond_dim, 2 * self.horizon, tuple(hidden))
+
+    def forward(self, x0: Tensor, cond: Tensor) -> Tensor:
+        b = x0.shape[0]
+        return x0 + self.mlp(torch.cat([x0.reshape(b, -1), cond.to(x0.dtype)], dim=-1)).reshape(b, self.horizon, 2)
 
 
 class ChunkPolicyNet(nn.Module):
@@ -25,12 +48,14 @@ class ChunkPolicyNet(nn.Module):
 
     encode(crop (B, S, S), proprio (B, PROPRIO_DIM)) -> cond (B, cond_dim);
     forward(x (B, H, 2), t (B,), cond (B, cond_dim)) -> (B, H, 2).
+    ``head_hidden``: also build a ``FlowMapHead`` (``head``) with these hidden widths; None: no head.
     """
 
     symmetry = "none"
 
     def __init__(self, horizon: int = 16, obs_size: int = 20, widths: tuple[int, ...] = (32, 64),
-                 kernel_size: int = 3, map_dim: int = 64, cond_dim: int = 64, blocks: int = 1) -> None:
+                 kernel_size: int = 3, map_dim: int = 64, cond_dim: int = 64, blocks: int = 1,
+                 head_hidden: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.horizon, self.map_dim = horizon, map_dim
         self.map_enc = nn.Sequential(
@@ -39,6 +64,7 @@ class ChunkPolicyNet(nn.Module):
             nn.Linear(32 * ((obs_size + 3) // 4) ** 2, map_dim), nn.SiLU())
         self.cond = nn.Sequential(nn.Linear(map_dim + PROPRIO_DIM, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.unet = UNet1D(2, cond_dim, widths, kernel_size=kernel_size, blocks=blocks)
+        self.head = FlowMapHead(horizon, cond_dim, tuple(head_hidden)) if head_hidden else None
 
     def encode(self, crop: Tensor, proprio: Tensor) -> Tensor:
         return self.condition(self.encode_map(crop.to(proprio.dtype)), proprio)
@@ -55,11 +81,22 @@ class ChunkPolicyNet(nn.Module):
         return self.unet(x.transpose(1, 2), t, cond).transpose(1, 2)
 
 
-def sample_chunks(net: ChunkPolicyNet, cond: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
-    """(B, cond_dim) -> (B, H, 2) normalised chunks, integrating the flow from N(0, I) with ``steps`` Euler steps."""
-    x0 = randn((cond.shape[0], net.horizon, 2), generator=generator, device=cond.device, dtype=cond.dtype)
-    traj = FlowMatcher.sample(net, x0, Euler(), steps=steps, cond={"cond": cond}, generator=generator, keep="last")
+def integrate_chunks(net: ChunkPolicyNet, x0: Tensor, cond: Tensor, steps: int) -> Tensor:
+    """Where ``steps`` Euler steps of the U-Net's flow take the noise ``x0`` (B, H, 2) under ``cond``."""
+    traj = FlowMatcher.sample(net, x0, Euler(), steps=steps, cond={"cond": cond}, keep="last")
     return traj.states[-1]
+
+
+def sample_chunks(net: ChunkPolicyNet, cond: Tensor, steps: int, generator: torch.Generator | None,
+                  head: bool = False) -> Tensor:
+    """(B, cond_dim) -> (B, H, 2) normalised chunks, integrating the flow from N(0, I) with ``steps`` Euler steps
+    (``head``: the net's distilled flow map in one call instead)."""
+    x0 = randn((cond.shape[0], net.horizon, 2), generator=generator, device=cond.device, dtype=cond.dtype)
+    if head:
+        if net.head is None:
+            raise ValueError("sample_chunks: head=True but this policy has no distilled head")
+        return net.head(x0, cond)
+    return integrate_chunks(net, x0, cond, steps)
 
 
 class PolicySampler(ActionSampler):
@@ -73,8 +110,11 @@ class PolicySampler(ActionSampler):
     scenario or tree never sees stale features; ``reset`` frees the cache.
     """
 
-    def __init__(self, net: ChunkPolicyNet, obs: LocalObservation, execute: int = 8, steps: int = 4) -> None:
-        self.net, self.obs, self.execute, self.steps = net, obs, int(execute), int(steps)
+    def __init__(self, net: ChunkPolicyNet, obs: LocalObservation, execute: int = 8, steps: int = 4,
+                 head: bool = False) -> None:
+        if head and net.head is None:
+            raise ValueError("PolicySampler: head=True but the policy has no distilled head")
+        self.net, self.obs, self.execute, self.steps, self.head = net, obs, int(execute), int(steps), bool(head)
         self.reset()
 
     def reset(self) -> None:
@@ -114,6 +154,7 @@ class PolicySampler(ActionSampler):
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
                generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
-            chunk = sample_chunks(self.net, self.conditions(problem, states, targets, nodes), self.steps, generator)
+            chunk = sample_chunks(self.net, self.conditions(problem, states, targets, nodes), self.steps, generator,
+                                  self.head)
         controls = problem.car.denormalize_controls(chunk[:, : self.execute])
         return controls, torch.full((states.shape[0],), self.execute, dtype=torch.long, device=states.device)

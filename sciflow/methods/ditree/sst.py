@@ -64,9 +64,9 @@ class SSTPlanner:
                 d = _metric(targets, tree.nodes[act, :3], self.w)                       # (B, A)
                 cost = tree.time[act].expand_as(d)
                 near_cost = torch.where(d <= self.delta_bn, cost, torch.full_like(cost, math.inf))
-                best = near_cost.argmin(dim=1)
-                none_near = torch.isinf(near_cost.min(dim=1).values)
-                best = torch.where(none_near, d.argmin(dim=1), best)
+                near_min, best = near_cost.min(dim=1)         # min(dim).indices: the first minimum, as argmin,
+                none_near = torch.isinf(near_min)              # but several times faster on the CPU
+                best = torch.where(none_near, d.min(dim=1).indices, best)
                 parents = act[best]
                 controls, n_ctrl = self.sampler.sample(problem, tree.nodes[parents], targets[:, :2], g)
                 prop = propagate_edges(problem, tree.nodes[parents], controls, n_ctrl, min_steps)

@@ -155,6 +155,28 @@ def test_verify_plan_compares_headings_modulo_two_pi():
     assert not verify_plan(sc, moved, controls)["ok"]
 
 
+def test_verify_plan_judges_collisions_by_exact_distance():
+    """A plan that clears a wall by 1 cm (less than the fast check's conservative margin) verifies; one that
+    grazes it by 1 cm does not."""
+    def wall_plan(gap):
+        sc = Scenario.from_dict({"name": "wall", "budget_s": 5.0, "map": {"bounds": [0, 0, 10, 6]},
+                                 "start": [1.0, 3.0, 0.0, 1.0, 0.0], "goal": {"x": 6.0, "y": 3.0, "radius": 0.5}})
+        car = sc.car()
+        controls = torch.zeros(100, 2, dtype=torch.float64)                 # 5 s straight at 1 m/s
+        states = car.simulate(torch.tensor([sc.start], dtype=torch.float64), controls[None])[0]
+        # a box just below the path: its top face `gap` below the lowest point of the footprint discs
+        top = 3.0 - car.p.disc_radius - gap
+        sc = Scenario.from_dict({**sc.to_dict(), "map": {"bounds": [0, 0, 10, 6],
+                                                         "rectangles": [[3.0, 0.5, 5.0, top]]}})
+        return sc, states, controls
+    sc, states, controls = wall_plan(0.01)
+    rep = verify_plan(sc, states.float(), controls)
+    assert rep["collision_free"] and rep["ok"]
+    assert not bool(sc.checker().states_valid(states.float()).all())      # the fast check would have refused it
+    sc, states, controls = wall_plan(-0.01)
+    assert not verify_plan(sc, states.float(), controls)["collision_free"]
+
+
 def test_goal_margin_shrinks_the_goal_disc():
     from sciflow.domains.robots.scenario import GoalRegion
     goal = GoalRegion(1.0, 2.0, 0.5)

@@ -53,6 +53,26 @@ def test_car_footprint_known_configurations():
     assert chk.state_valid_scalar(0.8, 2.0, 0.0) and not chk.state_valid_scalar(2.5, 2.0, 0.0)
 
 
+def test_exact_clearance_is_the_footprint_distance_and_bounds_the_certified_one(gen):
+    w = _world()
+    car = Car()
+    chk = CollisionChecker(car, w)
+    p = car.p
+    # nose disc facing the box's left face (x = 2.0) with a 1 cm gap between the disc and the face
+    x_rear = 2.0 - 0.01 - p.disc_radius - p.disc_offsets[-1]
+    st = torch.tensor([x_rear, 2.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    assert abs(float(chk.exact_clearance(st)) - 0.01) < 1e-12
+    assert not bool(chk.states_valid(st.float()))          # 1 cm is inside the field's conservative margin
+    states = torch.rand(3000, 5, generator=gen, dtype=torch.float64) * torch.tensor([6.0, 4.0, 6.3, 0, 0],
+                                                                                   dtype=torch.float64)
+    exact, cert = chk.exact_clearance(states), chk.clearance(states.float()).double()
+    assert bool((cert <= exact + 1e-6).all())                          # the certified bound is never optimistic
+    assert float((exact - cert).max()) <= 2 * w.margin + 1e-6          # and at most a cell's worth too cautious
+    # a margin on the fast check: a state counts as free only with that much certified clearance
+    ok0, ok1 = chk.states_valid(states.float()), chk.states_valid(states.float(), 0.1)
+    assert bool((ok1 <= ok0).all()) and bool((cert[ok1] >= 0.1 - 1e-6).all())
+
+
 def test_first_collision_of_an_edge_driving_into_a_wall():
     w = World([0, 0, 10, 4], rectangles=[[5.0, 0.0, 5.2, 4.0]])
     car = Car()

@@ -30,13 +30,20 @@ class CollisionChecker:
         c = self.car.disc_centres(states)
         return (self.world.clearance(c) - self.radius).min(dim=-1).values
 
-    def states_valid(self, states: Tensor) -> Tensor:
-        """(..., 5) -> (...,) bool, footprint collision-free."""
-        return self.clearance(states) >= 0
+    def exact_clearance(self, states: Tensor) -> Tensor:
+        """(..., 5) -> (...,) exact footprint clearance (float64, from the world's exact distance, not its
+        conservative field): what a plan is verified against (``verify_plan``), m."""
+        c = self.car.disc_centres(states.to(torch.float64))
+        return (self.world.exact_distance(c).to(torch.float64) - self.radius).min(dim=-1).values
 
-    def first_collision(self, edge_states: Tensor) -> Tensor:
-        """(B, T, 5) -> (B,) index of the first colliding state of each edge (T when every state is free)."""
-        bad = ~self.states_valid(edge_states)
+    def states_valid(self, states: Tensor, margin: float = 0.0) -> Tensor:
+        """(..., 5) -> (...,) bool, footprint collision-free (with at least ``margin`` m of clearance)."""
+        return self.clearance(states) >= margin
+
+    def first_collision(self, edge_states: Tensor, margin: float = 0.0) -> Tensor:
+        """(B, T, 5) -> (B,) index of the first state of each edge with less than ``margin`` m of clearance (T when
+        every state is free)."""
+        bad = ~self.states_valid(edge_states, margin)
         t = edge_states.shape[1]
         idx = torch.arange(t, device=edge_states.device).expand_as(bad)
         return torch.where(bad, idx, torch.full_like(idx, t)).min(dim=1).values

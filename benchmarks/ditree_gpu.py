@@ -7,8 +7,9 @@ generator and seeds as the benchmark's files (no YAML needed on the GPU machine)
 
     python benchmarks/ditree_gpu.py --out DIR [--device cuda] [--seeds 1] [--quick]
 
-Defaults (the OOD families, DiTree and its random-expansion tree, one seed: 120 runs of at most 5 s, about
-3-4 min at the CPU's median times) fit one short call of a lent GPU with room for the rest of a GPU check.
+Defaults (the OOD families; DiTree with its distilled flow map, the same model sampling with its U-Net, and
+its random-expansion tree; one seed: 180 runs of at most 5 s, about 1-2 min at the CPU's ninth-session median
+times) fit one short call of a lent GPU with room for the rest of a GPU check.
 
 Writes DIR/ditree_gpu.json, DIR/ditree_gpu.md and every run to DIR/ditree_gpu_runs.jsonl.
 """
@@ -49,7 +50,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="cuda")
     p.add_argument("--families", nargs="+", default=["maze", "bugtrap", "corridors"])
-    p.add_argument("--planners", nargs="+", default=["ditree", "ditree-rf1"])
+    p.add_argument("--planners", nargs="+", default=["ditree", "ditree-unet", "ditree-rf1"])
     p.add_argument("--n", type=int, default=20, help="scenarios per family")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--budget", type=float, default=5.0)

@@ -9,7 +9,7 @@ PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
                 "flow map; needs a model made by `sciflow ditree distill`); default: the model's own choice")
 RANDOM_FRAC_HELP = ("ditree only: fraction of expansions with random held controls, in [0, 1] (default: the "
-                    "model's, 0.5 for the shipped weights)")
+                    "model's, 0.25 for the shipped weights)")
 
 
 def _threads(n: int | None) -> None:

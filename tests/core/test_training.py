@@ -165,6 +165,9 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     trainer.fit(batches)
     if rank == 0:
         torch.save({k: v.detach() for k, v in trainer.model.state_dict().items()}, os.path.join(out_dir, "ddp.pt"))
+    # both ranks reach this point before either tears the group down: a rank that destroys its gloo group while
+    # the other still talks to it can abort the other ("terminate called without an active exception")
+    dist.barrier()
     dist.destroy_process_group()
 
 

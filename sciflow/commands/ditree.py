@@ -106,18 +106,15 @@ def _distill(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..data.robot_maps import make_scenario
     from ..methods.ditree.distill import collect_conditions, distill_head
+    if args.random_frac is not None and not 0.0 <= args.random_frac <= 1.0:     # before any work starts
+        raise InputError(f"--random-frac: must be in [0, 1], got {args.random_frac}")
     model = _load_model(args.model)
     maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]
     conds = collect_conditions(model, maps, iterations=args.iterations, seed=args.seed)
     summary = distill_head(model, conds, teacher_steps=args.teacher_steps, hidden=tuple(args.hidden),
                            steps=args.steps, seed=args.seed, checkpoint_path=args.checkpoint)
-    summary.update(family=args.family, first_seed=args.seed, maps=args.maps)
-    model.info["distill"] = summary
-    model._config["use_head"] = not args.keep_unet
-    if args.random_frac is not None:
-        if not 0.0 <= args.random_frac <= 1.0:
-            raise InputError(f"--random-frac: must be in [0, 1], got {args.random_frac}")
-        model._config["random_frac"] = float(args.random_frac)
+    summary.update(family=args.family, first_seed=args.seed, maps=args.maps)      # kept in model.info["distill"]
+    model.set_sampling(use_head=not args.keep_unet, random_frac=args.random_frac)
     model.save(args.out)
     print(json.dumps({**summary, "out": args.out}))
     return 0

@@ -54,7 +54,7 @@ def test_head_saves_loads_and_plans_feasibly(tmp_path, open_scenario):
     model = _model()
     conds = collect_conditions(model, [open_scenario], iterations=4, progress=False)
     distill_head(model, conds, steps=50, batch_size=64, hidden=(32,), progress=False)
-    model._config["use_head"] = True
+    model.set_sampling(use_head=True)
     model.save(tmp_path / "m")
     back = DiTree.load(tmp_path / "m")
     assert back.config()["use_head"] and back.info["distill"]["steps"] == 50
@@ -73,6 +73,10 @@ def test_head_options_are_checked(open_scenario):
     model = _model()
     with pytest.raises(ValueError, match="head"):
         model.sampler(head=True)
+    with pytest.raises(InputError, match="use_head"):
+        model.set_sampling(use_head=True)
+    with pytest.raises(InputError, match="random_frac"):
+        model.set_sampling(random_frac=1.5)
     with pytest.raises(InputError, match="conds"):
         distill_head(model, torch.zeros(30, 7))
     with pytest.raises(InputError, match="teacher_steps"):

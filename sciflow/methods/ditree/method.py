@@ -172,6 +172,17 @@ class DiTree(Method):
                              flow_steps or self._config["flow_steps"],
                              self._config["use_head"] if head is None else bool(head))
 
+    def set_sampling(self, *, use_head: bool | None = None, random_frac: float | None = None) -> None:
+        """Change the sampling defaults saved with the model (checked like the constructor's)."""
+        if use_head and self.model.head is None:
+            raise InputError("use_head: this model has no distilled head; make one with `sciflow ditree distill`")
+        if random_frac is not None and not 0.0 <= float(random_frac) <= 1.0:
+            raise InputError(f"random_frac: must be in [0, 1], got {random_frac}")
+        if use_head is not None:
+            self._config["use_head"] = bool(use_head)
+        if random_frac is not None:
+            self._config["random_frac"] = float(random_frac)
+
     def planner(self, kind: str = "ditree", **kw: Any) -> Any:
         """A planner object with ``solve(scenario, budget_s=..., generator=...) -> PlanResult``."""
         if kind == "ditree":

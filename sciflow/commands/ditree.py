@@ -106,7 +106,12 @@ def _distill(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..data.robot_maps import make_scenario
     from ..methods.ditree.distill import collect_conditions, distill_head
-    if args.random_frac is not None and not 0.0 <= args.random_frac <= 1.0:     # before any work starts
+    for name in ("maps", "iterations", "teacher_steps", "steps"):                 # before any work starts
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
+    if min(args.hidden) < 1:
+        raise InputError(f"--hidden: widths must be >= 1, got {args.hidden}")
+    if args.random_frac is not None and not 0.0 <= args.random_frac <= 1.0:
         raise InputError(f"--random-frac: must be in [0, 1], got {args.random_frac}")
     model = _load_model(args.model)
     maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]

@@ -56,3 +56,11 @@ def test_sampler_option_and_distill_command(tmp_path, open_scenario, capsys):
     assert rc == 2 and "no distilled head" in capsys.readouterr().err
     rc = main(["ditree", "plan", str(tmp_path / "open.yaml"), "--planner", "sst", "--sampler", "unet"])
     assert rc == 2 and "--sampler" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, field", [(["--maps", "0"], "--maps"), (["--teacher-steps", "0"], "--teacher-steps"),
+                                          (["--hidden", "16", "0"], "--hidden"), (["--random-frac", "-1"], "--random-frac")])
+def test_bad_distill_options_are_rejected_before_work(tmp_path, capsys, argv, field):
+    rc = main(["ditree", "distill", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), *argv])
+    assert rc == 2 and field in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

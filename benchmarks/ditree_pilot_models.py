@@ -23,7 +23,8 @@ from sciflow.methods.ditree.evaluate import run_once, summarize
 FIRST_SEED = {"forest": 20000, "maze": 500, "bugtrap": 500, "corridors": 500}
 KINDS = {"ditree": {}, "ditree-rf0": {"random_frac": 0.0}, "ditree-rf25": {"random_frac": 0.25},
          "ditree-unet": {"head": False}, "ditree-unet-rf0": {"head": False, "random_frac": 0.0},
-         "ditree-b64": {"batch": 64}, "ditree-b256": {"batch": 256}, "policy": {}}
+         "ditree-b64": {"batch": 64}, "ditree-b256": {"batch": 256},
+         "ditree-gb05": {"goal_bias": 0.05}, "ditree-gb30": {"goal_bias": 0.3}, "policy": {}}
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--models", nargs="+", required=True)

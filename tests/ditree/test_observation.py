@@ -70,3 +70,22 @@ def test_target_features_in_the_robot_frame():
     assert torch.allclose(f[0], torch.tensor([1.0, 0.0, 0.4]), atol=1e-6)      # straight ahead, 2 m
     assert torch.allclose(f[1], torch.tensor([0.0, -1.0, 0.2]), atol=1e-6)     # to the right, 1 m
     assert torch.allclose(f[2], torch.tensor([1.0, 0.0, 1.0]), atol=1e-6)      # saturated at max_range
+
+
+def test_crop_near_and_beyond_the_map_edge_reads_the_outside_as_occupied(gen):
+    """The crop reads a cached occupancy raster with a ring for the outside: it must equal thresholding the
+    distance field cell by cell (0 outside the map, so occupied), also for poses off the map and NaN poses."""
+    obs = LocalObservation(size=20, cell=0.2)
+    world = World([0, 0, 6, 4], rectangles=[[2, 1, 3, 3]], discs=[[5, 1, 0.4]])
+    poses = torch.rand(64, 3, generator=gen) * torch.tensor([10.0, 8.0, 2 * math.pi]) - torch.tensor([2.0, 2.0, math.pi])
+    poses[0] = torch.tensor([float("nan"), 1.0, 0.0])
+    crops = obs.crop(world, poses)
+    c = (torch.arange(obs.size, dtype=torch.float32) + 0.5 - obs.size / 2) * obs.cell
+    left, fwd = torch.meshgrid(c, c, indexing="ij")
+    x, y, th = (poses[:, k, None, None] for k in range(3))
+    pts = torch.stack([x + fwd * torch.cos(th) - left * torch.sin(th), y + fwd * torch.sin(th) + left * torch.cos(th)], -1)
+    direct = (world.distance(pts) < obs.threshold).float()
+    outside = ~world.inside(pts)
+    assert bool((crops[outside] == 1).all()) and bool((crops[0] == 1).all())
+    assert float((crops != direct).float().mean()) < 1e-3          # rounding of the rotated points aside
+    assert float(world.distance(torch.tensor([[-0.01, 2.0], [3.0, 4.0], [1e9, 1.0], [float("nan"), 1.0]])).abs().max()) == 0

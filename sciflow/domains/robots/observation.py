@@ -38,16 +38,19 @@ class LocalObservation:
         self._fwd = fwd.to(torch.float32)
         self._left = left.to(torch.float32)
         self.threshold = self.cell * math.sqrt(0.5)
+        self._offsets: dict = {}
 
     def crop(self, world: World, states: Tensor) -> Tensor:
         """(B, >=3) states -> (B, size, size) float occupancy in {0, 1}."""
-        x, y, th = states[:, 0:1, None], states[:, 1:2, None], states[:, 2:3, None]
-        fwd, left = self._fwd.to(states.device, states.dtype), self._left.to(states.device, states.dtype)
-        c, s = torch.cos(th), torch.sin(th)
-        px = x + fwd * c - left * s
-        py = y + fwd * s + left * c
-        d = world.distance(torch.stack([px, py], dim=-1))
-        return (d < self.threshold).to(states.dtype)
+        b = states.shape[0]
+        key = (states.device, states.dtype)
+        if key not in self._offsets:                   # (2, size^2) cell centres [forward; left] in the robot frame
+            self._offsets[key] = torch.stack([self._fwd.reshape(-1), self._left.reshape(-1)]).to(*key)
+        c, s = torch.cos(states[:, 2]), torch.sin(states[:, 2])
+        rot = torch.stack([c, -s, s, c], dim=-1).reshape(b, 2, 2)       # robot frame -> world frame
+        pts = torch.baddbmm(states[:, 0:2, None], rot, self._offsets[key].expand(b, -1, -1))   # (B, 2, size^2)
+        occ = world.occupancy(pts.transpose(1, 2), self.threshold)
+        return occ.reshape(b, self.size, self.size)
 
     def target_features(self, states: Tensor, targets: Tensor) -> Tensor:
         """(B, >=3) states, (B, 2) target positions -> (B, 3) bearing cos/sin and saturated distance."""

@@ -112,6 +112,8 @@ class World:
         field = self.exact_distance(torch.stack([gx, gy], dim=-1).reshape(-1, 2)).reshape(self.rows, self.cols)
         self.field = field.to(torch.float32).to(self.device)          # (rows, cols), m
         self.field_np = field.numpy()                                   # float64, for scalar queries
+        self._rasters: dict = {}                                        # padded flat rasters read by queries
+        self._index_bounds: dict = {}
         #: half a cell diagonal: the most a query's true distance can fall below the stored value, m.
         self.margin = self.resolution * math.sqrt(0.5)
 
@@ -140,15 +142,35 @@ class World:
         x, y = points[..., 0], points[..., 1]
         return (x >= xmin) & (x < xmax) & (y >= ymin) & (y < ymax)
 
+    def _raster(self, key: tuple, make) -> Tensor:
+        """A cached flat (rows + 2) x (cols + 2) raster: ``make()`` (rows, cols) inside a one-cell ring that stands
+        for everything outside the map (the ring value is ``key[-1]``)."""
+        if key not in self._rasters:
+            self._rasters[key] = torch.nn.functional.pad(make(), (1, 1, 1, 1), value=key[-1]).reshape(-1)
+        return self._rasters[key]
+
+    def _read(self, raster: Tensor, points: Tensor) -> Tensor:
+        """(..., 2) points -> (...,) ``raster`` entries at the cells holding them (the ring outside the map)."""
+        dev = points.device
+        if dev not in self._index_bounds:
+            self._index_bounds[dev] = (torch.tensor([-1, -1], device=dev),
+                                       torch.tensor([self.cols, self.rows], device=dev))
+        lo, hi = self._index_bounds[dev]
+        u = (points - points.new_tensor(self.bounds[:2])) / self.resolution
+        ij = torch.clamp(torch.floor(u).long(), lo, hi)                 # -1 and cols / rows: outside the map
+        return raster[ij[..., 1] * (self.cols + 2) + ij[..., 0] + (self.cols + 3)]
+
     def distance(self, points: Tensor) -> Tensor:
         """(..., 2) -> (...,) field value at the cell holding each point (0 outside the map), m."""
-        xmin, ymin = self.bounds[0], self.bounds[1]
-        j = torch.floor((points[..., 0] - xmin) / self.resolution).long()
-        i = torch.floor((points[..., 1] - ymin) / self.resolution).long()
-        ok = (i >= 0) & (i < self.rows) & (j >= 0) & (j < self.cols)
-        flat = (i.clamp(0, self.rows - 1) * self.cols + j.clamp(0, self.cols - 1))
-        d = self.field.reshape(-1)[flat.reshape(-1)].reshape(flat.shape).to(points.dtype)
-        return torch.where(ok, d, torch.zeros_like(d))
+        key = (points.device, points.dtype, 0.0)
+        return self._read(self._raster(key, lambda: self.field.to(points.device, points.dtype)), points)
+
+    def occupancy(self, points: Tensor, threshold: float) -> Tensor:
+        """(..., 2) -> (...,) ``(distance(points) < threshold)`` in the points' dtype (1 outside the map), read
+        off a cached raster of the comparison."""
+        key = (points.device, points.dtype, float(threshold), 1.0)
+        return self._read(self._raster(key, lambda: (self.field.to(points.device) < threshold).to(points.dtype)),
+                          points)
 
     def clearance(self, points: Tensor) -> Tensor:
         """(..., 2) -> (...,) a certified lower bound on the distance to the nearest obstacle, m."""
@@ -169,6 +191,7 @@ class World:
     def to(self, device: torch.device | str) -> World:
         self.device = torch.device(device)
         self.field = self.field.to(self.device)
+        self._rasters, self._index_bounds = {}, {}
         return self
 
     # -- description ------------------------------------------------------------------------------

@@ -13,15 +13,34 @@ from ..core.errors import InputError
 from ..core.training import Trainer, atomic_save, load_checkpoint, package_versions, plain
 from ..core.trajectory import Trajectory
 
-__all__ = ["Method", "resolve_model_file"]
+__all__ = ["Method", "find_model_file", "resolve_model_file"]
 
 MODEL_FILE = "model.pt"
+#: the project folder that holds ``models/`` with the shipped weights (an editable install or a checkout)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_model_file(path: str | os.PathLike) -> Path:
     """A folder means ``folder/model.pt``; a file is used as given."""
     p = Path(path)
     return p / MODEL_FILE if (p.is_dir() or p.suffix == "") else p
+
+
+def find_model_file(path: str | os.PathLike) -> Path:
+    """The model file to read for ``path`` (a folder or a file). A relative path that does not exist from the
+    working folder is looked up in the project folder, so that the defaults (``models/tsgen`` and so on) find
+    the shipped weights from anywhere (a path that exists here is never replaced); a missing model is an
+    ``InputError`` naming where it was looked for."""
+    target = resolve_model_file(path)
+    if target.is_file():
+        return target
+    shipped = None
+    if not Path(path).exists() and not Path(path).is_absolute():
+        shipped = resolve_model_file(PROJECT_ROOT / path)
+        if shipped.is_file():
+            return shipped
+    also = f" (nor at {shipped})" if shipped is not None and shipped != target.resolve() else ""
+    raise InputError(f"model: no file at {target}{also}")
 
 
 class Method(ABC):
@@ -83,7 +102,7 @@ class Method(ABC):
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Method:
         """Rebuild a saved method (``weights_only`` loading: no code runs from the file)."""
-        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
+        ck = load_checkpoint(find_model_file(path), map_location=map_location)
         if ck.get("method") != cls.name:
             raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
         obj = cls(**{**cls.legacy_config, **ck["config"]})

@@ -158,3 +158,21 @@ def test_importing_sciflow_io_loads_neither_ase_nor_mdtraj():
     code = "import sys, sciflow.io; print([m for m in ('ase', 'mdtraj') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_shipped_models_are_found_from_any_working_folder(tmp_path, monkeypatch):
+    """The default model paths (``models/<method>``) are relative to the project; run from another folder they
+    still find the shipped weights, and a model that is nowhere is a clear error naming both places."""
+    from sciflow.methods.base import PROJECT_ROOT, find_model_file
+    from sciflow.methods.ditree import DiTree
+
+    monkeypatch.chdir(tmp_path)
+    assert find_model_file("models/ditree") == PROJECT_ROOT / "models" / "ditree" / "model.pt"
+    assert DiTree.load("models/ditree").model.head is not None
+    (tmp_path / "models" / "ditree").mkdir(parents=True)          # a folder that exists here is never replaced
+    with pytest.raises(InputError, match=r"model: no file at models/ditree/model.pt$"):
+        DiTree.load("models/ditree")
+    with pytest.raises(InputError, match=r"model: no file at nowhere/model.pt \(nor at .*nowhere/model.pt\)"):
+        DiTree.load("nowhere")
+    with pytest.raises(InputError, match="model: no file at"):
+        DiTree.load(tmp_path / "absent")

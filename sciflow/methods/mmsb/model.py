@@ -23,7 +23,7 @@ from ...core.training import load_checkpoint, progress
 from ...core.trajectory import Trajectory
 from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots, Standardizer
-from ..base import Method, resolve_model_file
+from ..base import Method, find_model_file
 from .bridge import BridgeSample, BridgeStep
 from .calibrate import calibrate_reference
 from .init import shooting_init
@@ -395,7 +395,7 @@ class MMSB(Method):
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu",
              reference: nn.Module | None = None) -> MMSB:
         """Rebuild a saved model; a custom reference module must be passed again as ``reference``."""
-        ck = load_checkpoint(resolve_model_file(path), map_location=map_location)
+        ck = load_checkpoint(find_model_file(path), map_location=map_location)
         if ck.get("method") != cls.name:
             raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
         cfg = dict(ck["config"])

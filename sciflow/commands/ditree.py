@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ._args import integer, number, positive
+
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
                 "flow map; needs a model made by `sciflow ditree distill`); default: the model's own choice")
@@ -178,43 +180,43 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     m = verbs.add_parser("maps", help="write procedurally generated scenario files of one map family")
     m.add_argument("--family", required=True, choices=("forest", "maze", "corridors", "bugtrap"))
-    m.add_argument("--n", type=int, default=20)
+    m.add_argument("--n", type=integer(), default=20)
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--budget", type=float, default=5.0, help="budget_s written into each scenario")
+    m.add_argument("--budget", type=positive(), default=5.0, help="budget_s written into each scenario")
     m.add_argument("--format", default="yaml", choices=("yaml", "json"))
     m.add_argument("--out", required=True)
     m.set_defaults(func=_maps)
 
     d = verbs.add_parser("demos", help="expert demonstrations on one map family (resumable)")
     d.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"))
-    d.add_argument("--n", type=int, default=400, help="number of maps (one expert demonstration each at most)")
+    d.add_argument("--n", type=integer(), default=400, help="number of maps (one expert demonstration each at most)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--parts", required=True, help="folder of resumable part files")
     d.add_argument("--out", help="merged demos .npz")
-    d.add_argument("--plan-budget", type=float, default=20.0)
-    d.add_argument("--batch", type=int, default=128)
-    d.add_argument("--clearance-extra", type=float, default=0.12,
+    d.add_argument("--plan-budget", type=positive(), default=20.0)
+    d.add_argument("--batch", type=integer(), default=128)
+    d.add_argument("--clearance-extra", type=number(0), default=0.12,
                    help="shortcut clearance beyond the footprint discs, m")
-    d.add_argument("--prefer-clearance", type=float, default=0.0,
+    d.add_argument("--prefer-clearance", type=number(0), default=0.0,
                    help="tracker: fastest rollout keeping this margin from obstacles wins, m")
-    d.add_argument("--recoveries", type=int, default=0,
+    d.add_argument("--recoveries", type=integer(0), default=0,
                    help="recovery demonstrations per map (perturbed restarts tracked back onto the route)")
-    d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--threads", type=integer(), default=1)
     d.set_defaults(func=_demos)
 
     t = verbs.add_parser("train", help="train the action-chunk policy on demonstrations (resumable)")
     t.add_argument("--demos", required=True)
     t.add_argument("--out", required=True, help="model folder (model.pt)")
     t.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
-    t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--widths", type=int, nargs="+", default=[32, 64])
-    t.add_argument("--horizon", type=int, default=16)
-    t.add_argument("--execute", type=int, default=8)
+    t.add_argument("--steps", type=integer(), default=4000)
+    t.add_argument("--lr", type=positive(), default=1e-3)
+    t.add_argument("--batch-size", type=integer(), default=128)
+    t.add_argument("--widths", type=integer(), nargs="+", default=[32, 64])
+    t.add_argument("--horizon", type=integer(), default=16)
+    t.add_argument("--execute", type=integer(), default=8)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--checkpoint-every", type=int, default=250)
-    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--checkpoint-every", type=integer(), default=250)
+    t.add_argument("--threads", type=integer(), default=1)
     t.set_defaults(func=_train)
 
     s = verbs.add_parser("distill", help="distil the policy's Euler sampler into a one-call flow map (a small MLP)")
@@ -228,25 +230,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="recording runs stop at their first solution or after this many iterations")
     s.add_argument("--teacher-steps", type=int, default=1, help="Euler steps of the sampler being distilled")
     s.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
-    s.add_argument("--steps", type=int, default=20000)
+    s.add_argument("--steps", type=integer(), default=20000)
     s.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
     s.add_argument("--keep-unet", action="store_true", help="save the head but keep sampling with the U-Net")
     s.add_argument("--random-frac", type=float,
                    help="DiTree's default random_frac saved with the new model (default: the teacher's)")
-    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--threads", type=integer(), default=1)
     s.set_defaults(func=_distill)
 
     q = verbs.add_parser("plan", help="plan one scenario; write the plan (.npz/.csv) and a PNG")
     q.add_argument("scenario")
     q.add_argument("--planner", default="ditree", choices=PLANNERS)
     q.add_argument("--model", default="models/ditree")
-    q.add_argument("--budget", type=float, help="seconds (default: the scenario's budget_s)")
+    q.add_argument("--budget", type=positive(), help="seconds (default: the scenario's budget_s)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", help="plan file, .npz or .csv")
     q.add_argument("--png", help="picture of map, tree and plan")
     q.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
     q.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
-    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--threads", type=integer(), default=1)
     q.set_defaults(func=_plan)
 
     e = verbs.add_parser("evaluate", help="run a planner on every scenario file of a folder; write metrics JSON")
@@ -254,9 +256,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--planner", required=True, choices=PLANNERS)
     e.add_argument("--model", default="models/ditree", help="DiTree model folder (ditree and policy)")
     e.add_argument("--out", required=True, help="metrics JSON")
-    e.add_argument("--seeds", type=int, default=5, help="runs per scenario")
-    e.add_argument("--budget", type=float, help="seconds per run (default: each scenario's budget_s)")
+    e.add_argument("--seeds", type=integer(), default=5, help="runs per scenario")
+    e.add_argument("--budget", type=positive(), help="seconds per run (default: each scenario's budget_s)")
     e.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
     e.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
-    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--threads", type=integer(), default=1)
     e.set_defaults(func=_evaluate)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InputError
+from ._args import integer, number, positive
 
 
 def _float_or_auto(v: str) -> float | str:
@@ -113,15 +114,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="lotka_volterra, repressilator, linear, mlp_gradient, mlp, or zero (vanilla SB)")
     p.add_argument("--sigma", type=_float_or_auto, default="auto", help="noise level, or auto")
     p.add_argument("--noise", default="auto", help="additive, multiplicative or auto")
-    p.add_argument("--rounds", type=int, default=None, help="bridge/refinement rounds (default 8; 0 for zero)")
-    p.add_argument("--paths", type=int, default=1000, help="bridge paths per round")
+    p.add_argument("--rounds", type=integer(0), default=None, help="bridge/refinement rounds (default 8; 0 for zero)")
+    p.add_argument("--paths", type=integer(), default=1000, help="bridge paths per round")
     p.add_argument("--calibrate", choices=("auto", "energy", "none"), default="auto",
                    help="last fit of the rates against all training snapshots at once (auto: mechanistic refs)")
     p.add_argument("--reference-kwargs", default=None, help='JSON, e.g. \'{"hidden": [64, 64]}\'')
     p.add_argument("--time-key", default="time", help="obs column (h5ad) or column (csv) holding the time")
     p.add_argument("--use-rep", default=None, help="h5ad obsm key, e.g. X_pca")
-    p.add_argument("--pca", type=int, default=None, help="project h5ad features on this many PCs")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--pca", type=integer(), default=None, help="project h5ad features on this many PCs")
+    p.add_argument("--threads", type=integer(), default=1)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -131,24 +132,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = verbs.add_parser("evaluate", help="train on even-indexed snapshots, W2 to the held-out odd ones")
     _common(e)
     e.add_argument("--out", required=True, help="metrics JSON")
-    e.add_argument("--seeds", type=int, default=1)
-    e.add_argument("--particles", type=int, default=1000, help="simulated particles from the first snapshot")
+    e.add_argument("--seeds", type=integer(), default=1)
+    e.add_argument("--particles", type=integer(), default=1000, help="simulated particles from the first snapshot")
     e.set_defaults(func=_evaluate)
     f = verbs.add_parser("fit", help="fit on all snapshots; write model, trajectories (npz, csv), PNG, params")
     _common(f)
     f.add_argument("--out", required=True, help="output folder")
-    f.add_argument("--n", type=int, default=500, help="trajectories to write")
+    f.add_argument("--n", type=integer(), default=500, help="trajectories to write")
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=_fit)
     s = verbs.add_parser("simulate", help="write snapshot npz from a reference class with known parameters")
     s.add_argument("--reference", required=True, help="lotka_volterra, repressilator, linear")
     s.add_argument("--params", default=None, help='JSON, e.g. \'{"alpha": 1.0}\' or \'{"A": [[-1, 0], [0, -1]]}\'')
     s.add_argument("--box", nargs=2, required=True, metavar=("LOW", "HIGH"), help="initial box, e.g. 5,4 5.1,4.1")
-    s.add_argument("--sigma", type=float, default=0.02)
+    s.add_argument("--sigma", type=number(0), default=0.02)
     s.add_argument("--noise", default="multiplicative")
     s.add_argument("--times", default=None, help="comma-separated observation times (default 0..10)")
-    s.add_argument("--n", type=int, default=200, help="particles per snapshot")
-    s.add_argument("--dt", type=float, default=0.01)
+    s.add_argument("--n", type=integer(), default=200, help="particles per snapshot")
+    s.add_argument("--dt", type=positive(), default=0.01)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(func=_simulate)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._args import fraction, integer, number, positive
+
 
 def _threads(args: argparse.Namespace) -> None:
     import torch
@@ -73,26 +75,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--device", default="cpu")
-    common.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    common.add_argument("--threads", type=integer(), default=None, help="torch CPU threads")
 
     d = verbs.add_parser("data", parents=[common], help="simulate Monte Carlo walks in chunks (resumable)")
     d.add_argument("--out", required=True)
-    d.add_argument("--walks", type=int, default=100000)
-    d.add_argument("--chunk", type=int, default=20000)
-    d.add_argument("--sigma-max", type=float, default=300.0)
-    d.add_argument("--slots", type=int, default=32768)
+    d.add_argument("--walks", type=integer(), default=100000)
+    d.add_argument("--chunk", type=integer(), default=20000)
+    d.add_argument("--sigma-max", type=positive(), default=300.0)
+    d.add_argument("--slots", type=integer(), default=32768)
     d.set_defaults(func=_data)
 
     t = verbs.add_parser("train", parents=[common], help="train lenGen, pathGen and scatGen (resumable)")
     t.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s), concatenated")
     t.add_argument("--out", default="models/scattering")
-    t.add_argument("--steps", type=int, default=20000)
-    t.add_argument("--batch-size", type=int, default=1024)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--steps", type=integer(), default=20000)
+    t.add_argument("--batch-size", type=integer(), default=1024)
+    t.add_argument("--lr", type=positive(), default=2e-3)
     t.add_argument("--checkpoints", default="runs/scattering/ckpt")
     t.add_argument("--only", nargs="*", default=None, help="subset of: len path scat")
-    t.add_argument("--max-walks", type=int, default=None)
-    t.add_argument("--free-bits", type=float, default=0.0, help="minimum KL (nats) per latent dimension")
+    t.add_argument("--max-walks", type=integer(), default=None)
+    t.add_argument("--free-bits", type=number(0), default=0.0, help="minimum KL (nats) per latent dimension")
     t.add_argument("--scat-coords", default="depth", choices=["depth", "depth-logit", "ball"],
                    help="scatGen event coordinates (depth: radius as a normal quantile + directions relative to "
                         "the exit; depth-logit: the same with logit(radius); ball: the first release's)")
@@ -106,29 +108,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--model", default="models/scattering")
     f.add_argument("--out", required=True)
     f.add_argument("--only", nargs="+", default=["len"], choices=["len", "path", "scat"])
-    f.add_argument("--steps", type=int, default=3000)
-    f.add_argument("--batch-size", type=int, default=4096)
-    f.add_argument("--lr", type=float, default=3e-3)
-    f.add_argument("--max-walks", type=int, default=None)
+    f.add_argument("--steps", type=integer(), default=3000)
+    f.add_argument("--batch-size", type=integer(), default=4096)
+    f.add_argument("--lr", type=positive(), default=3e-3)
+    f.add_argument("--max-walks", type=integer(), default=None)
     f.set_defaults(func=_fit_prior)
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")
     e.add_argument("--model", default="models/scattering")
     e.add_argument("--out", required=True)
-    e.add_argument("--walks", type=int, default=1000, help="MC walks per condition and per set")
-    e.add_argument("--sigma-r", type=float, nargs="*", default=None)
-    e.add_argument("--g", type=float, nargs="*", default=None)
+    e.add_argument("--walks", type=integer(), default=1000, help="MC walks per condition and per set")
+    e.add_argument("--sigma-r", type=positive(), nargs="*", default=None)
+    e.add_argument("--g", type=number(-1, 1, low_open=True, high_open=True), nargs="*", default=None)
     e.set_defaults(func=_evaluate)
 
     r = verbs.add_parser("render", parents=[common], help="render a scene with the learned or brute-force tracer")
     r.add_argument("--scene", default="sphere", choices=["sphere", "box", "blob"])
     r.add_argument("--integrator", default="cvae", choices=["cvae", "volpath"])
-    r.add_argument("--spp", type=int, default=16)
-    r.add_argument("--sigma-r", type=float, default=64.0)
-    r.add_argument("--g", type=float, default=0.5)
-    r.add_argument("--albedo", type=float, default=0.999)
-    r.add_argument("--width", type=int, default=64)
-    r.add_argument("--height", type=int, default=64)
+    r.add_argument("--spp", type=integer(), default=16)
+    r.add_argument("--sigma-r", type=positive(), default=64.0)
+    r.add_argument("--g", type=number(-1, 1, low_open=True, high_open=True), default=0.5)
+    r.add_argument("--albedo", type=fraction(), default=0.999)
+    r.add_argument("--width", type=integer(), default=64)
+    r.add_argument("--height", type=integer(), default=64)
     r.add_argument("--model", default="models/scattering")
     r.add_argument("--out", default="outputs/scattering")
     r.set_defaults(func=_render)

@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ._args import integer, number, positive
+
 DEFAULT_MODEL = "models/tsgen"
 
 
@@ -63,20 +65,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, help="a file in the triplets.npz layout (with pos_ts)")
     e.add_argument("--out", required=True, help="metrics JSON to write")
     e.add_argument("--model", default=DEFAULT_MODEL, help="model folder or file (default: the shipped model)")
-    e.add_argument("--n-samples", type=int, default=1, help="samples per reaction (best-of-n is reported too)")
+    e.add_argument("--n-samples", type=integer(), default=1, help="samples per reaction (best-of-n is reported too)")
     e.add_argument("--xtb", action="store_true", help="GFN2-xTB barrier error and Sella saddle checks (chem extra)")
-    e.add_argument("--steps", type=int, default=None, help="solver steps (default: the model's)")
+    e.add_argument("--steps", type=integer(), default=None, help="solver steps (default: the model's)")
     e.add_argument("--solver", default=None, help="euler, heun, rk4, dopri5 (default: the model's)")
-    e.add_argument("--sella-steps", type=int, default=50, help="Sella saddle-search steps per TS (with --xtb)")
+    e.add_argument("--sella-steps", type=integer(), default=50, help="Sella saddle-search steps per TS (with --xtb)")
     e.add_argument("--sella-hessian", action=argparse.BooleanOptionalAction, default=True,
                    help="Sella starts from the exact (finite-difference) xTB Hessian (with --xtb; default: on)")
     e.add_argument("--xtb-all-samples", action="store_true",
                    help="with --xtb: run the checks from every one of the n samples, not only the medoid "
                         "(saddle_success_all_samples)")
-    e.add_argument("--limit", type=int, default=None, help="evaluate only the first LIMIT reactions")
+    e.add_argument("--limit", type=integer(), default=None, help="evaluate only the first LIMIT reactions")
     e.add_argument("--device", default="cpu")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--threads", type=integer(), default=1)
     e.set_defaults(func=_evaluate)
 
     t = verbs.add_parser("train", help="train TS-GEN (resumes from its checkpoint when re-run)")
@@ -85,21 +87,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="grambow: train on the fixed 560-reaction train split; all: every reaction of --data")
     t.add_argument("--out", default=DEFAULT_MODEL)
     t.add_argument("--checkpoint", default=None)
-    t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--stop-at", type=int, default=None, help="stop (checkpointed) after this many steps")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--warmup", type=int, default=200)
-    t.add_argument("--ema", type=float, default=0.999)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--hidden", type=int, default=96)
-    t.add_argument("--layers", type=int, default=4)
-    t.add_argument("--vectors", type=int, default=16)
-    t.add_argument("--prior-std", type=float, default=0.1)
-    t.add_argument("--time-power", type=float, default=2.0, help="training times t = u^p (p > 1: more weight near t = 0)")
-    t.add_argument("--sample-steps", type=int, default=8)
-    t.add_argument("--checkpoint-every", type=int, default=200)
+    t.add_argument("--steps", type=integer(), default=4000)
+    t.add_argument("--stop-at", type=integer(), default=None, help="stop (checkpointed) after this many steps")
+    t.add_argument("--lr", type=positive(), default=1e-3)
+    t.add_argument("--warmup", type=integer(0), default=200)
+    t.add_argument("--ema", type=number(0, 1, high_open=True), default=0.999)
+    t.add_argument("--batch-size", type=integer(), default=32)
+    t.add_argument("--hidden", type=integer(), default=96)
+    t.add_argument("--layers", type=integer(), default=4)
+    t.add_argument("--vectors", type=integer(), default=16)
+    t.add_argument("--prior-std", type=positive(), default=0.1)
+    t.add_argument("--time-power", type=positive(), default=2.0, help="training times t = u^p (p > 1: more weight near t = 0)")
+    t.add_argument("--sample-steps", type=integer(), default=8)
+    t.add_argument("--checkpoint-every", type=integer(), default=200)
     t.add_argument("--device", default=None)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--threads", type=integer(), default=1)
     t.set_defaults(func=_train)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

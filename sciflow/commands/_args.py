@@ -1,0 +1,52 @@
+"""argparse value types that refuse bad numbers (negative counts, NaN, out-of-range fractions) while the
+command line is parsed, so that a bad option is reported, naming it, before any work starts."""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+__all__ = ["fraction", "integer", "number", "positive"]
+
+
+def integer(low: int = 1) -> Callable[[str], int]:
+    """An integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {v}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str], float]:
+    """A finite float in [low, high] (open ends when asked; None: unbounded)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if low is not None and (v < low or (low_open and v == low)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low:g}, got {v:g}")
+        if high is not None and (v > high or (high_open and v == high)):
+            raise argparse.ArgumentTypeError(f"must be {'<' if high_open else '<='} {high:g}, got {v:g}")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+
+def positive() -> Callable[[str], float]:
+    """A finite float > 0 (times, rates, lengths, learning rates)."""
+    return number(0.0, low_open=True)
+
+
+def fraction() -> Callable[[str], float]:
+    """A float in [0, 1]."""
+    return number(0.0, 1.0)

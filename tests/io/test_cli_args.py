@@ -1,0 +1,53 @@
+"""Numeric options of every verb are checked while the command line is parsed: a bad value is reported with
+the option's name and nothing runs."""
+import argparse
+
+import pytest
+
+from sciflow.cli import build_parser, main
+from sciflow.commands._args import fraction, integer, number, positive
+
+
+def test_value_types_accept_good_and_refuse_bad_values():
+    assert integer()("3") == 3 and integer(0)("0") == 0 and positive()("1e-3") == 1e-3 and fraction()("1") == 1.0
+    assert number(-1, 1, low_open=True, high_open=True)("-0.5") == -0.5
+    for parse, text, msg in [(integer(), "0", ">= 1"), (integer(), "2.5", "integer"), (positive(), "0", "> 0"),
+                             (positive(), "nan", "finite"), (positive(), "inf", "finite"), (fraction(), "1.5", "<= 1"),
+                             (number(-1, 1, low_open=True, high_open=True), "1", "< 1"), (number(), "x", "number")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=msg):
+            parse(text)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["ditree", "maps", "--family", "forest", "--out", "OUT", "--n", "-5"], "--n"),
+    (["ditree", "evaluate", "--scenarios", "OUT", "--planner", "rrt", "--out", "OUT/m.json", "--budget", "nan"],
+     "--budget"),
+    (["scattering", "evaluate", "--out", "OUT/m.json", "--walks", "0"], "--walks"),
+    (["scattering", "render", "--g", "1.0", "--out", "OUT"], "--g"),
+    (["tsgen", "train", "--ema", "1", "--out", "OUT"], "--ema"),
+    (["mmsb", "evaluate", "--data", "OUT/x.npz", "--out", "OUT/m.json", "--particles", "-1"], "--particles"),
+    (["unbinding", "train", "--data", "OUT", "--n-frames", "1"], "--n-frames"),
+])
+def test_bad_numbers_stop_the_command_before_any_work(tmp_path, capsys, argv, option):
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert f"argument {option}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_numeric_option_has_a_checked_type():
+    """No verb takes a plain int or float except seeds (any integer) and options that their handler checks
+    before any work (``ditree distill``'s counts and widths, ``--random-frac``)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    plain = []
+    for cmd, cp in sub.choices.items():
+        verbs = [a for a in cp._actions if isinstance(a, argparse._SubParsersAction)]
+        for verb, vp in (verbs[0].choices.items() if verbs else []):
+            for a in vp._actions:
+                if (a.type in (int, float) and a.dest not in ("seed", "random_frac")
+                        and (cmd, verb) != ("ditree", "distill")):
+                    plain.append(f"{cmd} {verb} {a.option_strings[-1]}")
+    assert plain == []

@@ -46,9 +46,10 @@ SCHEMA_VERSION = 1
 
 
 class StrictModel(BaseModel):
-    """Base of every workflow block: unknown keys are errors, values are validated on assignment too."""
+    """Base of every workflow block: unknown keys are errors, numbers must be finite (no .nan / .inf), values are
+    validated on assignment too."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class WorkflowHeader(StrictModel):

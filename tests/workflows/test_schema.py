@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -5,6 +7,7 @@ from sciflow.cli import main
 from sciflow.core.errors import InputError
 from sciflow.workflows import task_names, validate_workflow
 
+LV = Path(__file__).resolve().parents[2] / "datasets" / "mmsb" / "LV_data.npz"
 GOOD = {"version": 1, "task": "flow", "seed": 3, "output": "out",
         "flow": {"train": {"steps": 10}, "generate": {"n": 8, "formats": ["npz"]}}}
 
@@ -36,6 +39,8 @@ def test_valid_workflow_resolves_defaults(tmp_path):
     ({"flow": {"weights": "/nonexistent/model.pt"}}, r"flow\.weights"),
     ({"flow": {"data": {"pitch_range": [2.0, 1.0]}}}, r"flow\.data\.pitch_range"),
     ({"flow": [1, 2]}, "flow: expected a mapping"),
+    ({"flow": {"generate": {"conditions": [0.75, float("nan")]}}}, r"flow\.generate\.conditions\.1: .*finite"),
+    ({"flow": {"model": {"path_kwargs": {"sigma": float("inf")}}}}, r"flow\.model\.path_kwargs\.sigma: .*finite"),
 ])
 def test_bad_workflows_name_the_field(tmp_path, change, match):
     data = {**GOOD, **change}
@@ -68,3 +73,11 @@ def test_shipped_workflows_validate():
     assert files, "no workflows shipped"
     for f in files:
         validate_workflow(f)
+
+
+@pytest.mark.parametrize("sigma, match", [(float("nan"), "finite"), (-5.0, "greater than 0"), ("big", "auto")])
+def test_mmsb_noise_level_is_checked_when_the_workflow_is_validated(tmp_path, sigma, match):
+    data = {"version": 1, "task": "mmsb", "output": "out",
+            "mmsb": {"data": {"path": str(LV)}, "model": {"sigma": sigma}}}
+    with pytest.raises(InputError, match=rf"mmsb\.model\.sigma.*{match}"):
+        validate_workflow(write(tmp_path, data))

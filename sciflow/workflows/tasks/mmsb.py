@@ -8,7 +8,7 @@ predictions to each held-out odd-indexed snapshot is reported (the SBIRR / SnapM
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -37,7 +37,7 @@ class DataSettings(StrictModel):
 
 class ModelSettings(StrictModel):
     reference: str = "mlp"
-    sigma: float | Literal["auto"] = "auto"
+    sigma: Annotated[float, Field(gt=0)] | Literal["auto"] = Field("auto", description="noise level, or auto")
     noise: Literal["additive", "multiplicative", "auto"] = "auto"
     rounds: int = Field(8, ge=0)
     n_paths: int = Field(1000, ge=1)

@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
+from sciflow.core.errors import InputError
 from sciflow.core.fields import CONTROLS
 from sciflow.core.random import make_generator
-from sciflow.domains.robots import Scenario, verify_plan
+from sciflow.domains.robots import Scenario, save_scenario, verify_plan
 from sciflow.methods.ditree import DiTree, RandomControls, SSTPlanner, TreePlanner, plan_trajectory
 from sciflow.methods.ditree.ompl_rrt import OMPLRRT, ompl_available
 from sciflow.methods.ditree.planners import GOAL_MARGIN
@@ -82,13 +83,19 @@ def test_ompl_rrt_accepts_a_start_heading_of_pi(open_scenario):
     _check(sc, res)
 
 
-def test_ditree_and_policy_plans_are_feasible(open_scenario):
+def test_ditree_and_policy_plans_are_feasible(open_scenario, tmp_path):
     torch.manual_seed(0)
     model = DiTree(widths=(8, 16), map_dim=16, cond_dim=16, batch=16)     # untrained: chunks are near-random
     res = model.solve(open_scenario, generator=make_generator(2))
     _check(open_scenario, res)
     traj = model.plan(open_scenario, generator=make_generator(2))
     assert traj.info["planner"] == "ditree"
+    save_scenario(tmp_path / "open.yaml", open_scenario)                  # a scenario file works the same way
+    again = model.plan(tmp_path / "open.yaml", generator=make_generator(2))
+    assert again.states.shape == traj.states.shape
+    for bad, match in [(tmp_path / "none.yaml", "scenario: no file"), (42, "expected a Scenario or the path")]:
+        with pytest.raises(InputError, match=match):
+            model.plan(bad)
     pol = model.solve(open_scenario, planner="policy", generator=make_generator(3), budget_s=1.0)
     if pol.success:                                   # the policy alone may crash; when it succeeds it is feasible
         _check(open_scenario, pol)

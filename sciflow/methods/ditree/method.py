@@ -29,7 +29,7 @@ from ...core.paths import LinearPath
 from ...core.random import make_generator, rand, randint, randn_like
 from ...core.training import TrainConfig, TrainResult
 from ...core.trajectory import Trajectory
-from ...domains.robots import CarParams, LocalObservation, Scenario
+from ...domains.robots import CarParams, LocalObservation, Scenario, load_scenario
 from ..base import Method
 from .planners import TreePlanner
 from .policy import ChunkPolicyNet, PolicySampler
@@ -46,6 +46,15 @@ PLANNERS = ("ditree", "policy", "sst", "rrt", "rrt-torch")
 
 class PlanningFailed(SciflowError):
     """No plan was found within the budget."""
+
+
+def _as_scenario(scenario: Any) -> Scenario:
+    """A Scenario, or one read from a scenario file path; anything else is an ``InputError``."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, (str, os.PathLike)):
+        return load_scenario(scenario)
+    raise InputError(f"scenario: expected a Scenario or the path of a scenario file, got {type(scenario).__name__}")
 
 
 class DiTree(Method):
@@ -203,10 +212,12 @@ class DiTree(Method):
             raise InputError(f"scenario {sc.name}: robot parameters differ from the ones this policy was trained "
                              f"for ({self.robot})")
 
-    def solve(self, scenario: Scenario, *, planner: str = "ditree", budget_s: float | None = None,
+    def solve(self, scenario: Scenario | str | os.PathLike, *, planner: str = "ditree", budget_s: float | None = None,
               generator: torch.Generator | None = None, keep_tree: bool = False,
               device: str | torch.device = "cpu") -> PlanResult:
-        """Plan once; the full result (success, time, tree size, edges for pictures)."""
+        """Plan once; the full result (success, time, tree size, edges for pictures). ``scenario``: a Scenario
+        or the path of a scenario file."""
+        scenario = _as_scenario(scenario)
         if planner in ("ditree", "policy"):
             self._check_robot(scenario)
             self.model.to(device)
@@ -214,10 +225,11 @@ class DiTree(Method):
         problem = Problem.from_scenario(scenario, device) if planner != "rrt" else scenario
         return pl.solve(problem, budget_s=budget_s, generator=generator, keep_tree=keep_tree)
 
-    def plan(self, scenario: Scenario, *, planner: str = "ditree", budget_s: float | None = None,
+    def plan(self, scenario: Scenario | str | os.PathLike, *, planner: str = "ditree", budget_s: float | None = None,
              generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Trajectory:
         """A feasible plan as a Trajectory (times s, states (T, 1, 5), extras["controls"] (1, T - 1, 2));
-        raises ``PlanningFailed`` when none is found within the budget."""
+        raises ``PlanningFailed`` when none is found within the budget. ``scenario``: a Scenario or a file."""
+        scenario = _as_scenario(scenario)
         res = self.solve(scenario, planner=planner, budget_s=budget_s, generator=generator, device=device)
         if not res.success:
             raise PlanningFailed(f"{planner}: no plan for scenario {scenario.name} within "
@@ -231,6 +243,7 @@ class DiTree(Method):
         ``success`` (n,) bool (failed rows hold the start state).
         """
         g = generator if generator is not None else make_generator(0)
+        condition = _as_scenario(condition)
         results = [self.solve(condition, generator=g) for _ in range(int(n))]
         lens = [r.states.shape[0] if r.success else 1 for r in results]
         t = max(lens)

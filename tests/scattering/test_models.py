@@ -79,6 +79,8 @@ def test_generate_is_a_physical_trajectory_and_round_trips(tmp_path):
     m2 = ScatteringCVAEs.load(tmp_path / "m")
     tr2 = m2.generate(torch.tensor([8.0, 0.3, 0.95]), 200, generator=make_generator(0))
     torch.testing.assert_close(tr2.states, tr.states)
+    tr3 = m2.generate(torch.tensor([[8.0, 0.3, 0.95]]), 200, generator=make_generator(0))     # one row: broadcast
+    torch.testing.assert_close(tr3.states, tr.states)
 
 
 @pytest.mark.parametrize("cond, field", [({"sigma_r": -2.0, "g": 0.0, "albedo": 0.9}, "sigma_r"),

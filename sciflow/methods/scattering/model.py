@@ -175,8 +175,8 @@ class ScatteringCVAEs(Method):
             parts = [torch.as_tensor(condition[k], dtype=torch.float64) for k in (SIGMA_R, G, ALBEDO)]
         else:
             c = torch.as_tensor(condition, dtype=torch.float64)
-            if c.shape not in ((3,), (n, 3)):
-                raise InputError(f"condition: expected (sigma_r, g, albedo) as shape (3,) or ({n}, 3), "
+            if c.shape not in ((3,), (1, 3), (n, 3)):
+                raise InputError(f"condition: expected (sigma_r, g, albedo) as shape (3,), (1, 3) or ({n}, 3), "
                                  f"got {tuple(c.shape)}")
             parts = list(c.unbind(-1))
         check_conditions(*parts)

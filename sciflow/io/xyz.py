@@ -102,6 +102,8 @@ def read_xyz(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
     raw = _raw_comments(path)
     try:
         frames = ase.io.read(str(path), index=":", format="extxyz")
+    except KeyError as e:                  # ASE's symbol table: an element symbol it does not know
+        raise InputError(f"path: {str(path)!r}: unknown element symbol {e.args[0]!r}") from None
     except Exception as e:  # noqa: BLE001  (ASE raises many types for malformed text)
         raise InputError(f"path: {str(path)!r} could not be read as XYZ ({type(e).__name__}: {e})") from None
     if not frames:

@@ -142,6 +142,9 @@ def test_malformed_files_raise_input_errors(tmp_path):
         (tmp_path / name).write_text(text)
         with pytest.raises(InputError, match="path: "):
             read_trajectory(tmp_path / name)
+    (tmp_path / "e.xyz").write_text("2\n\nH 0 0 0\nXx 0 0 1\n")
+    with pytest.raises(InputError, match="unknown element symbol 'Xx'"):
+        read_trajectory(tmp_path / "e.xyz")
 
 
 def test_pdb_coordinates_out_of_range(tmp_path, molecule):

@@ -40,6 +40,18 @@ def test_tree_paths_chain_their_edges():
     states, controls = tree.path_to(2)
     assert states[:, 0].tolist() == [0, 1, 2, 3] and controls[:, 0].tolist() == [1, 1, 2]
     assert abs(float(tree.time[2]) - 0.15) < 1e-6 and tree.n == 3
+    # a padded batch: two edges from node 2 that end after 1 and 3 steps; the padding never shows
+    batch = 3 + torch.arange(4.0)[None, :, None].expand(2, 4, 5).clone()
+    batch[1] += 10.0
+    batch[1, 0] = 3.0
+    new = tree.add_batch(torch.tensor([2, 2]), batch, torch.arange(3.0)[None, :, None].expand(2, 3, 2),
+                         torch.tensor([1, 3]), 0.05)
+    assert new.tolist() == [3, 4] and tree.nodes[3, 0] == 4 and tree.nodes[4, 0] == 16
+    assert torch.allclose(tree.time[3:5], torch.tensor([0.2, 0.3]))
+    s4, c4 = tree.path_to(4)
+    assert s4[:, 0].tolist() == [0, 1, 2, 3, 14, 15, 16] and c4[:, 0].tolist() == [1, 1, 2, 0, 1, 2]
+    assert tree.edge(3)[0].shape == (2, 5) and tree.edge(3)[1].shape == (1, 2) and tree.edge(0) is None
+    assert [e.shape[0] for e in tree.edge_polylines()] == [3, 2, 2, 4] and len(tree.edge_polylines(2)) == 2
 
 
 def test_batched_rrt_plans_are_feasible(wall_scenario):

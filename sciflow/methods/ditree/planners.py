@@ -52,18 +52,15 @@ def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: tor
 
 
 def add_edges(problem: Problem, tree: Tree, parents: torch.Tensor, prop: dict[str, torch.Tensor],
-              rows: list[int]) -> tuple[torch.Tensor, int | None]:
-    """Add the candidate edges ``rows`` of ``prop`` as new nodes; returns their indices and the earliest
-    goal-reaching new node (or None)."""
-    ends = prop["end"].tolist()
-    edge, steps = prop["edge"], prop["steps"]
-    new = tree.add(parents[rows], [edge[b, : ends[b] + 1] for b in rows], [steps[b, : ends[b]] for b in rows],
-                   problem.car.p.dt)
-    reached = prop["reached"]
-    pos = [k for k, b in enumerate(rows) if bool(reached[b])]
-    if not pos:
+              rows: list[int] | torch.Tensor) -> tuple[torch.Tensor, int | None]:
+    """Add the candidate edges ``rows`` (indices into ``prop``'s batch) as new nodes; returns their indices and
+    the earliest goal-reaching new node (or None)."""
+    rows = torch.as_tensor(rows, dtype=torch.long, device=parents.device)
+    new = tree.add_batch(parents[rows], prop["edge"][rows], prop["steps"][rows], prop["end"][rows], problem.car.p.dt)
+    hit = prop["reached"][rows]
+    if not bool(hit.any()):
         return new, None
-    cand = new[pos]
+    cand = new[hit]
     return new, int(cand[int(tree.time[cand].argmin())])
 
 
@@ -71,7 +68,7 @@ def grow_edges(problem: Problem, tree: Tree, parents: torch.Tensor, controls: to
                min_steps: int) -> tuple[torch.Tensor, int | None]:
     """Propagate from tree nodes ``parents`` (B,), keep the valid prefixes, add them to the tree."""
     prop = propagate_edges(problem, tree.nodes[parents], controls, n_ctrl, min_steps)
-    return add_edges(problem, tree, parents, prop, prop["keep"].nonzero().flatten().tolist())
+    return add_edges(problem, tree, parents, prop, prop["keep"].nonzero().flatten())
 
 
 class TreePlanner:
@@ -110,10 +107,10 @@ class TreePlanner:
                 near = torch.cdist(targets, tree.nodes[:, :2]).min(dim=1).indices
                 controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g, nodes=near)
                 prop = propagate_edges(problem, tree.nodes[near], controls, n_ctrl, min_steps)
-                rows = prop["keep"].nonzero().flatten().tolist()
+                rows = prop["keep"].nonzero().flatten()
                 _, goal_node = add_edges(problem, tree, near, prop, rows)
                 is_rand = getattr(self.sampler, "last_random", None)
-                origin.extend(bool(is_rand[b]) if is_rand is not None else False for b in rows)
+                origin.extend(is_rand[rows].tolist() if is_rand is not None else [False] * len(rows))
                 iters += 1
                 if goal_node is not None:
                     break

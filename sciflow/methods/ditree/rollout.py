@@ -44,7 +44,7 @@ class PolicyRollout:
                 new, goal_node = grow_edges(problem, tree, parents, controls, n, min_steps=1)
                 if goal_node is not None:
                     break
-                if len(new) == 0 or tree.edges[int(new[0])][1].shape[0] < int(full[0]):
+                if len(new) == 0 or tree.edge(int(new[0]))[1].shape[0] < int(full[0]):
                     reason = "collision"
                     break
                 node = int(new[0])

@@ -124,7 +124,7 @@ class SSTPlanner:
         if goal_node is not None:
             res.states, res.controls = tree.path_to(goal_node)
         if keep_tree:
-            res.edges = [e[0][:, :2] for i, e in enumerate(tree.edges[1:], 1) if active[i] or children[i] > 0]
+            res.edges = [tree.edge(i)[0][:, :2] for i in range(1, tree.n) if active[i] or children[i] > 0]
         return res
 
     @staticmethod

@@ -6,11 +6,13 @@ from the root to a goal-reaching node, so re-simulating its controls from the st
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from ...core.fields import CONTROLS
 from ...core.trajectory import Trajectory
@@ -19,7 +21,12 @@ __all__ = ["PlanResult", "Tree", "plan_trajectory"]
 
 
 class Tree:
-    """Nodes (N, 5) with parents, arrival times and the edge (states, step controls) that made each node."""
+    """Nodes (N, 5) with parents, arrival times and the edge (states, step controls) that made each node.
+
+    Edges are kept as the blocks they were added in (one tensor per batch of edges, padded to the batch's
+    longest edge, with each edge's end index), so that adding a batch costs a few tensor operations and no
+    per-edge slicing; ``edge(i)`` cuts node ``i``'s edge out of its block when it is needed (plans, pictures).
+    """
 
     def __init__(self, root: Tensor, capacity: int = 1024) -> None:
         self.dim = root.shape[-1]
@@ -28,7 +35,8 @@ class Tree:
         self.parent = torch.full((capacity,), -1, dtype=torch.long, device=root.device)
         self.time = root.new_zeros(capacity)            # arrival time from the root, s
         self.n = 1
-        self.edges: list[tuple[Tensor, Tensor] | None] = [None]
+        self._blocks: list[tuple[Tensor, Tensor, list[int]]] = []   # (states (K, T, d), controls (K, T - 1, c), ends)
+        self._ref: list[tuple[int, int]] = [(-1, -1)]               # per node: (block, row); the root has no edge
 
     def _grow(self, need: int) -> None:
         cap = self.states.shape[0]
@@ -39,20 +47,44 @@ class Tree:
         self.parent = torch.cat([self.parent, self.parent.new_full((new - cap,), -1)])
         self.time = torch.cat([self.time, self.time.new_zeros(new - cap)])
 
-    def add(self, parents: Tensor, edge_states: list[Tensor], edge_controls: list[Tensor], dt: float) -> Tensor:
-        """Add one node per edge (its last state); returns the new node indices (K,)."""
-        k = len(edge_states)
+    def add_batch(self, parents: Tensor, edge_states: Tensor, edge_controls: Tensor, ends: Tensor,
+                  dt: float) -> Tensor:
+        """Add one node per edge: edge k is ``edge_states[k, : ends[k] + 1]`` (its first state is the parent's)
+        driven by ``edge_controls[k, : ends[k]]``; the node is its last state. Returns the new indices (K,)."""
+        k = int(parents.shape[0])
         self._grow(self.n + k)
         idx = torch.arange(self.n, self.n + k, device=self.states.device)
         if k:
-            self.states[idx] = torch.stack([e[-1] for e in edge_states])
+            ends = ends.to(device=self.states.device, dtype=torch.long)
+            self.states[idx] = edge_states[torch.arange(k, device=ends.device), ends]
             self.parent[idx] = parents
-            steps = torch.tensor([e.shape[0] - 1 for e in edge_states], dtype=self.time.dtype,
-                                 device=self.time.device)
-            self.time[idx] = self.time[parents] + steps * dt
-            self.edges.extend(zip(edge_states, edge_controls))
+            self.time[idx] = self.time[parents] + ends.to(self.time.dtype) * dt
+            self._blocks.append((edge_states, edge_controls, ends.tolist()))
+            self._ref.extend(zip(itertools.repeat(len(self._blocks) - 1, k), range(k)))
         self.n += k
         return idx
+
+    def add(self, parents: Tensor, edge_states: list[Tensor], edge_controls: list[Tensor], dt: float) -> Tensor:
+        """``add_batch`` for edges given one by one (states (T_k + 1, d), controls (T_k, c))."""
+        if not edge_states:
+            return self.add_batch(parents, self.states.new_zeros((0, 1, self.dim)), self.states.new_zeros((0, 0, 2)),
+                                  torch.zeros(0, dtype=torch.long), dt)
+        ends = torch.tensor([e.shape[0] - 1 for e in edge_states], dtype=torch.long)
+        return self.add_batch(parents, pad_sequence(edge_states, batch_first=True),
+                              pad_sequence(list(edge_controls), batch_first=True), ends, dt)
+
+    def edge(self, node: int) -> tuple[Tensor, Tensor] | None:
+        """(states (T + 1, d), step controls (T, c)) of the edge that made ``node`` (None for the root)."""
+        b, r = self._ref[int(node)]
+        if b < 0:
+            return None
+        states, controls, ends = self._blocks[b]
+        return states[r, : ends[r] + 1], controls[r, : ends[r]]
+
+    @property
+    def edges(self) -> list[tuple[Tensor, Tensor] | None]:
+        """Every node's ``edge`` (None for the root)."""
+        return [self.edge(i) for i in range(self.n)]
 
     @property
     def nodes(self) -> Tensor:
@@ -73,14 +105,14 @@ class Tree:
         chain = self.chain(node)
         if not chain:
             return self.states[:1].clone(), self.states.new_zeros((0, 2))
-        states = [self.edges[chain[0]][0]] + [self.edges[c][0][1:] for c in chain[1:]]
-        controls = [self.edges[c][1] for c in chain]
-        return torch.cat(states), torch.cat(controls)
+        edges = [self.edge(c) for c in chain]
+        states = [edges[0][0]] + [e[0][1:] for e in edges[1:]]
+        return torch.cat(states), torch.cat([e[1] for e in edges])
 
     def edge_polylines(self, max_edges: int | None = None) -> list[Tensor]:
         """(x, y) polylines of the edges, for pictures."""
-        edges = [e[0][:, :2] for e in self.edges[1:] if e is not None]
-        return edges[:max_edges] if max_edges else edges
+        last = self.n if not max_edges else min(self.n, int(max_edges) + 1)
+        return [self.edge(i)[0][:, :2] for i in range(1, last)]
 
 
 @dataclass

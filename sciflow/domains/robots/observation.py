@@ -42,15 +42,16 @@ class LocalObservation:
 
     def crop(self, world: World, states: Tensor) -> Tensor:
         """(B, >=3) states -> (B, size, size) float occupancy in {0, 1}."""
-        b = states.shape[0]
         key = (states.device, states.dtype)
-        if key not in self._offsets:                   # (2, size^2) cell centres [forward; left] in the robot frame
-            self._offsets[key] = torch.stack([self._fwd.reshape(-1), self._left.reshape(-1)]).to(*key)
-        c, s = torch.cos(states[:, 2]), torch.sin(states[:, 2])
-        rot = torch.stack([c, -s, s, c], dim=-1).reshape(b, 2, 2)       # robot frame -> world frame
-        pts = torch.baddbmm(states[:, 0:2, None], rot, self._offsets[key].expand(b, -1, -1))   # (B, 2, size^2)
-        occ = world.occupancy(pts.transpose(1, 2), self.threshold)
-        return occ.reshape(b, self.size, self.size)
+        if key not in self._offsets:                   # (size, size) cell centres, forward and left of the robot
+            self._offsets[key] = (self._fwd.to(*key), self._left.to(*key))
+        fwd, left = self._offsets[key]
+        x, y, th = states[:, 0:1, None], states[:, 1:2, None], states[:, 2:3, None]
+        c, s = torch.cos(th), torch.sin(th)
+        # the same arithmetic, in the same order, as the crops the policy was trained on: a reordered sum (e.g.
+        # one batched matrix product) rounds differently and moves ~1 cell in 10 million across a cell boundary
+        pts = torch.stack([x + fwd * c - left * s, y + fwd * s + left * c], dim=-1)
+        return world.occupancy(pts, self.threshold)
 
     def target_features(self, states: Tensor, targets: Tensor) -> Tensor:
         """(B, >=3) states, (B, 2) target positions -> (B, 3) bearing cos/sin and saturated distance."""

@@ -6,6 +6,9 @@ import json
 
 from ._args import fraction, integer, number, positive
 
+#: Henyey-Greenstein anisotropy: -1 < g < 1
+ANISOTROPY = number(-1, 1, low_open=True, high_open=True)
+
 
 def _threads(args: argparse.Namespace) -> None:
     import torch
@@ -119,7 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True)
     e.add_argument("--walks", type=integer(), default=1000, help="MC walks per condition and per set")
     e.add_argument("--sigma-r", type=positive(), nargs="*", default=None)
-    e.add_argument("--g", type=number(-1, 1, low_open=True, high_open=True), nargs="*", default=None)
+    e.add_argument("--g", type=ANISOTROPY, nargs="*", default=None)
     e.set_defaults(func=_evaluate)
 
     r = verbs.add_parser("render", parents=[common], help="render a scene with the learned or brute-force tracer")
@@ -127,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--integrator", default="cvae", choices=["cvae", "volpath"])
     r.add_argument("--spp", type=integer(), default=16)
     r.add_argument("--sigma-r", type=positive(), default=64.0)
-    r.add_argument("--g", type=number(-1, 1, low_open=True, high_open=True), default=0.5)
+    r.add_argument("--g", type=ANISOTROPY, default=0.5)
     r.add_argument("--albedo", type=fraction(), default=0.999)
     r.add_argument("--width", type=integer(), default=64)
     r.add_argument("--height", type=integer(), default=64)

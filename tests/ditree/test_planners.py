@@ -70,7 +70,7 @@ def test_edges_stop_at_the_first_collision(wall_scenario):
     from sciflow.methods.ditree.planners import grow_edges
     new, goal = grow_edges(prob, tree, torch.tensor([0]), torch.zeros(1, 10, 2), torch.tensor([10]), min_steps=1)
     assert goal is None and len(new) == 1
-    edge = tree.edges[1][0]
+    edge = tree.edge(1)[0]
     assert bool(prob.checker.states_valid(edge).all())
     nxt = prob.car.step(edge[-1:], torch.zeros(1, 2))
     assert not bool(prob.checker.states_valid(nxt).all())         # the next step would collide

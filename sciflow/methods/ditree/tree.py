@@ -82,11 +82,6 @@ class Tree:
         return states[r, : ends[r] + 1], controls[r, : ends[r]]
 
     @property
-    def edges(self) -> list[tuple[Tensor, Tensor] | None]:
-        """Every node's ``edge`` (None for the root)."""
-        return [self.edge(i) for i in range(self.n)]
-
-    @property
     def nodes(self) -> Tensor:
         return self.states[: self.n]
 

@@ -40,3 +40,22 @@ def test_shipped_workflow_plans_exports_and_draws(tmp_path, open_scenario):
         rep = verify_plan(sc, states, controls)
         assert rep["ok"], rep
         assert (out / "plans" / f"{stem}.csv").is_file()
+
+
+def test_a_malformed_scenario_stops_the_workflow_before_any_plan(tmp_path, open_scenario):
+    from sciflow.core.errors import InputError
+    from sciflow.workflows import validate_workflow
+
+    scen = tmp_path / "scenarios"
+    save_scenario(scen / "open.yaml", open_scenario)
+    (scen / "zz.yaml").write_text("name: broken\nmap: {bounds: [0, 0, 10, 10]}\nstart: [1, 1, 0, 0, 0]\n"
+                                  "goal: {x: 20, y: 5, radius: 0.5}\n")
+    wf = yaml.safe_load((ROOT / "workflows" / "ditree.yaml").read_text())
+    wf["ditree"].update({"model": str(ROOT / "models" / "ditree"), "scenarios": str(scen)})
+    wf["output"] = str(tmp_path / "out")
+    (tmp_path / "wf.yaml").write_text(yaml.safe_dump(wf))
+    with pytest.raises(InputError, match=r"ditree\.scenarios: .*zz\.yaml\.goal: centre \(20\.0, 5\.0\) is outside"):
+        validate_workflow(tmp_path / "wf.yaml")
+    with pytest.raises(InputError, match="zz.yaml.goal"):
+        run_workflow(wf, output=tmp_path / "out")
+    assert not (tmp_path / "out" / "plans").exists() and not (tmp_path / "out" / "pictures").exists()

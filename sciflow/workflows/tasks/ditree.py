@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..context import RunContext
 from ..registry import register_task
@@ -38,6 +38,14 @@ class DiTreeTask(StrictModel):
     formats: list[Literal["npz", "csv"]] = Field(default_factory=lambda: ["npz", "csv"])
     pictures: bool = True
     threads: int = Field(1, ge=1)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _folder(cls, v: str) -> str:
+        from ...domains.robots import load_scenario, scenario_files
+        for f in scenario_files(v):    # every file is read once here, so a malformed one stops `validate` and
+            load_scenario(f)           # `run` before any work (about 10 ms a scenario)
+        return v
 
 
 def _writer(ctx: RunContext):

@@ -59,6 +59,12 @@ def test_generate_rejects_bad_input(tiny):
         model.generate(trajs[0].bound, 2, steps=0)
     with pytest.raises(InputError, match="n_frames"):
         UnbindingFlow(n_frames=1)
+    for kw, field in [({"exit_distance": -1.0}, "exit_distance"), ({"exit_distance": float("nan")}, "exit_distance"),
+                      ({"guidance": -0.5}, "guidance")]:
+        with pytest.raises(InputError, match=field):
+            model.generate(trajs[0].bound, 2, **kw)
+    with pytest.raises(InputError, match="exit_distance"):
+        UnbindingFlow(exit_distance=0.0)
 
 
 def test_evaluate_keys(tiny):

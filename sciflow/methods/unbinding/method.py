@@ -61,6 +61,7 @@ class UnbindingFlow(Method):
             raise InputError(f"n_frames: must be >= 2, got {n_frames}")
         check_in_range("scale", scale, 0.0, low_open=True)
         check_in_range("guidance", guidance, 0.0)
+        check_in_range("exit_distance", exit_distance, 0.0, low_open=True)
         self._config = {"n_frames": int(n_frames), "hidden": hidden, "n_vectors": n_vectors,
                         "n_layers": n_layers, "n_rbf": n_rbf, "cutoff": cutoff, "scale": scale,
                         "prior_std": prior_std, "solver": solver, "steps": steps, "guidance": guidance,
@@ -137,6 +138,10 @@ class UnbindingFlow(Method):
             raise InputError(f"n: must be >= 1, got {n}")
         if steps is not None and int(steps) < 1:
             raise InputError(f"steps: must be >= 1, got {steps}")
+        if exit_distance is not None:
+            check_in_range("exit_distance", exit_distance, 0.0, low_open=True)
+        if guidance is not None:
+            check_in_range("guidance", guidance, 0.0)
         start = time.perf_counter()
         enc = encode_complex(condition)
         cond = batch_complexes([enc] * int(n), device)

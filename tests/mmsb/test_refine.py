@@ -1,8 +1,10 @@
 """Refinement: maximum likelihood of the reference drift along paths recovers known parameters; a full fit
 on snapshots simulated from a known linear reference recovers it and reproduces the snapshots."""
+import pytest
 import torch
 from torch import nn
 
+from sciflow.core.errors import InputError
 from sciflow.core.solvers.sde_heun import ItoHeun
 from sciflow.domains.cells import (
     AdditiveNoise,
@@ -58,6 +60,11 @@ def test_fit_on_linear_snapshots_recovers_the_drift_and_reproduces_marginals():
     for i, k in enumerate(range(1, snaps.n_snapshots)):
         spread = w2_distance(snaps.samples[0], snaps.samples[k])
         assert w2_distance(pred.states[i], snaps.samples[k]) < 0.3 * spread, k
+    for call, match in [(lambda: model.predict([1.0], n=0), "n: must be >= 1"),
+                        (lambda: model.predict([float("nan")]), "times: must be finite"),
+                        (lambda: model.trajectories(0), "n: must be >= 1")]:
+        with pytest.raises(InputError, match=match):
+            call()
 
 
 def test_network_references_fit_and_the_gradient_drift_is_curl_free():

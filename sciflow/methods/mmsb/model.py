@@ -307,6 +307,8 @@ class MMSB(Method):
         """n individual trajectories through every training snapshot (bridges under the fitted reference,
         on the fine grid of step <= h, in data units); ``extras["snapshot_rows"]`` (n, K) gives the
         observed cell each path passes through."""
+        if int(n) < 1:
+            raise InputError(f"n: must be >= 1, got {n}")
         return self.sample_bridges(int(n), generator=generator).trajectory()
 
     def generate(self, condition: Any, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
@@ -345,6 +347,8 @@ class MMSB(Method):
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         if dynamics not in ("reference", "bridge"):
             raise InputError(f"dynamics: expected 'reference' or 'bridge', got {dynamics!r}")
+        if x0 is None and int(n) < 1:
+            raise InputError(f"n: must be >= 1, got {n}")
         start = self.start_population(n) if x0 is None else torch.as_tensor(x0, dtype=torch.float64)
         if start.dim() != 2 or start.shape[1] != self.snapshots.dim:
             raise InputError(f"x0: expected (n, {self.snapshots.dim}), got {tuple(start.shape)}")

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._args import integer, number, positive
+from ._args import fraction, integer, number, positive
 
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
@@ -105,16 +105,8 @@ def _make_planner(name: str, model_path: str | None, random_frac: float | None =
 
 def _distill(args: argparse.Namespace) -> int:
     _threads(args.threads)
-    from ..core.errors import InputError
     from ..data.robot_maps import make_scenario
     from ..methods.ditree.distill import collect_conditions, distill_head
-    for name in ("maps", "iterations", "teacher_steps", "steps"):                 # before any work starts
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
-    if min(args.hidden) < 1:
-        raise InputError(f"--hidden: widths must be >= 1, got {args.hidden}")
-    if args.random_frac is not None and not 0.0 <= args.random_frac <= 1.0:
-        raise InputError(f"--random-frac: must be in [0, 1], got {args.random_frac}")
     model = _load_model(args.model)
     maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]
     conds = collect_conditions(model, maps, iterations=args.iterations, seed=args.seed)
@@ -224,16 +216,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="model folder for the teacher plus its distilled head")
     s.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"),
                    help="maps on which DiTree's policy queries are recorded (the training family)")
-    s.add_argument("--maps", type=int, default=400)
+    s.add_argument("--maps", type=integer(), default=400)
     s.add_argument("--seed", type=int, default=0, help="first map seed (also seeds the runs and the training)")
-    s.add_argument("--iterations", type=int, default=50,
+    s.add_argument("--iterations", type=integer(), default=50,
                    help="recording runs stop at their first solution or after this many iterations")
-    s.add_argument("--teacher-steps", type=int, default=1, help="Euler steps of the sampler being distilled")
-    s.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    s.add_argument("--teacher-steps", type=integer(), default=1, help="Euler steps of the sampler being distilled")
+    s.add_argument("--hidden", type=integer(), nargs="+", default=[256, 256])
     s.add_argument("--steps", type=integer(), default=20000)
     s.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
     s.add_argument("--keep-unet", action="store_true", help="save the head but keep sampling with the U-Net")
-    s.add_argument("--random-frac", type=float,
+    s.add_argument("--random-frac", type=fraction(),
                    help="DiTree's default random_frac saved with the new model (default: the teacher's)")
     s.add_argument("--threads", type=integer(), default=1)
     s.set_defaults(func=_distill)
@@ -246,7 +238,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", help="plan file, .npz or .csv")
     q.add_argument("--png", help="picture of map, tree and plan")
-    q.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
+    q.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)
     q.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
     q.add_argument("--threads", type=integer(), default=1)
     q.set_defaults(func=_plan)
@@ -258,7 +250,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="metrics JSON")
     e.add_argument("--seeds", type=integer(), default=5, help="runs per scenario")
     e.add_argument("--budget", type=positive(), help="seconds per run (default: each scenario's budget_s)")
-    e.add_argument("--random-frac", type=float, help=RANDOM_FRAC_HELP)
+    e.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)
     e.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
     e.add_argument("--threads", type=integer(), default=1)
     e.set_defaults(func=_evaluate)

@@ -24,12 +24,20 @@ def test_plan_with_random_frac_writes_a_feasible_plan(tmp_path, open_scenario, c
     assert verify_plan(open_scenario, traj.states[:, 0].float(), traj.extras["controls"][0].float())["ok"]
 
 
+def _exit_code(argv):
+    """main's return code, or the code of the SystemExit argparse raises for a value its type refuses."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
 @pytest.mark.parametrize("argv, field", [(["--planner", "sst", "--random-frac", "0.5"], "--random-frac"),
-                                          (["--planner", "ditree", "--random-frac", "2"], "random_frac")])
+                                          (["--planner", "ditree", "--random-frac", "2"], "--random-frac")])
 def test_bad_random_frac_is_rejected_before_planning(tmp_path, open_scenario, capsys, argv, field):
     save_scenario(tmp_path / "sc" / "open.yaml", open_scenario)
-    rc = main(["ditree", "evaluate", "--scenarios", str(tmp_path / "sc"), "--model", str(MODEL),
-               "--out", str(tmp_path / "m.json"), "--seeds", "1", *argv])
+    rc = _exit_code(["ditree", "evaluate", "--scenarios", str(tmp_path / "sc"), "--model", str(MODEL),
+                     "--out", str(tmp_path / "m.json"), "--seeds", "1", *argv])
     assert rc == 2 and field in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
 
@@ -61,6 +69,6 @@ def test_sampler_option_and_distill_command(tmp_path, open_scenario, capsys):
 @pytest.mark.parametrize("argv, field", [(["--maps", "0"], "--maps"), (["--teacher-steps", "0"], "--teacher-steps"),
                                           (["--hidden", "16", "0"], "--hidden"), (["--random-frac", "-1"], "--random-frac")])
 def test_bad_distill_options_are_rejected_before_work(tmp_path, capsys, argv, field):
-    rc = main(["ditree", "distill", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), *argv])
+    rc = _exit_code(["ditree", "distill", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), *argv])
     assert rc == 2 and field in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

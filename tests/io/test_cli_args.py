@@ -38,8 +38,7 @@ def test_bad_numbers_stop_the_command_before_any_work(tmp_path, capsys, argv, op
 
 
 def test_every_numeric_option_has_a_checked_type():
-    """No verb takes a plain int or float except seeds (any integer) and options that their handler checks
-    before any work (``ditree distill``'s counts and widths, ``--random-frac``)."""
+    """No verb takes a plain int or float except seeds (any integer)."""
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     plain = []
@@ -47,7 +46,6 @@ def test_every_numeric_option_has_a_checked_type():
         verbs = [a for a in cp._actions if isinstance(a, argparse._SubParsersAction)]
         for verb, vp in (verbs[0].choices.items() if verbs else []):
             for a in vp._actions:
-                if (a.type in (int, float) and a.dest not in ("seed", "random_frac")
-                        and (cmd, verb) != ("ditree", "distill")):
+                if a.type in (int, float) and a.dest != "seed":
                     plain.append(f"{cmd} {verb} {a.option_strings[-1]}")
     assert plain == []

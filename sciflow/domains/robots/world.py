@@ -10,7 +10,7 @@ footprint that clears an obstacle by less than ``margin`` (3.5 cm at the default
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -142,11 +142,11 @@ class World:
         x, y = points[..., 0], points[..., 1]
         return (x >= xmin) & (x < xmax) & (y >= ymin) & (y < ymax)
 
-    def _raster(self, key: tuple, make) -> Tensor:
-        """A cached flat (rows + 2) x (cols + 2) raster: ``make()`` (rows, cols) inside a one-cell ring that stands
-        for everything outside the map (the ring value is ``key[-1]``)."""
+    def _raster(self, key: tuple, make: Callable[[], Tensor], outside: float) -> Tensor:
+        """A cached flat (rows + 2) x (cols + 2) raster: ``make()`` (rows, cols) inside a one-cell ring of
+        ``outside`` that stands for everything outside the map."""
         if key not in self._rasters:
-            self._rasters[key] = torch.nn.functional.pad(make(), (1, 1, 1, 1), value=key[-1]).reshape(-1)
+            self._rasters[key] = torch.nn.functional.pad(make(), (1, 1, 1, 1), value=outside).reshape(-1)
         return self._rasters[key]
 
     def _read(self, raster: Tensor, points: Tensor) -> Tensor:
@@ -162,14 +162,14 @@ class World:
 
     def distance(self, points: Tensor) -> Tensor:
         """(..., 2) -> (...,) field value at the cell holding each point (0 outside the map), m."""
-        key = (points.device, points.dtype, 0.0)
-        return self._read(self._raster(key, lambda: self.field.to(points.device, points.dtype)), points)
+        key = (points.device, points.dtype, "distance")
+        return self._read(self._raster(key, lambda: self.field.to(points.device, points.dtype), 0.0), points)
 
     def occupancy(self, points: Tensor, threshold: float) -> Tensor:
         """(..., 2) -> (...,) ``(distance(points) < threshold)`` in the points' dtype (1 outside the map), read
         off a cached raster of the comparison."""
-        key = (points.device, points.dtype, float(threshold), 1.0)
-        return self._read(self._raster(key, lambda: (self.field.to(points.device) < threshold).to(points.dtype)),
+        key = (points.device, points.dtype, "occupancy", float(threshold))
+        return self._read(self._raster(key, lambda: (self.field.to(points.device) < threshold).to(points.dtype), 1.0),
                           points)
 
     def clearance(self, points: Tensor) -> Tensor:

@@ -76,8 +76,8 @@ def distill_head(method: Any, conds: Tensor, *, teacher_steps: int = 1, hidden: 
                  steps: int = 20_000, batch_size: int = 1024, lr: float = 1e-3, seed: int = 0,
                  checkpoint_path: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
     """Fit a new ``FlowMapHead`` on ``method.model`` to the teacher's ``teacher_steps``-step Euler sampler at
-    the conditions ``conds`` (N, cond_dim); one noise draw per condition. Sets the method's ``head_hidden``
-    (not ``use_head``) and returns a summary that is also kept in ``method.info["distill"]``."""
+    the conditions ``conds`` (N, cond_dim); one noise draw per condition. Attaches the head to the method
+    (``DiTree.attach_head``; sampling keeps its default until ``set_sampling(use_head=True)``) and returns a summary that is also kept in ``method.info["distill"]``."""
     net: ChunkPolicyNet = method.model.eval()
     width = net.cond[-1].out_features
     if conds.dim() != 2 or conds.shape[1] != width or conds.shape[0] < 20:
@@ -112,8 +112,7 @@ def distill_head(method: Any, conds: Tensor, *, teacher_steps: int = 1, hidden: 
         val = slice(conds.shape[0] - n_val, None)
         err = ((head(x0[val], conds[val]) - target[val]) ** 2).mean().item()
         spread = ((target[val] - target[val].mean(0)) ** 2).mean().item()
-    net.head = head
-    method._config["head_hidden"] = list(hidden)
+    method.attach_head(head)
     summary = {"teacher_steps": int(teacher_steps), "hidden": list(hidden), "rows": int(conds.shape[0]),
                "steps": result.steps, "seconds": round(result.seconds + teacher_s, 1),
                "final_loss": result.final_loss, "heldout_mse": err, "heldout_target_variance": spread}

@@ -32,7 +32,7 @@ from ...core.trajectory import Trajectory
 from ...domains.robots import CarParams, LocalObservation, Scenario, load_scenario
 from ..base import Method
 from .planners import TreePlanner
-from .policy import ChunkPolicyNet, PolicySampler
+from .policy import ChunkPolicyNet, FlowMapHead, PolicySampler
 from .problem import MixedSampler, Problem, RandomControls
 from .rollout import PolicyRollout
 from .sst import SSTPlanner
@@ -180,6 +180,14 @@ class DiTree(Method):
         return PolicySampler(self.model, self.obs, execute or self._config["execute"],
                              flow_steps or self._config["flow_steps"],
                              self._config["use_head"] if head is None else bool(head))
+
+    def attach_head(self, head: FlowMapHead) -> None:
+        """Give the policy a distilled flow map (``distill.distill_head``); its widths are saved with the model.
+        Sampling keeps its current default until ``set_sampling(use_head=True)``."""
+        if head.horizon != self.model.horizon:
+            raise InputError(f"head: made for horizon {head.horizon}, the policy's is {self.model.horizon}")
+        self.model.head = head
+        self._config["head_hidden"] = list(head.hidden)
 
     def set_sampling(self, *, use_head: bool | None = None, random_frac: float | None = None) -> None:
         """Change the sampling defaults saved with the model (checked like the constructor's)."""

@@ -35,8 +35,8 @@ class FlowMapHead(nn.Module):
 
     def __init__(self, horizon: int, cond_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
         super().__init__()
-        self.horizon = int(horizon)
-        self.mlp = MLP(2 * self.horizon + cond_dim, 2 * self.horizon, tuple(hidden))
+        self.horizon, self.hidden = int(horizon), tuple(int(h) for h in hidden)
+        self.mlp = MLP(2 * self.horizon + cond_dim, 2 * self.horizon, self.hidden)
 
     def forward(self, x0: Tensor, cond: Tensor) -> Tensor:
         b = x0.shape[0]

@@ -100,6 +100,8 @@ def test_ditree_and_policy_plans_are_feasible(open_scenario, tmp_path):
     model = DiTree(widths=(8, 16), map_dim=16, cond_dim=16, batch=16)     # untrained: chunks are near-random
     res = model.solve(open_scenario, generator=make_generator(2))
     _check(open_scenario, res)
+    # the search runs in inference mode; what it returns is ordinary tensors (usable as training data)
+    assert not res.states.is_inference() and not res.controls.is_inference()
     traj = model.plan(open_scenario, generator=make_generator(2))
     assert traj.info["planner"] == "ditree"
     save_scenario(tmp_path / "open.yaml", open_scenario)                  # a scenario file works the same way

@@ -109,3 +109,21 @@ def test_per_node_map_cache_gives_the_uncached_conditions(open_scenario, wall_sc
         assert torch.allclose(other, sampler.conditions(wall, states, targets), atol=1e-6)
         big = torch.tensor([5000, 3, 3, 1, 5, 0])                      # the cache grows past its capacity
         assert torch.allclose(sampler.conditions(wall, states, targets, big), other, atol=1e-6)
+
+
+def test_map_cache_crops_each_node_once_per_batch(open_scenario, gen, monkeypatch):
+    """A batch that asks for the same node many times crops it once; the features are the per-row ones."""
+    model = DiTree(widths=(8, 16), map_dim=16, cond_dim=16)
+    sampler = model.sampler()
+    prob = Problem.from_scenario(open_scenario)
+    base = torch.rand(3, 5, generator=gen) * torch.tensor([6.0, 6.0, 6.0, 1.0, 0.5]) - torch.tensor([0, 0, 3, 0, 0])
+    nodes = torch.tensor([2, 0, 2, 2, 7, 0, 7, 2])
+    states = base[torch.tensor([0, 1, 0, 0, 2, 1, 2, 0])]
+    rows = []
+    crop = sampler.obs.crop
+    monkeypatch.setattr(sampler.obs, "crop", lambda world, s: rows.append(s.shape[0]) or crop(world, s))
+    with torch.no_grad():
+        got = sampler.map_features(prob, states, nodes)
+        assert rows == [3]                                    # nodes 0, 2 and 7, once each
+        want = model.model.encode_map(crop(prob.world, states))
+    assert torch.allclose(got, want, atol=1e-6)

@@ -122,8 +122,10 @@ class PolicySampler(ActionSampler):
         self._maps: Tensor | None = None          # (capacity, map_dim) map features per node
         self._keys: Tensor | None = None          # (capacity, 5) the state each entry was computed for
 
+    @torch.inference_mode()
     def map_features(self, problem: Problem, states: Tensor, nodes: Tensor | None = None) -> Tensor:
-        """(B, map_dim) encoded crops at ``states``; cached per node index when ``nodes`` (B,) is given."""
+        """(B, map_dim) encoded crops at ``states``; cached per node index when ``nodes`` (B,) is given (one entry
+        per index: the state it was computed for; a row whose state differs from its entry's is recomputed)."""
         if nodes is None:
             return self.net.encode_map(self.obs.crop(problem.world, states))
         if self._world is not problem.world or (self._keys is not None and (
@@ -139,13 +141,22 @@ class PolicySampler(ActionSampler):
             if have:
                 maps[:have], keys[:have] = self._maps, self._keys
             self._maps, self._keys = maps, keys
-        out = self._maps[nodes]
         miss = (self._keys[nodes] != states).any(dim=-1)
         if bool(miss.any()):
-            rows = miss.nonzero().flatten()
-            out[rows] = self.net.encode_map(self.obs.crop(problem.world, states[rows]))
-            self._maps[nodes[rows]], self._keys[nodes[rows]] = out[rows], states[rows]
-        return out
+            # a batch often asks for the same node several times (early in a search nearly every row does), so
+            # each missing node is cropped and encoded once, from one of its rows (in a tree they hold the same state)
+            first = torch.full((need,), -1, dtype=torch.long, device=nodes.device)
+            first[nodes[miss]] = miss.nonzero().flatten()
+            new = first.ge(0).nonzero().flatten()
+            rows = first[new]
+            self._maps[new] = self.net.encode_map(self.obs.crop(problem.world, states[rows]))
+            self._keys[new] = states[rows]
+            out = self._maps[nodes]
+            odd = (self._keys[nodes] != states).any(dim=-1)      # a node index given with two different states
+            if bool(odd.any()):
+                out[odd] = self.net.encode_map(self.obs.crop(problem.world, states[odd]))
+            return out
+        return self._maps[nodes]
 
     def conditions(self, problem: Problem, states: Tensor, targets: Tensor, nodes: Tensor | None = None) -> Tensor:
         proprio = self.obs.proprio(problem.car.p, states, targets)
@@ -153,7 +164,7 @@ class PolicySampler(ActionSampler):
 
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
                generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        with torch.no_grad():
+        with torch.inference_mode():
             chunk = sample_chunks(self.net, self.conditions(problem, states, targets, nodes), self.steps, generator,
                                   self.head)
         controls = problem.car.denormalize_controls(chunk[:, : self.execute])

@@ -33,7 +33,7 @@ class PolicyRollout:
         t0 = time.perf_counter()
         tree = Tree(problem.start)
         node, goal_node, reason = 0, None, "budget"
-        with torch.no_grad():
+        with torch.inference_mode():           # the plan is read off the tree after the block
             while time.perf_counter() - t0 < budget:
                 if float(tree.time[node]) >= self.max_duration_s:
                     reason = "max_duration"

@@ -105,3 +105,20 @@ def test_bad_worlds_are_rejected():
         World([0, 0, 5, 5], rectangles=[[1, 1, 2, 2], [3, 3, 2, 4]])
     with pytest.raises(InputError, match=r"map.discs\[0\]"):
         World([0, 0, 5, 5], discs=[[1, 1, -0.2]])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_field_reads_pick_the_cell_holding_each_point(gen, dtype):
+    """``distance`` reads the field at the cell that holds each point (integer cell indices computed directly
+    here), and 0 (the ring outside the map) for points off the map, at infinity or NaN."""
+    world = World([-1.0, 0.5, 5.0, 4.5], rectangles=[[2, 1, 3, 3]], resolution=0.1)
+    pts = (torch.rand(5000, 2, generator=gen, dtype=torch.float64) * 10 - 2.5).to(dtype)
+    pts[:4] = torch.tensor([[float("nan"), 1.0], [1.0, float("inf")], [-float("inf"), 2.0], [1e30, -1e30]],
+                           dtype=dtype)
+    j = torch.floor((pts[:, 0] - world.bounds[0]) / world.resolution)
+    i = torch.floor((pts[:, 1] - world.bounds[1]) / world.resolution)
+    inside = (i >= 0) & (i < world.rows) & (j >= 0) & (j < world.cols)
+    want = torch.zeros(pts.shape[0], dtype=dtype)
+    want[inside] = world.field.to(dtype)[i[inside].long(), j[inside].long()]
+    assert torch.equal(world.distance(pts), want)
+    assert inside.sum() > 1000 and (~inside).sum() > 1000

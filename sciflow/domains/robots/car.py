@@ -103,7 +103,7 @@ class Car:
 
     def __init__(self, params: CarParams | None = None) -> None:
         self.p = params if params is not None else CarParams()
-        # RK4 stage bookkeeping for ``step`` (see its docstring)
+        # per (device, dtype): RK4 stage bookkeeping for ``step`` (see its docstring), disc offsets, control scale
         self._consts: dict[tuple, tuple[Tensor, ...]] = {}
 
     # -- bounds --------------------------------------------------------------------------------
@@ -120,8 +120,11 @@ class Car:
 
     def denormalize_controls(self, z: Tensor) -> Tensor:
         """[-1, 1] -> controls (clipped to the bounds)."""
-        scale = torch.tensor([self.p.max_accel, self.p.max_steer_rate], device=z.device, dtype=z.dtype)
-        return z.clamp(-1.0, 1.0) * scale
+        key = (z.device, z.dtype, "scale")
+        if key not in self._consts:
+            self._consts[key] = (torch.tensor([self.p.max_accel, self.p.max_steer_rate], device=z.device,
+                                              dtype=z.dtype),)
+        return z.clamp(-1.0, 1.0) * self._consts[key][0]
 
     # -- integration ---------------------------------------------------------------------------
     def step(self, s: Tensor, u: Tensor, dt: float | None = None) -> Tensor:
@@ -205,7 +208,10 @@ class Car:
     # -- footprint -----------------------------------------------------------------------------
     def disc_centres(self, s: Tensor) -> Tensor:
         """(..., 5) states -> (..., n_discs, 2) centres of the covering discs."""
-        offs = torch.tensor(self.p.disc_offsets, device=s.device, dtype=s.dtype)
+        key = (s.device, s.dtype, "discs")
+        if key not in self._consts:
+            self._consts[key] = (torch.tensor(self.p.disc_offsets, device=s.device, dtype=s.dtype),)
+        (offs,) = self._consts[key]
         c, sn = torch.cos(s[..., 2:3]), torch.sin(s[..., 2:3])
         return torch.stack([s[..., 0:1] + offs * c, s[..., 1:2] + offs * sn], dim=-1)
 

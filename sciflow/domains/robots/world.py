@@ -151,13 +151,19 @@ class World:
 
     def _read(self, raster: Tensor, points: Tensor) -> Tensor:
         """(..., 2) points -> (...,) ``raster`` entries at the cells holding them (the ring outside the map)."""
-        dev = points.device
-        if dev not in self._index_bounds:
-            self._index_bounds[dev] = (torch.tensor([-1, -1], device=dev),
-                                       torch.tensor([self.cols, self.rows], device=dev))
-        lo, hi = self._index_bounds[dev]
-        u = (points - points.new_tensor(self.bounds[:2])) / self.resolution
-        ij = torch.clamp(torch.floor(u).long(), lo, hi)                 # -1 and cols / rows: outside the map
+        key = (points.device, points.dtype)
+        if key not in self._index_bounds:
+            f = {"device": points.device, "dtype": points.dtype}
+            self._index_bounds[key] = (torch.tensor([-1, -1], **f), torch.tensor([self.cols, self.rows], **f),
+                                       torch.tensor(self.bounds[:2], **f))
+        lo, hi, origin = self._index_bounds[key]
+        # cell indices, clamped to -1 and cols / rows (the ring outside the map; so is a NaN point); floor and
+        # clamp in the points' dtype give the same integers as in int64, and so does the flat index while it is
+        # exactly representable
+        ij = torch.floor((points - origin) / self.resolution).nan_to_num_(nan=-1.0).clamp_(lo, hi)
+        if (self.rows + 2) * (self.cols + 2) < 2 / torch.finfo(points.dtype).eps:
+            return raster[(ij[..., 1] * (self.cols + 2) + ij[..., 0]).long() + (self.cols + 3)]
+        ij = ij.long()
         return raster[ij[..., 1] * (self.cols + 2) + ij[..., 0] + (self.cols + 3)]
 
     def distance(self, points: Tensor) -> Tensor:

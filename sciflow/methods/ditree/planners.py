@@ -107,8 +107,9 @@ class TreePlanner:
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
                 # min(dim).indices is argmin (the first minimum) but several times faster on the CPU
                 near = torch.cdist(targets, tree.nodes[:, :2]).min(dim=1).indices
-                controls, n_ctrl = self.sampler.sample(problem, tree.nodes[near], targets, g, nodes=near)
-                prop = propagate_edges(problem, tree.nodes[near], controls, n_ctrl, min_steps)
+                states = tree.nodes[near]
+                controls, n_ctrl = self.sampler.sample(problem, states, targets, g, nodes=near)
+                prop = propagate_edges(problem, states, controls, n_ctrl, min_steps)
                 rows = prop["keep"].nonzero().flatten()
                 _, goal_node = add_edges(problem, tree, near, prop, rows)
                 is_rand = getattr(self.sampler, "last_random", None)

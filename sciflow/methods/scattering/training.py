@@ -17,7 +17,7 @@ from ...domains.photons.conditions import check_conditions
 from ...domains.photons.fields import N_EVENTS, SIGMA_R, G
 from .model import MODEL_NAMES, ScatteringCVAEs
 
-__all__ = ["encode_dataset", "fit_models", "fit_priors", "train_from_folder", "with_priors"]
+__all__ = ["encode_dataset", "fit_models", "fit_priors", "train_from_folder"]
 
 
 def encode_dataset(model: ScatteringCVAEs, walks: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -158,9 +158,12 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
     return summary
 
 
-def with_priors(model: ScatteringCVAEs, names: Iterable[str], seed: int = 0) -> ScatteringCVAEs:
-    """A copy of ``model`` whose CVAEs ``names`` have a conditional prior: the one ``model`` has, or a new one
-    that starts as N(0, I) (its first layer seeded by ``seed``). Encoders and decoders are copied."""
+def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Iterable[str] = ("len",), *,
+               steps: int = 3000, batch_size: int = 4096, lr: float = 3e-3, seed: int = 0) -> ScatteringCVAEs:
+    """A copy of ``model`` whose CVAEs ``names`` draw their latent from a conditional prior fitted on ``walks``
+    (``CVAE.fit_prior``); encoders and decoders are unchanged. Prefer walks the CVAEs were not trained on (an
+    encoder may map its own training walks closer to N(0, I); docs/scattering.md). Each CVAE is fitted on the rows it
+    models (lenGen and pathGen: walks with N >= 2 when single scattering is exact; scatGen: events k >= 2)."""
     names = sorted(set(names))
     bad = [n for n in names if n not in MODEL_NAMES]
     if bad or not names:
@@ -172,17 +175,6 @@ def with_priors(model: ScatteringCVAEs, names: Iterable[str], seed: int = 0) -> 
     for name in MODEL_NAMES:
         new.model[name].load_state_dict(model.model[name].state_dict(), strict=False)
     new.info = dict(model.info)
-    return new
-
-
-def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Iterable[str] = ("len",), *,
-               steps: int = 3000, batch_size: int = 4096, lr: float = 3e-3, seed: int = 0) -> ScatteringCVAEs:
-    """A copy of ``model`` whose CVAEs ``names`` draw their latent from a conditional prior fitted on ``walks``
-    (``CVAE.fit_prior``); encoders and decoders are unchanged. Prefer walks the CVAEs were not trained on (an
-    encoder may map its own training walks closer to N(0, I); docs/scattering.md). Each CVAE is fitted on the rows it
-    models (lenGen and pathGen: walks with N >= 2 when single scattering is exact; scatGen: events k >= 2)."""
-    names = sorted(set(names))
-    new = with_priors(model, names, seed)
     data = encode_dataset(new, walks)
     gen = torch.Generator().manual_seed(int(seed))
     fits, subsets = {}, {}

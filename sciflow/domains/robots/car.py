@@ -106,6 +106,13 @@ class Car:
         # per (device, dtype): RK4 stage bookkeeping for ``step`` (see its docstring), disc offsets, control scale
         self._consts: dict[tuple, tuple[Tensor, ...]] = {}
 
+    def _const(self, name: str, values: tuple[float, ...], like: Tensor) -> Tensor:
+        """``values`` as a tensor on ``like``'s device and dtype, made once per (name, device, dtype)."""
+        key = (like.device, like.dtype, name)
+        if key not in self._consts:
+            self._consts[key] = (torch.tensor(values, device=like.device, dtype=like.dtype),)
+        return self._consts[key][0]
+
     # -- bounds --------------------------------------------------------------------------------
     def control_bounds(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
         """(2, 2) rows (low, high) of (accel, steer_rate)."""
@@ -120,11 +127,7 @@ class Car:
 
     def denormalize_controls(self, z: Tensor) -> Tensor:
         """[-1, 1] -> controls (clipped to the bounds)."""
-        key = (z.device, z.dtype, "scale")
-        if key not in self._consts:
-            self._consts[key] = (torch.tensor([self.p.max_accel, self.p.max_steer_rate], device=z.device,
-                                              dtype=z.dtype),)
-        return z.clamp(-1.0, 1.0) * self._consts[key][0]
+        return z.clamp(-1.0, 1.0) * self._const("scale", (self.p.max_accel, self.p.max_steer_rate), z)
 
     # -- integration ---------------------------------------------------------------------------
     def step(self, s: Tensor, u: Tensor, dt: float | None = None) -> Tensor:
@@ -208,10 +211,7 @@ class Car:
     # -- footprint -----------------------------------------------------------------------------
     def disc_centres(self, s: Tensor) -> Tensor:
         """(..., 5) states -> (..., n_discs, 2) centres of the covering discs."""
-        key = (s.device, s.dtype, "discs")
-        if key not in self._consts:
-            self._consts[key] = (torch.tensor(self.p.disc_offsets, device=s.device, dtype=s.dtype),)
-        (offs,) = self._consts[key]
+        offs = self._const("discs", self.p.disc_offsets, s)
         c, sn = torch.cos(s[..., 2:3]), torch.sin(s[..., 2:3])
         return torch.stack([s[..., 0:1] + offs * c, s[..., 1:2] + offs * sn], dim=-1)
 

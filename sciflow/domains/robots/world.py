@@ -157,13 +157,9 @@ class World:
             self._index_bounds[key] = (torch.tensor([-1, -1], **f), torch.tensor([self.cols, self.rows], **f),
                                        torch.tensor(self.bounds[:2], **f))
         lo, hi, origin = self._index_bounds[key]
-        # cell indices, clamped to -1 and cols / rows (the ring outside the map; so is a NaN point); floor and
-        # clamp in the points' dtype give the same integers as in int64, and so does the flat index while it is
-        # exactly representable
-        ij = torch.floor((points - origin) / self.resolution).nan_to_num_(nan=-1.0).clamp_(lo, hi)
-        if (self.rows + 2) * (self.cols + 2) < 2 / torch.finfo(points.dtype).eps:
-            return raster[(ij[..., 1] * (self.cols + 2) + ij[..., 0]).long() + (self.cols + 3)]
-        ij = ij.long()
+        # cell indices, clamped to -1 and cols / rows (the ring outside the map; so is a NaN point); flooring and
+        # clamping in the points' dtype gives the same integers as in int64, and is cheaper
+        ij = torch.floor((points - origin) / self.resolution).nan_to_num_(nan=-1.0).clamp_(lo, hi).long()
         return raster[ij[..., 1] * (self.cols + 2) + ij[..., 0] + (self.cols + 3)]
 
     def distance(self, points: Tensor) -> Tensor:

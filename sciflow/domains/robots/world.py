@@ -113,7 +113,7 @@ class World:
         self.field = field.to(torch.float32).to(self.device)          # (rows, cols), m
         self.field_np = field.numpy()                                   # float64, for scalar queries
         self._rasters: dict = {}                                        # padded flat rasters read by queries
-        self._index_bounds: dict = {}
+        self._read_consts: dict = {}                                   # per (device, dtype): index bounds, origin
         #: half a cell diagonal: the most a query's true distance can fall below the stored value, m.
         self.margin = self.resolution * math.sqrt(0.5)
 
@@ -152,11 +152,11 @@ class World:
     def _read(self, raster: Tensor, points: Tensor) -> Tensor:
         """(..., 2) points -> (...,) ``raster`` entries at the cells holding them (the ring outside the map)."""
         key = (points.device, points.dtype)
-        if key not in self._index_bounds:
+        if key not in self._read_consts:
             f = {"device": points.device, "dtype": points.dtype}
-            self._index_bounds[key] = (torch.tensor([-1, -1], **f), torch.tensor([self.cols, self.rows], **f),
+            self._read_consts[key] = (torch.tensor([-1, -1], **f), torch.tensor([self.cols, self.rows], **f),
                                        torch.tensor(self.bounds[:2], **f))
-        lo, hi, origin = self._index_bounds[key]
+        lo, hi, origin = self._read_consts[key]
         # cell indices, clamped to -1 and cols / rows (the ring outside the map; so is a NaN point); flooring and
         # clamping in the points' dtype gives the same integers as in int64, and is cheaper
         ij = torch.floor((points - origin) / self.resolution).nan_to_num_(nan=-1.0).clamp_(lo, hi).long()
@@ -193,7 +193,7 @@ class World:
     def to(self, device: torch.device | str) -> World:
         self.device = torch.device(device)
         self.field = self.field.to(self.device)
-        self._rasters, self._index_bounds = {}, {}
+        self._rasters, self._read_consts = {}, {}
         return self
 
     # -- description ------------------------------------------------------------------------------

@@ -74,6 +74,31 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_ctrl_c_mid_step_then_resume_gives_the_same_weights(tmp_path):
+    """Ctrl-C inside a step (after its batch was drawn) saves a checkpoint that redoes that step on resume."""
+    full = Trainer(make(), loss_fn, cfg(), device="cpu")
+    full.fit(sample_batch)
+    calls = {"n": 0}
+
+    def interrupted_loss(model, batch, g):
+        calls["n"] += 1
+        if calls["n"] == 12:                    # the forward pass of step 12 (index 11)
+            raise KeyboardInterrupt
+        return loss_fn(model, batch, g)
+
+    ck = tmp_path / "ck.pt"
+    part = Trainer(make(), interrupted_loss, cfg(), device="cpu", checkpoint_path=ck)
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(sample_batch)
+    resumed = Trainer(make(seed=99), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
+    assert resumed.step == 11
+    resumed.fit(sample_batch)
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(full.ema.shadow, resumed.ema.shadow):
+        assert torch.equal(a, b)
+
+
 def test_checkpoint_holds_provenance_and_loads_weights_only(tmp_path):
     ck = tmp_path / "ck.pt"
     Trainer(make(), loss_fn, cfg(steps=3), device="cpu", checkpoint_path=ck,

@@ -117,6 +117,7 @@ class Trainer:
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay is not None else None
         self.generator = make_generator(config.seed + 1_000_003 * self.dist.rank, self.device)
         self.step = 0
+        self._step_rng: tuple[Tensor, Tensor] | None = None   # RNG states at the start of an unfinished step
         self.history: list[float] = []
         use_amp = config.amp is not None and self.device.type == "cuda"
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if use_amp else None
@@ -149,8 +150,10 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            # inside an unfinished step (Ctrl-C, a non-finite loss) the streams as that step found them, so a
+            # resumed run draws the same batch for it
+            "generator": self._step_rng[0] if self._step_rng is not None else self.generator.get_state(),
+            "torch_rng": self._step_rng[1] if self._step_rng is not None else torch.get_rng_state(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "history": list(self.history),
             "train_config": plain(asdict(self.config)),
@@ -190,7 +193,9 @@ class Trainer:
     def fit(self, sample_batch: BatchFn, *, stop_at: int | None = None, log_every: int = 50) -> TrainResult:
         """Train until ``config.steps`` (or ``stop_at``, to split a run) steps are done; checkpoint at the end.
 
-        A KeyboardInterrupt saves a checkpoint first, so re-running resumes where it stopped.
+        A KeyboardInterrupt saves a checkpoint first, so re-running resumes where it stopped, with the same
+        weights as an uninterrupted run (the unfinished step is redone from its own RNG states; only an interrupt
+        landing inside the optimiser and EMA update itself, which follows the backward pass, is not covered).
         """
         end = self.config.steps if stop_at is None else min(int(stop_at), self.config.steps)
         start_time, window, last = time.perf_counter(), [], float("nan")
@@ -221,6 +226,7 @@ class Trainer:
     def _one_step(self, sample_batch: BatchFn) -> float:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
+        self._step_rng = (self.generator.get_state(), torch.get_rng_state())
         batch = move_to(sample_batch(self.generator), self.device)
         # an autocast context costs time on every step even when disabled: enter one only for AMP
         with (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
@@ -248,6 +254,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
+        self._step_rng = None
         return value
 
     def averaged_model(self) -> nn.Module:

@@ -27,10 +27,22 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _mode_for(target))
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """Permissions a plain ``open(target, "w")`` would give: the existing file's, else 0o666 less the umask
+    (the temporary file is created 0o600, which would otherwise stick)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -179,3 +179,22 @@ def test_shipped_models_are_found_from_any_working_folder(tmp_path, monkeypatch)
         DiTree.load("nowhere")
     with pytest.raises(InputError, match="model: no file at"):
         DiTree.load(tmp_path / "absent")
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    """The temporary file is created 0o600; the renamed result must carry what ``open(path, "w")`` would give."""
+    import os
+
+    from sciflow.core.files import atomic_write_json, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "new.json", {"a": 1})
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.txt"
+        kept.write_text("x")
+        kept.chmod(0o640)
+        atomic_write_text(kept, "y")                        # replacing keeps the existing file's mode
+        assert kept.read_text() == "y" and kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

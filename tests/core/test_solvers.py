@@ -42,6 +42,17 @@ def test_time_dependent_field_and_nfe():
     assert tr.states.shape == (31, 3, 1)
 
 
+def test_a_list_grid_takes_the_states_dtype():
+    """float64 states on a grid given as a list are integrated at float64 times (0.1 is not rounded to
+    float32): the returned times are the given ones, and x(t) = x0 + sin(t) to RK4's error (one step of 0.6)."""
+    f = lambda x, t: torch.cos(t)[:, None].expand_as(x)
+    tr = RK4().solve(f, torch.zeros(2, 1, dtype=torch.float64), [0.0, 0.1, 0.7])
+    assert tr.times.dtype == torch.float64 and tr.times.tolist() == [0.0, 0.1, 0.7]
+    torch.testing.assert_close(tr.states[:, 0, 0], torch.sin(torch.tensor([0.0, 0.1, 0.7], dtype=torch.float64)),
+                               atol=1e-3, rtol=0)
+    assert RK4().solve(f, torch.zeros(2, 1), [0.0, 0.5]).times.dtype == torch.float32
+
+
 def test_backward_integration_inverts_forward():
     x0 = torch.randn(4, 2, dtype=torch.float64)
     fwd = RK4().solve(rot_field, x0, torch.linspace(0, 1, 101, dtype=torch.float64), keep="last")

@@ -22,9 +22,14 @@ Field = Callable[..., Tensor]
 Keep = Literal["all", "last"]
 
 
-def check_grid(times: Tensor | list[float]) -> Tensor:
-    """Return ``times`` as a 1-D tensor of at least two strictly monotone values, or raise InputError."""
-    t = torch.as_tensor(times)
+def check_grid(times: Tensor | list[float], dtype: torch.dtype | None = None) -> Tensor:
+    """Return ``times`` as a 1-D tensor of at least two strictly monotone values, or raise InputError.
+
+    A grid given as a list (not a tensor) is built in ``dtype`` when that is a floating type (the states'
+    dtype: float64 states are then integrated at float64 times, not at times rounded to float32).
+    """
+    floating = dtype is not None and dtype.is_floating_point
+    t = torch.as_tensor(times, dtype=dtype if floating and not isinstance(times, Tensor) else None)
     if t.dim() != 1 or t.numel() < 2:
         raise InputError(f"times: expected a 1-D grid of at least 2 times, got shape {tuple(t.shape)}")
     if not t.is_floating_point():
@@ -59,7 +64,7 @@ class Solver(ABC):
         if keep not in ("all", "last"):
             raise InputError(f"keep: expected 'all' or 'last', got {keep!r}")
         check_finite("x0", x0)
-        grid = check_grid(times).to(x0.device)
+        grid = check_grid(times, x0.dtype).to(x0.device)
         self.nfe = 0
         states, info = self._integrate(field, x0, grid, dict(cond or {}), generator, keep)
         kept = grid if keep == "all" else grid[-1:]

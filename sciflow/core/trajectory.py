@@ -163,9 +163,19 @@ class Trajectory:
                     parts.append(tr.extras[BATCH] + offset)
                     offset += tr.n_samples
                 extras[k] = torch.cat(parts)
+            elif all(tr.extras[k].dim() and tr.extras[k].shape[0] == tr.n_rows for tr in trajs):
+                extras[k] = torch.cat([tr.extras[k] for tr in trajs], dim=0)     # per row
             else:
-                extras[k] = torch.cat([tr.extras[k] for tr in trajs], dim=0)
-        steps = {k: torch.cat([tr.step_extras[k] for tr in trajs], dim=1) for k in t0.step_extras}
+                extras[k] = _shared(f"extras[{k!r}]", [tr.extras[k] for tr in trajs])
+        steps: dict[str, Tensor] = {}
+        for k in t0.step_extras:
+            vals = [tr.step_extras[k] for tr in trajs]
+            if all(v.dim() > 1 and v.shape[1] == tr.n_samples for v, tr in zip(vals, trajs)):
+                steps[k] = torch.cat(vals, dim=1)                                  # (T, samples, ...)
+            elif all(v.dim() == 1 and tr.n_samples == 1 for v, tr in zip(vals, trajs)):
+                steps[k] = torch.stack(vals, dim=1)      # (T,) of a single-sample trajectory: that sample's
+            else:
+                steps[k] = _shared(f"step_extras[{k!r}]", vals)
         return Trajectory(times=t0.times, states=torch.cat([tr.states for tr in trajs], dim=1),
                           extras=extras, step_extras=steps, info=dict(t0.info))
 
@@ -184,6 +194,18 @@ class Trajectory:
         st = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.step_extras.items())
         return (f"Trajectory(T={self.n_frames}, states={tuple(self.states.shape)}, extras=[{ex}], "
                 f"step_extras=[{st}], info={self.info})")
+
+
+def _equal(values: Sequence[Tensor]) -> bool:
+    return all(v.shape == values[0].shape and torch.equal(v.to(values[0]), values[0]) for v in values[1:])
+
+
+def _shared(name: str, values: Sequence[Tensor]) -> Tensor:
+    """A global (not per-row or per-sample) extra of trajectories being concatenated: kept once if equal."""
+    if not _equal(values):
+        raise InputError(f"Trajectory.cat: {name} is neither per row / per sample in every trajectory nor the same "
+                         f"in all of them")
+    return values[0]
 
 
 def _plain(obj: Any) -> Any:

@@ -56,6 +56,26 @@ def test_graph_samples_and_cat_round_trip():
         Trajectory.cat([a, graph_traj([2], t=3)])
 
 
+def test_cat_keeps_global_extras_once_and_stacks_single_sample_step_extras():
+    box = torch.tensor([10.0, 11.0, 12.0])                       # global: first axis 3 != B = 2
+    a = Trajectory(torch.zeros(1), torch.zeros(1, 2, 3), extras={"box": box, "c": torch.tensor([1, 2])})
+    b = Trajectory(torch.zeros(1), torch.ones(1, 2, 3), extras={"box": box.clone(), "c": torch.tensor([3, 4])})
+    c = Trajectory.cat([a, b])
+    assert c.extras["box"].tolist() == [10.0, 11.0, 12.0] and c.extras["c"].tolist() == [1, 2, 3, 4]
+    assert c.rows([3]).extras["box"].tolist() == [10.0, 11.0, 12.0]
+    with pytest.raises(InputError, match="box"):
+        Trajectory.cat([a, Trajectory(torch.zeros(1), torch.ones(1, 2, 3),
+                                      extras={"box": box + 1, "c": torch.tensor([3, 4])})])
+    # one molecule each, energy (T,): the result holds one column per molecule
+    def one(e):
+        return Trajectory(torch.tensor([0.0, 1.0]), torch.zeros(2, 3, 3),
+                          extras={BATCH: torch.zeros(3, dtype=torch.long)}, step_extras={ENERGY: torch.tensor(e)})
+
+    m = Trajectory.cat([one([1.0, 2.0]), one([3.0, 4.0])])
+    assert m.n_samples == 2 and m.step_extras[ENERGY].tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    torch.testing.assert_close(m.samples([1]).step_extras[ENERGY], torch.tensor([[3.0], [4.0]]))
+
+
 def test_to_and_weights_only_state_dict():
     tr = graph_traj([2, 3])
     tr = Trajectory(tr.times, tr.states, tr.extras, tr.step_extras, info={"solver": "rk4", "nfe": 8})

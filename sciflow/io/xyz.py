@@ -8,6 +8,7 @@ back with 2 columns. A graph batch of several samples is refused: one XYZ frame 
 """
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +66,43 @@ def write_xyz(path: Path, traj: Trajectory, **meta: Any) -> None:
         if width == 2:
             a.info["sciflow_dim"] = 2
         if notes is not None and notes[k]:  # ASE writes an empty comment= that it cannot read back
-            a.info["comment"] = notes[k]
+            a.info["comment"] = _escaped(notes[k])
         for key, v in scalars.items():
             a.info[key] = float(v[k])
         if energy is not None:
             a.calc = SinglePointCalculator(a, energy=float(energy[k]))
         frames.append(a)
     ase.io.write(str(path), frames, format="extxyz")
+
+
+def _escaped(note: str) -> str:
+    """A free comment as ASE must be handed it to write it back verbatim: ASE quotes values with spaces and
+    escapes double quotes, but writes backslashes as they are (its reader then drops them) and leaves other
+    white space unquoted (which splits the value), so backslashes are doubled and tabs and line breaks become
+    spaces."""
+    return " ".join(note.replace("\\", "\\\\").replace("\r", " ").replace("\n", " ").split("\t"))
+
+
+def _comment_value(line: str) -> str | None:
+    """The ``comment=`` value of an extended-XYZ comment line as text (ASE's reader turns ``42`` into an int,
+    ``T`` into True and ``"1 2 3"`` into an array), with quotes and backslash escapes resolved."""
+    lex = shlex.shlex(line, posix=True)
+    lex.whitespace_split, lex.quotes, lex.commenters = True, '"', ""
+    try:
+        tokens = list(lex)
+    except ValueError:                     # an unbalanced quote: not a key=value line
+        return None
+    for tok in tokens:
+        if tok.startswith("comment="):
+            return tok[len("comment="):]
+    return None
+
+
+def _scalar(v: Any) -> bool:
+    if isinstance(v, (bool, np.bool_)):
+        return False
+    return isinstance(v, (int, float, np.number)) or (isinstance(v, np.ndarray) and v.ndim == 0
+                                                      and v.dtype.kind in "iuf")
 
 
 def _raw_comments(path: Path) -> list[str]:
@@ -126,12 +157,21 @@ def read_xyz(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
         energies.append(e)
     if all(e is not None for e in energies):
         steps[ENERGY] = torch.tensor(np.asarray(energies, dtype=np.float64), dtype=dtype)
-    for key in sorted(set(infos[0]) - _RESERVED):
-        vals = [i.get(key) for i in infos]
-        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+    # other per-frame scalars: ASE moves the names of calculator properties (free_energy, magmom, ...) from the
+    # comment line into the frame's calculator results, the rest stay in info
+    scalars = [{**i, **({k: v for k, v in a.calc.results.items() if k != ENERGY} if a.calc is not None else {})}
+               for i, a in zip(infos, frames)]
+    for key in sorted(set(scalars[0]) - _RESERVED):
+        vals = [d.get(key) for d in scalars]
+        if all(_scalar(v) for v in vals):
             steps[key] = torch.tensor(np.asarray(vals, dtype=np.float64), dtype=dtype)
-    notes = [i["comment"] if "comment" in i else ("" if "Properties=" in r else r.strip())
-             for i, r in zip(infos, raw)]
+    notes = []
+    for i, r in zip(infos, raw):
+        if "comment" in i:
+            value = _comment_value(r)
+            notes.append(value if value is not None else str(i["comment"]))
+        else:
+            notes.append("" if "Properties=" in r else r.strip())
     info: dict[str, Any] = {"source": str(path), "length_unit": "angstrom"}
     if any(notes):
         info["comments"] = notes

@@ -58,6 +58,22 @@ def test_xyz_opens_in_ase_with_energies_and_comments(tmp_path, molecule):
     assert read_trajectory(path).info["comments"] == ["same note"] * 5
 
 
+def test_xyz_comments_and_scalars_come_back_as_written(tmp_path):
+    """Comments come back as the text written (ASE's reader alone would turn '42' into an int, 'T' into True,
+    '1 2 3' into an array and drop backslashes), tabs as spaces; per-frame scalars named like ASE calculator
+    properties (free_energy, magmom) come back too."""
+    notes = ["42", "3.5", "T", "C:\\data\\run1", "1 2 3", " ", 'say "hi" \\o/', "a=b c", "tab\there", "it's"]
+    t = len(notes)
+    traj = Trajectory(times=torch.arange(t, dtype=torch.float32), states=torch.zeros(t, 1, 3),
+                      extras={"atomic_numbers": torch.tensor([1])},
+                      step_extras={"free_energy": torch.arange(t) + 0.5, "magmom": torch.arange(t) * 2.0,
+                                   "step": torch.arange(t) * 1.0})
+    back = read_trajectory(write_trajectory(tmp_path / "c.xyz", traj, comments=notes))
+    assert back.info["comments"] == [n.replace("\t", " ") for n in notes]
+    for key in ("free_energy", "magmom", "step"):
+        torch.testing.assert_close(back.step_extras[key], traj.step_extras[key].float())
+
+
 def test_plain_xyz_from_elsewhere_reads_with_its_comment_lines(tmp_path):
     path = tmp_path / "plain.xyz"
     path.write_text("2\nwater-ish frame one\nO 0 0 0\nH 0 0 0.96\n2\nframe two\nO 0 0 0\nH 0 0 0.97\n")

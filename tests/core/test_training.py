@@ -99,6 +99,22 @@ def test_ctrl_c_mid_step_then_resume_gives_the_same_weights(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_resuming_a_stream_of_another_device_type_warns_and_goes_on(tmp_path):
+    """A CUDA generator's state (16 bytes: seed and offset) cannot seed a CPU generator: a GPU checkpoint resumed on
+    a CPU machine continues on a stream derived from seed and step, with a warning, instead of failing."""
+    ck = tmp_path / "ck.pt"
+    part = Trainer(make(), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
+    part.fit(sample_batch, stop_at=10)
+    state = torch.load(ck, weights_only=True)
+    state["generator"] = torch.zeros(16, dtype=torch.uint8)
+    torch.save(state, ck)
+    with pytest.warns(UserWarning, match="another device type"):
+        resumed = Trainer(make(), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
+    assert resumed.step == 10
+    res = resumed.fit(sample_batch)
+    assert res.steps == 40 and torch.isfinite(torch.tensor(res.final_loss))
+
+
 def test_checkpoint_holds_provenance_and_loads_weights_only(tmp_path):
     ck = tmp_path / "ck.pt"
     Trainer(make(), loss_fn, cfg(steps=3), device="cpu", checkpoint_path=ck,

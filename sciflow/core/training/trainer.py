@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -117,7 +118,7 @@ class Trainer:
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay is not None else None
         self.generator = make_generator(config.seed + 1_000_003 * self.dist.rank, self.device)
         self.step = 0
-        self._step_rng: tuple[Tensor, Tensor] | None = None   # RNG states at the start of an unfinished step
+        self._step_rng: dict[str, Tensor | None] | None = None   # RNG states at the start of an unfinished step
         self.history: list[float] = []
         use_amp = config.amp is not None and self.device.type == "cuda"
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if use_amp else None
@@ -152,8 +153,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             # inside an unfinished step (Ctrl-C, a non-finite loss) the streams as that step found them, so a
             # resumed run draws the same batch for it
-            "generator": self._step_rng[0] if self._step_rng is not None else self.generator.get_state(),
-            "torch_rng": self._step_rng[1] if self._step_rng is not None else torch.get_rng_state(),
+            **(self._step_rng if self._step_rng is not None else self._rng_states()),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "history": list(self.history),
             "train_config": plain(asdict(self.config)),
@@ -161,6 +161,12 @@ class Trainer:
             "versions": package_versions(),
             "seed": self.config.seed,
         }
+
+    def _rng_states(self) -> dict[str, Tensor | None]:
+        """The trainer's generator, the global CPU stream and, on a GPU, the global CUDA stream (dropout and other
+        layers that draw without the trainer's generator)."""
+        return {"generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def save(self, path: str | os.PathLike | None = None) -> Path | None:
         """Write a checkpoint atomically (main rank only)."""
@@ -179,11 +185,20 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.ema is not None and ck.get("ema") is not None:
             self.ema.load_state_dict(ck["ema"])
+        derived = self.config.seed + 1_000_003 * self.dist.rank + 7919 * int(ck["step"])
         if self.dist.rank == 0:
-            self.generator.set_state(ck["generator"].cpu())
+            try:
+                self.generator.set_state(ck["generator"].cpu())
+            except RuntimeError:  # a stream of another device type (a GPU run resumed on the CPU, or back)
+                warnings.warn(f"checkpoint {path}: its random stream belongs to another device type; training "
+                              "continues on a stream derived from the seed and step (the same weights as an "
+                              "uninterrupted run are no longer guaranteed)", stacklevel=2)
+                self.generator.manual_seed(derived)
         else:  # only rank 0's stream is stored; other ranks continue on a stream derived from the step
-            self.generator.manual_seed(self.config.seed + 1_000_003 * self.dist.rank + 7919 * int(ck["step"]))
+            self.generator.manual_seed(derived)
         torch.set_rng_state(ck["torch_rng"].cpu())
+        if ck.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), self.device)
         if self.scaler is not None and ck.get("scaler") is not None:
             self.scaler.load_state_dict(ck["scaler"])
         self.step = int(ck["step"])
@@ -226,7 +241,7 @@ class Trainer:
     def _one_step(self, sample_batch: BatchFn) -> float:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
-        self._step_rng = (self.generator.get_state(), torch.get_rng_state())
+        self._step_rng = self._rng_states()
         batch = move_to(sample_batch(self.generator), self.device)
         # an autocast context costs time on every step even when disabled: enter one only for AMP
         with (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None

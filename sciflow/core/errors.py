@@ -4,6 +4,7 @@ Every check names the field and the offending value so a user can fix the input 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,14 +57,17 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_in_range(name: str, value: float, low: float | None = None, high: float | None = None, *,
-                   low_open: bool = False, high_open: bool = False) -> float:
-    """Raise ``InputError`` unless ``low <= value <= high`` (open ends when asked)."""
+                   low_open: bool = False, high_open: bool = False, finite: bool = True) -> float:
+    """Raise ``InputError`` unless ``low <= value <= high`` (open ends when asked) and, unless ``finite=False``,
+    the value is finite."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{name}: expected a number, got {_short(value)}") from None
-    if v != v:
+    if math.isnan(v):
         raise InputError(f"{name}: is NaN")
+    if finite and math.isinf(v):
+        raise InputError(f"{name}: must be finite, got {v}")
     if low is not None and (v < low or (low_open and v == low)):
         raise InputError(f"{name}: must be {'>' if low_open else '>='} {low}, got {v}")
     if high is not None and (v > high or (high_open and v == high)):

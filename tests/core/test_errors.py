@@ -20,5 +20,8 @@ def test_check_in_range_bounds_and_messages():
         check_in_range("x", 0, 0, low_open=True)
     with pytest.raises(InputError, match=r"x: is NaN"):
         check_in_range("x", math.nan)
+    with pytest.raises(InputError, match="x: must be finite"):
+        check_in_range("x", math.inf, 0.0, low_open=True)
+    assert check_in_range("x", math.inf, 0.0, finite=False) == math.inf
     with pytest.raises(InputError, match=r"x: expected a number, got 'a'"):
         check_in_range("x", "a")

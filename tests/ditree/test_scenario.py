@@ -56,10 +56,26 @@ def _bad(mutate):
     (lambda d: d["goal"].update(radius="big"), r"scenario.goal.radius: expected a number, got 'big'"),
     (lambda d: d.pop("goal"), r"scenario.goal: required"),
     (lambda d: d.update(format="other/1"), r"scenario.format: expected"),
+    (lambda d: d["robot"].update(dt=float("inf")), r"robot.dt: must be finite"),
+    (lambda d: d["robot"].update(max_speed=float("inf")), r"robot.max_speed: must be finite"),
+    (lambda d: d["robot"].update(control_period=2.5), r"robot.control_period: must be an integer >= 1, got 2.5"),
+    (lambda d: d.update(seed=1.7), r"scenario.seed: expected an integer, got 1.7"),
+    (lambda d: d.update(seed="abc"), r"scenario.seed: expected a number, got 'abc'"),
+    (lambda d: d["map"]["grid"].update(cells=[[0, "0", 1]]), r"scenario.map.grid.cells\[0\]: cells must be 0/1"),
 ])
 def test_malformed_scenarios_are_rejected(mutate, pattern):
     with pytest.raises(InputError, match=pattern):
         Scenario.from_dict(_bad(mutate))
+
+
+def test_whole_numbers_from_yaml_become_counts():
+    """control_period 2.0 (a YAML float) is the count 2: rollouts work and hold each control for 2 steps."""
+    import torch
+    sc = Scenario.from_dict(_bad(lambda d: d["robot"].update(control_period=2.0, n_discs=3.0)))
+    assert type(sc.robot.control_period) is int and sc.robot.control_period == 2 and sc.robot.n_discs == 3
+    from sciflow.domains.robots import Car
+    traj = Car(sc.robot).rollout(torch.tensor([sc.start]), torch.zeros(1, 3, 2))
+    assert traj.shape == (1, 7, 5)
 
 
 def test_bad_files(tmp_path):

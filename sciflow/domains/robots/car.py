@@ -1,6 +1,6 @@
 """A car-like robot with second-order bicycle dynamics, integrated in batched torch at a fixed rate.
 
-State (5): x, y (m, rear-axle midpoint), heading (rad, wrapped to (-pi, pi]), speed (m/s, signed), steering
+State (5): x, y (m, rear-axle midpoint), heading (rad, wrapped to [-pi, pi)), speed (m/s, signed), steering
 angle (rad). Controls (2): longitudinal acceleration (m/s^2) and steering rate (rad/s), both bounded.
 
     dx/dt = v cos(theta), dy/dt = v sin(theta), dtheta/dt = v tan(delta) / L, dv/dt = a, ddelta/dt = omega
@@ -32,7 +32,7 @@ CONTROL_DIM = len(CONTROL_NAMES)
 
 
 def wrap_angle(a: Tensor) -> Tensor:
-    """Angles wrapped to (-pi, pi]."""
+    """Angles wrapped to [-pi, pi) (pi itself maps to -pi)."""
     return a - 2 * math.pi * torch.floor((a + math.pi) / (2 * math.pi))
 
 
@@ -59,10 +59,11 @@ class CarParams:
         check_in_range("robot.max_steer", self.max_steer, 0.0, math.pi / 2, low_open=True, high_open=True)
         check_in_range("robot.min_speed", self.min_speed, None, self.max_speed)
         check_in_range("robot.rear_overhang", self.rear_overhang, 0.0, self.length)
-        if int(self.control_period) != self.control_period or self.control_period < 1:
-            raise InputError(f"robot.control_period: must be an integer >= 1, got {self.control_period}")
-        if int(self.n_discs) != self.n_discs or self.n_discs < 1:
-            raise InputError(f"robot.n_discs: must be an integer >= 1, got {self.n_discs}")
+        for name in ("control_period", "n_discs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 1:
+                raise InputError(f"robot.{name}: must be an integer >= 1, got {v!r}")
+            object.__setattr__(self, name, int(v))          # 2.0 from a YAML file is the count 2
 
     @classmethod
     def from_dict(cls, d: dict | None) -> CarParams:

@@ -111,7 +111,7 @@ class Scenario:
         goal = _goal(d["goal"], f"{source}.goal")
         sc = cls(name=name, world=world, start=start, goal=goal, budget_s=budget,
                  family=None if d.get("family") is None else str(d["family"]),
-                 seed=None if d.get("seed") is None else int(d["seed"]), robot=robot)
+                 seed=None if d.get("seed") is None else _integer(d["seed"], f"{source}.seed"), robot=robot)
         sc._check_physics(source)
         return sc
 
@@ -180,6 +180,13 @@ def _number(v: Any, where: str) -> float:
     return f
 
 
+def _integer(v: Any, where: str) -> int:
+    f = _number(v, where)
+    if f != int(f):
+        raise InputError(f"{where}: expected an integer, got {v!r}")
+    return int(f)
+
+
 def _world(m: Any, where: str, resolution: float) -> World:
     if not isinstance(m, Mapping):
         raise InputError(f"{where}: expected a mapping with bounds, rectangles, discs, grid")
@@ -227,6 +234,9 @@ def _cells(c: Any, where: str) -> list[list[bool]]:
                 raise InputError(f"{where}[{i}]: unexpected character {min(bad)!r}; use '.'/'0' or '#'/'1'")
             rows.append([ch in "#1" for ch in row])
         elif isinstance(row, (list, tuple)):
+            bad = [v for v in row if isinstance(v, str) or v not in (0, 1)]   # "0" would be truthy
+            if bad:
+                raise InputError(f"{where}[{i}]: cells must be 0/1 or false/true, got {bad[0]!r}")
             rows.append([bool(v) for v in row])
         else:
             raise InputError(f"{where}[{i}]: expected a string or a list of 0/1, got {row!r}")

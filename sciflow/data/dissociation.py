@@ -68,6 +68,9 @@ class DissociationTrajectory:
             raise InputError(f"positions: trajectory {self.name!r} has no frame")
         if self.times.shape != (self.positions.shape[0],):
             raise InputError(f"times: expected shape ({self.positions.shape[0]},), got {self.times.shape}")
+        if not np.isfinite(self.times).all() or (np.diff(self.times) <= 0).any():
+            raise InputError(f"times: trajectory {self.name!r} needs finite, strictly increasing frame times (frame "
+                             f"0 is the bound pose), got {self.times[:6].tolist()}...")
         if not np.isfinite(self.positions).all():
             raise InputError(f"positions: trajectory {self.name!r} has non-finite coordinates")
         if self.energy is not None:
@@ -117,7 +120,7 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
         h5 = f.create_group("h5md")
         h5.attrs["version"] = np.array([1, 1])
         h5.attrs["creator"] = creator
-        root = f.create_group("trajectories")
+        root = f.create_group("trajectories", track_order=True)     # read back in the order written
         for t in trajs:
             g = root.create_group(t.name)
             g.attrs["complex"] = t.topology.name
@@ -129,6 +132,7 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
                 top.create_dataset(key, data=np.asarray(arr).astype("S"))
             top.create_dataset("res_id", data=t.topology.res_ids)
             top.create_dataset("is_ligand", data=t.topology.is_ligand)
+            top.create_dataset("chain", data=np.asarray(t.topology.chains).astype("S"))
             pos = g.create_group("particles/all/position")
             v = pos.create_dataset("value", data=t.positions, compression="gzip", compression_opts=4,
                                    shuffle=True)
@@ -163,7 +167,8 @@ def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) 
                 continue
             top = g["topology"]
             topo = ComplexTopology(_decode(top["element"][()]), _decode(top["atom_name"][()]),
-                                   _decode(top["res_name"][()]), top["res_id"][()], top["is_ligand"][()], cname)
+                                   _decode(top["res_name"][()]), top["res_id"][()], top["is_ligand"][()], cname,
+                                   _decode(top["chain"][()]) if "chain" in top else None)
             pos = g["particles/all/position"]
             energy = g["observables/potential_energy/value"][()] if "observables/potential_energy" in g else None
             info = json.loads(g.attrs.get("info", "{}"))
@@ -207,7 +212,8 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
     is_lig[lig] = True
     elements = np.array([a.element.symbol if a.element is not None else "X" for a in atoms])
     topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
-                           [a.residue.resSeq for a in atoms], is_lig, name or top_p.stem)
+                           [a.residue.resSeq for a in atoms], is_lig, name or top_p.stem,
+                           [str(a.residue.chain.index) for a in atoms])
     xyz = traj.xyz * 10.0                                                  # nm -> Å
     keep = pocket_indices(topo, xyz[0], pocket_cutoff)
     if heavy_pocket:
@@ -219,7 +225,8 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
 
 
 def to_mdtraj(topology: ComplexTopology, positions: np.ndarray, times: np.ndarray | None = None) -> Any:
-    """An ``mdtraj.Trajectory`` (pocket in chain A, ligand in chain B) of frames (T, n, 3) Å."""
+    """An ``mdtraj.Trajectory`` of frames (T, n, 3) Å: the pocket first, in its own chains (one chain A when the
+    topology names none), then the ligand in a chain of its own."""
     import mdtraj as md
 
     pos = np.asarray(positions, dtype=np.float32)
@@ -228,19 +235,24 @@ def to_mdtraj(topology: ComplexTopology, positions: np.ndarray, times: np.ndarra
     if pos.shape[1:] != (topology.n_atoms, 3):
         raise InputError(f"positions: expected (T, {topology.n_atoms}, 3), got {pos.shape}")
     top = md.Topology()
-    chains = {False: top.add_chain(), True: top.add_chain()}
-    residues: dict[tuple[bool, int, str], Any] = {}
     order = np.concatenate([topology.pocket_index, topology.ligand_index])   # PDB: receptor first
+    # a new chain at every change of (ligand or not, chain) and a new residue at every change of its (chain, number,
+    # name) along ``order``: mdtraj writes a PDB chain by chain and residue by residue, so both must be contiguous
+    # runs for the PDB to list the atoms in the order of the coordinates (which the DCD/XTC frames keep)
+    res_keys, chain, residue, last = topology.residue_keys(), None, None, None
     for i in order:
-        key = (bool(topology.is_ligand[i]), int(topology.res_ids[i]), str(topology.res_names[i]))
-        if key not in residues:
-            residues[key] = top.add_residue(key[2][:4] or "UNK", chains[key[0]], resSeq=key[1])
+        key = (bool(topology.is_ligand[i]), *res_keys[i])
+        if last is None or key[:2] != last[:2]:
+            chain = top.add_chain()
+        if key != last:
+            residue = top.add_residue(key[3][:4] or "UNK", chain, resSeq=key[2])
+            last = key
         sym = str(topology.elements[i])
         try:
             el = md.element.get_by_symbol(sym.capitalize() if len(sym) > 1 else sym.upper())
         except KeyError:
             el = md.element.virtual
-        top.add_atom(str(topology.atom_names[i]), el, residues[key])
+        top.add_atom(str(topology.atom_names[i]), el, residue)
     t = None if times is None else np.asarray(times, dtype=np.float32)
     return md.Trajectory(pos[:, order] / 10.0, top, time=t), order
 

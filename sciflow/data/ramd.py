@@ -177,7 +177,8 @@ class RAMDSimulation:
             raise InputError(f"placement: expected 'as_is' or 'host_axis', got {source.placement!r}")
         elements = [a.element.symbol if a.element is not None else "X" for a in atoms]
         topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
-                               [a.residue.index + 1 for a in atoms], is_lig, source.name)
+                               [a.residue.index + 1 for a in atoms], is_lig, source.name,
+                               [str(a.residue.chain.index) for a in atoms])
         if settings.pocket_cutoff is None:
             keep = np.concatenate([topo.ligand_index, topo.pocket_index])
         else:

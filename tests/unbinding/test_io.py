@@ -106,5 +106,53 @@ def test_bad_input_rejected(tmp_path, make_ring, make_exit):
         DissociationTrajectory("x", cx.topology, np.zeros((2, cx.topology.n_atoms + 1, 3)), np.arange(2.0))
     with pytest.raises(InputError, match="times"):
         DissociationTrajectory("x", cx.topology, np.zeros((2, cx.topology.n_atoms, 3)), np.arange(3.0))
+    with pytest.raises(InputError, match="strictly increasing"):       # frame 0 must be the bound pose
+        DissociationTrajectory("x", cx.topology, np.zeros((3, cx.topology.n_atoms, 3)), np.array([5.0, 1.0, 3.0]))
     with pytest.raises(InputError, match="topology"):
         read_mdtraj(tmp_path / "missing.pdb")
+
+
+def test_h5_keeps_the_order_written(tmp_path, make_ring, make_exit):
+    """Trajectories come back in the order written (not sorted by name), so 'the first' is the first written."""
+    cx = make_ring()
+    names = ["traj_2", "traj_10", "b", "a"]
+    trajs = [make_exit(cx, direction=(1, k, 0), name=n) for k, n in enumerate(names)]
+    write_h5(tmp_path / "x.h5", trajs)
+    assert [t.name for t in read_h5(tmp_path / "x.h5")] == names
+    np.testing.assert_allclose(load_complex(tmp_path / "x.h5").positions, trajs[0].positions[0], atol=1e-6)
+
+
+def _two_chain_pdb(path):
+    """Chain A: ALA 5 (near the ligand), GLY 6; chain B: ALA 5 again (far away); then the ligand."""
+    import mdtraj as md
+    top, xyz = md.Topology(), []
+    ca, cb, cl = top.add_chain(), top.add_chain(), top.add_chain()
+    for chain, name, seq, origin in ((ca, "ALA", 5, (3.0, 0, 0)), (ca, "GLY", 6, (0, 3.0, 0)),
+                                     (cb, "ALA", 5, (0, 0, 40.0))):
+        res = top.add_residue(name, chain, resSeq=seq)
+        for k, (atom, el) in enumerate((("N", "N"), ("CA", "C"), ("O", "O"))):
+            top.add_atom(atom, md.element.get_by_symbol(el), res)
+            xyz.append(np.add(origin, (0, 0, 0.5 * k)))
+    lig = top.add_residue("LIG", cl, resSeq=900)
+    for atom, el, pos in (("C1", md.element.carbon, (0, 0, 0)), ("S1", md.element.sulfur, (-1.0, 0, 0))):
+        top.add_atom(atom, el, lig)
+        xyz.append(np.asarray(pos, dtype=float))
+    xyz = np.asarray(xyz)
+    md.Trajectory(np.stack([xyz, xyz + 0.1 * np.arange(1, 12)[:, None]]) / 10.0, top).save_pdb(str(path))
+    return xyz
+
+
+def test_residues_with_the_same_number_in_two_chains_stay_apart(tmp_path):
+    """The pocket takes whole residues by (chain, number, name): chain B's ALA 5, 40 Å away, stays out; a PDB + DCD
+    written from such a complex reads back with every coordinate on its own atom."""
+    _two_chain_pdb(tmp_path / "c.pdb")
+    near = read_mdtraj(tmp_path / "c.pdb", pocket_cutoff=8.0)
+    assert near.topology.n_atoms == 2 + 6 and near.positions[:, :, 2].max() < 2.0
+    full = read_mdtraj(tmp_path / "c.pdb", pocket_cutoff=100.0)
+    assert full.topology.n_atoms == 11 and len(set(full.topology.chains)) == 3
+    write_mdtraj(full, tmp_path / "o.pdb", tmp_path / "o.dcd")
+    back = read_mdtraj(tmp_path / "o.pdb", tmp_path / "o.dcd", pocket_cutoff=100.0)
+    for key in ("elements", "atom_names", "res_names", "res_ids", "chains"):
+        assert getattr(back.topology, key).tolist() == getattr(full.topology, key).tolist(), key
+    np.testing.assert_allclose(back.positions, full.positions, atol=2e-3)
+    assert read_mdtraj(tmp_path / "o.pdb", tmp_path / "o.dcd", pocket_cutoff=8.0).topology.n_atoms == 8

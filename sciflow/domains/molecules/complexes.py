@@ -59,6 +59,8 @@ class ComplexTopology:
     """Atoms of a ligand plus its pocket (or whole receptor).
 
     elements, atom_names, res_names: (n,) str. res_ids: (n,) int residue numbers. is_ligand: (n,) bool.
+    chains: (n,) str chain of each atom (default: one unnamed chain), so that residues with the same number
+    and name in different chains stay apart: a residue is (chain, res_id, res_name).
     """
 
     elements: np.ndarray
@@ -67,6 +69,7 @@ class ComplexTopology:
     res_ids: np.ndarray
     is_ligand: np.ndarray
     name: str = "complex"
+    chains: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.elements = np.asarray(self.elements).astype(str)
@@ -75,7 +78,8 @@ class ComplexTopology:
         self.res_names = np.asarray(self.res_names).astype(str)
         self.res_ids = np.asarray(self.res_ids).astype(np.int64)
         self.is_ligand = np.asarray(self.is_ligand).astype(bool)
-        for key in ("atom_names", "res_names", "res_ids", "is_ligand"):
+        self.chains = np.full(n, "", dtype=str) if self.chains is None else np.asarray(self.chains).astype(str)
+        for key in ("atom_names", "res_names", "res_ids", "is_ligand", "chains"):
             if len(getattr(self, key)) != n:
                 raise InputError(f"topology.{key}: has {len(getattr(self, key))} entries, elements has {n}")
         if not self.is_ligand.any():
@@ -103,14 +107,18 @@ class ComplexTopology:
     def masses(self) -> np.ndarray:
         return _masses(self.elements)
 
+    def residue_keys(self) -> list[tuple[str, int, str]]:
+        """(chain, residue number, residue name) of each atom: what identifies its residue."""
+        return list(zip(self.chains.tolist(), self.res_ids.tolist(), self.res_names.tolist()))
+
     def subset(self, index: Sequence[int] | np.ndarray) -> ComplexTopology:
         idx = np.asarray(index, dtype=np.int64)
         return ComplexTopology(self.elements[idx], self.atom_names[idx], self.res_names[idx], self.res_ids[idx],
-                               self.is_ligand[idx], self.name)
+                               self.is_ligand[idx], self.name, self.chains[idx])
 
     def to_dict(self) -> dict[str, Any]:
         return {"elements": self.elements, "atom_names": self.atom_names, "res_names": self.res_names,
-                "res_ids": self.res_ids, "is_ligand": self.is_ligand, "name": self.name}
+                "res_ids": self.res_ids, "is_ligand": self.is_ligand, "name": self.name, "chains": self.chains}
 
 
 @dataclass
@@ -172,8 +180,9 @@ def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: flo
         raise InputError(f"pocket_cutoff: no receptor atom within {cutoff} Å of the ligand of "
                          f"{topology.name!r} (empty pocket)")
     if whole_residues:
-        keys = set(zip(topology.res_ids[near].tolist(), topology.res_names[near].tolist()))
-        near = np.array([i for i in rec if (int(topology.res_ids[i]), str(topology.res_names[i])) in keys])
+        res = topology.residue_keys()
+        keys = {res[i] for i in near}
+        near = np.array([i for i in rec if res[i] in keys])
     return np.concatenate([lig, np.sort(near)])
 
 

@@ -77,6 +77,12 @@ class ReactionSet:
         self.rxn_id = np.asarray(self.rxn_id).astype(str)
         if self.rxn_id.shape != (len(self.offsets) - 1,):
             raise InputError(f"rxn_id: expected {len(self.offsets) - 1} ids, got {self.rxn_id.shape}")
+        n_r = len(self.offsets) - 1
+        for k, v in self.extra.items():      # per reaction or per atom: anything else would be lost by subset
+            shape = np.shape(v)
+            if not shape or shape[0] not in (n_r, n):
+                raise InputError(f"{k}: an extra array needs one entry per reaction ({n_r}) or per atom ({n}), "
+                                 f"got shape {shape}")
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -143,7 +149,11 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
         raise InputError(f"data: {p} lacks the array(s) {', '.join(missing)} of the triplets layout")
     offsets = arrays.pop("offsets")
     rxn_id = arrays.pop("rxn_id", np.array([f"rxn{i}" for i in range(len(offsets) - 1)]))
-    arrays.pop("n_atoms", None)
+    n_atoms = arrays.pop("n_atoms", None)
+    if n_atoms is not None and (np.shape(n_atoms) != (len(offsets) - 1,) or
+                                not np.array_equal(n_atoms, np.diff(offsets))):
+        raise InputError(f"n_atoms: disagrees with offsets in {p} (n_atoms {np.asarray(n_atoms)[:6].tolist()}..., "
+                         f"offsets give {np.diff(offsets)[:6].tolist()}...)")
     core = {k: arrays.pop(k) for k in ("atomic_numbers", "pos_reactant", "pos_product")}
     pos_ts = arrays.pop("pos_ts", None)
     return ReactionSet(rxn_id, offsets, pos_ts=pos_ts, extra=arrays, **core)

@@ -40,7 +40,9 @@ _ROLES = (("reactant", "pos_reactant", "energy_reactant"), ("transition_state", 
 
 def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: int | None = None,
                       formulas: Iterable[str] | None = None, energy_key: str = T1X_ENERGY) -> ReactionSet:
-    """Reactant, TS and product (frame 0 of each subgroup) of every reaction of ``split``, in file order."""
+    """Reactant, TS and product (frame 0 of each subgroup) of every reaction of ``split``: in the order
+    ``write_transition1x`` wrote them (its ``sciflow_index`` attributes), else in HDF5's order (groups sorted by
+    name, as in the public file)."""
     import h5py
 
     p = Path(path)
@@ -55,36 +57,37 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
     with h5py.File(p, "r") as f:
         if split not in f:
             raise InputError(f"split: {p} has no group {split!r} (groups: {', '.join(f.keys())})")
-        for formula, fgroup in f[split].items():
-            if wanted is not None and formula not in wanted:
-                continue
-            for rxn, grp in fgroup.items():
-                where = f"{split}/{formula}/{rxn}"
-                z = np.asarray(grp["atomic_numbers"][()], dtype=np.int64) if "atomic_numbers" in grp else None
-                for role, key, ekey in _ROLES:
-                    if role not in grp:
-                        raise InputError(f"transition1x: {where} lacks the subgroup {role!r}")
-                    sub = grp[role]
-                    for ds in ("positions", energy_key):
-                        if ds not in sub:
-                            raise InputError(f"transition1x: {where}/{role} lacks the dataset {ds!r}")
-                    x = np.asarray(sub["positions"][()], dtype=np.float32)
-                    x = x[0] if x.ndim == 3 else x
-                    zr = np.asarray(sub["atomic_numbers"][()], dtype=np.int64) if "atomic_numbers" in sub else z
-                    if zr is None:
-                        raise InputError(f"transition1x: {where} has no atomic_numbers")
-                    if z is None:
-                        z = zr
-                    if not np.array_equal(zr, z) or x.shape != (len(z), 3):
-                        raise InputError(f"transition1x: {where}/{role}: atoms differ from the reaction's")
-                    pos[key].append(x)
-                    e = np.asarray(sub[energy_key][()], dtype=np.float64).reshape(-1)
-                    energies[ekey].append(float(e[0]))
-                ids.append(rxn)
-                zs.append(z)
-                forms.append(formula)
-                if limit is not None and len(ids) >= limit:
-                    break
+        keys = [(formula, rxn) for formula, fgroup in f[split].items()
+                if wanted is None or formula in wanted for rxn in fgroup]
+        order = [f[split][fm][rx].attrs.get(_INDEX) for fm, rx in keys]
+        if keys and all(o is not None for o in order):          # written by write_transition1x: its order
+            keys = [k for _, k in sorted(zip((int(o) for o in order), keys))]
+        for formula, rxn in keys:
+            grp = f[split][formula][rxn]
+            where = f"{split}/{formula}/{rxn}"
+            z = np.asarray(grp["atomic_numbers"][()], dtype=np.int64) if "atomic_numbers" in grp else None
+            for role, key, ekey in _ROLES:
+                if role not in grp:
+                    raise InputError(f"transition1x: {where} lacks the subgroup {role!r}")
+                sub = grp[role]
+                for ds in ("positions", energy_key):
+                    if ds not in sub:
+                        raise InputError(f"transition1x: {where}/{role} lacks the dataset {ds!r}")
+                x = np.asarray(sub["positions"][()], dtype=np.float32)
+                x = x[0] if x.ndim == 3 else x
+                zr = np.asarray(sub["atomic_numbers"][()], dtype=np.int64) if "atomic_numbers" in sub else z
+                if zr is None:
+                    raise InputError(f"transition1x: {where} has no atomic_numbers")
+                if z is None:
+                    z = zr
+                if not np.array_equal(zr, z) or x.shape != (len(z), 3):
+                    raise InputError(f"transition1x: {where}/{role}: atoms differ from the reaction's")
+                pos[key].append(x)
+                e = np.asarray(sub[energy_key][()], dtype=np.float64).reshape(-1)
+                energies[ekey].append(float(e[0]))
+            ids.append(rxn)
+            zs.append(z)
+            forms.append(formula)
             if limit is not None and len(ids) >= limit:
                 break
     if not ids:
@@ -95,6 +98,11 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
     return ReactionSet(np.asarray(ids), np.concatenate([[0], np.cumsum(counts)]), np.concatenate(zs),
                        np.concatenate(pos["pos_reactant"]), np.concatenate(pos["pos_product"]),
                        np.concatenate(pos["pos_ts"]), extra)
+
+
+#: attribute of each reaction group written here: its position in the written ReactionSet (HDF5 lists groups by
+#: name, which would reorder rxn10 before rxn2 and interleave formulas)
+_INDEX = "sciflow_index"
 
 
 def _formula(z: np.ndarray) -> str:
@@ -124,6 +132,7 @@ def write_transition1x(path: str | os.PathLike, data: ReactionSet, split: str = 
             s = data.rows(i)
             z = data.atomic_numbers[s]
             grp = root.require_group(_formula(z)).create_group(str(data.rxn_id[i]))
+            grp.attrs[_INDEX] = i
             roles = {}
             for role, key, ekey in _ROLES:
                 x = getattr(data, key)[s]

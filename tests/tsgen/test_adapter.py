@@ -103,3 +103,17 @@ def test_element_outside_the_model_vocabulary_is_rejected():
     emb = ElementEmbedding([1, 6, 7, 8], 8)
     with pytest.raises(InputError, match="S not supported"):
         emb(torch.tensor([6, 16, 1]))
+
+
+def test_a_2d_depiction_is_not_taken_for_a_3d_geometry(tmp_path):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.Compute2DCoords(mol)
+    Chem.MolToMolFile(mol, str(tmp_path / "flat.mol"))
+    with pytest.raises(InputError, match="2D"):
+        read_molecules(tmp_path / "flat.mol")
+    AllChem.EmbedMolecule(mol, randomSeed=0)
+    Chem.MolToMolFile(mol, str(tmp_path / "ethanol.mol"))
+    assert np.ptp(read_molecules(tmp_path / "ethanol.mol")[0].positions[:, 2]) > 0.5

@@ -92,3 +92,26 @@ def test_transition1x_reader_on_a_file_in_the_public_layout(tmp_path, example_re
     again = read_transition1x(tmp_path / "w.h5", "val")
     np.testing.assert_allclose(again.pos_reactant, data.pos_reactant, atol=1e-6)
     np.testing.assert_allclose(again.extra["energy_ts"], 1.0)
+
+
+def test_transition1x_writer_keeps_the_order_and_triplets_check_their_arrays(tmp_path, example_reactions):
+    """Reactions come back in the order written (HDF5 alone would list rxn10 before rxn2 and group formulas);
+    a triplets file whose n_atoms disagrees with its offsets, or an extra of the wrong length, is refused."""
+    data = example_reactions.subset([2, 0, 1])
+    data.rxn_id = np.array(["rxn2", "rxn10", "rxn1"])
+    data.extra.update(energy_reactant=np.zeros(3), energy_ts=np.array([4.0, 5.0, 6.0]), energy_product=np.zeros(3))
+    write_transition1x(tmp_path / "w.h5", data)
+    back = read_transition1x(tmp_path / "w.h5")
+    assert back.rxn_id.tolist() == ["rxn2", "rxn10", "rxn1"] and back.extra["energy_ts"].tolist() == [4.0, 5.0, 6.0]
+    np.testing.assert_allclose(back.pos_ts, data.pos_ts, atol=1e-6)
+    assert read_transition1x(tmp_path / "w.h5", limit=1).rxn_id.tolist() == ["rxn2"]
+    arrays = example_reactions.to_arrays()
+    arrays["n_atoms"] = arrays["n_atoms"][::-1].copy() + 1
+    np.savez(tmp_path / "n.npz", **arrays)
+    with pytest.raises(InputError, match="n_atoms: disagrees with offsets"):
+        load_triplets(tmp_path / "n.npz")
+    arrays = example_reactions.to_arrays()
+    arrays["pos_ts_other"] = arrays["pos_ts"][:-2]
+    np.savez(tmp_path / "e.npz", **arrays)
+    with pytest.raises(InputError, match="pos_ts_other: an extra array needs one entry per reaction"):
+        load_triplets(tmp_path / "e.npz")

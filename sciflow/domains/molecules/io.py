@@ -78,6 +78,9 @@ def read_sdf(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:
 def _from_rdkit(mol: Any, field: str) -> tuple[np.ndarray, np.ndarray]:
     if mol.GetNumConformers() == 0:
         raise InputError(f"{field}: the RDKit molecule has no 3D conformer")
+    if not mol.GetConformer().Is3D():   # a 2D depiction (MOL header '2D', or no dimension and every z = 0)
+        raise InputError(f"{field}: holds 2D (depiction) coordinates, not a 3D geometry; embed it in 3D first "
+                         "(e.g. RDKit AllChem.EmbedMolecule) or write it with a '3D' header")
     z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
     return _numbers(z, field), np.asarray(mol.GetConformer().GetPositions(), dtype=np.float64)
 

@@ -189,7 +189,12 @@ def read_reaction_sdfs(folder: str | os.PathLike) -> ReactionSet:
     extra = {}
     g2c = folder / "g2c_model_predicted_ts.sdf"
     if g2c.is_file():
-        extra["pos_ts_g2c_model"] = np.concatenate([x for _, x in read_sdf(g2c)]).astype(np.float32)
+        preds = read_sdf(g2c)
+        bad = [i for i, (zg, _) in enumerate(preds[:n]) if not np.array_equal(zg, z[i])]
+        if len(preds) != n or bad:
+            raise InputError(f"data: {g2c.name}: expected {n} records with the reactants' atoms, got {len(preds)}"
+                             + (f" (atoms differ from record {bad[0]} on)" if bad else ""))
+        extra["pos_ts_g2c_model"] = np.concatenate([x for _, x in preds]).astype(np.float32)
     ids = np.array([f"rxn{i}" for i in range(n)])
     if (folder / "index.csv").is_file():
         import csv

@@ -115,3 +115,27 @@ def test_transition1x_writer_keeps_the_order_and_triplets_check_their_arrays(tmp
     np.savez(tmp_path / "e.npz", **arrays)
     with pytest.raises(InputError, match="pos_ts_other: an extra array needs one entry per reaction"):
         load_triplets(tmp_path / "e.npz")
+
+
+def test_reaction_sdfs_read_and_a_mismatched_g2c_file_is_refused(tmp_path, example_reactions):
+    from rdkit import Chem
+
+    from sciflow.data.reactions import read_reaction_sdfs
+    from sciflow.domains.molecules import to_rdkit
+
+    data = example_reactions
+
+    def sdf(name, key, order=None):
+        w = Chem.SDWriter(str(tmp_path / name))
+        for i in order or range(len(data)):
+            r = data.reaction(i)
+            w.write(to_rdkit(r["atomic_numbers"], r[key].astype(np.float64)))
+        w.close()
+
+    for name, key in (("reactants.sdf", "pos_reactant"), ("ts.sdf", "pos_ts"), ("products.sdf", "pos_product")):
+        sdf(name, key)
+    back = read_reaction_sdfs(tmp_path)
+    np.testing.assert_allclose(back.pos_ts, data.pos_ts, atol=1e-4)
+    sdf("g2c_model_predicted_ts.sdf", "pos_ts", order=[1, 0, 2])      # records out of order: atoms differ
+    with pytest.raises(InputError, match="g2c_model_predicted_ts.sdf: expected 3 records"):
+        read_reaction_sdfs(tmp_path)

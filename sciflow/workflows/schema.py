@@ -12,6 +12,7 @@ flow:                 # the task's own block, validated by the task's pydantic m
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ..core.errors import InputError
 
-__all__ = ["SCHEMA_VERSION", "ExistingPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml",
+__all__ = ["SCHEMA_VERSION", "ExistingPath", "ModelPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml",
            "registered"]
 
 
@@ -32,6 +33,20 @@ def _must_exist(v: Path) -> Path:
 
 ExistingPath = Annotated[Path, AfterValidator(_must_exist)]
 """A path that must exist when the workflow is validated (saved models, input data)."""
+
+
+def _model_found(v: str) -> str:
+    from ..methods.base import find_model_file
+    try:
+        find_model_file(v)
+    except InputError as e:
+        raise ValueError(str(e).removeprefix("model: ")) from None
+    return v
+
+
+ModelPath = Annotated[str, AfterValidator(_model_found)]
+"""A saved model (folder or file) that must be found when the workflow is validated: from the working folder,
+or for a relative path also in the project's ``models/`` (the shipped weights)."""
 
 
 def registered(registry: Any) -> Any:
@@ -56,7 +71,7 @@ class WorkflowHeader(StrictModel):
     version: Literal[1] = Field(description="schema version of the workflow file")
     task: str = Field(description="task name, e.g. flow, tsgen, mmsb, ditree, scattering, unbinding")
     name: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of every random stream of the run")
     device: str = "auto"
     output: Path = Field(description="folder for outputs, resolved config, versions and seed")
     resume: bool = True
@@ -64,8 +79,22 @@ class WorkflowHeader(StrictModel):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v not in ("auto", "cpu", "cuda") and not v.startswith("cuda:"):
+        if v not in ("auto", "cpu", "cuda") and re.fullmatch(r"cuda:\d+", v) is None:
             raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {v!r}")
+        return v
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_named(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():    # Path("") would silently be the current folder
+            raise ValueError("must name a folder for the run's outputs, got an empty string")
+        return v
+
+    @field_validator("output")
+    @classmethod
+    def _output_folder(cls, v: Path) -> Path:
+        if v.exists() and not v.is_dir():
+            raise ValueError(f"{v} exists and is not a folder")
         return v
 
 

@@ -31,6 +31,11 @@ def test_valid_workflow_resolves_defaults(tmp_path):
     ({"task": "nosuch"}, "task: unknown task 'nosuch'"),
     ({"device": "tpu"}, "device"),
     ({"seed": "abc"}, "seed"),
+    ({"seed": 10**23}, "seed: Input should be less than"),
+    ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
+    ({"device": "cuda:abc"}, "device: .*cuda:N"),
+    ({"output": ""}, "output: .*empty"),
+    ({"flow": {"model": {"hidden": [0, -4]}}}, r"flow\.model\.hidden\.0: Input should be greater than or equal to 1"),
     ({"flow": {"train": {"steps": -5}}}, r"flow\.train\.steps"),
     ({"flow": {"train": {"stepz": 5}}}, r"flow\.train\.stepz: Extra inputs"),
     ({"flow": {"model": {"solver": "leapfrog"}}}, "solver: unknown name 'leapfrog'"),
@@ -46,6 +51,12 @@ def test_bad_workflows_name_the_field(tmp_path, change, match):
     data = {**GOOD, **change}
     with pytest.raises(InputError, match=match):
         validate_workflow(write(tmp_path, data))
+
+
+def test_output_must_be_a_folder(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="output: .*exists and is not a folder"):
+        validate_workflow(write(tmp_path, {**GOOD, "output": str(tmp_path / "afile")}))
 
 
 def test_missing_task_and_file_and_malformed_yaml(tmp_path):
@@ -81,3 +92,16 @@ def test_mmsb_noise_level_is_checked_when_the_workflow_is_validated(tmp_path, si
             "mmsb": {"data": {"path": str(LV)}, "model": {"sigma": sigma}}}
     with pytest.raises(InputError, match=rf"mmsb\.model\.sigma.*{match}"):
         validate_workflow(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"model": "/nonexistent/model"}, r"tsgen\.model: .*no file at /nonexistent/model"),
+    ({"reactions": "/nonexistent/reactions"}, r"tsgen\.reactions: .*no file or folder"),
+    ({"solver": "bogus"}, r"tsgen\.solver: .*unknown name 'bogus'"),
+])
+def test_tsgen_model_reactions_and_solver_are_checked_when_validated(tmp_path, change, match):
+    base = {"reactions": str(Path(__file__).resolve().parents[2] / "datasets" / "reactions" / "examples")}
+    validate_workflow(write(tmp_path, {"version": 1, "task": "tsgen", "output": "out", "tsgen": base}))
+    with pytest.raises(InputError, match=match):
+        validate_workflow(write(tmp_path, {"version": 1, "task": "tsgen", "output": "out",
+                                           "tsgen": {**base, **change}}))

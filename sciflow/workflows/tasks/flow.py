@@ -5,7 +5,7 @@ The quickstart: a flow from N(0, I) to points on a 3-D helix whose pitch is the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -35,7 +35,7 @@ class ToyData(StrictModel):
 
 
 class ModelSettings(StrictModel):
-    hidden: list[int] = [128, 128, 128]
+    hidden: list[Annotated[int, Field(ge=1)]] = [128, 128, 128]
     path: registered(PATHS) = "linear"
     path_kwargs: dict[str, float] = {}
     coupling: registered(COUPLINGS) = "independent"

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from ...domains.photons.conditions import MIN_SIGMA_R
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import StrictModel
+from ..schema import ModelPath, StrictModel
 
 
 class ScatteringTask(StrictModel):
@@ -20,7 +20,7 @@ class ScatteringTask(StrictModel):
     albedo: float = Field(0.999, ge=0, le=1)
     width: int = Field(64, ge=1, le=4096)
     height: int = Field(64, ge=1, le=4096)
-    model: str = "models/scattering"
+    model: ModelPath = "models/scattering"
     min_sigma_r: float = Field(MIN_SIGMA_R, gt=0)
     walks: int = Field(0, ge=0, le=10_000_000,
                        description="learned walks at (sigma_r, g, albedo) written to walks.npz (0: none)")

@@ -18,9 +18,10 @@ import torch
 from pydantic import Field
 
 from ...core.errors import InputError
+from ...core.registry import SOLVERS
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import StrictModel
+from ..schema import ExistingPath, ModelPath, StrictModel, registered
 
 _SUFFIXES = (".xyz", ".extxyz", ".sdf", ".mol")
 
@@ -38,12 +39,12 @@ class RefineBlock(StrictModel):
 
 
 class TSGenTask(StrictModel):
-    model: str = Field("models/tsgen", description="model folder or file")
-    reactions: Path = Field(description="triplets.npz, one XYZ/SDF reaction file, or a folder of them")
+    model: ModelPath = Field("models/tsgen", description="model folder or file")
+    reactions: ExistingPath = Field(description="triplets.npz, one XYZ/SDF reaction file, or a folder of them")
     n_samples: int = Field(4, ge=1, le=256, description="TS samples per reaction")
     batch_reactions: int = Field(64, ge=1, description="reactions per generation batch")
     steps: int | None = Field(None, ge=1, description="solver steps (default: the model's)")
-    solver: str | None = Field(None, description="euler, heun, rk4, dopri5 (default: the model's)")
+    solver: registered(SOLVERS) | None = Field(None, description="euler, heun, rk4, dopri5 (default: the model's)")
     calculator: Literal["none", "xtb"] = Field("none", description="xtb: GFN2-xTB energies and a PNG profile")
     limit: int | None = Field(None, ge=1, description="only the first LIMIT reactions")
     refine: RefineBlock | None = Field(None, description="refine the samples into an order-1 saddle (Sella, xTB)")

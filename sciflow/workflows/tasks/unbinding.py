@@ -26,11 +26,11 @@ from ...core.errors import InputError
 from ...core.fields import BATCH
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import StrictModel
+from ..schema import ModelPath, StrictModel
 
 
 class UnbindingTask(StrictModel):
-    model: str = Field("models/unbinding", description="folder or file of a saved UnbindingFlow")
+    model: ModelPath = Field("models/unbinding", description="folder or file of a saved UnbindingFlow")
     complexes: str = Field("datasets/unbinding/complexes", description="a folder of .pdb/.h5 complexes, or one")
     ligand: str = Field("resname LIG", description="mdtraj selection of the ligand in PDB inputs")
     pocket_cutoff: float = Field(10.0, gt=0, description="Å; receptor residues this close to the ligand")

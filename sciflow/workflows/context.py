@@ -15,7 +15,11 @@ from ..core.random import make_generator
 from ..core.training import DistInfo, progress
 from ..core.trajectory import Trajectory
 
-__all__ = ["RunContext"]
+__all__ = ["STATE_DIR", "RunContext"]
+
+#: folder of the output holding resume state: done markers, the settings of the run, training checkpoints
+STATE_DIR = ".done"
+_FILES = "_files"
 
 T = TypeVar("T")
 
@@ -26,7 +30,10 @@ class RunContext:
 
     Items of batch work should be keyed (a reaction id, a scenario name): ``item_generator(key)`` makes the
     randomness of an item independent of how work is sharded over ranks, and ``is_done`` / ``mark_done`` let
-    an interrupted run skip finished items when it is started again.
+    an interrupted run skip finished items when it is started again. A marker lists the files handed out by
+    ``path`` (and the writers) since the previous marker, and an item whose files are gone is done again.
+    Resume state (markers, training checkpoints from ``state_path``) lives in ``output/.done``, which ``--fresh``
+    removes.
     """
 
     output: Path
@@ -35,6 +42,7 @@ class RunContext:
     dist: DistInfo
     resume: bool = True
     log_lines: list[str] = field(default_factory=list)
+    _handed_out: list[Path] = field(default_factory=list, repr=False)
 
     @property
     def is_main(self) -> bool:
@@ -43,6 +51,13 @@ class RunContext:
     def path(self, relative: str | Path) -> Path:
         """output/relative, with its folder created."""
         p = self.output / relative
+        p.parent.mkdir(parents=True, exist_ok=True)
+        self._handed_out.append(p)
+        return p
+
+    def state_path(self, relative: str | Path) -> Path:
+        """output/.done/relative: resume state such as a training checkpoint (``--fresh`` removes it)."""
+        p = self.output / STATE_DIR / relative
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
@@ -64,15 +79,26 @@ class RunContext:
 
     def _marker(self, key: Any) -> Path:
         safe = hashlib.sha1(str(key).encode()).hexdigest()[:16]
-        return self.output / ".done" / f"{safe}.json"
+        return self.output / STATE_DIR / f"{safe}.json"
 
     def is_done(self, key: Any) -> bool:
-        return self.resume and self._marker(key).is_file()
+        """The item was finished by an earlier run and every file it wrote is still there."""
+        if not (self.resume and self._marker(key).is_file()):
+            return False
+        files = self._read_marker(key).get(_FILES, [])
+        return all((self.output / f).exists() for f in files)
 
     def mark_done(self, key: Any, info: dict[str, Any] | None = None) -> None:
-        atomic_write_json(self._marker(key), {"key": str(key), **(info or {})})
+        """Record ``key`` as finished, with the files handed out since the previous marker that now exist."""
+        files = sorted({str(p.relative_to(self.output)) for p in self._handed_out if p.exists()})
+        self._handed_out.clear()
+        atomic_write_json(self._marker(key), {"key": str(key), **(info or {}), _FILES: files})
 
     def done_info(self, key: Any) -> dict[str, Any]:
+        """What ``mark_done`` recorded for ``key`` (without its file list)."""
+        return {k: v for k, v in self._read_marker(key).items() if k != _FILES}
+
+    def _read_marker(self, key: Any) -> dict[str, Any]:
         import json
         return json.loads(self._marker(key).read_text())
 

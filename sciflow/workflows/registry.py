@@ -25,14 +25,18 @@ class TaskSpec:
     name: str
     config: type[StrictModel]
     run: Callable[..., dict[str, Any]]
+    #: keys of the task block that may change between runs sharing an output folder (how work is batched, how
+    #: much of it to do), unlike those that change what each finished item holds
+    resume_free: tuple[str, ...] = ()
 
 
 _TASKS: dict[str, TaskSpec] = {}
 
 
-def register_task(name: str, config: type[StrictModel]) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+def register_task(name: str, config: type[StrictModel], *, resume_free: tuple[str, ...] = ()) -> \
+        Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def deco(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        _TASKS[name] = TaskSpec(name, config, fn)
+        _TASKS[name] = TaskSpec(name, config, fn, tuple(resume_free))
         return fn
     return deco
 

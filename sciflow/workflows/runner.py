@@ -1,6 +1,7 @@
 """Validate a workflow, then run its task with outputs, provenance and resume handled in one place."""
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from ..core.errors import InputError
 from ..core.files import atomic_write_json, atomic_write_text
 from ..core.training import barrier, init_distributed, package_versions
-from .context import RunContext
+from .context import STATE_DIR, RunContext
 from .registry import TaskSpec, get_task
 from .schema import StrictModel, WorkflowHeader, format_validation_error, load_yaml
 
@@ -79,6 +80,38 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
+#: header keys that do not change what a run makes (a run may resume elsewhere, on another device)
+_PLACE_KEYS = ("output", "resume", "device", "name")
+
+
+def _check_same_settings(path: Path, wf: Workflow) -> None:
+    """An output folder resumes only the run that made it: the first run records its settings, and a later run
+    whose settings differ (other than where and on what it runs, and the task's ``resume_free`` keys) is refused
+    before any work, naming what changed."""
+    resolved = wf.resolved()
+    settings = {k: v for k, v in resolved.items() if k not in _PLACE_KEYS}
+    settings[wf.task.name] = {k: v for k, v in settings[wf.task.name].items() if k not in wf.task.resume_free}
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = _changed_keys(before, settings)
+        if changed:
+            raise InputError(f"output: {path.parent.parent} holds a run made with other settings (changed: "
+                             f"{', '.join(changed[:8])}); re-run with --fresh (or resume: false) to start over, "
+                             "or choose another output folder")
+        return
+    atomic_write_json(path, settings)
+
+
+def _changed_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [c for k in sorted(set(a) | set(b), key=str)
+                for c in _changed_keys(a.get(k, _MISSING), b.get(k, _MISSING), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+_MISSING = object()
+
+
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
                  resume: bool | None = None) -> dict[str, Any]:
     """Run a workflow; returns the task's summary (also written to ``output/summary.json``)."""
@@ -95,8 +128,9 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
         device = torch.device("cuda", dist.local_rank)
     out = Path(header.output)
     if dist.is_main:
-        if not header.resume and (out / ".done").exists():
-            shutil.rmtree(out / ".done")
+        if not header.resume and (out / STATE_DIR).exists():
+            shutil.rmtree(out / STATE_DIR)
+        _check_same_settings(out / STATE_DIR / "settings.json", wf)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
         atomic_write_json(out / "run.json", {

@@ -59,3 +59,27 @@ def test_a_malformed_scenario_stops_the_workflow_before_any_plan(tmp_path, open_
     with pytest.raises(InputError, match="zz.yaml.goal"):
         run_workflow(wf, output=tmp_path / "out")
     assert not (tmp_path / "out" / "plans").exists() and not (tmp_path / "out" / "pictures").exists()
+
+
+def test_training_in_a_workflow_writes_under_the_output_not_over_the_shipped_weights(tmp_path, open_scenario):
+    """With a `train:` block and no `model`, the trained policy goes to OUTPUT/model; the shipped folder is untouched."""
+    from sciflow.data.robot_demos import generate_demos, merge_parts
+
+    def planner(scenario, g):      # a raw plan: straight across the empty room
+        return torch.cat([torch.tensor([[1.0, 3.0], [4.5, 3.0]]), torch.zeros(2, 3)], dim=1)
+
+    generate_demos(lambda seed: open_scenario, [0, 1], planner, tmp_path / "parts", part_size=2, progress_bar=False,
+                   recoveries=0)
+    demos = merge_parts(tmp_path / "parts", tmp_path / "demos.npz")
+    scen = tmp_path / "scenarios"
+    save_scenario(scen / "open.yaml", open_scenario)
+    shipped = ROOT / "models" / "ditree" / "model.pt"
+    before = shipped.stat().st_mtime_ns if shipped.is_file() else None
+    wf = {"version": 1, "task": "ditree", "device": "cpu", "output": str(tmp_path / "out"),
+          "ditree": {"scenarios": str(scen), "budget_s": 0.5, "pictures": False, "formats": ["npz"],
+                     "train": {"demos": str(demos), "steps": 3, "batch_size": 8, "widths": [8, 16],
+                               "checkpoint_every": 0}}}
+    summary = run_workflow(wf)
+    assert summary["train"]["model"] == str(tmp_path / "out" / "model")
+    assert (tmp_path / "out" / "model" / "model.pt").is_file()
+    assert (shipped.stat().st_mtime_ns if shipped.is_file() else None) == before

@@ -3,7 +3,7 @@ write plans (npz/CSV), pictures (PNG) and metrics; resumes per (scenario, seed) 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -21,14 +21,15 @@ class DiTreeTrain(StrictModel):
     steps: int = Field(4000, ge=1)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(128, ge=1)
-    widths: list[int] = Field(default_factory=lambda: [32, 64])
+    widths: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [32, 64])
     horizon: int = Field(16, ge=1)
     execute: int = Field(8, ge=1)
     checkpoint_every: int = Field(250, ge=0)
 
 
 class DiTreeTask(StrictModel):
-    model: str = Field("models/ditree", description="trained model folder (read, or written when training)")
+    model: str | None = Field(None, description="trained model folder to read (default: the shipped "
+                              "models/ditree), or to write when training (default: OUTPUT/model)")
     train: DiTreeTrain | None = None
     scenarios: str = Field(description="folder of scenario files (.yaml/.yml/.json)")
     planner: Literal["ditree", "policy", "sst", "rrt", "rrt-torch"] = "ditree"
@@ -56,7 +57,7 @@ def _writer(ctx: RunContext):
     return lambda path, traj: ctx.write_trajectory(Path(path).relative_to(ctx.output), traj)
 
 
-@register_task("ditree", DiTreeTask)
+@register_task("ditree", DiTreeTask, resume_free=("batch", "threads", "seeds"))
 def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
     import torch
 
@@ -79,12 +80,13 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
         model = DiTree(widths=tuple(t.widths), horizon=t.horizon, execute=t.execute, batch_size=t.batch_size)
         res = model.fit(load_demos(t.demos), TrainConfig(steps=t.steps, lr=t.lr, seed=ctx.seed,
                                                         checkpoint_every=t.checkpoint_every, desc="ditree"),
-                        device=str(ctx.device), checkpoint_path=ctx.path("train/checkpoint.pt"))
+                        device=str(ctx.device), checkpoint_path=ctx.state_path("train/checkpoint.pt"))
+        target = cfg.model or ctx.output / "model"      # never over the shipped weights unless asked to
         if ctx.is_main:
-            model.save(cfg.model)
-        summary["train"] = {"steps": res.steps, "final_loss": res.final_loss}
+            model.save(target)
+        summary["train"] = {"steps": res.steps, "final_loss": res.final_loss, "model": str(target)}
     if cfg.planner in ("ditree", "policy"):
-        model = model or DiTree.load(cfg.model)
+        model = model or DiTree.load(cfg.model or "models/ditree")
         planner = model.planner(cfg.planner)
     else:
         planner = baseline_planner(cfg.planner)

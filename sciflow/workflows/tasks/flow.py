@@ -106,7 +106,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
     t = cfg.train
     flow.fit(data, TrainConfig(steps=t.steps, lr=t.lr, ema_decay=t.ema_decay, lr_schedule=t.lr_schedule,
                                warmup_steps=min(t.warmup_steps, t.steps), seed=ctx.seed, desc="train flow"),
-             device=str(ctx.device), checkpoint_path=str(ctx.path("checkpoints/train.pt")))
+             device=str(ctx.device), checkpoint_path=str(ctx.state_path("train.pt")))
     if ctx.is_main:
         flow.save(saved)
     return flow

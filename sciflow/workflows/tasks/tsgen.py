@@ -149,7 +149,7 @@ def _refine(block: RefineBlock, ctx: RunContext, name: str, z: np.ndarray, sampl
     return row
 
 
-@register_task("tsgen", TSGenTask)
+@register_task("tsgen", TSGenTask, resume_free=("limit", "batch_reactions"))
 def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     from ...domains.molecules.adapter import replicate_graphs
     from ...domains.molecules.geometry import kabsch_rmsd

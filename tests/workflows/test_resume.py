@@ -1,0 +1,54 @@
+"""Resuming an output folder: finished items are skipped only while their files exist, a run with other
+settings is refused, and --fresh (resume: false) starts over, training checkpoints included."""
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.core.training import DistInfo
+from sciflow.methods.flow import ConditionalFlow
+from sciflow.workflows import RunContext
+from sciflow.workflows.runner import run_workflow
+
+
+def tiny(tmp_path, **train):
+    return {"version": 1, "task": "flow", "seed": 0, "device": "cpu", "output": str(tmp_path / "out"),
+            "flow": {"data": {"kind": "helix", "n": 256}, "model": {"hidden": [16], "steps": 2},
+                     "train": {"steps": 20, "batch_size": 64, "warmup_steps": 0, **train},
+                     "generate": {"n": 16, "conditions": [1.0], "formats": ["npz"]}}}
+
+
+def test_a_marker_whose_files_are_gone_is_not_done(tmp_path):
+    c = RunContext(output=tmp_path, seed=0, device=torch.device("cpu"), dist=DistInfo(0, 1, 0))
+    c.write_text("items/a.txt", "a")
+    c.mark_done("a", {"value": 1})
+    c.mark_done("b", {"value": 2})                       # wrote nothing since the previous marker
+    assert c.is_done("a") and c.is_done("b") and c.done_info("a") == {"key": "a", "value": 1}
+    (tmp_path / "items" / "a.txt").unlink()
+    assert not c.is_done("a") and c.is_done("b")
+
+
+def test_a_deleted_output_is_made_again(tmp_path):
+    run_workflow(tiny(tmp_path))
+    sample = tmp_path / "out" / "samples" / "pitch_1.npz"
+    first = sample.read_bytes()
+    sample.unlink()
+    run_workflow(tiny(tmp_path))
+    assert sample.read_bytes() == first                  # the same item generator: the same samples
+
+
+def test_other_settings_are_refused_and_fresh_starts_over(tmp_path):
+    run_workflow(tiny(tmp_path))
+    with pytest.raises(InputError, match=r"output: .* other settings \(changed: flow\.train\.lr\).*--fresh"):
+        run_workflow(tiny(tmp_path, lr=0.01))
+    changed = tiny(tmp_path, lr=0.01)
+    changed["seed"] = 1
+    with pytest.raises(InputError, match=r"changed: flow\.train\.lr, seed"):
+        run_workflow(changed)
+    # --fresh with a wider network: its own training (the old checkpoint is gone), not a size mismatch
+    wider = tiny(tmp_path)
+    wider["flow"]["model"]["hidden"] = [24]
+    summary = run_workflow(wider, resume=False)
+    assert summary["train"]["steps"] == 20
+    model = ConditionalFlow.load(tmp_path / "out" / "model.pt")
+    assert any(24 in q.shape for q in model.model.parameters())
+    run_workflow(wider)                                  # and the new settings resume

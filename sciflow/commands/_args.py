@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["fraction", "integer", "number", "positive"]
+__all__ = ["device", "fraction", "integer", "number", "positive"]
 
 
 def integer(low: int = 1) -> Callable[[str], int]:
@@ -50,3 +50,24 @@ def positive() -> Callable[[str], float]:
 def fraction() -> Callable[[str], float]:
     """A float in [0, 1]."""
     return number(0.0, 1.0)
+
+
+def device(text: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``, and available on this machine (``auto``: cuda if there is
+    one, else cpu)."""
+    import re
+
+    import torch
+
+    if text not in ("auto", "cpu", "cuda") and re.fullmatch(r"cuda:\d+", text) is None:
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text!r} asked for, but no CUDA device is available")
+        index = int(text.split(":")[1]) if ":" in text else 0
+        if index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text!r} asked for, but this machine has "
+                                             f"{torch.cuda.device_count()} CUDA device(s)")
+    return text

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._args import fraction, integer, number, positive
+from ._args import device, fraction, integer, number, positive
 
 #: Henyey-Greenstein anisotropy: -1 < g < 1
 ANISOTROPY = number(-1, 1, low_open=True, high_open=True)
@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--device", default="cpu")
+    common.add_argument("--device", type=device, default="cpu")
     common.add_argument("--threads", type=integer(), default=None, help="torch CPU threads")
 
     d = verbs.add_parser("data", parents=[common], help="simulate Monte Carlo walks in chunks (resumable)")

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._args import integer, number, positive
+from ._args import device, integer, number, positive
 
 DEFAULT_MODEL = "models/tsgen"
 
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --xtb: run the checks from every one of the n samples, not only the medoid "
                         "(saddle_success_all_samples)")
     e.add_argument("--limit", type=integer(), default=None, help="evaluate only the first LIMIT reactions")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", type=device, default="cpu")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--threads", type=integer(), default=1)
     e.set_defaults(func=_evaluate)
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--time-power", type=positive(), default=2.0, help="training times t = u^p (p > 1: more weight near t = 0)")
     t.add_argument("--sample-steps", type=integer(), default=8)
     t.add_argument("--checkpoint-every", type=integer(), default=200)
-    t.add_argument("--device", default=None)
+    t.add_argument("--device", type=device, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=integer(), default=1)
     t.set_defaults(func=_train)

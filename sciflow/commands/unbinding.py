@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._args import integer, number, positive
+from ._args import device, integer, number, positive
 
 
 def _settings(args: argparse.Namespace):
@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--layers", type=integer(), default=4)
     t.add_argument("--checkpoint-every", type=integer(), default=100)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default=None)
+    t.add_argument("--device", type=device, default=None)
     t.set_defaults(func=_train)
 
     e = verbs.add_parser("evaluate", help="generated vs held-out MD paths -> metrics JSON")
@@ -160,6 +160,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--exit-distance", type=positive(), default=None)
     e.add_argument("--steps", type=integer(), default=None, help="solver steps (default: the model's)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", type=device, default="cpu")
     e.set_defaults(func=_evaluate)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -27,6 +27,9 @@ def test_value_types_accept_good_and_refuse_bad_values():
     (["tsgen", "train", "--ema", "1", "--out", "OUT"], "--ema"),
     (["mmsb", "evaluate", "--data", "OUT/x.npz", "--out", "OUT/m.json", "--particles", "-1"], "--particles"),
     (["unbinding", "train", "--data", "OUT", "--n-frames", "1"], "--n-frames"),
+    (["tsgen", "evaluate", "--data", "OUT/t.npz", "--out", "OUT/m.json", "--device", "tpu"], "--device"),
+    (["unbinding", "evaluate", "--data", "OUT", "--out", "OUT/m.json", "--device", "cuda:x"], "--device"),
+    (["scattering", "evaluate", "--out", "OUT/m.json", "--device", "gpu"], "--device"),
 ])
 def test_bad_numbers_stop_the_command_before_any_work(tmp_path, capsys, argv, option):
     argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
@@ -35,6 +38,16 @@ def test_bad_numbers_stop_the_command_before_any_work(tmp_path, capsys, argv, op
     assert e.value.code == 2
     assert f"argument {option}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_device_option_needs_a_device_this_machine_has():
+    import torch
+
+    from sciflow.commands._args import device
+    assert device("cpu") == "cpu" and device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(argparse.ArgumentTypeError, match="no CUDA device"):
+            device("cuda:0")
 
 
 def test_every_numeric_option_has_a_checked_type():

@@ -67,6 +67,17 @@ def test_generate_rejects_bad_input(tiny):
         UnbindingFlow(exit_distance=0.0)
 
 
+def test_a_diverging_sampler_is_reported_naming_steps(tiny, monkeypatch):
+    """A velocity that overflows (the shipped model with clash guidance at 3 Euler steps) ends in a clear error,
+    not in NaN coordinates or a linear-algebra failure further on."""
+    from sciflow.core.errors import SciflowError
+    model, trajs, _ = tiny
+    forward = type(model.model).forward
+    monkeypatch.setattr(type(model.model), "forward", lambda self, y, t, **c: forward(self, y, t, **c) * float("inf"))
+    with pytest.raises(SciflowError, match="steps: the guided sampler diverged with 2 steps"):
+        model.generate(trajs[0].bound, 2, steps=2, generator=torch.Generator().manual_seed(0))
+
+
 def test_evaluate_keys(tiny):
     model, trajs, _ = tiny
     m = evaluate_paths(model, trajs, n_per_condition=2, max_conditions=2, seed=0)

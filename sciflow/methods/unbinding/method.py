@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError, check_in_range
+from ...core.errors import InputError, SciflowError, check_in_range
 from ...core.fields import BATCH
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randint, randn
@@ -153,6 +153,11 @@ class UnbindingFlow(Method):
         out = FlowMatcher.sample(field, x0, SOLVERS.build(solver or self._config["solver"]),
                                  steps=steps or self._config["steps"], cond=cond, generator=generator, keep="last")
         y = out.last
+        if not bool(torch.isfinite(y).all()):
+            n_steps = steps or self._config["steps"]
+            raise SciflowError(f"steps: the guided sampler diverged with {n_steps} steps and guidance {w:g} (clash "
+                               "guidance takes large steps when there are few); use more steps (the model's default "
+                               f"is {self._config['steps']}) or a lower guidance")
         heavy = cond["ligand_pos"].unsqueeze(1) + self.scale * y[:, : 3 * f].reshape(n * nl, f, 3)
         heavy = torch.cat([cond["ligand_pos"].unsqueeze(1), heavy], dim=1)             # (n Nl, F+1, 3)
         pairs = pair_index(cond["ligand_batch"], cond["pocket_batch"])

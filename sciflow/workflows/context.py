@@ -98,6 +98,13 @@ class RunContext:
         """What ``mark_done`` recorded for ``key`` (without its file list)."""
         return {k: v for k, v in self._read_marker(key).items() if k != _FILES}
 
+    def gather(self, keys: Iterable[Any]) -> dict[Any, dict[str, Any]]:
+        """Wait for every rank's share (a barrier), then what ``mark_done`` recorded for each finished key, by
+        whichever rank or earlier run finished it: the whole run's results, for summaries."""
+        from ..core.training import barrier
+        barrier()
+        return {k: self.done_info(k) for k in keys if self._marker(k).is_file()}
+
     def _read_marker(self, key: Any) -> dict[str, Any]:
         import json
         return json.loads(self._marker(key).read_text())

@@ -41,3 +41,14 @@ def test_atomic_json_and_text(tmp_path):
     c.write_text("a/c.txt", "hello")
     assert (tmp_path / "a/c.txt").read_text() == "hello"
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_gather_collects_every_ranks_items(tmp_path):
+    """Each rank marks its own share; the summary (gather on the main rank) sees all of them, in key order."""
+    keys = [f"rxn{i}" for i in range(5)]
+    for rank in (0, 1):
+        c = ctx(tmp_path, rank, 2)
+        for k in c.shard(keys):
+            c.mark_done(k, {"rank": rank})
+    got = ctx(tmp_path, 0, 2).gather([*keys, "not-run"])
+    assert list(got) == keys and [got[k]["rank"] for k in keys] == [0, 1, 0, 1, 0]

@@ -92,7 +92,6 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
         planner = baseline_planner(cfg.planner)
     writer = _writer(ctx)
     mine = ctx.shard(files)
-    runs = []
     bar = ctx.progress(total=len(mine) * cfg.seeds, desc=f"plan ({cfg.planner})", unit="plan")
     for b in range(0, len(mine), cfg.batch):
         for f in mine[b:b + cfg.batch]:
@@ -100,7 +99,6 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
             for seed in range(cfg.seeds):
                 key = f"{sc.name}|{cfg.planner}|{seed}"
                 if ctx.is_done(key):
-                    runs.append(ctx.done_info(key)["metrics"])
                     bar.update(1)
                     continue
                 m, res = run_once(planner, sc, seed=seed, budget_s=cfg.budget_s or sc.budget_s,
@@ -113,9 +111,10 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
                 if cfg.pictures and seed == 0:
                     save_plan_png(ctx.path(f"pictures/{stem}.png"), sc, res)
                 ctx.mark_done(key, {"metrics": m})
-                runs.append(m)
                 bar.update(1)
     bar.close()
+    keys = [f"{load_scenario(f).name}|{cfg.planner}|{seed}" for f in files for seed in range(cfg.seeds)]
+    runs = [info["metrics"] for info in ctx.gather(keys).values()]      # every rank's plans
     if ctx.is_main:
         ctx.write_json("metrics.json", {**summarize(runs), "runs": runs})
     summary.update({k: v for k, v in summarize(runs).items()})

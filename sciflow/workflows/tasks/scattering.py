@@ -44,11 +44,9 @@ def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
 
     scene = make_scene(cfg.scene, sigma_r=cfg.sigma_r, albedo=cfg.albedo, g=cfg.g, width=cfg.width,
                        height=cfg.height)
-    results = {}
     for name in ctx.shard(cfg.integrators):
         key = f"{cfg.scene}_{name}"
         if ctx.is_done(key):
-            results[name] = ctx.done_info(key)
             continue
         kw = {"min_sigma_r": cfg.min_sigma_r} if name == "cvae" else {}
         tracer = make_tracer(scene, name, cfg.model if name == "cvae" else None, **kw)
@@ -62,13 +60,13 @@ def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
         save_image(ctx.path(f"{key}.png"), res.image)
         ctx.mark_done(key, info)
         ctx.log(f"{key}: {res.paths} paths in {res.seconds:.1f} s")
-        results[name] = info
+    if cfg.walks and ctx.is_main and not ctx.is_done("walks"):
+        ctx.mark_done("walks", _write_walks(cfg, ctx))
+    done = ctx.gather([*(f"{cfg.scene}_{name}" for name in cfg.integrators), "walks"])   # every rank's renders
+    results = {name: done[f"{cfg.scene}_{name}"] for name in cfg.integrators if f"{cfg.scene}_{name}" in done}
     out = {"scene": cfg.scene, "spp": cfg.spp, "sigma_r": cfg.sigma_r, "results": results}
-    if cfg.walks and not ctx.is_done("walks"):
-        out["walks"] = _write_walks(cfg, ctx)
-        ctx.mark_done("walks", out["walks"])
-    elif cfg.walks:
-        out["walks"] = ctx.done_info("walks")
+    if cfg.walks and "walks" in done:
+        out["walks"] = {k: v for k, v in done["walks"].items() if k != "key"}
     return out
 
 

@@ -24,6 +24,9 @@ from ..registry import register_task
 from ..schema import ExistingPath, ModelPath, StrictModel, registered
 
 _SUFFIXES = (".xyz", ".extxyz", ".sdf", ".mol")
+_CSV_FIRST = ("reaction", "n_atoms", "n_samples", "ranked_sample", "sample_spread_A", "rmsd_ranked_A", "rmsd_best_A",
+              "e_reactant_eV", "e_ts_eV", "e_product_eV", "barrier_fwd_kcal", "barrier_rev_kcal",
+              "barrier_error_kcal", "xyz", "profile")
 
 
 class RefineBlock(StrictModel):
@@ -225,14 +228,10 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
             ctx.mark_done(ids[i], row)
             bar.update(1)
     bar.close()
-    rows = []
-    for k in ids:
-        try:
-            rows.append({a: v for a, v in ctx.done_info(k).items() if a != "key"})
-        except FileNotFoundError:   # another rank's share, not finished
-            continue
+    rows = [{a: v for a, v in info.items() if a != "key"} for info in ctx.gather(ids).values()]   # every rank's
     if ctx.is_main and rows:
-        cols = list(dict.fromkeys(k for r in rows for k in r))
+        seen = set().union(*rows)          # markers store keys sorted: put the columns back in a reading order
+        cols = [k for k in _CSV_FIRST if k in seen] + sorted(seen - set(_CSV_FIRST))
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=cols)
         w.writeheader()

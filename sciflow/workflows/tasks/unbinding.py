@@ -65,10 +65,8 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
     complexes = {f.stem: load_complex(f, ligand=cfg.ligand, pocket_cutoff=cfg.pocket_cutoff) for f in files}
     model = UnbindingFlow.load(cfg.model, map_location=ctx.device)
     exit_d = cfg.exit_distance or float(model.config()["exit_distance"])
-    results: dict[str, Any] = {}
     for name in ctx.progress(ctx.shard(sorted(complexes)), desc="unbinding", unit="complex"):
         if ctx.is_done(name):
-            results[name] = ctx.done_info(name)
             continue
         cx = complexes[name]
         traj = model.generate(cx, cfg.n_paths, generator=ctx.item_generator(name), steps=cfg.steps,
@@ -99,7 +97,8 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
                 "seconds": traj.info["seconds"]}
         ctx.write_json(f"{name}/paths.json", info)
         ctx.mark_done(name, info)
-        results[name] = info
+    results = {name: {k: v for k, v in info.items() if k != "key"}                 # every rank's complexes
+               for name, info in ctx.gather(sorted(complexes)).items()}
     return {"complexes": len(results), "paths": sum(r["n_paths"] for r in results.values()),
             "returned_clashing_paths": sum(r["returned_clashing_paths"] for r in results.values()),
             "raw_clashing_paths": sum(r["raw_clashing_paths"] for r in results.values()), "per_complex": results}

@@ -220,3 +220,17 @@ def test_success_curve_and_summary_count_only_verified_plans():
     assert s["median_time_s"] == pytest.approx(0.9) and math.isinf(s["median_time_all_s"])     # half failed
     with pytest.raises(ValueError, match="budget"):
         success_curve(runs, [6.0])
+
+
+@pytest.mark.parametrize("kind", ["ditree", "policy"])
+def test_policy_planners_refuse_another_car_however_they_are_called(open_scenario, kind):
+    """The CLI, evaluate and the workflow call model.planner(...).solve directly: the policy's sampler itself
+    refuses a scenario whose car differs from the one it was trained for."""
+    from sciflow.domains.robots import CarParams
+    model = DiTree(widths=(8, 16), map_dim=16, cond_dim=16, batch=16)
+    other = Scenario.from_dict({**open_scenario.to_dict(), "robot": {"max_speed": 1.0}})
+    assert other.robot != model.robot and isinstance(other.robot, CarParams)
+    with pytest.raises(InputError, match="robot parameters differ"):
+        model.planner(kind).solve(Problem.from_scenario(other), budget_s=0.5, generator=make_generator(0))
+    res = model.planner(kind).solve(Problem.from_scenario(open_scenario), budget_s=0.5, generator=make_generator(0))
+    assert res.time_s <= 5.0

@@ -179,7 +179,7 @@ class DiTree(Method):
         self.model.eval()
         return PolicySampler(self.model, self.obs, execute or self._config["execute"],
                              flow_steps or self._config["flow_steps"],
-                             self._config["use_head"] if head is None else bool(head))
+                             self._config["use_head"] if head is None else bool(head), robot=self.robot)
 
     def attach_head(self, head: FlowMapHead) -> None:
         """Give the policy a distilled flow map (``distill.distill_head``); its widths are saved with the model.

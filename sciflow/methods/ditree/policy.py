@@ -14,10 +14,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...core.errors import InputError
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randn
 from ...core.solvers import Euler
-from ...domains.robots import PROPRIO_DIM, LocalObservation
+from ...domains.robots import PROPRIO_DIM, CarParams, LocalObservation
 from ...nn.mlp import MLP
 from ...nn.unet1d import UNet1D
 from .problem import ActionSampler, Problem
@@ -111,10 +112,12 @@ class PolicySampler(ActionSampler):
     """
 
     def __init__(self, net: ChunkPolicyNet, obs: LocalObservation, execute: int = 8, steps: int = 4,
-                 head: bool = False) -> None:
+                 head: bool = False, robot: CarParams | None = None) -> None:
         if head and net.head is None:
             raise ValueError("PolicySampler: head=True but the policy has no distilled head")
         self.net, self.obs, self.execute, self.steps, self.head = net, obs, int(execute), int(steps), bool(head)
+        self.robot = robot                        # the car the policy was trained for (None: not checked)
+        self._robot_checked: Problem | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -158,7 +161,17 @@ class PolicySampler(ActionSampler):
             return out
         return self._maps[nodes]
 
+    def check_robot(self, problem: Problem) -> None:
+        """Refuse a scenario whose car differs from the one the policy was trained for (once per problem)."""
+        if self.robot is None or problem is self._robot_checked:
+            return
+        if problem.scenario.robot != self.robot:
+            raise InputError(f"scenario {problem.scenario.name}: robot parameters differ from the ones this policy "
+                             f"was trained for ({self.robot})")
+        self._robot_checked = problem
+
     def conditions(self, problem: Problem, states: Tensor, targets: Tensor, nodes: Tensor | None = None) -> Tensor:
+        self.check_robot(problem)
         proprio = self.obs.proprio(problem.car.p, states, targets)
         return self.net.condition(self.map_features(problem, states, nodes), proprio)
 

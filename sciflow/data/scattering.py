@@ -6,6 +6,7 @@ finished chunk is skipped when the command runs again, so an interrupted run res
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,11 @@ def save_walks(path: str | Path, walks: dict[str, Tensor]) -> Path:
     return Path(path)
 
 
+def _n_walks(path: Path) -> int:
+    with np.load(path) as f:
+        return int(f[_KEYS[0]].shape[0])
+
+
 def load_walks(path: str | Path) -> dict[str, Tensor]:
     """Read one ``.npz`` written by ``save_walks``."""
     p = Path(path)
@@ -58,15 +64,30 @@ def generate_walk_dataset(out: str | Path, n_walks: int, *, chunk: int = 20000, 
         raise InputError(f"sigma_max: must be > 0, got {sigma_max}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # chunks found here are kept only when this run would have made them: same settings, same size
+    settings = {"seed": int(seed), "chunk": int(chunk), "sigma_max": float(sigma_max), "g_max": float(g_max)}
+    recorded = out / "settings.json"
+    if not recorded.is_file() and (out / "manifest.json").is_file():      # a folder made before settings.json
+        recorded = out / "manifest.json"
+    if recorded.is_file():
+        before = json.loads(recorded.read_text())
+        changed = sorted(k for k in settings if before.get(k) != settings[k])
+        if changed:
+            raise InputError(f"out: {out} holds walks made with other settings ({', '.join(changed)}: "
+                             f"{[before.get(k) for k in changed]}); use another folder to make a different set")
+    elif any(out.glob("chunk_*.npz")):
+        raise InputError(f"out: {out} holds chunks without a record of their settings; use another folder")
+    if not (out / "settings.json").is_file():
+        atomic_write_json(out / "settings.json", settings)
     n_chunks = -(-int(n_walks) // int(chunk))
     bar = progress(total=int(n_walks), desc="walk dataset", enabled=show_progress, unit="walk")
     seconds, events = 0.0, 0
     for i in range(n_chunks):
         size = min(int(chunk), int(n_walks) - i * int(chunk))
         path = out / f"chunk_{i:05d}.npz"
-        if path.is_file():
+        if path.is_file() and _n_walks(path) == size:
             bar.update(size)
-            continue
+            continue                            # (a smaller run's partial last chunk is made again, full size)
         gen = make_generator(seed * 1_000_003 + i, device)
         cond = sample_conditions(size, generator=gen, device=device, sigma_max=sigma_max, g_max=g_max)
         t0 = time.perf_counter()
@@ -92,6 +113,9 @@ def load_walk_dataset(folder: str | Path | Sequence[str | Path], *, max_walks: i
     files = []
     for p in map(Path, [folder] if isinstance(folder, (str, Path)) else folder):
         found = [p] if p.is_file() else sorted(p.glob("chunk_*.npz"))
+        if p.is_dir() and (p / "manifest.json").is_file():    # the chunks of the last run (a smaller re-run
+            n = int(json.loads((p / "manifest.json").read_text())["n_chunks"])   # leaves larger ones behind)
+            found = [f for f in found if int(f.stem.split("_")[1]) < n]
         if not found:
             raise InputError(f"dataset: no chunk_*.npz files in {p}")
         files += found

@@ -210,3 +210,31 @@ def test_walk_dataset_concatenates_several_folders_in_order(tmp_path):
     torch.testing.assert_close(both["exit_pos"], torch.cat([a["exit_pos"], b["exit_pos"]])[:35])
     with pytest.raises(InputError, match="no chunk_"):
         load_walk_dataset([tmp_path / "a", tmp_path / "missing"])
+
+
+def test_walk_dataset_extends_only_what_the_same_settings_made(tmp_path):
+    """A larger run extends a smaller one (its partial last chunk made again at full size); other settings in
+    the same folder are refused; a smaller re-run loads only its own chunks."""
+    from sciflow.data.scattering import generate_walk_dataset, load_walk_dataset
+    out = tmp_path / "w"
+    generate_walk_dataset(out, 30, chunk=20, seed=1, sigma_max=3.0, show_progress=False)
+    m = generate_walk_dataset(out, 40, chunk=20, seed=1, sigma_max=3.0, show_progress=False)
+    assert m["n_walks"] == 40 and load_walk_dataset(out)["n_events"].shape[0] == 40
+    for kw, key in (({"seed": 7}, "seed"), ({"sigma_max": 300.0}, "sigma_max"), ({"chunk": 10}, "chunk")):
+        with pytest.raises(InputError, match=f"other settings \\({key}"):
+            generate_walk_dataset(out, 40, **{"chunk": 20, "seed": 1, "sigma_max": 3.0, **kw}, show_progress=False)
+    generate_walk_dataset(out, 20, chunk=20, seed=1, sigma_max=3.0, show_progress=False)
+    assert load_walk_dataset(out)["n_events"].shape[0] == 20
+
+
+def test_exact_walk_sampler_and_tracer_refuse_what_they_cannot_do():
+    from sciflow.domains.photons.scene import make_scene
+    from sciflow.domains.photons.volpath import VolumePathTracer
+    from sciflow.domains.photons.walks import MonteCarloWalkSampler, simulate_walks
+    one = torch.ones(2, dtype=torch.float64)
+    with pytest.raises(InputError, match="events: exact walks give one"):
+        MonteCarloWalkSampler().sample(one, 0 * one, 0.9, events=2)
+    with pytest.raises(InputError, match="slots: must be >= 1"):
+        VolumePathTracer(make_scene("sphere", sigma_r=2.0, width=4, height=4), slots=0)
+    with pytest.raises(InputError, match="slots: must be >= 1"):
+        simulate_walks(one, 0 * one, 0.9, slots=0)

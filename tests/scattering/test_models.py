@@ -226,3 +226,17 @@ def test_full_batch_prior_fit_is_exact_and_does_not_draw_random_numbers():
         assert hist[-1] < hist[0]                                     # exact gradient steps lower the mean KL
         m, lv = cv.encode(x, c)
         assert abs(float(kl_gaussians(m, lv, *cv.prior_params(c)).mean()) - hist[-1]) < 0.05
+
+
+def test_retraining_refuses_a_checkpoint_of_other_settings_and_only_needs_a_model(tmp_path):
+    from sciflow.data.scattering import generate_walk_dataset
+    from sciflow.methods.scattering.training import train_from_folder
+    generate_walk_dataset(tmp_path / "w", 200, chunk=200, seed=3, sigma_max=4.0, show_progress=False)
+    with pytest.raises(InputError, match="only: .* holds no model.pt"):
+        train_from_folder(tmp_path / "w", tmp_path / "new", steps=2, batch_size=32, only=["scat"])
+    ck = tmp_path / "ck"
+    train_from_folder(tmp_path / "w", tmp_path / "m", steps=2, batch_size=32, checkpoint_dir=ck)
+    with pytest.raises(InputError, match=r"checkpoint: .*scat\.pt was made with other settings \(.*free_bits"):
+        train_from_folder(tmp_path / "w", tmp_path / "m", steps=2, batch_size=32, checkpoint_dir=ck, only=["scat"],
+                          free_bits=0.5)
+    train_from_folder(tmp_path / "w", tmp_path / "m", steps=2, batch_size=32, checkpoint_dir=ck, only=["scat"])

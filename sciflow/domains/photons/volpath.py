@@ -68,6 +68,8 @@ class VolumePathTracer:
                  dtype: torch.dtype = torch.float64) -> None:
         self.scene = scene
         self.rr = float(rr_threshold)
+        if int(slots) < 1:
+            raise InputError(f"slots: must be >= 1 (paths traced together), got {slots}")
         self.slots = int(slots)
         self.dtype = dtype
         self.events = 0

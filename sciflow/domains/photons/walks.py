@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor
 
+from ...core.errors import InputError
 from ...core.random import rand
 from ...core.training.progress import progress as progress_bar
 from .conditions import check_conditions, expected_events
@@ -95,6 +96,8 @@ def simulate_walks(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | 
     out_k = torch.zeros(M, dtype=torch.long, device=device)
     out = {key: torch.zeros(M, 3, dtype=dtype, device=device) for key in (EXIT_POS, EXIT_DIR, SCATTER_POS, SCATTER_DIR)}
     order = torch.argsort(expected_events(s.double(), gg.double()), descending=True)
+    if int(slots) < 1:
+        raise InputError(f"slots: must be >= 1 (walks advanced together), got {slots}")
     S = min(int(slots), M)
 
     walk = order[:S].clone()
@@ -189,5 +192,8 @@ class MonteCarloWalkSampler:
 
     def sample(self, sigma_r: Tensor, g: Tensor, albedo: Tensor | float, *, generator: torch.Generator | None = None,
                check: bool = False, events: int | None = None) -> dict[str, Tensor]:
+        if events is not None and int(events) > 1:   # one walk holds one representative event (its reservoir draw)
+            raise InputError(f"events: exact walks give one next-event sample per walk, got {events}; use "
+                             "nee_events=1 with MonteCarloWalkSampler")
         return simulate_walks(sigma_r.double(), g.double(), albedo, generator=generator, device=self.device,
                               dtype=torch.float64)

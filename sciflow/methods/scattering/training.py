@@ -80,6 +80,21 @@ def _subset(cache: dict[str, dict[str, Tensor]], data: dict[str, Tensor], mask: 
     return cache[mask]
 
 
+def _check_checkpoint(path: Path | None, run_config: dict[str, Any]) -> None:
+    """A checkpoint is resumed only by the run that made it: other model settings, free bits or data would
+    otherwise be trained on (or, when it is finished, saved) under the new settings."""
+    if path is None or not path.is_file():
+        return
+    from ...core.training import load_checkpoint
+    from ...core.training.checkpoint import plain
+    before = load_checkpoint(path).get("run_config", {})
+    now = plain(run_config)
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if changed:
+        raise InputError(f"checkpoint: {path} was made with other settings ({', '.join(changed)} differ); delete it "
+                         "or give another --checkpoints folder to train afresh")
+
+
 def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: TrainConfig, *,
                batch_size: int = 1024, device: str | torch.device | None = "cpu",
                checkpoint_dir: str | Path | None = None, only: Iterable[str] | None = None,
@@ -104,8 +119,10 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
         if sel is not None:
             summary[f"{name}_walks"] = int(rows["cond"].shape[0])
         loss_fn, sample_batch = _loss_and_batch(name, model, rows, int(batch_size), float(free_bits))
-        trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck,
-                          run_config={"method": model.name, "model": name, **model.config()})
+        run_config = {"method": model.name, "model": name, **model.config(), "free_bits": float(free_bits),
+                      "n_walks": int(rows["cond"].shape[0])}
+        _check_checkpoint(ck, run_config)
+        trainer = Trainer(model.model[name], loss_fn, cfg, device=device, checkpoint_path=ck, run_config=run_config)
         res = trainer.fit(sample_batch)
         trainer.averaged_model()
         model.model[name].cpu()
@@ -131,7 +148,10 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
     walks = load_walk_dataset(folders, max_walks=max_walks)
     out = Path(out)
     want = {"scat_coords": scat_coords, "exact_single": bool(exact_single)}
-    if only and (out / "model.pt").is_file():
+    if only and not (out / "model.pt").is_file():
+        raise InputError(f"only: {out} holds no model.pt to take the CVAEs not retrained from (the others would be "
+                         "saved untrained); train all three first, or pass the folder of a trained model as out")
+    if only:
         old = ScatteringCVAEs.load(out)
         needs = {"scat_coords": ("scat",), "exact_single": ("len", "path")}
         for key, models in needs.items():

@@ -99,7 +99,7 @@ def read_snapshot_csv(path: str | os.PathLike, *, time_column: str = "time",
     p = Path(path)
     if not p.is_file():
         raise InputError(f"data: no file at {p}")
-    with p.open(newline="") as fh:
+    with p.open(newline="", encoding="utf-8-sig") as fh:          # a byte-order mark (Excel) is not a column name
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header:
@@ -203,7 +203,8 @@ def _obs_column(f: Any, key: str) -> tuple[np.ndarray, list[str] | None]:
     return vals, None
 
 
-_NUMBER = re.compile(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?")
+# a sign only at the start of the label or after white space: "t-1" is time 1, not -1 ("day -2" is -2)
+_NUMBER = re.compile(r"(?:(?<![^\s])[-+])?\d*\.?\d+(?:[eE][-+]?\d+)?")
 
 
 def _category_times(cats: list[str], time_map: Mapping[str, float] | None) -> np.ndarray:
@@ -259,6 +260,12 @@ def read_h5ad(path: str | os.PathLike, *, time_key: str = "time", use_rep: str |
             codes = np.asarray(vals).astype(np.int64)
             table = _category_times(cats, time_map)
             times = np.where(codes >= 0, table[np.clip(codes, 0, None)], np.nan)
+        elif time_map is not None:                 # the map applies to plain columns too (its keys are text)
+            strs = [str(v) if not isinstance(v, bytes) else v.decode() for v in np.asarray(vals).tolist()]
+            strs = [s[:-2] if s.endswith(".0") and s[:-2] in time_map else s for s in strs]   # 1.0 read as "1"
+            uniq = sorted(set(strs) - {"nan"})           # a missing time stays missing (the cell is dropped)
+            table = {**dict(zip(uniq, _category_times(uniq, time_map))), "nan": np.nan}
+            times = np.array([table[s] for s in strs])
         else:
             try:
                 times = np.asarray(vals, dtype=np.float64)

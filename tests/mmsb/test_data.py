@@ -70,6 +70,20 @@ def test_h5ad_reader_on_a_tiny_file(tmp_path):
     assert s3.dim == 2
     with pytest.raises(InputError, match="time_key"):
         read_snapshots(path, time_key="age")
+    # time_map applies to plain columns too; a hyphen inside a label is not a minus sign
+    with h5py.File(path, "a") as f:
+        f["obs"].create_dataset("batch", data=np.array([f"{d + 1}" for d in days], dtype="S"))
+        f["obs"].create_dataset("sample", data=(days + 1).astype(np.int64))
+        lab = f["obs"].create_group("stage")
+        lab.attrs["encoding-type"] = "categorical"
+        lab.create_dataset("codes", data=days.astype(np.int8))
+        lab.create_dataset("categories", data=np.array(["t-0", "t-1", "t-2"], dtype="S"))
+    for key in ("batch", "sample"):
+        assert read_snapshots(path, time_key=key, time_map={"1": 0.0, "2": 7.0, "3": 9.0}).times.tolist() == \
+            [0.0, 7.0, 9.0]
+    staged = read_snapshots(path, time_key="stage")
+    assert staged.times.tolist() == [0.0, 1.0, 2.0]
+    torch.testing.assert_close(staged.samples[0], torch.as_tensor(x[:20]))
 
 
 def test_standardizer_round_trip_and_moments():
@@ -144,3 +158,27 @@ def test_bad_model_settings_and_mismatched_data_fail_before_work(tmp_path):
     np.savez(tmp_path / "bad.npz", Xs=np.zeros((3, 4)), dts=np.arange(3.0))
     with pytest.raises(InputError, match="Xs"):
         read_snapshots(tmp_path / "bad.npz")
+
+
+def test_csv_with_a_byte_order_mark_reads(tmp_path):
+    snaps = _ragged()
+    path = write_snapshot_csv(tmp_path / "s.csv", snaps)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_snapshots(path).sizes == snaps.sizes
+
+
+def test_start_population_is_not_the_first_rows_and_a_refit_drops_the_old_bridge():
+    """predict(n < N0) draws its start from the whole first snapshot (files are often sorted), whole copies
+    first; a second fit on other data forgets the bridge drift fitted to the first."""
+    x0 = np.concatenate([np.zeros((50, 2)), np.full((50, 2), 10.0)])
+    snaps = Snapshots.from_arrays([x0, x0 + 1.0], [0.0, 1.0])
+    model = MMSB(reference="linear", sigma=0.5, noise="additive", rounds=1, n_paths=40, h=0.1)
+    model.fit(snaps, seed=0, show_progress=False)
+    part = model.start_population(40, torch.Generator().manual_seed(0))
+    assert 2.0 < float(part.mean()) < 8.0 and len({tuple(r) for r in part.tolist()}) == 2
+    assert torch.equal(model.start_population(100), torch.as_tensor(x0))         # whole copy, in order
+    model._bridge_fitted = True
+    model.fit(snaps, seed=0, show_progress=False)
+    assert not model._bridge_fitted
+    with pytest.raises(InputError, match="dt: must be > 0"):
+        model.predict([0.5], 10, dt=-0.1)

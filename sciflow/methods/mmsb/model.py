@@ -8,7 +8,6 @@ Broderick, AISTATS 2025), on the core's couplings, multi-marginal chaining, SDE 
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.errors import InputError, SciflowError, check_in_range
-from ...core.random import make_generator
+from ...core.random import make_generator, randperm
 from ...core.training import load_checkpoint, progress
 from ...core.trajectory import Trajectory
 from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
@@ -208,6 +207,7 @@ class MMSB(Method):
         g = generator if generator is not None else make_generator(seed)
         start, cpu0 = time.perf_counter(), time.process_time()
         self.snapshots = snaps
+        self._bridge_fitted = False                # a bridge drift fitted to earlier data no longer applies
         self.standardizer = Standardizer.fit(snaps)
         if self.model is None or self._config["dim"] != snaps.dim:
             self._build(snaps.dim, self.standardizer)
@@ -318,13 +318,16 @@ class MMSB(Method):
             return self.trajectories(n, generator=generator)
         return self.predict(condition, n, generator=generator)
 
-    def start_population(self, n: int) -> Tensor:
-        """(n, d) the first snapshot's rows, repeated in order to reach n."""
+    def start_population(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """(n, d) the first snapshot's rows: as many whole copies as fit, the rest drawn without replacement
+        (files are often sorted by cluster or sample, so taking the first rows would bias the start)."""
         if self.snapshots is None:
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         first = self.snapshots.samples[0]
-        reps = math.ceil(int(n) / first.shape[0])
-        return first.repeat(reps, 1)[: int(n)]
+        whole, rest = divmod(int(n), first.shape[0])
+        g = generator if generator is not None else make_generator(0)
+        extra = first[randperm(first.shape[0], generator=g, device=first.device)[:rest]]
+        return torch.cat([first.repeat(whole, 1), extra])
 
     def fit_bridge_drift(self, *, n_paths: int | None = None, steps: int = 2000, seed: int = 0,
                          generator: torch.Generator | None = None, show_progress: bool = False) -> float:
@@ -342,14 +345,17 @@ class MMSB(Method):
                 generator: torch.Generator | None = None) -> Trajectory:
         """Populations at ``times`` simulated forward from the first snapshot (or from ``x0`` (n, d) at the
         first snapshot's time). ``dynamics``: ``reference`` (the refined reference SDE) or ``bridge`` (the
-        learned bridge drift, see ``fit_bridge_drift``; inside the observed time range only)."""
+        learned bridge drift, see ``fit_bridge_drift``; inside the observed time range only). The frames come back
+        at the requested times sorted and without repeats (``.times`` says which)."""
         if self.snapshots is None:
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         if dynamics not in ("reference", "bridge"):
             raise InputError(f"dynamics: expected 'reference' or 'bridge', got {dynamics!r}")
         if x0 is None and int(n) < 1:
             raise InputError(f"n: must be >= 1, got {n}")
-        start = self.start_population(n) if x0 is None else torch.as_tensor(x0, dtype=torch.float64)
+        if dt is not None and not float(dt) > 0:
+            raise InputError(f"dt: must be > 0, got {dt}")
+        start = self.start_population(n, generator) if x0 is None else torch.as_tensor(x0, dtype=torch.float64)
         if start.dim() != 2 or start.shape[1] != self.snapshots.dim:
             raise InputError(f"x0: expected (n, {self.snapshots.dim}), got {tuple(start.shape)}")
         step = float(dt or self._config["predict_dt"] or self._config["h"] / 5)

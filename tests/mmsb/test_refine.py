@@ -75,7 +75,9 @@ def test_network_references_fit_and_the_gradient_drift_is_curl_free():
     with torch.no_grad():
         for p in pot.parameters():
             p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    x = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    from sciflow.domains.cells import Standardizer                  # dimensions of different scales
+    pot.set_standardizer(Standardizer(torch.tensor([1.0, -2.0, 0.5]), torch.tensor([1.0, 10.0, 0.3])))
+    x = 3 * torch.randn(5, 3, generator=g, dtype=torch.float64)
     jac = jacobian(pot, x)
     torch.testing.assert_close(jac, jac.transpose(1, 2))            # f = -grad U: symmetric Jacobian
     eps = 1e-6                                                      # and it is the true derivative

@@ -203,8 +203,10 @@ class MLPDrift(_Standardized):
 class GradientMLPDrift(_Standardized):
     """A gradient field f(x) = -grad_x U(x) of an MLP potential U (Waddington landscape of cell fates).
 
-    U(x) = scale_ref^2 * MLP((x - mean) / scale); the gradient is taken by autograd (second derivatives
-    stay available, so the drift's Jacobian and the fit work through it).
+    U(x) = c * MLP((x - mean) / scale) with one number c = mean(scale^2) (a per-dimension factor would make
+    the drift's Jacobian asymmetric, i.e. not a gradient field, when the dimensions have different scales); the
+    gradient is taken by autograd (second derivatives stay available, so the drift's Jacobian and the fit work
+    through it).
     """
 
     def __init__(self, dim: int, hidden: tuple[int, ...] = (64, 64), activation: str = "silu",
@@ -224,8 +226,9 @@ class GradientMLPDrift(_Standardized):
             xi = x if x.requires_grad else x.detach().requires_grad_(True)
             u = self.potential(xi).sum()
             (g,) = torch.autograd.grad(u, xi, create_graph=keep_graph)
-        # the potential is defined in standard units; scale^2 makes the drift's units data units per time
-        return -g * self.scale.to(x) ** 2
+        # the potential is defined in standard units; the scalar mean(scale^2) gives the drift data units per time
+        # while keeping it an exact gradient field
+        return -g * (self.scale.to(x) ** 2).mean()
 
 
 class NoiseModel:

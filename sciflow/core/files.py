@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "keep_settings"]
 
 
 @contextmanager
@@ -53,3 +53,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the entries that differ between two nested mappings (a key on one side only counts)."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        return [c for k in sorted(set(before) | set(now), key=str)
+                for c in changed_keys(before.get(k, _MISSING), now.get(k, _MISSING), f"{prefix}{k}.")]
+    return [] if before == now else [prefix.rstrip(".")]
+
+
+_MISSING = object()
+
+
+def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: str) -> None:
+    """A folder that resumes work records the settings it was made with in ``path`` the first time; a later
+    run with other settings raises ``InputError(refusal)`` before any work, ``{changed}`` in it replaced by the
+    names of the changed settings."""
+    from .errors import InputError
+    p = Path(path)
+    if p.is_file():
+        changed = changed_keys(json.loads(p.read_text()), json.loads(json.dumps(settings, default=str)))
+        if changed:
+            raise InputError(refusal.replace("{changed}", ", ".join(changed[:8])))
+        return
+    atomic_write_json(p, settings)

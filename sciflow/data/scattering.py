@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..core.errors import InputError
-from ..core.files import atomic_path, atomic_write_json
+from ..core.files import atomic_path, atomic_write_json, keep_settings
 from ..core.random import make_generator
 from ..core.training.progress import progress
 from ..domains.photons.conditions import G_MAX, SIGMA_MAX, sample_conditions
@@ -68,17 +68,12 @@ def generate_walk_dataset(out: str | Path, n_walks: int, *, chunk: int = 20000, 
     settings = {"seed": int(seed), "chunk": int(chunk), "sigma_max": float(sigma_max), "g_max": float(g_max)}
     recorded = out / "settings.json"
     if not recorded.is_file() and (out / "manifest.json").is_file():      # a folder made before settings.json
-        recorded = out / "manifest.json"
-    if recorded.is_file():
-        before = json.loads(recorded.read_text())
-        changed = sorted(k for k in settings if before.get(k) != settings[k])
-        if changed:
-            raise InputError(f"out: {out} holds walks made with other settings ({', '.join(changed)}: "
-                             f"{[before.get(k) for k in changed]}); use another folder to make a different set")
-    elif any(out.glob("chunk_*.npz")):
+        manifest = json.loads((out / "manifest.json").read_text())
+        atomic_write_json(recorded, {k: manifest.get(k) for k in settings})
+    elif not recorded.is_file() and any(out.glob("chunk_*.npz")):
         raise InputError(f"out: {out} holds chunks without a record of their settings; use another folder")
-    if not (out / "settings.json").is_file():
-        atomic_write_json(out / "settings.json", settings)
+    keep_settings(recorded, settings, f"out: {out} holds walks made with other settings ({{changed}}); use another "
+                                      "folder to make a different set")
     n_chunks = -(-int(n_walks) // int(chunk))
     bar = progress(total=int(n_walks), desc="walk dataset", enabled=show_progress, unit="walk")
     seconds, events = 0.0, 0

@@ -7,7 +7,6 @@ of the TS (climbing image, or the Sella saddle with ``sella=True``).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -15,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import InputError
-from ..core.files import atomic_path, atomic_write_json
+from ..core.files import atomic_path, atomic_write_json, keep_settings
 from ..core.training import progress
 from .reactions import ReactionSet, save_triplets
 
@@ -56,10 +54,8 @@ def generate_xtb_reactions(pairs: ReactionSet, out: str | os.PathLike, *, n_imag
     (out / "items").mkdir(parents=True, exist_ok=True)
     settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "sella": sella, "sella_steps": sella_steps,
                 "method": "GFN2-xTB (tblite)", "neb": "ASE CI-NEB, IDPP, improved tangent, FIRE"}
-    meta = out / "settings.json"
-    if meta.is_file() and json.loads(meta.read_text()) != settings:
-        raise InputError(f"out: {out} holds a run with other settings ({meta}); use a new folder")
-    atomic_write_json(meta, settings)
+    keep_settings(out / "settings.json", settings, f"out: {out} holds a run with other settings ({{changed}}); use a "
+                                                   "new folder")
     bar = progress(total=len(pairs), desc="xtb-neb", unit="rxn", enabled=show_progress)
     for i in range(len(pairs)):
         rxn = str(pairs.rxn_id[i])

@@ -1,7 +1,6 @@
 """Validate a workflow, then run its task with outputs, provenance and resume handled in one place."""
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -14,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..core.errors import InputError
-from ..core.files import atomic_write_json, atomic_write_text
+from ..core.files import atomic_write_json, atomic_write_text, keep_settings
 from ..core.training import barrier, init_distributed, package_versions
 from .context import STATE_DIR, RunContext
 from .registry import TaskSpec, get_task
@@ -88,28 +87,11 @@ def _check_same_settings(path: Path, wf: Workflow) -> None:
     """An output folder resumes only the run that made it: the first run records its settings, and a later run
     whose settings differ (other than where and on what it runs, and the task's ``resume_free`` keys) is refused
     before any work, naming what changed."""
-    resolved = wf.resolved()
-    settings = {k: v for k, v in resolved.items() if k not in _PLACE_KEYS}
+    settings = {k: v for k, v in wf.resolved().items() if k not in _PLACE_KEYS}
     settings[wf.task.name] = {k: v for k, v in settings[wf.task.name].items() if k not in wf.task.resume_free}
-    if path.is_file():
-        before = json.loads(path.read_text())
-        changed = _changed_keys(before, settings)
-        if changed:
-            raise InputError(f"output: {path.parent.parent} holds a run made with other settings (changed: "
-                             f"{', '.join(changed[:8])}); re-run with --fresh (or resume: false) to start over, "
-                             "or choose another output folder")
-        return
-    atomic_write_json(path, settings)
-
-
-def _changed_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [c for k in sorted(set(a) | set(b), key=str)
-                for c in _changed_keys(a.get(k, _MISSING), b.get(k, _MISSING), f"{prefix}{k}.")]
-    return [] if a == b else [prefix.rstrip(".")]
-
-
-_MISSING = object()
+    keep_settings(path, settings, f"output: {path.parent.parent} holds a run made with other settings (changed: "
+                                  "{changed}); re-run with --fresh (or resume: false) to start over, or choose "
+                                  "another output folder")
 
 
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,

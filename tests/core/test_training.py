@@ -34,6 +34,13 @@ def cfg(**kw):
     return TrainConfig(**base)
 
 
+def _assert_same_weights_and_ema(a, b):
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+    for p, q in zip(a.ema.shadow, b.ema.shadow):
+        assert torch.equal(p, q)
+
+
 def test_loss_falls_and_history_is_kept():
     tr = Trainer(make(), loss_fn, cfg(steps=200), device="cpu")
     res = tr.fit(sample_batch, log_every=20)
@@ -68,10 +75,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     resumed = Trainer(make(seed=99), loss_fn, cfg(), device="cpu", checkpoint_path=ck)  # other init: overwritten
     assert resumed.step == 17
     resumed.fit(sample_batch)
-    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
-        assert torch.equal(a, b)
-    for a, b in zip(full.ema.shadow, resumed.ema.shadow):
-        assert torch.equal(a, b)
+    _assert_same_weights_and_ema(full, resumed)
 
 
 def test_ctrl_c_mid_step_then_resume_gives_the_same_weights(tmp_path):
@@ -93,10 +97,7 @@ def test_ctrl_c_mid_step_then_resume_gives_the_same_weights(tmp_path):
     resumed = Trainer(make(seed=99), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
     assert resumed.step == 11
     resumed.fit(sample_batch)
-    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
-        assert torch.equal(a, b)
-    for a, b in zip(full.ema.shadow, resumed.ema.shadow):
-        assert torch.equal(a, b)
+    _assert_same_weights_and_ema(full, resumed)
 
 
 def test_resuming_a_stream_of_another_device_type_warns_and_goes_on(tmp_path):

@@ -85,11 +85,10 @@ def _check_checkpoint(path: Path | None, run_config: dict[str, Any]) -> None:
     otherwise be trained on (or, when it is finished, saved) under the new settings."""
     if path is None or not path.is_file():
         return
+    from ...core.files import changed_keys
     from ...core.training import load_checkpoint
     from ...core.training.checkpoint import plain
-    before = load_checkpoint(path).get("run_config", {})
-    now = plain(run_config)
-    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    changed = changed_keys(load_checkpoint(path).get("run_config", {}), plain(run_config))
     if changed:
         raise InputError(f"checkpoint: {path} was made with other settings ({', '.join(changed)} differ); delete it "
                          "or give another --checkpoints folder to train afresh")

@@ -91,11 +91,12 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
     else:
         planner = baseline_planner(cfg.planner)
     writer = _writer(ctx)
+    scenarios = {f: load_scenario(f) for f in files}      # every rank needs every name for the summary's keys
     mine = ctx.shard(files)
     bar = ctx.progress(total=len(mine) * cfg.seeds, desc=f"plan ({cfg.planner})", unit="plan")
     for b in range(0, len(mine), cfg.batch):
         for f in mine[b:b + cfg.batch]:
-            sc = load_scenario(f)
+            sc = scenarios[f]
             for seed in range(cfg.seeds):
                 key = f"{sc.name}|{cfg.planner}|{seed}"
                 if ctx.is_done(key):
@@ -113,7 +114,7 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
                 ctx.mark_done(key, {"metrics": m})
                 bar.update(1)
     bar.close()
-    keys = [f"{load_scenario(f).name}|{cfg.planner}|{seed}" for f in files for seed in range(cfg.seeds)]
+    keys = [f"{sc.name}|{cfg.planner}|{seed}" for sc in scenarios.values() for seed in range(cfg.seeds)]
     runs = [info["metrics"] for info in ctx.gather(keys).values()]      # every rank's plans
     if ctx.is_main:
         ctx.write_json("metrics.json", {**summarize(runs), "runs": runs})

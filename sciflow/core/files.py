@@ -66,10 +66,10 @@ def changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
 _MISSING = object()
 
 
-def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: str) -> None:
+def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: str, *, record: bool = True) -> None:
     """A folder that resumes work records the settings it was made with in ``path`` the first time; a later
     run with other settings raises ``InputError(refusal)`` before any work, ``{changed}`` in it replaced by the
-    names of the changed settings."""
+    names of the changed settings. ``record=False`` only checks."""
     from .errors import InputError
     p = Path(path)
     if p.is_file():
@@ -77,4 +77,5 @@ def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: st
         if changed:
             raise InputError(refusal.replace("{changed}", ", ".join(changed[:8])))
         return
-    atomic_write_json(p, settings)
+    if record:
+        atomic_write_json(p, settings)

@@ -83,7 +83,7 @@ def resolve_device(name: str) -> torch.device:
 _PLACE_KEYS = ("output", "resume", "device", "name")
 
 
-def _check_same_settings(path: Path, wf: Workflow) -> None:
+def _check_same_settings(path: Path, wf: Workflow, *, record: bool = True) -> None:
     """An output folder resumes only the run that made it: the first run records its settings, and a later run
     whose settings differ (other than where and on what it runs, and the task's ``resume_free`` keys) is refused
     before any work, naming what changed."""
@@ -91,7 +91,7 @@ def _check_same_settings(path: Path, wf: Workflow) -> None:
     settings[wf.task.name] = {k: v for k, v in settings[wf.task.name].items() if k not in wf.task.resume_free}
     keep_settings(path, settings, f"output: {path.parent.parent} holds a run made with other settings (changed: "
                                   "{changed}); re-run with --fresh (or resume: false) to start over, or choose "
-                                  "another output folder")
+                                  "another output folder", record=record)
 
 
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
@@ -109,10 +109,14 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     out = Path(header.output)
+    settings = out / STATE_DIR / "settings.json"
+    if header.resume:            # every rank refuses other settings (a refusal on rank 0 alone would leave the
+        _check_same_settings(settings, wf, record=False)      # others waiting at the barrier below)
+    barrier()
     if dist.is_main:
         if not header.resume and (out / STATE_DIR).exists():
             shutil.rmtree(out / STATE_DIR)
-        _check_same_settings(out / STATE_DIR / "settings.json", wf)
+        _check_same_settings(settings, wf)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
         atomic_write_json(out / "run.json", {

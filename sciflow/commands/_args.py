@@ -71,3 +71,11 @@ def device(text: str) -> str:
             raise argparse.ArgumentTypeError(f"{text!r} asked for, but this machine has "
                                              f"{torch.cuda.device_count()} CUDA device(s)")
     return text
+
+
+def print_json(obj: object, indent: int | None = None) -> None:
+    """Print a command's result as standard JSON (non-finite numbers as null, see ``core.files.plain_json``)."""
+    import json
+
+    from ..core.files import plain_json
+    print(json.dumps(plain_json(obj), indent=indent, allow_nan=False))

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ._args import print_json
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..workflows import run_workflow
     summary = run_workflow(args.workflow, output=args.output, resume=False if args.fresh else None)
-    print(json.dumps(summary, indent=2, default=str))
+    print_json(summary, indent=2)
     return 0
 
 

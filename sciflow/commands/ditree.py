@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ._args import fraction, integer, number, positive
+from ._args import fraction, integer, number, positive, print_json
 
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
@@ -50,7 +49,7 @@ def _demos(args: argparse.Namespace) -> int:
     stats = generate_demos(lambda s: make_scenario(args.family, s), range(args.seed, args.seed + args.n), plan,
                            args.parts, meta=meta, clearance_extra=args.clearance_extra,
                            prefer_clearance=args.prefer_clearance, recoveries=args.recoveries)
-    print(json.dumps(stats))
+    print_json(stats)
     if args.out:
         merge_parts(args.parts, args.out)
         print(f"merged into {args.out}")
@@ -77,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     model.info["demos_file"] = str(args.demos)
     model.info["demos_meta"] = demos["meta"]
     model.save(args.out)
-    print(json.dumps({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss, "out": args.out}))
+    print_json({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss, "out": args.out})
     return 0
 
 
@@ -115,7 +114,7 @@ def _distill(args: argparse.Namespace) -> int:
     summary.update(family=args.family, first_seed=args.seed, maps=args.maps)      # kept in model.info["distill"]
     model.set_sampling(use_head=not args.keep_unet, random_frac=args.random_frac)
     model.save(args.out)
-    print(json.dumps({**summary, "out": args.out}))
+    print_json({**summary, "out": args.out})
     return 0
 
 
@@ -135,7 +134,7 @@ def _plan(args: argparse.Namespace) -> int:
     res = planner.solve(target, budget_s=args.budget, generator=g, keep_tree=bool(args.png))
     if args.png:
         save_plan_png(args.png, sc, res)
-    print(json.dumps(res.metrics()))
+    print_json(res.metrics())
     if not res.success:
         return 1
     if args.out:
@@ -162,7 +161,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = {"planner": args.planner, "scenarios": str(args.scenarios), "seeds": args.seeds,
            "budget_s": args.budget, **out}
     atomic_write_json(args.out, out)
-    print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
+    print_json({k: v for k, v in out.items() if k != "runs"}, indent=1)
     return 0
 
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from ._args import device, fraction, integer, number, positive
+from ._args import device, fraction, integer, number, positive, print_json
 
 #: Henyey-Greenstein anisotropy: -1 < g < 1
 ANISOTROPY = number(-1, 1, low_open=True, high_open=True)
@@ -21,7 +20,7 @@ def _data(args: argparse.Namespace) -> int:
     from ..data.scattering import generate_walk_dataset
     man = generate_walk_dataset(args.out, args.walks, chunk=args.chunk, seed=args.seed, sigma_max=args.sigma_max,
                                 slots=args.slots, device=args.device)
-    print(json.dumps(man, indent=2))
+    print_json(man, indent=2)
     return 0
 
 
@@ -32,7 +31,7 @@ def _train(args: argparse.Namespace) -> int:
                                 seed=args.seed, device=args.device, checkpoint_dir=args.checkpoints,
                                 only=args.only, max_walks=args.max_walks, free_bits=args.free_bits,
                                 scat_coords=args.scat_coords, exact_single=not args.no_exact_single)
-    print(json.dumps(summary, indent=2, default=str))
+    print_json(summary, indent=2)
     return 0
 
 
@@ -45,7 +44,7 @@ def _fit_prior(args: argparse.Namespace) -> int:
                        args.only, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     model.info["prior_fit_data"] = [str(d) for d in args.data]
     model.save(args.out)
-    print(json.dumps(model.info["prior_fit"], indent=2))
+    print_json(model.info["prior_fit"], indent=2)
     return 0
 
 
@@ -58,7 +57,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_grid(model, n_walks=args.walks, seed=args.seed, sigma_r=args.sigma_r, g=args.g,
                             device=args.device)
     atomic_write_json(args.out, metrics)
-    print(json.dumps(metrics["summary"], indent=2))
+    print_json(metrics["summary"], indent=2)
     return 0
 
 
@@ -68,7 +67,7 @@ def _render(args: argparse.Namespace) -> int:
     res = render_scene(args.scene, integrator=args.integrator, spp=args.spp, sigma_r=args.sigma_r, g=args.g,
                        albedo=args.albedo, width=args.width, height=args.height, model=args.model, out=args.out,
                        seed=args.seed, device=args.device)
-    print(json.dumps(res, indent=2, default=str))
+    print_json(res, indent=2)
     return 0
 
 

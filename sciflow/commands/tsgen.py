@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ._args import device, integer, number, positive
+from ._args import device, integer, number, positive, print_json
 
 DEFAULT_MODEL = "models/tsgen"
 
@@ -30,8 +29,8 @@ def _train(args: argparse.Namespace) -> int:
     model.info["train"]["data"] = str(args.data or "grambow_isomerization_700")
     model.info["train"]["split"] = args.split
     path = model.save(args.out)
-    print(json.dumps({"saved": str(path), "steps": result.steps, "seconds": result.seconds,
-                      "final_loss": result.final_loss, "history": result.history[-5:]}, indent=2))
+    print_json({"saved": str(path), "steps": result.steps, "seconds": result.seconds,
+                      "final_loss": result.final_loss, "history": result.history[-5:]}, indent=2)
     return 0
 
 
@@ -53,7 +52,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics["model"] = str(args.model)
     metrics["data"] = str(args.data)
     atomic_write_json(args.out, metrics)
-    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=2))
+    print_json({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=2)
     return 0
 
 

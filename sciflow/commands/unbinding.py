@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ._args import device, integer, number, positive
+from ._args import device, integer, number, positive, print_json
 
 
 def _settings(args: argparse.Namespace):
@@ -37,7 +36,7 @@ def _simulate(args: argparse.Namespace) -> int:
         source = known[args.complex]
     first = args.first
     summary = generate_replicas(source, settings, range(first, first + args.replicas), args.out, seed=args.seed)
-    print(json.dumps(summary, indent=2))
+    print_json(summary, indent=2)
     return 0
 
 
@@ -72,8 +71,8 @@ def _train(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every, seed=args.seed, desc="unbinding")
     res = model.fit(trajs, cfg, checkpoint_path=args.checkpoint, device=args.device)
     model.save(args.out)
-    print(json.dumps({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
-                      "out": str(args.out)}, indent=2))
+    print_json({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
+                      "out": str(args.out)}, indent=2)
     return 0
 
 
@@ -90,7 +89,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics.update({"model": str(args.model), "data": str(args.data),
                     "steps": args.steps or model.config()["steps"]})
     atomic_write_json(args.out, metrics)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "per_complex"}, indent=2, default=str))
+    print_json({k: v for k, v in metrics.items() if k != "per_complex"}, indent=2)
     return 0
 
 

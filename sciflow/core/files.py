@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "keep_settings"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "keep_settings", "plain_json"]
 
 
 @contextmanager
@@ -51,8 +52,34 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, strict: bool = True) -> Path:
+    """Write ``obj`` as JSON. ``strict`` (the default, for everything a user reads) writes standard JSON that
+    any reader accepts: a value that is not finite (NaN, +-inf) becomes ``null`` and numpy / torch numbers and
+    arrays become plain numbers and lists. ``strict=False`` keeps Python's NaN/Infinity tokens, for state files
+    only sciflow reads back."""
+    if not strict:
+        return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    text = json.dumps(plain_json(obj), indent=2, sort_keys=True, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def plain_json(obj: Any) -> Any:
+    """``obj`` with only JSON types: non-finite floats as None, numpy/torch scalars and arrays as numbers and
+    lists, tuples and sets as lists, mapping keys as strings; anything else as its ``str``."""
+    if obj is None or isinstance(obj, (bool, str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): plain_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [plain_json(v) for v in (sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj)]
+    tolist = getattr(obj, "tolist", None)       # numpy / torch scalars and arrays
+    if callable(tolist):
+        return plain_json(tolist())
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
 
 
 def changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
@@ -73,7 +100,7 @@ def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: st
     from .errors import InputError
     p = Path(path)
     if p.is_file():
-        changed = changed_keys(json.loads(p.read_text()), json.loads(json.dumps(settings, default=str)))
+        changed = changed_keys(json.loads(p.read_text()), plain_json(settings))
         if changed:
             raise InputError(refusal.replace("{changed}", ", ".join(changed[:8])))
         return

@@ -50,7 +50,23 @@ def group_by_time(values: np.ndarray, times: np.ndarray, *, dtype: torch.dtype =
 # -- npz ------------------------------------------------------------------------------------------
 def read_snapshot_npz(path: str | os.PathLike, *, dtype: torch.dtype = torch.float64) -> Snapshots:
     """Read a dense (``Xs``, ``dts``) or ragged (``points``, ``snapshot``, ``dts``) snapshot npz."""
-    p = Path(path)
+    try:
+        return _read_snapshot_npz(Path(path), dtype)
+    except InputError as e:       # name the file, and the time array by the key it has in the file
+        msg = str(e)
+        if msg.startswith("data"):
+            raise
+        tkey = _time_key(Path(path))
+        msg = f"'{tkey}'{msg[len('times'):]}" if msg.startswith("times:") else msg
+        raise InputError(f"data {path}: {msg}") from None
+
+
+def _time_key(p: Path) -> str:
+    with np.load(p, allow_pickle=False) as z:
+        return "dts" if "dts" in z.files else "times"
+
+
+def _read_snapshot_npz(p: Path, dtype: torch.dtype) -> Snapshots:
     if not p.is_file():
         raise InputError(f"data: no file at {p}")
     try:

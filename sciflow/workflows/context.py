@@ -92,7 +92,8 @@ class RunContext:
         """Record ``key`` as finished, with the files handed out since the previous marker that now exist."""
         files = sorted({str(p.relative_to(self.output)) for p in self._handed_out if p.exists()})
         self._handed_out.clear()
-        atomic_write_json(self._marker(key), {"key": str(key), **(info or {}), _FILES: files})
+        atomic_write_json(self._marker(key), {"key": str(key), **(info or {}), _FILES: files},
+                          strict=False)      # state: read back by sciflow only, NaN kept
 
     def done_info(self, key: Any) -> dict[str, Any]:
         """What ``mark_done`` recorded for ``key`` (without its file list)."""

@@ -198,3 +198,31 @@ def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
         assert kept.read_text() == "y" and kept.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_json_outputs_are_standard_json(tmp_path):
+    """Metrics with no finite value (a median over no successes) must not write bare NaN/Infinity, which
+    JavaScript, jq and most JSON readers refuse; numpy and torch numbers come out as plain numbers."""
+    import json
+    import math
+
+    import numpy as np
+    import torch
+
+    from sciflow.core.files import atomic_write_json, keep_settings
+
+    obj = {"median": float("nan"), "worst": math.inf, "rate": np.float32(0.25), "n": np.int64(3),
+           "ok": np.bool_(True), "t": torch.tensor([1.5, float("-inf")]), "pair": (1, 2), 4: "key"}
+    atomic_write_json(tmp_path / "m.json", obj)
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard token {c}"))
+    assert back == {"median": None, "worst": None, "rate": 0.25, "n": 3, "ok": True, "t": [1.5, None],
+                    "pair": [1, 2], "4": "key"}
+    atomic_write_json(tmp_path / "state.json", {"x": math.nan}, strict=False)   # state files keep NaN
+    assert math.isnan(json.loads((tmp_path / "state.json").read_text())["x"])
+    # recorded settings holding a non-finite value compare equal to themselves on a re-run
+    keep_settings(tmp_path / "settings.json", {"budget": math.inf, "n": np.int64(2)}, "changed: {changed}")
+    keep_settings(tmp_path / "settings.json", {"budget": math.inf, "n": 2}, "changed: {changed}")
+    with pytest.raises(InputError, match="changed: n"):
+        keep_settings(tmp_path / "settings.json", {"budget": math.inf, "n": 3}, "changed: {changed}")

@@ -182,3 +182,14 @@ def test_start_population_is_not_the_first_rows_and_a_refit_drops_the_old_bridge
     assert not model._bridge_fitted
     with pytest.raises(InputError, match="dt: must be > 0"):
         model.predict([0.5], 10, dt=-0.1)
+
+
+def test_npz_errors_name_the_file_and_its_own_keys(tmp_path):
+    """A bad time array is reported under the key the file uses ('dts'), with the file's path."""
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, Xs=np.zeros((3, 4, 2)), dts=np.array([0.0, 2.0, 1.0]))
+    with pytest.raises(InputError, match=r"bad\.npz: 'dts': must be strictly increasing"):
+        read_snapshots(bad)
+    np.savez(bad, Xs=np.full((3, 4, 2), np.nan), dts=np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(InputError, match=r"bad\.npz: snapshot\[0\]: holds 8 NaN"):
+        read_snapshots(bad)

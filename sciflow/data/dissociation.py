@@ -115,6 +115,9 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
     names = [t.name for t in trajs]
     if len(set(names)) != len(names):
         raise InputError(f"trajectories: names must be unique, got duplicates in {names[:10]}")
+    bad = [n for n in names if not n or "/" in n or n in (".", "..")]
+    if bad:     # HDF5 would make nested groups of a name with '/', which no reader finds again
+        raise InputError(f"trajectories: a name must be non-empty, without '/' and not '.' or '..', got {bad[:5]}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT
         h5 = f.create_group("h5md")
@@ -170,10 +173,33 @@ def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) 
                                    _decode(top["res_name"][()]), top["res_id"][()], top["is_ligand"][()], cname,
                                    _decode(top["chain"][()]) if "chain" in top else None)
             pos = g["particles/all/position"]
-            energy = g["observables/potential_energy/value"][()] if "observables/potential_energy" in g else None
+            where = f"data {p} trajectory {name!r}"
+            xyz = pos["value"][()] * _unit_factor(pos["value"].attrs.get("unit"), _LENGTH, f"{where}: position unit")
+            times = pos["time"][()] * _unit_factor(pos["time"].attrs.get("unit"), _TIME, f"{where}: time unit")
+            energy = None
+            if "observables/potential_energy" in g:
+                e = g["observables/potential_energy/value"]
+                energy = e[()] * _unit_factor(e.attrs.get("unit"), _ENERGY, f"{where}: energy unit")
             info = json.loads(g.attrs.get("info", "{}"))
-            out.append(DissociationTrajectory(name, topo, pos["value"][()], pos["time"][()], energy, info))
+            out.append(DissociationTrajectory(name, topo, xyz, times, energy, info))
     return out
+
+
+# factors to the units sciflow keeps (Å, ps, kcal/mol) from the unit names an H5MD-like writer may use
+_LENGTH = {"angstrom": 1.0, "a": 1.0, "å": 1.0, "nm": 10.0, "nanometer": 10.0, "nanometers": 10.0}
+_TIME = {"ps": 1.0, "picosecond": 1.0, "picoseconds": 1.0, "fs": 1e-3, "femtosecond": 1e-3, "ns": 1e3,
+         "nanosecond": 1e3}
+_ENERGY = {"kcal/mol": 1.0, "kcal mol-1": 1.0, "kj/mol": 1.0 / 4.184, "kj mol-1": 1.0 / 4.184}
+
+
+def _unit_factor(unit: Any, table: dict[str, float], what: str) -> float:
+    """The factor for a unit attribute (absent: the sciflow unit); an unknown unit is an error, not a guess."""
+    if unit is None:
+        return 1.0
+    key = (unit.decode() if isinstance(unit, bytes) else str(unit)).strip().lower()
+    if key not in table:
+        raise InputError(f"{what}: {key!r} is not one of {sorted(table)}")
+    return table[key]
 
 
 def read_dataset(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) -> list[DissociationTrajectory]:
@@ -218,10 +244,28 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
     keep = pocket_indices(topo, xyz[0], pocket_cutoff)
     if heavy_pocket:
         keep = keep[topo.is_ligand[keep] | topo.is_heavy[keep]]
-    times = traj.time.astype(np.float64) if frame_spacing_ps is None else np.arange(traj.n_frames) * frame_spacing_ps
+    times = _frame_times(traj, trajectory or top_p, frame_spacing_ps)
     return DissociationTrajectory(name or top_p.stem, topo.subset(keep), xyz[:, keep], times,
                                   info={"source": str(trajectory or top_p), "ligand": ligand,
                                         "pocket_cutoff_A": pocket_cutoff})
+
+
+# formats whose frames carry their simulation time; for the others (DCD, multi-model PDB) mdtraj numbers the
+# frames 0, 1, 2, ... and the spacing must come from the user
+_TIMED_SUFFIXES = (".xtc", ".trr", ".h5", ".lh5", ".nc", ".netcdf", ".dtr")
+
+
+def _frame_times(traj: Any, source: str | os.PathLike, frame_spacing_ps: float | None) -> np.ndarray:
+    if frame_spacing_ps is not None:
+        if not np.isfinite(frame_spacing_ps) or frame_spacing_ps <= 0:
+            raise InputError(f"frame_spacing_ps: must be a finite number > 0, got {frame_spacing_ps}")
+        return np.arange(traj.n_frames) * float(frame_spacing_ps)
+    if traj.n_frames == 1:
+        return np.zeros(1)
+    if Path(source).suffix.lower() not in _TIMED_SUFFIXES:
+        raise InputError(f"frame_spacing_ps: {Path(source).name} ({traj.n_frames} frames) does not record frame "
+                         f"times; give the ps between saved frames")
+    return traj.time.astype(np.float64)
 
 
 def to_mdtraj(topology: ComplexTopology, positions: np.ndarray, times: np.ndarray | None = None) -> Any:
@@ -281,10 +325,14 @@ def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket
     first frame of the first trajectory of a dissociation HDF5 file."""
     p = Path(path)
     if p.suffix.lower() in (".h5", ".hdf5"):
-        return read_h5(p)[0].bound
+        trajs = read_h5(p)
+        if not trajs:
+            raise InputError(f"complex: {p} holds no trajectory to take the bound pose from")
+        return trajs[0].bound
     if p.suffix.lower() != ".pdb":
         raise InputError(f"complex: expected a .pdb or .h5 file, got {p}")
-    traj = read_mdtraj(p, ligand=ligand, pocket_cutoff=pocket_cutoff, name=p.stem)
+    # only frame 0 (the bound pose) is used, so the spacing of a multi-model PDB's frames does not matter
+    traj = read_mdtraj(p, ligand=ligand, pocket_cutoff=pocket_cutoff, name=p.stem, frame_spacing_ps=1.0)
     return traj.bound
 
 

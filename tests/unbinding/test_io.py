@@ -146,13 +146,89 @@ def test_residues_with_the_same_number_in_two_chains_stay_apart(tmp_path):
     """The pocket takes whole residues by (chain, number, name): chain B's ALA 5, 40 Å away, stays out; a PDB + DCD
     written from such a complex reads back with every coordinate on its own atom."""
     _two_chain_pdb(tmp_path / "c.pdb")
-    near = read_mdtraj(tmp_path / "c.pdb", pocket_cutoff=8.0)
+    near = read_mdtraj(tmp_path / "c.pdb", pocket_cutoff=8.0, frame_spacing_ps=1.0)
     assert near.topology.n_atoms == 2 + 6 and near.positions[:, :, 2].max() < 2.0
-    full = read_mdtraj(tmp_path / "c.pdb", pocket_cutoff=100.0)
+    full = read_mdtraj(tmp_path / "c.pdb", pocket_cutoff=100.0, frame_spacing_ps=1.0)
     assert full.topology.n_atoms == 11 and len(set(full.topology.chains)) == 3
     write_mdtraj(full, tmp_path / "o.pdb", tmp_path / "o.dcd")
-    back = read_mdtraj(tmp_path / "o.pdb", tmp_path / "o.dcd", pocket_cutoff=100.0)
+    back = read_mdtraj(tmp_path / "o.pdb", tmp_path / "o.dcd", pocket_cutoff=100.0, frame_spacing_ps=1.0)
     for key in ("elements", "atom_names", "res_names", "res_ids", "chains"):
         assert getattr(back.topology, key).tolist() == getattr(full.topology, key).tolist(), key
     np.testing.assert_allclose(back.positions, full.positions, atol=2e-3)
-    assert read_mdtraj(tmp_path / "o.pdb", tmp_path / "o.dcd", pocket_cutoff=8.0).topology.n_atoms == 8
+    assert read_mdtraj(tmp_path / "o.pdb", tmp_path / "o.dcd", pocket_cutoff=8.0,
+                       frame_spacing_ps=1.0).topology.n_atoms == 8
+
+
+def test_frame_times_come_from_the_file_or_the_user(tmp_path, make_ring, make_exit):
+    """DCD and multi-model PDB frames carry no time (mdtraj numbers them 0, 1, 2, ...): without frame_spacing_ps the
+    reader refuses instead of taking frame numbers for picoseconds; XTC frames keep their recorded times."""
+    cx = make_ring()
+    t = make_exit(cx, n_frames=5, dt=0.2)
+    write_mdtraj(t, tmp_path / "p.pdb", tmp_path / "p.dcd")
+    write_mdtraj(t, tmp_path / "x.pdb", tmp_path / "x.xtc")
+    write_mdtraj(t, tmp_path / "multi.pdb")
+    for args in ((tmp_path / "p.pdb", tmp_path / "p.dcd"), (tmp_path / "multi.pdb",)):
+        with pytest.raises(InputError, match="frame_spacing_ps"):
+            read_mdtraj(*args, pocket_cutoff=6.0)
+        np.testing.assert_allclose(read_mdtraj(*args, pocket_cutoff=6.0, frame_spacing_ps=0.2).times,
+                                   t.times, atol=1e-9)
+    np.testing.assert_allclose(read_mdtraj(tmp_path / "x.pdb", tmp_path / "x.xtc", pocket_cutoff=6.0).times,
+                               t.times, atol=1e-4)
+    assert read_mdtraj(tmp_path / "p.pdb", pocket_cutoff=6.0).times.tolist() == [0.0]     # one frame: the pose
+    with pytest.raises(InputError, match="frame_spacing_ps"):
+        read_mdtraj(tmp_path / "p.pdb", tmp_path / "p.dcd", pocket_cutoff=6.0, frame_spacing_ps=0.0)
+    # a complex is only its first frame: a multi-model PDB loads without a spacing
+    c = load_complex(tmp_path / "multi.pdb", pocket_cutoff=6.0)
+    np.testing.assert_allclose(c.ligand_positions, t.positions[0, cx.topology.is_ligand], atol=2e-3)
+
+
+def test_h5_names_units_and_empty_files(tmp_path, make_ring, make_exit):
+    import h5py
+    cx = make_ring()
+    with pytest.raises(InputError, match="'/'"):              # would become nested groups no reader finds
+        write_h5(tmp_path / "n.h5", [make_exit(cx, name="run/1")])
+    t = make_exit(cx, n_frames=3)
+    t.energy = np.array([0.0, 4.184, 8.368])
+    write_h5(tmp_path / "u.h5", [t])
+    with h5py.File(tmp_path / "u.h5", "r+") as f:             # the same frames stored in nm, ns and kJ/mol
+        g = f["trajectories/t0"]
+        v = g["particles/all/position/value"]
+        v[...] = v[()] / 10.0
+        v.attrs["unit"] = "nm"
+        tm = g["particles/all/position/time"]
+        tm[...] = tm[()] / 1000.0
+        tm.attrs["unit"] = "ns"
+        g["observables/potential_energy/value"].attrs["unit"] = "kJ/mol"
+    back = read_h5(tmp_path / "u.h5")[0]
+    np.testing.assert_allclose(back.positions, t.positions, atol=1e-5)
+    np.testing.assert_allclose(back.times, t.times, atol=1e-9)
+    np.testing.assert_allclose(back.energy, [0.0, 1.0, 2.0])
+    with h5py.File(tmp_path / "u.h5", "r+") as f:
+        f["trajectories/t0/particles/all/position/value"].attrs["unit"] = "furlong"
+    with pytest.raises(InputError, match="position unit.*furlong"):
+        read_h5(tmp_path / "u.h5")
+    write_h5(tmp_path / "empty.h5", [])
+    with pytest.raises(InputError, match="no trajectory"):
+        load_complex(tmp_path / "empty.h5")
+
+
+def test_non_finite_coordinates_are_named_not_called_an_empty_pocket(make_ring):
+    from sciflow.domains.molecules.complexes import pocket_indices
+    cx = make_ring()
+    pos = cx.positions.copy()
+    k = int(cx.topology.ligand_index[1])
+    pos[k, 0] = np.nan
+    with pytest.raises(InputError, match=rf"non-finite.*atoms \[{k}\]"):
+        pocket_indices(cx.topology, pos, 8.0)
+
+
+def test_workflow_refuses_two_complexes_with_one_name(tmp_path, make_ring, make_exit):
+    from sciflow.workflows.tasks.unbinding import _inputs
+    cx = make_ring()
+    t = make_exit(cx, n_frames=2)
+    write_mdtraj(t, tmp_path / "X.pdb")
+    write_h5(tmp_path / "X.h5", [t])
+    with pytest.raises(InputError, match=r"unbinding.complexes.*\['X'\]"):
+        _inputs(str(tmp_path))
+    (tmp_path / "X.h5").rename(tmp_path / "Y.h5")
+    assert [f.name for f in _inputs(str(tmp_path))] == ["X.pdb", "Y.h5"]

@@ -172,6 +172,13 @@ def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: flo
     if cutoff <= 0:
         raise InputError(f"pocket_cutoff: must be > 0 Å, got {cutoff}")
     pos = np.asarray(positions, dtype=np.float64)
+    if pos.shape != (topology.n_atoms, 3):
+        raise InputError(f"positions: expected ({topology.n_atoms}, 3) for {topology.name!r}, got {pos.shape}")
+    bad = np.flatnonzero(~np.isfinite(pos).all(-1))
+    if bad.size:
+        named = [f"{topology.res_names[i]}{topology.res_ids[i]}:{topology.atom_names[i]}" for i in bad[:5]]
+        raise InputError(f"positions: {bad.size} atom(s) of {topology.name!r} have non-finite coordinates "
+                         f"(atoms {bad[:5].tolist()}: {named})")
     lig = topology.ligand_index
     rec = topology.pocket_index
     d = np.sqrt(((pos[rec][:, None, :] - pos[lig][None, :, :]) ** 2).sum(-1)).min(axis=1)

@@ -50,6 +50,11 @@ def _inputs(folder: str) -> list[Path]:
     files = sorted(q for q in p.iterdir() if q.suffix.lower() in (".pdb", ".h5", ".hdf5"))
     if not files:
         raise InputError(f"unbinding.complexes: no .pdb or .h5 file in {p}")
+    stems = [f.stem for f in files]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:       # outputs are named by the stem: X.pdb and X.h5 would write into the same folder
+        raise InputError(f"unbinding.complexes: two files in {p} share the name {twice[:5]} (outputs are named by "
+                         f"it); rename or move one")
     return files
 
 

@@ -15,6 +15,7 @@ PACKAGES = ["sciflow", "sciflow.core", "sciflow.core.paths", "sciflow.core.coupl
 def test_all_names_import(name):
     mod = importlib.import_module(name)
     assert mod.__all__, f"{name} has no __all__"
+    assert len(set(mod.__all__)) == len(mod.__all__), f"{name}.__all__ lists a name twice"
     for attr in mod.__all__:
         assert getattr(mod, attr) is not None, f"{name}.{attr}"
 

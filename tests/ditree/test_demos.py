@@ -40,14 +40,16 @@ def test_preferred_clearance_picks_a_safer_rollout(wall_scenario):
     start = torch.tensor(sc.start, dtype=torch.float32)
     route = torch.tensor([[1.0, 1.5], [2.6, 4.9], [3.4, 4.9], [5.0, 1.5]])    # close around the wall's top
     fastest = track_path(sc.car(), sc.checker(), sc.goal, route, start)
-    safer = track_path(sc.car(), sc.checker(), sc.goal, route, start, prefer_clearance=fastest.margin + 0.05)
-    assert fastest is not None and safer is not None
+    assert fastest is not None
+    # a slightly wider margin is reachable here: the winner keeps it and is slower than the unconstrained one
+    ask = fastest.margin + 0.05
+    safer = track_path(sc.car(), sc.checker(), sc.goal, route, start, prefer_clearance=ask)
     _check_rollout(sc, safer, start)
-    # either a rollout keeps the asked margin (and is no faster than the unconstrained winner) or none could
-    if safer.margin >= fastest.margin + 0.05:
-        assert safer.duration >= fastest.duration
-    else:
-        assert safer.variant == fastest.variant
+    assert safer.margin >= ask and safer.variant != fastest.variant
+    assert safer.duration > fastest.duration
+    # a margin no rollout keeps: the fastest overall comes back
+    greedy = track_path(sc.car(), sc.checker(), sc.goal, route, start, prefer_clearance=fastest.margin + 0.5)
+    assert greedy.variant == fastest.variant and greedy.duration == fastest.duration
 
 
 def test_recoveries_start_off_the_demonstration_and_rejoin_it(wall_scenario):

@@ -171,7 +171,9 @@ def test_shipped_models_are_found_from_any_working_folder(tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)
     assert find_model_file("models/ditree") == PROJECT_ROOT / "models" / "ditree" / "model.pt"
-    assert DiTree.load("models/ditree").model.head is not None
+    found, direct = DiTree.load("models/ditree"), DiTree.load(PROJECT_ROOT / "models" / "ditree")
+    a, b = found.model.state_dict(), direct.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)     # the shipped weights themselves
     (tmp_path / "models" / "ditree").mkdir(parents=True)          # a folder that exists here is never replaced
     with pytest.raises(InputError, match=r"model: no file at models/ditree/model.pt$"):
         DiTree.load("models/ditree")

@@ -36,8 +36,9 @@ def test_generate_layout_and_bound_frame(tiny):
     for k in range(5):                                                  # frame 0 is the input bound pose
         np.testing.assert_allclose(out.states[0, out.extras[BATCH] == k].numpy(), cx.ligand_positions, atol=1e-5)
     assert out.extras[PATH_TIME].shape == (5,) and bool((out.extras[PATH_TIME] > 0).all())
-    assert out.info["returned_clashing_paths"] == 0
+    assert out.info["returned_clashing_paths"] == 0 and out.info["returned_short_paths"] == 0
     assert out.step_extras["com_distance"].shape == (5, 5)
+    assert float(out.step_extras["com_distance"][-1].min()) >= out.info["exit_distance"]
 
 
 def test_save_load_reproduces_samples(tiny):
@@ -128,3 +129,31 @@ def test_workflow_and_cli(tiny, tmp_path):
     assert metrics["steps"] == 3
     with pytest.raises(InputError, match="unbinding.complexes"):
         run_workflow(dict(wf, unbinding={"model": str(folder), "complexes": str(tmp_path / "none")}))
+
+
+def test_enforce_exit_ends_every_path_outside_and_clash_free(make_ring):
+    """Paths that stop short (one of them heading into a plate of receptor atoms) end at least the exit distance
+    from the centre with no clash in any frame; the bound frame and paths already outside are left alone."""
+    from sciflow.domains.molecules.complexes import CLASH_DISTANCE
+    from sciflow.methods.unbinding.guidance import enforce_exit, frame_min_distance, pair_index
+    cx = make_ring()
+    ring = torch.as_tensor(cx.positions[~cx.topology.is_ligand])
+    gx, gy = torch.meshgrid(torch.arange(-4.0, 4.5), torch.arange(-4.0, 4.5), indexing="ij")
+    plate = torch.stack([gx.flatten(), gy.flatten() + 8.0, torch.full_like(gx.flatten(), 6.0)], 1)
+    pocket = torch.cat([ring, plate]).to(torch.float64)
+    lig0 = torch.as_tensor(cx.ligand_positions)                          # (3, 3) at the ring centre
+    heads = torch.tensor([[0.0, 0.0, 4.0], [0.0, 8.0, 4.6], [0.0, 0.0, -20.0]], dtype=torch.float64)
+    f = 6
+    ramp = torch.linspace(0, 1, f, dtype=torch.float64).reshape(1, f, 1)
+    frames = torch.cat([lig0.unsqueeze(1) + ramp * h for h in heads])     # (3 paths * 3 atoms, F, 3)
+    lb = torch.arange(3).repeat_interleave(3)
+    pb = torch.arange(3).repeat_interleave(pocket.shape[0])
+    w = torch.as_tensor(cx.topology.masses[cx.topology.is_ligand]).repeat(3)
+    out, dist = enforce_exit(frames, pocket.repeat(3, 1), lb, pb, w, torch.zeros(3, dtype=torch.float64), 10.0)
+    assert bool((dist >= 10.0).all())
+    m = frame_min_distance(out, pocket.repeat(3, 1), pair_index(lb, pb), lb, 3)
+    assert float(m[:, 1:].min()) >= CLASH_DISTANCE
+    torch.testing.assert_close(out[:, 0], frames[:, 0])                  # the bound pose is never moved
+    torch.testing.assert_close(out[lb == 2], frames[lb == 2])            # already 20 Å out, no clash: unchanged
+    com = (out[:, -1] * w.unsqueeze(-1)).reshape(3, 3, 3).sum(1) / w[:3].sum()
+    torch.testing.assert_close(com.norm(dim=-1), dist)

@@ -19,7 +19,8 @@ from ...domains.molecules.complexes import CLASH_DISTANCE
 from ...nn.bipartite import bipartite_edges
 from ...nn.graph import scatter_sum
 
-__all__ = ["frame_clash_energy", "frame_min_distance", "guided_field", "pair_index", "project_clashes"]
+__all__ = ["enforce_exit", "frame_clash_energy", "frame_min_distance", "guided_field", "pair_index",
+           "project_clashes"]
 
 
 def pair_index(ligand_batch: Tensor, pocket_batch: Tensor) -> tuple[Tensor, Tensor]:
@@ -102,3 +103,42 @@ def project_clashes(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, po
             move = still[ligand_batch].unsqueeze(-1).to(x.dtype)
             x = (x - lr * g * move).detach()
     return x
+
+
+def enforce_exit(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, pocket_batch: Tensor, weights: Tensor,
+                 centre: Tensor, exit_distance: float, *, rounds: int = 4, slack: float = 0.25,
+                 threshold: float = CLASH_DISTANCE) -> tuple[Tensor, Tensor]:
+    """Frames (Nl, F, 3) Å of paths starting at the bound pose (frame 0, never moved) -> frames whose last frame
+    has the ligand centre (``weights``-weighted, e.g. heavy-atom masses) at least ``exit_distance`` Å from
+    ``centre`` and no frame closer than ``threshold`` to the pocket, and the (G,) per-path centre distance at the end.
+
+    A path that stops short is stretched along its own exit direction (0 at the bound pose growing linearly to
+    0.5 Å past the exit distance at the end); clashes are then projected away. The projection can pull an end
+    back inside the exit distance (a ligand stretched against the outside of the receptor), so both steps repeat,
+    at most ``rounds`` times, each round aiming 1.5 Å further out, until both hold. An end within ``slack`` Å
+    outside the exit distance counts as short too: atoms left out of ``weights`` (the hydrogens) move the full
+    centre of mass by about a tenth of an Å."""
+    n = int(ligand_batch.max()) + 1
+    pairs = pair_index(ligand_batch, pocket_batch)
+    w = weights.to(frames).unsqueeze(-1)
+    total = scatter_sum(w, ligand_batch, n)
+    ramp = torch.linspace(0, 1, frames.shape[1], dtype=frames.dtype, device=frames.device).reshape(1, -1, 1)
+
+    def end_offset(x: Tensor) -> Tensor:                  # (G, 3) ligand centre minus ``centre``, last frame
+        return scatter_sum(x[:, -1] * w, ligand_batch, n) / total - centre
+
+    x = frames
+    for k in range(int(rounds)):
+        end = end_offset(x)           # a path the projection pulled back is stretched further the next round
+        short = end.norm(dim=-1) < exit_distance + slack
+        gap = (exit_distance + 0.5 + 1.5 * k - end.norm(dim=-1)).clamp_min(0) * short
+        if bool((gap > 0).any()):
+            push = end / end.norm(dim=-1, keepdim=True).clamp_min(1e-6) * gap.unsqueeze(-1)
+            x = x + ramp * push[ligand_batch].unsqueeze(1)
+        clashing = bool((frame_min_distance(x, pocket_pos, pairs, ligand_batch, n)[:, 1:] < threshold).any())
+        if clashing:
+            x = torch.cat([x[:, :1], project_clashes(x[:, 1:], pocket_pos, ligand_batch, pocket_batch,
+                                                     threshold=threshold)], dim=1)
+        if not clashing and not bool((gap > 0).any()):
+            break
+    return x, end_offset(x).norm(dim=-1)

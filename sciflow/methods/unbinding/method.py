@@ -30,7 +30,7 @@ from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex
 from ...nn.graph import scatter_mean
 from ..base import Method
 from .encoding import EncodedPath, batch_complexes, encode_complex, encode_path, place_hydrogens
-from .guidance import frame_min_distance, guided_field, pair_index, project_clashes
+from .guidance import enforce_exit, frame_min_distance, guided_field, pair_index
 from .network import PathVelocity
 
 __all__ = ["ELEMENT_INDEX", "PATH_TIME", "UnbindingFlow"]
@@ -131,7 +131,9 @@ class UnbindingFlow(Method):
         With ``project`` (default on) two constraints are enforced after sampling and counted in ``info``:
         no clash with the fixed pocket, and the ligand ends at least ``exit_distance`` Å (default: the model's)
         from the pocket centroid (a path that stops short is stretched along its own exit direction, the
-        stretch growing linearly from 0 at the bound pose)."""
+        stretch growing linearly from 0 at the bound pose; stretch and projection repeat until both hold, see
+        ``enforce_exit``). ``info["returned_short_paths"]`` counts paths whose ligand centre of mass still ends
+        short of the exit distance."""
         if not isinstance(condition, Complex):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
         if int(n) < 1:
@@ -166,17 +168,11 @@ class UnbindingFlow(Method):
         do_project = self._config["project"] if project is None else bool(project)
         exit_d = float(self._config["exit_distance"] if exit_distance is None else exit_distance)
         centre = enc.centroid.to(heavy)
-        end = scatter_mean(heavy[:, -1], cond["ligand_batch"], n) - centre                  # (n, 3)
-        raw_short = end.norm(dim=-1) < exit_d
-        if do_project and exit_d > 0 and bool(raw_short.any()):
-            gap = (exit_d + 0.5 - end.norm(dim=-1)).clamp_min(0)
-            push = end / end.norm(dim=-1, keepdim=True).clamp_min(1e-6) * gap.unsqueeze(-1)   # (n, 3)
-            ramp = torch.linspace(0, 1, f + 1, dtype=heavy.dtype, device=heavy.device)
-            heavy = heavy + ramp.reshape(1, -1, 1) * push[cond["ligand_batch"]].unsqueeze(1)
-            mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
-        if do_project and bool((mind[:, 1:] < CLASH_DISTANCE).any()):
-            fixed = project_clashes(heavy[:, 1:], cond["pocket_pos"], cond["ligand_batch"], cond["pocket_batch"])
-            heavy = torch.cat([heavy[:, :1], fixed], dim=1)
+        lig_w = torch.as_tensor(condition.topology.masses[enc.ligand_heavy_index])         # heavy-atom masses
+        raw_short = scatter_mean(heavy[:, -1], cond["ligand_batch"], n).sub(centre).norm(dim=-1) < exit_d
+        if do_project:
+            heavy, _ = enforce_exit(heavy, cond["pocket_pos"], cond["ligand_batch"], cond["pocket_batch"],
+                                    lig_w.repeat(n), centre, exit_d)
             mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
         final_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         frames = heavy.reshape(n, nl, f + 1, 3).permute(0, 2, 1, 3).cpu().to(torch.float64)  # (n, T, Nl, 3)
@@ -194,7 +190,8 @@ class UnbindingFlow(Method):
         info = {**out.info, "method": self.name, "complex": condition.name, "n_paths": int(n),
                 "times": "fraction of each path's exit time (extras['path_time_ps'])",
                 "raw_clashing_paths": int(raw_clash.sum()), "returned_clashing_paths": int(final_clash.sum()),
-                "raw_short_paths": int(raw_short.sum()), "exit_distance": exit_d,
+                "raw_short_paths": int(raw_short.sum()), "returned_short_paths": int((dist[-1] < exit_d).sum()),
+                "exit_distance": exit_d,
                 "guidance": w, "projected": bool(do_project), "seconds": seconds, "seconds_per_path": seconds / n}
         return Trajectory(torch.linspace(0, 1, f + 1), states, extras=extras, step_extras={COM_DISTANCE: dist},
                           info=info)

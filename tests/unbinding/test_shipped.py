@@ -57,6 +57,7 @@ def test_shipped_workflow_runs_end_to_end(tmp_path):
     wf.update(output=str(tmp_path / "out"), device="cpu")
     summary = run_workflow(wf)
     assert summary["complexes"] == 1 and summary["paths"] == 2 and summary["returned_clashing_paths"] == 0
+    assert summary["returned_short_paths"] == 0
     out = tmp_path / "out/cb7-b2"
     n_atoms = md.load(str(cdir / "cb7-b2.pdb")).n_atoms
     for k in range(2):

@@ -97,6 +97,7 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
         info = {"n_paths": cfg.n_paths, "n_ligand_atoms": n_lig,
                 "raw_clashing_paths": traj.info["raw_clashing_paths"],
                 "returned_clashing_paths": traj.info["returned_clashing_paths"],
+                "returned_short_paths": traj.info["returned_short_paths"],
                 "exit_time_ps": traj.extras[PATH_TIME].tolist(),
                 "final_distance_A": traj.step_extras["com_distance"][-1].tolist(),
                 "seconds": traj.info["seconds"]}
@@ -106,4 +107,5 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
                for name, info in ctx.gather(sorted(complexes)).items()}
     return {"complexes": len(results), "paths": sum(r["n_paths"] for r in results.values()),
             "returned_clashing_paths": sum(r["returned_clashing_paths"] for r in results.values()),
+            "returned_short_paths": sum(r.get("returned_short_paths", 0) for r in results.values()),
             "raw_clashing_paths": sum(r["raw_clashing_paths"] for r in results.values()), "per_complex": results}

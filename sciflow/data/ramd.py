@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError, check_in_range
-from ..core.files import atomic_write_json
+from ..core.files import atomic_write_json, keep_settings
 from ..core.random import make_generator, randn
 from ..core.training import progress
 from ..domains.molecules.complexes import ComplexTopology, pocket_indices
@@ -50,13 +50,13 @@ class RAMDSettings:
     """Simulation settings (units in the names: Å, ps, fs, K, kcal/mol/Å, 1/ps)."""
 
     force: float = 4.0                     # kcal/mol/Å on the ligand COM (minus the same on the receptor COM)
-    friction: float = 50.0                 # 1/ps, Langevin collision rate (water-like damping)
+    friction: float = 25.0                 # 1/ps, Langevin collision rate (about water's Stokes friction here)
     temperature: float = 300.0             # K
-    timestep_fs: float = 2.0
-    hydrogen_mass: float | None = None     # amu; 3.0 with timestep_fs = 4 (hydrogen mass repartitioning)
+    timestep_fs: float = 4.0               # > 2.5 fs needs hydrogen_mass (hydrogen mass repartitioning)
+    hydrogen_mass: float | None = 3.0      # amu; None keeps the force field's masses
     implicit_solvent: str = "OBC2"         # OBC1 | OBC2 | GBn | GBn2 | HCT | none
-    check_every_ps: float = 0.1            # RAMD evaluation interval
-    min_displacement: float = 0.25         # Å the COM must move per interval, else a new direction
+    check_every_ps: float = 1.0            # RAMD evaluation interval
+    min_displacement: float = 0.4          # Å the COM must move per interval, else a new direction
     exit_distance: float = 12.0            # Å, ligand COM to pocket centroid at which a replica stops
     save_every_ps: float = 0.2             # frame spacing of the saved trajectory
     max_time_ps: float = 200.0
@@ -75,6 +75,21 @@ class RAMDSettings:
         check_in_range("exit_distance", self.exit_distance, 0.0, low_open=True)
         check_in_range("max_time_ps", self.max_time_ps, 0.0, low_open=True)
         check_in_range("equilibration_ps", self.equilibration_ps, 0.0)
+        check_in_range("min_displacement", self.min_displacement, 0.0)
+        if self.hydrogen_mass is not None:
+            check_in_range("hydrogen_mass", self.hydrogen_mass, 0.0, low_open=True)
+        elif self.timestep_fs > 2.5:
+            raise InputError(f"timestep_fs: {self.timestep_fs} fs with constrained H bonds needs hydrogen_mass "
+                             "(e.g. 3.0 amu, hydrogen mass repartitioning); use <= 2.5 fs without it")
+        for name in ("check_every_ps", "save_every_ps"):
+            k = getattr(self, name) * 1000.0 / self.timestep_fs
+            if round(k) < 1 or abs(k - round(k)) > 1e-6 * max(1.0, k):
+                raise InputError(f"{name}: {getattr(self, name)} ps is not a whole number of {self.timestep_fs} fs "
+                                 "timesteps")
+        if self.platform not in ("CPU", "CUDA", "OpenCL", "Reference"):
+            raise InputError(f"platform: expected CPU, CUDA, OpenCL or Reference, got {self.platform!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise InputError(f"threads: expected an integer >= 1, got {self.threads!r}")
         if self.implicit_solvent not in ("OBC1", "OBC2", "GBn", "GBn2", "HCT", "none"):
             raise InputError(f"implicit_solvent: expected OBC1, OBC2, GBn, GBn2, HCT or none, "
                              f"got {self.implicit_solvent!r}")
@@ -108,9 +123,11 @@ def thread_into_host(pos: np.ndarray, is_ligand: np.ndarray) -> np.ndarray:
     _, lv = np.linalg.eigh(np.cov((lig - lc).T))
     _, hv = np.linalg.eigh(np.cov((host - hc).T))
     a, b = lv[:, -1], hv[:, 0]                                   # ligand long axis, host symmetry axis
+    if float(a @ b) < 0:                                         # an axis has no sign: turn by at most 90°
+        a = -a
     v, c = np.cross(a, b), float(a @ b)
     vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    rot = np.eye(3) + vx + vx @ vx / (1 + c) if c > -1 + 1e-9 else -np.eye(3)
+    rot = np.eye(3) + vx + vx @ vx / (1 + c)                     # a proper rotation taking a onto b (c >= 0)
     out = pos.copy()
     out[is_ligand] = (lig - lc) @ rot.T + hc
     return out
@@ -209,6 +226,10 @@ class RAMDSimulation:
         self.lig_idx = topo.ligand_index
         self.lig_mass = topo.masses[topo.is_ligand]
         self.pocket_heavy = np.intersect1d(keep[~topo.is_ligand[keep]], np.flatnonzero(topo.is_heavy))
+        d0, _ = self.com_distance(pos)
+        if d0 >= settings.exit_distance:
+            raise InputError(f"exit_distance: the ligand of {source.name!r} starts {d0:.2f} Å from the pocket "
+                             f"centroid, already at or beyond the exit distance {settings.exit_distance} Å")
 
     def _context(self, seed: int) -> tuple[Any, Any]:
         import openmm as mm
@@ -263,9 +284,10 @@ class RAMDSimulation:
         pos = positions()
         dist, com = self.com_distance(pos)
         frames, times, energies = [pos[self.keep]], [0.0], [energy()]
-        start_distance, redraws, step, exited = dist, 0, 0, dist >= s.exit_distance
+        # a ligand that drifted out during the unbiased equilibration is no RAMD event (and a 1-frame path)
+        start_distance, redraws, step, exited, left_early = dist, 0, 0, False, dist >= s.exit_distance
         next_save, next_check = n_save, n_check
-        while not exited and step < max_steps:
+        while not exited and not left_early and step < max_steps:
             target = min(next_save, next_check, max_steps)
             integ.step(target - step)
             step = target
@@ -290,7 +312,8 @@ class RAMDSimulation:
         stats = {"seed": int(seed), "exited": bool(exited), "exit_time_ps": sim_ps if exited else None,
                  "simulated_ps": sim_ps + s.equilibration_ps, "wall_seconds": seconds,
                  "redraws": redraws, "start_distance_A": start_distance, "final_distance_A": dist,
-                 "n_frames": len(frames), "platform": s.platform, "threads": s.threads}
+                 "n_frames": len(frames), "platform": s.platform, "threads": s.threads,
+                 "left_during_equilibration": bool(left_early)}
         info = {"generator": "sciflow.data.ramd", "settings": asdict(s), "stats": stats,
                 "source": self.source.info}
         traj = DissociationTrajectory(f"{self.source.name}-r{int(seed):05d}", self.topology, np.stack(frames),
@@ -308,6 +331,12 @@ def generate_replicas(source: ComplexSource, settings: RAMDSettings, replicas: S
         raise InputError("replicas: need at least one replica")
     folder = Path(out_dir) / source.name
     folder.mkdir(parents=True, exist_ok=True)
+    science = {k: v for k, v in asdict(settings).items() if k != "threads"}     # threads change no result
+    recorded = {"settings": science, "seed": int(seed), "complex": source.name, "ligand": source.ligand,
+                "prmtop": Path(source.prmtop).name, "coordinates": Path(source.coordinates).name,
+                "placement": source.placement}
+    keep_settings(folder / "settings.json", recorded, f"out_dir: {folder} holds replicas made with other settings "
+                  "({changed}); use the same settings or another folder")
     sim: RAMDSimulation | None = None
     bar = progress(total=len(idx), desc=f"RAMD {source.name}", enabled=show_progress, unit="replica")
     for i in idx:

@@ -107,3 +107,6 @@ def test_sphere_w1_closed_forms():
     assert split_half_w1(np.repeat(z, 3, 0), generator=torch.Generator().manual_seed(0)) == pytest.approx(0.0)
     with pytest.raises(InputError, match="directions"):
         sphere_w1(np.zeros((0, 3)), z)
+    for row in ([0.0, 0.0, 0.0], [np.nan, 0.0, 1.0]):      # no direction: not a perfect match (W1 was 0 before)
+        with pytest.raises(InputError, match=r"second set has zero-length or non-finite vectors \(rows \[1\]"):
+            sphere_w1(z, np.array([[0.0, 0.0, 1.0], row]))

@@ -82,6 +82,9 @@ def test_a_diverging_sampler_is_reported_naming_steps(tiny, monkeypatch):
 def test_evaluate_keys(tiny):
     model, trajs, _ = tiny
     m = evaluate_paths(model, trajs, n_per_condition=2, max_conditions=2, seed=0)
+    for kw in ({"max_conditions": 0}, {"n_per_condition": 0}):
+        with pytest.raises(InputError, match=next(iter(kw))):
+            evaluate_paths(model, trajs, **kw)
     for key in ("clash_rate", "success_rate", "exit_direction_w1", "seconds_per_path", "raw_clash_rate"):
         assert key in m and np.isfinite(m[key])
     assert m["per_complex"]["ring"]["md_success_rate"] == 1.0
@@ -157,3 +160,19 @@ def test_enforce_exit_ends_every_path_outside_and_clash_free(make_ring):
     torch.testing.assert_close(out[lb == 2], frames[lb == 2])            # already 20 Å out, no clash: unchanged
     com = (out[:, -1] * w.unsqueeze(-1)).reshape(3, 3, 3).sum(1) / w[:3].sum()
     torch.testing.assert_close(com.norm(dim=-1), dist)
+
+
+def test_raw_and_returned_exit_counts_use_one_measure(tiny):
+    """Without projection nothing moves, so a path is 'raw short' exactly when its returned ligand centre of mass
+    (mass-weighted, hydrogens included: the success measure) ends short of the exit distance, for any distance."""
+    model, trajs, _ = tiny
+    cx = trajs[0].bound
+
+    def draw(exit_distance=None):
+        return model.generate(cx, 8, generator=torch.Generator().manual_seed(3), project=False,
+                              exit_distance=exit_distance)
+
+    d = np.sort(draw().step_extras["com_distance"][-1].numpy())
+    for cut in (d[:-1] + d[1:]) / 2:
+        out = draw(float(cut))
+        assert out.info["raw_short_paths"] == out.info["returned_short_paths"] == int((d < cut).sum())

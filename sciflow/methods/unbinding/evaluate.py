@@ -78,6 +78,10 @@ def evaluate_paths(model: UnbindingFlow, trajectories: Sequence[Any], *, n_per_c
     with ``seed``, so its metrics do not depend on which other complexes the data holds."""
     if not trajectories:
         raise InputError("data: no held-out trajectory to evaluate on")
+    if max_conditions is not None and int(max_conditions) < 1:
+        raise InputError(f"max_conditions: must be >= 1 (or None for all), got {max_conditions}")
+    if int(n_per_condition) < 1:
+        raise InputError(f"n_per_condition: must be >= 1, got {n_per_condition}")
     groups: dict[str, list[Any]] = defaultdict(list)
     for t in trajectories:
         groups[t.complex_name].append(t)

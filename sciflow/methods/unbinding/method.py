@@ -27,7 +27,6 @@ from ...core.registry import PATHS, SOLVERS
 from ...core.training import TrainConfig, TrainResult
 from ...core.trajectory import Trajectory
 from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex, element_index
-from ...nn.graph import scatter_mean
 from ..base import Method
 from .encoding import EncodedPath, batch_complexes, encode_complex, encode_path, place_hydrogens
 from .guidance import enforce_exit, frame_min_distance, guided_field, pair_index
@@ -169,7 +168,14 @@ class UnbindingFlow(Method):
         exit_d = float(self._config["exit_distance"] if exit_distance is None else exit_distance)
         centre = enc.centroid.to(heavy)
         lig_w = torch.as_tensor(condition.topology.masses[enc.ligand_heavy_index])         # heavy-atom masses
-        raw_short = scatter_mean(heavy[:, -1], cond["ligand_batch"], n).sub(centre).norm(dim=-1) < exit_d
+        masses = torch.as_tensor(condition.topology.masses[condition.topology.is_ligand])
+        centroid = torch.as_tensor(condition.pocket_centroid())
+
+        def com_distance(ends: Tensor) -> Tensor:       # ends (n, Nl, 3) heavy atoms -> (n,) the success measure
+            full = place_hydrogens(condition, ends.cpu().to(torch.float64), enc.ligand_heavy_index)
+            return ((full * masses.reshape(1, -1, 1)).sum(1) / masses.sum() - centroid).norm(dim=-1)
+
+        raw_short = com_distance(heavy[:, -1].reshape(n, nl, 3)) < exit_d
         if do_project:
             heavy, _ = enforce_exit(heavy, cond["pocket_pos"], cond["ligand_batch"], cond["pocket_batch"],
                                     lig_w.repeat(n), centre, exit_d)
@@ -179,9 +185,8 @@ class UnbindingFlow(Method):
         all_atoms = torch.stack([place_hydrogens(condition, fr, enc.ligand_heavy_index) for fr in frames])
         n_all = all_atoms.shape[2]
         states = all_atoms.permute(1, 0, 2, 3).reshape(f + 1, n * n_all, 3).to(torch.float32)
-        masses = torch.as_tensor(condition.topology.masses[condition.topology.is_ligand])
         com = (all_atoms * masses.reshape(1, 1, -1, 1)).sum(2) / masses.sum()              # (n, T, 3)
-        dist = (com - torch.as_tensor(condition.pocket_centroid())).norm(dim=-1).T.to(torch.float32)
+        dist = (com - centroid).norm(dim=-1).T.to(torch.float32)
         tau = y.reshape(n, nl, -1)[:, :, -1].mean(1).cpu()
         seconds = time.perf_counter() - start
         types = torch.as_tensor(element_index(condition.topology.elements[condition.topology.is_ligand]))

@@ -51,6 +51,12 @@ def sphere_w1(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
     y = np.asarray(b, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != 3 or y.shape[1] != 3 or not len(x) or not len(y):
         raise InputError(f"directions: expected non-empty (n, 3) and (m, 3) arrays, got {x.shape} and {y.shape}")
+    for name, v in (("first", x), ("second", y)):
+        norm = np.linalg.norm(v, axis=1)
+        if not np.isfinite(norm).all() or (norm < 1e-9).any():
+            bad = np.flatnonzero(~np.isfinite(norm) | (norm < 1e-9))
+            raise InputError(f"directions: the {name} set has zero-length or non-finite vectors (rows "
+                             f"{bad[:5].tolist()}), which have no direction")
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     y = y / np.linalg.norm(y, axis=1, keepdims=True)
     cost = np.arccos(np.clip(x @ y.T, -1.0, 1.0))

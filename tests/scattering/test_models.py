@@ -240,3 +240,36 @@ def test_retraining_refuses_a_checkpoint_of_other_settings_and_only_needs_a_mode
         train_from_folder(tmp_path / "w", tmp_path / "m", steps=2, batch_size=32, checkpoint_dir=ck, only=["scat"],
                           free_bits=0.5)
     train_from_folder(tmp_path / "w", tmp_path / "m", steps=2, batch_size=32, checkpoint_dir=ck, only=["scat"])
+
+
+def test_sample_checks_shapes_and_the_trained_range():
+    model = ScatteringCVAEs()
+    ok = torch.full((3,), 4.0)
+    with pytest.raises(InputError, match="sigma_r, g, albedo"):
+        model.sample(ok, torch.zeros(2), torch.ones(3))
+    with pytest.raises(InputError, match="sigma_r, g, albedo"):
+        model.sample(4.0, torch.zeros(3), torch.ones(3))
+    with pytest.raises(InputError, match="trained on sigma_r <= 300"):
+        model.sample(torch.tensor([1e6]), torch.zeros(1), torch.ones(1))
+    with pytest.raises(InputError, match="trained on sigma_r <= 300"):
+        model.generate({"sigma_r": 1e6, "g": 0.0, "albedo": 1.0}, 2)
+    assert model.sample(ok, torch.zeros(3), torch.ones(3))["n_events"].shape == (3,)
+
+
+def test_mc_sets_are_the_same_with_and_without_the_cache(tmp_path):
+    """The walks of a job depend on its batch and the batch seed; a cache hit must return exactly those."""
+    from sciflow.methods.scattering.metrics import simulate_sets
+    job = (1.0, 0.0, 32, 7)
+
+    def exits(seed, cache=None, jobs=(job,)):
+        return simulate_sets(list(jobs), seed=seed, cache=cache, progress=False)[(1.0, 0.0)][0]["exit_pos"]
+
+    plain0, plain1 = exits(0), exits(1)
+    assert not torch.equal(plain0, plain1)
+    cache = tmp_path / "mc"
+    cache.mkdir()
+    assert torch.equal(exits(0, cache), plain0)
+    assert torch.equal(exits(1, cache), plain1)             # was the seed-0 walks read from the cache
+    assert torch.equal(exits(0, cache), plain0)             # a real hit
+    both = (job, (4.0, 0.5, 32, 9))
+    assert torch.equal(exits(0, cache, both), exits(0, None, both))

@@ -197,3 +197,62 @@ def test_pixel_standard_errors_predict_the_spread_between_independent_renders():
     assert 0.8 < ratio < 1.25
     assert 0.8 < c.relative_path_variance(b.image) / a.relative_path_variance(b.image) < 1.25
     assert c.summary()["relative_std_error"] < a.summary()["relative_std_error"]
+
+
+def test_transmittance_counts_every_lobe_the_light_ray_crosses():
+    """Two separate spherical lobes on the x axis: from the centre of the left one towards +x the light crosses
+    0.5 of it and the whole 1.0 chord of the right one; T = exp(-sigma_t 1.5) (before, the step past each
+    re-entry point was skipped: T was 6.6 % high at sigma_r = 64)."""
+    shape = SmoothUnion(Sphere((-1.0, 0.0, 0.0), 0.5), Sphere((1.0, 0.0, 0.0), 0.5), k=0.01)
+    x = torch.tensor([[-1.0, 0.0, 0.0]], dtype=torch.float64)
+    to_light = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    for sigma_r in (8.0, 64.0, 200.0):
+        scene = Scene(shape, Medium(sigma_t=sigma_r / shape.radius, albedo=0.9, g=0.0))
+        log_t = math.log(float(VolumePathTracer(scene).transmittance(x, to_light)[0]))
+        assert log_t == pytest.approx(-scene.medium.sigma_t * 1.5, rel=1e-4)
+
+
+def test_bad_light_camera_and_render_settings_are_named():
+    med = Medium(sigma_t=2.0, albedo=0.9, g=0.0)
+    cases = [
+        (lambda: DirectionalLight(direction=(0.0, 0.0, 0.0)), "light.direction"),
+        (lambda: DirectionalLight(direction=(math.nan, 0.0, -1.0)), "light.direction"),
+        (lambda: DirectionalLight(irradiance=-3.0), "light.irradiance"),
+        (lambda: DirectionalLight(irradiance=math.nan), "light.irradiance"),
+        (lambda: PinholeCamera(width=4.5), "camera.width"),
+        (lambda: PinholeCamera(origin=(0.0, 0.0, 0.0), target=(0.0, 0.0, 0.0)), "camera.target"),
+        (lambda: PinholeCamera(origin=(0.0, 4.0, 0.0), up=(0.0, 1.0, 0.0)), "camera.up"),
+        (lambda: Scene(Sphere(), med, camera=PinholeCamera(origin=(0.0, 0.0, 0.5))), "camera.origin"),
+        (lambda: Medium(sigma_t=-1.0, albedo=0.9, g=0.0), "medium.sigma_t"),
+        (lambda: VolumePathTracer(make_scene("sphere"), rr_threshold=math.nan), "rr_threshold"),
+        (lambda: VolumePathTracer(make_scene("sphere"), dtype=torch.int64), "dtype"),
+        (lambda: make_scene("sphere", width=3.9), "camera.width"),
+        (lambda: VolumePathTracer(make_scene("sphere")).render(2.7), "spp"),
+        (lambda: VolumePathTracer(make_scene("sphere")).render(None, time_budget=math.nan), "time_budget"),
+        (lambda: VolumePathTracer(make_scene("sphere")).render(None, time_budget=0.0), "time_budget"),
+    ]
+    for make, field in cases:
+        with pytest.raises(InputError, match=field.replace(".", r"\.")):
+            make()
+
+
+def test_png_exposure_ignores_non_finite_pixels(tmp_path):
+    import matplotlib.image as mpimg
+
+    from sciflow.methods.scattering.api import save_image
+    img = np.tile(np.linspace(0.0, 1.0, 8), (8, 1))
+    img[0, 0] = np.nan                                       # one bad pixel must not flatten the picture
+    shown = mpimg.imread(save_image(tmp_path / "a.png", img))[..., 0]
+    assert len(np.unique(shown[1])) == 8 and shown[0, 0] == 0.0
+    with pytest.raises(InputError, match="exposure"):
+        save_image(tmp_path / "b.png", img, exposure=0.0)
+
+
+def test_jump_count_starts_afresh_each_render():
+    scene = make_scene("sphere", sigma_r=64.0, width=4, height=4)
+    tracer = SphereTracingCVAETracer(scene, ScatteringCVAEs())
+    counts = []
+    for _ in range(2):
+        tracer.render(2, generator=make_generator(5), progress=False)
+        counts.append(tracer.jumps)
+    assert counts[0] > 0 and counts[0] == counts[1]

@@ -142,3 +142,26 @@ def test_bad_conditions_are_rejected(kw, field):
     args = {"sigma_r": 2.0, "g": 0.0, "albedo": 0.9, **kw}
     with pytest.raises(InputError, match=field):
         simulate_walks(args["sigma_r"], args["g"], args["albedo"], 10)
+
+
+def test_walk_count_and_condition_shapes():
+    """``n`` walks of one condition, also when it is given as a (1,) tensor; ``n`` beside several conditions or
+    below 1, and conditions of different lengths, are refused by name."""
+    one = torch.tensor([2.0])
+    w = simulate_walks(one, torch.tensor([0.3]), torch.tensor([1.0]), 5, generator=make_generator(0))
+    assert w["n_events"].shape == (5,)
+    assert simulate_walks(2.0, 0.3, 1.0, 5, generator=make_generator(0))["n_events"].shape == (5,)
+    two = torch.tensor([1.0, 2.0])
+    assert simulate_walks(two, 0.0, 1.0, generator=make_generator(0))["n_events"].shape == (2,)
+    for args, field in (((two, 0.0, 1.0, 1000), "n"), ((1.0, 0.0, 1.0, -3), "n"),
+                        ((two, torch.zeros(3), 1.0), "sigma_r, g, albedo")):
+        with pytest.raises(InputError, match=field):
+            simulate_walks(*args)
+
+
+def test_condition_sampler_checks_its_range():
+    from sciflow.domains.photons import sample_conditions
+    for kw, field in (({"n": -2}, "n"), ({"n": 4, "g_max": 1.5}, "g_max"), ({"n": 4, "sigma_max": -10.0},
+                                                                            "sigma_max")):
+        with pytest.raises(InputError, match=field):
+            sample_conditions(**kw)

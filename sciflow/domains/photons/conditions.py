@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError
+from ...core.errors import InputError, check_in_range
 from ...core.random import rand
 from .fields import ALBEDO, SIGMA_R, G
 
@@ -26,20 +26,21 @@ def _first_bad(name: str, x: Tensor, bad: Tensor, rule: str) -> None:
         raise InputError(f"{name}: {rule}, got {v} (at index {i})")
 
 
-def check_conditions(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | float | None = None,
-                     ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Validate and broadcast conditions; raises InputError naming the field and the first bad value."""
+def check_conditions(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | float | None = None, *,
+                     names: tuple[str, str, str] = (SIGMA_R, G, ALBEDO)) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Validate and broadcast conditions; raises InputError naming the field (``names``: how the caller calls
+    density, anisotropy and albedo) and the first bad value."""
     s = torch.as_tensor(sigma_r, dtype=torch.float64 if not torch.is_tensor(sigma_r) else None)
     gg = torch.as_tensor(g, dtype=torch.float64 if not torch.is_tensor(g) else None)
-    for name, x in ((SIGMA_R, s), (G, gg)):
+    for name, x in ((names[0], s), (names[1], gg)):
         _first_bad(name, x, ~torch.isfinite(x), "must be finite")
-    _first_bad(SIGMA_R, s, s < 0, "density (optical radius) must be >= 0")
-    _first_bad(G, gg, gg.abs() >= 1, "anisotropy must satisfy |g| < 1")
+    _first_bad(names[0], s, s < 0, "density (optical radius) must be >= 0")
+    _first_bad(names[1], gg, gg.abs() >= 1, "anisotropy must satisfy |g| < 1")
     a = None
     if albedo is not None:
         a = torch.as_tensor(albedo, dtype=torch.float64 if not torch.is_tensor(albedo) else None)
-        _first_bad(ALBEDO, a, ~torch.isfinite(a), "must be finite")
-        _first_bad(ALBEDO, a, (a < 0) | (a > 1), "single-scattering albedo must lie in [0, 1]")
+        _first_bad(names[2], a, ~torch.isfinite(a), "must be finite")
+        _first_bad(names[2], a, (a < 0) | (a > 1), "single-scattering albedo must lie in [0, 1]")
     return s, gg, a
 
 
@@ -47,6 +48,10 @@ def sample_conditions(n: int, *, generator: torch.Generator | None = None, devic
                       sigma_max: float = SIGMA_MAX, g_max: float = G_MAX,
                       dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
     """n conditions: sigma_r = sigma_max u^3, g ~ U[-g_max, g_max], albedo = 1 - u^6 (near 1 as in real media)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InputError(f"n: expected a whole number >= 0, got {n!r}")
+    check_in_range("sigma_max", sigma_max, 0.0)
+    check_in_range("g_max", g_max, 0.0, 1.0, high_open=True)
     u = rand((3, n), generator=generator, device=device, dtype=torch.float64)
     return {SIGMA_R: (sigma_max * u[0] ** 3).to(dtype), G: (g_max * (2 * u[1] - 1)).to(dtype),
             ALBEDO: (1 - u[2] ** 6).to(dtype)}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -171,7 +173,7 @@ class Medium:
     g: float
 
     def __post_init__(self) -> None:
-        check_conditions(self.sigma_t, self.g, self.albedo)
+        check_conditions(self.sigma_t, self.g, self.albedo, names=("medium.sigma_t", "medium.g", "medium.albedo"))
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,12 @@ class DirectionalLight:
 
     direction: tuple[float, float, float] = (-0.6, -0.3, -0.74)
     irradiance: float = 3.0
+
+    def __post_init__(self) -> None:
+        d = _vector("light.direction", self.direction)
+        if float(np.linalg.norm(d)) < 1e-12:
+            raise InputError(f"light.direction: must be a non-zero vector, got {tuple(self.direction)}")
+        check_in_range("light.irradiance", self.irradiance, 0.0)
 
     def to_light(self, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> Tensor:
         d = torch.tensor(self.direction, dtype=dtype, device=device)
@@ -198,9 +206,17 @@ class PinholeCamera:
     height: int = 64
 
     def __post_init__(self) -> None:
-        if int(self.width) < 1 or int(self.height) < 1:
-            raise InputError(f"camera: width and height must be >= 1, got {self.width} x {self.height}")
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise InputError(f"camera.{name}: must be a whole number of pixels >= 1, got {v!r}")
         check_in_range("fov", self.fov, 0.0, 180.0, low_open=True, high_open=True)
+        o, t, up = (_vector(f"camera.{k}", getattr(self, k)) for k in ("origin", "target", "up"))
+        f = t - o
+        if float(np.linalg.norm(f)) < 1e-12:
+            raise InputError(f"camera.target: must differ from camera.origin, both are {tuple(self.origin)}")
+        if float(np.linalg.norm(np.cross(up, f))) <= 1e-9 * float(np.linalg.norm(up) * np.linalg.norm(f)):
+            raise InputError(f"camera.up: must not be zero or parallel to the viewing direction, got {tuple(self.up)}")
 
     def rays(self, pixel: Tensor, jitter: Tensor, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
         """Origins and unit directions (B, 3) through pixels (B,) (row-major, row 0 at the top) at sub-pixel
@@ -229,6 +245,19 @@ class Scene:
     light: DirectionalLight = field(default_factory=DirectionalLight)
     camera: PinholeCamera = field(default_factory=PinholeCamera)
 
+    def __post_init__(self) -> None:
+        # the tracers start every camera ray outside the medium; from inside they would render black
+        if float(self.shape.sdf(torch.tensor([self.camera.origin], dtype=torch.float64))[0]) <= 0:
+            raise InputError(f"camera.origin: {tuple(self.camera.origin)} lies inside the medium's shape; "
+                             "place the camera outside it")
+
+
+def _vector(name: str, v: Any) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    if a.shape != (3,) or not np.isfinite(a).all():
+        raise InputError(f"{name}: expected 3 finite numbers, got {v!r}")
+    return a
+
 
 SCENES = ("sphere", "box", "blob")
 
@@ -246,4 +275,4 @@ def make_scene(name: str = "sphere", *, sigma_r: float = 64.0, albedo: float = 0
         raise InputError(f"scene: unknown scene {name!r}; known: {', '.join(SCENES)}")
     check_in_range("sigma_r", sigma_r, 0.0, low_open=True)
     medium = Medium(sigma_t=float(sigma_r) / shape.radius, albedo=float(albedo), g=float(g))
-    return Scene(shape, medium, light or DirectionalLight(), PinholeCamera(width=int(width), height=int(height)))
+    return Scene(shape, medium, light or DirectionalLight(), PinholeCamera(width=width, height=height))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError
+from ...core.errors import InputError, check_in_range
 from ...core.random import rand
 from ...core.training.progress import progress as progress_bar
 from .phase import hg_pdf, hg_sample
@@ -67,7 +67,9 @@ class VolumePathTracer:
     def __init__(self, scene: Scene, *, rr_threshold: float = 0.1, slots: int = 16384,
                  dtype: torch.dtype = torch.float64) -> None:
         self.scene = scene
-        self.rr = float(rr_threshold)
+        self.rr = check_in_range("rr_threshold", rr_threshold, 0.0, 1.0, high_open=True)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise InputError(f"dtype: expected a floating-point torch dtype, got {dtype!r}")
         if int(slots) < 1:
             raise InputError(f"slots: must be >= 1 (paths traced together), got {slots}")
         self.slots = int(slots)
@@ -88,7 +90,7 @@ class VolumePathTracer:
                     break
                 q = p[hit] + (t[hit] + 1e-3 * shape.radius).unsqueeze(-1) * l[hit]
                 seg = shape.exit_distance(q, l[hit])
-                length[hit] = length[hit] + seg
+                length[hit] = length[hit] + 1e-3 * shape.radius + seg      # the step past the entry is medium too
                 p = p.clone()
                 p[hit] = q + (seg + 1e-3 * shape.radius).unsqueeze(-1) * l[hit]
                 p[~hit] = math.inf
@@ -118,8 +120,10 @@ class VolumePathTracer:
         """Trace ``spp`` paths per pixel, or as many whole passes as ``time_budget`` seconds allow."""
         if spp is None and time_budget is None:
             raise InputError("render: give spp or time_budget")
-        if spp is not None and int(spp) < 1:
-            raise InputError(f"spp: must be >= 1, got {spp}")
+        if spp is not None and (isinstance(spp, bool) or not float(spp).is_integer() or int(spp) < 1):
+            raise InputError(f"spp: must be a whole number >= 1, got {spp}")
+        if time_budget is not None:
+            check_in_range("time_budget", time_budget, 0.0, low_open=True)
         device = torch.device(device)
         cam, shape, med = self.scene.camera, self.scene.shape, self.scene.medium
         npix = cam.width * cam.height

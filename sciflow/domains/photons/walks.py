@@ -86,10 +86,19 @@ def simulate_walks(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | 
     """
     s, gg, a = check_conditions(sigma_r, g, albedo)
     device = torch.device(device)
-    m = n if (n is not None and s.dim() == 0) else None
-    s, gg, a = torch.broadcast_tensors(s.reshape(-1), gg.reshape(-1), a.reshape(-1))
-    if m is not None:
-        s, gg, a = s.expand(m), gg.expand(m), a.expand(m)
+    try:
+        s, gg, a = torch.broadcast_tensors(s.reshape(-1), gg.reshape(-1), a.reshape(-1))
+    except RuntimeError:
+        raise InputError(f"sigma_r, g, albedo: expected scalars or (M,) tensors of one length, got "
+                         f"{tuple(torch.as_tensor(sigma_r).shape)}, {tuple(torch.as_tensor(g).shape)}, "
+                         f"{tuple(torch.as_tensor(albedo).shape)}") from None
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InputError(f"n: expected a whole number >= 1, got {n!r}")
+        if s.numel() == 1:
+            s, gg, a = s.expand(n), gg.expand(n), a.expand(n)
+        elif s.numel() != n:
+            raise InputError(f"n: {n} walks asked for {s.numel()} conditions; give n only with one condition")
     M = s.numel()
     s, gg, a = s.to(device, dtype).contiguous(), gg.to(device, dtype).contiguous(), a.to(device, dtype).contiguous()
     out_n = torch.zeros(M, dtype=torch.long, device=device)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ...core.errors import InputError
+from ...core.errors import InputError, check_in_range
 from ...core.files import atomic_path, atomic_write_json
 from ...core.random import make_generator
 from ...domains.photons.scene import Scene, make_scene
@@ -39,13 +39,19 @@ def render(scene: Scene, integrator: str = "cvae", *, spp: int | None = 16, time
 
 
 def save_image(path: str | Path, image: np.ndarray, *, exposure: float | None = None) -> Path:
-    """Tone-mapped (gamma 2.2) PNG of a radiance image, written atomically; exposure defaults to the 99th
-    percentile."""
+    """Tone-mapped (gamma 2.2) PNG of a radiance image, written atomically; ``exposure`` (the radiance shown as
+    white) defaults to the 99.5th percentile of the finite pixels; non-finite pixels are drawn black."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    scale = exposure if exposure is not None else float(np.percentile(image, 99.5)) or 1.0
-    img = np.clip(image / scale, 0, 1) ** (1 / 2.2)
+    image = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(image)
+    if exposure is not None:
+        scale = check_in_range("exposure", exposure, 0.0, low_open=True)
+    else:
+        scale = float(np.percentile(image[finite], 99.5)) if finite.any() else 1.0
+        scale = scale if scale > 0 else 1.0
+    img = np.clip(np.where(finite, image, 0.0) / scale, 0, 1) ** (1 / 2.2)
     with atomic_path(path, suffix=".png") as tmp:
         plt.imsave(tmp, img, cmap="gray", vmin=0, vmax=1, format="png")
     return Path(path)

@@ -47,8 +47,16 @@ def walks_per_set(n_walks: int, sigma_r: float, g: float, events_budget: float |
     return int(max(64, min(int(n_walks), events_budget // e0)))
 
 
-def _cache_path(cache: Path | None, sigma_r: float, g: float, n: int, seed: int) -> Path | None:
-    return cache / f"mc_s{sigma_r:g}_g{g:g}_n{n}_seed{seed}.npz" if cache is not None else None
+def _cache_path(cache: Path | None, sigma_r: float, g: float, n: int, seed: int, batch: str) -> Path | None:
+    return cache / f"mc_s{sigma_r:g}_g{g:g}_n{n}_seed{seed}_{batch}.npz" if cache is not None else None
+
+
+def _batch_key(jobs: Sequence[tuple[float, float, int, int]], seed: int) -> str:
+    """The walks of a job depend on the whole batch it was simulated in and on the batch's seed: the cache is
+    keyed by both, so a cached run returns exactly the walks an uncached one would."""
+    import hashlib
+    text = repr((int(seed), [(float(s), float(g), int(n), int(sd)) for s, g, n, sd in jobs]))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _write_sets(path: Path, a: dict, b: dict, walks_per_s: float) -> None:
@@ -66,8 +74,9 @@ def simulate_sets(jobs: Sequence[tuple[float, float, int, int]], *, device: str 
     (mean events per walk at that condition), i.e. what a full batch of such walks achieves on this device.
     """
     out, todo = {}, []
+    batch = _batch_key(jobs, seed)
     for s, g, n, sd in jobs:
-        path = _cache_path(cache, s, g, n, sd)
+        path = _cache_path(cache, s, g, n, sd, batch)
         if path is not None and path.is_file():
             with np.load(path) as f:
                 sets = [{k: torch.from_numpy(f[f"{i}_{k}"]) for k in (N_EVENTS, EXIT_POS, EXIT_DIR)} for i in (0, 1)]
@@ -75,6 +84,8 @@ def simulate_sets(jobs: Sequence[tuple[float, float, int, int]], *, device: str 
         else:
             todo.append((s, g, n, sd))
     if todo:
+        todo = list(jobs)                    # a partial hit (an interrupted write): the whole batch again
+        out = {}
         sig = torch.cat([torch.full((2 * n,), float(s), dtype=torch.float64) for s, g, n, sd in todo])
         gg = torch.cat([torch.full((2 * n,), float(g), dtype=torch.float64) for s, g, n, sd in todo])
         t0 = time.perf_counter()
@@ -89,7 +100,7 @@ def simulate_sets(jobs: Sequence[tuple[float, float, int, int]], *, device: str 
             start += 2 * n
             wps = eps / float(torch.cat([a[N_EVENTS], b[N_EVENTS]]).double().mean())
             out[(s, g)] = (a, b, wps)
-            path = _cache_path(cache, s, g, n, sd)
+            path = _cache_path(cache, s, g, n, sd, batch)
             if path is not None:
                 _write_sets(path, a, b, wps)
     return out

@@ -22,7 +22,7 @@ from ...core.errors import InputError
 from ...core.fields import COND
 from ...core.random import rand
 from ...core.trajectory import Trajectory
-from ...domains.photons.conditions import check_conditions
+from ...domains.photons.conditions import SIGMA_MAX, check_conditions
 from ...domains.photons.encoding import (
     COND_DIM,
     LEN_DIM,
@@ -54,6 +54,14 @@ MODEL_NAMES = ("len", "path", "scat")
 #: The paper's point: decoders cheap enough to run per path segment.
 MAX_DECODER_LAYERS, MAX_DECODER_UNITS = 3, 16
 
+
+
+def _check_trained_range(sigma_r: Tensor) -> None:
+    big = torch.as_tensor(sigma_r) > SIGMA_MAX
+    if bool(big.any()):
+        raise InputError(f"sigma_r: the CVAEs were trained on sigma_r <= {SIGMA_MAX:g} mean free paths, got "
+                         f"{float(torch.as_tensor(sigma_r).max()):g}; split the medium into smaller spheres (the "
+                         "renderer's max_sigma_r) or simulate the walks")
 
 class ScatteringCVAEs(Method):
     """The three CVAEs and the sampler that chains them (the Generator protocol).
@@ -126,7 +134,11 @@ class ScatteringCVAEs(Method):
         the variance and keeps the mean.
         """
         if check:
+            shapes = [tuple(x.shape) if torch.is_tensor(x) else None for x in (sigma_r, g, albedo)]
+            if None in shapes or len(shapes[0]) != 1 or len(set(shapes)) != 1:
+                raise InputError(f"sigma_r, g, albedo: expected three (B,) tensors of one shape, got {shapes}")
             check_conditions(sigma_r, g, albedo)
+            _check_trained_range(sigma_r)
         if int(events) < 1:
             raise InputError(f"events: must be >= 1, got {events}")
         k = int(events)
@@ -180,6 +192,7 @@ class ScatteringCVAEs(Method):
                                  f"got {tuple(c.shape)}")
             parts = list(c.unbind(-1))
         check_conditions(*parts)
+        _check_trained_range(parts[0])
         out = []
         for name, p in zip((SIGMA_R, G, ALBEDO), parts):
             p = p.reshape(-1)

@@ -9,6 +9,8 @@ starts afresh at the sphere's surface (the exponential law is memoryless), exact
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -17,7 +19,7 @@ from ...domains.photons.conditions import MIN_SIGMA_R
 from ...domains.photons.fields import EXIT_DIR, EXIT_POS, NEE_WEIGHT, SCATTER_DIR, SCATTER_POS, SURVIVAL
 from ...domains.photons.frames import local_to_world
 from ...domains.photons.scene import Scene
-from ...domains.photons.volpath import VolumePathTracer
+from ...domains.photons.volpath import RenderResult, VolumePathTracer
 from .model import ScatteringCVAEs
 
 __all__ = ["SphereTracingCVAETracer"]
@@ -37,6 +39,11 @@ class SphereTracingCVAETracer(VolumePathTracer):
         self.min_sigma_r = check_in_range("min_sigma_r", min_sigma_r, 0.0, low_open=True)
         self.max_sigma_r = check_in_range("max_sigma_r", max_sigma_r, self.min_sigma_r)
         self.jumps = 0
+
+    def render(self, *args: Any, **kw: Any) -> RenderResult:
+        """As ``VolumePathTracer.render``; the jump count starts afresh like the event count."""
+        self.jumps = 0
+        return super().render(*args, **kw)
 
     def medium_event(self, x: Tensor, w: Tensor, beta: Tensor, generator: torch.Generator | None
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from sciflow.core.errors import InputError
 from sciflow.core.training import TrainConfig
 from sciflow.methods.ditree import DiTree
 from sciflow.methods.ditree.policy import ChunkPolicyNet, sample_chunks
@@ -127,3 +128,14 @@ def test_map_cache_crops_each_node_once_per_batch(open_scenario, gen, monkeypatc
         assert rows == [3]                                    # nodes 0, 2 and 7, once each
         want = model.model.encode_map(crop(prob.world, states))
     assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_training_refuses_crops_made_with_other_observation_settings():
+    """Demonstrations whose crops were cut with 0.2 m cells cannot train a model that observes with 0.1 m cells
+    (only the crop size was compared before)."""
+    from sciflow.domains.robots.observation import LocalObservation
+    demos = _toy_demos()
+    demos["meta"] = {"observation": LocalObservation().config()}              # 20 cells of 0.2 m
+    with pytest.raises(InputError, match="dataset.meta.observation"):
+        DiTree(obs_cell=0.1)._windows(demos)
+    assert DiTree()._windows(demos)["states"].shape[0] == demos["states"].shape[0]

@@ -2,8 +2,12 @@
 
 The crop is ``size`` x ``size`` cells of ``cell`` metres centred on the rear-axle point and rotated with the
 heading: column j runs along the heading (forward = larger j), row i to the robot's left (left = larger i).
-A cell is occupied when an obstacle or the map boundary may intersect it (the field value at its centre is below
-half the cell diagonal), so thin walls are never lost between samples.
+A cell is marked occupied when the map's distance raster, read at the cell centre, is below half the cell
+diagonal. The raster may read up to its own ``margin`` (half a raster-cell diagonal, 3.5 cm by default) above the
+true distance, so an obstacle that only clips a cell's corner by less than that can be left out of the crop;
+a wall crossing the crop still marks the cells it passes near the centre of. The crop is the policy's input only:
+collision checks use the conservative clearance, never the crop. (The shipped policy was trained on crops made by
+this rule: changing it means new demonstrations and retraining.)
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from N(0, I) to the normalised chunk, optimised by the core ``Trainer``.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -113,6 +114,13 @@ class DiTree(Method):
             if key not in demos:
                 raise InputError(f"dataset.{key}: missing (expected a demos file from sciflow.data.robot_demos)")
         size = self._config["obs_size"]
+        meta = demos.get("meta")
+        made = meta.get("observation") if isinstance(meta, Mapping) else None
+        if made is not None:          # crops cut with other cells or range would be another input distribution
+            ours = self.obs.config()
+            if any(k in made and not math.isclose(float(made[k]), float(v)) for k, v in ours.items()):
+                raise InputError(f"dataset.meta.observation: the demonstrations' crops were made with {made}, "
+                                 f"this model observes with {ours}; make demos with the model's settings")
         crops = torch.as_tensor(np.asarray(demos["crops"]))
         if crops.dim() != 3 or tuple(crops.shape[1:]) != (size, size):
             raise InputError(f"dataset.crops: expected (N, {size}, {size}), got {tuple(crops.shape)}")

@@ -6,7 +6,8 @@ within the car's bounds. OMPL's propagation step is one control period; the Pyth
 ``control_period`` integration steps with the same RK4 step as ``Car.step`` (float64) and marks the state
 invalid when any intermediate integration step collides, so every integration step is checked, as in DiTree.
 Goal biasing uses a sampleable goal region (uniform over the goal disc). ``ompl`` is imported only here, inside
-functions. OMPL draws from its own global RNG: ``seed`` seeds it once per process.
+functions. OMPL draws from its own global RNG: ``seed`` seeds it once per process, so unlike the torch planners
+an OMPL run cannot be repeated exactly from its per-run seed (OMPL cannot reseed once it has drawn).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 
 from ...core.errors import SciflowError
 from ...domains.robots import Scenario
+from .planners import GOAL_MARGIN
 from .tree import PlanResult
 
 __all__ = ["OMPLRRT", "ompl_available"]
@@ -69,7 +71,7 @@ class OMPLRRT:
         if not _SEEDED:
             ou.setLogLevel(ou.LOG_WARN)
             if self.seed is not None:
-                ou.RNG.setSeed(int(self.seed))
+                ou.RNG.setSeed(int(self.seed) + 1)      # OMPL refuses 0 (it would silently use 1)
             _SEEDED = True
         car, checker, goal = scenario.car(), scenario.checker(), scenario.goal
         p = car.p
@@ -128,7 +130,7 @@ class OMPLRRT:
         class DiscGoal(ob.GoalSampleableRegion):
             def __init__(self, info) -> None:
                 super().__init__(info)
-                self.setThreshold(goal.radius)
+                self.setThreshold(goal.radius - GOAL_MARGIN)      # the goal test of every other planner
                 self._rng = ou.RNG()
 
             def distanceGoal(self, s) -> float:
@@ -183,7 +185,7 @@ class OMPLRRT:
             steps = torch.cat(ctrls) if ctrls else torch.zeros(0, 2, dtype=torch.float64)
             s0 = torch.tensor([scenario.start], dtype=torch.float64)
             states = car.simulate(s0, steps[None])[0]
-            inside = goal.contains(states).nonzero().flatten()
+            inside = goal.contains(states, GOAL_MARGIN).nonzero().flatten()
             if len(inside):                                     # trim at the first integration step in the goal
                 last = int(inside[0])
                 states, steps = states[: last + 1], steps[:last]

@@ -61,6 +61,11 @@ class ReactionSet:
             raise InputError("offsets: must start at 0 and increase strictly (every reaction has atoms)")
         if self.atomic_numbers.shape != (n,):
             raise InputError(f"atomic_numbers: expected shape ({n},) from offsets, got {self.atomic_numbers.shape}")
+        bad = np.flatnonzero((self.atomic_numbers < 1) | (self.atomic_numbers > 118))
+        if bad.size:
+            rxn = int(np.searchsorted(self.offsets, bad[0], side="right") - 1)
+            raise InputError(f"atomic_numbers: {int(self.atomic_numbers[bad[0]])} is no element (1..118), in "
+                             f"reaction {rxn} ({np.asarray(self.rxn_id)[rxn]}), atom {int(bad[0] - self.offsets[rxn])}")
         for name in ("pos_reactant", "pos_product", "pos_ts"):
             v = getattr(self, name)
             if v is None:

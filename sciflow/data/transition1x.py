@@ -126,6 +126,12 @@ def write_transition1x(path: str | os.PathLike, data: ReactionSet, split: str = 
         raise InputError("data: the Transition1x layout needs transition states (pos_ts)")
     if split not in T1X_SPLITS:
         raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
+    ids = [str(r) for r in data.rxn_id]
+    bad = [r for r in ids if not r or "/" in r or r in (".", "..")]
+    if bad:                         # an HDF5 group name: '/' would nest groups that no reader finds again
+        raise InputError(f"rxn_id: must be non-empty, without '/' and not '.' or '..', got {bad[:5]}")
+    if len(set(ids)) != len(ids):
+        raise InputError(f"rxn_id: must be unique, got duplicates {sorted({r for r in ids if ids.count(r) > 1})[:5]}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         root = f.create_group(split)
         for i in range(len(data)):

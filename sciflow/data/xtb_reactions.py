@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.files import atomic_path, atomic_write_json, keep_settings
 from ..core.training import progress
 from .reactions import ReactionSet, save_triplets
@@ -45,6 +46,24 @@ def _item_path(out: Path, i: int, rxn: str) -> Path:
     return out / "items" / f"{i:06d}_{rxn}.npz"
 
 
+def _input_digest(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray) -> str:
+    """What a result was computed from: elements and both end geometries (a resumed item must match them)."""
+    import hashlib
+    h = hashlib.sha256(np.asarray(numbers, dtype=np.int64).tobytes())
+    for pos in (reactant, product):
+        h.update(np.asarray(pos, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _check_item(target: Path, digest: str, rxn: str) -> None:
+    with np.load(target) as d:
+        found = str(d["input_digest"]) if "input_digest" in d.files else None
+    if found != digest:
+        why = "made before inputs were recorded" if found is None else "different atoms or end geometries"
+        raise InputError(f"out: {target} holds a result for other inputs than reaction {rxn!r} at this index "
+                         f"({why}); use a new folder")
+
+
 def generate_xtb_reactions(pairs: ReactionSet, out: str | os.PathLike, *, n_images: int = 8, fmax: float = 0.05,
                            steps: int = 500, sella: bool = False, sella_steps: int = 100,
                            hdf5: bool = False, show_progress: bool = True) -> ReactionSet:
@@ -60,12 +79,15 @@ def generate_xtb_reactions(pairs: ReactionSet, out: str | os.PathLike, *, n_imag
     for i in range(len(pairs)):
         rxn = str(pairs.rxn_id[i])
         target = _item_path(out, i, rxn)
-        if not target.is_file():
-            s = pairs.rows(i)
+        s = pairs.rows(i)
+        digest = _input_digest(pairs.atomic_numbers[s], pairs.pos_reactant[s], pairs.pos_product[s])
+        if target.is_file():
+            _check_item(target, digest, rxn)
+        else:
             res = xtb_reaction(pairs.atomic_numbers[s], pairs.pos_reactant[s], pairs.pos_product[s],
                                n_images=n_images, fmax=fmax, steps=steps, sella=sella, sella_steps=sella_steps)
             with atomic_path(target) as tmp, open(tmp, "wb") as f:
-                np.savez(f, **{k: np.asarray(v) for k, v in res.items()})
+                np.savez(f, input_digest=np.asarray(digest), **{k: np.asarray(v) for k, v in res.items()})
         bar.update(1)
     bar.close()
     return _assemble(pairs, out, hdf5)
@@ -81,7 +103,7 @@ def _assemble(pairs: ReactionSet, out: Path, hdf5: bool) -> ReactionSet:
             for k in keys:
                 arrays[k].append(d[k].astype(np.float32))
             for k in d.files:
-                if k not in keys and d[k].ndim == 0:
+                if k not in keys and k != "input_digest" and d[k].ndim == 0:
                     scalars.setdefault(k, []).append(d[k].item())
             paths[i] = d["path"]
     extra = {k: np.asarray(v) for k, v in scalars.items()}

@@ -139,3 +139,50 @@ def test_reaction_sdfs_read_and_a_mismatched_g2c_file_is_refused(tmp_path, examp
     sdf("g2c_model_predicted_ts.sdf", "pos_ts", order=[1, 0, 2])      # records out of order: atoms differ
     with pytest.raises(InputError, match="g2c_model_predicted_ts.sdf: expected 3 records"):
         read_reaction_sdfs(tmp_path)
+
+
+def test_bad_element_numbers_and_unwritable_reaction_ids_are_refused(tmp_path, example_reactions):
+    """Atomic number 200 was accepted and saved as int8 -56; an id with '/' wrote nested HDF5 groups that the
+    reader could not find again, and a repeated id failed inside h5py."""
+    from sciflow.data.reactions import ReactionSet
+    for z in (200, 0):
+        with pytest.raises(InputError, match=rf"atomic_numbers: {z} is no element.*reaction 0 \(r0\), atom 1"):
+            ReactionSet(["r0"], [0, 2], [6, z], np.zeros((2, 3)), np.ones((2, 3)))
+    data = example_reactions.subset([0, 1])
+    for ids, what in ((["a/b", "c"], "without '/'"), (["x", "x"], "unique")):
+        data.rxn_id = np.array(ids)
+        with pytest.raises(InputError, match=f"rxn_id: .*{what}"):
+            write_transition1x(tmp_path / "t.h5", data)
+    assert not (tmp_path / "t.h5").exists()
+
+
+def test_summaries_say_how_many_values_failed():
+    from sciflow.methods.tsgen.evaluate import summarize
+    assert summarize(np.array([0.5, np.nan, np.nan, 1.5]), "e") == {"e_mean": 1.0, "e_median": 1.0, "e_failed": 2}
+    out = summarize(np.array([np.nan]), "e")
+    assert np.isnan(out["e_mean"]) and out["e_failed"] == 1
+
+
+def test_xtb_generator_resumes_only_results_of_the_same_inputs(tmp_path, example_reactions, monkeypatch):
+    """A finished item is reused only for the reaction it was computed from; another molecule under the same
+    index and id is refused (its old geometries were paired with the new elements before)."""
+    import sciflow.data.xtb_reactions as xr
+    calls = []
+
+    def fake(numbers, reactant, product, **kw):
+        calls.append(len(numbers))
+        return {"pos_reactant": reactant, "pos_product": product, "pos_ts": (reactant + product) / 2,
+                "energy_reactant": 0.0, "energy_product": 0.0, "energy_ts": 1.0, "neb_converged": True,
+                "neb_steps": 1, "force_calls": 1, "seconds": 0.1, "path": np.stack([reactant, product]),
+                "path_energies": np.zeros(2), "error": ""}
+
+    monkeypatch.setattr(xr, "xtb_reaction", fake)
+    pairs = example_reactions.subset([0])
+    first = xr.generate_xtb_reactions(pairs, tmp_path / "run", show_progress=False)
+    again = xr.generate_xtb_reactions(pairs, tmp_path / "run", show_progress=False)
+    assert len(calls) == 1 and np.array_equal(again.pos_ts, first.pos_ts)      # resumed, not recomputed
+    assert "input_digest" not in again.extra
+    other = example_reactions.subset([1])
+    other.rxn_id = pairs.rxn_id.copy()
+    with pytest.raises(InputError, match="holds a result for other inputs"):
+        xr.generate_xtb_reactions(other, tmp_path / "run", show_progress=False)

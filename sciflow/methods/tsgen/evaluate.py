@@ -43,11 +43,15 @@ def medoid_index(data: ReactionSet, samples: np.ndarray) -> np.ndarray:
 
 
 def summarize(values: np.ndarray, prefix: str) -> dict[str, float]:
+    """Mean and median over the finite values, and how many values were not finite (a failed xTB calculation
+    gives NaN): ``{prefix}_failed`` says how many the mean and median leave out."""
     v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
+    ok = np.isfinite(v)
+    failed = {f"{prefix}_failed": int((~ok).sum())}
+    v = v[ok]
     if not v.size:
-        return {f"{prefix}_mean": float("nan"), f"{prefix}_median": float("nan")}
-    return {f"{prefix}_mean": float(v.mean()), f"{prefix}_median": float(np.median(v))}
+        return {f"{prefix}_mean": float("nan"), f"{prefix}_median": float("nan"), **failed}
+    return {f"{prefix}_mean": float(v.mean()), f"{prefix}_median": float(np.median(v)), **failed}
 
 
 def xtb_checks(data: ReactionSet, pred: np.ndarray, *, sella_steps: int = 50, desc: str = "xtb",

@@ -1,7 +1,8 @@
 """MMSB: multi-marginal Schrödinger bridges with iterative reference refinement (Shen, Berlinghieri &
 Broderick, AISTATS 2025), on the core's couplings, multi-marginal chaining, SDE solvers and trainer.
 
-    model = MMSB(reference="lotka_volterra", sigma=0.02, noise="multiplicative").fit(snapshots)
+    model = MMSB(reference="lotka_volterra", sigma=0.02, noise="multiplicative")
+    summary = model.fit(snapshots)                # time and per-round history
     model.reference_params        # {"alpha": ..., "beta": ..., "gamma": ..., "delta": ...}
     paths = model.trajectories(500)               # individual trajectories through every snapshot
     pred = model.predict([1.0, 3.0, 5.0], n=1000) # populations at unobserved times
@@ -209,8 +210,12 @@ class MMSB(Method):
         self.snapshots = snaps
         self._bridge_fitted = False                # a bridge drift fitted to earlier data no longer applies
         self.standardizer = Standardizer.fit(snaps)
-        if self.model is None or self._config["dim"] != snaps.dim:
-            self._build(snaps.dim, self.standardizer)
+        if self.model is None or self._config["dim"] != snaps.dim or not self.custom:
+            # a named reference starts from weights drawn from ``seed`` (not torch's global state), so a fit is
+            # repeatable; a module the user passed keeps its own weights
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                self._build(snaps.dim, self.standardizer)
         ref = self.reference
         if hasattr(ref, "set_standardizer") and c["reference"] in NETWORKS:
             ref.set_standardizer(self.standardizer)

@@ -177,6 +177,10 @@ def test_start_population_is_not_the_first_rows_and_a_refit_drops_the_old_bridge
     part = model.start_population(40, torch.Generator().manual_seed(0))
     assert 2.0 < float(part.mean()) < 8.0 and len({tuple(r) for r in part.tolist()}) == 2
     assert torch.equal(model.start_population(100), torch.as_tensor(x0))         # whole copy, in order
+    g = torch.Generator().manual_seed(5)
+    state = g.get_state()
+    model.start_population(200, g)                   # whole copies only: the stream is left to the dynamics
+    assert torch.equal(g.get_state(), state)
     model._bridge_fitted = True
     model.fit(snaps, seed=0, show_progress=False)
     assert not model._bridge_fitted

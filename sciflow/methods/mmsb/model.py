@@ -330,6 +330,8 @@ class MMSB(Method):
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         first = self.snapshots.samples[0]
         whole, rest = divmod(int(n), first.shape[0])
+        if rest == 0:                   # no draw: the generator's stream then goes to the dynamics alone
+            return first.repeat(whole, 1)
         g = generator if generator is not None else make_generator(0)
         extra = first[randperm(first.shape[0], generator=g, device=first.device)[:rest]]
         return torch.cat([first.repeat(whole, 1), extra])

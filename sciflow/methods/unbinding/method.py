@@ -30,6 +30,7 @@ from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex
 from ..base import Method
 from .encoding import EncodedPath, batch_complexes, encode_complex, encode_path, place_hydrogens
 from .guidance import enforce_exit, frame_min_distance, guided_field, pair_index
+from .metrics import centre_distances
 from .network import PathVelocity
 
 __all__ = ["ELEMENT_INDEX", "PATH_TIME", "UnbindingFlow"]
@@ -171,11 +172,9 @@ class UnbindingFlow(Method):
         masses = torch.as_tensor(condition.topology.masses[condition.topology.is_ligand])
         centroid = torch.as_tensor(condition.pocket_centroid())
 
-        def com_distance(ends: Tensor) -> Tensor:       # ends (n, Nl, 3) heavy atoms -> (n,) the success measure
-            full = place_hydrogens(condition, ends.cpu().to(torch.float64), enc.ligand_heavy_index)
-            return ((full * masses.reshape(1, -1, 1)).sum(1) / masses.sum() - centroid).norm(dim=-1)
-
-        raw_short = com_distance(heavy[:, -1].reshape(n, nl, 3)) < exit_d
+        ends = place_hydrogens(condition, heavy[:, -1].reshape(n, nl, 3).cpu().to(torch.float64),
+                               enc.ligand_heavy_index)                # the success measure: all atoms, by mass
+        raw_short = centre_distances(ends, masses, centroid) < exit_d
         if do_project:
             heavy, _ = enforce_exit(heavy, cond["pocket_pos"], cond["ligand_batch"], cond["pocket_batch"],
                                     lig_w.repeat(n), centre, exit_d)
@@ -185,8 +184,7 @@ class UnbindingFlow(Method):
         all_atoms = torch.stack([place_hydrogens(condition, fr, enc.ligand_heavy_index) for fr in frames])
         n_all = all_atoms.shape[2]
         states = all_atoms.permute(1, 0, 2, 3).reshape(f + 1, n * n_all, 3).to(torch.float32)
-        com = (all_atoms * masses.reshape(1, 1, -1, 1)).sum(2) / masses.sum()              # (n, T, 3)
-        dist = (com - centroid).norm(dim=-1).T.to(torch.float32)
+        dist = centre_distances(all_atoms.reshape(-1, n_all, 3), masses, centroid).reshape(n, f + 1).T.float()
         tau = y.reshape(n, nl, -1)[:, :, -1].mean(1).cpu()
         seconds = time.perf_counter() - start
         types = torch.as_tensor(element_index(condition.topology.elements[condition.topology.is_ligand]))

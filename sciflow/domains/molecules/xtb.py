@@ -183,7 +183,7 @@ class NEBResult:
     product_energy: float
     converged: bool
     steps: int
-    force_calls: int
+    force_calls: int                # xTB force/energy evaluations, end-point relaxations included
     seconds: float
     images: list[np.ndarray] = field(default_factory=list)
     energies: list[float] = field(default_factory=list)
@@ -202,17 +202,19 @@ def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_
     t0 = time.perf_counter()
     numbers = np.asarray(numbers)
     if relax_endpoints:
-        r, er, _ = relax(numbers, reactant, steps=endpoint_steps, calc=xtb_calculator(method))
-        p, ep, _ = relax(numbers, product, steps=endpoint_steps, calc=xtb_calculator(method))
+        r, er, nr = relax(numbers, reactant, steps=endpoint_steps, calc=xtb_calculator(method))
+        p, ep, np_ = relax(numbers, product, steps=endpoint_steps, calc=xtb_calculator(method))
+        end_calls = (nr + 1) + (np_ + 1)                 # BFGS evaluates once per step plus the start
     else:
         r, p = np.asarray(reactant, float), np.asarray(product, float)
         er, ep = xtb_energy(numbers, r), xtb_energy(numbers, p)
+        end_calls = 2
     import torch
 
     from .geometry import kabsch_align
     p = kabsch_align(torch.as_tensor(p), torch.as_tensor(r)).numpy()
     images = [to_atoms(numbers, r)] + [to_atoms(numbers, r) for _ in range(n_images)] + [to_atoms(numbers, p)]
-    calls = [0]
+    calls = [end_calls]                                  # the cost of the whole search, end points included
     for img in images:   # the end points' energies are computed once (the calculator caches them)
         img.calc = xtb_calculator(method)
     neb = NEB(images, k=spring, climb=False, method="improvedtangent")

@@ -55,7 +55,8 @@ def summarize(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate run metrics. A run succeeds when its planner returned a plan within the budget and the plan
     passed ``verify_plan`` (a plan that does not verify counts as a failure; ``all_verified`` says whether every
     returned plan did). ``median_time_s`` is over successful runs; ``median_time_all_s`` counts failures as
-    infinite (it is infinite when fewer than half of the runs succeed)."""
+    infinite (it is infinite unless more than half of the runs succeed: with an even count the median averages
+    the two middle values, and one of them is then infinite)."""
     runs = list(runs)
     claimed = [r for r in runs if r["success"]]
     ok = [r for r in claimed if _solved(r)]

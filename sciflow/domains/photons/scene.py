@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError, check_in_range
+from ...core.errors import InputError, check_finite, check_in_range, check_shape
 from .conditions import check_conditions
 
 __all__ = [
@@ -253,10 +253,11 @@ class Scene:
 
 
 def _vector(name: str, v: Any) -> np.ndarray:
-    a = np.asarray(v, dtype=np.float64)
-    if a.shape != (3,) or not np.isfinite(a).all():
-        raise InputError(f"{name}: expected 3 finite numbers, got {v!r}")
-    return a
+    try:
+        t = torch.as_tensor(v, dtype=torch.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected 3 numbers, got {v!r}") from None
+    return check_finite(name, check_shape(name, t, (3,))).numpy()
 
 
 SCENES = ("sphere", "box", "blob")

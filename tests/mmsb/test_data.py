@@ -153,6 +153,14 @@ def test_bad_model_settings_and_mismatched_data_fail_before_work(tmp_path):
         MMSB(reference="linear", dim=2).fit(_ragged())
     with pytest.raises(InputError, match="snapshots"):
         MMSB(reference="linear").fit(np.zeros((3, 10, 2)))
+    # abundance models refuse negative values (standardised data) and 'auto' sigma needs some spread
+    rng = np.random.default_rng(0)
+    centred = Snapshots.from_arrays([rng.normal(size=(6, 2)) for _ in range(3)], [0.0, 1.0, 2.0])
+    with pytest.raises(InputError, match="lotka_volterra models non-negative"):
+        MMSB(reference="lotka_volterra", rounds=1).fit(centred, show_progress=False)
+    same = Snapshots.from_arrays([np.ones((4, 2))] * 3, [0.0, 1.0, 2.0])
+    with pytest.raises(InputError, match="sigma: 'auto'"):
+        MMSB(reference="linear", sigma="auto", rounds=1).fit(same, show_progress=False)
     with pytest.raises(InputError, match="data"):
         read_snapshots(tmp_path / "missing.npz")
     np.savez(tmp_path / "bad.npz", Xs=np.zeros((3, 4)), dts=np.arange(3.0))

@@ -74,3 +74,24 @@ def test_bridge_matches_the_closed_form_ou_bridge():
         se = (torch.diagonal(cov) / n).sqrt()
         assert ((emp.mean(0) - mean).abs() < 4 * se).all(), (s, emp.mean(0), mean)
         torch.testing.assert_close(torch.cov(emp.T), cov, rtol=0.1, atol=0.1 * float(cov.diagonal().max()))
+
+
+def test_transition_cost_survives_a_slightly_indefinite_covariance_and_names_a_diverged_one():
+    import pytest
+
+    from sciflow.core.errors import SciflowError
+    from sciflow.methods.mmsb.gaussian import Linearization
+    # RK4 on a stiff drift can leave P with a tiny negative eigenvalue; the cost must stay finite and match the
+    # density of the matrix with that eigenvalue raised to the floor
+    cov = torch.tensor([[[1.0, 1.0], [1.0, 1.0 - 1e-6]]], dtype=torch.float64)   # eigenvalues ~2, ~-5e-7
+    lin = Linearization(mean=torch.zeros(1, 2, dtype=torch.float64), cov=cov, gain=cov)
+    y = torch.tensor([[0.3, 0.3], [0.0, 0.0]], dtype=torch.float64)
+    c = transition_cost(lin, y)
+    assert torch.isfinite(c).all()
+    evals, evecs = torch.linalg.eigh(cov[0] + 1e-9 * torch.eye(2, dtype=torch.float64))
+    fixed = evecs @ torch.diag(evals.clamp_min(1e-9 * evals.abs().sum())) @ evecs.T
+    want = -torch.distributions.MultivariateNormal(torch.zeros(2, dtype=torch.float64), fixed).log_prob(y)
+    torch.testing.assert_close(c[0], want, rtol=1e-6, atol=1e-6)
+    lin_nan = Linearization(mean=lin.mean, cov=torch.full_like(cov, float("inf")), gain=cov)
+    with pytest.raises(SciflowError, match="diverges"):
+        transition_cost(lin_nan, y)

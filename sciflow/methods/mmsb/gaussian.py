@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ...core.errors import SciflowError
 from ...core.solvers.sde_heun import ItoHeun
 
 __all__ = ["Linearization", "grid_steps", "jacobian", "linearize", "sample_bridges", "simulate_free", "transition_cost"]
@@ -117,10 +118,30 @@ def _jittered(cov: Tensor, rel: float = 1e-9) -> Tensor:
     return cov + (rel * tr / d + 1e-300)[..., None, None] * eye
 
 
+def _cholesky(cov: Tensor) -> Tensor:
+    """Lower Cholesky factors of (B, d, d) covariances. The exact LNA covariance is positive semi-definite;
+    RK4 on a stiff drift can leave it slightly indefinite, so a failed factor is retried on the matrix with its
+    eigenvalues raised to 1e-9 of its trace. A non-finite covariance means the drift itself diverged."""
+    if not bool(torch.isfinite(cov).all()):
+        raise SciflowError("reference: its linear-noise covariance is not finite: the drift diverges over a "
+                           "snapshot interval (too few cells per snapshot to pin it down, or a sigma far too "
+                           "small for the data); pass a numeric sigma or use more cells")
+    cov = _jittered(cov)
+    chol, info = torch.linalg.cholesky_ex(cov)
+    bad = info != 0
+    if bool(bad.any()):
+        evals, evecs = torch.linalg.eigh(cov[bad])
+        floor = 1e-9 * evals.abs().sum(-1, keepdim=True).clamp_min(1e-300)
+        fixed = (evecs * evals.clamp_min(floor)[..., None, :]) @ evecs.transpose(-1, -2)
+        chol = chol.clone()
+        chol[bad] = torch.linalg.cholesky(0.5 * (fixed + fixed.transpose(-1, -2)))
+    return chol
+
+
 def transition_cost(lin: Linearization, y: Tensor) -> Tensor:
     """(B, M) matrix -log Normal(y_j; m_i, P_i) for start rows i and end rows y (M, d), i.e. the
     reference's negative log transition density under the Gaussian approximation."""
-    chol = torch.linalg.cholesky(_jittered(lin.cov))                    # (B, d, d)
+    chol = _cholesky(lin.cov)                                           # (B, d, d)
     r = y[None, :, :] - lin.mean[:, None, :]                            # (B, M, d)
     z = torch.linalg.solve_triangular(chol, r.transpose(1, 2), upper=False)   # (B, d, M)
     logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)    # (B,)

@@ -177,6 +177,15 @@ class MMSB(Method):
         dim = self._config["dim"]
         if dim and snapshots.dim != dim:
             raise InputError(f"snapshots: have dimension {snapshots.dim}, the model {dim}")
+        x, _ = snapshots.stacked()
+        ref = self._config["reference"]
+        if ref in MECHANISTIC and bool((x < 0).any()):
+            raise InputError(f"snapshots: {ref} models non-negative abundances, but {int((x < 0).sum())} values "
+                             f"are negative (min {float(x.min()):.4g}); pass raw counts or concentrations, or "
+                             f"use a linear / mlp reference for centred or standardised data")
+        if self.auto_sigma and not bool((x.std(0) > 0).any()):
+            raise InputError("sigma: 'auto' sets the noise from the spread of the cells, but every snapshot "
+                             "holds the same point; pass a number")
         return snapshots.to(self.device, torch.float64)
 
     def _bridge_step(self) -> BridgeStep:

@@ -115,3 +115,27 @@ def test_bipartite_edges_match_brute_force():
     e = bipartite_edges(bs, bd, src_offset=10, dst_offset=100)
     want = {(10 + i, 100 + j) for i in range(6) for j in range(5) if bs[i] == bd[j]}
     assert set(map(tuple, e.T.tolist())) == want and e.shape[1] == len(want)
+
+
+def test_projection_of_a_batch_equals_projection_of_each_sample_and_leaves_clean_frames(make_ring):
+    """Only clashing (sample, frame) pairs are gathered and moved; the result does not depend on the batch."""
+    from sciflow.domains.molecules.complexes import CLASH_DISTANCE
+    from sciflow.methods.unbinding.guidance import frame_min_distance, pair_index
+    single = batch_complexes([encode_complex(make_ring())])
+    cond = batch_complexes([encode_complex(make_ring()) for _ in range(3)])
+    lp = cond["ligand_pos"]
+    offsets = torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0], [2.5, 0.5, 0.0]], dtype=lp.dtype)   # (F, 3)
+    g = cond["ligand_batch"]
+    # sample 0 never clashes, sample 1 clashes in frames 1-2, sample 2 only in frame 1
+    per_sample = torch.stack([offsets, offsets, torch.stack([offsets[0], offsets[1], offsets[0]])])  # (G, F, 3)
+    frames = lp.unsqueeze(1) + per_sample[g] * (g > 0).to(lp.dtype).reshape(-1, 1, 1)
+    out = project_clashes(frames, cond["pocket_pos"], g, cond["pocket_batch"])
+    pairs = pair_index(g, cond["pocket_batch"])
+    before = frame_min_distance(frames, cond["pocket_pos"], pairs, g, 3)
+    assert int((before < CLASH_DISTANCE).sum()) == 3                                     # the three clashing frames
+    for k in range(3):
+        rows = g == k
+        alone = project_clashes(frames[rows], single["pocket_pos"], single["ligand_batch"], single["pocket_batch"])
+        torch.testing.assert_close(out[rows], alone, atol=1e-10, rtol=0)
+    keep = (before >= CLASH_DISTANCE)[g]                                                 # (Nl, F) atoms of clean frames
+    assert torch.equal(out[keep], frames[keep])

@@ -67,11 +67,43 @@ def guided_field(velocity: Callable[..., Tensor], *, n_frames: int, scale: float
     return field
 
 
+def _members(batch: Tensor, owners: Tensor) -> tuple[Tensor, Tensor]:
+    """For K owners (sample indices), the rows of ``batch`` that belong to each, concatenated: (row index,
+    position k of its owner), ordered owner by owner."""
+    order = torch.argsort(batch, stable=True)
+    counts = torch.bincount(batch, minlength=int(owners.max()) + 1 if owners.numel() else 0)
+    ptr = torch.cumsum(counts, 0) - counts
+    sizes = counts[owners]
+    k = torch.repeat_interleave(torch.arange(owners.numel(), device=batch.device), sizes)
+    within = torch.arange(k.numel(), device=batch.device) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes,
+                                                                                     sizes)
+    return order[ptr[owners][k] + within], k
+
+
 def project_clashes(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, pocket_batch: Tensor, *,
                     threshold: float = CLASH_DISTANCE, margin: float = 0.3, rigid_steps: int = 200,
                     atom_steps: int = 200, lr: float = 0.05, restraint: float = 0.1) -> Tensor:
     """Remove clashes from frames (Nl, F, 3) Å: rigid per-sample-per-frame translations first, then all-atom
-    gradient steps with a harmonic restraint to the input. Frames without clashes are returned unchanged."""
+    gradient steps with a harmonic restraint to the input. Only the (sample, frame) pairs with a clash are
+    worked on (gathered into a batch of their own); every other frame is returned unchanged."""
+    n_graphs = int(ligand_batch.max()) + 1
+    pairs = pair_index(ligand_batch, pocket_batch)
+    clash = frame_min_distance(frames, pocket_pos, pairs, ligand_batch, n_graphs) < threshold      # (G, F)
+    out = frames.detach().clone()
+    if not bool(clash.any()):
+        return out
+    gi, fi = clash.nonzero(as_tuple=True)                                    # K clashing (sample, frame) pairs
+    lig, lk = _members(ligand_batch, gi)
+    poc, pk = _members(pocket_batch, gi)
+    sub = _project(out[lig, fi[lk]].unsqueeze(1), pocket_pos[poc], lk, pk, threshold=threshold, margin=margin,
+                   rigid_steps=rigid_steps, atom_steps=atom_steps, lr=lr, restraint=restraint)
+    out[lig, fi[lk]] = sub[:, 0]
+    return out
+
+
+def _project(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, pocket_batch: Tensor, *, threshold: float,
+             margin: float, rigid_steps: int, atom_steps: int, lr: float, restraint: float) -> Tensor:
+    """``project_clashes`` on every frame of the batch."""
     nl, f = frames.shape[:2]
     n_graphs = int(ligand_batch.max()) + 1
     pairs = pair_index(ligand_batch, pocket_batch)

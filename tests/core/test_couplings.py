@@ -29,6 +29,35 @@ def test_exact_ot_recovers_known_permutation(gen):
     assert torch.equal(j, inv)
 
 
+def test_exact_ot_pairs_float32_clouds_far_from_the_origin(gen):
+    """|a|^2 + |b|^2 - 2ab in float32 loses the distances of a cloud at 1e4 to rounding; the cost must not."""
+    x0 = torch.randn(64, 3, generator=gen) + 1e4
+    perm = torch.randperm(64, generator=gen)
+    x1 = x0[perm] + 0.01 * torch.randn(64, 3, generator=gen)
+    c = squared_euclidean(x0, x1)
+    assert c.dtype == torch.float32
+    torch.testing.assert_close(c, torch.cdist(x0.double() - 1e4, x1.double() - 1e4).float() ** 2,
+                               atol=1e-3, rtol=1e-4)
+    assert torch.equal(ExactOT().indices(x0, x1)[1], torch.argsort(perm))
+    with pytest.raises(InputError, match="features"):
+        squared_euclidean(x0, x1[:, :2])
+
+
+def test_sample_plan_beyond_the_multinomial_limit():
+    """Plans with more than 2**24 entries are drawn in two stages (with replacement) or by Gumbel top-k."""
+    n = 4100                                                                # 16.81M entries > 2**24
+    cols = (torch.arange(n) * 7) % n
+    plan = torch.zeros(n, n)
+    plan[torch.arange(n), cols] = torch.where(torch.arange(n) < n // 2, 3.0, 1.0)   # rows of two weights
+    g = torch.Generator().manual_seed(0)
+    i, j = sample_plan(plan, 20000, generator=g)
+    assert torch.equal(j, cols[i])                                          # only the plan's entries
+    frac = float((i < n // 2).double().mean())                              # 3/4 of the mass in the first half
+    assert abs(frac - 0.75) < 4 * (0.75 * 0.25 / 20000) ** 0.5
+    i, j = sample_plan(plan, n, generator=g, replace=False)
+    assert torch.equal(j, cols[i]) and i.unique().numel() == n
+
+
 def test_exact_ot_plan_marginals_unequal_sizes(gen):
     x0, x1 = torch.randn(30, 2, generator=gen), torch.randn(45, 2, generator=gen)
     p = ExactOT().plan(x0, x1)

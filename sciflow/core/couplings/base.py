@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-from ..random import multinomial
+from ..random import multinomial, rand
 
 __all__ = ["Cost", "Coupling", "IndependentCoupling", "PlanCoupling", "sample_plan", "squared_euclidean"]
 
@@ -17,20 +17,49 @@ Cost = Callable[[Tensor, Tensor], Tensor]
 
 
 def squared_euclidean(x0: Tensor, x1: Tensor) -> Tensor:
-    """(B0, B1) squared Euclidean distances between flattened rows."""
+    """(B0, B1) squared Euclidean distances between flattened rows.
+
+    Computed as |a|^2 + |b|^2 - 2 a.b after removing the joint mean (distances do not change) and in float64,
+    so that data far from the origin keeps its distances (in float32 a cloud at 1e3 loses them to rounding);
+    returned in the inputs' dtype."""
     a, b = x0.reshape(x0.shape[0], -1), x1.reshape(x1.shape[0], -1)
+    if a.shape[1] != b.shape[1]:
+        raise InputError(f"x0/x1: rows have {a.shape[1]} and {b.shape[1]} features; a cost needs the same number")
+    out_dtype = torch.promote_types(a.dtype, b.dtype)
+    a, b = a.to(torch.float64), b.to(torch.float64)
+    mean = torch.cat([a, b]).mean(0, keepdim=True)
+    a, b = a - mean, b - mean
     d = (a * a).sum(1, keepdim=True) + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return d.clamp_min(0)
+    return d.clamp_min(0).to(out_dtype)
+
+
+#: torch.multinomial draws from at most 2**24 categories
+_MULTINOMIAL_MAX = 2 ** 24
 
 
 def sample_plan(plan: Tensor, n: int, *, generator: torch.Generator | None = None,
                 replace: bool = True) -> tuple[Tensor, Tensor]:
-    """Draw n index pairs (i, j) with probability plan[i, j] (the plan need not be normalised)."""
-    flat = plan.reshape(-1).clamp_min(0)
-    if not bool(flat.sum() > 0):
+    """Draw n index pairs (i, j) with probability plan[i, j] (the plan need not be normalised).
+
+    Plans with more than 2**24 entries (torch.multinomial's limit) are drawn in two stages with replacement
+    (row i from the row sums, then j from row i) and by Gumbel top-k without."""
+    p = plan.clamp_min(0)
+    if not bool(p.sum() > 0):
         raise InputError("plan: has no positive mass")
-    idx = multinomial(flat, n, replacement=replace, generator=generator)
-    return idx // plan.shape[1], idx % plan.shape[1]
+    b1 = plan.shape[1]
+    if p.numel() <= _MULTINOMIAL_MAX:
+        idx = multinomial(p.reshape(-1), n, replacement=replace, generator=generator)
+        return idx // b1, idx % b1
+    if replace:
+        i = multinomial(p.sum(1), n, replacement=True, generator=generator)
+        j = multinomial(p[i], 1, replacement=True, generator=generator)[:, 0]
+        return i, j
+    if int(n) > int((p > 0).sum()):
+        raise InputError(f"n: cannot draw {n} distinct pairs from a plan with {int((p > 0).sum())} positive entries")
+    u = rand(p.shape, generator=generator, device=p.device, dtype=torch.float64).clamp_min(1e-300)
+    keys = torch.log(p.to(torch.float64)) - torch.log(-torch.log(u))
+    idx = torch.topk(keys.reshape(-1), int(n)).indices
+    return idx // b1, idx % b1
 
 
 class Coupling(ABC):

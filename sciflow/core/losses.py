@@ -23,16 +23,24 @@ def per_row_mse(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def reduce_rows(row_loss: Tensor, batch: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
-    """Mean of per-row losses; with ``batch`` (graph index per row) each graph counts once, whatever its size."""
+    """Mean of per-row losses (B,); with ``batch`` (graph index per row) each graph that has rows counts once,
+    whatever its size. ``weight`` (B,) multiplies each row's loss."""
+    rows = row_loss.shape[0]
     if weight is not None:
+        if weight.shape != (rows,):
+            raise InputError(f"weight: expected one weight per row, shape ({rows},), got {tuple(weight.shape)}")
         row_loss = row_loss * weight
     if batch is None:
         return row_loss.mean()
+    if batch.shape != (rows,) or batch.dtype not in (torch.int64, torch.int32):
+        raise InputError(f"batch: expected an integer graph index per row, shape ({rows},), got "
+                         f"{tuple(batch.shape)} {batch.dtype}")
     n = int(batch.max()) + 1
     sums = torch.zeros(n, dtype=row_loss.dtype, device=row_loss.device).index_add_(0, batch, row_loss)
     counts = torch.zeros(n, dtype=row_loss.dtype, device=row_loss.device).index_add_(
         0, batch, torch.ones_like(row_loss))
-    return (sums / counts.clamp_min(1)).mean()
+    present = counts > 0                               # an index with a gap leaves graphs without rows
+    return (sums[present] / counts[present]).mean()
 
 
 def cfm_loss(pred: Tensor, target: Tensor, t: Tensor | None = None, *, weighting: TimeWeighting | None = None,

@@ -30,6 +30,20 @@ def test_graph_reduction_counts_each_graph_once():
     assert float(reduce_rows(rows)) == pytest.approx(1.75)
 
 
+def test_graph_reduction_skips_absent_graphs_and_refuses_misshapen_weights_and_indices():
+    rows = torch.tensor([1.0, 1.0, 3.0, 3.0])
+    # graph 1 has no rows: the mean is over graphs 0 and 2, (1 + 3) / 2
+    assert float(reduce_rows(rows, torch.tensor([0, 0, 2, 2]))) == 2.0
+    with pytest.raises(InputError, match="batch"):
+        reduce_rows(rows, torch.tensor([0, 0, 1]))
+    with pytest.raises(InputError, match="batch"):
+        reduce_rows(rows, torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    pred, target, t = torch.ones(4, 3), torch.zeros(4, 3), torch.full((4,), 0.5)
+    with pytest.raises(InputError, match="weight"):                       # (B, 1) would broadcast to (B, B)
+        cfm_loss(pred, target, t, weighting=lambda s: s[:, None])
+    assert float(cfm_loss(pred, target, t, weighting=lambda s: s)) == 0.5
+
+
 def test_score_loss_parametrisations(gen):
     path = BrownianBridgePath(0.5)
     x0, x1 = torch.randn(16, 3, generator=gen), torch.randn(16, 3, generator=gen)

@@ -141,3 +141,31 @@ def test_ito_heun_is_heun_without_noise_and_has_ou_moments(gen):
     # and the trapezoid drift is far closer to the true OU mean than Euler-Maruyama at the same step
     true_mean = math.exp(-theta)
     assert abs(float(heun.mean()) - true_mean) < 0.5 * abs(float(em.mean()) - true_mean)
+
+
+def test_a_field_of_the_wrong_shape_or_one_that_turns_nan_is_named():
+    with pytest.raises(InputError, match=r"field: returned \(3, 1\)"):
+        RK4().solve(lambda x, t: x[:, :1], torch.ones(3, 2), torch.linspace(0, 1, 3))
+    with pytest.raises(InputError, match="field: returned"):
+        Dopri5().solve(lambda x, t: -x.sum(), torch.ones(3, 2), [0.0, 1.0])
+
+    def nan_after_half(x, t):
+        return torch.where(t[:, None] > 0.5, torch.full_like(x, float("nan")), -x)
+    d = Dopri5()
+    with pytest.raises(SciflowError, match="field: returned non-finite values near t=0.5"):
+        d.solve(nan_after_half, torch.ones(4, 2), [0.0, 1.0])
+    assert d.nfe < 1000                                  # named at once, not after max_steps rejections
+    # a first step so long that its stages overflow float32 (x' = -x^3 from 2 with h = 1e3) is retried shorter
+    x0 = torch.full((2, 1), 2.0)
+    d = Dopri5(first_step=1e3)
+    out = d.solve(lambda x, t: -x ** 3, x0, [0.0, 1.0])
+    assert out.info["rejected_steps"] >= 1
+    torch.testing.assert_close(out.last, torch.full((2, 1), 2.0 / 3.0), rtol=1e-4, atol=1e-5)
+    # x' = -x^3: x(t) = x0 / sqrt(1 + 2 x0^2 t) = 2 / 3 at t = 1
+    for kwargs, field in (({"first_step": -0.1}, "first_step"), ({"first_step": float("nan")}, "first_step"),
+                          ({"safety": 0.0}, "safety"), ({"safety": 2.0}, "safety")):
+        with pytest.raises(InputError, match=field):
+            Dopri5(**kwargs)
+    for g in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(InputError, match="diffusion"):
+            EulerMaruyama(g)

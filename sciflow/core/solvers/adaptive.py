@@ -43,8 +43,9 @@ class Dopri5(Solver):
         if int(max_steps) < 1:
             raise InputError(f"max_steps: must be >= 1, got {max_steps}")
         self.max_steps = int(max_steps)
-        self.safety = float(safety)
-        self.first_step = first_step
+        self.safety = check_in_range("safety", safety, 0.0, 1.0, low_open=True)
+        self.first_step = None if first_step is None else check_in_range("first_step", first_step, 0.0,
+                                                                           low_open=True)
 
     def _scale(self, x: Tensor, y: Tensor) -> Tensor:
         return self.atol + self.rtol * torch.maximum(x.abs(), y.abs())
@@ -70,7 +71,7 @@ class Dopri5(Solver):
         h = (torch.as_tensor(self.first_step, dtype=x.dtype, device=x.device) if self.first_step
              else self._initial_step(field, x, t, k1, direction, cond))
         states = [x0] if keep == "all" else []
-        accepted = rejected = 0
+        accepted = rejected = blown = 0
         for target in grid[1:]:
             while direction * float(target - t) > 0:
                 if accepted + rejected >= self.max_steps:
@@ -94,6 +95,12 @@ class Dopri5(Solver):
                         err = err + (hs * (b5 - b4)) * ki
                 err_norm = _rms(err / self._scale(x, x_new))
                 if not bool(torch.isfinite(err_norm)):
+                    # a step too long can overflow and is retried shorter; 50 such steps mean the field itself
+                    # returns non-finite values (each retry shortens the step 5x, so t creeps up to that point)
+                    blown += 1
+                    if blown >= 50:
+                        raise SciflowError(f"field: returned non-finite values near t={float(t):.6g} (states "
+                                           f"finite: {bool(torch.isfinite(x).all())}); no step size avoids them")
                     err_norm = torch.full_like(err_norm, float("inf"))
                 if err_norm <= 1:
                     accepted += 1

@@ -56,7 +56,12 @@ class Solver(ABC):
 
     def _eval(self, field: Field, x: Tensor, t: Tensor | float, cond: Mapping[str, Any]) -> Tensor:
         self.nfe += 1
-        return field(x, time_like(t, x), **cond)
+        out = field(x, time_like(t, x), **cond)
+        if not isinstance(out, Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise InputError(f"field: returned {got} for states of shape {tuple(x.shape)}; a velocity field must "
+                             f"return one value per state entry")
+        return out
 
     def solve(self, field: Field, x0: Tensor, times: Tensor | list[float], *, cond: Mapping[str, Any] | None = None,
               generator: torch.Generator | None = None, keep: Keep = "all") -> Trajectory:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import InputError, check_in_range
 from ..random import randn_like
 from .base import Field, Keep, Solver, time_like
 
@@ -25,8 +25,8 @@ class EulerMaruyama(Solver):
 
     def __init__(self, diffusion: float | Callable[[Tensor, Tensor], Tensor], substeps: int = 1) -> None:
         super().__init__()
-        if not callable(diffusion) and float(diffusion) < 0:
-            raise InputError(f"diffusion: must be >= 0, got {diffusion}")
+        if not callable(diffusion):
+            check_in_range("diffusion", diffusion, 0.0)
         if int(substeps) < 1:
             raise InputError(f"substeps: must be >= 1, got {substeps}")
         self.diffusion = diffusion

@@ -120,5 +120,28 @@ def test_bad_inputs():
         LinearPath().sample(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(5))
     with pytest.raises(InputError, match="knot_times"):
         MultiMarginalPath(torch.tensor([0.0, 2.0, 1.0]))
+    mm, knots = MultiMarginalPath(torch.tensor([0.0, 1.0, 2.0]), sigma=0.5), torch.zeros(3, 4, 2)
+    for t in (torch.tensor([-1.0, 0.5, 0.5, 0.5]), torch.tensor([0.5, 0.5, 0.5, 2.5]),
+              torch.tensor([float("nan"), 0.5, 0.5, 0.5]), torch.full((3,), 0.5)):
+        with pytest.raises(InputError, match="t:"):                      # no extrapolation past the knots
+            mm.sample(knots, t)
+    with pytest.raises(InputError, match="noise"):
+        mm.sample(knots, torch.full((4,), 0.5), noise=torch.ones(2))
     with pytest.raises(InputError, match="noise"):
         BrownianBridgePath(0.1).sample(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3), noise=torch.zeros(2, 2))
+
+
+def test_a_schedule_whose_noise_vanishes_at_one_half_still_draws_noise(gen):
+    from sciflow.core.paths import InterpolantPath
+    from sciflow.core.schedules import Coefficients, Schedule
+
+    class Dip(Schedule):                       # s(t) = (1 - 2t)^2 / 2: zero at t = 1/2 only
+        def __call__(self, t):
+            one = torch.ones_like(t)
+            return Coefficients(1 - t, t, 0.5 * (1 - 2 * t) ** 2, -one, one, -2 * (1 - 2 * t))
+
+    path = InterpolantPath(Dip())
+    assert path.stochastic
+    x = torch.zeros(20000, 1)
+    s = path.sample(x, x, torch.full((20000,), 0.1), generator=gen)
+    assert abs(float(s.xt.var()) - 0.32 ** 2) < 0.01                   # s(0.1)^2 = 0.1024

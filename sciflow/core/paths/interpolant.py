@@ -15,8 +15,9 @@ class InterpolantPath(ProbPath):
 
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
-        probe = schedule(torch.tensor([0.5]))
-        self.stochastic = bool(probe.s.abs().max() > 0)
+        # noisy if s(t) or s'(t) is non-zero anywhere on a grid of (0, 1) (a schedule may vanish at t = 1/2)
+        probe = schedule(torch.linspace(0.0, 1.0, 65, dtype=torch.float64)[1:-1])
+        self.stochastic = bool(probe.s.abs().max() > 0) or bool(probe.ds.abs().max() > 0)
 
     def sample(self, x0: Tensor, x1: Tensor, t: Tensor, *, noise: Tensor | None = None,
                generator: torch.Generator | None = None) -> PathSample:

@@ -46,6 +46,15 @@ class MultiMarginalPath:
         t = torch.as_tensor(t, dtype=knots.dtype, device=knots.device)
         if t.dim() == 0:
             t = t.expand(b)
+        if t.shape != (b,):
+            raise InputError(f"t: expected a scalar or shape ({b},), got {tuple(t.shape)}")
+        lo, hi = float(self.knot_times[0]), float(self.knot_times[-1])
+        tol = 1e-6 * (hi - lo)
+        if not bool(((t >= lo - tol) & (t <= hi + tol)).all()):      # also refuses NaN
+            bad = t[~((t >= lo - tol) & (t <= hi + tol))]
+            raise InputError(f"t: times must lie in the knots' range [{lo:g}, {hi:g}], got {bad[:4].tolist()}")
+        if noise is not None and noise.shape != knots.shape[1:]:
+            raise InputError(f"noise: expected shape {tuple(knots.shape[1:])}, got {tuple(noise.shape)}")
         k = self.segment(t)
         kt = self.knot_times.to(knots.device, knots.dtype)
         t_lo, t_hi = kt[k], kt[k + 1]

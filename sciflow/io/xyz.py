@@ -24,6 +24,12 @@ from .registry import reader, suffix_of, writer
 __all__ = ["read_xyz", "write_xyz"]
 
 _RESERVED = {"time", "comment", "sciflow_dim", ENERGY}
+#: per-frame scalar names that extended XYZ or ASE take for their own data (lower case): a frame value under such
+#: a name would be lost, make an unreadable file or crash ASE (its array-valued calculator properties); scalar
+#: properties (free_energy, magmom) round-trip and stay allowed
+_TAKEN = (_RESERVED - {ENERGY}) | {"pbc", "lattice", "properties", "forces", "stress", "stresses", "dipole", "charges",
+                                   "magmoms", "energies", "dielectric_tensor", "born_effective_charges",
+                                   "polarization"}
 
 
 def _numbers(traj: Trajectory, meta: dict[str, Any], fmt: str) -> np.ndarray:
@@ -48,9 +54,13 @@ def write_xyz(path: Path, traj: Trajectory, **meta: Any) -> None:
     energy = A.per_frame(traj, ENERGY, fmt)
     notes = A.comments(traj, meta)
     scalars = {}
+    taken = _TAKEN
     for key, value in traj.step_extras.items():
-        if key in _RESERVED or not (value.dim() == 1 or (value.dim() == 2 and value.shape[1] == 1)):
+        if key == ENERGY or not (value.dim() == 1 or (value.dim() == 2 and value.shape[1] == 1)):
             continue
+        if key.lower() in taken:
+            raise InputError(f"traj.step_extras: key {key!r} is a name extended XYZ or ASE uses for its own "
+                             f"data ({', '.join(sorted(taken))}); rename it or write npz")
         if not key.isidentifier():
             raise InputError(f"traj.step_extras: key {key!r} cannot be an XYZ comment-line key")
         scalars[key] = A.per_frame(traj, key, fmt)

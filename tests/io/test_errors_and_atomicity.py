@@ -84,6 +84,20 @@ def test_xyz_refuses_a_batch_of_several_graphs(tmp_path, graph_batch):
     write_trajectory(tmp_path / "one.xyz", graph_batch.samples([1]))   # one graph is fine
 
 
+@pytest.mark.parametrize("key", ["time", "pbc", "Lattice", "Properties", "stress", "forces"])
+def test_xyz_refuses_per_frame_values_named_like_its_own_fields(tmp_path, key):
+    """'time' and 'pbc' were dropped, 'Lattice' / 'Properties' gave an unreadable file, 'stress' crashed in ASE."""
+    traj = Trajectory(torch.arange(2.0), torch.zeros(2, 1, 3), extras={"atomic_numbers": torch.tensor([1])},
+                      step_extras={key: torch.tensor([1.5, 2.5])})
+    with pytest.raises(InputError, match=f"step_extras: key '{key}' is a name extended XYZ or ASE uses"):
+        write_trajectory(tmp_path / "a.xyz", traj)
+    assert _only(tmp_path) == []
+    traj = Trajectory(torch.arange(2.0), torch.zeros(2, 1, 3), extras={"atomic_numbers": torch.tensor([1])},
+                      step_extras={"energy": torch.tensor([1.5, 2.5]), "rmsd": torch.tensor([0.1, 0.2])})
+    back = read_trajectory(write_trajectory(tmp_path / "b.xyz", traj))
+    torch.testing.assert_close(back.step_extras["rmsd"], traj.step_extras["rmsd"])
+
+
 def test_missing_or_bad_atomic_numbers(tmp_path):
     traj = Trajectory(torch.arange(2.0), torch.zeros(2, 3, 3))
     with pytest.raises(InputError, match="atomic_numbers: .xyz files need the element"):

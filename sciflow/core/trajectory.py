@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -107,6 +108,9 @@ class Trajectory:
     def frames(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
         """Keep the frames ``index`` (an int keeps one frame, as a length-1 trajectory)."""
         if isinstance(index, int):
+            t = self.n_frames
+            if not -t <= index < t:
+                raise IndexError(f"Trajectory.frames: frame {index} is out of range for {t} frames")
             index = slice(index, index + 1 if index != -1 else None)
         return self._replace(times=self.times[index], states=self.states[index],
                              step_extras={k: v[index] for k, v in self.step_extras.items()})
@@ -122,11 +126,18 @@ class Trajectory:
 
     def samples(self, index: Sequence[int] | Tensor) -> Trajectory:
         """Keep whole samples ``index`` (graphs for a graph batch, rows otherwise), renumbered 0..k-1."""
-        if BATCH not in self.extras:
-            return self.rows(torch.as_tensor(index, dtype=torch.long))
-        batch = self.extras[BATCH]
-        idx = torch.as_tensor(index, dtype=torch.long, device=batch.device)
+        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         n = self.n_samples
+        if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+            raise IndexError(f"Trajectory.samples: indices {idx.tolist()[:8]} are out of range for {n} samples")
+        idx = idx % max(n, 1)
+        if idx.unique().numel() != idx.numel():
+            raise InputError(f"Trajectory.samples: repeated sample indices {idx.tolist()[:8]}; each sample can be "
+                             f"kept once")
+        if BATCH not in self.extras:
+            return self.rows(idx)
+        batch = self.extras[BATCH]
+        idx = idx.to(batch.device)
         keep = torch.isin(batch, idx)
         remap = torch.full((n,), -1, dtype=torch.long, device=batch.device)
         remap[idx] = torch.arange(len(idx), device=batch.device)
@@ -151,7 +162,7 @@ class Trajectory:
             raise InputError("Trajectory.cat: needs at least one trajectory")
         t0 = trajs[0]
         for i, tr in enumerate(trajs[1:], 1):
-            if tr.times.shape != t0.times.shape or not torch.allclose(tr.times.to(t0.times), t0.times):
+            if tr.times.shape != t0.times.shape or not _same_times(tr.times.to(t0.times), t0.times):
                 raise InputError(f"Trajectory.cat: times of trajectory {i} differ from trajectory 0")
             if set(tr.extras) != set(t0.extras) or set(tr.step_extras) != set(t0.step_extras):
                 raise InputError(f"Trajectory.cat: extras keys of trajectory {i} differ from trajectory 0")
@@ -208,6 +219,13 @@ def _shared(name: str, values: Sequence[Tensor]) -> Tensor:
     return values[0]
 
 
+def _same_times(a: Tensor, b: Tensor) -> bool:
+    """Equal to a millionth of the smallest step between frames (to 1e-12 for a single frame)."""
+    gaps = (b[1:] - b[:-1]).abs()
+    tol = 1e-6 * float(gaps.min()) if gaps.numel() else 1e-12 * max(1.0, float(b.abs().max()))
+    return bool(((a - b).abs() <= tol).all())
+
+
 def _plain(obj: Any) -> Any:
     """Reduce metadata to types ``torch.load(weights_only=True)`` accepts."""
     if isinstance(obj, Mapping):
@@ -216,4 +234,6 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if isinstance(obj, (str, int, float, bool)) or obj is None or torch.is_tensor(obj):
         return obj
+    if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":      # numpy scalars keep their value and type
+        return obj.item()
     return str(obj)

@@ -86,3 +86,38 @@ def test_to_and_weights_only_state_dict():
     buf.seek(0)
     back = Trajectory.from_state_dict(torch.load(buf, weights_only=True))
     assert torch.equal(back.states, tr.states) and back.info == {"solver": "rk4", "nfe": 8}
+
+
+def test_index_checks_and_cat_time_tolerance():
+    a = graph_traj([3, 5])
+    with pytest.raises(IndexError, match="frame 4"):          # was an empty trajectory
+        a.frames(4)
+    with pytest.raises(IndexError, match="frame -5"):
+        a.frames(-5)
+    torch.testing.assert_close(a.frames(-4).states, a.states[:1])
+    with pytest.raises(InputError, match="repeated"):          # [1, 1] left sample 0 without rows
+        a.samples([1, 1])
+    with pytest.raises(IndexError, match="out of range"):
+        a.samples([2])
+    torch.testing.assert_close(a.samples([-1]).states, a.samples([1]).states)
+    b = graph_traj([2], seed=1)
+    shifted = Trajectory(b.times + 1e-3, b.states, extras=b.extras, step_extras=b.step_extras)
+    with pytest.raises(InputError, match="times"):             # a shift of 1e-3 on a step of 1/3
+        Trajectory.cat([a, shifted])
+    big = Trajectory(a.times * 1000, a.states, extras=a.extras, step_extras=a.step_extras)
+    big_b = Trajectory(b.times * 1000 + 0.009, b.states, extras=b.extras, step_extras=b.step_extras)
+    with pytest.raises(InputError, match="times"):             # allclose's relative 1e-5 let 1000 vs 1000.009 pass
+        Trajectory.cat([big, big_b])
+    rounded = Trajectory(b.times.double().float(), b.states, extras=b.extras, step_extras=b.step_extras)
+    assert Trajectory.cat([a, rounded]).n_samples == 3
+
+
+def test_numpy_scalars_in_info_keep_their_values():
+    import numpy as np
+    tr = Trajectory(torch.arange(2.0), torch.zeros(2, 1, 3), info={"steps": np.int64(20), "loss": np.float32(0.5),
+                                                                   "ok": np.bool_(True)})
+    buf = io.BytesIO()
+    torch.save(tr.state_dict(), buf)
+    buf.seek(0)
+    back = Trajectory.from_state_dict(torch.load(buf, weights_only=True))
+    assert back.info == {"steps": 20, "loss": 0.5, "ok": True}

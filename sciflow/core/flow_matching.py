@@ -17,7 +17,7 @@ from .errors import InputError
 from .losses import TimeWeighting, cfm_loss
 from .paths.base import ProbPath
 from .random import rand
-from .solvers.base import Solver
+from .solvers.base import Solver, check_grid
 from .trajectory import Trajectory
 
 __all__ = ["FlowMatcher", "logit_normal_time", "uniform_time"]
@@ -92,6 +92,11 @@ class FlowMatcher:
                t0: float = 0.0, t1: float = 1.0, times: Tensor | None = None, cond: Mapping[str, Any] | None = None,
                generator: torch.Generator | None = None, keep: str = "all") -> Trajectory:
         """Integrate dx/dt = v(x, t, **cond) from x0 at t0 to t1 (``steps`` equal intervals unless ``times``)."""
-        grid = times if times is not None else torch.linspace(t0, t1, int(steps) + 1, dtype=x0.dtype)
+        if times is not None:
+            grid = check_grid(times, x0.dtype)
+        else:
+            if isinstance(steps, bool) or int(steps) != steps or int(steps) < 1:
+                raise InputError(f"steps: must be an integer >= 1, got {steps!r}")
+            grid = torch.linspace(t0, t1, int(steps) + 1, dtype=x0.dtype)
         with torch.no_grad():
             return solver.solve(velocity, x0, grid.to(x0.device), cond=cond, generator=generator, keep=keep)

@@ -80,18 +80,32 @@ def write_samples(pattern: str, traj: Trajectory, **meta: Any) -> list[Path]:
     per_row = {k: meta[k] for k in ("atomic_numbers", "symbols") if meta.get(k) is not None
                and BATCH in traj.extras and len(meta[k]) == traj.n_rows}
     batch = traj.extras.get(BATCH)
-    out = []
-    for i, name in enumerate(names):
-        one = traj.samples([i])
-        m = dict(meta)
-        if per_row:
-            rows = (batch == i).nonzero().squeeze(1).tolist()
-            for k, v in per_row.items():
-                m[k] = [v[r] for r in rows] if not torch.is_tensor(v) else v[rows]
-        if BATCH in one.extras:
-            one = Trajectory(one.times, one.states, extras={k: v for k, v in one.extras.items() if k != BATCH},
-                             step_extras=one.step_extras, info=one.info)
-        out.append(write_trajectory(name, one, **m))
-    return out
+    # all or nothing: every sample goes to a hidden temporary file beside its target first, and the files are
+    # renamed into place only when all of them are written
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for i, name in enumerate(names):
+            one = traj.samples([i])
+            m = dict(meta)
+            if per_row:
+                rows = (batch == i).nonzero().squeeze(1).tolist()
+                for k, v in per_row.items():
+                    m[k] = [v[r] for r in rows] if not torch.is_tensor(v) else v[rows]
+            if BATCH in one.extras:
+                one = Trajectory(one.times, one.states, extras={k: v for k, v in one.extras.items() if k != BATCH},
+                                 step_extras=one.step_extras, info=one.info)
+            final = Path(name)
+            tmp = final.with_name(f".{final.stem}.{os.getpid()}.part{final.suffix}")
+            staged.append((tmp, final))
+            try:
+                write_trajectory(tmp, one, **m)
+            except InputError as e:
+                raise InputError(f"sample {i} ({final.name}): {e}") from None
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return [final for _, final in staged]
 
 

@@ -55,7 +55,11 @@ def atomic_numbers(traj: Trajectory, meta: dict[str, Any], fmt: str) -> np.ndarr
     """(N,) atomic numbers from meta ``atomic_numbers=`` / ``symbols=`` or ``traj.extras["atomic_numbers"]``."""
     n = traj.n_rows
     if meta.get("atomic_numbers") is not None:
-        z, name = np.asarray(torch.as_tensor(meta["atomic_numbers"]).cpu()), "atomic_numbers"
+        raw = meta["atomic_numbers"]
+        if isinstance(raw, str) or (not torch.is_tensor(raw) and np.asarray(raw).dtype.kind not in "biuf"):
+            raise InputError(f"atomic_numbers: expected integers (1 for H, 8 for O, ...), got {str(raw)[:60]}; "
+                             f"pass element symbols as symbols=")
+        z, name = np.asarray(torch.as_tensor(raw).cpu()), "atomic_numbers"
     elif meta.get("symbols") is not None:
         symbols = meta["symbols"]
         if isinstance(symbols, str):

@@ -154,3 +154,10 @@ def test_couplings_on_cuda():
     for c in (ExactOT(), Sinkhorn(0.1)):
         a, b = c(x0, x1, generator=g)
         assert a.device.type == "cuda" and b.device.type == "cuda"
+
+
+def test_multimarginal_coupling_needs_plan_couplings():
+    with pytest.raises(InputError, match="couplings: expected a plan coupling"):
+        MultiMarginalCoupling(IndependentCoupling())
+    with pytest.raises(InputError, match="couplings"):
+        MultiMarginalCoupling([ExactOT(), "sinkhorn"])

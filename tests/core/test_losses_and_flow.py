@@ -113,3 +113,12 @@ def test_logit_normal_time_is_in_unit_interval(gen):
     t = logit_normal_time(0.0, 1.0)(10_000, gen, torch.device("cpu"), torch.float32)
     assert bool(((t > 0) & (t < 1)).all()) and abs(float(t.mean()) - 0.5) < 0.02
     assert math.isfinite(float(t.std()))
+
+
+def test_sampling_takes_a_list_grid_and_refuses_bad_step_counts():
+    x0 = torch.ones(3, 2, dtype=torch.float64)
+    out = FlowMatcher.sample(lambda x, t: -x, x0, RK4(), times=[0.0, 0.5, 1.0])   # was AttributeError
+    torch.testing.assert_close(out.last, x0 * math.exp(-1.0), rtol=1e-3, atol=0)
+    for steps in (0, -1, 2.5, True):
+        with pytest.raises(InputError, match="steps"):
+            FlowMatcher.sample(lambda x, t: -x, x0, RK4(), steps=steps)

@@ -104,6 +104,8 @@ def test_missing_or_bad_atomic_numbers(tmp_path):
         write_trajectory(tmp_path / "a.xyz", traj)
     with pytest.raises(InputError, match=r"atomic_numbers: expected one entry per atom \(3\)"):
         write_trajectory(tmp_path / "a.pdb", traj, atomic_numbers=[1, 1])
+    with pytest.raises(InputError, match="atomic_numbers: expected integers .* symbols="):
+        write_trajectory(tmp_path / "a.xyz", traj, atomic_numbers=["O", "H", "H"])
     with pytest.raises(InputError, match="atomic_numbers: entry 1 is 0"):
         write_trajectory(tmp_path / "a.xyz", traj, atomic_numbers=[1, 0, 1])
     with pytest.raises(InputError, match="symbols: entry 2 is 'Qq'"):

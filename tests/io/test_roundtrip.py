@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from sciflow.core.errors import InputError
 from sciflow.core.trajectory import Trajectory
 from sciflow.io import formats, read_trajectory, write_samples, write_trajectory
 
@@ -180,3 +181,15 @@ def test_write_samples_writes_one_file_per_graph(tmp_path, graph_batch):
     bare = Trajectory(graph_batch.times, graph_batch.states, extras={"batch": graph_batch.extras["batch"]})
     paths = write_samples(str(tmp_path / "b_{i}.pdb"), bare, atomic_numbers=z)
     assert read_trajectory(paths[1]).extras["atomic_numbers"].tolist() == z[2:5]
+
+
+def test_write_samples_is_all_or_nothing_and_names_the_bad_sample(tmp_path, graph_batch):
+    z = graph_batch.extras["atomic_numbers"].clone()
+    rows = (graph_batch.extras["batch"] == 1).nonzero().squeeze(1)
+    z[rows[0]] = 200                                                # sample 1 holds an impossible element
+    bad = Trajectory(graph_batch.times, graph_batch.states, extras={**graph_batch.extras, "atomic_numbers": z})
+    (tmp_path / "s_0.xyz").write_text("kept\n")
+    with pytest.raises(InputError, match=r"sample 1 \(s_1.xyz\): .*200"):
+        write_samples(str(tmp_path / "s_{i}.xyz"), bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_0.xyz"]   # nothing new, no temporary left
+    assert (tmp_path / "s_0.xyz").read_text() == "kept\n"              # and nothing replaced

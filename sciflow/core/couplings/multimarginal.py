@@ -19,6 +19,10 @@ class MultiMarginalCoupling:
     one per interval (e.g. a cost that depends on the interval's reference dynamics)."""
 
     def __init__(self, couplings: PlanCoupling | Sequence[PlanCoupling]) -> None:
+        items = [couplings] if isinstance(couplings, PlanCoupling) else couplings
+        if not isinstance(items, Sequence) or not all(isinstance(c, PlanCoupling) for c in items):
+            raise InputError(f"couplings: expected a plan coupling (ExactOT, Sinkhorn, EntropicOT, ...) or a list of "
+                             f"them, got {type(couplings).__name__}; an independent coupling has no plan to chain")
         self.couplings = couplings
 
     def _coupling(self, k: int, n_intervals: int) -> PlanCoupling:

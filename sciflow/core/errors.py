@@ -8,10 +8,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["InputError", "SciflowError", "check_bool", "check_finite", "check_in_range", "check_shape"]
+__all__ = ["InputError", "SciflowError", "check_bool", "check_count", "check_finite", "check_in_range", "check_shape"]
 
 
 class SciflowError(Exception):
@@ -54,6 +55,16 @@ def check_bool(name: str, value: Any) -> bool:
     if type(value).__name__ not in ("bool", "bool_"):
         raise InputError(f"{name}: expected True or False, got {_short(value)}")
     return bool(value)
+
+
+def check_count(name: str, value: Any, low: int = 1) -> int:
+    """Raise ``InputError`` unless ``value`` is an integer (Python or numpy, not a bool) >= ``low``: 2.7, True and
+    "3" are not counts."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name}: expected an integer >= {low}, got {_short(value)}")
+    if int(value) < low:
+        raise InputError(f"{name}: must be >= {low}, got {int(value)}")
+    return int(value)
 
 
 def check_in_range(name: str, value: float, low: float | None = None, high: float | None = None, *,

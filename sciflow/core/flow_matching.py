@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .couplings.base import Coupling, IndependentCoupling
-from .errors import InputError
+from .errors import InputError, check_count
 from .losses import TimeWeighting, cfm_loss
 from .paths.base import ProbPath
 from .random import rand
@@ -95,8 +95,6 @@ class FlowMatcher:
         if times is not None:
             grid = check_grid(times, x0.dtype)
         else:
-            if isinstance(steps, bool) or int(steps) != steps or int(steps) < 1:
-                raise InputError(f"steps: must be an integer >= 1, got {steps!r}")
-            grid = torch.linspace(t0, t1, int(steps) + 1, dtype=x0.dtype)
+            grid = torch.linspace(t0, t1, check_count("steps", steps) + 1, dtype=x0.dtype)
         with torch.no_grad():
             return solver.solve(velocity, x0, grid.to(x0.device), cond=cond, generator=generator, keep=keep)

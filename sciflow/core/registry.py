@@ -65,3 +65,5 @@ for _name, _cls in {"euler": Euler, "midpoint": Midpoint, "heun": Heun, "rk4": R
                     "euler_maruyama": EulerMaruyama}.items():
     SOLVERS.register(_name)(_cls)
 COSTS.register("squared_euclidean")(lambda: squared_euclidean)
+#: the solvers of deterministic flows (the rest integrate SDEs and need a diffusion)
+ODE_SOLVERS = ("euler", "midpoint", "heun", "rk4", "dopri5")

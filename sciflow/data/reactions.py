@@ -12,6 +12,7 @@ Pattanaik, Ingraham, Grambow & Green, *PCCP* 2020), see ``datasets/reactions/CAR
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,8 +147,14 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
         p = p / "triplets.npz"
     if not p.is_file():
         raise InputError(f"data: no triplets file at {p}")
-    with np.load(p, allow_pickle=False) as d:
-        arrays = {k: d[k] for k in d.files}
+    try:
+        with np.load(p, allow_pickle=False) as d:
+            arrays = {k: d[k] for k in d.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"data: {p} is not a readable triplets .npz ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:120] if str(e) else 'empty file'})") from None
+    if not isinstance(arrays, dict):
+        raise InputError(f"data: {p} is a single array, not a triplets .npz archive")
     need = _REQUIRED + (("pos_ts",) if require_ts else ())
     missing = [k for k in need if k not in arrays]
     if missing:

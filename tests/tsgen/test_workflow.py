@@ -133,3 +133,95 @@ def test_xtb_checks_from_every_sample_visit_each_sample_once_medoid_first(exampl
     assert m["saddle_success"] == 1.0 and abs(m["saddle_success_all_samples"] - 2 / 3) < 1e-12
     # every search starts from the exact xTB Hessian by default, and the metrics say so
     assert hessian_flags == [True, True, True] and m["sella_exact_hessian"] is True
+
+
+def _write_pair(folder, name, z, r, p):
+    from sciflow.domains.molecules.io import write_xyz_frames
+    write_xyz_frames(folder / f"{name}.xyz", [(np.asarray(z), np.asarray(r, float), "r"),
+                                              (np.asarray(z), np.asarray(p, float), "p")])
+
+
+def test_workflow_names_the_bad_reaction_and_refuses_clashing_or_orphan_files(tmp_path, example_reactions):
+    from sciflow.workflows import run_workflow
+
+    folder = tmp_path / "rx"
+    folder.mkdir()
+    ok = example_reactions.reaction(0)
+    _write_pair(folder, "a_good", ok["atomic_numbers"], ok["pos_reactant"], ok["pos_product"])
+    _write_pair(folder, "b_fluoro", [6, 9], [[0, 0, 0], [1.4, 0, 0]], [[0, 0, 0], [1.5, 0, 0]])
+    wf = {"version": 1, "task": "tsgen", "output": str(tmp_path / "o"),
+          "tsgen": {"model": str(MODEL), "reactions": str(folder)}}
+    with pytest.raises(InputError, match=r"reaction b_fluoro \(b_fluoro.xyz\): atom 1 is F"):  # was reactions[0]
+        run_workflow(wf)
+    (folder / "b_fluoro.xyz").unlink()
+    from sciflow.domains.molecules.io import write_xyz_frames
+    write_xyz_frames(folder / "a_good_reactant.xyz", [(ok["atomic_numbers"], ok["pos_reactant"], "r")])
+    write_xyz_frames(folder / "a_good_product.xyz", [(ok["atomic_numbers"], ok["pos_product"], "p")])
+    with pytest.raises(InputError, match="a_good.xyz and a_good_reactant.xyz \\+ a_good_product.xyz are both"):
+        run_workflow(wf)                                             # one would overwrite the other's xyz
+    (folder / "a_good_reactant.xyz").unlink()
+    with pytest.raises(InputError, match="a_good_product.xyz has no matching a_good_reactant"):
+        run_workflow(wf)                                             # was skipped without a word
+    assert not (tmp_path / "o" / "xyz").exists()
+
+
+def test_a_diverging_reaction_is_recorded_not_written_and_the_rest_go_on(tmp_path, example_reactions):
+    """A product with one H 20 Å away makes the network diverge: evaluate counts it as failed, generate names it,
+    the workflow records it in the CSV and writes the other reactions (it crashed in the Kabsch SVD)."""
+    from sciflow.core.errors import SciflowError
+    from sciflow.data.reactions import ReactionSet, save_triplets
+    from sciflow.methods.tsgen import TSGen
+    from sciflow.methods.tsgen.evaluate import evaluate
+    from sciflow.workflows import run_workflow
+
+    far_p = example_reactions.pos_product.copy()
+    s = example_reactions.rows(1)
+    h = s.start + int(np.flatnonzero(example_reactions.atomic_numbers[s] == 1)[0])
+    far_p[h] += [20.0, 0.0, 0.0]
+    far = ReactionSet(example_reactions.rxn_id, example_reactions.offsets, example_reactions.atomic_numbers,
+                      example_reactions.pos_reactant, far_p, example_reactions.pos_ts)
+    model = TSGen.load(MODEL)
+    bad = far.reaction(1)
+    with pytest.raises(SciflowError, match="diverged"):
+        model.generate((bad["atomic_numbers"], bad["pos_reactant"]), (bad["atomic_numbers"], bad["pos_product"]), 2)
+    m = evaluate(model, far, n_samples=2)
+    assert m["rmsd_failed"] == 1 and m["diverged_samples"] == 2 and np.isfinite(m["rmsd_mean"])
+    save_triplets(tmp_path / "far.npz", far)
+    wf = {"version": 1, "task": "tsgen", "output": str(tmp_path / "o"),
+          "tsgen": {"model": str(MODEL), "reactions": str(tmp_path / "far.npz"), "n_samples": 2}}
+    summary = run_workflow(wf)
+    assert summary["diverged"] == [str(far.rxn_id[1])] and summary["written"] == 2
+    rows = {r["reaction"]: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").read_text().splitlines())}
+    assert rows[str(far.rxn_id[1])]["diverged"] and not rows[str(far.rxn_id[0])]["diverged"]
+    assert sorted(p.name for p in (tmp_path / "o" / "xyz").iterdir()) == sorted(
+        f"{far.rxn_id[i]}.xyz" for i in (0, 2))
+
+
+def test_generate_checks_counts_steps_solver_and_reaction_size(example_reactions):
+    from sciflow.methods.tsgen import TSGen
+
+    model = TSGen.load(MODEL)
+    r = example_reactions.reaction(0)
+    pair = ((r["atomic_numbers"], r["pos_reactant"]), (r["atomic_numbers"], r["pos_product"]))
+    for kwargs, field in (({"n": 2.7}, "n: expected an integer"), ({"n": True}, "n: expected an integer"),
+                          ({"n": 2, "steps": 0}, "steps: must be >= 1"),          # 0 fell back to the default
+                          ({"n": 2, "solver": "euler_maruyama"}, "solver: euler_maruyama integrates an SDE")):
+        with pytest.raises(InputError, match=field):
+            model.generate(*pair, **kwargs)
+    with pytest.raises(InputError, match="at least 2"):
+        model.generate(([6], [[0.0, 0.0, 0.0]]), ([6], [[0.1, 0.0, 0.0]]), 1)
+
+
+def test_unreadable_triplets_and_model_files_are_named(tmp_path):
+    from sciflow.data.reactions import load_triplets
+    from sciflow.methods.tsgen import TSGen
+
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))
+    (tmp_path / "obj.npy").rename(tmp_path / "obj.npz")
+    for name in ("empty.npz", "obj.npz"):
+        with pytest.raises(InputError, match=f"data: .*{name} is not a readable triplets"):
+            load_triplets(tmp_path / name)
+    (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not a readable sciflow checkpoint"):
+        TSGen.load(tmp_path / "model.pt")

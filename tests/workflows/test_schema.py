@@ -38,7 +38,8 @@ def test_valid_workflow_resolves_defaults(tmp_path):
     ({"flow": {"model": {"hidden": [0, -4]}}}, r"flow\.model\.hidden\.0: Input should be greater than or equal to 1"),
     ({"flow": {"train": {"steps": -5}}}, r"flow\.train\.steps"),
     ({"flow": {"train": {"stepz": 5}}}, r"flow\.train\.stepz: Extra inputs"),
-    ({"flow": {"model": {"solver": "leapfrog"}}}, "solver: unknown name 'leapfrog'"),
+    ({"flow": {"model": {"solver": "leapfrog"}}}, r"flow\.model\.solver: Input should be 'euler', .*'leapfrog'"),
+    ({"flow": {"model": {"solver": "euler_maruyama"}}}, r"flow\.model\.solver: .*got 'euler_maruyama'"),  # an SDE
     ({"flow": {"model": {"path": "spline"}}}, "path: unknown name 'spline'"),
     ({"flow": {"generate": {"formats": ["mp4"]}}}, r"flow\.generate\.formats\.0"),
     ({"flow": {"weights": "/nonexistent/model.pt"}}, r"flow\.weights"),
@@ -97,7 +98,8 @@ def test_mmsb_noise_level_is_checked_when_the_workflow_is_validated(tmp_path, si
 @pytest.mark.parametrize("change,match", [
     ({"model": "/nonexistent/model"}, r"tsgen\.model: .*no file at /nonexistent/model"),
     ({"reactions": "/nonexistent/reactions"}, r"tsgen\.reactions: .*no file or folder"),
-    ({"solver": "bogus"}, r"tsgen\.solver: .*unknown name 'bogus'"),
+    ({"solver": "bogus"}, r"tsgen\.solver: .*got 'bogus'"),
+    ({"solver": "euler_maruyama"}, r"tsgen\.solver: .*got 'euler_maruyama'"),   # failed only when sampling
 ])
 def test_tsgen_model_reactions_and_solver_are_checked_when_validated(tmp_path, change, match):
     base = {"reactions": str(Path(__file__).resolve().parents[2] / "datasets" / "reactions" / "examples")}

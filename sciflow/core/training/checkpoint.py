@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import platform
 from collections.abc import Mapping
 from importlib import metadata
@@ -58,4 +59,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint: no file at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, KeyError, OSError, pickle.UnpicklingError) as e:
+        raise InputError(f"checkpoint: {path} is not a readable sciflow checkpoint or model file "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
+    if not isinstance(ck, dict):
+        raise InputError(f"checkpoint: {path} holds a {type(ck).__name__}, not a sciflow checkpoint")
+    return ck

@@ -39,7 +39,9 @@ POS_MIDPOINT = "pos_midpoint"
 
 
 def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reaction") -> None:
-    """Reactant and product must hold the same atoms in the same order (an atom-mapped pair)."""
+    """Reactant and product must hold the same atoms in the same order (an atom-mapped pair), at least two."""
+    if len(reactant) < 2:
+        raise InputError(f"{name}: the reactant holds {len(reactant)} atom(s); a reaction needs at least 2")
     if len(reactant) != len(product):
         raise InputError(f"{name}: reactant has {len(reactant)} atoms but product has {len(product)}; "
                          f"both must hold the same atoms in the same order")
@@ -108,18 +110,23 @@ class MoleculesAdapter(DomainAdapter):
         mols = [as_molecule(m, field=f"molecule[{i}]") for i, m in enumerate(items)]
         return collate_molecules(mols, self.dtype)
 
-    def encode_reactions(self, pairs: Sequence[tuple[Any, Any]]) -> dict[str, Tensor]:
+    def encode_reactions(self, pairs: Sequence[tuple[Any, Any]], names: Sequence[str] | None = None
+                         ) -> dict[str, Tensor]:
         """(reactant, product) pairs -> a batch with ``atomic_numbers``, ``pos_reactant``, ``pos_product``,
-        ``pos_midpoint`` (common frame, see the module doc) and ``batch``. Every pair is checked first."""
+        ``pos_midpoint`` (common frame, see the module doc) and ``batch``. Every pair is checked first; errors name
+        the pair by ``names[i]`` (default ``reactions[i]``)."""
         if not pairs:
             raise InputError("reactions: need at least one (reactant, product) pair")
+        if names is not None and len(names) != len(pairs):
+            raise InputError(f"names: expected {len(pairs)} (one per pair), got {len(names)}")
         rs, ps = [], []
         for i, pair in enumerate(pairs):
+            label = f"reactions[{i}]" if names is None else str(names[i])
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise InputError(f"reactions[{i}]: expected a (reactant, product) pair, got {type(pair).__name__}")
-            r = as_molecule(pair[0], field=f"reactions[{i}].reactant")
-            p = as_molecule(pair[1], field=f"reactions[{i}].product")
-            check_reaction(r, p, name=f"reactions[{i}]")
+                raise InputError(f"{label}: expected a (reactant, product) pair, got {type(pair).__name__}")
+            r = as_molecule(pair[0], field=f"{label}.reactant")
+            p = as_molecule(pair[1], field=f"{label}.product")
+            check_reaction(r, p, name=label)
             rs.append(r)
             ps.append(p)
         br, bp = collate_molecules(rs, torch.float64), collate_molecules(ps, torch.float64)

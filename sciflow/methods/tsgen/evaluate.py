@@ -18,12 +18,28 @@ from ...domains.molecules.geometry import kabsch_rmsd
 __all__ = ["evaluate", "medoid_index", "rmsd_per_reaction", "summarize", "xtb_checks"]
 
 
+def _diverged(data: ReactionSet, pred: np.ndarray) -> np.ndarray:
+    """(R,) True for reactions whose predicted geometry holds a non-finite coordinate (a diverged sample)."""
+    bad_rows = ~np.isfinite(np.asarray(pred)).all(axis=-1)
+    return np.bincount(data.batch_index().numpy(), weights=bad_rows, minlength=len(data)) > 0
+
+
+def _kabsch(data: ReactionSet, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(R,) Kabsch RMSD per reaction between geometries a and b (N_total, 3); NaN where either diverged."""
+    bad = _diverged(data, a) | _diverged(data, b)
+    rows = bad[data.batch_index().numpy()]
+    a, b = np.where(rows[:, None], 0.0, a), np.where(rows[:, None], 0.0, b)     # keeps the SVD finite
+    d = kabsch_rmsd(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
+                    data.batch_index()).numpy()
+    return np.where(bad, np.nan, d)
+
+
 def rmsd_per_reaction(data: ReactionSet, pred: np.ndarray) -> np.ndarray:
-    """(R,) Kabsch RMSD (Å, proper rotations) of predicted geometries (N_total, 3) to ``data.pos_ts``."""
+    """(R,) Kabsch RMSD (Å, proper rotations) of predicted geometries (N_total, 3) to ``data.pos_ts``; NaN for
+    a reaction whose prediction diverged (non-finite coordinates), which ``summarize`` counts as failed."""
     if data.pos_ts is None:
         raise InputError("data: the reference TSs (pos_ts) are needed for RMSD")
-    return kabsch_rmsd(torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(data.pos_ts, dtype=torch.float64),
-                       data.batch_index()).numpy()
+    return _kabsch(data, pred, data.pos_ts)
 
 
 def medoid_index(data: ReactionSet, samples: np.ndarray) -> np.ndarray:
@@ -32,14 +48,12 @@ def medoid_index(data: ReactionSet, samples: np.ndarray) -> np.ndarray:
     n = samples.shape[0]
     if n == 1:
         return np.zeros(len(data), dtype=np.int64)
-    b = data.batch_index()
-    x = torch.as_tensor(samples, dtype=torch.float64)
-    dist = torch.zeros(len(data), n, n, dtype=torch.float64)
+    dist = np.zeros((len(data), n, n))
     for i in range(n):
         for j in range(i + 1, n):
-            d = kabsch_rmsd(x[i], x[j], b)
-            dist[:, i, j] = dist[:, j, i] = d
-    return dist.mean(-1).argmin(-1).numpy()
+            dist[:, i, j] = dist[:, j, i] = _kabsch(data, samples[i], samples[j])
+    # a diverged sample is never the medoid (its distances are NaN: counted as infinitely far)
+    return np.nan_to_num(dist, nan=np.inf).mean(-1).argmin(-1)
 
 
 def summarize(values: np.ndarray, prefix: str) -> dict[str, float]:
@@ -66,6 +80,14 @@ def xtb_checks(data: ReactionSet, pred: np.ndarray, *, sella_steps: int = 50, de
         s = data.rows(i)
         z = data.atomic_numbers[s]
         t0 = time.perf_counter()
+        if not np.isfinite(pred[s]).all():                 # a diverged sample: nothing to compute
+            item = {"rxn_id": str(data.rxn_id[i]), "e_xtb_pred_ev": float("nan"), "e_xtb_ref_ev": float("nan"),
+                    "barrier_error_kcal": float("nan"), "saddle": False, "saddle_converged": False,
+                    "saddle_steps": 0, "n_imaginary": -1, "seconds": 0.0, "diverged": True}
+            out.append(item)
+            if on_item is not None:
+                on_item(i, item)
+            continue
         e_pred = xtb_energy(z, pred[s], calc)
         e_ref = xtb_energy(z, data.pos_ts[s], calc) if data.pos_ts is not None else float("nan")
         # a fresh calculator per search: tblite restarts its SCF from the last wavefunction, and a search near
@@ -105,9 +127,12 @@ def evaluate(model: Any, data: ReactionSet, *, n_samples: int = 1, steps: int | 
                            "device": str(device), "seconds_total": seconds,
                            "seconds_per_reaction": seconds / len(data),
                            "seconds_per_ts": seconds / (len(data) * n_samples)}
+    out["diverged_samples"] = int(sum(_diverged(data, x).sum() for x in samples))
     out.update(summarize(per[0], "rmsd"))
     out.update(summarize(per[ranked, r_idx], "rmsd_ranked"))
-    out.update(summarize(per.min(0), "rmsd_best"))
+    finite = np.isfinite(per)
+    best = np.where(finite.any(0), np.where(finite, per, np.inf).min(0), np.nan)   # over the samples that did not diverge
+    out.update(summarize(best, "rmsd_best"))
     out["rmsd_first_per_reaction"] = per[0].tolist()
     out["rmsd_definition"] = ("rmsd_*: first sample; rmsd_ranked_*: medoid of the n samples (no reference "
                               "used); rmsd_best_*: best of n against the reference (oracle); Kabsch, proper "

@@ -17,15 +17,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError
+from ...core.errors import InputError, SciflowError, check_count
 from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS_TS
 from ...core.flow_matching import FlowMatcher, uniform_time
 from ...core.paths import LinearPath
-from ...core.registry import SOLVERS
+from ...core.registry import ODE_SOLVERS, SOLVERS
 from ...core.training import TrainConfig, TrainResult
 from ...core.trajectory import Trajectory
 from ...data.reactions import ReactionSet
 from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, replicate_graphs
+from ...domains.molecules.elements import SYMBOLS
 from ...domains.molecules.geometry import kabsch_rmsd
 from ..base import Method
 from .data import EDGE_ATTR, prepare_reactions
@@ -119,16 +120,29 @@ class TSGen(Method):
         return result
 
     # -- sampling -------------------------------------------------------------------------------
-    def condition(self, reactions: ReactionSet | Sequence[tuple[Any, Any]]) -> dict[str, Tensor]:
-        """Reactions (a ReactionSet or (reactant, product) pairs) -> the checked condition batch."""
+    def condition(self, reactions: ReactionSet | Sequence[tuple[Any, Any]], names: Sequence[str] | None = None
+                  ) -> dict[str, Tensor]:
+        """Reactions (a ReactionSet or (reactant, product) pairs) -> the checked condition batch. Errors name a
+        reaction by ``names[i]`` (pairs; default ``reactions[i]``) or by its id (a ReactionSet)."""
         if isinstance(reactions, ReactionSet):
             z = torch.as_tensor(reactions.atomic_numbers, dtype=torch.long)
             cond = self.adapter.reaction_batch(z, torch.as_tensor(reactions.pos_reactant, dtype=torch.float64),
                                                torch.as_tensor(reactions.pos_product, dtype=torch.float64),
                                                reactions.batch_index())
+            labels = [str(r) for r in reactions.rxn_id]
         else:
-            cond = self.adapter.encode_reactions(list(reactions))
-        self.model.elements.lookup(cond[ATOMIC_NUMBERS])   # unknown elements fail before any work
+            cond = self.adapter.encode_reactions(list(reactions), names)
+            labels = list(names) if names is not None else [f"reactions[{i}]" for i in range(len(reactions))]
+        known = torch.as_tensor(self._config["elements"], dtype=torch.long)
+        bad = ~torch.isin(cond[ATOMIC_NUMBERS], known)           # unknown elements fail before any work
+        if bool(bad.any()):
+            row = int(bad.nonzero()[0])
+            g = int(cond[BATCH][row])
+            atom = row - int((cond[BATCH] < g).sum())
+            z = int(cond[ATOMIC_NUMBERS][row])
+            raise InputError(f"{labels[g]}: atom {atom} is {SYMBOLS[z] if 0 < z < len(SYMBOLS) else z}, an element "
+                             f"this model was not trained on (it knows "
+                             f"{', '.join(SYMBOLS[e] for e in self._config['elements'])})")
         return cond
 
     def sample(self, cond: dict[str, Tensor], n: int = 1, *, generator: torch.Generator | None = None,
@@ -137,9 +151,11 @@ class TSGen(Method):
         """n samples per reaction of a condition batch. Graph g of the result is sample g % n of reaction
         g // n. States (T, n * N, 3) Å; extras: batch, atomic_numbers, pos_reactant, pos_product.
         ``x0`` (n * N, 3) replaces the prior draw (e.g. drawn per reaction with its own generator)."""
-        if int(n) < 1:
-            raise InputError(f"n: must be >= 1, got {n}")
-        n = int(n)
+        n = check_count("n", n)
+        steps = None if steps is None else check_count("steps", steps)
+        name = solver or self.solver_name
+        if name in SOLVERS and name not in ODE_SOLVERS:
+            raise InputError(f"solver: {name} integrates an SDE; TS-GEN samples an ODE ({', '.join(ODE_SOLVERS)})")
         rep = replicate_graphs(cond, n) if n > 1 else dict(cond)
         rep = {k: v.to(device) for k, v in rep.items()}
         if x0 is None:
@@ -152,14 +168,18 @@ class TSGen(Method):
                                             rep["edge_index"])
         model_cond = {k: v for k, v in rep.items() if k != POS_MIDPOINT}
         self.model.to(device).eval()
-        name = solver or self.solver_name
         solver_obj = SOLVERS.build(name, **(solver_kwargs or {}))
         traj = FlowMatcher.sample(self.field_of(self.model), x0, solver_obj, steps=steps or self.steps,
                                   cond=model_cond, generator=generator, keep=keep)
         extras = {BATCH: rep[BATCH], ATOMIC_NUMBERS: rep[ATOMIC_NUMBERS], POS_REACTANT: rep[POS_REACTANT],
                   POS_PRODUCT: rep[POS_PRODUCT]}
+        # a geometry far outside the training data (e.g. an atom 20 Å from the rest) can make the network
+        # diverge; such samples are NaN/inf and listed here, by graph (sample g % n of reaction g // n)
+        bad = ~torch.isfinite(traj.last).all(dim=1)
+        failed = sorted(set(rep[BATCH][bad].tolist())) if bool(bad.any()) else []
         return Trajectory(traj.times, traj.states, extras=extras,
-                          info={**traj.info, "method": self.name, "n_per_reaction": n, "units": "angstrom"})
+                          info={**traj.info, "method": self.name, "n_per_reaction": n, "units": "angstrom",
+                                "non_finite_graphs": failed})
 
     def generate(self, reactant: Any, product: Any = None, n: int = 1, *, generator: torch.Generator | None = None,
                  steps: int | None = None, solver: str | None = None, keep: str = "last",
@@ -176,8 +196,12 @@ class TSGen(Method):
                                  "product), n)")
             n = product if isinstance(product, int) else n
             reactant, product = reactant
-        cond = self.condition([(reactant, product)])
+        cond = self.condition([(reactant, product)], names=["reaction"])
         traj = self.sample(cond, n, generator=generator, steps=steps, solver=solver, keep=keep, device=device)
+        if traj.info["non_finite_graphs"]:
+            raise SciflowError(f"reaction: {len(traj.info['non_finite_graphs'])} of {traj.info['n_per_reaction']} "
+                               f"samples diverged (non-finite coordinates); the reactant/product geometry is far "
+                               f"outside what the model was trained on (distances, displacements)")
         return self.adapter.decode(traj) if return_atoms else traj
 
     def predict(self, reactions: ReactionSet, n: int = 1, *, generator: torch.Generator | None = None,

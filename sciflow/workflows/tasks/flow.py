@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import Field, field_validator
 
-from ...core.registry import COUPLINGS, PATHS, SOLVERS
+from ...core.registry import COUPLINGS, ODE_SOLVERS, PATHS
 from ...core.training import TrainConfig
 from ...core.trajectory import Trajectory
 from ...data.toy import eight_gaussians, helix, moons
@@ -40,7 +40,7 @@ class ModelSettings(StrictModel):
     path_kwargs: dict[str, float] = {}
     coupling: registered(COUPLINGS) = "independent"
     coupling_kwargs: dict[str, float] = {}
-    solver: registered(SOLVERS) = "rk4"
+    solver: Literal[ODE_SOLVERS] = "rk4"
     steps: int = Field(20, ge=1)
 
 

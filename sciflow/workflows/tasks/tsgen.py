@@ -18,10 +18,10 @@ import torch
 from pydantic import Field
 
 from ...core.errors import InputError
-from ...core.registry import SOLVERS
+from ...core.registry import ODE_SOLVERS
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ExistingPath, ModelPath, StrictModel, registered
+from ..schema import ExistingPath, ModelPath, StrictModel
 
 _SUFFIXES = (".xyz", ".extxyz", ".sdf", ".mol")
 _CSV_FIRST = ("reaction", "n_atoms", "n_samples", "ranked_sample", "sample_spread_A", "rmsd_ranked_A", "rmsd_best_A",
@@ -47,14 +47,16 @@ class TSGenTask(StrictModel):
     n_samples: int = Field(4, ge=1, le=256, description="TS samples per reaction")
     batch_reactions: int = Field(64, ge=1, description="reactions per generation batch")
     steps: int | None = Field(None, ge=1, description="solver steps (default: the model's)")
-    solver: registered(SOLVERS) | None = Field(None, description="euler, heun, rk4, dopri5 (default: the model's)")
+    solver: Literal[ODE_SOLVERS] | None = Field(None, description="euler, midpoint, heun, rk4, dopri5 "
+                                                "(default: the model's)")
     calculator: Literal["none", "xtb"] = Field("none", description="xtb: GFN2-xTB energies and a PNG profile")
     limit: int | None = Field(None, ge=1, description="only the first LIMIT reactions")
     refine: RefineBlock | None = Field(None, description="refine the samples into an order-1 saddle (Sella, xTB)")
 
 
-def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tuple[Any, Any]], list[Any]]:
-    """(ids, (reactant, product) pairs, reference TS positions or None) from a file or folder."""
+def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tuple[Any, Any]], list[Any], list[str]]:
+    """(ids, (reactant, product) pairs, reference TS positions or None, source of each) from a file or folder.
+    Two inputs that would write the same ``xyz/<id>.xyz`` and a product file without its reactant are refused."""
     from ...domains.molecules.io import Molecule, read_molecules
 
     path = Path(path)
@@ -63,6 +65,7 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
     ids: list[str] = []
     pairs: list[tuple[Any, Any]] = []
     refs: list[Any] = []
+    sources: list[str] = []
     if path.is_file() and path.suffix == ".npz":
         from ...data.reactions import load_triplets
         data = load_triplets(path, require_ts=False)
@@ -72,20 +75,29 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
             pairs.append((Molecule(r["atomic_numbers"], r["pos_reactant"], f"{r['rxn_id']}.reactant"),
                           Molecule(r["atomic_numbers"], r["pos_product"], f"{r['rxn_id']}.product")))
             refs.append(r.get("pos_ts"))
+            sources.append(f"{path.name} #{i}")
     else:
         files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix.lower() in _SUFFIXES)
         if not files:
             raise InputError(f"reactions: {path} holds no {', '.join(_SUFFIXES)} files")
-        by_name = {p.stem: p for p in files}
+        by_name: dict[str, Path] = {}
+        for p in files:
+            if p.stem in by_name:
+                raise InputError(f"reactions: {by_name[p.stem].name} and {p.name} share the name {p.stem!r}; "
+                                 f"keep one")
+            by_name[p.stem] = p
         for p in files:
             stem = p.stem
             if stem.endswith("_product"):
+                if f"{stem[: -len('_product')]}_reactant" not in by_name:
+                    raise InputError(f"reactions: {p} has no matching {stem[: -len('_product')]}_reactant file")
                 continue
             if stem.endswith("_reactant"):
                 name = stem[: -len("_reactant")]
                 if f"{name}_product" not in by_name:
                     raise InputError(f"reactions: {p} has no matching {name}_product file")
                 r, q = read_molecules(p)[0], read_molecules(by_name[f"{name}_product"])[0]
+                source = f"{p.name} + {by_name[f'{name}_product'].name}"
             else:
                 name = stem
                 mols = read_molecules(p)
@@ -93,12 +105,17 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
                     raise InputError(f"reactions: {p} holds {len(mols)} structure(s); a reaction file needs the "
                                      f"reactant first and the product last")
                 r, q = mols[0], mols[-1]
+                source = p.name
+            if name in ids:
+                raise InputError(f"reactions: {sources[ids.index(name)]} and {source} are both reaction {name!r} "
+                                 f"(both would write xyz/{name}.xyz); rename one")
             ids.append(name)
             pairs.append((r, q))
             refs.append(None)
+            sources.append(source)
     if limit is not None:
-        ids, pairs, refs = ids[:limit], pairs[:limit], refs[:limit]
-    return ids, pairs, refs
+        ids, pairs, refs, sources = ids[:limit], pairs[:limit], refs[:limit], sources[:limit]
+    return ids, pairs, refs, sources
 
 
 def _profile_png(path: Path, name: str, e_r: float, e_ts: list[float], e_p: float, e_ref: float | None) -> None:
@@ -160,8 +177,9 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     from ...methods.tsgen import TSGen
 
     model = TSGen.load(cfg.model, map_location=ctx.device)
-    ids, pairs, refs = _read_reactions(cfg.reactions, cfg.limit)
-    conds = [model.condition([p]) for p in pairs]          # every reaction is checked before any work
+    ids, pairs, refs, sources = _read_reactions(cfg.reactions, cfg.limit)
+    # every reaction is checked before any work; errors name the reaction and its file
+    conds = [model.condition([p], names=[f"reaction {i} ({src})"]) for p, i, src in zip(pairs, ids, sources)]
     mine = [i for i in ctx.shard(list(range(len(ids)))) if not ctx.is_done(ids[i])]
     calc = None
     if cfg.calculator == "xtb":
@@ -189,6 +207,13 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
             samples = x[offset:offset + n * na].reshape(n, na, 3)
             offset += n * na
             z = c["atomic_numbers"].numpy()
+            if not bool(torch.isfinite(samples).all()):
+                # the network diverged on a geometry unlike its training data; recorded, nothing written
+                ctx.mark_done(ids[i], {"reaction": ids[i], "n_atoms": na, "n_samples": n,
+                                       "diverged": "non-finite samples: the reactant/product geometry is outside "
+                                                   "what the model was trained on"})
+                bar.update(1)
+                continue
             b = torch.arange(n).repeat_interleave(na)
             pair_d = torch.zeros(n, n, dtype=torch.float64)
             for a in range(n):
@@ -237,7 +262,9 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
         w.writeheader()
         w.writerows(rows)
         ctx.write_text("summary.csv", buf.getvalue())
-    summary: dict[str, Any] = {"reactions": len(ids), "written": len(rows), "n_samples": n,
+    diverged = [r["reaction"] for r in rows if "diverged" in r]
+    summary: dict[str, Any] = {"reactions": len(ids), "written": len(rows) - len(diverged), "n_samples": n,
+                               "diverged": diverged,
                                "outputs": {"xyz": "xyz/", "csv": "summary.csv",
                                            "refined": "refined/" if cfg.refine is not None else None,
                                            "profiles": "profiles/" if calc is not None else None}}

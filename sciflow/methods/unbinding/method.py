@@ -181,7 +181,8 @@ class UnbindingFlow(Method):
             mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
         final_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         frames = heavy.reshape(n, nl, f + 1, 3).permute(0, 2, 1, 3).cpu().to(torch.float64)  # (n, T, Nl, 3)
-        all_atoms = torch.stack([place_hydrogens(condition, fr, enc.ligand_heavy_index) for fr in frames])
+        all_atoms = place_hydrogens(condition, frames.reshape(n * (f + 1), nl, 3), enc.ligand_heavy_index)
+        all_atoms = all_atoms.reshape(n, f + 1, -1, 3)                                          # (n, T, N_all, 3)
         n_all = all_atoms.shape[2]
         states = all_atoms.permute(1, 0, 2, 3).reshape(f + 1, n * n_all, 3).to(torch.float32)
         dist = centre_distances(all_atoms.reshape(-1, n_all, 3), masses, centroid).reshape(n, f + 1).T.float()

@@ -22,10 +22,13 @@ def main(path: str, n: int = 8) -> None:
     reactant, product = mols[0], mols[-1]
     model = TSGen.load(Path(__file__).resolve().parents[1] / "models" / "tsgen")
     atoms = model.generate(reactant, product, n=n, return_atoms=True, generator=make_generator(0))
+    # the samples come back centred on the reactant's centroid, in the reactant's orientation: shift them back
+    centroid = reactant.positions.mean(0)
     frames = [(reactant.numbers, reactant.positions, "reactant")]
-    frames += [(a.numbers, a.positions, f"TS sample {k}") for k, a in enumerate(atoms)]
+    frames += [(a.numbers, a.positions + centroid, f"TS sample {k}") for k, a in enumerate(atoms)]
     frames.append((product.numbers, product.positions, "product"))
-    out = Path(path).with_suffix(".tsgen.xyz").name
+    out = Path("outputs") / Path(path).with_suffix(".tsgen.xyz").name
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_xyz_frames(out, frames)
     print(f"wrote {out}: reactant, {n} TS samples, product")
     if len(mols) == 3:   # the shipped examples hold the DFT TS as the middle frame

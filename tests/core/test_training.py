@@ -178,10 +178,41 @@ def test_non_finite_loss_stops_with_a_checkpoint(tmp_path):
 def test_bad_config_values():
     with pytest.raises(InputError, match="lr"):
         TrainConfig(lr=0.0)
+    for kwargs, field in (({"min_lr_ratio": -1.0}, "min_lr_ratio"), ({"min_lr_ratio": 3.0}, "min_lr_ratio"),
+                          ({"warmup_steps": -5}, "warmup_steps"), ({"steps": 2.5}, "steps"),
+                          ({"betas": (1.5, 0.9)}, r"betas\[0\]"), ({"checkpoint_every": -1}, "checkpoint_every")):
+        with pytest.raises(InputError, match=field):   # a negative min_lr_ratio was gradient ascent
+            TrainConfig(**kwargs)
     with pytest.raises(InputError, match="amp"):
         TrainConfig(amp="fp8")
     with pytest.raises(InputError, match="lr_schedule"):
         TrainConfig(lr_schedule="step")
+
+
+def test_resume_refuses_other_settings_and_files_that_are_not_checkpoints(tmp_path):
+    ck = tmp_path / "c.pt"
+    Trainer(make(), loss_fn, cfg(steps=10), device="cpu", checkpoint_path=ck, run_config={"hidden": 16}).fit(
+        sample_batch, stop_at=5)
+    for kwargs, run, field in (({"lr": 0.05}, {"hidden": 16}, "train.lr"), ({"seed": 9}, {"hidden": 16}, "train.seed"),
+                               ({}, {"hidden": 32}, "run.hidden")):
+        with pytest.raises(InputError, match=f"made with other settings \\({field}\\)"):
+            Trainer(make(), loss_fn, cfg(steps=10, **kwargs), device="cpu", checkpoint_path=ck, run_config=run)
+    # progress bars and checkpoint frequency may change between the halves of a run
+    Trainer(make(), loss_fn, cfg(steps=10, checkpoint_every=2), device="cpu", checkpoint_path=ck,
+            run_config={"hidden": 16})
+    torch.save(make().state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(InputError, match="not a training checkpoint"):
+        Trainer(make(), loss_fn, cfg(steps=10), device="cpu", checkpoint_path=tmp_path / "weights.pt")
+
+
+def test_a_split_run_logs_the_same_history(tmp_path):
+    whole = Trainer(make(), loss_fn, cfg(steps=40), device="cpu")
+    a = whole.fit(sample_batch, log_every=10).history
+    first = Trainer(make(), loss_fn, cfg(steps=40), device="cpu", checkpoint_path=tmp_path / "c.pt")
+    first.fit(sample_batch, stop_at=17, log_every=10)              # the window of steps 10-17 is checkpointed
+    b = Trainer(make(), loss_fn, cfg(steps=40), device="cpu", checkpoint_path=tmp_path / "c.pt").fit(
+        sample_batch, log_every=10).history
+    assert a == b and len(a) == 4
 
 
 # -- DDP: two gloo ranks on halves of a batch give the single-process gradient on the whole batch ---------------
@@ -223,3 +254,48 @@ def test_ddp_two_gloo_ranks_match_single_process(tmp_path):
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     for k, v in single.model.state_dict().items():
         torch.testing.assert_close(ddp[k], v, atol=1e-6, rtol=1e-5)
+
+
+def _ddp_resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str) -> None:
+    """mode "whole": 8 steps; "split": 4 steps, then a new trainer resumes to 8; "nan": rank 1's loss is NaN at
+    step 2 (both ranks must stop, not hang)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    c = cfg(steps=8, grad_clip=None, warmup_steps=0, lr_schedule="constant")
+    ck = os.path.join(out_dir, f"{mode}.pt")
+    try:
+        if mode == "nan":
+            def loss(model, batch, g, count=[0]):
+                count[0] += 1
+                value = loss_fn(model, batch, g)
+                return value * float("nan") if (rank == 1 and count[0] == 3) else value
+            try:
+                Trainer(make(), loss, c, device="cpu", checkpoint_path=ck).fit(sample_batch)
+            except SciflowError as e:
+                with open(os.path.join(out_dir, f"nan{rank}.txt"), "w") as f:
+                    f.write(str(e))
+        else:
+            trainer = Trainer(make(), loss_fn, c, device="cpu", checkpoint_path=ck)
+            trainer.fit(sample_batch, stop_at=4 if mode == "split" else None)
+            if mode == "split":
+                trainer = Trainer(make(), loss_fn, c, device="cpu", checkpoint_path=ck)
+                trainer.fit(sample_batch)
+            if rank == 0:
+                torch.save(trainer.model.state_dict(), os.path.join(out_dir, f"{mode}_w.pt"))
+    finally:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def test_ddp_resume_equals_an_uninterrupted_run_and_a_nan_on_one_rank_stops_both(tmp_path):
+    """Each rank's random streams are gathered into the checkpoint (only rank 0's were, so a resumed 2-rank run
+    drifted), and a non-finite loss on one rank stops every rank (the others waited in the all-reduce forever)."""
+    for mode in ("whole", "split", "nan"):
+        mp.spawn(_ddp_resume_worker, args=(2, _free_port(), str(tmp_path), mode), nprocs=2, join=True)
+    whole = torch.load(tmp_path / "whole_w.pt", weights_only=True)
+    split = torch.load(tmp_path / "split_w.pt", weights_only=True)
+    for k in whole:
+        assert torch.equal(whole[k], split[k]), k
+    assert "loss is nan at step 2" in (tmp_path / "nan1.txt").read_text()
+    assert "not finite on another rank" in (tmp_path / "nan0.txt").read_text()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "barrier", "dist_info", "init_distributed", "is_main"]
+__all__ = ["DistInfo", "all_finite", "barrier", "dist_info", "gather_objects", "init_distributed", "is_main"]
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,29 @@ def barrier() -> None:
 
 def is_main() -> bool:
     return dist_info().is_main
+
+
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def all_finite(value: float) -> bool:
+    """True when ``value`` is finite on every rank (one all-reduce under torchrun), so that all ranks stop
+    together when any of them meets a non-finite loss (a lone rank would wait at the next collective forever)."""
+    import math
+    ok = math.isfinite(value)
+    if not _active():
+        return ok
+    flag = torch.tensor([0.0 if ok else 1.0],
+                        device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return float(flag) == 0.0
+
+
+def gather_objects(obj: object) -> list[object]:
+    """Every rank's ``obj`` in rank order (a one-element list in a single process)."""
+    if not _active():
+        return [obj]
+    out: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out

@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError, SciflowError, check_in_range
+from ..errors import InputError, SciflowError, check_count, check_in_range
+from ..files import changed_keys
 from ..random import make_generator
 from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
-from .distributed import barrier, init_distributed
+from .distributed import all_finite, barrier, gather_objects, init_distributed
 from .ema import EMA
 from .progress import progress
 
@@ -53,10 +54,16 @@ class TrainConfig:
     desc: str = "train"
 
     def __post_init__(self) -> None:
-        if int(self.steps) < 0:
-            raise InputError(f"steps: must be >= 0, got {self.steps}")
+        self.steps = check_count("steps", self.steps, 0)
+        self.warmup_steps = check_count("warmup_steps", self.warmup_steps, 0)
+        self.checkpoint_every = check_count("checkpoint_every", self.checkpoint_every, 0)
         check_in_range("lr", self.lr, 0.0, low_open=True)
         check_in_range("weight_decay", self.weight_decay, 0.0)
+        check_in_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        if len(tuple(self.betas)) != 2:
+            raise InputError(f"betas: expected two numbers, got {self.betas!r}")
+        for i, b in enumerate(self.betas):
+            check_in_range(f"betas[{i}]", b, 0.0, 1.0, high_open=True)
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.amp not in (None, "bf16", "fp16"):
@@ -66,6 +73,17 @@ class TrainConfig:
         if self.ema_decay is not None:
             check_in_range("ema_decay", self.ema_decay, 0.0, 1.0)
         self.betas = tuple(self.betas)
+
+
+def _comparable(x: Any) -> Any:
+    """Settings with tensors and tuples turned into lists, so that they compare by value."""
+    if isinstance(x, Mapping):
+        return {str(k): _comparable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_comparable(v) for v in x]
+    if torch.is_tensor(x):
+        return x.tolist()
+    return x
 
 
 @dataclass
@@ -120,6 +138,7 @@ class Trainer:
         self.step = 0
         self._step_rng: dict[str, Tensor | None] | None = None   # RNG states at the start of an unfinished step
         self.history: list[float] = []
+        self._window: list[float] = []        # losses of the logging window in progress (checkpointed)
         use_amp = config.amp is not None and self.device.type == "cuda"
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if use_amp else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -156,6 +175,7 @@ class Trainer:
             **(self._step_rng if self._step_rng is not None else self._rng_states()),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "history": list(self.history),
+            "window": list(self._window),
             "train_config": plain(asdict(self.config)),
             "run_config": self.run_config,
             "versions": package_versions(),
@@ -169,40 +189,71 @@ class Trainer:
                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def save(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Write a checkpoint atomically (main rank only)."""
+        """Write a checkpoint atomically (main rank writes; under torchrun every rank must call this, as each
+        rank's random streams are gathered into the file)."""
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None:
             return None
+        ranks = gather_objects({k: (v.cpu() if v is not None else None) for k, v in
+                                (self._step_rng if self._step_rng is not None else self._rng_states()).items()})
         if self.dist.is_main:
-            atomic_save(self.state_dict(), path)
+            state = self.state_dict()
+            if self.dist.enabled:
+                state["rank_rng"] = ranks
+            atomic_save(state, path)
         barrier()
         return path
 
     def load(self, path: str | os.PathLike) -> None:
-        """Resume model, optimiser, EMA, step, RNG states and loss history from a checkpoint."""
+        """Resume model, optimiser, EMA, step, RNG states and loss history from a checkpoint made with the same
+        settings (a changed optimisation setting or run configuration is refused, naming it)."""
         ck = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
+        missing = [k for k in ("model", "optimizer", "step", "generator", "torch_rng") if k not in ck]
+        if ck.get("format") != "sciflow.checkpoint/1" or missing:
+            raise InputError(f"checkpoint: {path} is not a training checkpoint (format {ck.get('format')!r}"
+                             f"{', lacks ' + ', '.join(missing) if missing else ''}); a saved model is not a "
+                             f"checkpoint to resume from")
+        ignore = ("progress", "desc", "checkpoint_every", "compile")
+        now = {k: v for k, v in plain(asdict(self.config)).items() if k not in ignore}
+        before = {k: v for k, v in dict(ck.get("train_config") or {}).items() if k not in ignore}
+        changed = [f"train.{k}" for k in changed_keys(_comparable(before), _comparable(now))] + \
+                  [f"run.{k}" for k in changed_keys(_comparable(ck.get("run_config") or {}),
+                                                    _comparable(self.run_config))]
+        if changed:
+            raise InputError(f"checkpoint: {path} was made with other settings ({', '.join(changed[:8])}); resume "
+                             f"with the same settings, or remove the checkpoint to start over")
+        try:
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise InputError(f"checkpoint: {path} does not fit this model "
+                             f"({str(e).splitlines()[0][:160]})") from None
         if self.ema is not None and ck.get("ema") is not None:
             self.ema.load_state_dict(ck["ema"])
+        rng = dict(ck)
+        ranks = ck.get("rank_rng")
+        own = isinstance(ranks, list) and len(ranks) == self.dist.world_size
+        if self.dist.enabled and own:
+            rng = ranks[self.dist.rank]      # every rank continues its own streams
         derived = self.config.seed + 1_000_003 * self.dist.rank + 7919 * int(ck["step"])
-        if self.dist.rank == 0:
+        if self.dist.rank == 0 or own:
             try:
-                self.generator.set_state(ck["generator"].cpu())
+                self.generator.set_state(rng["generator"].cpu())
             except RuntimeError:  # a stream of another device type (a GPU run resumed on the CPU, or back)
                 warnings.warn(f"checkpoint {path}: its random stream belongs to another device type; training "
                               "continues on a stream derived from the seed and step (the same weights as an "
                               "uninterrupted run are no longer guaranteed)", stacklevel=2)
                 self.generator.manual_seed(derived)
-        else:  # only rank 0's stream is stored; other ranks continue on a stream derived from the step
+        else:  # a checkpoint of another world size: other ranks continue on a stream derived from the step
             self.generator.manual_seed(derived)
-        torch.set_rng_state(ck["torch_rng"].cpu())
-        if ck.get("cuda_rng") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), self.device)
+        torch.set_rng_state(rng["torch_rng"].cpu())
+        if rng.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda_rng"].cpu(), self.device)
         if self.scaler is not None and ck.get("scaler") is not None:
             self.scaler.load_state_dict(ck["scaler"])
         self.step = int(ck["step"])
         self.history = list(ck.get("history", []))
+        self._window = list(ck.get("window", []))
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, sample_batch: BatchFn, *, stop_at: int | None = None, log_every: int = 50) -> TrainResult:
@@ -213,17 +264,19 @@ class Trainer:
         landing inside the optimiser and EMA update itself, which follows the backward pass, is not covered).
         """
         end = self.config.steps if stop_at is None else min(int(stop_at), self.config.steps)
-        start_time, window, last = time.perf_counter(), [], float("nan")
+        start_time, last = time.perf_counter(), float("nan")
         self.train_model.train()
         bar = progress(total=self.config.steps, initial=self.step, desc=self.config.desc,
                        enabled=self.config.progress, unit="step")
         try:
             while self.step < end:
                 last = self._one_step(sample_batch)
-                window.append(last)
-                if len(window) >= log_every or self.step == end:
-                    self.history.append(sum(window) / len(window))
-                    window = []
+                self._window.append(last)
+                # windows close every log_every steps and at the end of the run (not at a stop_at split), so a
+                # split run logs the same history as an uninterrupted one
+                if len(self._window) >= log_every or self.step == self.config.steps:
+                    self.history.append(sum(self._window) / len(self._window))
+                    self._window = []
                 if not bar.disable:
                     bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
                 bar.update(1)
@@ -249,9 +302,10 @@ class Trainer:
             out = self.loss_fn(self.train_model, batch, self.generator)
         loss = out[0] if isinstance(out, tuple) else out
         value = float(loss.detach())   # one host sync per step, shared by the check and the log
-        if not math.isfinite(value):
+        if not all_finite(value):      # under torchrun: True only if every rank's loss is finite
             self.save()
-            raise SciflowError(f"training: loss is {value} at step {self.step}; lower lr or check the data "
+            where = f"is {value}" if not math.isfinite(value) else "is not finite on another rank"
+            raise SciflowError(f"training: loss {where} at step {self.step}; lower lr or check the data "
                                f"(checkpoint saved)")
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:

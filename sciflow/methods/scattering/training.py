@@ -110,8 +110,10 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
     data = encode_dataset(model, walks)
     summary: dict[str, Any] = {"n_walks": int(data["cond"].shape[0]), "batch_size": int(batch_size)}
     subsets: dict[str, dict[str, Tensor]] = {}
-    for i, name in enumerate(names):
-        cfg = dataclasses.replace(config, desc=f"{name}Gen", seed=config.seed + i)
+    for name in names:
+        # every CVAE trains with the config's seed, whether alone (--only) or with the others, so a checkpoint
+        # of one resumes in either way (the shipped models were each trained alone with seed 0)
+        cfg = dataclasses.replace(config, desc=f"{name}Gen")
         ck = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
         sel = _rows(name, model, data)
         rows = data if sel is None else _subset(subsets, data, *sel)

@@ -65,6 +65,11 @@ class RunContext:
         """A CPU generator for a named stream, seeded from the run's seed."""
         return make_generator(self._derive(stream))
 
+    def stream_seed(self, stream: str) -> int:
+        """The integer seed of a named stream (to seed code that draws from torch's global stream, such as a
+        network's initial weights, inside ``torch.random.fork_rng``)."""
+        return self._derive(stream)
+
     def item_generator(self, key: Any) -> torch.Generator:
         """A CPU generator for one work item, the same whatever rank draws it."""
         return make_generator(self._derive(f"item:{key}"))

@@ -99,10 +99,12 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
     """Run a workflow; returns the task's summary (also written to ``output/summary.json``)."""
     wf = source if isinstance(source, Workflow) else validate_workflow(source)
     header = wf.header
-    if output is not None:
-        header = header.model_copy(update={"output": Path(output)})
-    if resume is not None:
-        header = header.model_copy(update={"resume": resume})
+    overrides = {k: v for k, v in (("output", output), ("resume", resume)) if v is not None}
+    if overrides:                # validated like the file's own header (model_copy would skip the checks)
+        try:
+            header = WorkflowHeader(**{**header.model_dump(), **overrides})
+        except ValidationError as e:
+            raise InputError("--" + format_validation_error(e)) from None
     wf = Workflow(header, wf.task, wf.config, wf.source)
     device = resolve_device(header.device)
     dist = init_distributed(device)

@@ -52,3 +52,42 @@ def test_other_settings_are_refused_and_fresh_starts_over(tmp_path):
     model = ConditionalFlow.load(tmp_path / "out" / "model.pt")
     assert any(24 in q.shape for q in model.model.parameters())
     run_workflow(wider)                                  # and the new settings resume
+
+
+def test_an_interrupted_fresh_run_does_not_resume_the_old_model(tmp_path, monkeypatch):
+    """--fresh keeps model.pt until training ends; a run interrupted in training must not pick up the old one."""
+    import sciflow.methods.flow as flow_mod
+    run_workflow(tiny(tmp_path))
+    wider = tiny(tmp_path)
+    wider["flow"]["model"]["hidden"] = [24]
+    real_fit = flow_mod.ConditionalFlow.fit
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(flow_mod.ConditionalFlow, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_workflow(wider, resume=False)
+    monkeypatch.setattr(flow_mod.ConditionalFlow, "fit", real_fit)
+    summary = run_workflow(wider)                        # resumes the fresh run: trains, does not reuse [16]
+    assert summary["train"]["steps"] == 20
+    model = ConditionalFlow.load(tmp_path / "out" / "model.pt")
+    assert any(24 in q.shape for q in model.model.parameters())
+
+
+def test_the_seed_fixes_the_weights_whatever_torch_global_stream(tmp_path):
+    """The initial weights came from torch's global stream, so one YAML and seed gave different models."""
+    torch.manual_seed(1)
+    run_workflow(tiny(tmp_path / "a"))
+    torch.manual_seed(2)
+    run_workflow(tiny(tmp_path / "b"))
+    a = ConditionalFlow.load(tmp_path / "a" / "out" / "model.pt").model.state_dict()
+    b = ConditionalFlow.load(tmp_path / "b" / "out" / "model.pt").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_output_override_is_validated_like_the_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="--output: .* is not a folder"):
+        run_workflow(tiny(tmp_path), output=tmp_path / "afile")
+    with pytest.raises(InputError, match="--output: .* empty string"):
+        run_workflow(tiny(tmp_path), output="")

@@ -84,20 +84,29 @@ def _w2(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(ot.emd2(w, v, m)) ** 0.5
 
 
+def _plot_targets(cfg: FlowTask, cond: float | None, ctx: RunContext, key: str) -> torch.Tensor:
+    """Target points for the plot, from a stream of their own: the same whether the item ran now or earlier."""
+    return _target(cfg.data, cfg.generate.n, cond, ctx.generator(f"plot:{key}"))[0]
+
+
 def _model(cfg: FlowTask, ctx: RunContext):
     from ...methods.flow import ConditionalFlow
     saved = ctx.output / "model.pt"
     if cfg.weights is not None:
         ctx.log(f"loading weights from {cfg.weights}")
         return ConditionalFlow.load(cfg.weights)
-    if ctx.resume and saved.is_file():
+    # a model.pt counts only with this run's marker (a --fresh run interrupted in training leaves the old one)
+    if ctx.resume and saved.is_file() and ctx.is_done("model"):
         ctx.log(f"resuming: using the trained model at {saved}")
         return ConditionalFlow.load(saved)
     dim, cond_dim = (3, 1) if cfg.data.kind == "helix" else (2, 0)
     m = cfg.model
-    flow = ConditionalFlow(dim, cond_dim, hidden=m.hidden, path=m.path, path_kwargs=m.path_kwargs,
-                           coupling=m.coupling, coupling_kwargs=m.coupling_kwargs, solver=m.solver, steps=m.steps,
-                           batch_size=cfg.train.batch_size)
+    # the initial weights come from the workflow's seed, not torch's global stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ctx.stream_seed("init"))
+        flow = ConditionalFlow(dim, cond_dim, hidden=m.hidden, path=m.path, path_kwargs=m.path_kwargs,
+                               coupling=m.coupling, coupling_kwargs=m.coupling_kwargs, solver=m.solver,
+                               steps=m.steps, batch_size=cfg.train.batch_size)
     g = ctx.generator("data")
     x1, cond = _target(cfg.data, cfg.data.n, None, g)
     data = {"x1": x1, "cond": cond}
@@ -109,6 +118,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
              device=str(ctx.device), checkpoint_path=str(ctx.state_path("train.pt")))
     if ctx.is_main:
         flow.save(saved)
+        ctx.mark_done("model", {"file": "model.pt"})
     return flow
 
 
@@ -164,7 +174,7 @@ def run(cfg: FlowTask, ctx: RunContext) -> dict[str, Any]:
         m = {"w2_generated": _w2(traj.last, truth), "w2_prior": _w2(traj.first, truth),
              "w2_two_target_sets": _w2(truth2, truth), "files": files}
         ctx.mark_done(key, m)
-        results[key] = (cond, traj, truth)
+        results[key] = (cond, traj, _plot_targets(cfg, cond, ctx, key))
         ctx.log(f"{key}: W2(generated, target) = {m['w2_generated']:.3f} "
                 f"(two target sample sets: {m['w2_two_target_sets']:.3f}, prior: {m['w2_prior']:.3f})")
     barrier()
@@ -177,7 +187,7 @@ def run(cfg: FlowTask, ctx: RunContext) -> dict[str, Any]:
             elif "npz" in cfg.generate.formats:      # made by another rank or an earlier run
                 from ...io import read_trajectory
                 traj = read_trajectory(ctx.output / f"samples/{key}.npz")
-                panels.append((cond, traj, _target(cfg.data, cfg.generate.n, cond, ctx.item_generator(key))[0]))
+                panels.append((cond, traj, _plot_targets(cfg, cond, ctx, key)))
         if panels:
             _plot(ctx.path("quickstart.png"), panels)
     return {"model": str(ctx.output / "model.pt"), "metrics": metrics, "plot": str(ctx.output / "quickstart.png"),

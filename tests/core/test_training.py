@@ -266,7 +266,9 @@ def _ddp_resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str
     ck = os.path.join(out_dir, f"{mode}.pt")
     try:
         if mode == "nan":
-            def loss(model, batch, g, count=[0]):
+            count = [0]
+
+            def loss(model, batch, g):
                 count[0] += 1
                 value = loss_fn(model, batch, g)
                 return value * float("nan") if (rank == 1 and count[0] == 3) else value

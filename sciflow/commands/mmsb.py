@@ -20,14 +20,32 @@ def _float_or_auto(v: str) -> float | str:
     return v if v == "auto" else float(v)
 
 
+def _json_object(option: str, text: str | None) -> dict[str, Any]:
+    """A JSON object given on the command line ({} when not given)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{option}: not JSON ({e}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{option}: expected a JSON object {{name: value}}, got {type(value).__name__} {text!r}")
+    return value
+
+
+def _numbers(option: str, text: str) -> list[float]:
+    """Comma-separated numbers given on the command line."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
 def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = dict(reference=args.reference, sigma=args.sigma, noise=args.noise, rounds=args.rounds,
                               n_paths=args.paths, calibrate=args.calibrate)
     if args.reference_kwargs:
-        try:
-            kw["reference_kwargs"] = json.loads(args.reference_kwargs)
-        except json.JSONDecodeError as e:
-            raise InputError(f"--reference-kwargs: not JSON ({e}): {args.reference_kwargs!r}") from None
+        kw["reference_kwargs"] = _json_object("--reference-kwargs", args.reference_kwargs)
     if kw["reference"] == "zero" and args.rounds is None:
         kw["rounds"] = 0
     if kw["rounds"] is None:
@@ -70,10 +88,10 @@ def _fit(args: argparse.Namespace) -> int:
     from ..methods.mmsb.export import write_trajectories
     from ..methods.mmsb.plot import plot_mmsb
     torch.set_num_threads(max(1, args.threads))
+    model = MMSB(**_model_kwargs(args))          # settings and data are checked before the folder is made
     snaps = _read(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = MMSB(**_model_kwargs(args))
     summary = model.fit(snaps, seed=args.seed)
     model.save(out / "model.pt")
     g = torch.Generator().manual_seed(args.seed)
@@ -93,14 +111,12 @@ def _simulate(args: argparse.Namespace) -> int:
     from ..data.snapshots import write_snapshot_npz
     from ..domains.cells import make_noise, simulate_snapshots
     from ..methods.mmsb.references import build_reference
-    try:
-        params = json.loads(args.params) if args.params else {}
-    except json.JSONDecodeError as e:
-        raise InputError(f"--params: not JSON ({e}): {args.params!r}") from None
-    low = [float(v) for v in args.box[0].split(",")]
-    high = [float(v) for v in args.box[1].split(",")]
+    params = _json_object("--params", args.params)
+    low, high = _numbers("--box", args.box[0]), _numbers("--box", args.box[1])
+    if len(low) != len(high):
+        raise InputError(f"--box: the two corners have {len(low)} and {len(high)} coordinates")
     drift = build_reference(args.reference, len(low), **params)
-    times = [float(v) for v in args.times.split(",")] if args.times else list(range(11))
+    times = _numbers("--times", args.times) if args.times else list(range(11))
     snaps = simulate_snapshots(drift, make_noise(args.noise, args.sigma), times=times, n=args.n, box=(low, high),
                                dt=args.dt, generator=torch.Generator().manual_seed(args.seed))
     write_snapshot_npz(args.out, snaps)

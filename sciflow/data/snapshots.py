@@ -231,10 +231,13 @@ def _category_times(cats: list[str], time_map: Mapping[str, float] | None) -> np
         return np.array([float(time_map[c]) for c in cats])
     out = []
     for c in cats:
-        m = _NUMBER.search(c)
-        if m is None:
+        found = _NUMBER.findall(c)
+        if not found:
             raise InputError(f"time_key: category {c!r} holds no number; pass time_map={{category: time}}")
-        out.append(float(m.group()))
+        if len(found) > 1:          # "batch2_day0": which number is the time is a guess
+            raise InputError(f"time_key: category {c!r} holds several numbers ({', '.join(found)}); pass "
+                             f"time_map={{category: time}}")
+        out.append(float(found[0]))
     if len(set(out)) != len(out):
         raise InputError(f"time_key: categories {cats} give repeated times {out}; pass time_map")
     return np.array(out)

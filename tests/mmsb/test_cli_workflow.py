@@ -64,3 +64,42 @@ def test_shipped_workflow_runs_on_the_shipped_model(tmp_path):
     pred = read_trajectories(out / "predictions.npz")
     assert pred.times.tolist() == [1.0, 12.0] and pred.states.shape[1:] == (150, 2)
     assert (out / "mmsb.png").stat().st_size > 20_000
+
+
+def test_cli_refuses_bad_json_and_numbers_before_any_work(tmp_path, capsys):
+    for argv, msg in (
+            (["simulate", "--reference", "linear", "--params", "[1, 2]", "--box", "0,0", "1,1", "--out", "a.npz"],
+             "--params: expected a JSON object"),
+            (["simulate", "--reference", "linear", "--box", "a,b", "1,1", "--out", "a.npz"],
+             "--box: expected comma-separated numbers"),
+            (["simulate", "--reference", "linear", "--box", "0,0", "1,1", "--times", "0,x", "--out", "a.npz"],
+             "--times: expected comma-separated numbers"),
+            (["fit", "--data", str(ROOT / "models" / "mmsb" / "nothing.npz"), "--reference", "linear",
+              "--reference-kwargs", "[1]", "--out", str(tmp_path / "fit")], "--reference-kwargs: expected a JSON"),
+            (["fit", "--data", str(ROOT / "models" / "mmsb" / "nothing.npz"), "--reference", "linear",
+              "--sigma", "-1", "--out", str(tmp_path / "fit")], "sigma: must be > 0")):
+        assert main(["mmsb", *argv]) == 2
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "fit").exists()                  # no empty output folder left behind
+
+
+def test_vanilla_sb_workflow_predicts_with_its_bridge_drift(tmp_path):
+    """The zero reference has no drift of its own: the workflow predicted by spreading the first snapshot."""
+    rng = np.random.default_rng(0)
+    xs = np.stack([rng.normal(size=(40, 2)) * 0.2 + [2.0 * k, 0.0] for k in range(5)])
+    np.savez(tmp_path / "d.npz", Xs=xs, dts=np.arange(5.0))
+    cfg = {"version": 1, "task": "mmsb", "seed": 0, "device": "cpu", "output": str(tmp_path / "out"),
+           "mmsb": {"data": {"path": str(tmp_path / "d.npz"), "heldout": True},
+                    "model": {"reference": "zero", "sigma": 0.1, "noise": "additive", "n_paths": 40},
+                    "output": {"n_trajectories": 5, "n_predict": 40, "formats": ["npz"],
+                               "predict_times": [1.0, 9.0]}}}
+    wf = tmp_path / "w.yaml"
+    wf.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(wf)]) == 2                       # t = 9 lies past the last training snapshot (t = 4)
+    cfg["mmsb"]["output"]["predict_times"] = [1.0, 3.0]
+    wf.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(wf), "--fresh"]) == 0
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["heldout_w2"]["1"] < 1.0 and m["heldout_w2"]["3"] < 1.0      # the first snapshot is 2 and 6 away
+    pred = read_trajectories(tmp_path / "out" / "predictions.npz")
+    assert abs(float(pred.states[0, :, 0].mean()) - 2.0) < 0.6

@@ -84,6 +84,16 @@ def test_h5ad_reader_on_a_tiny_file(tmp_path):
     staged = read_snapshots(path, time_key="stage")
     assert staged.times.tolist() == [0.0, 1.0, 2.0]
     torch.testing.assert_close(staged.samples[0], torch.as_tensor(x[:20]))
+    # a label with two numbers is ambiguous ("batch2_day0" was read as time 2, reordering the snapshots)
+    with h5py.File(path, "a") as f:
+        lab = f["obs"].create_group("run")
+        lab.attrs["encoding-type"] = "categorical"
+        lab.create_dataset("codes", data=days.astype(np.int8))
+        lab.create_dataset("categories", data=np.array(["b2_day0", "b1_day4", "b3_day9"], dtype="S"))
+    with pytest.raises(InputError, match="'b2_day0' holds several numbers"):
+        read_snapshots(path, time_key="run")
+    assert read_snapshots(path, time_key="run", time_map={"b2_day0": 0, "b1_day4": 4, "b3_day9": 9}).times.tolist() \
+        == [0.0, 4.0, 9.0]
 
 
 def test_standardizer_round_trip_and_moments():
@@ -205,3 +215,15 @@ def test_npz_errors_name_the_file_and_its_own_keys(tmp_path):
     np.savez(bad, Xs=np.full((3, 4, 2), np.nan), dts=np.array([0.0, 1.0, 2.0]))
     with pytest.raises(InputError, match=r"bad\.npz: snapshot\[0\]: holds 8 NaN"):
         read_snapshots(bad)
+
+
+def test_bridge_predictions_check_their_times_before_training_the_bridge_drift():
+    rng = np.random.default_rng(0)
+    snaps = Snapshots.from_arrays([rng.normal(size=(20, 2)) + k for k in range(3)], [0.0, 1.0, 2.0])
+    model = MMSB(reference="zero", sigma=0.1, noise="additive", rounds=0, n_paths=20)
+    model.fit(snaps, show_progress=False)
+    for times, msg in (([9.0], "only defined up to the last snapshot"), ([float("nan")], "finite"),
+                       ([-1.0], "start from the first snapshot")):
+        with pytest.raises(InputError, match=msg):
+            model.predict(times, 10, dynamics="bridge")
+        assert not model._bridge_fitted                      # no drift trained for a refused call

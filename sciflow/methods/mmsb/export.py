@@ -1,7 +1,7 @@
 """Writing MMSB outputs: trajectories (npz, CSV), fitted parameters (JSON) and a PNG figure.
 
 npz layout: ``times`` (T,), ``states`` (T, B, d), plus each per-row extra (e.g. ``snapshot_rows`` (B, K)) and
-``snapshot_times`` (K,). CSV layout (long): one row per path and frame, columns ``path, time, x0 .. x{d-1}``.
+``snapshot_times`` (K,) (read back into ``info``). CSV layout (long): one row per path and frame, columns ``path, time, x0 .. x{d-1}``.
 Files are written atomically.
 """
 from __future__ import annotations
@@ -20,6 +20,9 @@ from ...core.files import atomic_path
 from ...core.trajectory import Trajectory
 
 __all__ = ["read_trajectories", "write_trajectories"]
+
+#: npz arrays that describe the run, not the paths (read back into ``info`` even when their length is B)
+_META = ("snapshot_times",)
 
 
 def write_trajectories(path: str | os.PathLike, traj: Trajectory, *, columns: Sequence[str] | None = None,
@@ -49,7 +52,7 @@ def write_trajectories(path: str | os.PathLike, traj: Trajectory, *, columns: Se
             w.writerow(["path", "time", *names])
             for b in range(states.shape[1]):
                 for t in range(states.shape[0]):
-                    w.writerow([b, f"{times[t]:.10g}", *(f"{v:.10g}" for v in states[t, b])])
+                    w.writerow([b, repr(float(times[t])), *(repr(float(v)) for v in states[t, b])])
         return p
     raise InputError(f"out: unknown trajectory format {suffix!r}; use .npz or .csv")
 
@@ -60,10 +63,19 @@ def read_trajectories(path: str | os.PathLike) -> Trajectory:
     if not p.is_file():
         raise InputError(f"trajectory: no file at {p}")
     if p.suffix.lower() == ".npz":
-        z = np.load(p, allow_pickle=False)
-        extras = {k: torch.as_tensor(z[k]) for k in z.files if k not in ("times", "states")
-                  and z[k].ndim >= 1 and z[k].shape[0] == z["states"].shape[1]}
-        return Trajectory(times=torch.as_tensor(z["times"]), states=torch.as_tensor(z["states"]), extras=extras)
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        b = arrays["states"].shape[1]
+        extras, info = {}, {}
+        for k, v in arrays.items():
+            if k in ("times", "states"):
+                continue
+            if k not in _META and v.ndim >= 1 and v.shape[0] == b:    # one row per path (snapshot_rows, ...)
+                extras[k] = torch.as_tensor(v)
+            else:                                                      # metadata (snapshot_times, ...)
+                info[k] = v.tolist()
+        return Trajectory(times=torch.as_tensor(arrays["times"]), states=torch.as_tensor(arrays["states"]),
+                          extras=extras, info=info)
     if p.suffix.lower() == ".csv":
         with p.open(newline="") as fh:
             rows = list(csv.reader(fh))

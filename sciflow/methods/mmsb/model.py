@@ -28,7 +28,7 @@ from .bridge import BridgeSample, BridgeStep
 from .calibrate import calibrate_reference
 from .init import shooting_init
 from .noise_select import candidate_noises, first_guess, select_noise
-from .predict import BridgeDrift, fit_bridge_drift, simulate
+from .predict import BridgeDrift, check_times, fit_bridge_drift, simulate
 from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
 from .refine import drift_nll, fit_drift, increments
 
@@ -371,21 +371,21 @@ class MMSB(Method):
             raise InputError(f"n: must be >= 1, got {n}")
         if dt is not None and not float(dt) > 0:
             raise InputError(f"dt: must be > 0, got {dt}")
+        t0 = float(self.snapshots.times[0])
+        t = check_times(times, t0)                        # before any work (the bridge drift takes minutes)
+        if dynamics == "bridge" and float(t.max()) > float(self.snapshots.times[-1]) + 1e-9:
+            raise InputError("times: the bridge drift is only defined up to the last snapshot at "
+                             f"t={float(self.snapshots.times[-1]):g}; use dynamics='reference' to extrapolate")
         start = self.start_population(n, generator) if x0 is None else torch.as_tensor(x0, dtype=torch.float64)
         if start.dim() != 2 or start.shape[1] != self.snapshots.dim:
             raise InputError(f"x0: expected (n, {self.snapshots.dim}), got {tuple(start.shape)}")
         step = float(dt or self._config["predict_dt"] or self._config["h"] / 5)
-        t0 = float(self.snapshots.times[0])
         if dynamics == "reference":
             ref = self.reference
             field = lambda x, t: ref(x)
         else:
             if not self._bridge_fitted:
                 self.fit_bridge_drift(generator=generator)
-            t = torch.as_tensor(times, dtype=torch.float64)
-            if float(t.max()) > float(self.snapshots.times[-1]) + 1e-9:
-                raise InputError("times: the bridge drift is only defined up to the last snapshot at "
-                                 f"t={float(self.snapshots.times[-1]):g}; use dynamics='reference' to extrapolate")
             field = self.model["bridge"]
         traj = simulate(field, self.noise, start.to(self.device), t0, times, dt=step, generator=generator)
         return Trajectory(traj.times, traj.states, info={**traj.info, "dynamics": dynamics, "method": self.name})

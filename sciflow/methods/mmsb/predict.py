@@ -24,20 +24,28 @@ from ...nn.mlp import TimeConditionedMLP
 __all__ = ["BridgeDrift", "fit_bridge_drift", "simulate"]
 
 
-def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Tensor], Tensor], x0: Tensor, t0: float,
-             times: Sequence[float] | Tensor, *, dt: float, generator: torch.Generator | None = None,
-             grad: bool = False) -> Trajectory:
-    """States at ``times`` (each >= t0, any order) of dX = drift(X, t) dt + g(X) dW from x0 at t0, with
-    Itô-Heun steps no longer than ``dt``. Returns a Trajectory with the times sorted ascending. ``grad``: keep
-    the autograd graph (to differentiate the states with respect to the drift's parameters)."""
-    t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+def check_times(times: Sequence[float] | Tensor, t0: float) -> Tensor:
+    """``times`` as a 1-D float64 tensor of at least one finite time, none before ``t0``."""
+    try:
+        t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(f"times: expected numbers, got {times!r}") from None
     if t.numel() == 0:
         raise InputError("times: need at least one time")
     if not bool(torch.isfinite(t).all()):
         raise InputError(f"times: must be finite, got {t.tolist()}")
     if float(t.min()) < t0 - 1e-12:
         raise InputError(f"times: predictions start from the first snapshot at t={t0:g}; got {float(t.min()):g}")
-    t = torch.unique(t)
+    return t
+
+
+def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Tensor], Tensor], x0: Tensor, t0: float,
+             times: Sequence[float] | Tensor, *, dt: float, generator: torch.Generator | None = None,
+             grad: bool = False) -> Trajectory:
+    """States at ``times`` (each >= t0, any order) of dX = drift(X, t) dt + g(X) dW from x0 at t0, with
+    Itô-Heun steps no longer than ``dt``. Returns a Trajectory with the times sorted ascending. ``grad``: keep
+    the autograd graph (to differentiate the states with respect to the drift's parameters)."""
+    t = torch.unique(check_times(times, t0))
     solver = ItoHeun(lambda x, tt: diffusion(x))
     x, cur, out = x0, float(t0), []
     with torch.set_grad_enabled(grad):

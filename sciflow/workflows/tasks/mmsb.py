@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import Field, field_validator
 
+from ...core.errors import InputError
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ExistingPath, StrictModel
@@ -39,7 +40,7 @@ class ModelSettings(StrictModel):
     reference: str = "mlp"
     sigma: Annotated[float, Field(gt=0)] | Literal["auto"] = Field("auto", description="noise level, or auto")
     noise: Literal["additive", "multiplicative", "auto"] = "auto"
-    rounds: int = Field(8, ge=0)
+    rounds: int | None = Field(None, ge=0, description="bridge/refinement rounds (default 8; 0 for zero)")
     n_paths: int = Field(1000, ge=1)
     calibrate: Literal["auto", "energy", "none"] = Field(
         "auto", description="last fit of a parametric reference against all training snapshots at once")
@@ -75,17 +76,31 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
     if cfg.weights is not None:
         ctx.log(f"loading the fitted model {cfg.weights}")
         return MMSB.load(cfg.weights)
-    if ctx.resume and saved.is_file():
+    if ctx.resume and saved.is_file() and ctx.is_done("model"):      # this run's model, not an earlier one's
         ctx.log(f"resuming: using the fitted model at {saved}")
         return MMSB.load(saved)
     m = cfg.model
-    model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, rounds=m.rounds, n_paths=m.n_paths,
+    rounds = m.rounds if m.rounds is not None else (0 if m.reference == "zero" else 8)
+    model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, rounds=rounds, n_paths=m.n_paths,
                  calibrate=m.calibrate, reference_kwargs=m.reference_kwargs, device=str(ctx.device))
     summary = model.fit(train, generator=ctx.generator("fit"), seed=ctx.seed)
     ctx.log(f"fitted in {summary['seconds']:.1f} s: {summary['params']}")
     if ctx.is_main:
         model.save(saved)
+        ctx.mark_done("model", {"file": "model.pt"})
     return model
+
+
+def _dynamics(reference: str, predict_times: list[float], train: Any) -> str:
+    """``bridge`` for the zero reference (its learned bridge drift, defined up to the last training snapshot),
+    else ``reference``."""
+    if reference != "zero":
+        return "reference"
+    last = float(train.times[-1])
+    if any(t > last + 1e-9 for t in predict_times):
+        raise InputError(f"output.predict_times: the zero reference predicts with its bridge drift, defined up to "
+                         f"the last training snapshot at t={last:g}; got {predict_times}")
+    return "bridge"
 
 
 @register_task("mmsb", MMSBTask)
@@ -102,7 +117,12 @@ def run(cfg: MMSBTask, ctx: RunContext) -> dict[str, Any]:
         kw.update(time_column=d.time_key)
     snaps = read_snapshots(d.path, **kw)
     train, odd = heldout_split(snaps) if d.heldout else (snaps, [])
+    # vanilla SB (zero reference) predicts with its learned bridge drift, like `sciflow mmsb evaluate`: a zero
+    # drift alone would only spread the first snapshot; that drift exists between the observed times only
+    if cfg.weights is None:
+        _dynamics(cfg.model.reference, cfg.output.predict_times, train)       # refused before the fit
     model = _model(cfg, train, ctx)
+    dynamics = _dynamics(model.config()["reference"], cfg.output.predict_times, train)
     out: dict[str, Any] = {"model": str(cfg.weights or ctx.output / "model.pt"), "reference": model.config()["reference"],
                            "params": model.reference_params, "noise": model.noise.name, "sigma": model.sigma,
                            "fit": model.info.get("fit", {})}
@@ -115,14 +135,14 @@ def run(cfg: MMSBTask, ctx: RunContext) -> dict[str, Any]:
                            for fmt in cfg.output.formats]
     if odd:
         held = [float(snaps.times[k]) for k in odd]
-        pred = model.predict(held, cfg.output.n_predict, dt=cfg.output.predict_dt, generator=g)
+        pred = model.predict(held, cfg.output.n_predict, dt=cfg.output.predict_dt, dynamics=dynamics, generator=g)
         out["heldout_w2"] = {f"{t:g}": w2_distance(pred.states[i], snaps.samples[k])
                              for i, (t, k) in enumerate(zip(held, odd))}
         out["heldout_w2_mean"] = sum(out["heldout_w2"].values()) / len(odd)
         ctx.log(f"held-out W2 (mean over t={held}): {out['heldout_w2_mean']:.4f}")
     if cfg.output.predict_times:
         pred = model.predict(cfg.output.predict_times, cfg.output.n_predict, dt=cfg.output.predict_dt,
-                             generator=g).cpu()
+                             dynamics=dynamics, generator=g).cpu()
         out["predictions"] = [str(write_trajectories(ctx.path(f"predictions.{fmt}"), pred))
                               for fmt in cfg.output.formats]
     out["plot"] = str(plot_mmsb(model, ctx.path("mmsb.png"), trajectories=traj,

@@ -63,12 +63,14 @@ def _load_model(path: str):
 
 def _train(args: argparse.Namespace) -> int:
     _threads(args.threads)
+    from ..core.random import seeded
     from ..core.training import TrainConfig
     from ..data.robot_demos import load_demos
     from ..methods.ditree import DiTree
     demos = load_demos(args.demos)
-    model = DiTree(widths=tuple(args.widths), horizon=args.horizon, execute=args.execute,
-                   batch_size=args.batch_size)
+    with seeded(args.seed):                     # initial weights from --seed, not torch's global stream
+        model = DiTree(widths=tuple(args.widths), horizon=args.horizon, execute=args.execute,
+                       batch_size=args.batch_size)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="ditree")

@@ -12,6 +12,7 @@ DEFAULT_MODEL = "models/tsgen"
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from ..core.random import seeded
     from ..core.training import TrainConfig
     from ..data.reactions import find_grambow, grambow_split, load_triplets
     from ..methods.tsgen import TSGen
@@ -19,8 +20,9 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     data = load_triplets(args.data or find_grambow())
     train = grambow_split(data)["train"] if args.split == "grambow" else data
-    model = TSGen(hidden=args.hidden, n_layers=args.layers, n_vectors=args.vectors, prior_std=args.prior_std,
-                  batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power)
+    with seeded(args.seed):                     # initial weights from --seed, not torch's global stream
+        model = TSGen(hidden=args.hidden, n_layers=args.layers, n_vectors=args.vectors, prior_std=args.prior_std,
+                      batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=args.warmup, lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="tsgen")

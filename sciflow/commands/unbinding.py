@@ -61,12 +61,14 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..core.random import seeded
     from ..core.training import TrainConfig
     from ..data.dissociation import read_dataset
     from ..methods.unbinding import UnbindingFlow
     trajs = read_dataset(args.data, complexes=args.complexes)
-    model = UnbindingFlow(n_frames=args.n_frames, hidden=args.hidden, n_layers=args.layers,
-                          batch_size=args.batch_size)
+    with seeded(args.seed):                     # initial weights from --seed, not torch's global stream
+        model = UnbindingFlow(n_frames=args.n_frames, hidden=args.hidden, n_layers=args.layers,
+                              batch_size=args.batch_size)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(100, args.steps // 10), lr_schedule="cosine",
                       checkpoint_every=args.checkpoint_every, seed=args.seed, desc="unbinding")
     res = model.fit(trajs, cfg, checkpoint_path=args.checkpoint, device=args.device)

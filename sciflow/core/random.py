@@ -5,12 +5,13 @@ generator drives CUDA work reproducibly (the same numbers on every device).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
 
-__all__ = ["make_generator", "multinomial", "rand", "randint", "randn", "randn_like", "randperm"]
+__all__ = ["make_generator", "multinomial", "rand", "randint", "randn", "randn_like", "randperm", "seeded"]
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -61,3 +62,12 @@ def multinomial(probs: Tensor, num_samples: int, *, replacement: bool = True,
     out = torch.multinomial(probs.to(dev, torch.float64 if probs.dtype == torch.float64 else torch.float32),
                             int(num_samples), replacement=replacement, generator=generator)
     return out.to(probs.device)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run code that draws from torch's global CPU stream (a network's initial weights) from ``seed``, leaving
+    the global stream as it was afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield

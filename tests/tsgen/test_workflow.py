@@ -225,3 +225,20 @@ def test_unreadable_triplets_and_model_files_are_named(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not a readable sciflow checkpoint"):
         TSGen.load(tmp_path / "model.pt")
+
+
+def test_train_cli_seed_fixes_the_initial_weights(tmp_path, example_reactions):
+    """The network was built from torch's global stream, so `--seed 0` twice gave two different models."""
+    import torch
+
+    from sciflow.cli import main
+    from sciflow.data.reactions import save_triplets
+    from sciflow.methods.tsgen import TSGen
+
+    save_triplets(tmp_path / "t.npz", example_reactions)
+    for k in (1, 2):
+        torch.manual_seed(k)                                # a different global stream before each run
+        assert main(["tsgen", "train", "--data", str(tmp_path / "t.npz"), "--split", "all", "--steps", "2",
+                     "--warmup", "0", "--hidden", "16", "--out", str(tmp_path / f"m{k}")]) == 0
+    a, b = (TSGen.load(tmp_path / f"m{k}").model.state_dict() for k in (1, 2))
+    assert all(torch.equal(a[key], b[key]) for key in a)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.errors import InputError, SciflowError, check_in_range
-from ...core.random import make_generator, randperm
+from ...core.random import make_generator, randperm, seeded
 from ...core.training import load_checkpoint, progress
 from ...core.trajectory import Trajectory
 from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
@@ -222,8 +222,7 @@ class MMSB(Method):
         if self.model is None or self._config["dim"] != snaps.dim or not self.custom:
             # a named reference starts from weights drawn from ``seed`` (not torch's global state), so a fit is
             # repeatable; a module the user passed keeps its own weights
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
+            with seeded(int(seed)):
                 self._build(snaps.dim, self.standardizer)
         ref = self.reference
         if hasattr(ref, "set_standardizer") and c["reference"] in NETWORKS:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import InputError, check_finite
-from ...core.random import rand, randint
+from ...core.random import rand, randint, seeded
 from ...core.training import TrainConfig, Trainer
 from ...domains.photons.conditions import check_conditions
 from ...domains.photons.fields import N_EVENTS, SIGMA_R, G
@@ -159,13 +159,15 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
             if old.config()[key] != want[key] and not set(models) <= set(only):
                 raise InputError(f"{key}: {out} holds {key}={old.config()[key]!r} weights; retrain "
                                  f"{' and '.join(models)} (--only {' '.join(models)}) to switch to {want[key]!r}")
-        model = ScatteringCVAEs(**{**old.config(), **want})
+        with seeded(int(seed)):                 # initial weights from the seed, not torch's global stream
+            model = ScatteringCVAEs(**{**old.config(), **want})
         for name in MODEL_NAMES:
             if name not in only:
                 model.model[name].load_state_dict(old.model[name].state_dict())
         model.info = dict(old.info)
     else:
-        model = ScatteringCVAEs(**want)
+        with seeded(int(seed)):
+            model = ScatteringCVAEs(**want)
     cfg = TrainConfig(steps=int(steps), lr=float(lr), lr_schedule="cosine", warmup_steps=min(500, int(steps) // 10),
                       min_lr_ratio=0.02, ema_decay=0.999, grad_clip=1.0, seed=int(seed),
                       checkpoint_every=1000)
@@ -190,8 +192,7 @@ def fit_priors(model: ScatteringCVAEs, walks: Mapping[str, Tensor], names: Itera
     if bad or not names:
         raise InputError(f"names: a non-empty subset of {list(MODEL_NAMES)}, got {names}")
     cfg = model.config()
-    with torch.random.fork_rng(devices=[]):          # the new prior networks' first layers start from ``seed``
-        torch.manual_seed(int(seed))
+    with seeded(int(seed)):                          # the new prior networks' first layers start from ``seed``
         new = ScatteringCVAEs(**{**cfg, "conditional_prior": sorted(set(cfg.get("conditional_prior", ())) | set(names))})
     for name in MODEL_NAMES:
         new.model[name].load_state_dict(model.model[name].state_dict(), strict=False)

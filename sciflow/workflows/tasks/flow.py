@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import Field, field_validator
 
+from ...core.random import seeded
 from ...core.registry import COUPLINGS, ODE_SOLVERS, PATHS
 from ...core.training import TrainConfig
 from ...core.trajectory import Trajectory
@@ -102,8 +103,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
     dim, cond_dim = (3, 1) if cfg.data.kind == "helix" else (2, 0)
     m = cfg.model
     # the initial weights come from the workflow's seed, not torch's global stream
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.stream_seed("init"))
+    with seeded(ctx.stream_seed("init")):
         flow = ConditionalFlow(dim, cond_dim, hidden=m.hidden, path=m.path, path_kwargs=m.path_kwargs,
                                coupling=m.coupling, coupling_kwargs=m.coupling_kwargs, solver=m.solver,
                                steps=m.steps, batch_size=cfg.train.batch_size)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.errors import InputError
+from ..core.errors import InputError, check_count
 from ..core.files import atomic_path
 from ..core.random import make_generator, randperm
 
@@ -148,13 +148,14 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
     if not p.is_file():
         raise InputError(f"data: no triplets file at {p}")
     try:
-        with np.load(p, allow_pickle=False) as d:
-            arrays = {k: d[k] for k in d.files}
+        d = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise InputError(f"data: {p} is not a readable triplets .npz ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:120] if str(e) else 'empty file'})") from None
-    if not isinstance(arrays, dict):
-        raise InputError(f"data: {p} is a single array, not a triplets .npz archive")
+    if not isinstance(d, np.lib.npyio.NpzFile):
+        raise InputError(f"data: {p} is a single array (.npy), not a triplets .npz archive")
+    with d:
+        arrays = {k: d[k] for k in d.files}
     need = _REQUIRED + (("pos_ts",) if require_ts else ())
     missing = [k for k in need if k not in arrays]
     if missing:
@@ -219,6 +220,8 @@ def read_reaction_sdfs(folder: str | os.PathLike) -> ReactionSet:
 def split_indices(n: int, sizes: Sequence[int], seed: int) -> list[np.ndarray]:
     """A random partition of range(n) into parts of the given sizes, from a seeded torch.Generator; each part
     is sorted. Sizes must sum to n."""
+    for i, size in enumerate(sizes):
+        check_count(f"sizes[{i}]", size, 0)
     if sum(sizes) != n:
         raise InputError(f"sizes: must sum to {n}, got {list(sizes)} (sum {sum(sizes)})")
     perm = randperm(n, generator=make_generator(seed)).numpy()

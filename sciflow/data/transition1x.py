@@ -50,6 +50,10 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
         raise InputError(f"transition1x: no file at {p}")
     if split not in T1X_SPLITS:
         raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
+    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or int(limit) < 1):
+        raise InputError(f"limit: expected an integer >= 1 or None, got {limit!r}")
+    if isinstance(formulas, str):          # set("CH2") would be its characters
+        formulas = [formulas]
     wanted = set(formulas) if formulas is not None else None
     ids, zs, pos = [], [], {k: [] for _, k, _ in _ROLES}
     energies = {e: [] for _, _, e in _ROLES}
@@ -57,8 +61,10 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
     with h5py.File(p, "r") as f:
         if split not in f:
             raise InputError(f"split: {p} has no group {split!r} (groups: {', '.join(f.keys())})")
+        # only groups are reactions: datasets beside them (a README, notes) are not
         keys = [(formula, rxn) for formula, fgroup in f[split].items()
-                if wanted is None or formula in wanted for rxn in fgroup]
+                if isinstance(fgroup, h5py.Group) and (wanted is None or formula in wanted)
+                for rxn, rgroup in fgroup.items() if isinstance(rgroup, h5py.Group)]
         order = [f[split][fm][rx].attrs.get(_INDEX) for fm, rx in keys]
         if keys and all(o is not None for o in order):          # written by write_transition1x: its order
             keys = [k for _, k in sorted(zip((int(o) for o in order), keys))]
@@ -84,6 +90,8 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
                     raise InputError(f"transition1x: {where}/{role}: atoms differ from the reaction's")
                 pos[key].append(x)
                 e = np.asarray(sub[energy_key][()], dtype=np.float64).reshape(-1)
+                if e.size == 0:
+                    raise InputError(f"transition1x: {where}/{role}/{energy_key} is empty")
                 energies[ekey].append(float(e[0]))
             ids.append(rxn)
             zs.append(z)
@@ -92,6 +100,10 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
                 break
     if not ids:
         raise InputError(f"transition1x: no reactions found in {p} split {split!r}")
+    if len(set(ids)) != len(ids):          # one reaction name under several formulas: qualify every id
+        ids = [f"{fm}_{rx}" for fm, rx in zip(forms, ids)]
+        if len(set(ids)) != len(ids):
+            raise InputError(f"transition1x: {p} names several reactions alike even with their formulas")
     counts = [len(z) for z in zs]
     extra = {k: np.asarray(v) for k, v in energies.items()}
     extra["formula"] = np.asarray(forms)

@@ -45,9 +45,18 @@ _BY_SYMBOL = {s.lower(): z for z, s in enumerate(SYMBOLS) if z > 0}
 
 
 def atomic_number(sym: str | int, *, field: str = "element") -> int:
-    """Atomic number of a symbol ("C", "cl") or a checked integer."""
-    if isinstance(sym, (int,)) or (hasattr(sym, "item") and not isinstance(sym, str)):
-        z = int(sym)
+    """Atomic number of a symbol ("C", "cl") or a checked integer (a float counts only if it is whole: 6.0 is
+    carbon, 6.7 and True are errors)."""
+    if isinstance(sym, bool) or type(sym).__name__ == "bool_":
+        raise InputError(f"{field}: expected an element symbol or atomic number, got {sym!r}")
+    if hasattr(sym, "item") and not isinstance(sym, str):         # numpy / torch scalars
+        sym = sym.item()
+    if isinstance(sym, float):
+        if not sym.is_integer():
+            raise InputError(f"{field}: atomic numbers are whole numbers, got {sym!r}")
+        sym = int(sym)
+    if isinstance(sym, int):
+        z = sym
         if not 1 <= z < len(SYMBOLS):
             raise InputError(f"{field}: unknown atomic number {z} (supported 1..{len(SYMBOLS) - 1})")
         return z

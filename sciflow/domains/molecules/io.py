@@ -81,6 +81,18 @@ def _from_rdkit(mol: Any, field: str) -> tuple[np.ndarray, np.ndarray]:
     if not mol.GetConformer().Is3D():   # a 2D depiction (MOL header '2D', or no dimension and every z = 0)
         raise InputError(f"{field}: holds 2D (depiction) coordinates, not a 3D geometry; embed it in 3D first "
                          "(e.g. RDKit AllChem.EmbedMolecule) or write it with a '3D' header")
+    mol.UpdatePropertyCache(strict=False)
+    # a bonded molecule with no hydrogen atom at all whose valences RDKit completes with hydrogens was built or
+    # written without them (SMILES without Chem.AddHs, a heavy-atom MOL file): those atoms have no coordinates.
+    # Molecules with explicit hydrogens are taken as given (radicals and carbenes often lack RDKit's flags, and
+    # then look like missing hydrogens), and so are bond-less ones (from XYZ, or to_rdkit)
+    has_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
+    implicit = [a.GetIdx() for a in mol.GetAtoms() if a.GetNumImplicitHs() > 0 and not a.GetNoImplicit()] \
+        if mol.GetNumBonds() > 0 and not has_h else []
+    if implicit:                        # the model needs every atom; hydrogens left implicit have no coordinates
+        raise InputError(f"{field}: atom(s) {implicit[:6]} carry implicit hydrogens without coordinates (e.g. a "
+                         f"molecule built without Chem.AddHs); add them with Chem.AddHs(mol, addCoords=True) or "
+                         f"write the file with explicit hydrogens")
     z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
     return _numbers(z, field), np.asarray(mol.GetConformer().GetPositions(), dtype=np.float64)
 
@@ -169,7 +181,8 @@ def write_xyz_frames(path: str | os.PathLike, frames: Sequence[tuple[np.ndarray,
     from ...core.files import atomic_write_text
 
     lines = []
-    for z, x, comment in frames:
+    for k, (z, x, comment) in enumerate(frames):
+        Molecule(z, x, title=f"frames[{k}]")          # checks shape, elements and finite coordinates first
         lines.append(str(len(z)))
         lines.append(comment.replace("\n", " "))
         for zi, (a, b, c) in zip(np.asarray(z).tolist(), np.asarray(x, dtype=np.float64).tolist()):

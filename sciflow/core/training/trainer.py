@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError, SciflowError, check_count, check_in_range
-from ..files import changed_keys
+from ..files import changed_keys, plain_json
 from ..random import make_generator
 from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
 from .distributed import all_finite, barrier, gather_objects, init_distributed
@@ -73,17 +73,6 @@ class TrainConfig:
         if self.ema_decay is not None:
             check_in_range("ema_decay", self.ema_decay, 0.0, 1.0)
         self.betas = tuple(self.betas)
-
-
-def _comparable(x: Any) -> Any:
-    """Settings with tensors and tuples turned into lists, so that they compare by value."""
-    if isinstance(x, Mapping):
-        return {str(k): _comparable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_comparable(v) for v in x]
-    if torch.is_tensor(x):
-        return x.tolist()
-    return x
 
 
 @dataclass
@@ -216,9 +205,9 @@ class Trainer:
         ignore = ("progress", "desc", "checkpoint_every", "compile")
         now = {k: v for k, v in plain(asdict(self.config)).items() if k not in ignore}
         before = {k: v for k, v in dict(ck.get("train_config") or {}).items() if k not in ignore}
-        changed = [f"train.{k}" for k in changed_keys(_comparable(before), _comparable(now))] + \
-                  [f"run.{k}" for k in changed_keys(_comparable(ck.get("run_config") or {}),
-                                                    _comparable(self.run_config))]
+        changed = [f"train.{k}" for k in changed_keys(plain_json(before), plain_json(now))] + \
+                  [f"run.{k}" for k in changed_keys(plain_json(ck.get("run_config") or {}),
+                                                    plain_json(self.run_config))]
         if changed:
             raise InputError(f"checkpoint: {path} was made with other settings ({', '.join(changed[:8])}); resume "
                              f"with the same settings, or remove the checkpoint to start over")

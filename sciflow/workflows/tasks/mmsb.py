@@ -40,7 +40,7 @@ class ModelSettings(StrictModel):
     reference: str = "mlp"
     sigma: Annotated[float, Field(gt=0)] | Literal["auto"] = Field("auto", description="noise level, or auto")
     noise: Literal["additive", "multiplicative", "auto"] = "auto"
-    rounds: int | None = Field(None, ge=0, description="bridge/refinement rounds (default 8; 0 for zero)")
+    rounds: int | None = Field(None, ge=0, description="bridge/refinement rounds (default: MMSB's, 8; 0 for zero)")
     n_paths: int = Field(1000, ge=1)
     calibrate: Literal["auto", "energy", "none"] = Field(
         "auto", description="last fit of a parametric reference against all training snapshots at once")
@@ -80,9 +80,10 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
         ctx.log(f"resuming: using the fitted model at {saved}")
         return MMSB.load(saved)
     m = cfg.model
-    rounds = m.rounds if m.rounds is not None else (0 if m.reference == "zero" else 8)
-    model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, rounds=rounds, n_paths=m.n_paths,
-                 calibrate=m.calibrate, reference_kwargs=m.reference_kwargs, device=str(ctx.device))
+    rounds = m.rounds if m.rounds is not None else (0 if m.reference == "zero" else None)   # None: MMSB's default
+    model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, n_paths=m.n_paths, calibrate=m.calibrate,
+                 reference_kwargs=m.reference_kwargs, device=str(ctx.device),
+                 **({} if rounds is None else {"rounds": rounds}))
     summary = model.fit(train, generator=ctx.generator("fit"), seed=ctx.seed)
     ctx.log(f"fitted in {summary['seconds']:.1f} s: {summary['params']}")
     if ctx.is_main:

@@ -83,3 +83,13 @@ def test_training_in_a_workflow_writes_under_the_output_not_over_the_shipped_wei
     assert summary["train"]["model"] == str(tmp_path / "out" / "model")
     assert (tmp_path / "out" / "model" / "model.pt").is_file()
     assert (shipped.stat().st_mtime_ns if shipped.is_file() else None) == before
+    # a resumed run keeps the trained policy (it retrained, from torch's global stream, between two scenarios'
+    # plans); and the same workflow seed gives the same weights whatever that global stream holds
+    from sciflow.methods.ditree import DiTree
+    first = DiTree.load(tmp_path / "out" / "model").model.state_dict()
+    again = run_workflow(wf)
+    assert again["train"].get("resumed") is True
+    torch.manual_seed(123)
+    run_workflow({**wf, "output": str(tmp_path / "other")})
+    other = DiTree.load(tmp_path / "other" / "model").model.state_dict()
+    assert all(torch.equal(first[k], other[k]) for k in first)

@@ -107,3 +107,31 @@ def test_tsgen_model_reactions_and_solver_are_checked_when_validated(tmp_path, c
     with pytest.raises(InputError, match=match):
         validate_workflow(write(tmp_path, {"version": 1, "task": "tsgen", "output": "out",
                                            "tsgen": {**base, **change}}))
+
+
+def test_task_inputs_are_checked_when_validated_not_after_the_folder_is_claimed(tmp_path, monkeypatch):
+    """These passed validation and failed inside `run`, after settings.json locked the output folder."""
+    root = Path(__file__).resolve().parents[2]
+    scen = str(root / "datasets" / "ditree" / "scenarios" / "bugtrap")
+    cases = [
+        ("ditree", {"scenarios": scen, "train": {"demos": str(tmp_path / "none.npz")}}, r"train\.demos: .*no file"),
+        ("ditree", {"scenarios": scen, "train": {"demos": str(LV), "horizon": 4, "execute": 9}},
+         "execute: must be <= horizon"),
+        ("ditree", {"scenarios": scen, "model": str(tmp_path / "no_model")}, "model: no file"),
+        ("unbinding", {"complexes": str(tmp_path / "none")}, "no file or folder"),
+        ("unbinding", {"complexes": str(root / "datasets" / "unbinding" / "complexes" / "cb7-b2.pdb"),
+                       "ligand": "resname NOPE"}, "matches no atom"),
+        ("tsgen", {"reactions": str(tmp_path)}, "holds no .xyz"),
+    ]
+    for task, block, match in cases:
+        with pytest.raises(InputError, match=match):
+            validate_workflow(write(tmp_path, {"version": 1, "task": task, "output": str(tmp_path / "o"),
+                                               task: block}))
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sella" else real(name, *a))
+    with pytest.raises(InputError, match=r"refine: needs sella"):
+        validate_workflow(write(tmp_path, {"version": 1, "task": "tsgen", "output": str(tmp_path / "o"),
+                                           "tsgen": {"reactions": str(root / "datasets" / "reactions" / "examples"),
+                                                     "refine": {}}}))
+    assert not (tmp_path / "o").exists()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import StrictModel
+from ..schema import ExistingPath, StrictModel
 
 __all__ = ["DiTreeTask", "DiTreeTrain", "run"]
 
@@ -17,7 +17,7 @@ __all__ = ["DiTreeTask", "DiTreeTrain", "run"]
 class DiTreeTrain(StrictModel):
     """Train a policy before planning (omit the block to load ``model``)."""
 
-    demos: str = Field(description="demonstrations .npz (sciflow ditree demos)")
+    demos: ExistingPath = Field(description="demonstrations .npz (sciflow ditree demos)")
     steps: int = Field(4000, ge=1)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(128, ge=1)
@@ -25,6 +25,12 @@ class DiTreeTrain(StrictModel):
     horizon: int = Field(16, ge=1)
     execute: int = Field(8, ge=1)
     checkpoint_every: int = Field(250, ge=0)
+
+    @model_validator(mode="after")
+    def _chunk(self) -> DiTreeTrain:
+        if self.execute > self.horizon:
+            raise ValueError(f"execute: must be <= horizon ({self.horizon}), got {self.execute}")
+        return self
 
 
 class DiTreeTask(StrictModel):
@@ -39,6 +45,18 @@ class DiTreeTask(StrictModel):
     formats: list[Literal["npz", "csv"]] = Field(default_factory=lambda: ["npz", "csv"])
     pictures: bool = True
     threads: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _model_found(self) -> DiTreeTask:
+        # a model to read (no train block, a policy planner) must exist before any work
+        if self.train is None and self.planner in ("ditree", "policy"):
+            from ...core.errors import InputError
+            from ...methods.base import find_model_file
+            try:
+                find_model_file(self.model or "models/ditree")
+            except InputError as e:
+                raise ValueError(str(e)) from None
+        return self
 
     @field_validator("scenarios")
     @classmethod
@@ -74,17 +92,27 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
     summary: dict[str, Any] = {"planner": cfg.planner, "scenarios": len(files)}
     model = None
     if cfg.train is not None:
+        from ...core.random import seeded
         from ...core.training import TrainConfig
         from ...data.robot_demos import load_demos
+        from ...methods.base import resolve_model_file
         t = cfg.train
-        model = DiTree(widths=tuple(t.widths), horizon=t.horizon, execute=t.execute, batch_size=t.batch_size)
-        res = model.fit(load_demos(t.demos), TrainConfig(steps=t.steps, lr=t.lr, seed=ctx.seed,
-                                                        checkpoint_every=t.checkpoint_every, desc="ditree"),
-                        device=str(ctx.device), checkpoint_path=ctx.state_path("train/checkpoint.pt"))
         target = cfg.model or ctx.output / "model"      # never over the shipped weights unless asked to
-        if ctx.is_main:
-            model.save(target)
-        summary["train"] = {"steps": res.steps, "final_loss": res.final_loss, "model": str(target)}
+        saved = resolve_model_file(target)
+        if ctx.resume and ctx.is_done("model") and saved.is_file():     # this run's model: planning goes on with it
+            model = DiTree.load(target)
+            summary["train"] = {**ctx.done_info("model").get("train", {}), "resumed": True}
+        else:
+            with seeded(ctx.stream_seed("init")):        # initial weights from the workflow seed
+                model = DiTree(widths=tuple(t.widths), horizon=t.horizon, execute=t.execute,
+                               batch_size=t.batch_size)
+            res = model.fit(load_demos(t.demos), TrainConfig(steps=t.steps, lr=t.lr, seed=ctx.seed,
+                                                            checkpoint_every=t.checkpoint_every, desc="ditree"),
+                            device=str(ctx.device), checkpoint_path=ctx.state_path("train/checkpoint.pt"))
+            summary["train"] = {"steps": res.steps, "final_loss": res.final_loss, "model": str(target)}
+            if ctx.is_main:
+                model.save(target)
+                ctx.mark_done("model", {"train": summary["train"]})
     if cfg.planner in ("ditree", "policy"):
         model = model or DiTree.load(cfg.model or "models/ditree")
         planner = model.planner(cfg.planner)

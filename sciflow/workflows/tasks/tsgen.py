@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...core.errors import InputError
 from ...core.registry import ODE_SOLVERS
@@ -53,6 +53,42 @@ class TSGenTask(StrictModel):
     limit: int | None = Field(None, ge=1, description="only the first LIMIT reactions")
     refine: RefineBlock | None = Field(None, description="refine the samples into an order-1 saddle (Sella, xTB)")
 
+    @model_validator(mode="after")
+    def _inputs_and_packages(self) -> TSGenTask:
+        # checked before the output folder is claimed: the reaction files can be paired, and the packages that
+        # the xTB energies and the Sella refinement need are installed (the chem extra)
+        import importlib.util
+        try:
+            if Path(self.reactions).is_dir():
+                _reaction_files(Path(self.reactions))
+        except InputError as e:
+            raise ValueError(str(e)) from None
+        needs = (["tblite"] if self.calculator == "xtb" or self.refine is not None else []) + \
+            (["sella"] if self.refine is not None else [])
+        missing = [m for m in needs if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(f"{'refine' if 'sella' in missing else 'calculator'}: needs {', '.join(missing)} "
+                             f"(pip install 'sciflow[chem]')")
+        return self
+
+
+def _reaction_files(folder: Path) -> tuple[list[Path], dict[str, Path]]:
+    """The reaction files of a folder and their stems; refuses an empty folder, two files with one stem and a
+    reactant or product file without its partner (nothing is read)."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _SUFFIXES)
+    if not files:
+        raise InputError(f"reactions: {folder} holds no {', '.join(_SUFFIXES)} files")
+    by_name: dict[str, Path] = {}
+    for p in files:
+        if p.stem in by_name:
+            raise InputError(f"reactions: {by_name[p.stem].name} and {p.name} share the name {p.stem!r}; keep one")
+        by_name[p.stem] = p
+    for p in files:
+        for mine, other in (("_product", "_reactant"), ("_reactant", "_product")):
+            if p.stem.endswith(mine) and f"{p.stem[: -len(mine)]}{other}" not in by_name:
+                raise InputError(f"reactions: {p} has no matching {p.stem[: -len(mine)]}{other} file")
+    return files, by_name
+
 
 def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tuple[Any, Any]], list[Any], list[str]]:
     """(ids, (reactant, product) pairs, reference TS positions or None, source of each) from a file or folder.
@@ -77,25 +113,13 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
             refs.append(r.get("pos_ts"))
             sources.append(f"{path.name} #{i}")
     else:
-        files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix.lower() in _SUFFIXES)
-        if not files:
-            raise InputError(f"reactions: {path} holds no {', '.join(_SUFFIXES)} files")
-        by_name: dict[str, Path] = {}
-        for p in files:
-            if p.stem in by_name:
-                raise InputError(f"reactions: {by_name[p.stem].name} and {p.name} share the name {p.stem!r}; "
-                                 f"keep one")
-            by_name[p.stem] = p
+        files, by_name = ([path], {path.stem: path}) if path.is_file() else _reaction_files(path)
         for p in files:
             stem = p.stem
             if stem.endswith("_product"):
-                if f"{stem[: -len('_product')]}_reactant" not in by_name:
-                    raise InputError(f"reactions: {p} has no matching {stem[: -len('_product')]}_reactant file")
                 continue
             if stem.endswith("_reactant"):
                 name = stem[: -len("_reactant")]
-                if f"{name}_product" not in by_name:
-                    raise InputError(f"reactions: {p} has no matching {name}_product file")
                 r, q = read_molecules(p)[0], read_molecules(by_name[f"{name}_product"])[0]
                 source = f"{p.name} + {by_name[f'{name}_product'].name}"
             else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...core.errors import InputError
 from ...core.fields import BATCH
@@ -39,6 +39,18 @@ class UnbindingTask(StrictModel):
     guidance: float | None = Field(None, ge=0, description="clash guidance weight (default: the model's)")
     exit_distance: float | None = Field(None, gt=0, description="Å, drawn in the profile (default: model's)")
     formats: list[Literal["pdb", "dcd"]] = Field(default_factory=lambda: ["pdb", "dcd"])
+
+    @model_validator(mode="after")
+    def _complexes_load(self) -> UnbindingTask:
+        # every complex is read once here (the ligand selection and pocket included), so a missing folder or a
+        # selection that matches nothing stops `validate` and `run` before the output folder is claimed
+        from ...data.dissociation import load_complex
+        try:
+            for f in _inputs(self.complexes):
+                load_complex(f, ligand=self.ligand, pocket_cutoff=self.pocket_cutoff)
+        except InputError as e:
+            raise ValueError(str(e)) from None
+        return self
 
 
 def _inputs(folder: str) -> list[Path]:

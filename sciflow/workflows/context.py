@@ -24,6 +24,22 @@ _FILES = "_files"
 T = TypeVar("T")
 
 
+def recorded_files(output: Path) -> list[Path]:
+    """The files that the run in ``output`` recorded in its done-markers (inside ``output`` only)."""
+    import json
+    out, root = [], Path(output).resolve()
+    for marker in sorted((Path(output) / STATE_DIR).glob("*.json")):
+        try:
+            files = json.loads(marker.read_text()).get(_FILES, [])
+        except (ValueError, OSError, AttributeError):
+            continue
+        for f in files:
+            p = (Path(output) / f).resolve()
+            if p.is_relative_to(root) and p != root:
+                out.append(p)
+    return out
+
+
 @dataclass
 class RunContext:
     """Handed to every task's ``run(cfg, ctx)``.

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ..core.errors import InputError
 from ..core.files import atomic_write_json, atomic_write_text, keep_settings
 from ..core.training import barrier, init_distributed, package_versions
-from .context import STATE_DIR, RunContext
+from .context import STATE_DIR, RunContext, recorded_files
 from .registry import TaskSpec, get_task
 from .schema import StrictModel, WorkflowHeader, format_validation_error, load_yaml
 
@@ -117,6 +117,10 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
     barrier()
     if dist.is_main:
         if not header.resume and (out / STATE_DIR).exists():
+            # --fresh: the old run's recorded outputs go too, so none of them is left beside the new run's
+            # (a run with fewer paths or integrators would otherwise leave path_002.pdb or sphere_cvae.npy)
+            for f in recorded_files(out):
+                f.unlink(missing_ok=True)
             shutil.rmtree(out / STATE_DIR)
         _check_same_settings(settings, wf)
         out.mkdir(parents=True, exist_ok=True)

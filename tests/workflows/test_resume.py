@@ -91,3 +91,16 @@ def test_output_override_is_validated_like_the_file(tmp_path):
         run_workflow(tiny(tmp_path), output=tmp_path / "afile")
     with pytest.raises(InputError, match="--output: .* empty string"):
         run_workflow(tiny(tmp_path), output="")
+
+
+def test_fresh_removes_the_old_runs_recorded_outputs(tmp_path):
+    """--fresh forgot the old run's progress but left its files beside the new run's."""
+    first = tiny(tmp_path)
+    first["flow"]["generate"]["formats"] = ["npz", "xyz"]
+    run_workflow(first)
+    assert (tmp_path / "out" / "samples" / "pitch_1.xyz").is_file()
+    (tmp_path / "out" / "mine.txt").write_text("not the run's")
+    run_workflow(tiny(tmp_path), resume=False)                 # npz only
+    assert (tmp_path / "out" / "samples" / "pitch_1.npz").is_file()
+    assert not (tmp_path / "out" / "samples" / "pitch_1.xyz").exists()
+    assert (tmp_path / "out" / "mine.txt").read_text() == "not the run's"     # only recorded files go

@@ -109,9 +109,15 @@ class RunContext:
         files = self._read_marker(key).get(_FILES, [])
         return all((self.output / f).exists() for f in files)
 
-    def mark_done(self, key: Any, info: dict[str, Any] | None = None) -> None:
-        """Record ``key`` as finished, with the files handed out since the previous marker that now exist."""
-        files = sorted({str(p.relative_to(self.output)) for p in self._handed_out if p.exists()})
+    def mark_done(self, key: Any, info: dict[str, Any] | None = None, *,
+                  files: Iterable[str | Path] = ()) -> None:
+        """Record ``key`` as finished, with the files handed out since the previous marker that now exist, and
+        ``files`` written another way (a saved model): ``is_done`` then also needs them, and ``--fresh`` removes
+        those inside the output folder."""
+        root = self.output.resolve()
+        extra = {Path(f).resolve() for f in files}
+        files = sorted({str(p.relative_to(self.output)) for p in self._handed_out if p.exists()} |
+                       {str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in extra})
         self._handed_out.clear()
         atomic_write_json(self._marker(key), {"key": str(key), **(info or {}), _FILES: files},
                           strict=False)      # state: read back by sciflow only, NaN kept

@@ -99,7 +99,7 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
         t = cfg.train
         target = cfg.model or ctx.output / "model"      # never over the shipped weights unless asked to
         saved = resolve_model_file(target)
-        if ctx.resume and ctx.is_done("model") and saved.is_file():     # this run's model: planning goes on with it
+        if ctx.is_done("model"):     # this run's model: planning goes on with it
             model = DiTree.load(target)
             summary["train"] = {**ctx.done_info("model").get("train", {}), "resumed": True}
         else:
@@ -112,7 +112,7 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
             summary["train"] = {"steps": res.steps, "final_loss": res.final_loss, "model": str(target)}
             if ctx.is_main:
                 model.save(target)
-                ctx.mark_done("model", {"train": summary["train"]})
+                ctx.mark_done("model", {"train": summary["train"]}, files=[saved])
     if cfg.planner in ("ditree", "policy"):
         model = model or DiTree.load(cfg.model or "models/ditree")
         planner = model.planner(cfg.planner)

@@ -97,7 +97,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
         ctx.log(f"loading weights from {cfg.weights}")
         return ConditionalFlow.load(cfg.weights)
     # a model.pt counts only with this run's marker (a --fresh run interrupted in training leaves the old one)
-    if ctx.resume and saved.is_file() and ctx.is_done("model"):
+    if ctx.is_done("model"):
         ctx.log(f"resuming: using the trained model at {saved}")
         return ConditionalFlow.load(saved)
     dim, cond_dim = (3, 1) if cfg.data.kind == "helix" else (2, 0)
@@ -118,7 +118,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
              device=str(ctx.device), checkpoint_path=str(ctx.state_path("train.pt")))
     if ctx.is_main:
         flow.save(saved)
-        ctx.mark_done("model", {"file": "model.pt"})
+        ctx.mark_done("model", files=[saved])
     return flow
 
 

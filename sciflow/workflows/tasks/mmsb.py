@@ -76,7 +76,7 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
     if cfg.weights is not None:
         ctx.log(f"loading the fitted model {cfg.weights}")
         return MMSB.load(cfg.weights)
-    if ctx.resume and saved.is_file() and ctx.is_done("model"):      # this run's model, not an earlier one's
+    if ctx.is_done("model"):      # this run's model, not an earlier one's
         ctx.log(f"resuming: using the fitted model at {saved}")
         return MMSB.load(saved)
     m = cfg.model
@@ -88,7 +88,7 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
     ctx.log(f"fitted in {summary['seconds']:.1f} s: {summary['params']}")
     if ctx.is_main:
         model.save(saved)
-        ctx.mark_done("model", {"file": "model.pt"})
+        ctx.mark_done("model", files=[saved])
     return model
 
 

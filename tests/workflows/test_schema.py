@@ -47,6 +47,12 @@ def test_valid_workflow_resolves_defaults(tmp_path):
     ({"flow": [1, 2]}, "flow: expected a mapping"),
     ({"flow": {"generate": {"conditions": [0.75, float("nan")]}}}, r"flow\.generate\.conditions\.1: .*finite"),
     ({"flow": {"model": {"path_kwargs": {"sigma": float("inf")}}}}, r"flow\.model\.path_kwargs\.sigma: .*finite"),
+    # the path and coupling are built when validated: missing, unknown or out-of-range arguments are named
+    ({"flow": {"model": {"path": "brownian_bridge"}}}, r"flow\.model: .*path_kwargs: .*missing .*'sigma'"),
+    ({"flow": {"model": {"path": "brownian_bridge", "path_kwargs": {"sigma": -1.0}}}},
+     r"flow\.model: .*path_kwargs: sigma: must be >= 0"),
+    ({"flow": {"model": {"coupling": "independent", "coupling_kwargs": {"reg": 0.1}}}},
+     r"flow\.model: .*coupling_kwargs: .*'reg'"),
 ])
 def test_bad_workflows_name_the_field(tmp_path, change, match):
     data = {**GOOD, **change}
@@ -76,6 +82,16 @@ def test_cli_validate_reports_errors_with_exit_code(tmp_path, capsys):
     assert "valid (flow task" in capsys.readouterr().out
     assert main(["validate", str(write(tmp_path, {**GOOD, "flow": {"train": {"lr": -1}}}))]) == 2
     assert "flow.train.lr" in capsys.readouterr().err
+
+
+def test_shipped_mmsb_weights_are_found_from_another_folder(tmp_path, monkeypatch):
+    """Shipped weights (models/...) resolve from any working folder, like MMSB.load does."""
+    monkeypatch.chdir(tmp_path)
+    data = {"version": 1, "task": "mmsb", "output": "out",
+            "mmsb": {"data": {"path": str(LV)}, "weights": "models/mmsb/lv.pt"}}
+    assert validate_workflow(write(tmp_path, data)).resolved()["mmsb"]["weights"] == "models/mmsb/lv.pt"
+    with pytest.raises(InputError, match=r"mmsb\.weights"):
+        validate_workflow(write(tmp_path, {**data, "mmsb": {**data["mmsb"], "weights": "models/mmsb/nosuch.pt"}}))
 
 
 def test_shipped_workflows_validate():

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...core.random import seeded
 from ...core.registry import COUPLINGS, ODE_SOLVERS, PATHS
@@ -17,7 +17,7 @@ from ...core.trajectory import Trajectory
 from ...data.toy import eight_gaussians, helix, moons
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ExistingPath, StrictModel, registered
+from ..schema import ModelPath, StrictModel, registered
 
 __all__ = ["FlowTask", "run"]
 
@@ -44,6 +44,18 @@ class ModelSettings(StrictModel):
     solver: Literal[ODE_SOLVERS] = "rk4"
     steps: int = Field(20, ge=1)
 
+    @model_validator(mode="after")
+    def _arguments(self) -> ModelSettings:
+        """Build the path and the coupling once, so that missing or unknown arguments (``brownian_bridge``
+        without ``sigma``) are refused at validation, not after the run has started."""
+        for field, registry, name, kwargs in (("path_kwargs", PATHS, self.path, self.path_kwargs),
+                                              ("coupling_kwargs", COUPLINGS, self.coupling, self.coupling_kwargs)):
+            try:
+                registry.build(name, **kwargs)
+            except ValueError as e:
+                raise ValueError(f"{field}: {e}") from None
+        return self
+
 
 class TrainSettings(StrictModel):
     steps: int = Field(3000, ge=0)
@@ -65,7 +77,7 @@ class FlowTask(StrictModel):
     model: ModelSettings = ModelSettings()
     train: TrainSettings = TrainSettings()
     generate: GenerateSettings = GenerateSettings()
-    weights: ExistingPath | None = Field(None, description="a saved model to use instead of training")
+    weights: ModelPath | None = Field(None, description="a saved model to use instead of training")
 
 
 

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from ...core.errors import InputError
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ExistingPath, StrictModel
+from ..schema import ModelPath, StrictModel
 
 __all__ = ["MMSBTask", "run"]
 
@@ -66,7 +66,7 @@ class MMSBTask(StrictModel):
     data: DataSettings
     model: ModelSettings = ModelSettings()
     output: OutputSettings = OutputSettings()
-    weights: ExistingPath | None = Field(None, description="a saved MMSB model to use instead of fitting")
+    weights: ModelPath | None = Field(None, description="a saved MMSB model to use instead of fitting")
 
 
 

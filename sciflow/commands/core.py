@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a YAML workflow without running it")
     p.add_argument("workflow")
     p.set_defaults(func=_validate)
-    p = sub.add_parser("export", help="convert a trajectory between formats (.xyz .extxyz .pdb .dcd .npz)")
+    p = sub.add_parser("export", help="convert a trajectory between formats (.xyz .extxyz .pdb .dcd .npz .csv)")
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--top", help="topology (PDB) for .dcd input or output")

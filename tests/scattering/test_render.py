@@ -80,6 +80,25 @@ def test_brute_force_tracer_matches_single_scattering_integral():
     assert abs(float(res.image[0, 0]) - expected) < 4 * noise + 0.02 * expected
 
 
+def test_dense_dark_medium_is_lit_from_its_very_surface():
+    """A dense (sigma_t = 1000), nearly black medium: the pixel is the single-scattering integral over the first
+    few thousandths of the radius, so any medium skipped on entry shows (skipping 1e-4 of the radius, as the
+    tracer's surface offset once did, cost exp(-0.1): 10 % of the pixel). Multiple scattering adds O(albedo)."""
+    scene = _thin_scene(sigma_t=1000.0, albedo=0.01, g=0.4)
+    scene = Scene(scene.shape, scene.medium, scene.light, PinholeCamera(origin=(0, 0, 4), fov=1e-3, width=1, height=1))
+    m = scene.medium
+    s = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-8, -1, 20001, dtype=torch.float64)])
+    x = torch.stack([torch.zeros_like(s), torch.zeros_like(s), 1 - s], -1)
+    l = scene.light.to_light().expand_as(x)
+    tl = scene.shape.exit_distance(x, l)
+    w = torch.tensor([0, 0, -1.0], dtype=torch.float64)
+    f = m.sigma_t * torch.exp(-m.sigma_t * (s + tl)) * m.albedo * hg_pdf((l * w).sum(-1), m.g) * 2.0
+    expected = float(torch.trapezoid(f, s))
+    res = VolumePathTracer(scene, slots=8192).render(40000, generator=make_generator(4), progress=False)
+    got, se = float(res.image[0, 0]), float(res.std_error[0, 0])
+    assert expected * (1 - 0.002) - 4 * se < got < expected * (1 + 0.015) + 4 * se, (got, se, expected)
+
+
 def test_learned_tracer_falls_back_to_brute_force_in_thin_spheres():
     scene = make_scene("sphere", sigma_r=1.0, width=6, height=6)
     a = VolumePathTracer(scene).render(2, generator=make_generator(3), progress=False)

@@ -155,7 +155,11 @@ class VolumePathTracer:
         total_c = torch.zeros(n, dtype=torch.float64, device=device)    # radiance of each path so far
         inside = torch.zeros(n, dtype=torch.bool, device=device)
         fresh = torch.ones(n, dtype=torch.bool, device=device)
+        back = torch.zeros(n, dtype=dt, device=device)    # how far behind x the current free flight starts
         cnt.index_add_(0, pix, torch.ones_like(pix))
+        # geometry queries start a little past a surface crossing (a generic SDF march reports 0 from the surface
+        # itself), but the first free flight after an entry is measured from the entry point, so the layer
+        # behind x is not skipped (skipping it darkened dense low-albedo media by up to a few per cent)
         nudge = 1e-4 * shape.radius
         while pix.shape[0]:
             if bool(fresh.any()):                 # new camera rays
@@ -172,6 +176,7 @@ class VolumePathTracer:
                 hit = torch.isfinite(t)
                 hi = oi[hit]
                 x[hi] = x[hi] + (t[hit] + nudge).unsqueeze(-1) * w[hi]
+                back[hi] = nudge
                 inside[hi] = True
                 alive[oi[~hit]] = False
             ii = (inside & alive).nonzero().squeeze(1)
@@ -179,6 +184,8 @@ class VolumePathTracer:
                 u = rand((ii.shape[0],), generator=generator, device=device, dtype=dt)
                 tf = -torch.log1p(-u) / med.sigma_t
                 de = shape.exit_distance(x[ii], w[ii])
+                tf = tf - back[ii]                # the flight from the entry point, taken from x
+                back[ii] = 0.0
                 leave = tf >= de
                 li = ii[leave]
                 x[li] = x[li] + (de[leave] + nudge).unsqueeze(-1) * w[li]
@@ -215,11 +222,12 @@ class VolumePathTracer:
                     beta[ref] = 1.0
                     inside[ref] = False
                     fresh[ref] = True
+                    back[ref] = 0.0
                 if k < dead.numel():
                     keep = torch.ones_like(beta, dtype=torch.bool)
                     keep[dead[k:]] = False
-                    pix, x, w, beta, inside, fresh, total_c = (pix[keep], x[keep], w[keep], beta[keep], inside[keep],
-                                                               fresh[keep], total_c[keep])
+                    pix, x, w, beta, inside, fresh, total_c, back = (
+                        pix[keep], x[keep], w[keep], beta[keep], inside[keep], fresh[keep], total_c[keep], back[keep])
         bar.close()
         seconds = time.perf_counter() - start
         n_pix = cnt.clamp_min(1).to(torch.float64)

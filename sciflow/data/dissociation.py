@@ -161,7 +161,11 @@ def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) 
     if not p.is_file():
         raise InputError(f"data: no file at {p}")
     out = []
-    with h5py.File(p, "r") as f:
+    try:
+        f = h5py.File(p, "r")
+    except OSError as e:
+        raise InputError(f"data: {p} is not an HDF5 file (expected a {FORMAT} .h5 file; h5py: {e})") from None
+    with f:
         if f.attrs.get("format") != FORMAT or "trajectories" not in f:
             raise InputError(f"data: {p} is not a {FORMAT} file (format attribute {f.attrs.get('format')!r})")
         for name, g in f["trajectories"].items():
@@ -226,7 +230,17 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
         raise InputError(f"topology: no file at {top_p}")
     if trajectory is not None and not Path(trajectory).is_file():
         raise InputError(f"trajectory: no file at {trajectory}")
-    traj = md.load(str(trajectory), top=str(top_p)) if trajectory is not None else md.load(str(top_p))
+    files, what = (str(top_p), "topology") if trajectory is None else \
+        (f"{trajectory} (topology {top_p})", "trajectory")
+    try:
+        traj = md.load(str(trajectory), top=str(top_p)) if trajectory is not None else md.load(str(top_p))
+    except Exception as e:  # noqa: BLE001  (mdtraj raises many types for malformed files)
+        why = ("not text (binary or not UTF-8)" if isinstance(e, UnicodeDecodeError) else
+               "no atoms or frames found (empty, or no ATOM/HETATM records?)" if isinstance(e, IndexError) else
+               f"{type(e).__name__}: {str(e)[:160]}")
+        raise InputError(f"{what}: {files} could not be read by mdtraj: {why}") from None
+    if traj.n_atoms == 0 or traj.n_frames == 0:
+        raise InputError(f"{what}: {files} holds no atoms or no frames")
     try:
         lig = traj.topology.select(ligand)
     except (ValueError, KeyError, TypeError, AttributeError) as e:   # mdtraj's selection parse errors

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,34 +57,38 @@ class ReactionSet:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.offsets = np.asarray(self.offsets, dtype=np.int64)
-        self.atomic_numbers = np.asarray(self.atomic_numbers, dtype=np.int64)
+        self.offsets = _whole_numbers("offsets", self.offsets)
+        if self.offsets.ndim != 1:
+            raise InputError(f"offsets: expected a 1-D array of R + 1 row offsets, got shape {self.offsets.shape}")
         n = int(self.offsets[-1]) if len(self.offsets) else 0
         if len(self.offsets) < 1 or self.offsets[0] != 0 or np.any(np.diff(self.offsets) <= 0):
             raise InputError("offsets: must start at 0 and increase strictly (every reaction has atoms)")
-        if self.atomic_numbers.shape != (n,):
-            raise InputError(f"atomic_numbers: expected shape ({n},) from offsets, got {self.atomic_numbers.shape}")
+        self.rxn_id = np.asarray(self.rxn_id).astype(str)
+        if self.rxn_id.shape != (len(self.offsets) - 1,):
+            raise InputError(f"rxn_id: expected {len(self.offsets) - 1} ids, got {self.rxn_id.shape}")
+        _check_ids(self.rxn_id.tolist())
+        if np.shape(self.atomic_numbers) != (n,):
+            raise InputError(f"atomic_numbers: expected shape ({n},) from offsets, "
+                             f"got {np.shape(self.atomic_numbers)}")
+        self.atomic_numbers = _whole_numbers("atomic_numbers", self.atomic_numbers, self)
         bad = np.flatnonzero((self.atomic_numbers < 1) | (self.atomic_numbers > 118))
         if bad.size:
-            rxn = int(np.searchsorted(self.offsets, bad[0], side="right") - 1)
             raise InputError(f"atomic_numbers: {int(self.atomic_numbers[bad[0]])} is no element (1..118), in "
-                             f"reaction {rxn} ({np.asarray(self.rxn_id)[rxn]}), atom {int(bad[0] - self.offsets[rxn])}")
+                             f"{self._where(bad[0])}")
         for name in ("pos_reactant", "pos_product", "pos_ts"):
             v = getattr(self, name)
             if v is None:
                 continue
-            v = np.asarray(v, dtype=np.float32)
+            v = np.asarray(v)
+            if v.dtype.kind not in "iuf":       # complex ones would lose their imaginary part, silently
+                raise InputError(f"{name}: expected real coordinates, got {v.dtype} values")
+            v = v.astype(np.float32)
             if v.shape != (n, 3):
                 raise InputError(f"{name}: expected shape ({n}, 3), got {v.shape}")
             if not np.isfinite(v).all():
                 row = int(np.argwhere(~np.isfinite(v))[0, 0])
-                rxn = int(np.searchsorted(self.offsets, row, side="right") - 1)
-                raise InputError(f"{name}: non-finite coordinate in reaction {rxn} ({self.rxn_id[rxn]}), atom "
-                                 f"{row - int(self.offsets[rxn])}")
+                raise InputError(f"{name}: non-finite coordinate in {self._where(row)}")
             setattr(self, name, v)
-        self.rxn_id = np.asarray(self.rxn_id).astype(str)
-        if self.rxn_id.shape != (len(self.offsets) - 1,):
-            raise InputError(f"rxn_id: expected {len(self.offsets) - 1} ids, got {self.rxn_id.shape}")
         n_r = len(self.offsets) - 1
         for k, v in self.extra.items():      # per reaction or per atom: anything else would be lost by subset
             shape = np.shape(v)
@@ -92,6 +98,11 @@ class ReactionSet:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    def _where(self, row: int) -> str:
+        """'reaction i (id), atom j' of an atom row."""
+        rxn = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return f"reaction {rxn} ({self.rxn_id[rxn]}), atom {int(row) - int(self.offsets[rxn])}"
 
     @property
     def n_atoms(self) -> np.ndarray:
@@ -140,6 +151,33 @@ class ReactionSet:
         return torch.repeat_interleave(torch.arange(len(self)), torch.as_tensor(self.n_atoms))
 
 
+def _whole_numbers(name: str, a: Any, data: ReactionSet | None = None) -> np.ndarray:
+    """``a`` as int64, refusing what a cast would change: 8.7 (read as 8), NaN, complex, text."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iuf":
+        raise InputError(f"{name}: expected whole numbers, got {a.dtype} values")
+    if a.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))
+        if bad.size and data is not None:       # the element check of the molecules domain says why
+            from ..domains.molecules.elements import atomic_number
+            atomic_number(float(a.reshape(-1)[bad[0]]), field=f"{name} ({data._where(bad[0])})")
+        if bad.size:
+            raise InputError(f"{name}: expected whole numbers, got {a.reshape(-1)[bad[0]]} at index {bad[0]}")
+    return a.astype(np.int64)
+
+
+def _check_ids(ids: list[str]) -> None:
+    """Reaction ids name output files (``<id>.xyz``): refuse ids that leave the folder, hide or nest the file, or
+    that two reactions share (one output would overwrite the other)."""
+    bad = [r for r in ids if not r or r.startswith("..") or r == "." or any(c in r for c in "/\\\0")]
+    if bad:
+        raise InputError(f"rxn_id: must be non-empty, without '/', '\\' or NUL and not '.' or start with '..', "
+                         f"got {bad[:5]}")
+    dup = sorted(r for r, k in Counter(ids).items() if k > 1)
+    if dup:
+        raise InputError(f"rxn_id: must be unique, got duplicates {dup[:5]}")
+
+
 def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> ReactionSet:
     """Read a ``triplets.npz`` file (or a folder holding one); missing keys raise InputError naming them."""
     p = Path(path)
@@ -154,22 +192,35 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
                          f"{str(e).splitlines()[0][:120] if str(e) else 'empty file'})") from None
     if not isinstance(d, np.lib.npyio.NpzFile):
         raise InputError(f"data: {p} is a single array (.npy), not a triplets .npz archive")
+    arrays = {}
     with d:
-        arrays = {k: d[k] for k in d.files}
+        for k in d.files:
+            try:
+                arrays[k] = d[k]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+                why = "an object array (pickled Python objects are refused)" if "Object arrays" in str(e) else \
+                    f"unreadable ({type(e).__name__}: {str(e)[:120]})"
+                raise InputError(f"{k}: in {p} is {why}; store plain numbers or strings") from None
     need = _REQUIRED + (("pos_ts",) if require_ts else ())
     missing = [k for k in need if k not in arrays]
     if missing:
         raise InputError(f"data: {p} lacks the array(s) {', '.join(missing)} of the triplets layout")
     offsets = arrays.pop("offsets")
+    if np.ndim(offsets) != 1:
+        raise InputError(f"offsets: in {p} expected a 1-D array of R + 1 row offsets, "
+                         f"got shape {np.shape(offsets)}")
     rxn_id = arrays.pop("rxn_id", np.array([f"rxn{i}" for i in range(len(offsets) - 1)]))
     n_atoms = arrays.pop("n_atoms", None)
-    if n_atoms is not None and (np.shape(n_atoms) != (len(offsets) - 1,) or
-                                not np.array_equal(n_atoms, np.diff(offsets))):
-        raise InputError(f"n_atoms: disagrees with offsets in {p} (n_atoms {np.asarray(n_atoms)[:6].tolist()}..., "
-                         f"offsets give {np.diff(offsets)[:6].tolist()}...)")
     core = {k: arrays.pop(k) for k in ("atomic_numbers", "pos_reactant", "pos_product")}
     pos_ts = arrays.pop("pos_ts", None)
-    return ReactionSet(rxn_id, offsets, pos_ts=pos_ts, extra=arrays, **core)
+    try:
+        data = ReactionSet(rxn_id, offsets, pos_ts=pos_ts, extra=arrays, **core)
+    except InputError as e:
+        raise InputError(f"{e} (in {p})") from None
+    if n_atoms is not None and (np.shape(n_atoms) != (len(data),) or not np.array_equal(n_atoms, data.n_atoms)):
+        raise InputError(f"n_atoms: disagrees with offsets in {p} (n_atoms {np.asarray(n_atoms)[:6].tolist()}..., "
+                         f"offsets give {data.n_atoms[:6].tolist()}...)")
+    return data
 
 
 def save_triplets(path: str | os.PathLike, data: ReactionSet) -> Path:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,17 @@ def load_demos(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"demos: no file at {p}")
-    with np.load(p) as z:
+    want = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow ditree demos`)"
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        why = "not an .npz archive" if "pickle" in str(e) else f"{type(e).__name__}: {str(e)[:80]}"
+        raise InputError(f"demos: {p} is not {want} ({why})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise InputError(f"demos: {p} is a single array (.npy), not {want}")
+    with z:
+        if "format" not in z.files:
+            raise InputError(f"demos: {p} has no 'format' entry; expected {want}")
         if str(z["format"]) != DEMO_FORMAT:
             raise InputError(f"demos {p}: expected format {DEMO_FORMAT!r}, got {str(z['format'])!r}")
         d = {k: z[k] for k in z.files}

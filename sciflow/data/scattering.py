@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,7 +46,14 @@ def load_walks(path: str | Path) -> dict[str, Tensor]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"walks: no file at {p}")
-    with np.load(p) as f:
+    try:
+        f = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        why = "not an .npz archive" if "pickle" in str(e) else f"{type(e).__name__}: {str(e)[:80]}"
+        raise InputError(f"walks: {p} is not a walk .npz written by `sciflow scattering data` ({why})") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise InputError(f"walks: {p} is a single array (.npy), not a walk .npz archive")
+    with f:
         missing = [k for k in _KEYS if k not in f]
         if missing:
             raise InputError(f"walks: {p} lacks the field(s) {', '.join(missing)}")

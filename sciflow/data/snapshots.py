@@ -115,12 +115,28 @@ def read_snapshot_csv(path: str | os.PathLike, *, time_column: str = "time",
     p = Path(path)
     if not p.is_file():
         raise InputError(f"data: no file at {p}")
+    try:
+        times, rows = _csv_rows(p, time_column, columns)
+    except UnicodeDecodeError as e:
+        raise InputError(f"data {p}: not UTF-8 text (byte {e.start}); expected a CSV file") from None
+    except csv.Error as e:
+        raise InputError(f"data {p}: malformed CSV: {e}") from None
+    if not rows:
+        raise InputError(f"data {p}: no data rows")
+    return group_by_time(np.array(rows), np.array(times), dtype=dtype)
+
+
+def _csv_rows(p: Path, time_column: str, columns: Sequence[str] | None) -> tuple[list[float], list[list[float]]]:
+    """(times, feature rows) of a snapshot CSV; every problem raises InputError naming the file and line."""
     with p.open(newline="", encoding="utf-8-sig") as fh:          # a byte-order mark (Excel) is not a column name
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header:
             raise InputError(f"data {p}: empty file, expected a header row")
         header = [h.strip() for h in header]
+        dup = sorted({h for h in header if header.count(h) > 1})
+        if dup:
+            raise InputError(f"data {p}: column(s) {dup} appear more than once in the header; columns: {header}")
         if time_column not in header:
             raise InputError(f"time_column: {time_column!r} is not a column of {p}; columns: {header}")
         feats = list(columns) if columns is not None else [h for h in header if h != time_column]
@@ -132,14 +148,17 @@ def read_snapshot_csv(path: str | os.PathLike, *, time_column: str = "time",
         for n, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
                 continue
+            if len(row) != len(header):
+                raise InputError(f"data {p}: line {n} has {len(row)} fields, the header {len(header)}: {row[:8]}")
             try:
                 times.append(float(row[ti]))
                 rows.append([float(row[i]) for i in fi])
-            except (ValueError, IndexError):
+            except ValueError:
                 raise InputError(f"data {p}: line {n} is not numeric in the columns used: {row}") from None
-    if not rows:
-        raise InputError(f"data {p}: no data rows")
-    return group_by_time(np.array(rows), np.array(times), dtype=dtype)
+            bad = [c for c, v in zip([time_column, *feats], [times[-1], *rows[-1]]) if not np.isfinite(v)]
+            if bad:
+                raise InputError(f"data {p}: line {n} has a non-finite value (NaN or inf) in column(s) {bad}")
+    return times, rows
 
 
 def write_snapshot_csv(path: str | os.PathLike, snapshots: Snapshots, *, columns: Sequence[str] | None = None,

@@ -117,6 +117,14 @@ def _scalar(v: Any) -> bool:
 
 def _raw_comments(path: Path) -> list[str]:
     """The comment line of each frame, as written."""
+    try:
+        return _comment_lines(path)
+    except UnicodeDecodeError as e:
+        raise InputError(f"path: {str(path)!r} is not an XYZ text file (byte {e.start} is not {e.encoding} "
+                         "text; a binary file?)") from None
+
+
+def _comment_lines(path: Path) -> list[str]:
     out = []
     with open(path) as fh:
         lines = iter(fh)

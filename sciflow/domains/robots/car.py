@@ -14,6 +14,7 @@ is held for ``control_period`` integration steps (zero-order hold). The footprin
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -66,10 +67,13 @@ class CarParams:
             object.__setattr__(self, name, int(v))          # 2.0 from a YAML file is the count 2
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> CarParams:
+    def from_dict(cls, d: Mapping | None) -> CarParams:
+        if d is not None and not isinstance(d, Mapping):
+            raise InputError(f"robot: expected a mapping of car parameters (wheelbase: 0.3, ...), got "
+                             f"{type(d).__name__} {d!r:.60}")
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
+        bad = sorted(set(map(str, d)) - known)
         if bad:
             raise InputError(f"robot.{bad[0]}: unknown key; allowed: {', '.join(sorted(known))}")
         return cls(**d)

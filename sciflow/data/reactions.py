@@ -30,6 +30,7 @@ __all__ = [
     "GRAMBOW_DIRNAME",
     "GRAMBOW_SPLIT",
     "ReactionSet",
+    "check_reaction_ids",
     "find_grambow",
     "load_triplets",
     "read_reaction_sdfs",
@@ -66,7 +67,7 @@ class ReactionSet:
         self.rxn_id = np.asarray(self.rxn_id).astype(str)
         if self.rxn_id.shape != (len(self.offsets) - 1,):
             raise InputError(f"rxn_id: expected {len(self.offsets) - 1} ids, got {self.rxn_id.shape}")
-        _check_ids(self.rxn_id.tolist())
+        check_reaction_ids(self.rxn_id.tolist())
         if np.shape(self.atomic_numbers) != (n,):
             raise InputError(f"atomic_numbers: expected shape ({n},) from offsets, "
                              f"got {np.shape(self.atomic_numbers)}")
@@ -166,7 +167,7 @@ def _whole_numbers(name: str, a: Any, data: ReactionSet | None = None) -> np.nda
     return a.astype(np.int64)
 
 
-def _check_ids(ids: list[str]) -> None:
+def check_reaction_ids(ids: list[str]) -> None:
     """Reaction ids name output files (``<id>.xyz``): refuse ids that leave the folder, hide or nest the file, or
     that two reactions share (one output would overwrite the other)."""
     bad = [r for r in ids if not r or r.startswith("..") or r == "." or any(c in r for c in "/\\\0")]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.files import atomic_path
-from .reactions import ReactionSet
+from .reactions import ReactionSet, check_reaction_ids
 
 __all__ = [
     "T1X_ATOM_ENERGIES",
@@ -138,12 +138,9 @@ def write_transition1x(path: str | os.PathLike, data: ReactionSet, split: str = 
         raise InputError("data: the Transition1x layout needs transition states (pos_ts)")
     if split not in T1X_SPLITS:
         raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
-    ids = [str(r) for r in data.rxn_id]
-    bad = [r for r in ids if not r or "/" in r or r in (".", "..")]
-    if bad:                         # an HDF5 group name: '/' would nest groups that no reader finds again
-        raise InputError(f"rxn_id: must be non-empty, without '/' and not '.' or '..', got {bad[:5]}")
-    if len(set(ids)) != len(ids):
-        raise InputError(f"rxn_id: must be unique, got duplicates {sorted({r for r in ids if ids.count(r) > 1})[:5]}")
+    # ids become HDF5 group names ('/' would nest groups no reader finds again); checked again in case they were
+    # changed after the set was built
+    check_reaction_ids([str(r) for r in data.rxn_id])
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         root = f.create_group(split)
         for i in range(len(data)):

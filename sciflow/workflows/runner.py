@@ -1,6 +1,8 @@
 """Validate a workflow, then run its task with outputs, provenance and resume handled in one place."""
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sys
 import time
@@ -19,7 +21,7 @@ from .context import STATE_DIR, RunContext, recorded_files
 from .registry import TaskSpec, get_task
 from .schema import StrictModel, WorkflowHeader, format_validation_error, load_yaml
 
-__all__ = ["Workflow", "resolve_device", "run_workflow", "validate_workflow"]
+__all__ = ["Workflow", "input_fingerprints", "resolve_device", "run_workflow", "validate_workflow"]
 
 _HEADER_KEYS = set(WorkflowHeader.model_fields)
 
@@ -94,6 +96,77 @@ def _check_same_settings(path: Path, wf: Workflow, *, record: bool = True) -> No
                                   "another output folder", record=record)
 
 
+#: inputs larger than this are fingerprinted by size and modification time, not by their contents
+_HASH_LIMIT = 256 * 2**20
+_INPUTS = "inputs.json"
+
+
+def _file_fingerprint(p: Path) -> str:
+    st = p.stat()
+    if st.st_size > _HASH_LIMIT:
+        return f"size {st.st_size} mtime_ns {st.st_mtime_ns}"
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256 {h.hexdigest()}"
+
+
+def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The files the task block reads (``StrictModel.input_paths``: ``Path`` fields and models), by field:
+    ``{"path": ..., "files": {name: fingerprint}}`` with the SHA-256 of each file (size and modification time
+    above 256 MB); a folder lists its files by relative name (hidden ones and the run's own output folder left
+    out). Keys of the task's ``resume_free`` settings are left out."""
+    skip = Path(output).resolve() if output is not None else None
+    out: dict[str, dict[str, Any]] = {}
+    for field, path in wf.config.input_paths().items():
+        if field.split(".")[0].split("[")[0] in wf.task.resume_free:
+            continue
+        p = Path(path)
+        files: dict[str, str] = {}
+        if p.is_file():
+            files[p.name] = _file_fingerprint(p)
+        elif p.is_dir():
+            for q in sorted(p.rglob("*")):
+                rel = q.relative_to(p)
+                if any(part.startswith(".") or part == "__pycache__" for part in rel.parts) or not q.is_file():
+                    continue
+                if skip is not None and q.resolve().is_relative_to(skip):
+                    continue
+                files[rel.as_posix()] = _file_fingerprint(q)
+        out[f"{wf.task.name}.{field}"] = {"path": str(p), "files": files}
+    return out
+
+
+def _check_same_inputs(output: Path, prints: dict[str, dict[str, Any]], *, record: bool = True) -> None:
+    """Like the settings: an output folder resumes only a run made from the same input files. The first run
+    records their fingerprints in ``OUTPUT/.done/inputs.json`` (a folder from a version that did not record them
+    gets them now); a later run whose inputs changed is refused before any work, naming the field and file."""
+    p = output / STATE_DIR / _INPUTS
+    old: dict[str, Any] = {}
+    if p.is_file():
+        try:
+            old = json.loads(p.read_text())
+        except ValueError:
+            old = {}
+    changed = []
+    for key, now in prints.items():
+        before = old.get(key)
+        if not isinstance(before, dict) or not isinstance(before.get("files"), dict):
+            continue
+        a, b = before["files"], now["files"]
+        names = [f"{n} changed" for n in sorted(set(a) & set(b)) if a[n] != b[n]] + \
+            [f"{n} added" for n in sorted(set(b) - set(a))] + [f"{n} removed" for n in sorted(set(a) - set(b))]
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            changed.append(f"{key}: {', '.join(names[:3])}{more} in {now['path']}")
+    if changed:
+        raise InputError(f"output: {output} holds a run made from other input files (changed: {'; '.join(changed)}); "
+                         f"re-run with --fresh (or resume: false) to start over, or choose another output folder")
+    if record and any(k not in old for k in prints):
+        atomic_write_json(p, {**old, **prints})
+
+
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
                  resume: bool | None = None) -> dict[str, Any]:
     """Run a workflow; returns the task's summary (also written to ``output/summary.json``)."""
@@ -112,8 +185,10 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
         device = torch.device("cuda", dist.local_rank)
     out = Path(header.output)
     settings = out / STATE_DIR / "settings.json"
+    prints = input_fingerprints(wf, out)
     if header.resume:            # every rank refuses other settings (a refusal on rank 0 alone would leave the
         _check_same_settings(settings, wf, record=False)      # others waiting at the barrier below)
+        _check_same_inputs(out, prints, record=False)
     barrier()
     if dist.is_main:
         if not header.resume and (out / STATE_DIR).exists():
@@ -123,6 +198,7 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
                 f.unlink(missing_ok=True)
             shutil.rmtree(out / STATE_DIR)
         _check_same_settings(settings, wf)
+        _check_same_inputs(out, prints)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
         atomic_write_json(out / "run.json", {

@@ -13,13 +13,24 @@ flow:                 # the task's own block, validated by the task's pydantic m
 from __future__ import annotations
 
 import re
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..core.errors import InputError
+from ..domains.yaml_safe import safe_load_unique
 
 __all__ = ["SCHEMA_VERSION", "ExistingPath", "ModelPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml",
            "registered"]
@@ -60,11 +71,90 @@ def registered(registry: Any) -> Any:
 SCHEMA_VERSION = 1
 
 
+def _arms(tp: Any) -> list[Any]:
+    """The alternatives of a type: the arms of a union, the type itself otherwise (``Annotated`` unwrapped)."""
+    if get_origin(tp) is Annotated:
+        return _arms(get_args(tp)[0])
+    if get_origin(tp) in (Union, types.UnionType):
+        return [a for arm in get_args(tp) for a in _arms(arm)]
+    return [tp]
+
+
+def _bool_misread(tp: Any, v: Any) -> bool:
+    """``v`` (or an item of a list of it) is a YAML ``true`` / ``false`` where ``tp`` takes numbers and no
+    booleans: pydantic would read it as 1 / 0 (``n_samples: true`` -> 1)."""
+    arms = _arms(tp)
+    if isinstance(v, bool):
+        takes_bool = any(a in (bool, Any, object) or (get_origin(a) is Literal and any(
+            isinstance(x, bool) for x in get_args(a))) for a in arms)
+        return not takes_bool and any(a in (int, float) for a in arms)
+    if isinstance(v, (list, tuple)):
+        seqs = [a for a in arms if get_origin(a) in (list, tuple, typing.Sequence, set, frozenset)]
+        if seqs and all(len(get_args(a)) >= 1 for a in seqs):
+            def item_bad(a: Any, x: Any, i: int) -> bool:
+                args = [t for t in get_args(a) if t is not Ellipsis]
+                if get_origin(a) is tuple and Ellipsis not in get_args(a):
+                    return i < len(args) and _bool_misread(args[i], x)
+                return _bool_misread(args[0], x)
+            return all(any(item_bad(a, x, i) for i, x in enumerate(v)) for a in seqs)
+    if isinstance(v, dict):
+        maps = [a for a in arms if get_origin(a) in (dict, typing.Mapping) and len(get_args(a)) == 2]
+        return bool(maps) and all(any(_bool_misread(get_args(a)[1], x) for x in v.values()) for a in maps)
+    return False
+
+
 class StrictModel(BaseModel):
-    """Base of every workflow block: unknown keys are errors, numbers must be finite (no .nan / .inf), values are
-    validated on assignment too."""
+    """Base of every workflow block: unknown keys are errors, numbers must be finite (no .nan / .inf) and not
+    booleans (``true`` is not 1), values are validated on assignment too."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _bool_misread(field.annotation, v):
+            raise ValueError(f"expected a number, got the boolean {str(v).lower()}" if isinstance(v, bool) else
+                             "expected numbers, got a boolean (true / false) among them")
+        return v
+
+    def input_paths(self) -> dict[str, Path]:
+        """The files and folders this block reads, by field name (dotted for nested blocks): every ``Path``
+        value (``ExistingPath`` and the like) and every ``ModelPath`` resolved to its model file. The runner
+        fingerprints them so that a resume with changed inputs is refused; a task whose inputs are plain
+        strings extends this."""
+        from ..methods.base import find_model_file
+        out: dict[str, Path] = {}
+        for name, field in type(self).model_fields.items():
+            v = getattr(self, name)
+            is_model = any(getattr(m, "func", None) is _model_found for m in field.metadata) or any(
+                getattr(m, "func", None) is _model_found for arm in _annotated_arms(field.annotation)
+                for m in get_args(arm)[1:])
+            if isinstance(v, StrictModel):
+                out.update({f"{name}.{k}": p for k, p in v.input_paths().items()})
+            elif isinstance(v, (list, tuple)):
+                for i, x in enumerate(v):
+                    if isinstance(x, StrictModel):
+                        out.update({f"{name}[{i}].{k}": p for k, p in x.input_paths().items()})
+                    elif isinstance(x, Path):
+                        out[f"{name}[{i}]"] = x
+            elif isinstance(v, Path):
+                out[name] = v
+            elif is_model and isinstance(v, str):
+                try:
+                    out[name] = find_model_file(v)
+                except InputError:
+                    out[name] = Path(v)
+        return out
+
+
+def _annotated_arms(tp: Any) -> list[Any]:
+    """The ``Annotated[...]`` alternatives of a (union) type."""
+    if get_origin(tp) is Annotated:
+        return [tp]
+    if get_origin(tp) in (Union, types.UnionType):
+        return [a for arm in get_args(tp) for a in _annotated_arms(arm)]
+    return []
 
 
 class WorkflowHeader(StrictModel):
@@ -95,16 +185,20 @@ class WorkflowHeader(StrictModel):
     def _output_folder(cls, v: Path) -> Path:
         if v.exists() and not v.is_dir():
             raise ValueError(f"{v} exists and is not a folder")
+        for parent in v.parents:       # output: afile/sub would fail only when the run makes its folder
+            if parent.exists() and not parent.is_dir():
+                raise ValueError(f"{v} is inside {parent}, which is a file, not a folder")
         return v
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML workflow; a missing file or malformed YAML raises InputError naming the file and line."""
+    """Parse a YAML workflow; a missing file, malformed YAML or a key given twice in one mapping raises
+    InputError naming the file and line."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"workflow: no file at {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = safe_load_unique(p.read_text())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -115,11 +209,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem, each naming the field path and the bad value."""
+    """One line per problem, each naming the field path and the bad value. A check of a whole block whose
+    message starts with a field name (``reactions: ...``) is shown at that field (``tsgen.reactions: ...``)."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in (prefix, *e["loc"]) if x != "")
+        if e["type"] == "value_error":
+            e = {**e, "msg": e["msg"].removeprefix("Value error, ")}
+            m = re.match(r"([A-Za-z_][\w.]*): ", e["msg"])
+            if m and not e["loc"] and loc:
+                loc, e["msg"] = f"{loc}.{m.group(1)}", e["msg"][m.end():]
         val = e.get("input")
+        if isinstance(val, dict) and e["type"] == "value_error":     # a check of a whole block: its message
+            lines.append(f"{loc}: {e['msg']}")                         # says what was wrong
+            continue
         shown = repr(val) if not isinstance(val, dict) else "{...}"
         if len(shown) > 60:
             shown = shown[:57] + "..."

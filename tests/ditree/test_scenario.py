@@ -89,3 +89,23 @@ def test_bad_files(tmp_path):
         load_scenario(tmp_path / "missing.yaml")
     with pytest.raises(InputError, match="no .yaml/.yml/.json files"):
         scenario_files(tmp_path / "empty") if (tmp_path / "empty").mkdir() is None else None
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_key_given_twice_is_refused_not_the_last_one_kept(tmp_path, suffix):
+    path = save_scenario(tmp_path / f"t{suffix}", Scenario.from_dict(BASE))
+    text = path.read_text()
+    if suffix == ".yaml":           # a second budget_s at the top level, and a second radius inside goal
+        top = text.replace("budget_s: 3.0\n", "budget_s: 3.0\nbudget_s: 9.0\n")
+        nested = text.replace("radius: 0.6", "radius: 0.6, radius: 2.0")
+        line = next(i for i, s in enumerate(top.splitlines(), 1) if s.startswith("budget_s: 9.0"))
+        expect = [rf"duplicate key 'budget_s' \(lines {line - 1} and {line}\)", "duplicate key 'radius'"]
+    else:
+        top = text.replace('"budget_s": 3.0', '"budget_s": 3.0, "budget_s": 9.0')
+        nested = text.replace('"radius": 0.6', '"radius": 0.6, "radius": 2.0')
+        expect = ["duplicate key 'budget_s'", "duplicate key 'radius'"]
+    for bad, pattern in zip((top, nested), expect):
+        assert bad != text
+        path.write_text(bad)
+        with pytest.raises(InputError, match=rf"scenario .*t{suffix}: malformed .*{pattern}"):
+            load_scenario(path)

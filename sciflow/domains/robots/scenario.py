@@ -281,18 +281,29 @@ def load_scenario(path: str | os.PathLike, *, resolution: float = 0.05) -> Scena
     text = p.read_text()
     if p.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=lambda pairs: _unique_pairs(pairs, p))
         except json.JSONDecodeError as e:
             raise InputError(f"scenario {p}: malformed JSON (line {e.lineno}): {e.msg}") from None
     elif p.suffix.lower() in (".yaml", ".yml"):
         import yaml
+
+        from ..yaml_safe import safe_load_unique
         try:
-            data = yaml.safe_load(text)
+            data = safe_load_unique(text)        # a key given twice is an error, not the last one kept
         except yaml.YAMLError as e:
             raise InputError(f"scenario {p}: malformed YAML: {e}") from None
     else:
         raise InputError(f"scenario {p}: unknown suffix {p.suffix!r}; use .yaml, .yml or .json")
     return Scenario.from_dict(data, source=p.name, resolution=resolution)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]], p: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InputError(f"scenario {p}: malformed JSON: duplicate key {k!r}; keep one")
+        out[k] = v
+    return out
 
 
 def save_scenario(path: str | os.PathLike, sc: Scenario) -> Path:

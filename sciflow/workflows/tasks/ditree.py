@@ -62,9 +62,21 @@ class DiTreeTask(StrictModel):
     @classmethod
     def _folder(cls, v: str) -> str:
         from ...domains.robots import load_scenario, scenario_files
+        names: dict[str, Path] = {}
         for f in scenario_files(v):    # every file is read once here, so a malformed one stops `validate` and
-            load_scenario(f)           # `run` before any work (about 10 ms a scenario)
+            name = load_scenario(f).name       # `run` before any work (about 10 ms a scenario)
+            if name in names:          # outputs and resume markers are named by it: one would never be planned
+                raise ValueError(f"{names[name]} and {f} are both scenario {name!r} (outputs are named by it); "
+                                 f"rename one")
+            names[name] = f
         return v
+
+    def input_paths(self) -> dict[str, Path]:
+        from ...methods.base import find_model_file
+        out = {**super().input_paths(), "scenarios": Path(self.scenarios)}
+        if self.train is None and self.planner in ("ditree", "policy"):      # a model read, not written
+            out["model"] = find_model_file(self.model or "models/ditree")
+        return out
 
 
 def _writer(ctx: RunContext):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ...core.errors import InputError
 from ..context import RunContext
@@ -28,12 +28,51 @@ class DataSettings(StrictModel):
     pca: int | None = Field(None, ge=1)
     heldout: bool = Field(True, description="train on even-indexed snapshots, score the odd ones")
 
+    #: the snapshots read at validation, with the settings they were read with, for ``run`` to reuse
+    _read: tuple[tuple[Any, ...], Any] | None = PrivateAttr(None)
+
     @field_validator("path")
     @classmethod
     def _exists(cls, v: Path) -> Path:
         if not Path(v).is_file():
             raise ValueError(f"no snapshot file at {v}")
         return v
+
+    @model_validator(mode="after")
+    def _readable(self) -> DataSettings:
+        # the snapshot file is read here (it is small), so a malformed one stops `validate` and `run` before
+        # the output folder is claimed
+        try:
+            snaps = _read_snapshots(self)
+        except InputError as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith(("path:", "data:")) else f"path: {msg}") from None
+        except (OSError, KeyError, ValueError) as e:
+            raise ValueError(f"path: cannot read snapshots from {self.path}: {e}") from None
+        if self.heldout and snaps.n_snapshots < 3:
+            raise ValueError(f"heldout: the held-out protocol needs at least 3 snapshots, {self.path} holds "
+                             f"{snaps.n_snapshots}; set heldout: false")
+        self._read = (self._key(), snaps)
+        return self
+
+    def _key(self) -> tuple[Any, ...]:
+        return (str(self.path), self.time_key, self.use_rep, self.pca)
+
+    def snapshots(self) -> Any:
+        """The snapshots (read at validation; read again if the settings were built another way)."""
+        if self._read is not None and self._read[0] == self._key():
+            return self._read[1]
+        return _read_snapshots(self)
+
+
+def _read_snapshots(d: DataSettings) -> Any:
+    from ...data.snapshots import read_snapshots
+    kw: dict[str, Any] = {}
+    if d.path.suffix.lower() == ".h5ad":
+        kw.update(time_key=d.time_key, use_rep=d.use_rep, pca=d.pca)
+    elif d.path.suffix.lower() == ".csv":
+        kw.update(time_column=d.time_key)
+    return read_snapshots(d.path, **kw)
 
 
 class ModelSettings(StrictModel):
@@ -67,6 +106,46 @@ class MMSBTask(StrictModel):
     model: ModelSettings = ModelSettings()
     output: OutputSettings = OutputSettings()
     weights: ModelPath | None = Field(None, description="a saved MMSB model to use instead of fitting")
+
+    @model_validator(mode="after")
+    def _fits_data(self) -> MMSBTask:
+        # before the output folder is claimed: a saved model is an MMSB model of the data's dimension whose
+        # snapshots start no later than the times it is asked to predict (the held-out ones, predict_times);
+        # the zero reference predicts only up to its last snapshot
+        from ...methods.mmsb.evaluate import heldout_split
+        snaps = self.data.snapshots()
+        train, odd = heldout_split(snaps) if self.data.heldout else (snaps, [])
+        held = [float(snaps.times[k]) for k in odd]
+        predict = list(self.output.predict_times)
+        if self.weights is None:
+            try:
+                _dynamics(self.model.reference, predict, train)
+            except InputError as e:
+                raise ValueError(str(e)) from None
+            return self
+        from ...methods.mmsb import MMSB
+        try:
+            model = MMSB.load(self.weights)
+        except InputError as e:
+            raise ValueError(f"weights: {str(e).removeprefix('model: ')}") from None
+        dim = model.config().get("dim") or (model.snapshots.dim if model.snapshots is not None else None)
+        if dim and int(dim) != snaps.dim:
+            raise ValueError(f"weights: model is {int(dim)}-D, data is {snaps.dim}-D ({self.data.path})")
+        if model.snapshots is None:
+            raise ValueError(f"weights: {self.weights} holds an MMSB model that was never fitted")
+        t0, t1 = float(model.snapshots.times[0]), float(model.snapshots.times[-1])
+        for what, times in (("the held-out snapshot times of data.path", held),
+                            ("output.predict_times", predict)):
+            early = [t for t in times if t < t0 - 1e-12]
+            if early:
+                raise ValueError(f"weights: the model predicts from its first snapshot at t={t0:g}, but "
+                                 f"{what} include {', '.join(f'{t:g}' for t in early[:5])}")
+        if model.config()["reference"] == "zero":
+            late = [t for t in held + predict if t > t1 + 1e-9]
+            if late:
+                raise ValueError(f"weights: the zero reference predicts with its bridge drift, defined up to the "
+                                 f"model's last snapshot at t={t1:g}; asked for t={', '.join(f'{t:g}' for t in late[:5])}")
+        return self
 
 
 
@@ -106,17 +185,11 @@ def _dynamics(reference: str, predict_times: list[float], train: Any) -> str:
 
 @register_task("mmsb", MMSBTask)
 def run(cfg: MMSBTask, ctx: RunContext) -> dict[str, Any]:
-    from ...data.snapshots import read_snapshots
     from ...methods.mmsb.evaluate import heldout_split, w2_distance
     from ...methods.mmsb.export import write_trajectories
     from ...methods.mmsb.plot import plot_mmsb
     d = cfg.data
-    kw: dict[str, Any] = {}
-    if d.path.suffix.lower() == ".h5ad":
-        kw.update(time_key=d.time_key, use_rep=d.use_rep, pca=d.pca)
-    elif d.path.suffix.lower() == ".csv":
-        kw.update(time_column=d.time_key)
-    snaps = read_snapshots(d.path, **kw)
+    snaps = d.snapshots()           # read (and checked against the saved model) at validation
     train, odd = heldout_split(snaps) if d.heldout else (snaps, [])
     # vanilla SB (zero reference) predicts with its learned bridge drift, like `sciflow mmsb evaluate`: a zero
     # drift alone would only spread the first snapshot; that drift exists between the observed times only

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from ...core.errors import InputError
 from ...core.registry import ODE_SOLVERS
@@ -52,17 +52,33 @@ class TSGenTask(StrictModel):
     calculator: Literal["none", "xtb"] = Field("none", description="xtb: GFN2-xTB energies and a PNG profile")
     limit: int | None = Field(None, ge=1, description="only the first LIMIT reactions")
     refine: RefineBlock | None = Field(None, description="refine the samples into an order-1 saddle (Sella, xTB)")
+    #: the reactions read and checked at validation, with what they were read for, for ``run`` to reuse
+    _read: tuple[tuple[str, int | None, str], tuple[Any, ...]] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _inputs_and_packages(self) -> TSGenTask:
-        # checked before the output folder is claimed: the reaction files can be paired, and the packages that
-        # the xTB energies and the Sella refinement need are installed (the chem extra)
+        # checked before the output folder is claimed: the model is a TS-GEN model, every reaction file reads
+        # (finite coordinates, atoms that match) into a reaction of elements the model knows, and the packages
+        # that the xTB energies and the Sella refinement need are installed (the chem extra)
         import importlib.util
         try:
             if Path(self.reactions).is_dir():
                 _reaction_files(Path(self.reactions))
         except InputError as e:
             raise ValueError(str(e)) from None
+        from ...methods.tsgen import TSGen
+        try:
+            model = TSGen.load(self.model)
+        except InputError as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith("model:") else f"model: {msg}") from None
+        try:
+            read = _read_reactions(Path(self.reactions), self.limit)
+            conds = _conditions(model, read)
+        except InputError as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith("reactions:") else f"reactions: {msg}") from None
+        self._read = ((str(self.reactions), self.limit, str(self.model)), (*read, conds))
         needs = (["tblite"] if self.calculator == "xtb" or self.refine is not None else []) + \
             (["sella"] if self.refine is not None else [])
         missing = [m for m in needs if importlib.util.find_spec(m) is None]
@@ -142,6 +158,12 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
     return ids, pairs, refs, sources
 
 
+def _conditions(model: Any, read: tuple[list[str], list[tuple[Any, Any]], list[Any], list[str]]) -> list[Any]:
+    """The checked condition of every reaction; errors name the reaction and its file."""
+    ids, pairs, _, sources = read
+    return [model.condition([p], names=[f"reaction {i} ({src})"]) for p, i, src in zip(pairs, ids, sources)]
+
+
 def _profile_png(path: Path, name: str, e_r: float, e_ts: list[float], e_p: float, e_ref: float | None) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -201,9 +223,14 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     from ...methods.tsgen import TSGen
 
     model = TSGen.load(cfg.model, map_location=ctx.device)
-    ids, pairs, refs, sources = _read_reactions(cfg.reactions, cfg.limit)
-    # every reaction is checked before any work; errors name the reaction and its file
-    conds = [model.condition([p], names=[f"reaction {i} ({src})"]) for p, i, src in zip(pairs, ids, sources)]
+    # every reaction was read and checked at validation (errors name the reaction and its file), before the
+    # output folder was claimed; read again only for a configuration built another way
+    if cfg._read is not None and cfg._read[0] == (str(cfg.reactions), cfg.limit, str(cfg.model)):
+        ids, _, refs, _, conds = cfg._read[1]
+    else:
+        read = _read_reactions(cfg.reactions, cfg.limit)
+        ids, _, refs, _ = read
+        conds = _conditions(model, read)
     mine = [i for i in ctx.shard(list(range(len(ids)))) if not ctx.is_done(ids[i])]
     calc = None
     if cfg.calculator == "xtb":

@@ -52,6 +52,9 @@ class UnbindingTask(StrictModel):
             raise ValueError(str(e)) from None
         return self
 
+    def input_paths(self) -> dict[str, Path]:
+        return {**super().input_paths(), "complexes": Path(self.complexes)}
+
 
 def _inputs(folder: str) -> list[Path]:
     p = Path(folder)

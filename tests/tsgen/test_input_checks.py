@@ -78,3 +78,27 @@ def test_triplets_reader_and_splits_refuse_bad_input(tmp_path):
         load_triplets(tmp_path / "one.npz")
     with pytest.raises(InputError, match=r"sizes\[1\]"):   # (12, -2) gave parts of 10 and 0
         split_indices(10, (12, -2), 0)
+
+
+def test_geometries_with_atoms_on_top_of_each_other_are_refused_naming_reaction_and_atoms():
+    """Coordinates in nm instead of Å, or every atom at one point, used to give TS 'samples' with no error."""
+    from pathlib import Path
+
+    from sciflow.data.reactions import ReactionSet
+    from sciflow.methods.tsgen import TSGen
+    root = Path(__file__).resolve().parents[2]
+    frames = read_molecules(root / "datasets" / "reactions" / "examples" / "rxn002918.xyz")
+    r, p = frames[0], frames[-1]
+    model = TSGen.load(root / "models" / "tsgen")
+    assert len(model.generate(r, p, n=1, return_atoms=True)) == 1       # the real reaction passes
+    nm = (r.numbers, r.positions * 0.1)                                # Å read as nm: bonds of about 0.1 Å
+    with pytest.raises(InputError, match=r"rxn: reactant atoms \d+ and \d+ are 0\.\d+ Å apart .*in Å"):
+        model.condition([(nm, p)], names=["rxn"])
+    with pytest.raises(InputError, match=r"reaction: reactant atoms"):
+        model.generate(nm, p, n=1)
+    z = r.numbers
+    n = len(z)
+    same = np.zeros((n, 3))
+    data = ReactionSet(np.array(["pt"]), np.array([0, n]), z, r.positions, same)
+    with pytest.raises(InputError, match=r"pt: product atoms 0 and 1 are 0 Å apart"):
+        model.predict(data, n=1)

@@ -28,6 +28,7 @@ from .io import Molecule, as_molecule, to_atoms
 __all__ = [
     "POS_MIDPOINT",
     "MoleculesAdapter",
+    "check_atoms_apart",
     "check_reaction",
     "collate_molecules",
     "reaction_frame",
@@ -50,6 +51,29 @@ def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reacti
         i = int(diff[0])
         raise InputError(f"{name}: atom order differs between reactant and product at atom {i} "
                          f"({reactant.symbols[i]} vs {product.symbols[i]}); atoms must be mapped 1:1 in order")
+
+
+#: Å. No two atoms of a stable geometry come closer (H2's bond is 0.74 Å); closer ones are a unit or input error
+MIN_ATOM_DISTANCE = 0.4
+
+
+def check_atoms_apart(what: str, pos: Tensor, batch: Tensor, labels: Sequence[str] | None = None,
+                      min_distance: float = MIN_ATOM_DISTANCE) -> None:
+    """Refuse a geometry with two atoms closer than ``min_distance`` Å (e.g. coordinates in nm or Bohr mixed up,
+    or all atoms at one point), naming the reaction, the atoms and their distance."""
+    src, dst = fully_connected_edges(batch)
+    if src.numel() == 0:
+        return
+    d = (pos[src] - pos[dst]).norm(dim=-1)
+    close = (d < min_distance).nonzero()
+    if close.numel():
+        e = int(close[0])
+        g = int(batch[src[e]])
+        first = int((batch < g).sum())
+        i, j = sorted((int(src[e]) - first, int(dst[e]) - first))
+        name = labels[g] if labels is not None else f"reaction {g}"
+        raise InputError(f"{name}: {what} atoms {i} and {j} are {float(d[e]):.3g} Å apart (less than "
+                         f"{min_distance} Å); positions must be in Å, one atom per position")
 
 
 def reaction_frame(pos_r: Tensor, pos_p: Tensor, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -130,12 +154,17 @@ class MoleculesAdapter(DomainAdapter):
             rs.append(r)
             ps.append(p)
         br, bp = collate_molecules(rs, torch.float64), collate_molecules(ps, torch.float64)
-        return self.reaction_batch(br[ATOMIC_NUMBERS], br[POS], bp[POS], br[BATCH])
+        labels = [f"reactions[{i}]" for i in range(len(pairs))] if names is None else [str(n) for n in names]
+        return self.reaction_batch(br[ATOMIC_NUMBERS], br[POS], bp[POS], br[BATCH], labels=labels)
 
-    def reaction_batch(self, z: Tensor, pos_r: Tensor, pos_p: Tensor, batch: Tensor) -> dict[str, Tensor]:
-        """Tensors of checked reactions -> the condition dict in the common frame (float64 alignment)."""
+    def reaction_batch(self, z: Tensor, pos_r: Tensor, pos_p: Tensor, batch: Tensor, *,
+                       labels: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """Tensors of checked reactions -> the condition dict in the common frame (float64 alignment). Errors name
+        a reaction by ``labels[g]`` (default ``reaction g``)."""
         check_finite(POS_REACTANT, pos_r)
         check_finite(POS_PRODUCT, pos_p)
+        check_atoms_apart("reactant", pos_r, batch, labels)
+        check_atoms_apart("product", pos_p, batch, labels)
         r, p, mid = reaction_frame(pos_r.to(torch.float64), pos_p.to(torch.float64), batch)
         return {ATOMIC_NUMBERS: z.long(), POS_REACTANT: r.to(self.dtype), POS_PRODUCT: p.to(self.dtype),
                 POS_MIDPOINT: mid.to(self.dtype), BATCH: batch.long()}

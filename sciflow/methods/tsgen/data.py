@@ -67,7 +67,7 @@ def prepare_reactions(data: ReactionSet, adapter: MoleculesAdapter, *, reverse: 
     directions = [(r, p), (p, r)] if reverse else [(r, p)]
     parts = []
     for a, c in directions:
-        cond = adapter.reaction_batch(z, a, c, b)
+        cond = adapter.reaction_batch(z, a, c, b, labels=[str(i) for i in data.rxn_id])
         target = kabsch_align(ts, cond[POS_MIDPOINT].to(torch.float64), b)
         parts.append({ATOMIC_NUMBERS: z, POS_REACTANT: cond[POS_REACTANT].float(),
                       POS_PRODUCT: cond[POS_PRODUCT].float(), POS_MIDPOINT: cond[POS_MIDPOINT].float(),

@@ -126,10 +126,10 @@ class TSGen(Method):
         reaction by ``names[i]`` (pairs; default ``reactions[i]``) or by its id (a ReactionSet)."""
         if isinstance(reactions, ReactionSet):
             z = torch.as_tensor(reactions.atomic_numbers, dtype=torch.long)
+            labels = [str(r) for r in reactions.rxn_id]
             cond = self.adapter.reaction_batch(z, torch.as_tensor(reactions.pos_reactant, dtype=torch.float64),
                                                torch.as_tensor(reactions.pos_product, dtype=torch.float64),
-                                               reactions.batch_index())
-            labels = [str(r) for r in reactions.rxn_id]
+                                               reactions.batch_index(), labels=labels)
         else:
             cond = self.adapter.encode_reactions(list(reactions), names)
             labels = list(names) if names is not None else [f"reactions[{i}]" for i in range(len(reactions))]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["device", "fraction", "integer", "number", "positive"]
+__all__ = ["device", "fraction", "integer", "number", "output_file", "output_folder", "output_model", "positive"]
 
 
-def integer(low: int = 1) -> Callable[[str], int]:
-    """An integer >= ``low``."""
+def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
+    """An integer >= ``low`` (and <= ``high`` when given)."""
     def parse(text: str) -> int:
         try:
             v = int(text)
@@ -18,6 +20,8 @@ def integer(low: int = 1) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if v < low:
             raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {v}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"must be an integer <= {high}, got {v}")
         return v
     parse.__name__ = "integer"
     return parse
@@ -50,6 +54,71 @@ def positive() -> Callable[[str], float]:
 def fraction() -> Callable[[str], float]:
     """A float in [0, 1]."""
     return number(0.0, 1.0)
+
+
+def _writable_place(p: Path, text: str) -> None:
+    """Refuse ``p`` when something on the way to it is a file (it could not be made into a folder) or when the
+    folder that would hold it exists but cannot be written (checked without creating anything)."""
+    for parent in p.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text!r}: {str(parent)!r} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{text!r}: folder {str(parent)!r} is not writable")
+            return
+
+
+def output_file(*suffixes: str) -> Callable[[str], str]:
+    """A file a command will write: not an existing folder, no file on the way to it, and, when ``suffixes``
+    are given (``".png"``, ...), ending in one of them (any case) because the format follows from it."""
+    want = tuple(x.lower() for x in suffixes)
+
+    def parse(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError("expected a file path, got ''")
+        p = Path(text)
+        if want and p.suffix.lower() not in want:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a file name ending in {' or '.join(want)}, got "
+                                             + (f"suffix {p.suffix!r}" if p.suffix else "no suffix"))
+        if p.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is an existing folder; give a file path")
+        _writable_place(p, text)
+        return text
+    parse.__name__ = "output file"
+    return parse
+
+
+def output_folder() -> Callable[[str], str]:
+    """A folder a command will write into (it may exist already): not an existing file, no file on the way."""
+    def parse(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError("expected a folder path, got ''")
+        p = Path(text)
+        if p.exists() and not p.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is an existing file; give a folder")
+        if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{text!r}: folder is not writable")
+        _writable_place(p, text)
+        return text
+    parse.__name__ = "output folder"
+    return parse
+
+
+def output_model() -> Callable[[str], str]:
+    """Where a model is saved, as ``Method.save`` reads it: an existing folder or a path without a suffix is a
+    folder (``model.pt`` goes in it), anything else the model file itself."""
+    folder, file = output_folder(), output_file()
+
+    def parse(text: str) -> str:
+        p = Path(text)
+        if p.is_dir() or (p.suffix == "" and not p.exists()):
+            return folder(text)
+        if p.suffix == "":
+            raise argparse.ArgumentTypeError(f"{text!r} is an existing file without a suffix; give a model folder "
+                                             "or a model file name such as model.pt")
+        return file(text)
+    parse.__name__ = "output model"
+    return parse
 
 
 def device(text: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._args import print_json
+from ._args import output_file, output_folder, print_json
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def _export(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a YAML workflow (resumes when re-run)")
     p.add_argument("workflow")
-    p.add_argument("--output", help="override the workflow's output folder")
+    p.add_argument("--output", type=output_folder(), help="override the workflow's output folder")
     p.add_argument("--fresh", action="store_true", help="ignore finished items of an earlier run")
     p.set_defaults(func=_run)
     p = sub.add_parser("validate", help="check a YAML workflow without running it")
@@ -41,6 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_validate)
     p = sub.add_parser("export", help="convert a trajectory between formats (.xyz .extxyz .pdb .dcd .npz .csv)")
     p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("output", type=output_file())
     p.add_argument("--top", help="topology (PDB) for .dcd input or output")
     p.set_defaults(func=_export)

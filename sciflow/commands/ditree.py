@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import fraction, integer, number, positive, print_json
+from ._args import fraction, integer, number, output_file, output_folder, output_model, positive, print_json
 
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
@@ -152,12 +152,28 @@ def _io_writer():
     return write_trajectory
 
 
+def _load_scenarios(folder: str) -> list:
+    """Every scenario file of ``folder``, refusing two files with the same ``name:`` (runs, seeds and metrics
+    are keyed by the name, so the second one's runs would be merged into the first's)."""
+    from ..core.errors import InputError
+    from ..domains.robots import load_scenario, scenario_files
+    seen: dict[str, Path] = {}
+    scenarios = []
+    for f in scenario_files(folder):
+        sc = load_scenario(f)
+        if sc.name in seen:
+            raise InputError(f"--scenarios: {seen[sc.name]} and {f} both hold scenario name {sc.name!r}; runs are "
+                             "keyed by name, so give each scenario its own name")
+        seen[sc.name] = f
+        scenarios.append(sc)
+    return scenarios
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     _threads(args.threads)
     from ..core.files import atomic_write_json
-    from ..domains.robots import load_scenario, scenario_files
     from ..methods.ditree.evaluate import evaluate
-    scenarios = [load_scenario(f) for f in scenario_files(args.scenarios)]
+    scenarios = _load_scenarios(args.scenarios)
     out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model, args.random_frac, args.sampler),
                    seeds=args.seeds, budget_s=args.budget)
     out = {"planner": args.planner, "scenarios": str(args.scenarios), "seeds": args.seeds,
@@ -177,15 +193,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--budget", type=positive(), default=5.0, help="budget_s written into each scenario")
     m.add_argument("--format", default="yaml", choices=("yaml", "json"))
-    m.add_argument("--out", required=True)
+    m.add_argument("--out", required=True, type=output_folder(), help="folder of scenario files")
     m.set_defaults(func=_maps)
 
     d = verbs.add_parser("demos", help="expert demonstrations on one map family (resumable)")
     d.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"))
     d.add_argument("--n", type=integer(), default=400, help="number of maps (one expert demonstration each at most)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--parts", required=True, help="folder of resumable part files")
-    d.add_argument("--out", help="merged demos .npz")
+    d.add_argument("--parts", required=True, type=output_folder(), help="folder of resumable part files")
+    d.add_argument("--out", type=output_file(), help="merged demos .npz")
     d.add_argument("--plan-budget", type=positive(), default=20.0)
     d.add_argument("--batch", type=integer(), default=128)
     d.add_argument("--clearance-extra", type=number(0), default=0.12,
@@ -199,8 +215,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = verbs.add_parser("train", help="train the action-chunk policy on demonstrations (resumable)")
     t.add_argument("--demos", required=True)
-    t.add_argument("--out", required=True, help="model folder (model.pt)")
-    t.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
+    t.add_argument("--out", required=True, type=output_model(), help="model folder (model.pt)")
+    t.add_argument("--checkpoint", type=output_file(), help="trainer checkpoint to resume from / save to")
     t.add_argument("--steps", type=integer(), default=4000)
     t.add_argument("--lr", type=positive(), default=1e-3)
     t.add_argument("--batch-size", type=integer(), default=128)
@@ -214,7 +230,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = verbs.add_parser("distill", help="distil the policy's Euler sampler into a one-call flow map (a small MLP)")
     s.add_argument("--model", default="models/ditree", help="trained DiTree model folder (the teacher)")
-    s.add_argument("--out", required=True, help="model folder for the teacher plus its distilled head")
+    s.add_argument("--out", required=True, type=output_model(),
+                   help="model folder for the teacher plus its distilled head")
     s.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"),
                    help="maps on which DiTree's policy queries are recorded (the training family)")
     s.add_argument("--maps", type=integer(), default=400)
@@ -224,7 +241,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--teacher-steps", type=integer(), default=1, help="Euler steps of the sampler being distilled")
     s.add_argument("--hidden", type=integer(), nargs="+", default=[256, 256])
     s.add_argument("--steps", type=integer(), default=20000)
-    s.add_argument("--checkpoint", help="trainer checkpoint to resume from / save to")
+    s.add_argument("--checkpoint", type=output_file(), help="trainer checkpoint to resume from / save to")
     s.add_argument("--keep-unet", action="store_true", help="save the head but keep sampling with the U-Net")
     s.add_argument("--random-frac", type=fraction(),
                    help="DiTree's default random_frac saved with the new model (default: the teacher's)")
@@ -237,8 +254,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--model", default="models/ditree")
     q.add_argument("--budget", type=positive(), help="seconds (default: the scenario's budget_s)")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", help="plan file, .npz or .csv")
-    q.add_argument("--png", help="picture of map, tree and plan")
+    q.add_argument("--out", type=output_file(".npz", ".csv"), help="plan file, .npz or .csv")
+    q.add_argument("--png", type=output_file(".png"), help="picture of map, tree and plan (.png)")
     q.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)
     q.add_argument("--sampler", choices=("unet", "head"), help=SAMPLER_HELP)
     q.add_argument("--threads", type=integer(), default=1)
@@ -248,7 +265,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scenarios", required=True, help="folder of .yaml/.yml/.json scenario files")
     e.add_argument("--planner", required=True, choices=PLANNERS)
     e.add_argument("--model", default="models/ditree", help="DiTree model folder (ditree and policy)")
-    e.add_argument("--out", required=True, help="metrics JSON")
+    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
     e.add_argument("--seeds", type=integer(), default=5, help="runs per scenario")
     e.add_argument("--budget", type=positive(), help="seconds per run (default: each scenario's budget_s)")
     e.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)

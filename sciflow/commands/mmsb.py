@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InputError
-from ._args import integer, number, positive
+from ._args import integer, number, output_file, output_folder, positive
 
 
 def _float_or_auto(v: str) -> float | str:
@@ -147,13 +147,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
     e = verbs.add_parser("evaluate", help="train on even-indexed snapshots, W2 to the held-out odd ones")
     _common(e)
-    e.add_argument("--out", required=True, help="metrics JSON")
+    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
     e.add_argument("--seeds", type=integer(), default=1)
     e.add_argument("--particles", type=integer(), default=1000, help="simulated particles from the first snapshot")
     e.set_defaults(func=_evaluate)
     f = verbs.add_parser("fit", help="fit on all snapshots; write model, trajectories (npz, csv), PNG, params")
     _common(f)
-    f.add_argument("--out", required=True, help="output folder")
+    f.add_argument("--out", required=True, type=output_folder(), help="output folder")
     f.add_argument("--n", type=integer(), default=500, help="trajectories to write")
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=_fit)
@@ -167,5 +167,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--n", type=integer(), default=200, help="particles per snapshot")
     s.add_argument("--dt", type=positive(), default=0.01)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, type=output_file(".npz"), help="snapshots .npz")
     s.set_defaults(func=_simulate)

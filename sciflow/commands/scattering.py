@@ -3,10 +3,23 @@ from __future__ import annotations
 
 import argparse
 
-from ._args import device, fraction, integer, number, positive, print_json
+from ._args import (
+    device,
+    fraction,
+    integer,
+    number,
+    output_file,
+    output_folder,
+    output_model,
+    positive,
+    print_json,
+)
 
 #: Henyey-Greenstein anisotropy: -1 < g < 1
 ANISOTROPY = number(-1, 1, low_open=True, high_open=True)
+#: Largest image side of `scattering render`, pixels: the limit of the workflow's ``scattering.width`` /
+#: ``height`` (sciflow/workflows/tasks/scattering.py, ``le=4096``); larger images fail to allocate.
+MAX_IMAGE_SIDE = 4096
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -80,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--threads", type=integer(), default=None, help="torch CPU threads")
 
     d = verbs.add_parser("data", parents=[common], help="simulate Monte Carlo walks in chunks (resumable)")
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, type=output_folder(), help="walk dataset folder")
     d.add_argument("--walks", type=integer(), default=100000)
     d.add_argument("--chunk", type=integer(), default=20000)
     d.add_argument("--sigma-max", type=positive(), default=300.0)
@@ -89,11 +102,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = verbs.add_parser("train", parents=[common], help="train lenGen, pathGen and scatGen (resumable)")
     t.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s), concatenated")
-    t.add_argument("--out", default="models/scattering")
+    t.add_argument("--out", default="models/scattering", type=output_model())
     t.add_argument("--steps", type=integer(), default=20000)
     t.add_argument("--batch-size", type=integer(), default=1024)
     t.add_argument("--lr", type=positive(), default=2e-3)
-    t.add_argument("--checkpoints", default="runs/scattering/ckpt")
+    t.add_argument("--checkpoints", default="runs/scattering/ckpt", type=output_folder())
     t.add_argument("--only", nargs="*", default=None, help="subset of: len path scat")
     t.add_argument("--max-walks", type=integer(), default=None)
     t.add_argument("--free-bits", type=number(0), default=0.0, help="minimum KL (nats) per latent dimension")
@@ -108,7 +121,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="fit a conditional latent prior to trained CVAEs on walks they were not trained on")
     f.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s)")
     f.add_argument("--model", default="models/scattering")
-    f.add_argument("--out", required=True)
+    f.add_argument("--out", required=True, type=output_model())
     f.add_argument("--only", nargs="+", default=["len"], choices=["len", "path", "scat"])
     f.add_argument("--steps", type=integer(), default=3000)
     f.add_argument("--batch-size", type=integer(), default=4096)
@@ -118,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")
     e.add_argument("--model", default="models/scattering")
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
     e.add_argument("--walks", type=integer(), default=1000, help="MC walks per condition and per set")
     e.add_argument("--sigma-r", type=positive(), nargs="*", default=None)
     e.add_argument("--g", type=ANISOTROPY, nargs="*", default=None)
@@ -131,9 +144,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--sigma-r", type=positive(), default=64.0)
     r.add_argument("--g", type=ANISOTROPY, default=0.5)
     r.add_argument("--albedo", type=fraction(), default=0.999)
-    r.add_argument("--width", type=integer(), default=64)
-    r.add_argument("--height", type=integer(), default=64)
+    r.add_argument("--width", type=integer(1, MAX_IMAGE_SIDE), default=64, help=f"pixels, at most {MAX_IMAGE_SIDE}")
+    r.add_argument("--height", type=integer(1, MAX_IMAGE_SIDE), default=64, help=f"pixels, at most {MAX_IMAGE_SIDE}")
     r.add_argument("--model", default="models/scattering")
-    r.add_argument("--out", default="outputs/scattering")
+    r.add_argument("--out", default="outputs/scattering", type=output_folder(),
+                   help="folder for <scene>_<integrator>.png/.npy/.json")
     r.set_defaults(func=_render)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

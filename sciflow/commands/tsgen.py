@@ -4,9 +4,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import device, integer, number, positive, print_json
+from ._args import device, integer, number, output_file, output_model, positive, print_json
 
 DEFAULT_MODEL = "models/tsgen"
+
+
+def _default_checkpoint(out: str | Path) -> Path:
+    """The trainer checkpoint beside a model: ``<folder>/train_checkpoint.pt`` for a model folder,
+    ``<stem>.train_checkpoint.pt`` next to a model file (not inside it: ``file/...`` would turn the model file's
+    name into a folder while training)."""
+    p = Path(out)
+    return p / "train_checkpoint.pt" if p.is_dir() or p.suffix == "" else p.with_name(f"{p.stem}.train_checkpoint.pt")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -26,7 +34,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=args.warmup, lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="tsgen")
-    ckpt = args.checkpoint or str(Path(args.out) / "train_checkpoint.pt")
+    ckpt = args.checkpoint or str(_default_checkpoint(args.out))
     result = model.fit(train, cfg, device=args.device, checkpoint_path=ckpt, stop_at=args.stop_at)
     model.info["train"]["data"] = str(args.data or "grambow_isomerization_700")
     model.info["train"]["split"] = args.split
@@ -64,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = verbs.add_parser("evaluate", help="Kabsch RMSD (and xTB checks) of a model on a triplets.npz file")
     e.add_argument("--data", required=True, help="a file in the triplets.npz layout (with pos_ts)")
-    e.add_argument("--out", required=True, help="metrics JSON to write")
+    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON to write")
     e.add_argument("--model", default=DEFAULT_MODEL, help="model folder or file (default: the shipped model)")
     e.add_argument("--n-samples", type=integer(), default=1, help="samples per reaction (best-of-n is reported too)")
     e.add_argument("--xtb", action="store_true", help="GFN2-xTB barrier error and Sella saddle checks (chem extra)")
@@ -86,8 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", default=None, help="triplets.npz (default: the shared Grambow set)")
     t.add_argument("--split", choices=["grambow", "all"], default="grambow",
                    help="grambow: train on the fixed 560-reaction train split; all: every reaction of --data")
-    t.add_argument("--out", default=DEFAULT_MODEL)
-    t.add_argument("--checkpoint", default=None)
+    t.add_argument("--out", default=DEFAULT_MODEL, type=output_model())
+    t.add_argument("--checkpoint", default=None, type=output_file())
     t.add_argument("--steps", type=integer(), default=4000)
     t.add_argument("--stop-at", type=integer(), default=None, help="stop (checkpointed) after this many steps")
     t.add_argument("--lr", type=positive(), default=1e-3)

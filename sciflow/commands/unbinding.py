@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import device, integer, number, positive, print_json
+from ._args import device, integer, number, output_file, output_folder, output_model, positive, print_json
 
 
 def _settings(args: argparse.Namespace):
@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--t4l-folder", default="../shared/data/t4l_l99a_pxylene")
     s.add_argument("--replicas", type=integer(), default=10)
     s.add_argument("--first", type=integer(0), default=0, help="index of the first replica")
-    s.add_argument("--out", type=Path, default=Path("runs/unbinding_md"))
+    s.add_argument("--out", type=output_folder(), default="runs/unbinding_md")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", type=number(0), default=4.0, help="kcal/mol/Å")
     s.add_argument("--friction", type=positive(), default=25.0, help="1/ps")
@@ -132,14 +132,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--complexes", nargs="+", required=True)
     k.add_argument("--replicas", default="0:1000000", help="START:STOP replica indices")
     k.add_argument("--every", type=integer(), default=1, help="keep every k-th saved frame (and the last)")
-    k.add_argument("--out", type=Path, required=True)
+    k.add_argument("--out", type=output_file(".h5", ".hdf5"), required=True)
     k.set_defaults(func=_pack)
 
     t = verbs.add_parser("train", help="train UnbindingFlow on dissociation trajectories (resumes)")
     t.add_argument("--data", required=True)
     t.add_argument("--complexes", nargs="*")
-    t.add_argument("--out", type=Path, default=Path("models/unbinding"))
-    t.add_argument("--checkpoint", default="runs/unbinding_train.ckpt")
+    t.add_argument("--out", type=output_model(), default="models/unbinding")
+    t.add_argument("--checkpoint", default="runs/unbinding_train.ckpt", type=output_file())
     t.add_argument("--steps", type=integer(), default=2000)
     t.add_argument("--lr", type=positive(), default=1e-3)
     t.add_argument("--batch-size", type=integer(), default=16)
@@ -153,7 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = verbs.add_parser("evaluate", help="generated vs held-out MD paths -> metrics JSON")
     e.add_argument("--data", required=True, help="held-out trajectories (.h5 file or folder)")
-    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--out", type=output_file(), required=True)
     e.add_argument("--model", default="models/unbinding")
     e.add_argument("--complexes", nargs="*")
     e.add_argument("--n", type=integer(), default=4, help="paths per held-out bound pose")

@@ -20,6 +20,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     ``suffix`` (default: the target's) lets writers that choose a format by extension see the right one.
     """
     target = Path(path)
+    _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + (suffix if suffix is not None
                                                                              else target.suffix),
@@ -33,6 +34,20 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _check_target(target: Path) -> None:
+    """``InputError`` naming ``target`` when it is an existing folder or something on the way to it is a file
+    (the commands check their output options the same way while parsing; this is the backstop for every other
+    writer, instead of a raw IsADirectoryError / FileExistsError / NotADirectoryError)."""
+    from .errors import InputError
+    if target.is_dir():
+        raise InputError(f"{target}: is an existing folder; cannot write a file there")
+    for parent in target.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{target}: cannot write there, {parent} is a file, not a folder")
+            return
 
 
 def _mode_for(target: Path) -> int:

@@ -72,3 +72,16 @@ def test_bad_distill_options_are_rejected_before_work(tmp_path, capsys, argv, fi
     rc = _exit_code(["ditree", "distill", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), *argv])
     assert rc == 2 and field in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_refuses_two_scenario_files_with_the_same_name(tmp_path, open_scenario, wall_scenario, capsys):
+    """Runs are keyed by the scenario's name: two files holding the same name used to be merged silently."""
+    import dataclasses
+    save_scenario(tmp_path / "sc" / "a.yaml", open_scenario)
+    save_scenario(tmp_path / "sc" / "b.yaml", dataclasses.replace(wall_scenario, name="open"))
+    save_scenario(tmp_path / "sc" / "c.yaml", wall_scenario)
+    rc = main(["ditree", "evaluate", "--scenarios", str(tmp_path / "sc"), "--planner", "rrt", "--seeds", "1",
+               "--budget", "0.2", "--out", str(tmp_path / "m.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "a.yaml" in err and "b.yaml" in err and "'open'" in err and "--scenarios" in err
+    assert not (tmp_path / "m.json").exists()

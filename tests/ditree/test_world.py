@@ -122,3 +122,31 @@ def test_field_reads_pick_the_cell_holding_each_point(gen, dtype):
     want[inside] = world.field.to(dtype)[i[inside].long(), j[inside].long()]
     assert torch.equal(world.distance(pts), want)
     assert inside.sum() > 1000 and (~inside).sum() > 1000
+
+
+@pytest.mark.parametrize("bounds", [[0, 0, 300, 300], [0, 0, 1e6, 1e6]])
+def test_a_map_too_large_for_its_distance_field_is_refused_before_allocating(bounds):
+    """300 m x 300 m used to take half a minute and gigabytes, 1e6 m x 1e6 m a raw allocation RuntimeError."""
+    import time
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"map.bounds: .* cells, more than the 4,000,000 allowed") as e:
+        World(bounds, discs=[[5.0 + 10 * k, 5.0, 1.0] for k in range(20)])
+    assert "resolution 0.05" in str(e.value)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_field_limit_counts_cells_so_a_fine_resolution_is_refused_too():
+    from sciflow.domains.robots.world import MAX_FIELD_CELLS
+    World([0, 0, 100, 100])                                      # 2000 x 2000 cells: the largest allowed size
+    assert 2000 * 2000 <= MAX_FIELD_CELLS
+    with pytest.raises(InputError, match=r"resolution 0.001 m .* 10000 x 10000"):
+        World([0, 0, 10, 10], resolution=0.001)
+
+
+def test_a_scenario_file_with_huge_bounds_names_the_field(tmp_path):
+    from sciflow.domains.robots import load_scenario
+    f = tmp_path / "huge.yaml"
+    f.write_text("name: huge\nbudget_s: 1\nmap:\n  bounds: [0, 0, 1000000, 1000000]\nstart: [1, 1, 0]\n"
+                 "goal: {x: 9, y: 9, radius: 0.5}\n")
+    with pytest.raises(InputError, match=r"huge.yaml.map.bounds: .*cells"):
+        load_scenario(f)

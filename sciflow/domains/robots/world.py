@@ -18,7 +18,12 @@ from torch import Tensor
 
 from ...core.errors import InputError
 
-__all__ = ["World", "grid_to_rectangles"]
+__all__ = ["MAX_FIELD_CELLS", "World", "grid_to_rectangles"]
+
+#: Largest distance-field raster (rows x cols) a world computes: 4 million cells, e.g. a 100 m x 100 m map at
+#: the default 0.05 m resolution (the shipped maps are 10 m x 10 m, 40 000 cells). The field costs time and
+#: memory in proportion (a 300 m x 300 m map took half a minute and gigabytes; larger ones failed to allocate).
+MAX_FIELD_CELLS = 4_000_000
 
 
 def grid_to_rectangles(cells: np.ndarray, origin: Sequence[float], resolution: float) -> np.ndarray:
@@ -106,6 +111,11 @@ class World:
         xmin, ymin, xmax, ymax = self.bounds
         self.cols = max(1, math.ceil((xmax - xmin) / self.resolution))
         self.rows = max(1, math.ceil((ymax - ymin) / self.resolution))
+        if self.rows * self.cols > MAX_FIELD_CELLS:      # checked before any raster is allocated
+            raise InputError(f"map.bounds: a {xmax - xmin:g} m x {ymax - ymin:g} m map at resolution "
+                             f"{self.resolution:g} m needs a distance field of {self.rows} x {self.cols} = "
+                             f"{self.rows * self.cols:,} cells, more than the {MAX_FIELD_CELLS:,} allowed; use "
+                             f"smaller bounds")
         xs = xmin + (torch.arange(self.cols, dtype=torch.float64) + 0.5) * self.resolution
         ys = ymin + (torch.arange(self.rows, dtype=torch.float64) + 0.5) * self.resolution
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")

@@ -28,7 +28,7 @@ from .bridge import BridgeSample, BridgeStep
 from .calibrate import calibrate_reference
 from .init import shooting_init
 from .noise_select import candidate_noises, first_guess, select_noise
-from .predict import BridgeDrift, check_times, fit_bridge_drift, simulate
+from .predict import BridgeDrift, SimulationDiverged, check_times, fit_bridge_drift, simulate
 from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
 from .refine import drift_nll, fit_drift, increments
 
@@ -386,7 +386,17 @@ class MMSB(Method):
             if not self._bridge_fitted:
                 self.fit_bridge_drift(generator=generator)
             field = self.model["bridge"]
-        traj = simulate(field, self.noise, start.to(self.device), t0, times, dt=step, generator=generator)
+        try:
+            traj = simulate(field, self.noise, start.to(self.device), t0, times, dt=step, generator=generator)
+            if not bool(torch.isfinite(traj.states).all()):
+                bad = int((~torch.isfinite(traj.states)).sum())
+                raise SimulationDiverged(f"the simulated SDE diverged: {bad} state value(s) non-finite by "
+                                         f"t={float(traj.times[-1]):g}")
+        except SimulationDiverged as e:
+            what = "fitted reference" if dynamics == "reference" else "learned bridge drift"
+            raise InputError(f"predict: the {what} diverged when simulated from the first snapshot ({e}); "
+                             f"refit with another sigma or noise model, or with more rounds or paths "
+                             f"(command line: --sigma, --noise, --rounds, --paths)") from None
         return Trajectory(traj.times, traj.states, info={**traj.info, "dynamics": dynamics, "method": self.name})
 
     # -- persistence -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ...domains.cells.dynamics import NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots
 from .evaluate import w2_distance
-from .predict import simulate
+from .predict import SimulationDiverged, simulate
 
 __all__ = ["candidate_noises", "first_guess", "score_noise", "select_noise"]
 
@@ -47,7 +47,11 @@ def score_noise(drift: nn.Module, noise: NoiseModel, snapshots: Snapshots, *, n:
     first = snapshots.samples[0]
     x0 = first.repeat(math.ceil(n / first.shape[0]), 1)[:n]
     t0 = float(snapshots.times[0])
-    traj = simulate(lambda x, t: drift(x), noise, x0, t0, snapshots.times[1:].tolist(), dt=dt, generator=generator)
+    try:
+        traj = simulate(lambda x, t: drift(x), noise, x0, t0, snapshots.times[1:].tolist(), dt=dt,
+                        generator=generator)
+    except SimulationDiverged:          # paths that blow up before the last snapshot: the worst score, as below
+        return float("inf")
     states: Tensor = traj.states
     if not bool(torch.isfinite(states).all()):
         return float("inf")

@@ -21,7 +21,11 @@ from ...core.training import TrainConfig, Trainer
 from ...core.trajectory import Trajectory
 from ...nn.mlp import TimeConditionedMLP
 
-__all__ = ["BridgeDrift", "fit_bridge_drift", "simulate"]
+__all__ = ["BridgeDrift", "SimulationDiverged", "fit_bridge_drift", "simulate"]
+
+
+class SimulationDiverged(InputError):
+    """The simulated states of an SDE became non-finite (a drift or diffusion that blows up)."""
 
 
 def check_times(times: Sequence[float] | Tensor, t0: float) -> Tensor:
@@ -52,6 +56,12 @@ def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Ten
         for target in t.tolist():
             span = target - cur
             if span > 1e-12:
+                if cur > float(t0) and not bool(torch.isfinite(x).all()):
+                    # the paths blew up on the way to an earlier time: say so (the solver would report its own
+                    # starting state, "x0", which the caller never gave)
+                    bad = int((~torch.isfinite(x)).sum())
+                    raise SimulationDiverged(f"the simulated SDE diverged: {bad} state value(s) became non-finite "
+                                             f"by t={cur:g}")
                 n = max(1, int(math.ceil(span / dt - 1e-9)))
                 solver.substeps = n
                 grid = torch.tensor([cur, target], dtype=x.dtype, device=x.device)

@@ -198,7 +198,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise InputError(f"workflow: no file at {p}")
     try:
-        data = safe_load_unique(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"workflow {p}: not a UTF-8 text file (byte {e.start}); a workflow is YAML text") from None
+    try:
+        data = safe_load_unique(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

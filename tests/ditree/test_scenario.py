@@ -109,3 +109,10 @@ def test_a_key_given_twice_is_refused_not_the_last_one_kept(tmp_path, suffix):
         path.write_text(bad)
         with pytest.raises(InputError, match=rf"scenario .*t{suffix}: malformed .*{pattern}"):
             load_scenario(path)
+
+
+def test_a_binary_scenario_file_is_refused_by_name(tmp_path):
+    p = tmp_path / "bin.yaml"
+    p.write_bytes(b"name: \xff\xfe")
+    with pytest.raises(InputError, match=r"scenario .*bin\.yaml: not a UTF-8 text file"):
+        load_scenario(p)

@@ -60,6 +60,13 @@ def test_bad_workflows_name_the_field(tmp_path, change, match):
         validate_workflow(write(tmp_path, data))
 
 
+def test_a_binary_workflow_file_is_refused_by_name(tmp_path):
+    p = tmp_path / "bin.yaml"
+    p.write_bytes(b"x: \xff\xfe\x00bad")
+    with pytest.raises(InputError, match=r"workflow .*bin\.yaml: not a UTF-8 text file"):
+        validate_workflow(p)
+
+
 def test_output_must_be_a_folder(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InputError, match="output: .*exists and is not a folder"):

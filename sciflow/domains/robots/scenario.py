@@ -278,7 +278,10 @@ def load_scenario(path: str | os.PathLike, *, resolution: float = 0.05) -> Scena
     p = Path(path)
     if not p.is_file():
         raise InputError(f"scenario: no file at {p}")
-    text = p.read_text()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"scenario {p}: not a UTF-8 text file (byte {e.start})") from None
     if p.suffix.lower() == ".json":
         try:
             data = json.loads(text, object_pairs_hook=lambda pairs: _unique_pairs(pairs, p))

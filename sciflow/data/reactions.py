@@ -218,6 +218,8 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
         data = ReactionSet(rxn_id, offsets, pos_ts=pos_ts, extra=arrays, **core)
     except InputError as e:
         raise InputError(f"{e} (in {p})") from None
+    if len(data) == 0:
+        raise InputError(f"data: {p} holds no reactions")
     if n_atoms is not None and (np.shape(n_atoms) != (len(data),) or not np.array_equal(n_atoms, data.n_atoms)):
         raise InputError(f"n_atoms: disagrees with offsets in {p} (n_atoms {np.asarray(n_atoms)[:6].tolist()}..., "
                          f"offsets give {data.n_atoms[:6].tolist()}...)")

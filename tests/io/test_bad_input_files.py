@@ -140,3 +140,13 @@ def test_robot_entry_that_is_no_mapping_is_refused(robot):
     from sciflow.domains.robots.car import CarParams
     with pytest.raises(InputError, match="robot: expected a mapping"):
         CarParams.from_dict(robot)
+
+
+def test_a_triplets_file_without_reactions_is_refused(tmp_path):
+    """It gave a ZeroDivisionError in tsgen evaluate and an empty 'successful' workflow run."""
+    from sciflow.data.reactions import load_triplets
+    f = tmp_path / "zero.npz"
+    np.savez(f, offsets=np.array([0]), atomic_numbers=np.zeros(0, int), pos_reactant=np.zeros((0, 3)),
+             pos_product=np.zeros((0, 3)), pos_ts=np.zeros((0, 3)), rxn_id=np.array([], dtype=str))
+    with pytest.raises(InputError, match=r"data: .*zero\.npz holds no reactions"):
+        load_triplets(f)

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "keep_settings", "plain_json"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "keep_settings", "open_npz",
+           "plain_json"]
 
 
 @contextmanager
@@ -121,3 +122,26 @@ def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: st
         return
     if record:
         atomic_write_json(p, settings)
+
+
+def open_npz(path: str | os.PathLike, field: str, want: str) -> Any:
+    """Open an ``.npz`` archive for reading (use it as a context manager), refusing with an InputError that names
+    ``field``, the file and what was expected (``want``, e.g. "a walk .npz written by `sciflow scattering data`"):
+    a missing file, one that is no npz archive (or holds pickled objects), a single ``.npy`` array."""
+    import zipfile
+
+    import numpy as np
+
+    from .errors import InputError
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{field}: no file at {p}")
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        why = "it holds pickled objects or is no .npz archive" if "pickle" in str(e) else \
+            f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'empty file'}"
+        raise InputError(f"{field}: {p} is not {want} ({why})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise InputError(f"{field}: {p} is a single array (.npy), not {want}")
+    return z

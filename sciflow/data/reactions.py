@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError, check_count
-from ..core.files import atomic_path
+from ..core.files import atomic_path, open_npz
 from ..core.random import make_generator, randperm
 
 __all__ = [
@@ -186,15 +186,8 @@ def load_triplets(path: str | os.PathLike, *, require_ts: bool = True) -> Reacti
         p = p / "triplets.npz"
     if not p.is_file():
         raise InputError(f"data: no triplets file at {p}")
-    try:
-        d = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(f"data: {p} is not a readable triplets .npz ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:120] if str(e) else 'empty file'})") from None
-    if not isinstance(d, np.lib.npyio.NpzFile):
-        raise InputError(f"data: {p} is a single array (.npy), not a triplets .npz archive")
     arrays = {}
-    with d:
+    with open_npz(p, "data", "a readable triplets .npz archive") as d:
         for k in d.files:
             try:
                 arrays[k] = d[k]

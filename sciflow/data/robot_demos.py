@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import atomic_path
+from ..core.files import atomic_path, open_npz
 from ..core.random import make_generator, rand, randint, randn
 from ..core.training import progress
 from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path, wrap_angle
@@ -221,17 +220,8 @@ def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: 
 def load_demos(path: str | os.PathLike) -> dict[str, Any]:
     """Read a demos file; ``crops`` come back unpacked as (N, size, size) uint8."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"demos: no file at {p}")
     want = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow ditree demos`)"
-    try:
-        z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        why = "not an .npz archive" if "pickle" in str(e) else f"{type(e).__name__}: {str(e)[:80]}"
-        raise InputError(f"demos: {p} is not {want} ({why})") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise InputError(f"demos: {p} is a single array (.npy), not {want}")
-    with z:
+    with open_npz(p, "demos", want) as z:
         if "format" not in z.files:
             raise InputError(f"demos: {p} has no 'format' entry; expected {want}")
         if str(z["format"]) != DEMO_FORMAT:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..core.errors import InputError
-from ..core.files import atomic_path, atomic_write_json, keep_settings
+from ..core.files import atomic_path, atomic_write_json, keep_settings, open_npz
 from ..core.random import make_generator
 from ..core.training.progress import progress
 from ..domains.photons.conditions import G_MAX, SIGMA_MAX, sample_conditions
@@ -44,16 +43,7 @@ def _n_walks(path: Path) -> int:
 def load_walks(path: str | Path) -> dict[str, Tensor]:
     """Read one ``.npz`` written by ``save_walks``."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"walks: no file at {p}")
-    try:
-        f = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        why = "not an .npz archive" if "pickle" in str(e) else f"{type(e).__name__}: {str(e)[:80]}"
-        raise InputError(f"walks: {p} is not a walk .npz written by `sciflow scattering data` ({why})") from None
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise InputError(f"walks: {p} is a single array (.npy), not a walk .npz archive")
-    with f:
+    with open_npz(p, "walks", "a walk .npz written by `sciflow scattering data`") as f:
         missing = [k for k in _KEYS if k not in f]
         if missing:
             raise InputError(f"walks: {p} lacks the field(s) {', '.join(missing)}")

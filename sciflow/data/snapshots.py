@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import atomic_path
+from ..core.files import atomic_path, open_npz
 from ..domains.cells.snapshots import Snapshots
 
 __all__ = [
@@ -67,12 +67,7 @@ def _time_key(p: Path) -> str:
 
 
 def _read_snapshot_npz(p: Path, dtype: torch.dtype) -> Snapshots:
-    if not p.is_file():
-        raise InputError(f"data: no file at {p}")
-    try:
-        z = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        raise InputError(f"data {p}: not a plain npz (object arrays are refused): {e}") from None
+    z = open_npz(p, "data", "a snapshot .npz (Xs, dts)")
     keys = set(z.files)
     tkey = "dts" if "dts" in keys else "times" if "times" in keys else None
     if tkey is None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
+from ..core.files import open_npz
 from ..core.trajectory import Trajectory
 from .registry import reader, writer
 
@@ -63,11 +64,7 @@ def write_npz(path: Path, traj: Trajectory, **meta: Any) -> None:
 @reader(".npz", keywords=("top",), description="every field, exactly")
 def read_npz(path: Path, **kw: Any) -> Trajectory:
     """``top`` is accepted and ignored (an npz file needs no topology)."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise InputError(f"path: {str(path)!r} is not a readable .npz file ({e})") from None
-    with data:
+    with open_npz(path, "path", "a readable .npz trajectory") as data:
         for key in ("times", "states"):
             if key not in data.files:
                 raise InputError(f"path: {str(path)!r} has no {key!r} array; not a sciflow trajectory")

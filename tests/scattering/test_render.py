@@ -61,18 +61,24 @@ def _thin_scene(sigma_t=0.15, albedo=0.05, g=0.4):
                  PinholeCamera(origin=(0, 0, 4), fov=0.2, width=1, height=1))
 
 
-def test_brute_force_tracer_matches_single_scattering_integral():
-    """An optically thin, dark sphere seen through its centre: the pixel is the single-scattering integral
-    (double scattering is O(albedo * sigma_t) smaller)."""
-    scene = _thin_scene()
+def _single_scattering(scene, s):
+    """The centre pixel's single-scattering integral over depths ``s`` along the ray x = (0, 0, 1 - s), w = -z
+    (light of irradiance 2 attenuated to and from the scattering point)."""
     m = scene.medium
-    s = torch.linspace(0, 2, 4001, dtype=torch.float64)
     x = torch.stack([torch.zeros_like(s), torch.zeros_like(s), 1 - s], -1)
     l = scene.light.to_light().expand_as(x)
     tl = scene.shape.exit_distance(x, l)
     w = torch.tensor([0, 0, -1.0], dtype=torch.float64)
     f = m.sigma_t * torch.exp(-m.sigma_t * (s + tl)) * m.albedo * hg_pdf((l * w).sum(-1), m.g) * 2.0
-    expected = float(torch.trapezoid(f, s))
+    return float(torch.trapezoid(f, s))
+
+
+def test_brute_force_tracer_matches_single_scattering_integral():
+    """An optically thin, dark sphere seen through its centre: the pixel is the single-scattering integral
+    (double scattering is O(albedo * sigma_t) smaller)."""
+    scene = _thin_scene()
+    m = scene.medium
+    expected = _single_scattering(scene, torch.linspace(0, 2, 4001, dtype=torch.float64))
     res = VolumePathTracer(scene, slots=8192).render(16000, generator=make_generator(2), progress=False)
     # per-path estimates: zero unless the path scatters; estimate the noise from a Bernoulli bound
     p_scatter = 1 - math.exp(-2 * m.sigma_t)
@@ -86,14 +92,8 @@ def test_dense_dark_medium_is_lit_from_its_very_surface():
     tracer's surface offset once did, cost exp(-0.1): 10 % of the pixel). Multiple scattering adds O(albedo)."""
     scene = _thin_scene(sigma_t=1000.0, albedo=0.01, g=0.4)
     scene = Scene(scene.shape, scene.medium, scene.light, PinholeCamera(origin=(0, 0, 4), fov=1e-3, width=1, height=1))
-    m = scene.medium
     s = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-8, -1, 20001, dtype=torch.float64)])
-    x = torch.stack([torch.zeros_like(s), torch.zeros_like(s), 1 - s], -1)
-    l = scene.light.to_light().expand_as(x)
-    tl = scene.shape.exit_distance(x, l)
-    w = torch.tensor([0, 0, -1.0], dtype=torch.float64)
-    f = m.sigma_t * torch.exp(-m.sigma_t * (s + tl)) * m.albedo * hg_pdf((l * w).sum(-1), m.g) * 2.0
-    expected = float(torch.trapezoid(f, s))
+    expected = _single_scattering(scene, s)
     res = VolumePathTracer(scene, slots=8192).render(40000, generator=make_generator(4), progress=False)
     got, se = float(res.image[0, 0]), float(res.std_error[0, 0])
     assert expected * (1 - 0.002) - 4 * se < got < expected * (1 + 0.015) + 4 * se, (got, se, expected)

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
     model = DiTree.load(args.model) if {"ditree", "policy", *VARIANTS} & set(args.planners) else None
     tags = {p: "" for p in args.planners}
+    if "rrt" in tags:          # OMPL RRT without intermediate states (runs with tag "" had them on: each motion
+        tags["rrt"] = "is0"    # was propagated twice, see sciflow/methods/ditree/ompl_rrt.py)
     if model is not None:
         c = model.config()
         w = "-w" + weights_digest(model)           # the weights key the runs too

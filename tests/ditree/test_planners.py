@@ -184,8 +184,9 @@ def test_verify_plan_judges_collisions_by_exact_distance():
         car = sc.car()
         controls = torch.zeros(100, 2, dtype=torch.float64)                 # 5 s straight at 1 m/s
         states = car.simulate(torch.tensor([sc.start], dtype=torch.float64), controls[None])[0]
-        # a box just below the path: its top face `gap` below the lowest point of the footprint discs
-        top = 3.0 - car.p.disc_radius - gap
+        # a box just below the path: its top face `gap` below the lowest point of the checked discs (the covering
+        # discs widened by the sweep margin)
+        top = 3.0 - sc.checker().radius - gap
         sc = Scenario.from_dict({**sc.to_dict(), "map": {"bounds": [0, 0, 10, 6],
                                                          "rectangles": [[3.0, 0.5, 5.0, top]]}})
         return sc, states, controls
@@ -233,3 +234,35 @@ def test_policy_planners_refuse_another_car_however_they_are_called(open_scenari
         model.planner(kind).solve(Problem.from_scenario(other), budget_s=0.5, generator=make_generator(0))
     res = model.planner(kind).solve(Problem.from_scenario(open_scenario), budget_s=0.5, generator=make_generator(0))
     assert res.time_s <= 5.0
+
+
+def test_clear_discs_at_every_step_mean_a_clear_body_between_the_steps():
+    """The checks look at the covering discs at integration steps only; while turning at full speed the body
+    leaves those discs by about 1 cm between two steps. The checker's radius includes that sweep, so a state pair
+    it calls clear has every body point, at 50 times between the steps, outside an obstacle that touches the
+    widened discs."""
+    from sciflow.domains.robots import Car, CarParams
+    p = CarParams()
+    car = Car(p)
+    assert 0.0 < p.sweep_margin < 0.05
+    worst = 0.0
+    for v, d, w in ((p.max_speed, p.max_steer, p.max_steer_rate), (p.max_speed, -p.max_steer, 0.0),
+                    (p.min_speed, p.max_steer, -p.max_steer_rate)):
+        s0 = torch.tensor([[0.0, 0.0, 0.3, v, d]], dtype=torch.float64)
+        u = torch.tensor([[p.max_accel, w]], dtype=torch.float64)
+        fine = [s0]
+        for _ in range(50):
+            fine.append(car.step(fine[-1], u, dt=p.dt / 50))
+        fine = torch.cat(fine)
+        ends = car.disc_centres(fine[[0, -1]]).reshape(-1, 2)
+        # body rectangle points (dense) at the times between the steps
+        gx = torch.linspace(-p.rear_overhang, p.length - p.rear_overhang, 61, dtype=torch.float64)
+        gy = torch.linspace(-p.width / 2, p.width / 2, 31, dtype=torch.float64)
+        bx, by = torch.meshgrid(gx, gy, indexing="ij")
+        th = fine[1:-1, 2:3]
+        px = fine[1:-1, 0:1] + bx.reshape(1, -1) * torch.cos(th) - by.reshape(1, -1) * torch.sin(th)
+        py = fine[1:-1, 1:2] + bx.reshape(1, -1) * torch.sin(th) + by.reshape(1, -1) * torch.cos(th)
+        pts = torch.stack([px, py], -1).reshape(-1, 2)
+        worst = max(worst, float(torch.cdist(pts, ends).min(-1).values.max()) - p.disc_radius)
+    assert worst > 0.005                                   # the plain discs miss part of the swept body ...
+    assert worst <= p.sweep_margin                         # ... the widened ones do not

@@ -59,7 +59,7 @@ def test_exact_clearance_is_the_footprint_distance_and_bounds_the_certified_one(
     chk = CollisionChecker(car, w)
     p = car.p
     # nose disc facing the box's left face (x = 2.0) with a 1 cm gap between the disc and the face
-    x_rear = 2.0 - 0.01 - p.disc_radius - p.disc_offsets[-1]
+    x_rear = 2.0 - 0.01 - chk.radius - p.disc_offsets[-1]     # chk.radius: the discs widened by the sweep
     st = torch.tensor([x_rear, 2.0, 0.0, 0.0, 0.0], dtype=torch.float64)
     assert abs(float(chk.exact_clearance(st)) - 0.01) < 1e-12
     assert not bool(chk.states_valid(st.float()))          # 1 cm is inside the field's conservative margin

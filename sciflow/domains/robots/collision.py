@@ -13,7 +13,8 @@ __all__ = ["CollisionChecker"]
 
 
 class CollisionChecker:
-    """Checks footprints (the car's covering discs) against a world's certified clearance.
+    """Checks footprints (the car's covering discs, widened by ``CarParams.sweep_margin``) against a world's
+    certified clearance.
 
     ``states_valid`` works on any batch of states; ``first_collision`` scans whole propagated edges
     (B, T, 5) and reports the first colliding step of each, so that a planner keeps only valid edges or their
@@ -22,7 +23,9 @@ class CollisionChecker:
 
     def __init__(self, car: Car, world: World) -> None:
         self.car, self.world = car, world
-        self.radius = car.p.disc_radius
+        #: the covering discs' radius plus how far the body sweeps outside them between two integration steps, so
+        #: that clear discs at every step mean a clear body all along the edge (not only at the steps)
+        self.radius = car.p.disc_radius + car.p.sweep_margin
         self._offsets = car.p.disc_offsets
 
     def clearance(self, states: Tensor) -> Tensor:

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "keep_settings", "open_npz",
-           "plain_json"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "check_writable", "keep_settings",
+           "open_npz", "plain_json"]
 
 
 @contextmanager
@@ -49,6 +49,22 @@ def _check_target(target: Path) -> None:
             if not parent.is_dir():
                 raise InputError(f"{target}: cannot write there, {parent} is a file, not a folder")
             return
+
+
+def check_writable(path: str | os.PathLike, field: str) -> Path:
+    """``InputError`` naming ``field`` unless a file can be written at ``path`` later (by ``atomic_path``): not an
+    existing folder, no file on the way to it, and its nearest existing folder writable. Creates nothing, so a
+    long run can check where it will save before its first step."""
+    from .errors import InputError
+    target = Path(path)
+    try:
+        _check_target(target)
+    except InputError as e:
+        raise InputError(f"{field}: {e}") from None
+    folder = next(p for p in target.absolute().parents if p.exists())
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{field}: {target}: cannot write there, {folder} is not writable")
+    return target
 
 
 def _mode_for(target: Path) -> int:
@@ -128,8 +144,6 @@ def open_npz(path: str | os.PathLike, field: str, want: str) -> Any:
     """Open an ``.npz`` archive for reading (use it as a context manager), refusing with an InputError that names
     ``field``, the file and what was expected (``want``, e.g. "a walk .npz written by `sciflow scattering data`"):
     a missing file, one that is no npz archive (or holds pickled objects), a single ``.npy`` array."""
-    import zipfile
-
     import numpy as np
 
     from .errors import InputError
@@ -138,7 +152,9 @@ def open_npz(path: str | os.PathLike, field: str, want: str) -> Any:
         raise InputError(f"{field}: no file at {p}")
     try:
         z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except Exception as e:       # OSError, ValueError, EOFError or zipfile.BadZipFile (core imports no zipfile)
+        if not isinstance(e, (OSError, ValueError, EOFError)) and type(e).__name__ != "BadZipFile":
+            raise
         why = "it holds pickled objects or is no .npz archive" if "pickle" in str(e) else \
             f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'empty file'}"
         raise InputError(f"{field}: {p} is not {want} ({why})") from None

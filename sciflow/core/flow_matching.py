@@ -42,6 +42,17 @@ def _gather(cond: Mapping[str, Tensor], idx: Tensor, n_rows: int) -> dict[str, A
     return {k: (v[idx] if torch.is_tensor(v) and v.dim() and v.shape[0] == n_rows else v) for k, v in cond.items()}
 
 
+def _check_rows(name: str, x: Any) -> None:
+    """A floating tensor of at least one row (numpy arrays, integer tensors and empty batches are refused)."""
+    if not torch.is_tensor(x):
+        raise InputError(f"{name}: expected a torch tensor (B, ...), got {type(x).__name__}"
+                         + ("; convert with torch.as_tensor" if hasattr(x, "__array__") else ""))
+    if not x.is_floating_point():
+        raise InputError(f"{name}: expected a floating tensor, got {x.dtype}")
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise InputError(f"{name}: expected at least one row (B, ...), got shape {tuple(x.shape)}")
+
+
 class FlowMatcher:
     """Training loss and sampler of (conditional) flow matching.
 
@@ -68,6 +79,13 @@ class FlowMatcher:
         x0, x1: (B, ...) source and target rows; ``cond`` entries with first axis B follow x1's pairing.
         batch: (B,) graph index when rows are nodes of ragged graphs (no re-pairing across rows then).
         """
+        _check_rows("x0", x0)
+        _check_rows("x1", x1)
+        if x0.dtype != x1.dtype or x0.device != x1.device:
+            raise InputError(f"x0: {x0.dtype} on {x0.device}, but x1 is {x1.dtype} on {x1.device}; give both the "
+                             f"same dtype and device")
+        if x0.shape[1:] != x1.shape[1:]:
+            raise InputError(f"x0: rows of shape {tuple(x0.shape[1:])}, but x1 rows are {tuple(x1.shape[1:])}")
         cond = dict(cond or {})
         if batch is None:
             if isinstance(self.coupling, IndependentCoupling):  # identity pairing: no copies of the rows
@@ -90,11 +108,21 @@ class FlowMatcher:
     @staticmethod
     def sample(velocity: Callable[..., Tensor], x0: Tensor, solver: Solver, *, steps: int = 20,
                t0: float = 0.0, t1: float = 1.0, times: Tensor | None = None, cond: Mapping[str, Any] | None = None,
-               generator: torch.Generator | None = None, keep: str = "all") -> Trajectory:
-        """Integrate dx/dt = v(x, t, **cond) from x0 at t0 to t1 (``steps`` equal intervals unless ``times``)."""
+               generator: torch.Generator | None = None, keep: str = "all", non_finite: str = "keep") -> Trajectory:
+        """Integrate dx/dt = v(x, t, **cond) from x0 at t0 to t1 (``steps`` equal intervals unless ``times``).
+
+        ``non_finite`` as in ``Solver.solve``: "keep" (the default here) returns diverging samples for the
+        method to find and report by sample; "raise" refuses a non-finite final state."""
+        if not isinstance(solver, Solver):
+            hint = (f"; build one from a name with sciflow.core.registry.SOLVERS.build({solver!r})"
+                    if isinstance(solver, str) else "")
+            raise InputError(f"solver: expected a Solver object (e.g. sciflow.core.solvers.RK4()), got "
+                             f"{type(solver).__name__}{hint}")
+        _check_rows("x0", x0)
         if times is not None:
             grid = check_grid(times, x0.dtype)
         else:
             grid = torch.linspace(t0, t1, check_count("steps", steps) + 1, dtype=x0.dtype)
         with torch.no_grad():
-            return solver.solve(velocity, x0, grid.to(x0.device), cond=cond, generator=generator, keep=keep)
+            return solver.solve(velocity, x0, grid.to(x0.device), cond=cond, generator=generator, keep=keep,
+                                non_finite=non_finite)  # type: ignore[arg-type]

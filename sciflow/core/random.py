@@ -11,7 +11,9 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-__all__ = ["make_generator", "multinomial", "rand", "randint", "randn", "randn_like", "randperm", "seeded"]
+from .errors import InputError
+
+__all__ = ["check_generator", "make_generator", "multinomial", "rand", "randint", "randn", "randn_like", "randperm", "seeded"]
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -21,8 +23,17 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     return g
 
 
+def check_generator(generator: object, name: str = "generator") -> torch.Generator | None:
+    """Return ``generator`` if it is a ``torch.Generator`` or None, else raise InputError naming ``name`` (a seed
+    is not a generator: build one with ``make_generator(seed)``)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InputError(f"{name}: expected a torch.Generator or None, got {type(generator).__name__}; use "
+                         f"sciflow.core.random.make_generator(seed)")
+    return generator
+
+
 def _gen_device(generator: torch.Generator | None, fallback: torch.device) -> torch.device:
-    return generator.device if generator is not None else fallback
+    return check_generator(generator).device if generator is not None else fallback
 
 
 def randn(shape: Sequence[int], *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",

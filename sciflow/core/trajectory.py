@@ -10,9 +10,12 @@ import torch
 from torch import Tensor
 
 from .errors import InputError
-from .fields import BATCH
+from .fields import ATOMIC_NUMBERS, BATCH
 
 __all__ = ["Trajectory"]
+
+#: extras that are per row by definition (``sciflow.core.fields``): their first axis must be B
+_PER_ROW = (BATCH, ATOMIC_NUMBERS)
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,8 @@ class Trajectory:
     """States of a batch of samples along a time grid.
 
     Attributes:
-        times: (T,) time of each frame (the unit is the producer's: flow time in [0, 1], ps, s, ...).
+        times: (T,) time of each frame (the unit is the producer's: flow time in [0, 1], ps, s, ...); finite and
+            strictly increasing or decreasing (all equal, e.g. zeros, for frames that carry no time).
         states: (T, B, ...) state of each of the B rows at each frame. For a ragged graph batch the rows
             are nodes (atoms) and ``extras["batch"]`` maps each row to its sample.
         extras: per-row tensors whose first axis is B (e.g. ``"batch"`` (B,), atomic numbers (B,)),
@@ -44,9 +48,16 @@ class Trajectory:
         if self.states.shape[0] != self.times.shape[0]:
             raise InputError(f"Trajectory.states: first axis {self.states.shape[0]} != len(times) "
                              f"{self.times.shape[0]}")
+        for key, value in self.extras.items():
+            if not torch.is_tensor(value):
+                raise InputError(f"Trajectory.extras[{key!r}]: expected a tensor, got {type(value).__name__}")
+            if key in _PER_ROW and (value.dim() != 1 or value.shape[0] != self.n_rows):
+                raise InputError(f"Trajectory.extras[{key!r}]: one value per row, expected shape ({self.n_rows},), "
+                                 f"got {tuple(value.shape)}")
         for key, value in self.step_extras.items():
             if not torch.is_tensor(value) or value.dim() == 0 or value.shape[0] != self.times.shape[0]:
                 raise InputError(f"Trajectory.step_extras[{key!r}]: first axis must be T={self.n_frames}")
+        _check_times(self.times)
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -89,7 +100,10 @@ class Trajectory:
         return Trajectory(**base)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Trajectory:
-        """Move every tensor to ``device``; floating tensors also to ``dtype`` when given."""
+        """Move every tensor to ``device``; floating tensors also to ``dtype`` (a floating dtype) when given."""
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise InputError(f"dtype: expected a floating torch dtype (torch.float32, torch.float64, ...), got "
+                             f"{dtype!r}; integer or bool states would silently truncate")
         def mv(x: Tensor) -> Tensor:
             x = x.to(device) if device is not None else x
             return x.to(dtype) if dtype is not None and x.is_floating_point() else x
@@ -205,6 +219,19 @@ class Trajectory:
         st = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.step_extras.items())
         return (f"Trajectory(T={self.n_frames}, states={tuple(self.states.shape)}, extras=[{ex}], "
                 f"step_extras=[{st}], info={self.info})")
+
+
+def _check_times(times: Tensor) -> None:
+    """Times must be finite and strictly monotone (increasing, or decreasing for a backward solve); all equal
+    (e.g. zeros) is accepted for frames that carry no time."""
+    d = times[1:] - times[:-1]
+    finite = torch.isfinite(times).all()
+    if bool(finite & ((d > 0).all() | (d < 0).all() | (d == 0).all())):        # one sync
+        return
+    if not bool(finite):
+        raise InputError(f"Trajectory.times: holds non-finite values, got {times.tolist()[:8]}")
+    raise InputError(f"Trajectory.times: must be strictly increasing or strictly decreasing (or all equal for "
+                     f"frames without times), got {times.tolist()[:8]}")
 
 
 def _equal(values: Sequence[Tensor]) -> bool:

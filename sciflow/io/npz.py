@@ -68,6 +68,11 @@ def read_npz(path: Path, **kw: Any) -> Trajectory:
         for key in ("times", "states"):
             if key not in data.files:
                 raise InputError(f"path: {str(path)!r} has no {key!r} array; not a sciflow trajectory")
+        if "format" in data.files:          # files without a format entry (plain numpy archives) are still read
+            fmt = str(data["format"])
+            if fmt != FORMAT:
+                raise InputError(f"path: {str(path)!r} has format {fmt[:60]!r}; this version of sciflow reads "
+                                 f"{FORMAT!r}")
         extras, steps = {}, {}
         for name in data.files:
             if name.startswith("extras/"):

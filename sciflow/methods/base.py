@@ -16,6 +16,8 @@ from ..core.trajectory import Trajectory
 __all__ = ["Method", "find_model_file", "resolve_model_file"]
 
 MODEL_FILE = "model.pt"
+#: the ``format`` entry ``Method.save`` writes and ``Method.load`` reads
+METHOD_FORMAT = "sciflow.method/1"
 #: the project folder that holds ``models/`` with the shipped weights (an editable install or a checkout)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,20 +96,44 @@ class Method(ABC):
     def save(self, path: str | os.PathLike) -> Path:
         """Write weights, config, versions and info atomically; a folder gets ``model.pt``."""
         target = resolve_model_file(path)
-        payload = {"format": "sciflow.method/1", "method": self.name, "config": plain(self.config()),
+        payload = {"format": METHOD_FORMAT, "method": self.name, "config": plain(self.config()),
                    "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                    "extra": plain(self.extra_state()), "versions": package_versions(), "info": plain(self.info)}
         return atomic_save(payload, target)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Method:
-        """Rebuild a saved method (``weights_only`` loading: no code runs from the file)."""
-        ck = load_checkpoint(find_model_file(path), map_location=map_location)
+    def read_saved(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                   ) -> tuple[Path, dict[str, Any]]:
+        """(file, payload) of a saved model of this method, checked: the format ``save`` writes, this method's
+        name, and a config and state_dict (``weights_only`` loading: no code runs from the file)."""
+        file = find_model_file(path)
+        ck = load_checkpoint(file, map_location=map_location)
+        if ck.get("format") != METHOD_FORMAT:
+            raise InputError(f"model: {file} has format {ck.get('format')!r}; this version of sciflow reads "
+                             f"{METHOD_FORMAT!r} (files written by Method.save)")
         if ck.get("method") != cls.name:
             raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
+        missing = [k for k in ("config", "state_dict") if not isinstance(ck.get(k), dict)]
+        if missing:
+            raise InputError(f"model: {file} lacks {', '.join(missing)} (or holds no mapping there); it is not a "
+                             f"complete {cls.name!r} model file")
+        return file, ck
+
+    def restore(self, file: Path, ck: dict[str, Any]) -> None:
+        """Load a checked payload's weights, extra state and info into this (freshly built) method."""
+        try:
+            self.model.load_state_dict(ck["state_dict"])
+        except RuntimeError as e:
+            raise InputError(f"model: {file} does not fit the {self.name!r} model its config builds "
+                             f"({str(e).splitlines()[-1].strip()[:200]})") from None
+        self.load_extra_state(ck.get("extra", {}))
+        self.info = dict(ck.get("info", {}))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Method:
+        """Rebuild a saved method (``weights_only`` loading: no code runs from the file)."""
+        file, ck = cls.read_saved(path, map_location)
         obj = cls(**{**cls.legacy_config, **ck["config"]})
-        obj.model.load_state_dict(ck["state_dict"])
-        obj.load_extra_state(ck.get("extra", {}))
-        obj.info = dict(ck.get("info", {}))
+        obj.restore(file, ck)
         obj.model.to(map_location)
         return obj

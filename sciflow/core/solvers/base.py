@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ..errors import InputError, check_finite
+from ..errors import InputError, SciflowError, check_finite
 from ..trajectory import Trajectory
 
 __all__ = ["Field", "Solver", "check_grid", "time_like"]
@@ -20,6 +20,7 @@ __all__ = ["Field", "Solver", "check_grid", "time_like"]
 #: A vector field: f(x (B, ...), t (B,), **cond) -> dx/dt (B, ...).
 Field = Callable[..., Tensor]
 Keep = Literal["all", "last"]
+NonFinite = Literal["raise", "keep"]
 
 
 def check_grid(times: Tensor | list[float], dtype: torch.dtype | None = None) -> Tensor:
@@ -50,6 +51,9 @@ class Solver(ABC):
     """Integrates ``field`` from ``x0`` along ``times``; ``nfe`` counts field evaluations of the last solve."""
 
     name: str = "solver"
+    #: what a solve whose final state is not finite does unless ``solve(non_finite=...)`` says: "raise" (the
+    #: fixed-step ODE solvers) or "keep" (SDE solvers, whose callers score diverging paths themselves)
+    non_finite: NonFinite = "keep"
 
     def __init__(self) -> None:
         self.nfe = 0
@@ -64,17 +68,36 @@ class Solver(ABC):
         return out
 
     def solve(self, field: Field, x0: Tensor, times: Tensor | list[float], *, cond: Mapping[str, Any] | None = None,
-              generator: torch.Generator | None = None, keep: Keep = "all") -> Trajectory:
-        """Integrate and return the states at every time of the grid (``keep="all"``) or only the last."""
+              generator: torch.Generator | None = None, keep: Keep = "all",
+              non_finite: NonFinite | None = None) -> Trajectory:
+        """Integrate and return the states at every time of the grid (``keep="all"``) or only the last.
+
+        ``non_finite="raise"`` (default of the fixed-step ODE solvers) raises a SciflowError naming the field and
+        the first non-finite time when the final state is not finite; ``"keep"`` returns it, for callers that
+        find and report diverging rows themselves."""
         if keep not in ("all", "last"):
             raise InputError(f"keep: expected 'all' or 'last', got {keep!r}")
+        if non_finite not in (None, "raise", "keep"):
+            raise InputError(f"non_finite: expected 'raise', 'keep' or None, got {non_finite!r}")
         check_finite("x0", x0)
         grid = check_grid(times, x0.dtype).to(x0.device)
         self.nfe = 0
         states, info = self._integrate(field, x0, grid, dict(cond or {}), generator, keep)
+        if (non_finite or self.non_finite) == "raise" and not bool(torch.isfinite(states[-1]).all()):  # once a solve
+            raise SciflowError(self._non_finite(states, grid, keep))
         kept = grid if keep == "all" else grid[-1:]
         info = {"solver": self.name, "nfe": self.nfe, **info}
         return Trajectory(times=kept, states=torch.stack(states), info=info)
+
+    def _non_finite(self, states: list[Tensor], grid: Tensor, keep: Keep) -> str:
+        """The message for a solve whose final state is not finite (names the first non-finite grid time)."""
+        if keep == "all":
+            i = next(i for i, x in enumerate(states) if not bool(torch.isfinite(x).all()))
+            where = f"first at t={float(grid[i]):.6g} (after t={float(grid[i - 1]):.6g})"
+        else:
+            where = f"by t={float(grid[-1]):.6g}"
+        return (f"field: returned non-finite values; the {self.name} solve's states became non-finite {where}; "
+                f"check the field, or use a finer grid")
 
     @abstractmethod
     def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-from .base import Field, Keep, Solver
+from .base import Field, Keep, NonFinite, Solver
 
 __all__ = ["RK4", "Euler", "ExplicitRK", "Heun", "Midpoint"]
 
@@ -21,6 +21,7 @@ class ExplicitRK(Solver):
     a: tuple[tuple[float, ...], ...] = ()
     b: tuple[float, ...] = ()
     c: tuple[float, ...] = ()
+    non_finite: NonFinite = "raise"
 
     def __init__(self, substeps: int = 1) -> None:
         super().__init__()

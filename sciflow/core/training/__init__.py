@@ -1,5 +1,6 @@
 """The one trainer every method uses, with EMA, checkpoints, progress and DDP."""
 from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
+from .device import check_device
 from .distributed import DistInfo, barrier, dist_info, init_distributed, is_main
 from .ema import EMA
 from .progress import progress
@@ -13,6 +14,7 @@ __all__ = [
            "Trainer",
            "atomic_save",
            "barrier",
+           "check_device",
            "dist_info",
            "init_distributed",
            "is_main",

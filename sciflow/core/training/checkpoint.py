@@ -13,6 +13,7 @@ import torch
 
 from ..errors import InputError
 from ..files import atomic_path
+from .device import check_device
 
 __all__ = ["atomic_save", "load_checkpoint", "package_versions", "plain"]
 
@@ -55,7 +56,10 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``); a missing file names the path."""
+    """Load a checkpoint safely (``weights_only=True``); a missing file names the path, a device that does not
+    exist here names ``map_location`` (before the file is read, so the file is not blamed)."""
+    if isinstance(map_location, (str, torch.device)):
+        map_location = check_device(map_location, "map_location")
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint: no file at {path}")

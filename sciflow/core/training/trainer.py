@@ -20,9 +20,10 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError, SciflowError, check_count, check_in_range
-from ..files import changed_keys, plain_json
+from ..files import changed_keys, check_writable, plain_json
 from ..random import make_generator
 from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
+from .device import check_device
 from .distributed import all_finite, barrier, gather_objects, init_distributed
 from .ema import EMA
 from .progress import progress
@@ -111,8 +112,11 @@ class Trainer:
     def __init__(self, model: nn.Module, loss_fn: LossFn, config: TrainConfig, *,
                  device: torch.device | str | None = None, checkpoint_path: str | os.PathLike | None = None,
                  run_config: Mapping[str, Any] | None = None) -> None:
-        self.device = torch.device(device) if device is not None else torch.device(
+        # checked before the model moves and before step 0 (not found at the final save, after all the training)
+        self.device = check_device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
+        if checkpoint_path is not None:
+            check_writable(checkpoint_path, "checkpoint_path")
         self.dist = init_distributed(self.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)

@@ -130,6 +130,12 @@ class Complex:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.topology, ComplexTopology):
+            raise InputError(f"topology: expected a ComplexTopology, got {type(self.topology).__name__}")
+        if torch.is_tensor(self.positions):      # coordinates are inputs: autograd and device do not matter here
+            if self.positions.is_meta:
+                raise InputError("positions: is a meta tensor (it holds no values)")
+            self.positions = self.positions.detach().cpu().numpy()
         self.positions = np.asarray(self.positions, dtype=np.float64)
         n = self.topology.n_atoms
         if self.positions.shape != (n, 3):

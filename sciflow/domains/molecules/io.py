@@ -31,8 +31,9 @@ class Molecule:
     title: str = ""
 
     def __post_init__(self) -> None:
-        z = np.asarray(self.numbers, dtype=np.int64).reshape(-1)
-        x = np.asarray(self.positions, dtype=np.float64)
+        name = self.title or "molecule"
+        z = np.asarray(_plain(self.numbers, f"{name}.numbers"), dtype=np.int64).reshape(-1)
+        x = np.asarray(_plain(self.positions, f"{name}.positions"), dtype=np.float64)
         if x.shape != (z.shape[0], 3):
             raise InputError(f"{self.title or 'molecule'}.positions: expected shape ({z.shape[0]}, 3), "
                              f"got {x.shape}")
@@ -53,6 +54,16 @@ class Molecule:
     @property
     def symbols(self) -> list[str]:
         return [SYMBOLS[int(z)] for z in self.numbers]
+
+
+def _plain(value: Any, field: str) -> Any:
+    """A torch tensor as a CPU numpy array (coordinates are inputs: autograd and device do not matter here);
+    a meta tensor holds no values. Anything else is returned as given."""
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        if value.is_meta:
+            raise InputError(f"{field}: is a meta tensor (it holds no values)")
+        return value.detach().cpu().numpy()
+    return value
 
 
 def _numbers(elements: Sequence[Any], field: str) -> np.ndarray:
@@ -142,11 +153,12 @@ def as_molecule(obj: Any, *, field: str = "molecule") -> Molecule:
         elements = obj.get("numbers", obj.get("atomic_numbers", obj.get("symbols")))
         if elements is None or "positions" not in obj:
             raise InputError(f"{field}: a mapping needs 'numbers' (or 'symbols') and 'positions'")
-        return Molecule(_numbers(list(elements), f"{field}.numbers"), np.asarray(obj["positions"], float), field)
+        return Molecule(_numbers(list(np.asarray(_plain(elements, f"{field}.numbers")).tolist()), f"{field}.numbers"),
+                        np.asarray(_plain(obj["positions"], f"{field}.positions"), float), field)
     if isinstance(obj, (tuple, list)) and len(obj) == 2:
         elements, pos = obj
-        return Molecule(_numbers(list(np.asarray(elements).tolist()), f"{field}.numbers"),
-                        np.asarray(pos, dtype=np.float64), field)
+        return Molecule(_numbers(list(np.asarray(_plain(elements, f"{field}.numbers")).tolist()), f"{field}.numbers"),
+                        np.asarray(_plain(pos, f"{field}.positions"), dtype=np.float64), field)
     raise InputError(f"{field}: cannot read a molecule from a {type(obj).__name__}; pass ase.Atoms, an RDKit Mol, "
                      f"an XYZ/SDF path or (elements, positions)")
 

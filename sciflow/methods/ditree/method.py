@@ -15,6 +15,7 @@ from N(0, I) to the normalised chunk, optimised by the core ``Trainer``.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError, SciflowError
+from ...core.errors import InputError, SciflowError, check_bool, check_count, check_in_range
 from ...core.flow_matching import FlowMatcher
 from ...core.paths import LinearPath
 from ...core.random import make_generator, rand, randint, randn_like
@@ -34,7 +35,7 @@ from ...domains.robots import CarParams, LocalObservation, Scenario, load_scenar
 from ..base import Method
 from .planners import TreePlanner
 from .policy import ChunkPolicyNet, FlowMapHead, PolicySampler
-from .problem import MixedSampler, Problem, RandomControls
+from .problem import MixedSampler, Problem, RandomControls, check_budget
 from .rollout import PolicyRollout
 from .sst import SSTPlanner
 from .tree import PlanResult, plan_trajectory
@@ -43,6 +44,17 @@ __all__ = ["PLANNERS", "DiTree", "PlanningFailed"]
 
 #: planner names accepted by ``DiTree.planner`` (``rrt`` is OMPL's control-space RRT).
 PLANNERS = ("ditree", "policy", "sst", "rrt", "rrt-torch")
+#: keyword options of the planners built here (``sst`` and ``rrt`` take their class's constructor arguments)
+_PLANNER_OPTIONS = {"ditree": ("random_frac", "flow_steps", "execute", "head", "goal_bias", "batch"),
+                    "policy": ("head",), "rrt-torch": ("goal_bias", "batch")}
+
+
+def _check_options(kind: str, kw: Mapping[str, Any], known: Sequence[str]) -> None:
+    """``InputError`` naming keyword options a planner does not have (a typo would otherwise be ignored)."""
+    unknown = sorted(set(kw) - set(known))
+    if unknown:
+        raise InputError(f"planner {kind!r}: unknown option(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted(known)) or 'none'}")
 
 
 class PlanningFailed(SciflowError):
@@ -93,6 +105,9 @@ class DiTree(Method):
                              "U-Net levels")
         if use_head and not head_hidden:
             raise InputError("use_head: needs a distilled head (head_hidden); make one with `sciflow ditree distill`")
+        check_count("flow_steps", flow_steps)
+        check_in_range("goal_bias", goal_bias, 0.0, 1.0)
+        check_count("batch", batch)
         self.robot = CarParams.from_dict(robot)
         self._config = {"horizon": horizon, "execute": execute, "widths": list(widths), "kernel_size": kernel_size,
                         "map_dim": map_dim, "cond_dim": cond_dim, "blocks": blocks, "flow_steps": flow_steps,
@@ -184,10 +199,15 @@ class DiTree(Method):
     def sampler(self, *, flow_steps: int | None = None, execute: int | None = None,
                 head: bool | None = None) -> PolicySampler:
         """The policy's chunk sampler; ``head`` (default: the model's ``use_head``) picks the distilled flow map."""
+        horizon = self._config["horizon"]
+        if execute is None:
+            execute = self._config["execute"]
+        elif check_count("execute", execute) > horizon:
+            raise InputError(f"execute: must be in [1, horizon={horizon}], got {execute}")
+        flow_steps = self._config["flow_steps"] if flow_steps is None else check_count("flow_steps", flow_steps)
+        head = self._config["use_head"] if head is None else check_bool("head", head)
         self.model.eval()
-        return PolicySampler(self.model, self.obs, execute or self._config["execute"],
-                             flow_steps or self._config["flow_steps"],
-                             self._config["use_head"] if head is None else bool(head), robot=self.robot)
+        return PolicySampler(self.model, self.obs, execute, flow_steps, head, robot=self.robot)
 
     def attach_head(self, head: FlowMapHead) -> None:
         """Give the policy a distilled flow map (``distill.distill_head``); its widths are saved with the model.
@@ -210,10 +230,10 @@ class DiTree(Method):
 
     def planner(self, kind: str = "ditree", **kw: Any) -> Any:
         """A planner object with ``solve(scenario, budget_s=..., generator=...) -> PlanResult``."""
+        if kind in ("ditree", "policy"):
+            _check_options(kind, kw, _PLANNER_OPTIONS[kind])
         if kind == "ditree":
-            frac = float(kw.get("random_frac", self._config["random_frac"]))
-            if not 0.0 <= frac <= 1.0:
-                raise InputError(f"random_frac: must be in [0, 1], got {frac}")
+            frac = check_in_range("random_frac", kw.get("random_frac", self._config["random_frac"]), 0.0, 1.0)
             sampler = self.sampler(flow_steps=kw.get("flow_steps"), execute=kw.get("execute"), head=kw.get("head"))
             if frac > 0:
                 sampler = MixedSampler(sampler, frac)
@@ -233,6 +253,7 @@ class DiTree(Method):
               device: str | torch.device = "cpu") -> PlanResult:
         """Plan once; the full result (success, time, tree size, edges for pictures). ``scenario``: a Scenario
         or the path of a scenario file."""
+        budget_s = check_budget(budget_s)
         scenario = _as_scenario(scenario)
         if planner in ("ditree", "policy"):
             self._check_robot(scenario)
@@ -245,11 +266,12 @@ class DiTree(Method):
              generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Trajectory:
         """A feasible plan as a Trajectory (times s, states (T, 1, 5), extras["controls"] (1, T - 1, 2));
         raises ``PlanningFailed`` when none is found within the budget. ``scenario``: a Scenario or a file."""
+        budget_s = check_budget(budget_s)
         scenario = _as_scenario(scenario)
         res = self.solve(scenario, planner=planner, budget_s=budget_s, generator=generator, device=device)
         if not res.success:
             raise PlanningFailed(f"{planner}: no plan for scenario {scenario.name} within "
-                                 f"{budget_s or scenario.budget_s} s ({res.tree_size} nodes)")
+                                 f"{scenario.budget_s if budget_s is None else budget_s} s ({res.tree_size} nodes)")
         return plan_trajectory(res, scenario=scenario.name)
 
     def generate(self, condition: Scenario, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
@@ -258,9 +280,10 @@ class DiTree(Method):
         extras: ``controls`` (n, T - 1, 2) (zero after the end), ``length`` (n,) frames of each plan,
         ``success`` (n,) bool (failed rows hold the start state).
         """
+        n = check_count("n", n)
         g = generator if generator is not None else make_generator(0)
         condition = _as_scenario(condition)
-        results = [self.solve(condition, generator=g) for _ in range(int(n))]
+        results = [self.solve(condition, generator=g) for _ in range(n)]
         lens = [r.states.shape[0] if r.success else 1 for r in results]
         t = max(lens)
         states = torch.zeros(t, n, 5)
@@ -281,9 +304,12 @@ def baseline_planner(kind: str, **kw: Any) -> Any:
     """Planners that need no policy: ``rrt`` (OMPL control RRT), ``sst`` and ``rrt-torch`` (sciflow)."""
     if kind == "rrt":
         from .ompl_rrt import OMPLRRT
+        _check_options(kind, kw, list(inspect.signature(OMPLRRT).parameters))
         return OMPLRRT(**kw)
     if kind == "sst":
+        _check_options(kind, kw, list(inspect.signature(SSTPlanner).parameters))
         return SSTPlanner(**kw)
     if kind == "rrt-torch":
+        _check_options(kind, kw, _PLANNER_OPTIONS[kind])
         return TreePlanner(RandomControls(), goal_bias=kw.get("goal_bias", 0.05), batch=kw.get("batch", 128))
     raise InputError(f"planner: unknown planner {kind!r}; known: {', '.join(PLANNERS)}")

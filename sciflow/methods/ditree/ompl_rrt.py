@@ -19,6 +19,7 @@ import torch
 from ...core.errors import SciflowError
 from ...domains.robots import Scenario
 from .planners import GOAL_MARGIN
+from .problem import check_budget
 from .tree import PlanResult
 
 __all__ = ["OMPLRRT", "ompl_available"]
@@ -80,6 +81,7 @@ class OMPLRRT:
             _SEEDED = True
         car, checker, goal = scenario.car(), scenario.checker(), scenario.goal
         p = car.p
+        budget_s = check_budget(budget_s)
         budget = float(scenario.budget_s if budget_s is None else budget_s)
         xmin, ymin, xmax, ymax = scenario.world.bounds
 

@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from ...core.errors import check_count, check_in_range
 from ...domains.robots import Scenario
 from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
 from .tree import PlanResult, Tree
@@ -88,7 +89,9 @@ class TreePlanner:
     def __init__(self, sampler: ActionSampler | None = None, *, goal_bias: float = 0.05, batch: int = 32,
                  min_steps: int | None = None, name: str = "rrt-torch") -> None:
         self.sampler = sampler if sampler is not None else RandomControls()
-        self.goal_bias, self.batch, self.min_steps, self.name = float(goal_bias), int(batch), min_steps, name
+        goal_bias, batch = check_in_range("goal_bias", goal_bias, 0.0, 1.0), check_count("batch", batch)
+        min_steps = None if min_steps is None else check_count("min_steps", min_steps)
+        self.goal_bias, self.batch, self.min_steps, self.name = goal_bias, batch, min_steps, name
 
     def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",

@@ -4,13 +4,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from ...core.errors import InputError, check_in_range
 from ...core.random import make_generator, rand, randint
 from ...domains.robots import Car, CollisionChecker, GoalRegion, Scenario, World
 
-__all__ = ["ActionSampler", "MixedSampler", "Problem", "RandomControls", "sample_targets", "start_solve"]
+__all__ = ["ActionSampler", "MixedSampler", "Problem", "RandomControls", "check_budget", "sample_targets",
+           "start_solve"]
+
+
+def check_budget(budget_s: object) -> float | None:
+    """None (the scenario's budget) or a finite number of seconds > 0; anything else is an ``InputError``."""
+    if budget_s is None:
+        return None
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float, np.integer, np.floating)):
+        raise InputError(f"budget_s: expected a number of seconds > 0, got {budget_s!r}")
+    return check_in_range("budget_s", budget_s, 0.0, low_open=True)
 
 
 @dataclass
@@ -41,6 +53,7 @@ def start_solve(scenario: Scenario | Problem, budget_s: float | None, generator:
                 device: torch.device | str) -> tuple[Problem, float, torch.Generator]:
     """What every planner's ``solve`` starts from: the problem on ``device``, the time budget (the scenario's
     unless given) and the generator (seed 0 unless given)."""
+    budget_s = check_budget(budget_s)
     problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
     budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
     return problem, budget, generator if generator is not None else make_generator(0)

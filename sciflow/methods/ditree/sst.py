@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from ...core.errors import check_count, check_in_range
 from ...core.random import rand
 from ...domains.robots import Scenario
 from .planners import add_edges, propagate_edges
@@ -38,8 +39,11 @@ class SSTPlanner:
                  heading_weight: float = 0.3, goal_bias: float = 0.05, batch: int = 64,
                  min_steps: int | None = None) -> None:
         self.sampler = sampler if sampler is not None else RandomControls()
-        self.delta_bn, self.delta_s, self.w = float(delta_bn), float(delta_s), float(heading_weight)
-        self.goal_bias, self.batch, self.min_steps = float(goal_bias), int(batch), min_steps
+        self.delta_bn = check_in_range("delta_bn", delta_bn, 0.0, low_open=True)
+        self.delta_s = check_in_range("delta_s", delta_s, 0.0, low_open=True)
+        self.w = check_in_range("heading_weight", heading_weight, 0.0)
+        self.goal_bias, self.batch = check_in_range("goal_bias", goal_bias, 0.0, 1.0), check_count("batch", batch)
+        self.min_steps = None if min_steps is None else check_count("min_steps", min_steps)
 
     def solve(self, scenario: Scenario | Problem, *, budget_s: float | None = None,
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",

@@ -17,13 +17,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...core.errors import InputError, SciflowError, check_in_range
+from ...core.errors import InputError, SciflowError, check_count, check_in_range
 from ...core.random import make_generator, randperm, seeded
-from ...core.training import load_checkpoint, progress
+from ...core.training import progress
 from ...core.trajectory import Trajectory
 from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots, Standardizer
-from ..base import Method, find_model_file
+from ..base import Method
 from .bridge import BridgeSample, BridgeStep
 from .calibrate import calibrate_reference
 from .init import shooting_init
@@ -320,9 +320,7 @@ class MMSB(Method):
         """n individual trajectories through every training snapshot (bridges under the fitted reference,
         on the fine grid of step <= h, in data units); ``extras["snapshot_rows"]`` (n, K) gives the
         observed cell each path passes through."""
-        if int(n) < 1:
-            raise InputError(f"n: must be >= 1, got {n}")
-        return self.sample_bridges(int(n), generator=generator).trajectory()
+        return self.sample_bridges(check_count("n", n), generator=generator).trajectory()
 
     def generate(self, condition: Any, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
         """The Generator protocol: ``condition`` None gives ``trajectories(n)``; a sequence of times gives
@@ -366,8 +364,8 @@ class MMSB(Method):
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         if dynamics not in ("reference", "bridge"):
             raise InputError(f"dynamics: expected 'reference' or 'bridge', got {dynamics!r}")
-        if x0 is None and int(n) < 1:
-            raise InputError(f"n: must be >= 1, got {n}")
+        if x0 is None:
+            n = check_count("n", n)
         if dt is not None and not float(dt) > 0:
             raise InputError(f"dt: must be > 0, got {dt}")
         t0 = float(self.snapshots.times[0])
@@ -430,9 +428,7 @@ class MMSB(Method):
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu",
              reference: nn.Module | None = None) -> MMSB:
         """Rebuild a saved model; a custom reference module must be passed again as ``reference``."""
-        ck = load_checkpoint(find_model_file(path), map_location=map_location)
-        if ck.get("method") != cls.name:
-            raise InputError(f"model: {path} holds a {ck.get('method')!r} model, not {cls.name!r}")
+        file, ck = cls.read_saved(path, map_location)
         cfg = dict(ck["config"])
         if cfg["reference"] == "custom":
             if reference is None:
@@ -441,9 +437,7 @@ class MMSB(Method):
         obj = cls(**cfg)
         if obj.model is None:
             obj._build(int(cfg["dim"]))
-        obj.model.load_state_dict(ck["state_dict"])
-        obj.load_extra_state(ck.get("extra", {}))
-        obj.info = dict(ck.get("info", {}))
+        obj.restore(file, ck)
         return obj
 
     def nll(self, n: int = 500, *, generator: torch.Generator | None = None) -> float:

@@ -1,6 +1,7 @@
 """Python API: render a named scene with either integrator and write PNG + .npy radiance."""
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,34 @@ __all__ = ["INTEGRATORS", "make_tracer", "render", "render_scene", "save_image"]
 INTEGRATORS = ("cvae", "volpath")
 
 
+def _options(*classes: type) -> list[str]:
+    """Keyword options of tracer constructors (besides the scene and the model)."""
+    return sorted({p.name for c in classes for p in inspect.signature(c).parameters.values()
+                   if p.kind is p.KEYWORD_ONLY})
+
+
 def make_tracer(scene: Scene, integrator: str, model: Any = None, **kw: Any) -> VolumePathTracer:
+    if not isinstance(scene, Scene):
+        raise InputError(f"scene: expected a Scene (sciflow.domains.photons.scene.make_scene), got "
+                         f"{type(scene).__name__}")
+    if integrator not in INTEGRATORS:
+        raise InputError(f"integrator: expected one of {', '.join(INTEGRATORS)}, got {integrator!r}")
     if integrator == "volpath":
-        return VolumePathTracer(scene, **kw)
-    if integrator == "cvae":
+        known = _options(VolumePathTracer)
+    else:
         from .model import ScatteringCVAEs
         from .render import SphereTracingCVAETracer
-        if model is None or isinstance(model, (str, Path)):
-            model = ScatteringCVAEs.load(model or "models/scattering")
-        return SphereTracingCVAETracer(scene, model, **kw)
-    raise InputError(f"integrator: expected one of {', '.join(INTEGRATORS)}, got {integrator!r}")
+        known = _options(VolumePathTracer, SphereTracingCVAETracer)
+    unknown = sorted(set(kw) - set(known))
+    if unknown:
+        raise InputError(f"{integrator}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if integrator == "volpath":
+        return VolumePathTracer(scene, **kw)
+    if model is None or isinstance(model, (str, Path)):
+        model = ScatteringCVAEs.load(model or "models/scattering")
+    if not isinstance(model, ScatteringCVAEs):
+        raise InputError(f"model: expected a ScatteringCVAEs or the path of a saved one, got {type(model).__name__}")
+    return SphereTracingCVAETracer(scene, model, **kw)
 
 
 def render(scene: Scene, integrator: str = "cvae", *, spp: int | None = 16, time_budget: float | None = None,
@@ -62,6 +81,12 @@ def render_scene(name: str = "sphere", *, integrator: str = "cvae", spp: int = 1
                  out: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  time_budget: float | None = None) -> dict[str, Any]:
     """Render a named scene and (with ``out``) write ``<out>/<scene>_<integrator>.png`` / ``.npy`` and a JSON."""
+    if out is not None:                     # a folder that cannot be made fails now, not after the rendering
+        for folder in (Path(out).absolute(), *Path(out).absolute().parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise InputError(f"out: cannot write into {out}, {folder} is a file, not a folder")
+                break
     scene = make_scene(name, sigma_r=sigma_r, albedo=albedo, g=g, width=width, height=height)
     t0 = time.perf_counter()
     res = render(scene, integrator, spp=spp, time_budget=time_budget, model=model, seed=seed, device=device)

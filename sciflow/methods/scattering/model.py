@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ...core.errors import InputError
+from ...core.errors import InputError, check_count
 from ...core.fields import COND
 from ...core.random import rand
 from ...core.trajectory import Trajectory
@@ -182,6 +182,9 @@ class ScatteringCVAEs(Method):
     def _condition(condition: Any, n: int) -> tuple[Tensor, Tensor, Tensor]:
         if isinstance(condition, Mapping):
             missing = [k for k in (SIGMA_R, G, ALBEDO) if k not in condition]
+            unknown = sorted(str(k) for k in condition if k not in (SIGMA_R, G, ALBEDO))
+            if unknown:
+                raise InputError(f"condition: unknown key(s) {', '.join(unknown)} (expected sigma_r, g, albedo)")
             if missing:
                 raise InputError(f"condition: missing {', '.join(missing)} (expected sigma_r, g, albedo)")
             parts = [torch.as_tensor(condition[k], dtype=torch.float64) for k in (SIGMA_R, G, ALBEDO)]
@@ -208,11 +211,10 @@ class ScatteringCVAEs(Method):
         centre, +z) and at exit; extras hold the conditions, ``n_events``, ``scatter_pos``, ``scatter_dir``,
         ``nee_weight`` and ``survival``.
         """
-        if int(n) < 1:
-            raise InputError(f"n: must be >= 1, got {n}")
-        sig, g, alb = self._condition(condition, int(n))
+        n = check_count("n", n)
+        sig, g, alb = self._condition(condition, n)
         rec = self.sample(sig, g, alb, generator=generator, check=False)
-        entry = torch.zeros(int(n), 6, device=rec[EXIT_POS].device)
+        entry = torch.zeros(n, 6, device=rec[EXIT_POS].device)
         entry[:, 5] = 1
         states = torch.stack([entry, torch.cat([rec[EXIT_POS], rec[EXIT_DIR]], dim=-1)])
         extras = {k: rec[k] for k in (N_EVENTS, SCATTER_POS, SCATTER_DIR, NEE_WEIGHT, SURVIVAL)}

@@ -190,11 +190,11 @@ class TSGen(Method):
         Returns a Trajectory (graph k = sample k, frames from the prior to the TS, in the reactant's frame with
         the reactant centred), or with ``return_atoms`` a list of n ase.Atoms.
         """
-        if product is None or isinstance(product, int):
+        if product is None or isinstance(product, (int, float, np.integer, np.floating)):
             if not (isinstance(reactant, (tuple, list)) and len(reactant) == 2):
                 raise InputError("condition: expected generate(reactant, product, n) or generate((reactant, "
                                  "product), n)")
-            n = product if isinstance(product, int) else n
+            n = n if product is None else check_count("n", product)   # a number here is n, never a product
             reactant, product = reactant
         cond = self.condition([(reactant, product)], names=["reaction"])
         traj = self.sample(cond, n, generator=generator, steps=steps, solver=solver, keep=keep, device=device)
@@ -209,6 +209,11 @@ class TSGen(Method):
                 device: str | torch.device = "cpu") -> tuple[np.ndarray, float]:
         """TS samples for every reaction of a set, batched: ((n, N_atoms_total, 3) positions in each reaction's
         R/P frame, seconds spent in sampling)."""
+        if not isinstance(reactions, ReactionSet):
+            raise InputError(f"reactions: expected a ReactionSet (sciflow.data.reactions), got "
+                             f"{type(reactions).__name__}; use generate() for one (reactant, product) pair")
+        n = check_count("n", n)
+        batch_reactions = check_count("batch_reactions", batch_reactions)
         out = np.zeros((n, len(reactions.atomic_numbers), 3), dtype=np.float32)
         seconds = 0.0
         for start in range(0, len(reactions), batch_reactions):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError, SciflowError, check_in_range
+from ...core.errors import InputError, SciflowError, check_bool, check_count, check_in_range
 from ...core.fields import BATCH
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randint, randn
@@ -136,10 +136,10 @@ class UnbindingFlow(Method):
         short of the exit distance."""
         if not isinstance(condition, Complex):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
-        if int(n) < 1:
-            raise InputError(f"n: must be >= 1, got {n}")
-        if steps is not None and int(steps) < 1:
-            raise InputError(f"steps: must be >= 1, got {steps}")
+        n = check_count("n", n)
+        steps = None if steps is None else check_count("steps", steps)
+        if project is not None:
+            check_bool("project", project)
         if exit_distance is not None:
             check_in_range("exit_distance", exit_distance, 0.0, low_open=True)
         if guidance is not None:

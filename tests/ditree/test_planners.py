@@ -71,8 +71,10 @@ def test_edges_stop_at_the_first_collision(wall_scenario):
     assert goal is None and len(new) == 1
     edge = tree.edge(1)[0]
     assert bool(prob.checker.states_valid(edge).all())
-    nxt = prob.car.step(edge[-1:], torch.zeros(1, 2))
-    assert not bool(prob.checker.states_valid(nxt).all())         # the next step would collide
+    cp = prob.car.p.control_period
+    assert (len(edge) - 1) % cp == 0                                # whole control periods only
+    nxt = prob.car.rollout(edge[-1:], torch.zeros(1, 1, 2))[0, 1:]  # one more held control
+    assert not bool(prob.checker.states_valid(nxt).all())         # the next control period would collide
 
 
 @pytest.mark.skipif(not ompl_available(), reason="ompl not installed")

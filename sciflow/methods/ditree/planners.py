@@ -41,7 +41,10 @@ def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: tor
     steps = car.expand_controls(controls)                              # (B, K cp, 2)
     planned = n_ctrl * cp
     first_bad = checker.first_collision(edge[:, 1:], CLEARANCE_MARGIN) + 1   # state 0 is the parent, in the tree
-    end = torch.minimum(planned, first_bad - 1)                         # last valid state index
+    # last valid state index, cut back to a whole number of control periods: a node ends where a held control
+    # ends, so its children start a new control there and a plan is a zero-order hold at the control rate
+    # (cut at any step, 45 of 122 control switches fell in the middle of a period); the goal cut below is exact
+    end = torch.minimum(planned, torch.div(first_bad - 1, cp, rounding_mode="floor") * cp)
     t = edge.shape[1]
     idx = torch.arange(t, device=edge.device).expand(edge.shape[0], t)
     in_goal = goal.contains(edge, GOAL_MARGIN) & (idx >= 1) & (idx <= end[:, None])

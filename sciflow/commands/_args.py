@@ -57,15 +57,14 @@ def fraction() -> Callable[[str], float]:
 
 
 def _writable_place(p: Path, text: str) -> None:
-    """Refuse ``p`` when something on the way to it is a file (it could not be made into a folder) or when the
-    folder that would hold it exists but cannot be written (checked without creating anything)."""
-    for parent in p.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{text!r}: {str(parent)!r} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise argparse.ArgumentTypeError(f"{text!r}: folder {str(parent)!r} is not writable")
-            return
+    """Refuse ``p`` (not an existing folder) when something on the way to it is a file or the folder that would
+    hold it cannot be written: ``core.files.check_writable``, as an argparse error (creates nothing)."""
+    from ..core.errors import InputError
+    from ..core.files import check_writable
+    try:
+        check_writable(p, repr(text))
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def output_file(*suffixes: str) -> Callable[[str], str]:
@@ -96,9 +95,11 @@ def output_folder() -> Callable[[str], str]:
         p = Path(text)
         if p.exists() and not p.is_dir():
             raise argparse.ArgumentTypeError(f"{text!r} is an existing file; give a folder")
-        if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
-            raise argparse.ArgumentTypeError(f"{text!r}: folder is not writable")
-        _writable_place(p, text)
+        if p.is_dir():
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{text!r}: folder is not writable")
+        else:
+            _writable_place(p, text)
         return text
     parse.__name__ = "output folder"
     return parse
@@ -132,13 +133,12 @@ def device(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
     if text == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if text.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(f"{text!r} asked for, but no CUDA device is available")
-        index = int(text.split(":")[1]) if ":" in text else 0
-        if index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(f"{text!r} asked for, but this machine has "
-                                             f"{torch.cuda.device_count()} CUDA device(s)")
+    from ..core.errors import InputError
+    from ..core.training.device import check_device
+    try:
+        check_device(text)                   # available on this machine (the same check as the Python API's)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("device: ")) from None
     return text
 
 

@@ -278,3 +278,12 @@ def test_conditional_flow_names_a_field_that_turns_non_finite():
             prm.fill_(float("nan"))
     with pytest.raises(SciflowError, match=r"non-finite"):
         flow.generate(None, 4)
+
+
+@pytest.mark.parametrize("bad", [1.5, 0, True])
+def test_solver_substeps_are_whole_numbers(bad):
+    from sciflow.core.solvers import EulerMaruyama
+    with pytest.raises(InputError, match="substeps"):
+        Euler(substeps=bad)
+    with pytest.raises(InputError, match="substeps"):
+        EulerMaruyama(0.1, substeps=bad)

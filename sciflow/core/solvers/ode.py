@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import check_count
 from .base import Field, Keep, NonFinite, Solver
 
 __all__ = ["RK4", "Euler", "ExplicitRK", "Heun", "Midpoint"]
@@ -25,8 +25,7 @@ class ExplicitRK(Solver):
 
     def __init__(self, substeps: int = 1) -> None:
         super().__init__()
-        if int(substeps) < 1:
-            raise InputError(f"substeps: must be >= 1, got {substeps}")
+        check_count("substeps", substeps)             # 1.5 was truncated to 1
         self.substeps = int(substeps)
 
     def step(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any]) -> Tensor:

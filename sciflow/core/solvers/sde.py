@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import InputError, check_in_range
+from ..errors import check_count, check_in_range
 from ..random import randn_like
 from .base import Field, Keep, Solver, time_like
 
@@ -27,8 +27,7 @@ class EulerMaruyama(Solver):
         super().__init__()
         if not callable(diffusion):
             check_in_range("diffusion", diffusion, 0.0)
-        if int(substeps) < 1:
-            raise InputError(f"substeps: must be >= 1, got {substeps}")
+        check_count("substeps", substeps)             # 1.5 was truncated to 1
         self.diffusion = diffusion
         self.substeps = int(substeps)
 

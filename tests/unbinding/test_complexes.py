@@ -35,6 +35,19 @@ def test_topology_rejects_missing_ligand_and_empty_pocket():
         ComplexTopology(["C", "C"], ["A", "B"], ["X", "X"], [1], [True, False])
 
 
+def test_ligand_masses_come_from_the_periodic_table_and_unknown_elements_are_refused():
+    """Every element outside H, C, N, O, S, P and the halogens used to weigh 12.0 (a C-Se ligand's centre of mass
+    was 0.74 A off) and deuterium counted as a heavy atom."""
+    topo = ComplexTopology(["C", "Se", "D", "Zn"], ["C1", "SE1", "D1", "ZN"], ["LIG"] * 3 + ["ZN"], [1, 1, 1, 2],
+                           [True, True, True, False])
+    np.testing.assert_allclose(topo.masses, [12.011, 78.971, 2.014, 65.38])
+    assert topo.is_heavy.tolist() == [True, True, False, True]
+    with pytest.raises(InputError, match=r"ligand atom 1 \(X1\) .* element 'Xx'"):
+        ComplexTopology(["C", "Xx", "C"], ["C1", "X1", "CA"], ["LIG", "LIG", "ALA"], [1, 1, 2], [True, True, False])
+    # an unknown element in the receptor does not matter to the ligand's centre of mass
+    assert np.isnan(ComplexTopology(["C", "Xx"], ["C1", "X"], ["LIG", "UNK"], [1, 2], [True, False]).masses[1])
+
+
 def test_kabsch_recovers_rigid_motion():
     g = torch.Generator().manual_seed(0)
     p = torch.randn(10, 3, generator=g, dtype=torch.float64)

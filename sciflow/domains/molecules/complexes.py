@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import InputError
+from .elements import masses_of_symbols
 
 __all__ = [
     "CLASH_DISTANCE",
@@ -41,17 +42,11 @@ CLASH_DISTANCE = 2.2
 #: name of the per-frame ligand-COM to pocket-centroid distance (T, B), Å, in trajectory step extras.
 COM_DISTANCE = "com_distance"
 _LOWER = {s.lower(): i for i, s in enumerate(ELEMENT_TYPES[:-1])}
-_MASS = {"h": 1.008, "c": 12.011, "n": 14.007, "o": 15.999, "s": 32.06, "p": 30.974, "f": 18.998, "cl": 35.45,
-         "br": 79.904, "i": 126.90}
 
 
 def element_index(symbols: Sequence[str]) -> np.ndarray:
     """(n,) int64 index into ``ELEMENT_TYPES`` of each element symbol (case-insensitive)."""
     return np.array([_LOWER.get(str(s).strip().lower(), len(ELEMENT_TYPES) - 1) for s in symbols], dtype=np.int64)
-
-
-def _masses(symbols: Sequence[str]) -> np.ndarray:
-    return np.array([_MASS.get(str(s).strip().lower(), 12.0) for s in symbols], dtype=np.float64)
 
 
 @dataclass
@@ -86,6 +81,11 @@ class ComplexTopology:
             raise InputError(f"topology.is_ligand: complex {self.name!r} has no ligand atom (ligand not found)")
         if self.is_ligand.all():
             raise InputError(f"topology.is_ligand: complex {self.name!r} has no pocket atom (empty pocket)")
+        unknown = np.flatnonzero(self.is_ligand & np.isnan(masses_of_symbols(self.elements)))
+        if unknown.size:
+            i = int(unknown[0])
+            raise InputError(f"topology.elements: ligand atom {i} ({self.atom_names[i]}) of {self.name!r} has element "
+                             f"{str(self.elements[i])!r}, which is no known element (its mass sets the ligand's centre)")
 
     @property
     def n_atoms(self) -> int:
@@ -101,11 +101,11 @@ class ComplexTopology:
 
     @property
     def is_heavy(self) -> np.ndarray:
-        return np.char.upper(self.elements) != "H"
+        return ~np.isin(np.char.upper(np.char.strip(self.elements)), ("H", "D", "T"))
 
     @property
     def masses(self) -> np.ndarray:
-        return _masses(self.elements)
+        return masses_of_symbols(self.elements)
 
     def residue_keys(self) -> list[tuple[str, int, str]]:
         """(chain, residue number, residue name) of each atom: what identifies its residue."""

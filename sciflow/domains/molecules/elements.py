@@ -6,8 +6,10 @@ raises ``InputError`` naming the value.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -15,11 +17,13 @@ from ...core.errors import InputError
 
 __all__ = [
     "COVALENT_RADII",
+    "ISOTOPE_MASSES",
     "MASSES",
     "SYMBOLS",
     "atomic_number",
     "covalent_radii_of",
     "masses_of",
+    "masses_of_symbols",
     "symbol",
     "to_atomic_numbers",
 ]
@@ -64,6 +68,22 @@ def atomic_number(sym: str | int, *, field: str = "element") -> int:
     if key not in _BY_SYMBOL:
         raise InputError(f"{field}: unknown element symbol {sym!r}")
     return _BY_SYMBOL[key]
+
+
+#: hydrogen isotopes, light atoms like H, with their own masses (g/mol)
+ISOTOPE_MASSES = {"d": 2.014, "t": 3.016}
+
+
+def masses_of_symbols(symbols: Iterable[str]) -> np.ndarray:
+    """(n,) atomic masses (g/mol) of element symbols (any case; D and T as hydrogen isotopes), NaN for a symbol
+    this table does not know (callers whose results depend on the mass refuse those)."""
+    keys = np.char.lower(np.char.strip(np.asarray(list(symbols)).astype(str)))
+    if keys.size == 0:
+        return np.zeros(0)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    table = np.array([ISOTOPE_MASSES.get(k, MASSES[_BY_SYMBOL[k]] if k in _BY_SYMBOL else math.nan) for k in uniq],
+                     dtype=np.float64)
+    return table[inv.reshape(-1)]
 
 
 def symbol(z: int) -> str:

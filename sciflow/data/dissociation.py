@@ -218,11 +218,20 @@ def read_dataset(path: str | os.PathLike, *, complexes: Sequence[str] | None = N
 
 
 # -- PDB + DCD / XTC (mdtraj) ---------------------------------------------------------------------
+#: residue names of monovalent solution ions (AMBER, CHARMM and GROMACS spellings), left out of pockets like water
+SOLVENT_IONS = frozenset({"NA", "NA+", "SOD", "CL", "CL-", "CLA", "K", "K+", "POT", "LI", "LI+", "CS", "RB"})
+
+
 def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | None = None, *,
                 ligand: str = "resname LIG", pocket_cutoff: float = 8.0, heavy_pocket: bool = False,
                 name: str | None = None, frame_spacing_ps: float | None = None) -> DissociationTrajectory:
     """Read a PDB (+ DCD/XTC) trajectory, keep the ligand (mdtraj selection ``ligand``) and the receptor atoms
-    within ``pocket_cutoff`` Å of it in frame 0 (whole residues; heavy atoms only with ``heavy_pocket``)."""
+    within ``pocket_cutoff`` Å of it in frame 0 (whole residues; heavy atoms only with ``heavy_pocket``).
+
+    Water and monovalent solution ions (``SOLVENT_IONS``) are never pocket atoms: they move freely in explicit-
+    solvent MD, and as fixed pocket atoms they shifted the pocket frame every path is aligned to (a water diffusing
+    6 Å turned a ligand moving straight out by 3 Å into a 4 Å sideways move). Divalent ions stay (often
+    structural, e.g. zinc)."""
     import mdtraj as md
 
     top_p = Path(topology)
@@ -250,12 +259,22 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
     atoms = list(traj.topology.atoms)
     is_lig = np.zeros(traj.n_atoms, dtype=bool)
     is_lig[lig] = True
+    for res in {atoms[i].residue for i in lig}:     # a residue split between ligand and receptor is a selection slip
+        left = [a.name for a in res.atoms if not is_lig[a.index]]
+        if left:
+            raise InputError(f"ligand: selection {ligand!r} covers only part of residue {res.name}{res.resSeq} "
+                             f"(not selected: {', '.join(left[:6])}{' ...' if len(left) > 6 else ''}); select "
+                             f"whole residues, e.g. 'resname {res.name}'")
     elements = np.array([a.element.symbol if a.element is not None else "X" for a in atoms])
     topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
                            [a.residue.resSeq for a in atoms], is_lig, name or top_p.stem,
                            [str(a.residue.chain.index) for a in atoms])
     xyz = traj.xyz * 10.0                                                  # nm -> Å
-    keep = pocket_indices(topo, xyz[0], pocket_cutoff)
+    solvent = np.array([(a.residue.is_water or a.residue.name.upper() in SOLVENT_IONS) and not is_lig[i]
+                        for i, a in enumerate(atoms)], dtype=bool)
+    if solvent.all() or (solvent | is_lig).all():
+        raise InputError(f"ligand: besides {ligand!r}, {top_p.name} holds only water and ions (no receptor)")
+    keep = pocket_indices(topo, xyz[0], pocket_cutoff, exclude=solvent)
     if heavy_pocket:
         keep = keep[topo.is_ligand[keep] | topo.is_heavy[keep]]
     times = _frame_times(traj, trajectory or top_p, frame_spacing_ps)

@@ -232,3 +232,31 @@ def test_workflow_refuses_two_complexes_with_one_name(tmp_path, make_ring, make_
         _inputs(str(tmp_path))
     (tmp_path / "X.h5").rename(tmp_path / "Y.h5")
     assert [f.name for f in _inputs(str(tmp_path))] == ["X.pdb", "Y.h5"]
+
+
+def _solvated_pdb(path):
+    """A one-residue receptor, a ligand, a water and a sodium ion near the ligand."""
+    def atom(i, name, res, rid, ch, x, y, z, el, het=False):
+        rec = "HETATM" if het else "ATOM  "
+        return f"{rec}{i:5d} {name:<4s} {res:>3s} {ch}{rid:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {el:>2s}"
+    rows = [atom(1, "N", "ALA", 1, "A", 0, 0, 0, "N"), atom(2, "CA", "ALA", 1, "A", 1.5, 0, 0, "C"),
+            atom(3, "C", "ALA", 1, "A", 2.0, 1.4, 0, "C"),
+            atom(4, "C1", "LIG", 2, "B", 1.0, 0.5, 4.0, "C", True), atom(5, "O1", "LIG", 2, "B", 2.2, 0.5, 4.3, "O", True),
+            atom(6, "H1", "LIG", 2, "B", 0.5, 1.4, 4.2, "H", True),
+            atom(7, "O", "HOH", 3, "C", 1.0, 3.0, 5.0, "O", True), atom(8, "H1", "HOH", 3, "C", 1.5, 3.5, 5.5, "H", True),
+            atom(9, "H2", "HOH", 3, "C", 0.4, 3.5, 4.5, "H", True), atom(10, "NA", "NA", 4, "C", 3.5, -1.0, 4.0, "Na", True)]
+    path.write_text("\n".join(rows) + "\nEND\n")
+    return path
+
+
+def test_water_and_ions_are_no_pocket_atoms_and_ligand_selections_take_whole_residues(tmp_path):
+    """Water and ions near the ligand became fixed pocket atoms (they move in explicit-solvent MD and shifted the
+    pocket frame); a selection that split a residue left ligand atoms in the receptor or moved protein atoms."""
+    from sciflow.data.dissociation import read_mdtraj
+    pdb = _solvated_pdb(tmp_path / "w.pdb")
+    t = read_mdtraj(pdb, ligand="resname LIG", pocket_cutoff=8.0, frame_spacing_ps=1.0)
+    assert sorted(set(t.topology.res_names[~t.topology.is_ligand].tolist())) == ["ALA"]
+    assert t.topology.atom_names[t.topology.is_ligand].tolist() == ["C1", "O1", "H1"]
+    for sel in ("resname LIG and not element H", "resname LIG or name CA"):
+        with pytest.raises(InputError, match=r"ligand: selection .* covers only part of residue"):
+            read_mdtraj(pdb, ligand=sel, pocket_cutoff=8.0, frame_spacing_ps=1.0)

@@ -172,9 +172,10 @@ class Complex:
 
 
 def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: float, *,
-                   whole_residues: bool = True) -> np.ndarray:
+                   whole_residues: bool = True, exclude: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ligand atoms followed by the receptor atoms within ``cutoff`` Å of any ligand atom
-    (extended to whole residues with ``whole_residues``). Raises InputError when the pocket comes out empty."""
+    (extended to whole residues with ``whole_residues``), leaving out the atoms marked in ``exclude`` (n,) bool
+    (e.g. solvent). Raises InputError when the pocket comes out empty."""
     if cutoff <= 0:
         raise InputError(f"pocket_cutoff: must be > 0 Å, got {cutoff}")
     pos = np.asarray(positions, dtype=np.float64)
@@ -187,6 +188,10 @@ def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: flo
                          f"(atoms {bad[:5].tolist()}: {named})")
     lig = topology.ligand_index
     rec = topology.pocket_index
+    if exclude is not None:
+        rec = rec[~np.asarray(exclude, dtype=bool)[rec]]
+        if rec.size == 0:
+            raise InputError(f"pocket_cutoff: {topology.name!r} has no receptor atom besides the excluded ones")
     d = np.sqrt(((pos[rec][:, None, :] - pos[lig][None, :, :]) ** 2).sum(-1)).min(axis=1)
     near = rec[d < cutoff]
     if near.size == 0:

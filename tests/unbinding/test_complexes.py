@@ -123,3 +123,29 @@ def test_sphere_w1_closed_forms():
     for row in ([0.0, 0.0, 0.0], [np.nan, 0.0, 1.0]):      # no direction: not a perfect match (W1 was 0 before)
         with pytest.raises(InputError, match=r"second set has zero-length or non-finite vectors \(rows \[1\]"):
             sphere_w1(z, np.array([[0.0, 0.0, 1.0], row]))
+
+
+@pytest.mark.parametrize("axis", [(0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.3, -0.8, 0.5)])
+def test_hydrogens_of_a_ligand_with_collinear_heavy_atoms_follow_its_axis(axis):
+    """Kabsch on collinear heavy atoms (a C-O ligand) leaves the spin about their axis arbitrary: the hydrogens
+    moved by up to 1.8 A even in frame 0 (the bound pose), depending on how the axis lay."""
+    from sciflow.domains.molecules.complexes import Complex
+    from sciflow.methods.unbinding.encoding import place_hydrogens
+    a = np.asarray(axis) / np.linalg.norm(axis)
+    perp = np.cross(a, [0.0, 0.0, 1.0] if abs(a[2]) < 0.9 else [1.0, 0.0, 0.0])
+    perp /= np.linalg.norm(perp)
+    lig = np.array([[0, 0, 0], 1.43 * a, -0.36 * a + 1.0 * perp, 1.43 * a + 0.96 * np.cross(a, perp)])
+    pos = np.concatenate([lig + 5.0, [[9.0, 9.0, 9.0], [-3.0, 2.0, 1.0]]])
+    topo = ComplexTopology(["C", "O", "H", "H", "C", "C"], ["C1", "O1", "H1", "HO", "CA", "CB"],
+                           ["LIG"] * 4 + ["ALA"] * 2, [1] * 4 + [2] * 2, [True] * 4 + [False] * 2)
+    cx = Complex(topo, pos)
+    heavy = np.array([0, 1])
+    bound = torch.as_tensor(pos[:4], dtype=torch.float64)
+    q = random_rotation(torch.Generator().manual_seed(3), dtype=torch.float64)
+    moved = (bound[:2] - bound[:2].mean(0)) @ q.T + bound[:2].mean(0) + torch.tensor([0.5, -1.0, 2.0],
+                                                                                         dtype=torch.float64)
+    out = place_hydrogens(cx, torch.stack([bound[:2], moved]), heavy)
+    torch.testing.assert_close(out[0], bound, atol=1e-9, rtol=0)          # frame 0 is the bound pose, hydrogens too
+    # every bond length to the heavy atoms is kept in the moved frame (a rigid motion of the whole ligand)
+    torch.testing.assert_close(torch.cdist(out[1], out[1]), torch.cdist(bound, bound), atol=1e-9, rtol=0)
+    torch.testing.assert_close(out[1, :2], moved)

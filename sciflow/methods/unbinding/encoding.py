@@ -87,10 +87,39 @@ def place_hydrogens(cx: Complex, heavy_frames: Tensor, heavy_index: np.ndarray) 
     local = {int(a): k for k, a in enumerate(lig)}
     hi = torch.as_tensor([local[int(a)] for a in heavy_index], device=heavy_frames.device)
     ref = bound[hi].unsqueeze(0).expand(heavy_frames.shape[0], -1, -1)
-    r, pc, qc = kabsch_rotation(ref, heavy_frames)
+    sv = torch.linalg.svdvals(bound[hi] - bound[hi].mean(0)) if len(hi) > 1 else None
+    if sv is not None and sv[1] > 1e-3 * sv[0]:
+        r, pc, qc = kabsch_rotation(ref, heavy_frames)
+    else:            # one heavy atom, or collinear ones: the spin about their axis is undetermined, and Kabsch
+        r = _axis_rotation(bound[hi], heavy_frames)    # picked an arbitrary one (hydrogens moved even in frame 0)
+        pc, qc = ref.mean(-2, keepdim=True), heavy_frames.mean(-2, keepdim=True)
     out = (bound.unsqueeze(0) - pc) @ r.transpose(-1, -2) + qc
     out[:, hi] = heavy_frames
     return out
+
+
+def _axis_rotation(ref: Tensor, frames: Tensor) -> Tensor:
+    """(T, 3, 3) smallest rotations taking the axis of the heavy atoms ``ref`` (n, 3; the two farthest apart) onto
+    the same atoms' axis in each of ``frames`` (T, n, 3); the identity for a single atom. Rotating the inputs by Q
+    turns R into Q R Q^T, so hydrogens placed with it stay equivariant."""
+    eye = torch.eye(3, dtype=frames.dtype, device=frames.device).expand(frames.shape[0], 3, 3)
+    if ref.shape[0] < 2:
+        return eye.clone()
+    d = torch.cdist(ref, ref)
+    i, j = divmod(int(d.argmax()), ref.shape[0])
+    a = torch.nn.functional.normalize(ref[j] - ref[i], dim=-1).expand(frames.shape[0], 3)
+    b = torch.nn.functional.normalize(frames[:, j] - frames[:, i], dim=-1)
+    v, c = torch.cross(a, b, dim=-1), (a * b).sum(-1)
+    k = torch.zeros_like(eye)
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    k = k - k.transpose(-1, -2)
+    r = eye + k + (k @ k) / (1 + c).clamp_min(1e-12)[:, None, None]
+    flip = c < -1 + 1e-9                   # opposite axes: a half turn about any axis perpendicular to a
+    if bool(flip.any()):
+        perp = torch.nn.functional.normalize(torch.cross(a[flip], torch.eye(3, dtype=a.dtype, device=a.device)[
+            a[flip].abs().argmin(-1)], dim=-1), dim=-1)
+        r[flip] = 2 * perp[:, :, None] * perp[:, None, :] - eye[flip]
+    return r
 
 
 def batch_complexes(items: Sequence[EncodedComplex], device: torch.device | str = "cpu") -> dict[str, Tensor]:

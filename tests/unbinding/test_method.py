@@ -176,3 +176,21 @@ def test_raw_and_returned_exit_counts_use_one_measure(tiny):
     for cut in (d[:-1] + d[1:]) / 2:
         out = draw(float(cut))
         assert out.info["raw_short_paths"] == out.info["returned_short_paths"] == int((d < cut).sum())
+
+
+def test_each_complex_is_generated_to_the_exit_distance_its_training_paths_used(tiny):
+    """The shipped model learned benzene-toluene paths to 10 A but generated to 12 A by default, so 15 of 16
+    paths were stretched by enforce_exit; fit records each complex's exit distance and generate defaults to it."""
+    from pathlib import Path
+
+    from sciflow.data.dissociation import load_complex
+    model = tiny[0]
+    assert model.config()["exit_distances"] == {"ring": 11.0}         # the fixture's paths record 11 A
+    root = Path(__file__).resolve().parents[2]
+    shipped = UnbindingFlow.load(root / "models" / "unbinding")
+    assert shipped.exit_distance_for("benzene-toluene") == 10.0 and shipped.exit_distance_for("cb7-b2") == 12.0
+    assert shipped.exit_distance_for("cb7-viologen") == 12.0                     # unseen: the model's default
+    cx = load_complex(root / "datasets" / "unbinding" / "complexes" / "benzene-toluene.pdb")
+    g = torch.Generator().manual_seed(0)
+    assert shipped.generate(cx, 2, generator=g).info["exit_distance"] == 10.0
+    assert shipped.generate(cx, 2, generator=g, exit_distance=12.0).info["exit_distance"] == 12.0

@@ -55,17 +55,23 @@ class UnbindingFlow(Method):
     def __init__(self, n_frames: int = 12, *, hidden: int = 64, n_vectors: int = 16, n_layers: int = 4,
                  n_rbf: int = 12, cutoff: float = 12.0, scale: float = 5.0, prior_std: float = 1.0,
                  solver: str = "euler", steps: int = 20, guidance: float = 1.0, project: bool = True,
-                 batch_size: int = 16, exit_distance: float = 12.0) -> None:
+                 batch_size: int = 16, exit_distance: float = 12.0,
+                 exit_distances: dict[str, float] | None = None) -> None:
         super().__init__()
         if int(n_frames) < 2:
             raise InputError(f"n_frames: must be >= 2, got {n_frames}")
         check_in_range("scale", scale, 0.0, low_open=True)
         check_in_range("guidance", guidance, 0.0)
         check_in_range("exit_distance", exit_distance, 0.0, low_open=True)
+        if exit_distances is not None and not isinstance(exit_distances, dict):
+            raise InputError(f"exit_distances: expected a mapping of complex name to Å, got {exit_distances!r:.60}")
+        exit_distances = {str(k): check_in_range(f"exit_distances.{k}", v, 0.0, low_open=True)
+                          for k, v in (exit_distances or {}).items()}
         self._config = {"n_frames": int(n_frames), "hidden": hidden, "n_vectors": n_vectors,
                         "n_layers": n_layers, "n_rbf": n_rbf, "cutoff": cutoff, "scale": scale,
                         "prior_std": prior_std, "solver": solver, "steps": steps, "guidance": guidance,
-                        "project": project, "batch_size": batch_size, "exit_distance": exit_distance}
+                        "project": project, "batch_size": batch_size, "exit_distance": exit_distance,
+                        "exit_distances": exit_distances}
         SOLVERS.get(solver)
         self.n_frames, self.scale, self.prior_std = int(n_frames), float(scale), float(prior_std)
         self.model = PathVelocity(self.n_frames, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,
@@ -101,6 +107,14 @@ class UnbindingFlow(Method):
         paths = [p if isinstance(p, EncodedPath) else encode_path(p, self.n_frames) for p in dataset]
         if not paths:
             raise InputError("dataset: no trajectory to train on")
+        # each complex's paths are learned up to the exit distance its data used: generate to that by default
+        exits: dict[str, float] = {}
+        for t, p in zip(dataset, paths):
+            d = getattr(t, "info", {}).get("settings", {}).get("exit_distance") if not isinstance(t, EncodedPath) \
+                else None
+            if d is not None:
+                exits[p.cond.name] = max(float(d), exits.get(p.cond.name, 0.0))
+        self._config["exit_distances"] = {**self._config["exit_distances"], **exits}
         logs = np.log([p.duration for p in paths])
         self.tau_mean, self.tau_std = float(logs.mean()), float(max(logs.std(), 0.1))
         targets = [self._target(p) for p in paths]
@@ -121,6 +135,11 @@ class UnbindingFlow(Method):
                                   complexes=sorted({p.cond.name for p in paths}))
         return result
 
+    def exit_distance_for(self, name: str) -> float:
+        """The exit distance (Å) paths of complex ``name`` are generated to by default: the one its training paths
+        used (recorded by ``fit``), else the model's ``exit_distance``."""
+        return float(self._config.get("exit_distances", {}).get(str(name), self._config["exit_distance"]))
+
     # -- sampling ----------------------------------------------------------------------------
     def generate(self, condition: Complex, n: int, *, generator: torch.Generator | None = None,
                  steps: int | None = None, solver: str | None = None, guidance: float | None = None,
@@ -129,7 +148,8 @@ class UnbindingFlow(Method):
         """n dissociation paths of the ligand of ``condition`` (see the class docstring for the layout).
 
         With ``project`` (default on) two constraints are enforced after sampling and counted in ``info``:
-        no clash with the fixed pocket, and the ligand ends at least ``exit_distance`` Å (default: the model's)
+        no clash with the fixed pocket, and the ligand ends at least ``exit_distance`` Å (default:
+        ``exit_distance_for`` the complex, the distance its training paths used, else the model's)
         from the pocket centroid (a path that stops short is stretched along its own exit direction, the
         stretch growing linearly from 0 at the bound pose; stretch and projection repeat until both hold, see
         ``enforce_exit``). ``info["returned_short_paths"]`` counts paths whose ligand centre of mass still ends
@@ -166,7 +186,7 @@ class UnbindingFlow(Method):
         mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
         raw_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         do_project = self._config["project"] if project is None else bool(project)
-        exit_d = float(self._config["exit_distance"] if exit_distance is None else exit_distance)
+        exit_d = float(self.exit_distance_for(enc.name) if exit_distance is None else exit_distance)
         centre = enc.centroid.to(heavy)
         lig_w = torch.as_tensor(condition.topology.masses[enc.ligand_heavy_index])         # heavy-atom masses
         masses = torch.as_tensor(condition.topology.masses[condition.topology.is_ligand])

@@ -84,13 +84,13 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
     files = _inputs(cfg.complexes)
     complexes = {f.stem: load_complex(f, ligand=cfg.ligand, pocket_cutoff=cfg.pocket_cutoff) for f in files}
     model = UnbindingFlow.load(cfg.model, map_location=ctx.device)
-    exit_d = cfg.exit_distance or float(model.config()["exit_distance"])
     for name in ctx.progress(ctx.shard(sorted(complexes)), desc="unbinding", unit="complex"):
         if ctx.is_done(name):
             continue
         cx = complexes[name]
         traj = model.generate(cx, cfg.n_paths, generator=ctx.item_generator(name), steps=cfg.steps,
                               guidance=cfg.guidance, exit_distance=cfg.exit_distance, device=ctx.device).cpu()
+        exit_d = float(traj.info["exit_distance"])       # the workflow's, else the complex's from training
         n_lig = int(cx.topology.is_ligand.sum())
         frames = np.stack([traj.states[:, traj.extras[BATCH] == k].numpy() for k in range(cfg.n_paths)])
         times = traj.times.numpy()[None] * traj.extras[PATH_TIME].numpy()[:, None]      # (n, T) ps

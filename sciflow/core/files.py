@@ -22,10 +22,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     target = Path(path)
     _check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + (suffix if suffix is not None
-                                                                             else target.suffix),
-                               dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + (suffix if suffix is not None
+                                                                                 else target.suffix),
+                                   dir=target.parent)
+    except OSError as e:                # a read-only or special file system (/proc), no permission, disk full
+        from .errors import InputError
+        raise InputError(f"{target}: cannot write there ({e.strerror or type(e).__name__})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -287,3 +287,10 @@ def test_solver_substeps_are_whole_numbers(bad):
         Euler(substeps=bad)
     with pytest.raises(InputError, match="substeps"):
         EulerMaruyama(0.1, substeps=bad)
+
+
+def test_atomic_writes_into_a_place_that_takes_no_files_name_it():
+    """/proc takes no new files: the temporary file's creation gave a raw FileNotFoundError from tempfile."""
+    from sciflow.core.files import atomic_write_text
+    with pytest.raises(InputError, match=r"/proc/sciflow_test\.txt: cannot write there"):
+        atomic_write_text("/proc/sciflow_test.txt", "x")

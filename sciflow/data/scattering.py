@@ -36,8 +36,13 @@ def save_walks(path: str | Path, walks: dict[str, Tensor]) -> Path:
 
 
 def _n_walks(path: Path) -> int:
-    with np.load(path) as f:
-        return int(f[_KEYS[0]].shape[0])
+    """Walks in a chunk file, or -1 when it cannot be read (a damaged chunk is then made again on resume; it
+    gave a raw numpy or zipfile error)."""
+    try:
+        with open_npz(path, "walks", "a walk chunk") as f:
+            return int(f[_KEYS[0]].shape[0])
+    except (InputError, KeyError, ValueError, OSError):
+        return -1
 
 
 def load_walks(path: str | Path) -> dict[str, Tensor]:

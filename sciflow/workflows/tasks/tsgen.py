@@ -55,6 +55,18 @@ class TSGenTask(StrictModel):
     #: the reactions read and checked at validation, with what they were read for, for ``run`` to reuse
     _read: tuple[tuple[str, int | None, str], tuple[Any, ...]] | None = PrivateAttr(None)
 
+    def _key(self) -> tuple[str, int | None, str]:
+        return (str(self.reactions), self.limit, str(self.model))
+
+    def checked_reactions(self, model: Any) -> tuple[Any, ...]:
+        """(ids, pairs, refs, sources, conditions) of every reaction, read and checked at validation (errors name
+        the reaction and its file) before the output folder was claimed, as the DataSettings of the mmsb task
+        keep their snapshots; read again only for a configuration built another way."""
+        if self._read is not None and self._read[0] == self._key():
+            return self._read[1]
+        read = _read_reactions(Path(self.reactions), self.limit)
+        return (*read, _conditions(model, read))
+
     @model_validator(mode="after")
     def _inputs_and_packages(self) -> TSGenTask:
         # checked before the output folder is claimed: the model is a TS-GEN model, every reaction file reads
@@ -78,7 +90,7 @@ class TSGenTask(StrictModel):
         except InputError as e:
             msg = str(e)
             raise ValueError(msg if msg.startswith("reactions:") else f"reactions: {msg}") from None
-        self._read = ((str(self.reactions), self.limit, str(self.model)), (*read, conds))
+        self._read = (self._key(), (*read, conds))
         needs = (["tblite"] if self.calculator == "xtb" or self.refine is not None else []) + \
             (["sella"] if self.refine is not None else [])
         missing = [m for m in needs if importlib.util.find_spec(m) is None]
@@ -223,14 +235,7 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
     from ...methods.tsgen import TSGen
 
     model = TSGen.load(cfg.model, map_location=ctx.device)
-    # every reaction was read and checked at validation (errors name the reaction and its file), before the
-    # output folder was claimed; read again only for a configuration built another way
-    if cfg._read is not None and cfg._read[0] == (str(cfg.reactions), cfg.limit, str(cfg.model)):
-        ids, _, refs, _, conds = cfg._read[1]
-    else:
-        read = _read_reactions(cfg.reactions, cfg.limit)
-        ids, _, refs, _ = read
-        conds = _conditions(model, read)
+    ids, _, refs, _, conds = cfg.checked_reactions(model)
     mine = [i for i in ctx.shard(list(range(len(ids)))) if not ctx.is_done(ids[i])]
     calc = None
     if cfg.calculator == "xtb":

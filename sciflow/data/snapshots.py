@@ -322,11 +322,20 @@ def read_h5ad(path: str | os.PathLike, *, time_key: str = "time", use_rep: str |
         if not 1 <= int(n_components) <= x.shape[1]:
             raise InputError(f"n_components: must lie in [1, {x.shape[1]}], got {n_components}")
         x = x[:, : int(n_components)]
-    keep = np.isfinite(times)
+    if np.isinf(times).any():                      # NaN means "no time" (dropped); an infinite time is an error
+        raise InputError(f"data {p}: obs column {time_key!r} holds {int(np.isinf(times).sum())} infinite time(s)")
+    keep = ~np.isnan(times)
     x, times = x[keep], times[keep]
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise InputError(f"data {p}: {int(bad.sum())} cell(s) have NaN/inf features, first in kept row "
+                         f"{int(np.argmax(bad))}")
     if pca is not None:
         x = pca_project(x, pca)[0]
-    return group_by_time(x, times, dtype=dtype)
+    try:
+        return group_by_time(x, times, dtype=dtype)
+    except InputError as e:                        # name the file: "snapshot[0]: holds NaN" alone does not
+        raise InputError(f"data {p}: {e}") from None
 
 
 def read_snapshots(path: str | os.PathLike, **kwargs: Any) -> Snapshots:

@@ -227,3 +227,20 @@ def test_bridge_predictions_check_their_times_before_training_the_bridge_drift()
         with pytest.raises(InputError, match=msg):
             model.predict(times, 10, dynamics="bridge")
         assert not model._bridge_fitted                      # no drift trained for a refused call
+
+
+def test_h5ad_bad_values_are_named_with_the_file(tmp_path):
+    """A NaN time marks a cell without a time (dropped); an infinite time and NaN features are errors that name
+    the file (before, NaN features surfaced as 'snapshot[0]: ...' with no file, and +inf times were dropped)."""
+    def write(name, x, t):
+        path = tmp_path / name
+        with h5py.File(path, "w") as f:
+            f.create_dataset("X", data=np.asarray(x, dtype=np.float64))
+            f.create_group("obs").create_dataset("time", data=np.asarray(t, dtype=np.float64))
+        return path
+    ok = read_snapshots(write("nan_time.h5ad", [[1, 1], [2, 3], [4, 5]], [0.0, np.nan, 1.0]))
+    assert ok.sizes == [1, 1] and ok.times.tolist() == [0.0, 1.0]
+    with pytest.raises(InputError, match=r"inf_time\.h5ad.*infinite time"):
+        read_snapshots(write("inf_time.h5ad", [[1, 1], [2, 3], [4, 5]], [0.0, np.inf, 1.0]))
+    with pytest.raises(InputError, match=r"nan_x\.h5ad.*NaN/inf features"):
+        read_snapshots(write("nan_x.h5ad", [[1, np.nan], [2, 3], [4, 5]], [0.0, 0.0, 1.0]), pca=1)

@@ -270,3 +270,26 @@ def test_tsgen_generate_takes_positions_that_require_grad(tsgen):
     traj = tsgen.generate((Z, torch.tensor(R, requires_grad=True)), (Z, P), n=1, generator=make_generator(0))
     ref = tsgen.generate((Z, R), (Z, P), n=1, generator=make_generator(0))
     torch.testing.assert_close(traj.last, ref.last)
+
+
+def test_sampling_untrained_weights_warns_once_and_trained_weights_do_not(tmp_path, flow):
+    """Random weights produce output that looks like a result: say so (once per object), and stay silent after
+    fit() and for a saved trained model."""
+    import warnings
+
+    from sciflow.core.errors import UntrainedWarning
+    from sciflow.methods.flow import ConditionalFlow
+    assert not flow.trained
+    with pytest.warns(UntrainedWarning, match="untrained"):
+        flow.generate(None, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flow.generate(None, 4)                        # once per object
+        data = torch.randn(64, 2, generator=make_generator(0))
+        trained = ConditionalFlow(2, hidden=(8,), steps=3)
+        trained.fit({"x1": data}, TrainConfig(steps=3, progress=False))
+        assert trained.trained
+        trained.generate(None, 4)
+        back = ConditionalFlow.load(trained.save(tmp_path / "flow"))
+        assert back.trained
+        back.generate(None, 4)

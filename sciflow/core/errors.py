@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["InputError", "SciflowError", "check_bool", "check_count", "check_finite", "check_in_range", "check_shape"]
+__all__ = ["InputError", "SciflowError", "UntrainedWarning", "check_bool", "check_count", "check_finite", "check_in_range", "check_shape"]
 
 
 class SciflowError(Exception):
@@ -21,6 +21,10 @@ class SciflowError(Exception):
 
 class InputError(SciflowError, ValueError):
     """Bad user input: wrong shape, non-finite values, out-of-range parameters, malformed files."""
+
+
+class UntrainedWarning(UserWarning):
+    """A method was asked to generate with weights that were never trained (random initialisation)."""
 
 
 def _short(value: Any) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -9,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..core.errors import InputError
+from ..core.errors import InputError, UntrainedWarning
 from ..core.training import Trainer, atomic_save, load_checkpoint, package_versions, plain
 from ..core.trajectory import Trajectory
 
@@ -85,6 +86,20 @@ class Method(ABC):
         self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss,
                               **info}
         return result
+
+    @property
+    def trained(self) -> bool:
+        """Whether the weights come from training (``fit`` here, or a saved model that records its training);
+        a freshly constructed method holds random weights."""
+        return "train" in self.info
+
+    def warn_if_untrained(self) -> None:
+        """Warn (once per object) that sampling uses random weights: the output would look like a result."""
+        if self.trained or getattr(self, "_warned_untrained", False):
+            return
+        self._warned_untrained = True
+        warnings.warn(f"{self.name}: sampling with untrained (randomly initialised) weights; call fit(...) or "
+                      f"load trained weights ({type(self).__name__}.load(path))", UntrainedWarning, stacklevel=3)
 
     def extra_state(self) -> dict[str, Any]:
         """Tensors or plain values besides the model weights (normalisation statistics, ...)."""

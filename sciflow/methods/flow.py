@@ -130,6 +130,7 @@ class ConditionalFlow(Method):
                  keep: str = "all", device: str | torch.device = "cpu") -> Trajectory:
         """n samples; ``condition`` is (cond_dim,) shared by all or (n, cond_dim). Returns T = steps + 1
         frames from the source (t=0) to samples (t=1), with ``extras["cond"]`` when conditioned."""
+        self.warn_if_untrained()
         n = check_count("n", n)
         steps = self.steps if steps is None else check_count("steps", steps)
         solver_obj = SOLVERS.build(_check_solver(self.solver_name if solver is None else solver))

@@ -257,6 +257,7 @@ class DiTree(Method):
         scenario = _as_scenario(scenario)
         if planner in ("ditree", "policy"):
             self._check_robot(scenario)
+            self.warn_if_untrained()
             self.model.to(device)
         pl = self.planner(planner)
         problem = Problem.from_scenario(scenario, device) if planner != "rrt" else scenario

@@ -133,6 +133,7 @@ class ScatteringCVAEs(Method):
         (``scatter_pos`` / ``scatter_dir`` are then (B, events, 3)): averaging their next-event estimates lowers
         the variance and keeps the mean.
         """
+        self.warn_if_untrained()
         if check:
             shapes = [tuple(x.shape) if torch.is_tensor(x) else None for x in (sigma_r, g, albedo)]
             if None in shapes or len(shapes[0]) != 1 or len(set(shapes)) != 1:

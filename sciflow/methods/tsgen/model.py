@@ -151,6 +151,7 @@ class TSGen(Method):
         """n samples per reaction of a condition batch. Graph g of the result is sample g % n of reaction
         g // n. States (T, n * N, 3) Å; extras: batch, atomic_numbers, pos_reactant, pos_product.
         ``x0`` (n * N, 3) replaces the prior draw (e.g. drawn per reaction with its own generator)."""
+        self.warn_if_untrained()
         n = check_count("n", n)
         steps = None if steps is None else check_count("steps", steps)
         name = solver or self.solver_name

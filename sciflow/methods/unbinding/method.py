@@ -154,6 +154,7 @@ class UnbindingFlow(Method):
         stretch growing linearly from 0 at the bound pose; stretch and projection repeat until both hold, see
         ``enforce_exit``). ``info["returned_short_paths"]`` counts paths whose ligand centre of mass still ends
         short of the exit distance."""
+        self.warn_if_untrained()
         if not isinstance(condition, Complex):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
         n = check_count("n", n)

@@ -5,7 +5,8 @@ YunyiShen/mmTrajectory-inference-benchmarks): 11 snapshots of 200 unpaired parti
 Protocol (the same for every method, ``sciflow.methods.mmsb.evaluate_heldout``): train on the even-indexed
 snapshots (t = 0, 2, .., 10), predict the populations at the held-out odd times (t = 1, 3, .., 9) and score
 them with the exact 2-Wasserstein distance (POT ``emd2`` on squared Euclidean costs, square root; "EMD" in
-the tables) and the exact 1-Wasserstein distance, averaged over held-out times, then mean +- sd over seeds.
+the tables) and the exact 1-Wasserstein distance, averaged over held-out times, then mean +- sample sd
+(ddof = 1) over seeds.
 Every simulating method starts from the 200 particles of the first observed snapshot (200 predicted
 particles against the 200 held-out ones).
 
@@ -215,7 +216,9 @@ def main() -> None:
                       flush=True)
     summary: dict[str, Any] = {"protocol": __doc__.split("Methods:")[0].strip(), "n_particles": N_PARTICLES,
                                "seeds_requested": args.seeds, "cfm_steps": 300 if args.quick else 2500,
-                               "cfm_batch_per_interval": 128, "mmsb_rounds_paths": (2, 200) if args.quick else (6, 500), "quick": args.quick, "machine": "2 shared CPU cores, no GPU, "
+                               "cfm_batch_per_interval": 128,
+                               "std": "sample standard deviation over seeds (ddof = 1)",
+                               "mmsb_rounds_paths": (2, 200) if args.quick else (6, 500), "quick": args.quick, "machine": "2 shared CPU cores, no GPU, "
                                "one torch thread", "python": platform.python_version(), "torch": torch.__version__,
                                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                "command": "OMP_NUM_THREADS=1 python benchmarks/mmsb.py "
@@ -233,8 +236,8 @@ def main() -> None:
             w = [r["w1_mean"] for r in runs]
             s = [r["seconds_per_fit"] for r in runs]
             cpu = [r["cpu_seconds"] for r in runs]
-            entry = {"emd_mean": statistics.fmean(e), "emd_std": statistics.pstdev(e) if len(e) > 1 else 0.0,
-                     "w1_mean": statistics.fmean(w), "w1_std": statistics.pstdev(w) if len(w) > 1 else 0.0,
+            entry = {"emd_mean": statistics.fmean(e), "emd_std": statistics.stdev(e) if len(e) > 1 else 0.0,
+                     "w1_mean": statistics.fmean(w), "w1_std": statistics.stdev(w) if len(w) > 1 else 0.0,
                      "seconds_per_fit": statistics.fmean(s), "seconds_per_fit_max": max(s), "n_seeds": len(runs),
                      "cpu_seconds_per_run": statistics.fmean(cpu),
                      "emd_per_seed": e,
@@ -256,7 +259,7 @@ def main() -> None:
              f"Command: `{summary['command']}`  ", f"Machine: {summary['machine']}; date {summary['date']}; "
              f"seeds per row in the 'seeds' column{' (QUICK sizes)' if args.quick else ''}; {N_PARTICLES} particles from t=0.", "",
              "EMD = exact W2 (POT emd2, squared Euclidean, sqrt), mean over held-out times t=1,3,5,7,9, "
-             "mean ± sd over seeds; W1 = exact earth mover's distance (Euclidean).", "",
+             "mean ± sample sd (ddof = 1) over seeds; W1 = exact earth mover's distance (Euclidean).", "",
              "| problem | method | seeds | EMD (W2) | W1 | wall s per fit | CPU s per run |", "|---|---|---|---|---|---|---|"]
     for prob, rows in summary["results"].items():
         for m, e in rows.items():

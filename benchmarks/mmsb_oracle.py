@@ -65,7 +65,8 @@ def main() -> None:
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     tag = "" if args.replicas == 1 else f"_x{args.replicas}"
     atomic_write_json(RESULTS / f"mmsb_oracle{tag}.json",
-                      {"rows": rows, "date": stamp, "seeds": args.seeds, "replicas": args.replicas})
+                      {"rows": rows, "date": stamp, "seeds": args.seeds, "replicas": args.replicas,
+                       "sd": "w2_sd: sample standard deviation over seeds (ddof = 1)"})
     lines = ["# MMSB benchmark: the true simulator's score (the metric's floor)", "",
              f"Command: `OMP_NUM_THREADS=1 python benchmarks/mmsb_oracle.py --seeds {args.seeds}"
              + (f" --replicas {args.replicas}" if args.replicas != 1 else "") + f"`; {stamp}; "
@@ -73,7 +74,7 @@ def main() -> None:
              ("The t = 0 snapshot pushed through the simulator that made the data (true parameters and noise, "
              f"Itô-Heun, dt = 1e-3; {args.replicas} simulated particle(s) per observed t = 0 cell), scored as in "
              "`mmsb.py`: exact W2 in data units against the 200 observed particles, mean over t = 1, 3, 5, 7, 9, "
-             "mean ± sd over seeds."), "",
+             "mean ± sample sd (ddof = 1) over seeds."), "",
              "| problem | W2, true simulator | t=1 | t=3 | t=5 | t=7 | t=9 |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['problem']} | {r['w2_mean']:.3f} ± {r['w2_sd']:.3f} | "

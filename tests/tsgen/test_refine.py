@@ -47,6 +47,9 @@ def test_medoid_order_puts_the_central_guess_first_and_is_rigid_motion_invariant
     order = medoid_order(samples)
     assert order[0] == 1 and sorted(order.tolist()) == [0, 1, 2]
     assert order.tolist() == [1, 2, 0]                                  # guess 2 is closer to the centre
+    # a diverged guess goes last and leaves the ranking of the others unchanged (it made every mean NaN)
+    bad = np.full_like(x, np.nan)
+    assert medoid_order(np.concatenate([bad[None], samples])).tolist() == [2, 3, 1, 0]
 
 
 def test_bad_input_fails_before_any_search():

@@ -242,3 +242,20 @@ def test_train_cli_seed_fixes_the_initial_weights(tmp_path, example_reactions):
                      "--warmup", "0", "--hidden", "16", "--out", str(tmp_path / f"m{k}")]) == 0
     a, b = (TSGen.load(tmp_path / f"m{k}").model.state_dict() for k in (1, 2))
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_medoid_index_skips_diverged_samples(example_reactions):
+    """The medoid is taken among the finite samples: a diverged one is never chosen and does not count in the
+    others' mean distances (it used to make every mean infinite, so sample 0 was returned, diverged or not)."""
+    import sciflow.methods.tsgen.evaluate as ev
+    ts = example_reactions.pos_ts.astype(np.float64)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(4, *ts.shape))
+    samples = ts[None] + noise * np.array([0.3, 0.05, 0.2, 0.4])[:, None, None]   # sample 1 is central
+    assert ev.medoid_index(example_reactions, samples).tolist() == [1] * len(example_reactions)
+    samples[1, example_reactions.rows(0)] = np.nan                                 # reaction 0: sample 1 diverged
+    samples[0, example_reactions.rows(1)] = np.nan                                 # reaction 1: sample 0 diverged
+    got = ev.medoid_index(example_reactions, samples)
+    assert got[0] in (0, 2, 3) and got[0] != 1 and got[1] == 1
+    finite = [0, 2, 3]                  # reaction 0's medoid is the medoid of its finite samples alone
+    assert got[0] == finite[ev.medoid_index(example_reactions, samples[finite])[0]]

@@ -56,3 +56,31 @@ def test_saddle_search_rejects_a_non_boolean_internal_flag():
         saddle_search(np.array([1, 1]), np.zeros((2, 3)), internal="no")
     with pytest.raises(InputError, match="exact_hessian: expected True or False"):
         saddle_search(np.array([1, 1]), np.zeros((2, 3)), exact_hessian=1)
+
+
+def test_ci_neb_counts_the_climbing_steps_of_a_band_that_fails_while_climbing(example_reactions, monkeypatch):
+    """An SCF failure during the climbing phase ends the band; its reported steps include the climbing steps
+    already run (only the pre-climb steps were counted). EMT stands in for xTB and fails after a set number of
+    calls."""
+    from ase.calculators.emt import EMT
+
+    import sciflow.domains.molecules.xtb as xtb
+
+    state = {"calls": 0, "limit": 10**9}
+
+    class FailingEMT(EMT):
+        def calculate(self, *args, **kwargs):
+            state["calls"] += 1
+            if state["calls"] > state["limit"]:
+                raise RuntimeError("SCF failure (simulated)")
+            super().calculate(*args, **kwargs)
+
+    monkeypatch.setattr(xtb, "xtb_calculator", lambda *a, **k: FailingEMT())
+    s = example_reactions.rows(0)
+    z, r, p = example_reactions.atomic_numbers[s], example_reactions.pos_reactant[s], example_reactions.pos_product[s]
+    full = xtb.ci_neb(z, r, p, n_images=4, relax_endpoints=False, presteps=3, steps=20)
+    assert not full.error and full.steps == 20          # EMT does not converge these bands in 20 steps
+    state.update(calls=0, limit=2 + 4 * 10)             # 2 end points, then 10 band evaluations of 4 images
+    failed = xtb.ci_neb(z, r, p, n_images=4, relax_endpoints=False, presteps=3, steps=20)
+    assert "SCF failure" in failed.error
+    assert failed.steps > 3                             # 3 pre-climb steps plus the climbing steps before the failure

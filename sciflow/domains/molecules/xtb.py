@@ -227,6 +227,7 @@ def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_
     error = ""
     done = 0
     converged = False
+    opt2 = None
     try:
         opt.run(fmax=0.5, steps=presteps)
         done = opt.nsteps
@@ -237,7 +238,8 @@ def ci_neb(numbers: np.ndarray, reactant: np.ndarray, product: np.ndarray, *, n_
         done += opt2.nsteps
     except Exception as e:  # noqa: BLE001 - an SCF failure on some image ends the band: a failed NEB, reported as such
         error = f"{type(e).__name__}: {e}"
-        done = max(done, getattr(opt, "nsteps", 0))
+        # steps of both phases: a band that failed while climbing had already run opt's steps and some of opt2's
+        done = getattr(opt, "nsteps", 0) + (getattr(opt2, "nsteps", 0) if opt2 is not None else 0)
 
     def safe_energy(img: Any) -> float:
         try:

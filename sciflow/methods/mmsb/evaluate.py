@@ -54,13 +54,14 @@ def heldout_split(snapshots: Snapshots) -> tuple[Snapshots, list[int]]:
 
 
 def _stats(values: Sequence[float]) -> tuple[float, float]:
-    return float(statistics.fmean(values)), float(statistics.pstdev(values)) if len(values) > 1 else 0.0
+    """(mean, sample standard deviation with ddof = 1; 0 for a single value)."""
+    return float(statistics.fmean(values)), float(statistics.stdev(values)) if len(values) > 1 else 0.0
 
 
 def evaluate_heldout(snapshots: Snapshots, fit_predict: FitPredict, *, seeds: int = 1,
                      seed_offset: int = 0) -> dict[str, Any]:
     """Run the protocol for ``seeds`` seeds. Returns ``emd_mean``/``emd_std`` (W2, mean over held-out
-    times, then mean and population sd over seeds), ``w1_mean``/``w1_std``, per-time and per-seed values,
+    times, then mean and sample sd (ddof = 1) over seeds), ``w1_mean``/``w1_std``, per-time and per-seed values,
     wall ``seconds`` in total and per fit, and each seed's info (e.g. fitted parameters)."""
     if int(seeds) < 1:
         raise InputError(f"seeds: must be >= 1, got {seeds}")
@@ -84,7 +85,7 @@ def evaluate_heldout(snapshots: Snapshots, fit_predict: FitPredict, *, seeds: in
     w1_mean, w1_std = _stats(per_seed_w1)
     return {
         "emd_mean": emd_mean, "emd_std": emd_std, "metric": "exact W2 (POT emd2, squared Euclidean, sqrt)",
-        "w1_mean": w1_mean, "w1_std": w1_std,
+        "w1_mean": w1_mean, "w1_std": w1_std, "std": "sample standard deviation over seeds (ddof = 1)",
         "emd_per_seed": per_seed, "w1_per_seed": per_seed_w1,
         "emd_per_time": {f"{t:g}": float(np.mean([row[i] for row in per_time])) for i, t in enumerate(held_times)},
         "heldout_times": held_times, "train_times": train.times.tolist(), "seeds": int(seeds),

@@ -52,8 +52,12 @@ def medoid_index(data: ReactionSet, samples: np.ndarray) -> np.ndarray:
     for i in range(n):
         for j in range(i + 1, n):
             dist[:, i, j] = dist[:, j, i] = _kabsch(data, samples[i], samples[j])
-    # a diverged sample is never the medoid (its distances are NaN: counted as infinitely far)
-    return np.nan_to_num(dist, nan=np.inf).mean(-1).argmin(-1)
+    # a diverged sample is never the medoid, and it does not count in the others' mean distances (counted as
+    # infinitely far it made every row infinite, so argmin returned sample 0 whether or not it had diverged)
+    ok = np.stack([~_diverged(data, samples[k]) for k in range(n)], axis=1)   # (R, n)
+    pair = ok[:, :, None] & ok[:, None, :]
+    mean = np.where(pair, np.nan_to_num(dist), 0.0).sum(-1) / np.maximum(pair.sum(-1) - 1, 1)
+    return np.where(ok, mean, np.inf).argmin(-1)
 
 
 def summarize(values: np.ndarray, prefix: str) -> dict[str, float]:

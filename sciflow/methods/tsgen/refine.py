@@ -94,11 +94,15 @@ def medoid_order(samples: np.ndarray) -> np.ndarray:
     """Guess indices sorted by mean Kabsch RMSD to the other guesses (the medoid first); samples (n, N, 3)."""
     x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
     n = x.shape[0]
+    ok = torch.isfinite(x.reshape(n, -1)).all(1)
     d = torch.zeros(n, n, dtype=torch.float64)
     for i in range(n):
         for j in range(i + 1, n):
-            d[i, j] = d[j, i] = kabsch_rmsd(x[i], x[j])[0]
-    return np.argsort(d.mean(1).numpy(), kind="stable")
+            if ok[i] and ok[j]:
+                d[i, j] = d[j, i] = kabsch_rmsd(x[i], x[j])[0]
+    # a diverged guess goes last and does not count in the others' means (it made every mean NaN)
+    mean = torch.where(ok, d.sum(1) / max(int(ok.sum()) - 1, 1), torch.inf)
+    return np.argsort(mean.numpy(), kind="stable")
 
 
 def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True) -> None:

@@ -15,7 +15,8 @@ from torch import Tensor
 from ...core.errors import InputError
 from ...domains.molecules.complexes import CLASH_DISTANCE, min_pair_distance
 
-__all__ = ["centre_distances", "exit_direction", "path_clashes", "path_length", "sphere_w1", "split_half_w1"]
+__all__ = ["centre_distances", "equal_size_w1", "exit_direction", "path_clashes", "path_length", "sphere_w1",
+           "split_half_w1"]
 
 
 def centre_distances(frames: Tensor, masses: Tensor, centroid: Tensor) -> Tensor:
@@ -65,7 +66,9 @@ def sphere_w1(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
 
 def split_half_w1(directions: Sequence[np.ndarray] | np.ndarray, *, repeats: int = 20,
                   generator: torch.Generator | None = None) -> float:
-    """Mean W1 between two random halves of one set of directions (the MD set's own sampling noise)."""
+    """Mean W1 between two random halves of one set of directions (the MD set's own sampling noise at half its
+    size). Not a floor for a W1 against the whole set: empirical W1 shrinks as the samples grow, so compare with
+    ``equal_size_w1``, which measures score and floor on samples of one size."""
     d = np.asarray(directions, dtype=np.float64)
     if len(d) < 4:
         return float("nan")
@@ -75,3 +78,31 @@ def split_half_w1(directions: Sequence[np.ndarray] | np.ndarray, *, repeats: int
         h = len(d) // 2
         vals.append(sphere_w1(d[perm[:h]], d[perm[h:2 * h]]))
     return float(np.mean(vals))
+
+
+def equal_size_w1(generated: Sequence[np.ndarray] | np.ndarray, md: Sequence[np.ndarray] | np.ndarray, *,
+                  repeats: int = 20, generator: torch.Generator | None = None) -> dict[str, float]:
+    """Exit-direction W1 of generated against MD directions next to the MD set's own noise, at one sample size.
+
+    Each of ``repeats`` rounds splits the MD directions at random into halves A and B (k = n_md // 2 each, or
+    fewer when there are fewer generated directions) and draws a random subsample G of k generated directions;
+    ``floor`` is the mean of W1(A, B), ``score`` the mean of W1(G, B) and ``ratio`` = score / floor. A generator
+    drawing from the MD distribution has ratio about 1 whatever the sizes (W1 of finite samples shrinks with their
+    size, so a score against all MD directions is not comparable to a floor between halves). ``size`` is k. With
+    fewer than 4 MD directions (or none generated) every value is NaN."""
+    g = np.asarray(generated, dtype=np.float64).reshape(-1, 3)
+    d = np.asarray(md, dtype=np.float64).reshape(-1, 3)
+    h = len(d) // 2
+    k = min(h, len(g))
+    nan = float("nan")
+    if h < 2 or k < 1:
+        return {"score": nan, "floor": nan, "ratio": nan, "size": k}
+    score, floor = [], []
+    for _ in range(int(repeats)):
+        perm = torch.randperm(len(d), generator=generator).numpy()
+        pick = torch.randperm(len(g), generator=generator).numpy()[:k]
+        a, b = d[perm[:k]], d[perm[h:h + k]]
+        floor.append(sphere_w1(a, b))
+        score.append(sphere_w1(g[pick], b))
+    s, f = float(np.mean(score)), float(np.mean(floor))
+    return {"score": s, "floor": f, "ratio": s / f if f > 0 else nan, "size": k}

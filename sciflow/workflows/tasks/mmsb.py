@@ -133,6 +133,8 @@ class MMSBTask(StrictModel):
             raise ValueError(f"weights: model is {int(dim)}-D, data is {snaps.dim}-D ({self.data.path})")
         if model.snapshots is None:
             raise ValueError(f"weights: {self.weights} holds an MMSB model that was never fitted")
+        if self.data.heldout:
+            _check_trained_on(model.snapshots, train, self.weights, self.data.path)
         t0, t1 = float(model.snapshots.times[0]), float(model.snapshots.times[-1])
         for what, times in (("the held-out snapshot times of data.path", held),
                             ("output.predict_times", predict)):
@@ -147,6 +149,22 @@ class MMSBTask(StrictModel):
                                  f"model's last snapshot at t={t1:g}; asked for t={', '.join(f'{t:g}' for t in late[:5])}")
         return self
 
+
+def _check_trained_on(fitted: Any, train: Any, weights: Path, path: Path) -> None:
+    """A held-out W2 is only held out if the saved model was trained on exactly the even-indexed snapshots of
+    ``data.path``: a model trained on every snapshot (or on another file of the same dimension) would be scored
+    on data it has seen, and it would predict from its own first snapshot rather than the data's."""
+    same = (fitted.n_snapshots == train.n_snapshots
+            and torch.allclose(fitted.times.double().cpu(), train.times.double().cpu(), rtol=0.0, atol=1e-9)
+            and all(a.shape == b.shape and torch.allclose(a.double().cpu(), b.double().cpu(), rtol=1e-9, atol=1e-12)
+                    for a, b in zip(fitted.samples, train.samples)))
+    if not same:
+        times = ", ".join(f"{float(t):g}" for t in fitted.times[:12])
+        want = ", ".join(f"{float(t):g}" for t in train.times[:12])
+        raise ValueError(f"weights: with heldout: true the saved model must have been trained on the even-indexed "
+                         f"snapshots of data.path ({path}; t = {want}), but {weights} was trained on other "
+                         f"snapshots (t = {times}); its held-out W2 would score data it was fitted to. Fit "
+                         f"it on this split (delete `weights:`) or set heldout: false")
 
 
 def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:

@@ -14,6 +14,7 @@ import torch
 
 from ...core.errors import check_count, check_in_range
 from ...domains.robots import Scenario
+from .nearest import NearestNodes
 from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
 from .tree import PlanResult, Tree
 
@@ -103,6 +104,7 @@ class TreePlanner:
         min_steps = self.min_steps if self.min_steps is not None else problem.car.p.control_period
         t0 = time.perf_counter()
         tree = Tree(problem.start)
+        nearest = NearestNodes()
         goal_node, iters = None, 0
         origin = [False]                  # per node: made by a random-control expansion (MixedSampler rows)
         # inference mode (no autograd bookkeeping at all) saves ~8 % of an iteration on the CPU; the plan and
@@ -111,8 +113,7 @@ class TreePlanner:
             while (time.perf_counter() - t0 < budget and tree.n < max_nodes
                    and (max_iterations is None or iters < max_iterations)):
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
-                # min(dim).indices is argmin (the first minimum) but several times faster on the CPU
-                near = torch.cdist(targets, tree.nodes[:, :2]).min(dim=1).indices
+                near = nearest.index(targets, tree.nodes[:, :2])
                 states = tree.nodes[near]
                 controls, n_ctrl = self.sampler.sample(problem, states, targets, g, nodes=near)
                 prop = propagate_edges(problem, states, controls, n_ctrl, min_steps)

@@ -231,7 +231,24 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
     Water and monovalent solution ions (``SOLVENT_IONS``) are never pocket atoms: they move freely in explicit-
     solvent MD, and as fixed pocket atoms they shifted the pocket frame every path is aligned to (a water diffusing
     6 Å turned a ligand moving straight out by 3 Å into a 4 Å sideways move). Divalent ions stay (often
-    structural, e.g. zinc)."""
+    structural, e.g. zinc).
+
+    Periodic boundaries: when the frames carry unit cells (a DCD/XTC, or a PDB of several models with CRYST1), the
+    wrapped coordinates are made continuous (``_unwrap``): the ligand is made whole and, in frame 0, every receptor
+    atom is taken in its image nearest the ligand (so the pocket is selected by minimum-image distances); later
+    frames follow each pocket atom to its image nearest its previous position and put the ligand in its image
+    nearest the pocket. A ligand whose centre then steps more than half the box between two frames (it wandered
+    too far from the pocket for its image to be told) is refused. A single-model PDB's CRYST1 is not used (it is
+    often a crystal's cell); such a file must hold whole, unwrapped molecules."""
+    return _read_mdtraj(topology, trajectory, ligand=ligand, pocket_cutoff=pocket_cutoff, heavy_pocket=heavy_pocket,
+                        name=name, frame_spacing_ps=frame_spacing_ps)[0]
+
+
+def _read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | None, *, ligand: str,
+                 pocket_cutoff: float, heavy_pocket: bool, name: str | None,
+                 frame_spacing_ps: float | None) -> tuple[DissociationTrajectory, np.ndarray]:
+    """``read_mdtraj``, plus the frame-0 positions (m, 3) Å of every receptor heavy atom that is not solvent
+    (what a clash test must see; the pocket is only part of it)."""
     import mdtraj as md
 
     top_p = Path(topology)
@@ -274,13 +291,88 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
                         for i, a in enumerate(atoms)], dtype=bool)
     if solvent.all() or (solvent | is_lig).all():
         raise InputError(f"ligand: besides {ligand!r}, {top_p.name} holds only water and ions (no receptor)")
+    box = _periodic_box(traj) if (trajectory is not None or traj.n_frames > 1) else None
+    if box is not None:
+        xyz[0] = _image_near_ligand(xyz[0], is_lig, box[0])
     keep = pocket_indices(topo, xyz[0], pocket_cutoff, exclude=solvent)
     if heavy_pocket:
         keep = keep[topo.is_ligand[keep] | topo.is_heavy[keep]]
     times = _frame_times(traj, trajectory or top_p, frame_spacing_ps)
-    return DissociationTrajectory(name or top_p.stem, topo.subset(keep), xyz[:, keep], times,
-                                  info={"source": str(trajectory or top_p), "ligand": ligand,
-                                        "pocket_cutoff_A": pocket_cutoff})
+    sub = topo.subset(keep)
+    pos = xyz[:, keep]
+    if box is not None:
+        pos = _unwrap(pos, sub.is_ligand, sub.is_heavy, box, trajectory or top_p)
+    receptor = xyz[0, ~is_lig & ~solvent & topo.is_heavy]
+    info = {"source": str(trajectory or top_p), "ligand": ligand, "pocket_cutoff_A": pocket_cutoff}
+    if box is not None:
+        info["periodic"] = "unwrapped (ligand imaged on the pocket)"
+    return DissociationTrajectory(name or top_p.stem, sub, pos, times, info=info), receptor
+
+
+#: Å; a unit cell with a width under this is a placeholder (CRYST1 1 1 1), not a periodic box
+_MIN_BOX_WIDTH = 10.0
+
+
+def _periodic_box(traj: Any) -> np.ndarray | None:
+    """(T, 3, 3) Å box vectors (rows) of every frame, or None when the frames carry no usable unit cell."""
+    vec = getattr(traj, "unitcell_vectors", None)
+    if vec is None:
+        return None
+    box = np.asarray(vec, dtype=np.float64) * 10.0
+    if box.shape != (traj.n_frames, 3, 3) or not np.isfinite(box).all():
+        return None
+    return box if _box_widths(box).min() >= _MIN_BOX_WIDTH else None
+
+
+def _box_widths(box: np.ndarray) -> np.ndarray:
+    """(..., 3) distances between opposite faces of boxes (..., 3, 3)."""
+    a, b, c = box[..., 0, :], box[..., 1, :], box[..., 2, :]
+    vol = np.abs(np.einsum("...i,...i", a, np.cross(b, c)))
+    return np.stack([vol / np.linalg.norm(np.cross(b, c), axis=-1), vol / np.linalg.norm(np.cross(c, a), axis=-1),
+                     vol / np.linalg.norm(np.cross(a, b), axis=-1)], -1)
+
+
+def _min_image(d: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Vectors d (..., 3) moved by whole box vectors (rows of ``box`` (3, 3)) to their shortest image."""
+    frac = d @ np.linalg.inv(box)
+    return (frac - np.round(frac)) @ box
+
+
+def _whole_ligand(lig: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Ligand atoms (n, 3) each in its image nearest the first ligand atom (a ligand split by the box made whole)."""
+    return lig[0] + _min_image(lig - lig[0], box)
+
+
+def _image_near_ligand(pos: np.ndarray, is_ligand: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Frame (n, 3): the ligand made whole, every other atom in its image nearest the ligand's centroid."""
+    out = pos.copy()
+    out[is_ligand] = _whole_ligand(pos[is_ligand], box)
+    c = out[is_ligand].mean(0)
+    out[~is_ligand] = c + _min_image(pos[~is_ligand] - c, box)
+    return out
+
+
+def _unwrap(pos: np.ndarray, is_ligand: np.ndarray, is_heavy: np.ndarray, box: np.ndarray,
+            source: str | os.PathLike) -> np.ndarray:
+    """Frames (T, n, 3) of ligand + pocket atoms, frame 0 already imaged: each pocket atom follows its image nearest
+    its previous position, the (whole) ligand takes its image nearest the pocket's heavy-atom centroid. Refuses a
+    ligand centre that steps more than half the box between two frames."""
+    out = pos.astype(np.float64)
+    poc = ~is_ligand
+    anchor = poc & is_heavy if (poc & is_heavy).any() else poc
+    for t in range(1, len(out)):
+        out[t, poc] = out[t - 1, poc] + _min_image(out[t, poc] - out[t - 1, poc], box[t])
+        lig = _whole_ligand(out[t, is_ligand], box[t])
+        c = out[t, anchor].mean(0)
+        centre = lig.mean(0)
+        out[t, is_ligand] = lig + (c + _min_image(centre - c, box[t]) - centre)
+        step = float(np.linalg.norm(out[t, is_ligand].mean(0) - out[t - 1, is_ligand].mean(0)))
+        half = float(_box_widths(box[t]).min()) / 2
+        if step > half:
+            raise InputError(f"trajectory: {source} frame {t}: the ligand centre steps {step:.1f} Å from frame "
+                             f"{t - 1}, more than half the periodic box ({half:.1f} Å); its periodic image cannot "
+                             "be told (the ligand is too far from the pocket, or frames are saved too rarely)")
+    return out.astype(np.float32)
 
 
 # formats whose frames carry their simulation time; for the others (DCD, multi-model PDB) mdtraj numbers the
@@ -355,7 +447,12 @@ def write_mdtraj(traj: DissociationTrajectory, pdb: str | os.PathLike, frames: s
 
 def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket_cutoff: float = 10.0) -> Complex:
     """A bound complex from a PDB (ligand by mdtraj selection, pocket within ``pocket_cutoff`` Å) or from the
-    first frame of the first trajectory of a dissociation HDF5 file."""
+    first frame of the first trajectory of a dissociation HDF5 file.
+
+    From a PDB the complex also keeps every receptor heavy atom that is not water or a monovalent ion
+    (``Complex.receptor_heavy``): the pocket is the network's input, but a leaving ligand meets atoms outside it,
+    and clash guidance, the projection and the clash counts test against all of them. An HDF5 file stores only
+    the pocket of its trajectories, so there the pocket is all the clash tests see."""
     p = Path(path)
     if p.suffix.lower() in (".h5", ".hdf5"):
         trajs = read_h5(p)
@@ -365,8 +462,10 @@ def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket
     if p.suffix.lower() != ".pdb":
         raise InputError(f"complex: expected a .pdb or .h5 file, got {p}")
     # only frame 0 (the bound pose) is used, so the spacing of a multi-model PDB's frames does not matter
-    traj = read_mdtraj(p, ligand=ligand, pocket_cutoff=pocket_cutoff, name=p.stem, frame_spacing_ps=1.0)
-    return traj.bound
+    traj, receptor = _read_mdtraj(p, None, ligand=ligand, pocket_cutoff=pocket_cutoff, heavy_pocket=False,
+                                  name=p.stem, frame_spacing_ps=1.0)
+    cx = traj.bound
+    return Complex(cx.topology, cx.positions, cx.info, receptor)
 
 
 def paths_to_trajectories(cx: Complex, ligand_frames: np.ndarray, times: np.ndarray,

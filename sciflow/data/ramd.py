@@ -1,10 +1,13 @@
 """Real dissociation trajectories from OpenMM: random-acceleration MD (RAMD) in implicit solvent.
 
 RAMD (Lüdemann, Lounnas & Wade, J. Mol. Biol. 2000; tauRAMD, Kokh et al., JCTC 2018): a force of constant
-magnitude pushes the ligand's centre of mass along a random direction; every ``check_every_ps`` the ligand COM
+magnitude pushes the ligand's centre of mass along a random direction; every ``check_every_ps`` the ligand's
 displacement is measured and, when it moved less than ``min_displacement`` Å, a new direction is drawn. Here the
 push acts between the ligand COM and the receptor COM (equal and opposite forces), so the complex does not drift
-and a small host is not simply dragged along. A replica stops once the ligand COM is ``exit_distance`` Å from the
+and a small host is not simply dragged along; the displacement tested is therefore the change of the separation
+COM_ligand - COM_receptor (``separation_change``), not the ligand's lab-frame move. (Data made before this rule,
+including the shipped data set, tested the ligand's lab-frame COM move, which for a light receptor is only part
+of the separation change.) A replica stops once the ligand COM is ``exit_distance`` Å from the
 pocket centroid, or at ``max_time_ps`` (then it is recorded as not exited and not used for training).
 
 Every replica writes its own HDF5 file atomically (``sciflow.data.dissociation`` layout); a finished replica is
@@ -39,6 +42,8 @@ __all__ = [
     "generate_replicas",
     "host_guest_sources",
     "openmmtools_data_dir",
+    "separation",
+    "separation_change",
     "t4l_source",
 ]
 
@@ -56,7 +61,7 @@ class RAMDSettings:
     hydrogen_mass: float | None = 3.0      # amu; None keeps the force field's masses
     implicit_solvent: str = "OBC2"         # OBC1 | OBC2 | GBn | GBn2 | HCT | none
     check_every_ps: float = 1.0            # RAMD evaluation interval
-    min_displacement: float = 0.4          # Å the COM must move per interval, else a new direction
+    min_displacement: float = 0.4          # Å the ligand-receptor COM separation must change per interval
     exit_distance: float = 12.0            # Å, ligand COM to pocket centroid at which a replica stops
     save_every_ps: float = 0.2             # frame spacing of the saved trajectory
     max_time_ps: float = 200.0
@@ -98,6 +103,20 @@ class RAMDSettings:
 
     def steps(self, ps: float) -> int:
         return max(1, round(ps * 1000.0 / self.timestep_fs))
+
+
+def separation(pos: np.ndarray, is_ligand: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """(3,) COM of the ligand minus COM of the receptor (every other atom, mass-weighted as the push's groups)."""
+    lig = np.asarray(is_ligand, dtype=bool)
+    m = np.asarray(masses, dtype=np.float64)
+    p = np.asarray(pos, dtype=np.float64)
+    return (p[lig] * m[lig, None]).sum(0) / m[lig].sum() - (p[~lig] * m[~lig, None]).sum(0) / m[~lig].sum()
+
+
+def separation_change(before: np.ndarray, after: np.ndarray, is_ligand: np.ndarray, masses: np.ndarray) -> float:
+    """Å the ligand-receptor separation vector moved between two frames (n, 3): what RAMD's redraw rule tests,
+    since the random force pushes the ligand away from the receptor, not through the lab frame."""
+    return float(np.linalg.norm(separation(after, is_ligand, masses) - separation(before, is_ligand, masses)))
 
 
 @dataclass
@@ -225,6 +244,9 @@ class RAMDSimulation:
         self.system = system
         self.lig_idx = topo.ligand_index
         self.lig_mass = topo.masses[topo.is_ligand]
+        # the push's groups are weighted by the System's masses (hydrogen mass repartitioning included)
+        self.masses = np.array([system.getParticleMass(i).value_in_unit(u.dalton)
+                                for i in range(system.getNumParticles())])
         self.pocket_heavy = np.intersect1d(keep[~topo.is_ligand[keep]], np.flatnonzero(topo.is_heavy))
         d0, _ = self.com_distance(pos)
         if d0 >= settings.exit_distance:
@@ -282,7 +304,8 @@ class RAMDSimulation:
         n_check, n_save = s.steps(s.check_every_ps), s.steps(s.save_every_ps)
         max_steps = s.steps(s.max_time_ps)
         pos = positions()
-        dist, com = self.com_distance(pos)
+        dist, _ = self.com_distance(pos)
+        checked = pos                                   # the frame of the last redraw test
         frames, times, energies = [pos[self.keep]], [0.0], [energy()]
         # a ligand that drifted out during the unbiased equilibration is no RAMD event (and a 1-frame path)
         start_distance, redraws, step, exited, left_early = dist, 0, 0, False, dist >= s.exit_distance
@@ -295,7 +318,7 @@ class RAMDSimulation:
             if need_check:
                 next_check += n_check
             pos = positions()
-            dist, new_com = self.com_distance(pos)
+            dist, _ = self.com_distance(pos)
             exited = dist >= s.exit_distance
             if need_save or exited:
                 frames.append(pos[self.keep])
@@ -303,10 +326,10 @@ class RAMDSimulation:
                 energies.append(energy())
                 next_save = step + n_save
             if need_check:
-                if np.linalg.norm(new_com - com) < s.min_displacement:
+                if separation_change(checked, pos, self.topology_full.is_ligand, self.masses) < s.min_displacement:
                     new_direction()
                     redraws += 1
-                com = new_com
+                checked = pos
         seconds = time.perf_counter() - start
         sim_ps = step * s.timestep_fs / 1000.0
         stats = {"seed": int(seed), "exited": bool(exited), "exit_time_ps": sim_ps if exited else None,

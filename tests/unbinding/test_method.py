@@ -85,8 +85,12 @@ def test_evaluate_keys(tiny):
     for kw in ({"max_conditions": 0}, {"n_per_condition": 0}):
         with pytest.raises(InputError, match=next(iter(kw))):
             evaluate_paths(model, trajs, **kw)
-    for key in ("clash_rate", "success_rate", "exit_direction_w1", "seconds_per_path", "raw_clash_rate"):
+    for key in ("clash_rate", "success_rate", "exit_direction_w1", "seconds_per_path", "raw_clash_rate",
+                "exit_direction_w1_md_floor", "exit_direction_w1_ratio", "exit_direction_w1_all_vs_all_md"):
         assert key in m and np.isfinite(m[key])
+    pc = m["per_complex"]["ring"]
+    assert pc["exit_direction_w1_sample_size"] == 4 and "exit_direction_w1_md_halves" not in pc   # 4 generated
+    assert pc["exit_direction_w1_ratio"] == pytest.approx(pc["exit_direction_w1"] / pc["exit_direction_w1_md_floor"])
     assert m["per_complex"]["ring"]["md_success_rate"] == 1.0
     assert m["n_generated"] == 4
 

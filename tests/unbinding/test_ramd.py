@@ -97,3 +97,18 @@ def test_threading_into_a_host_is_a_proper_rotation():
             axis = np.linalg.eigh(np.cov((out - out.mean(0)).T))[1][:, -1]          # its longest principal axis
             assert abs(abs(axis[2]) - 1.0) < 1e-9                                   # on the host axis (z)
     assert min(cosines) < -0.999                           # the antiparallel case (c = -1) was met
+
+
+def test_redraw_rule_measures_the_ligand_receptor_separation_not_the_lab_frame():
+    from sciflow.data.ramd import separation, separation_change
+    is_lig = np.array([True, True, False, False, False])
+    masses = np.array([12.0, 16.0, 12.0, 12.0, 14.0])
+    before = np.array([[0.0, 0.0, 0.0], [1.2, 0.0, 0.0], [5.0, 0.0, 0.0], [5.0, 1.0, 0.0], [5.0, 0.0, 1.0]])
+    after = before.copy()
+    after[~is_lig] += [0.0, 0.0, 0.8]           # the receptor moves 0.8 Å, the ligand stays put in the lab
+    assert separation_change(before, after, is_lig, masses) == pytest.approx(0.8)   # lab-frame COM move: 0
+    both = before + [0.3, -2.0, 1.0]            # the whole complex drifts: the separation does not change
+    assert separation_change(before, both, is_lig, masses) == pytest.approx(0.0, abs=1e-12)
+    com_l = (before[:2] * masses[:2, None]).sum(0) / 28.0
+    com_r = (before[2:] * masses[2:, None]).sum(0) / 38.0
+    np.testing.assert_allclose(separation(before, is_lig, masses), com_l - com_r)

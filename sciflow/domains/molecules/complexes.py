@@ -4,7 +4,9 @@ This is the domain knowledge UnbindingFlow needs. Positions are in Å. A complex
 plus the pocket atoms (receptor atoms near the ligand); ``is_ligand`` tells them apart.
 
 Clash definition (used by the generator's guidance, the projection and every metric): a ligand heavy atom and a
-pocket heavy atom closer than ``CLASH_DISTANCE`` Å. The threshold sits below the closest heavy-atom contacts of
+receptor heavy atom closer than ``CLASH_DISTANCE`` Å. The receptor atoms tested are ``Complex.clash_atoms()``: every
+receptor heavy atom the complex was loaded with (``receptor_heavy``, e.g. the whole protein of a PDB), else the
+pocket's; a ligand leaving the pocket meets receptor atoms outside the pocket shell. The threshold sits below the closest heavy-atom contacts of
 real bound-state MD (hydrogen-bonded N/O pairs at about 2.6–2.8 Å), so MD frames have no clashes by it.
 """
 from __future__ import annotations
@@ -123,11 +125,16 @@ class ComplexTopology:
 
 @dataclass
 class Complex:
-    """A bound complex: topology plus one pose ``positions`` (n, 3) Å (the condition of UnbindingFlow)."""
+    """A bound complex: topology plus one pose ``positions`` (n, 3) Å (the condition of UnbindingFlow).
+
+    ``receptor_heavy`` (m, 3) Å, optional: every receptor heavy atom (the pocket's included) in the same frame, for
+    clash tests along a path that leaves the pocket; None when the pocket atoms are all that is known of the
+    receptor (a trajectory file that stores only the pocket)."""
 
     topology: ComplexTopology
     positions: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    receptor_heavy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.topology, ComplexTopology):
@@ -143,6 +150,14 @@ class Complex:
                              f"{self.topology.name!r}, got {self.positions.shape}")
         if not np.isfinite(self.positions).all():
             raise InputError(f"positions: complex {self.topology.name!r} has non-finite coordinates")
+        if self.receptor_heavy is not None:
+            if torch.is_tensor(self.receptor_heavy):
+                self.receptor_heavy = self.receptor_heavy.detach().cpu().numpy()
+            self.receptor_heavy = np.asarray(self.receptor_heavy, dtype=np.float64)
+            rh = self.receptor_heavy
+            if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh) or not np.isfinite(rh).all():
+                raise InputError(f"receptor_heavy: expected finite (m, 3) positions of {self.topology.name!r}'s "
+                                 f"receptor heavy atoms, got shape {rh.shape}")
 
     @property
     def name(self) -> str:
@@ -161,6 +176,13 @@ class Complex:
         topo = self.topology
         return self.positions[~topo.is_ligand & topo.is_heavy].mean(axis=0)
 
+    def clash_atoms(self) -> np.ndarray:
+        """(m, 3) Å receptor heavy atoms that clash tests see: ``receptor_heavy`` if given, else the pocket's."""
+        if self.receptor_heavy is not None:
+            return self.receptor_heavy
+        topo = self.topology
+        return self.positions[~topo.is_ligand & topo.is_heavy]
+
     def ligand_com(self) -> np.ndarray:
         topo = self.topology
         m = topo.masses[topo.is_ligand]
@@ -168,7 +190,9 @@ class Complex:
 
     def transformed(self, rotation: np.ndarray, shift: np.ndarray) -> Complex:
         """x -> x R^T + shift (a rigid motion of the whole complex)."""
-        return Complex(self.topology, self.positions @ np.asarray(rotation).T + np.asarray(shift), dict(self.info))
+        r, t = np.asarray(rotation), np.asarray(shift)
+        rec = None if self.receptor_heavy is None else self.receptor_heavy @ r.T + t
+        return Complex(self.topology, self.positions @ r.T + t, dict(self.info), rec)
 
 
 def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: float, *,

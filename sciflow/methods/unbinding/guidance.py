@@ -1,7 +1,9 @@
 """Collision handling for generated paths: clash guidance during sampling and a projection afterwards.
 
-Both use the smooth clash energy of ``sciflow.domains.molecules.complexes`` between ligand and pocket heavy
+Both use the smooth clash energy of ``sciflow.domains.molecules.complexes`` between ligand and receptor heavy
 atoms of the same sample (pairs found with ``bipartite_edges``, so ragged batches of different complexes work).
+The "pocket" arguments below are the receptor atoms to test against: ``UnbindingFlow.generate`` passes every
+receptor heavy atom a path can reach (``Complex.clash_atoms``), not only the pocket the network sees.
 
 Guidance (reconstruction guidance, as in classifier-free-style steering of flows): at state y_t with velocity v,
 the predicted end point is y_1 ~ y_t + (1 - t) v; the velocity is moved down the clash energy gradient taken
@@ -48,8 +50,11 @@ def frame_min_distance(frames: Tensor, pocket_pos: Tensor, pairs: tuple[Tensor, 
 
 
 def guided_field(velocity: Callable[..., Tensor], *, n_frames: int, scale: float, strength: float,
-                 threshold: float = CLASH_DISTANCE) -> Callable[..., Tensor]:
-    """Wrap a velocity v(y, t, **cond) with clash guidance of weight ``strength`` (0 returns ``velocity``)."""
+                 threshold: float = CLASH_DISTANCE,
+                 clash: tuple[Tensor, Tensor] | None = None) -> Callable[..., Tensor]:
+    """Wrap a velocity v(y, t, **cond) with clash guidance of weight ``strength`` (0 returns ``velocity``). The
+    clash energy is taken against ``clash`` = (receptor positions (M, 3), their sample index (M,)) when given,
+    else against the condition's pocket."""
     if strength <= 0:
         return velocity
 
@@ -59,8 +64,9 @@ def guided_field(velocity: Callable[..., Tensor], *, n_frames: int, scale: float
         with torch.enable_grad():
             y1 = (y + (1 - t).reshape(-1, 1) * v).detach().requires_grad_(True)
             frames = cond["ligand_pos"].unsqueeze(1) + scale * y1[:, : 3 * n_frames].reshape(nl, n_frames, 3)
-            pairs = pair_index(cond["ligand_batch"], cond["pocket_batch"])
-            e = frame_clash_energy(frames, cond["pocket_pos"], pairs, nl, threshold).sum()
+            rec_pos, rec_batch = (cond["pocket_pos"], cond["pocket_batch"]) if clash is None else clash
+            pairs = pair_index(cond["ligand_batch"], rec_batch)
+            e = frame_clash_energy(frames, rec_pos, pairs, nl, threshold).sum()
             (grad,) = torch.autograd.grad(e, y1)
         return v - strength * grad
 

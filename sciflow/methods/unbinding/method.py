@@ -41,6 +41,22 @@ PATH_TIME = "path_time_ps"
 ELEMENT_INDEX = "element_index"
 
 
+#: Å added to (ligand radius + pocket offset + exit distance) for the receptor atoms guidance and projection see:
+#: room for the stretch of ``enforce_exit`` (up to 5 Å past the exit distance) and the clash distance
+_REACH_PAD = 8.0
+
+
+def _reachable(receptor: Tensor, anchor: Tensor, radius: float, n: int) -> tuple[Tensor, Tensor]:
+    """Receptor atoms (M, 3) within ``radius`` + the clash distance of ``anchor`` (at least the nearest one), as
+    the batched (positions, sample index) of ``n`` samples of one complex. Ligand atoms within ``radius`` of the
+    anchor cannot clash with any atom left out."""
+    d = (receptor - anchor).norm(dim=-1)
+    keep = d <= max(float(radius) + CLASH_DISTANCE, float(d.min()))
+    sel = receptor[keep]
+    batch = torch.arange(n, device=receptor.device).repeat_interleave(sel.shape[0])
+    return sel.repeat(n, 1), batch
+
+
 class UnbindingFlow(Method):
     """Generate ensembles of ligand dissociation paths for a bound complex.
 
@@ -171,7 +187,12 @@ class UnbindingFlow(Method):
         nl, f = enc.ligand_pos.shape[0], self.n_frames
         self.model.to(device).eval()
         w = self._config["guidance"] if guidance is None else float(guidance)
-        field = guided_field(self.model, n_frames=f, scale=self.scale, strength=w)
+        exit_d = float(self.exit_distance_for(enc.name) if exit_distance is None else exit_distance)
+        receptor = torch.as_tensor(condition.clash_atoms(), dtype=torch.float32, device=device)
+        anchor = enc.ligand_pos.to(device).mean(0)           # bound ligand centre: paths start around it
+        reach = float((enc.ligand_pos.to(device) - anchor).norm(dim=-1).max() + (enc.centroid.to(device) - anchor).norm())
+        guide_set = _reachable(receptor, anchor, reach + exit_d + _REACH_PAD, n)
+        field = guided_field(self.model, n_frames=f, scale=self.scale, strength=w, clash=guide_set)
         x0 = self.prior_std * randn((n * nl, 3 * f + 1), generator=generator, device=device)
         out = FlowMatcher.sample(field, x0, SOLVERS.build(solver or self._config["solver"]),
                                  steps=steps or self._config["steps"], cond=cond, generator=generator, keep="last")
@@ -183,11 +204,12 @@ class UnbindingFlow(Method):
                                f"is {self._config['steps']}) or a lower guidance")
         heavy = cond["ligand_pos"].unsqueeze(1) + self.scale * y[:, : 3 * f].reshape(n * nl, f, 3)
         heavy = torch.cat([cond["ligand_pos"].unsqueeze(1), heavy], dim=1)             # (n Nl, F+1, 3)
-        pairs = pair_index(cond["ligand_batch"], cond["pocket_batch"])
-        mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
+        extent = float((heavy - anchor).norm(dim=-1).max())
+        rec_pos, rec_batch = _reachable(receptor, anchor, max(extent, reach + exit_d + _REACH_PAD), n)
+        pairs = pair_index(cond["ligand_batch"], rec_batch)
+        mind = frame_min_distance(heavy, rec_pos, pairs, cond["ligand_batch"], n)
         raw_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         do_project = self._config["project"] if project is None else bool(project)
-        exit_d = float(self.exit_distance_for(enc.name) if exit_distance is None else exit_distance)
         centre = enc.centroid.to(heavy)
         lig_w = torch.as_tensor(condition.topology.masses[enc.ligand_heavy_index])         # heavy-atom masses
         masses = torch.as_tensor(condition.topology.masses[condition.topology.is_ligand])
@@ -197,9 +219,12 @@ class UnbindingFlow(Method):
                                enc.ligand_heavy_index)                # the success measure: all atoms, by mass
         raw_short = centre_distances(ends, masses, centroid) < exit_d
         if do_project:
-            heavy, _ = enforce_exit(heavy, cond["pocket_pos"], cond["ligand_batch"], cond["pocket_batch"],
-                                    lig_w.repeat(n), centre, exit_d)
-            mind = frame_min_distance(heavy, cond["pocket_pos"], pairs, cond["ligand_batch"], n)
+            heavy, _ = enforce_exit(heavy, rec_pos, cond["ligand_batch"], rec_batch, lig_w.repeat(n), centre, exit_d)
+            if float((heavy - anchor).norm(dim=-1).max()) > max(extent, reach + exit_d + _REACH_PAD):
+                # pushed beyond the atoms the projection saw: count against every atom the frames can reach
+                rec_pos, rec_batch = _reachable(receptor, anchor, float((heavy - anchor).norm(dim=-1).max()), n)
+                pairs = pair_index(cond["ligand_batch"], rec_batch)
+            mind = frame_min_distance(heavy, rec_pos, pairs, cond["ligand_batch"], n)
         final_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         frames = heavy.reshape(n, nl, f + 1, 3).permute(0, 2, 1, 3).cpu().to(torch.float64)  # (n, T, Nl, 3)
         all_atoms = place_hydrogens(condition, frames.reshape(n * (f + 1), nl, 3), enc.ligand_heavy_index)
@@ -216,7 +241,7 @@ class UnbindingFlow(Method):
                 "times": "fraction of each path's exit time (extras['path_time_ps'])",
                 "raw_clashing_paths": int(raw_clash.sum()), "returned_clashing_paths": int(final_clash.sum()),
                 "raw_short_paths": int(raw_short.sum()), "returned_short_paths": int((dist[-1] < exit_d).sum()),
-                "exit_distance": exit_d,
+                "exit_distance": exit_d, "clash_atoms": int(receptor.shape[0]),
                 "guidance": w, "projected": bool(do_project), "seconds": seconds, "seconds_per_path": seconds / n}
         return Trajectory(torch.linspace(0, 1, f + 1), states, extras=extras, step_extras={COM_DISTANCE: dist},
                           info=info)

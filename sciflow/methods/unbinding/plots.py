@@ -17,7 +17,7 @@ def plot_paths(pocket: np.ndarray, com_tracks: Sequence[np.ndarray], path: str |
                min_distances: Sequence[np.ndarray] = ()) -> Path:
     """Two panels: (left) pocket heavy atoms and the ligand centre-of-mass tracks seen along the pocket's
     principal axes (exit channels); (right) distance of the ligand centre from the pocket centroid along each
-    path (fraction of its exit time), MD tracks dashed when given, plus the closest ligand-pocket heavy-atom
+    path (fraction of its exit time), MD tracks dashed when given, plus the closest ligand-receptor heavy-atom
     distance when given. pocket (Np, 3); tracks (T, 3) Å."""
     import matplotlib
     matplotlib.use("Agg")

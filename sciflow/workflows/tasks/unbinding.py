@@ -33,7 +33,8 @@ class UnbindingTask(StrictModel):
     model: ModelPath = Field("models/unbinding", description="folder or file of a saved UnbindingFlow")
     complexes: str = Field("datasets/unbinding/complexes", description="a folder of .pdb/.h5 complexes, or one")
     ligand: str = Field("resname LIG", description="mdtraj selection of the ligand in PDB inputs")
-    pocket_cutoff: float = Field(10.0, gt=0, description="Å; receptor residues this close to the ligand")
+    pocket_cutoff: float = Field(10.0, gt=0, description="Å; receptor residues this close to the ligand (the "
+                                 "network's input; clashes are tested against every receptor heavy atom)")
     n_paths: int = Field(8, ge=1, le=10_000)
     steps: int | None = Field(None, ge=1, description="ODE steps (default: the model's)")
     guidance: float | None = Field(None, ge=0, description="clash guidance weight (default: the model's)")
@@ -73,6 +74,16 @@ def _inputs(folder: str) -> list[Path]:
     return files
 
 
+def closest_distances(cx: Any, frames: np.ndarray) -> list[np.ndarray]:
+    """Per path of ligand frames (n, T, n_lig, 3) Å: the (T,) closest ligand-receptor heavy-atom distance, against
+    every receptor heavy atom of the complex (``Complex.clash_atoms``), not only the pocket's. Frame by frame: a
+    whole protein times every frame is large."""
+    receptor = cx.clash_atoms()
+    lig_heavy = cx.topology.is_heavy[cx.topology.is_ligand]
+    return [np.array([np.sqrt(((fr[lig_heavy][:, None] - receptor[None]) ** 2).sum(-1)).min() for fr in f])
+            for f in frames]
+
+
 @register_task("unbinding", UnbindingTask)
 def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
     import torch
@@ -104,9 +115,7 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
         tracks = [(f * m[:, None]).sum(1) / m.sum() for f in frames]
         heavy = cx.topology.is_heavy
         pocket = cx.positions[~cx.topology.is_ligand & heavy]
-        lig_heavy = heavy[cx.topology.is_ligand]
-        mind = [np.sqrt(((f[:, lig_heavy][:, :, None] - pocket[None, None]) ** 2).sum(-1)).min(axis=(1, 2))
-                for f in frames]
+        mind = closest_distances(cx, frames)
         plot_paths(pocket, tracks, ctx.path(f"{name}/paths.png"), title=f"{name}: {cfg.n_paths} generated paths",
                    exit_distance=exit_d, min_distances=mind)
         info = {"n_paths": cfg.n_paths, "n_ligand_atoms": n_lig,

@@ -1,0 +1,72 @@
+"""PDB + DCD trajectories with periodic boundaries: wrapped frames are made continuous, ambiguous ones refused."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sciflow.core.errors import InputError
+from sciflow.data.dissociation import DissociationTrajectory, read_mdtraj, to_mdtraj
+
+BOX = 30.0          # Å, cubic
+
+
+def _write(tmp_path, cx, pos, name="w"):
+    """A PDB (frame 0) + DCD with a 30 Å cubic cell of raw (possibly wrapped) frames (T, n, 3) Å."""
+    t = DissociationTrajectory(name, cx.topology, pos, np.arange(len(pos)) * 1.0)
+    mt, _ = to_mdtraj(t.topology, t.positions)
+    mt.unitcell_lengths = np.full((len(pos), 3), BOX / 10.0)
+    mt.unitcell_angles = np.full((len(pos), 3), 90.0)
+    mt[0].save_pdb(str(tmp_path / f"{name}.pdb"))
+    mt.save_dcd(str(tmp_path / f"{name}.dcd"))
+    return tmp_path / f"{name}.pdb", tmp_path / f"{name}.dcd"
+
+
+def _frames(cx, shifts):
+    """The ring complex centred in the box, the ligand moved along +z by ``shifts`` Å."""
+    pos = np.repeat(cx.positions[None] + BOX / 2, len(shifts), 0)
+    pos[:, cx.topology.is_ligand, 2] += np.asarray(shifts, dtype=float)[:, None]
+    return pos
+
+
+def test_wrapped_ligand_and_receptor_are_made_continuous(tmp_path, make_ring):
+    cx = make_ring()
+    true = _frames(cx, [0.0, 1.0, 2.0, 3.0, 4.0])
+    raw = true.copy()
+    lig = cx.topology.is_ligand
+    raw[3:, lig, 2] -= BOX                  # the ligand leaves through the top face and comes back at the bottom
+    raw[:, 0, 0] += BOX                     # one receptor atom sits in the next image in every frame
+    raw[4, 2] -= BOX                        # and another one jumps in the last frame only
+    pdb, dcd = _write(tmp_path, cx, raw)
+    back = read_mdtraj(pdb, dcd, ligand="resname LIG", pocket_cutoff=5.0, frame_spacing_ps=1.0)
+    assert back.topology.n_atoms == cx.topology.n_atoms     # the far image of atom 0 is still a pocket atom
+    blig = back.topology.is_ligand
+    np.testing.assert_allclose(back.positions[:, blig], true[:, lig], atol=2e-3)
+    np.testing.assert_allclose(np.sort(back.positions[:, ~blig].reshape(-1)), np.sort(true[:, ~lig].reshape(-1)),
+                               atol=2e-3)
+    step = np.linalg.norm(np.diff(back.positions[:, blig].mean(1), axis=0), axis=1)
+    np.testing.assert_allclose(step, 1.0, atol=2e-3)             # 1 Å per frame, no 30 Å jump
+    assert "periodic" in back.info
+
+
+def test_a_ligand_too_far_from_the_pocket_for_its_image_is_refused(tmp_path, make_ring):
+    cx = make_ring()
+    raw = _frames(cx, [0.0, 10.0, 20.0])        # 20 Å from the pocket in a 30 Å box: nearer the next image
+    raw[2, cx.topology.is_ligand, 2] -= BOX
+    pdb, dcd = _write(tmp_path, cx, raw, "far")
+    with pytest.raises(InputError, match=r"far\.dcd frame 2: the ligand centre steps .* half the periodic box"):
+        read_mdtraj(pdb, dcd, ligand="resname LIG", pocket_cutoff=5.0, frame_spacing_ps=1.0)
+
+
+def test_a_placeholder_cell_is_ignored(tmp_path, make_ring):
+    cx = make_ring()
+    true = _frames(cx, [0.0, 1.0, 2.0])
+    t = DissociationTrajectory("p", cx.topology, true, np.arange(3) * 1.0)
+    mt, _ = to_mdtraj(t.topology, t.positions)
+    mt.unitcell_lengths = np.full((3, 3), 0.1)                 # CRYST1 1 1 1
+    mt.unitcell_angles = np.full((3, 3), 90.0)
+    mt[0].save_pdb(str(tmp_path / "p.pdb"))
+    mt.save_dcd(str(tmp_path / "p.dcd"))
+    back = read_mdtraj(tmp_path / "p.pdb", tmp_path / "p.dcd", ligand="resname LIG", pocket_cutoff=5.0,
+                       frame_spacing_ps=1.0)
+    np.testing.assert_allclose(back.positions[:, back.topology.is_ligand], true[:, cx.topology.is_ligand], atol=2e-3)
+    assert "periodic" not in back.info

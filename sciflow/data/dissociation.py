@@ -390,7 +390,14 @@ def _frame_times(traj: Any, source: str | os.PathLike, frame_spacing_ps: float |
     if Path(source).suffix.lower() not in _TIMED_SUFFIXES:
         raise InputError(f"frame_spacing_ps: {Path(source).name} ({traj.n_frames} frames) does not record frame "
                          f"times; give the ps between saved frames")
-    return traj.time.astype(np.float64)
+    times = traj.time.astype(np.float64)
+    back = np.flatnonzero(np.diff(times) <= 0)
+    if len(back):               # e.g. runs concatenated into one file, each restarting its clock
+        i = int(back[0]) + 1
+        raise InputError(f"frame_spacing_ps: the frame times of {Path(source).name} do not increase (frame {i}: "
+                         f"{times[i]:g} ps after {times[i - 1]:g} ps; {len(back)} such step(s)); pass "
+                         f"frame_spacing_ps to number the frames evenly")
+    return times
 
 
 def to_mdtraj(topology: ComplexTopology, positions: np.ndarray, times: np.ndarray | None = None) -> Any:

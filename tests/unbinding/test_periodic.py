@@ -70,3 +70,20 @@ def test_a_placeholder_cell_is_ignored(tmp_path, make_ring):
                        frame_spacing_ps=1.0)
     np.testing.assert_allclose(back.positions[:, back.topology.is_ligand], true[:, cx.topology.is_ligand], atol=2e-3)
     assert "periodic" not in back.info
+
+
+def test_frame_times_that_restart_are_refused_with_the_way_out(tmp_path, make_ring):
+    """An XTC of runs concatenated into one file restarts its clock; the error names the frame and the option
+    (frame_spacing_ps) that numbers the frames evenly instead."""
+    cx = make_ring()
+    pos = _frames(cx, [0.0, 0.5, 1.0, 1.5])
+    t = DissociationTrajectory("c", cx.topology, pos, np.arange(len(pos)) * 1.0)
+    mt, _ = to_mdtraj(t.topology, t.positions)
+    mt.time = np.array([10.0, 20.0, 5.0, 15.0])
+    mt[0].save_pdb(str(tmp_path / "c.pdb"))
+    mt.save_xtc(str(tmp_path / "c.xtc"))
+    with pytest.raises(InputError, match=r"frame_spacing_ps: the frame times of c\.xtc do not increase \(frame 2"):
+        read_mdtraj(tmp_path / "c.pdb", tmp_path / "c.xtc", ligand="resname LIG", pocket_cutoff=5.0)
+    back = read_mdtraj(tmp_path / "c.pdb", tmp_path / "c.xtc", ligand="resname LIG", pocket_cutoff=5.0,
+                       frame_spacing_ps=2.0)
+    assert back.times.tolist() == [0.0, 2.0, 4.0, 6.0]

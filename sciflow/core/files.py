@@ -34,11 +34,45 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _fsync_file(tmp_path)            # the data on disk before the rename makes it the target
         os.chmod(tmp_path, _mode_for(target))
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    _fsync_dir(target.parent)            # the rename itself survives a power loss
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (the writer has closed it; reopening sees the same file). Opened for
+    writing, which Windows needs to sync; a file that cannot be synced (EINVAL, EROFS: special files, some
+    file systems) is let be, a failed sync (EIO, ENOSPC) raises before the rename."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in _CANNOT_SYNC:
+            raise
+    finally:
+        os.close(fd)
+
+
+_CANNOT_SYNC = (22, 30)    # EINVAL, EROFS (the same numbers on Linux, macOS and Windows; core imports no errno)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename) to the disk; skipped where folders cannot be opened or synced
+    (Windows, some network file systems)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _check_target(target: Path) -> None:

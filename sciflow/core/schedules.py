@@ -80,8 +80,11 @@ class VPSchedule(Schedule):
         beta = self.beta_min + (self.beta_max - self.beta_min) * r
         alpha = torch.exp(-0.5 * big_t)
         dalpha = 0.5 * beta * alpha               # d alpha / dt (r = 1 - t)
-        a = torch.sqrt((1 - alpha * alpha).clamp_min(0))
-        da = -alpha * dalpha / torch.sqrt((1 - alpha * alpha).clamp_min(_EPS))
+        # 1 - alpha^2 = -expm1(-T): computed as 1 - alpha^2 it cancels near t = 1 (float32: 0 for T < 6e-8,
+        # a few digits for T ~ 1e-5), which zeroed or distorted a and sent da to -inf there
+        var = -torch.expm1(-big_t)
+        a = torch.sqrt(var.clamp_min(0))
+        da = -alpha * dalpha / torch.sqrt(var.clamp_min(_EPS))
         zero = torch.zeros_like(t)
         return Coefficients(a, alpha, zero, da, dalpha, zero)
 

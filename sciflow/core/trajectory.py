@@ -121,19 +121,17 @@ class Trajectory:
 
     def frames(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
         """Keep the frames ``index`` (an int keeps one frame, as a length-1 trajectory)."""
-        if isinstance(index, int):
-            t = self.n_frames
-            if not -t <= index < t:
-                raise IndexError(f"Trajectory.frames: frame {index} is out of range for {t} frames")
-            index = slice(index, index + 1 if index != -1 else None)
+        index = _one_as_slice(index, self.n_frames, "frames", "frame")
         return self._replace(times=self.times[index], states=self.states[index],
                              step_extras={k: v[index] for k, v in self.step_extras.items()})
 
-    def rows(self, index: slice | Sequence[int] | Tensor) -> Trajectory:
-        """Keep the rows ``index`` of a flat (non-graph) batch; per-row extras follow."""
+    def rows(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
+        """Keep the rows ``index`` of a flat (non-graph) batch; per-row extras follow (an int keeps one row, as
+        a batch of one)."""
         if BATCH in self.extras:
             raise InputError("Trajectory.rows: not defined for a graph batch; use Trajectory.samples")
         b = self.n_rows
+        index = _one_as_slice(index, b, "rows", "row")
         extras = {k: (v[index] if v.dim() and v.shape[0] == b else v) for k, v in self.extras.items()}
         steps = {k: (v[:, index] if v.dim() > 1 and v.shape[1] == b else v) for k, v in self.step_extras.items()}
         return self._replace(states=self.states[:, index], extras=extras, step_extras=steps)
@@ -219,6 +217,21 @@ class Trajectory:
         st = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.step_extras.items())
         return (f"Trajectory(T={self.n_frames}, states={tuple(self.states.shape)}, extras=[{ex}], "
                 f"step_extras=[{st}], info={self.info})")
+
+
+def _one_as_slice(index: Any, n: int, method: str, what: str) -> Any:
+    """An integer index (an int, a numpy integer or a 0-d integer tensor) as the slice keeping that one entry,
+    range-checked (indexing with it would drop the axis, and a Python int would pass through ``v[index]`` on
+    tensors of other layouts unnoticed); anything else unchanged."""
+    integer_tensor = isinstance(index, Tensor) and index.dim() == 0 and not index.is_floating_point() \
+        and index.dtype != torch.bool
+    if integer_tensor or isinstance(index, np.integer):
+        index = int(index)
+    if not isinstance(index, int) or isinstance(index, bool):
+        return index
+    if not -n <= index < n:
+        raise IndexError(f"Trajectory.{method}: {what} {index} is out of range for {n} {what}s")
+    return slice(index, index + 1 if index != -1 else None)
 
 
 def _check_times(times: Tensor) -> None:

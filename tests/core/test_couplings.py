@@ -161,3 +161,29 @@ def test_multimarginal_coupling_needs_plan_couplings():
         MultiMarginalCoupling(IndependentCoupling())
     with pytest.raises(InputError, match="couplings"):
         MultiMarginalCoupling([ExactOT(), "sinkhorn"])
+
+
+def test_the_schrodinger_bridge_coupling_is_entropic_ot_at_two_sigma_squared():
+    """The docs paired BrownianBridgePath(sigma) with Sinkhorn(reg=2 sigma^2), whose default normalize_cost=True
+    makes reg relative to the largest cost: another coupling. sb_coupling(sigma) is the bridge's own one."""
+    from sciflow.core.couplings import EntropicOT, sb_coupling
+    g = torch.Generator().manual_seed(0)
+    sigma = 0.5
+    x0 = torch.randn(64, 2, generator=g, dtype=torch.float64)
+    x1 = torch.randn(64, 2, generator=g, dtype=torch.float64) * 0.5 + 3
+    cost = squared_euclidean(x0, x1)
+    sb = sb_coupling(sigma, tol=1e-12, max_iter=5000)
+    assert isinstance(sb, EntropicOT) and sb.eps == 2 * sigma ** 2
+    plan = sb.plan(x0, x1)
+    # pi = diag(u) K diag(v) with K = exp(-|x - y|^2 / (2 sigma^2)) and uniform marginals (plain matrix scaling)
+    k = torch.exp(-cost / (2 * sigma ** 2))
+    u, v = torch.ones(64, dtype=torch.float64), torch.ones(64, dtype=torch.float64)
+    for _ in range(5000):
+        u = (1 / 64) / (k @ v)
+        v = (1 / 64) / (k.T @ u)
+    assert float((u[:, None] * k * v[None, :] - plan).abs().sum()) < 1e-6
+    raw = Sinkhorn(reg=2 * sigma ** 2, normalize_cost=False, stop_threshold=1e-12, num_iter_max=5000).plan(x0, x1)
+    assert float((raw - plan).abs().sum()) < 1e-5
+    assert float((Sinkhorn(reg=2 * sigma ** 2).plan(x0, x1) - plan).abs().sum()) > 0.5   # the relative reg
+    with pytest.raises(InputError, match="sigma.*ExactOT"):
+        sb_coupling(0.0)

@@ -145,3 +145,13 @@ def test_a_schedule_whose_noise_vanishes_at_one_half_still_draws_noise(gen):
     x = torch.zeros(20000, 1)
     s = path.sample(x, x, torch.full((20000,), 0.1), generator=gen)
     assert abs(float(s.xt.var()) - 0.32 ** 2) < 0.01                   # s(0.1)^2 = 0.1024
+
+
+def test_vp_schedule_keeps_its_noise_scale_in_float32_near_the_data_end():
+    """a = sqrt(1 - alpha^2) cancelled in float32 near t = 1 (5% off at t = 1 - 1e-5, 0 closer); -expm1 keeps it."""
+    schedule = VPSchedule()
+    t = torch.tensor([1 - 1e-3, 1 - 1e-4, 1 - 1e-5, 1 - 3e-7, 0.5], dtype=torch.float32)
+    single, double = schedule(t), schedule(t.double())
+    torch.testing.assert_close(single.a.double(), double.a, rtol=1e-5, atol=0)
+    torch.testing.assert_close(single.da.double(), double.da, rtol=1e-4, atol=0)
+    assert bool((single.a > 0).all())

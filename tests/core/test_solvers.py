@@ -169,3 +169,49 @@ def test_a_field_of_the_wrong_shape_or_one_that_turns_nan_is_named():
     for g in (float("nan"), float("inf"), -1.0):
         with pytest.raises(InputError, match="diffusion"):
             EulerMaruyama(g)
+
+
+@pytest.mark.parametrize("scheme", ["euler_maruyama", "ito_heun"])
+def test_a_diffusion_of_one_value_per_row_scales_its_row(scheme):
+    """g(x, t) of shape (B,) broadcast against (B, d) noise column by column (row i got the g of row j)."""
+    from sciflow.core.solvers.sde_heun import ItoHeun
+    cls = EulerMaruyama if scheme == "euler_maruyama" else ItoHeun
+    x0 = torch.randn(3, 3, generator=torch.Generator().manual_seed(0)) + 2.0
+    zero = lambda x, t: torch.zeros_like(x)
+    grid = torch.tensor([0.0, 1.0])
+    xi = torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
+    row = cls(lambda x, t: x.norm(dim=-1)).solve(zero, x0, grid, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(row.last, x0 + x0.norm(dim=-1)[:, None] * xi)
+    same = cls(lambda x, t: x.norm(dim=-1, keepdim=True).expand_as(x)).solve(
+        zero, x0, grid, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(row.last, same.last)
+    scalar = cls(lambda x, t: torch.tensor(0.5)).solve(zero, x0, grid, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(scalar.last, x0 + 0.5 * xi)
+    number = cls(lambda x, t: 0.5).solve(zero, x0, grid, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(number.last, scalar.last)
+    for bad in (lambda x, t: x[:, :2], lambda x, t: torch.ones(4), lambda x, t: torch.ones(3, 3, 1),
+                lambda x, t: "0.5"):
+        with pytest.raises(InputError, match="diffusion: g"):
+            cls(bad).solve(zero, x0, grid, generator=torch.Generator().manual_seed(1))
+
+
+def test_dopri5_holds_each_row_to_the_tolerance_whatever_the_rest_of_the_batch():
+    """The error norm was the RMS over the whole batch: one hard row among 999 resting ones was let through
+    with 30x its tolerance. Now it is the largest per-row RMS, so the hard row is solved as if alone."""
+    def field(x, t):                       # row 0: x' = 3 cos(3t) x, x = exp(sin 3t); the rest stay put
+        return torch.cat([3 * torch.cos(3 * t[:1])[:, None] * x[:1], torch.zeros_like(x[1:])])
+    exact_end = math.exp(math.sin(6.0))
+    solver = Dopri5(rtol=1e-6, atol=1e-6)
+    alone = solver.solve(field, torch.ones(1, 1, dtype=torch.float64), [0.0, 2.0])
+    crowd = solver.solve(field, torch.ones(1000, 1, dtype=torch.float64), [0.0, 2.0])
+    assert crowd.info["accepted_steps"] == alone.info["accepted_steps"]
+    assert float(crowd.last[0, 0]) == float(alone.last[0, 0])
+    assert abs(float(crowd.last[0, 0]) - exact_end) < 1e-6 + 1e-6 * exact_end
+    # graph batches (nodes as rows, (N, 3)) and 1-D states are held per entry; an empty batch is no error
+    nodes = solver.solve(lambda x, t: -x, torch.ones(7, 3, dtype=torch.float64), [0.0, 1.0])
+    torch.testing.assert_close(nodes.last, torch.full((7, 3), math.exp(-1.0), dtype=torch.float64), rtol=1e-5,
+                               atol=1e-6)
+    flat = solver.solve(lambda x, t: -x, torch.ones(4, dtype=torch.float64), [0.0, 1.0])
+    torch.testing.assert_close(flat.last, torch.full((4,), math.exp(-1.0), dtype=torch.float64), rtol=1e-5,
+                               atol=1e-6)
+    assert solver.solve(lambda x, t: -x, torch.zeros(0, 2), [0.0, 1.0]).last.shape == (0, 2)

@@ -193,8 +193,8 @@ def test_resume_refuses_other_settings_and_files_that_are_not_checkpoints(tmp_pa
     ck = tmp_path / "c.pt"
     Trainer(make(), loss_fn, cfg(steps=10), device="cpu", checkpoint_path=ck, run_config={"hidden": 16}).fit(
         sample_batch, stop_at=5)
-    for kwargs, run, field in (({"lr": 0.05}, {"hidden": 16}, "train.lr"), ({"seed": 9}, {"hidden": 16}, "train.seed"),
-                               ({}, {"hidden": 32}, "run.hidden")):
+    for kwargs, run, field in (({"weight_decay": 0.05}, {"hidden": 16}, "train.weight_decay"),
+                               ({"seed": 9}, {"hidden": 16}, "train.seed"), ({}, {"hidden": 32}, "run.hidden")):
         with pytest.raises(InputError, match=f"made with other settings \\({field}\\)"):
             Trainer(make(), loss_fn, cfg(steps=10, **kwargs), device="cpu", checkpoint_path=ck, run_config=run)
     # progress bars and checkpoint frequency may change between the halves of a run
@@ -213,6 +213,103 @@ def test_a_split_run_logs_the_same_history(tmp_path):
     b = Trainer(make(), loss_fn, cfg(steps=40), device="cpu", checkpoint_path=tmp_path / "c.pt").fit(
         sample_batch, log_every=10).history
     assert a == b and len(a) == 4
+
+
+def _nan_gradient_loss(at_call):
+    """A finite loss whose gradient is NaN at the ``at_call``-th call (sqrt at 0: coincident points)."""
+    calls = {"n": 0}
+
+    def loss(model, batch, g):
+        calls["n"] += 1
+        value = loss_fn(model, batch, g)
+        if calls["n"] == at_call:
+            w = model[0].weight
+            value = value + torch.sqrt((w - w.detach()).pow(2).sum())
+        return value
+    return loss
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, None])
+def test_a_non_finite_gradient_stops_before_the_step_and_keeps_finite_weights(tmp_path, grad_clip):
+    """A finite loss with a NaN gradient made every weight NaN at the optimiser step; the next step's NaN loss
+    then overwrote the last good checkpoint with them. Now the step is refused before any weight changes."""
+    ck = tmp_path / "c.pt"
+    t = Trainer(make(), _nan_gradient_loss(6), cfg(steps=20, checkpoint_every=2, grad_clip=grad_clip),
+                device="cpu", checkpoint_path=ck)
+    with pytest.raises(SciflowError, match="gradient norm is nan at step 5 .*step was not taken"):
+        t.fit(sample_batch)
+    assert t.step == 5 and all(bool(torch.isfinite(p).all()) for p in t.model.parameters())
+    state = load_checkpoint(ck)
+    assert state["step"] == 5
+    assert all(bool(torch.isfinite(v).all()) for v in state["model"].values())
+    assert all(bool(torch.isfinite(v).all()) for v in state["ema"]["shadow"])
+
+
+def test_non_finite_weights_never_overwrite_the_last_checkpoint(tmp_path):
+    ck = tmp_path / "c.pt"
+    calls = {"n": 0}
+
+    def corrupting_loss(model, batch, g):      # the weights themselves go NaN inside the 8th step (index 7)
+        calls["n"] += 1
+        if calls["n"] == 8:
+            with torch.no_grad():
+                model[0].weight.fill_(float("nan"))
+        return loss_fn(model, batch, g)
+    t = Trainer(make(), corrupting_loss, cfg(steps=20, checkpoint_every=3), device="cpu", checkpoint_path=ck)
+    with pytest.raises(SciflowError, match=r"loss is nan at step 7; the weights are not finite, so the checkpoint "
+                                           r"of step 6 at .* is kept"):
+        t.fit(sample_batch)
+    state = load_checkpoint(ck)
+    assert state["step"] == 6 and all(bool(torch.isfinite(v).all()) for v in state["model"].values())
+
+
+def test_a_run_stopped_on_a_non_finite_gradient_resumes_with_a_lower_lr(tmp_path):
+    """The error advises a lower lr or grad_clip: resuming with either is accepted (with a warning)."""
+    ck = tmp_path / "c.pt"
+    with pytest.raises(SciflowError, match="gradient norm"):
+        Trainer(make(), _nan_gradient_loss(4), cfg(steps=10), device="cpu", checkpoint_path=ck).fit(sample_batch)
+    with pytest.warns(UserWarning, match=r"lr=0.001 \(was 0.01\), grad_clip=0.5 \(was 1.0\)"):
+        t = Trainer(make(), loss_fn, cfg(steps=10, lr=1e-3, grad_clip=0.5), device="cpu", checkpoint_path=ck)
+    assert t.step == 3
+    assert t.fit(sample_batch).steps == 10
+    assert load_checkpoint(ck)["train_config"]["lr"] == 1e-3
+
+
+def test_averaged_model_then_fit_continues_from_the_training_weights(tmp_path):
+    """averaged_model() copies the EMA weights in (what the methods save); a later fit() went on from them."""
+    whole = Trainer(make(), loss_fn, cfg(steps=20), device="cpu")
+    whole.fit(sample_batch)
+    t = Trainer(make(), loss_fn, cfg(steps=20), device="cpu", checkpoint_path=tmp_path / "c.pt")
+    t.fit(sample_batch, stop_at=8)
+    averaged = t.averaged_model()
+    for p, s in zip(averaged.parameters(), t.ema.shadow):
+        assert torch.equal(p, s)
+    t.averaged_model()                            # twice: still the training weights kept aside
+    t.save()                                      # a checkpoint holds the training weights, not the average
+    for p, s in zip(t.model.parameters(), t.ema.shadow):   # and save() leaves the average in the model
+        assert torch.equal(p, s)
+    resumed = Trainer(make(), loss_fn, cfg(steps=20), device="cpu", checkpoint_path=tmp_path / "c.pt")
+    for p, s in zip(resumed.model.parameters(), t.ema.shadow):
+        assert not torch.equal(p, s)
+    t.fit(sample_batch)
+    resumed.fit(sample_batch)
+    _assert_same_weights_and_ema(whole, t)
+    _assert_same_weights_and_ema(whole, resumed)
+
+
+def test_logs_returned_beside_the_loss_are_averaged_per_window(tmp_path):
+    def logged(model, batch, g):
+        value = loss_fn(model, batch, g)
+        return value, {"double": 2 * value.detach(), "one": 1, "text": "ignored"}
+    res = Trainer(make(), logged, cfg(steps=20), device="cpu").fit(sample_batch, log_every=5)
+    assert len(res.logs) == len(res.history) == 4
+    for h, logs in zip(res.history, res.logs):
+        assert logs["double"] == pytest.approx(2 * h) and logs["one"] == 1.0 and "text" not in logs
+    Trainer(make(), logged, cfg(steps=20), device="cpu", checkpoint_path=tmp_path / "c.pt").fit(
+        sample_batch, stop_at=7, log_every=5)
+    split = Trainer(make(), logged, cfg(steps=20), device="cpu", checkpoint_path=tmp_path / "c.pt").fit(
+        sample_batch, log_every=5)
+    assert split.logs == res.logs and split.history == res.history
 
 
 # -- DDP: two gloo ranks on halves of a batch give the single-process gradient on the whole batch ---------------

@@ -121,3 +121,22 @@ def test_numpy_scalars_in_info_keep_their_values():
     buf.seek(0)
     back = Trajectory.from_state_dict(torch.load(buf, weights_only=True))
     assert back.info == {"steps": 20, "loss": 0.5, "ok": True}
+
+
+def test_rows_with_an_int_keeps_that_one_row():
+    """rows(2) indexed the row axis away: (T, B, 3) states became (T, 3), read as 3 rows of one value."""
+    import numpy as np
+    states = torch.randn(4, 5, 3)
+    tr = Trajectory(times=torch.linspace(0, 1, 4), states=states, extras={"atomic_numbers": torch.arange(1, 6)},
+                    step_extras={"energy": torch.randn(4, 5)})
+    for index in (2, np.int64(2), torch.tensor(2), -3):
+        one = tr.rows(index)
+        assert one.states.shape == (4, 1, 3) and one.n_rows == 1
+        assert torch.equal(one.states[:, 0], states[:, 2])
+        assert one.extras["atomic_numbers"].tolist() == [3]
+        assert torch.equal(one.step_extras["energy"], tr.step_extras["energy"][:, 2:3])
+    assert torch.equal(tr.rows(-1).states[:, 0], states[:, 4])
+    for bad in (5, -6):
+        with pytest.raises(IndexError, match=f"Trajectory.rows: row {bad} is out of range for 5 rows"):
+            tr.rows(bad)
+    assert tr.frames(torch.tensor(1)).times.tolist() == [tr.times[1].item()]

@@ -244,3 +244,34 @@ def test_json_outputs_are_standard_json(tmp_path):
     keep_settings(tmp_path / "settings.json", {"budget": math.inf, "n": 2}, "changed: {changed}")
     with pytest.raises(InputError, match="changed: n"):
         keep_settings(tmp_path / "settings.json", {"budget": math.inf, "n": 3}, "changed: {changed}")
+
+
+def test_atomic_writes_sync_the_file_before_the_rename_and_the_folder_after(tmp_path, molecule, monkeypatch):
+    """Without fsync a power loss after the rename can leave an empty or partial file under the final name."""
+    import os
+    import stat
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode)
+                                                               else "file"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), replace(a, b))[1])
+    write_trajectory(tmp_path / "a.npz", molecule)
+    assert events == ["file", "rename", "dir"]
+    events.clear()
+    from sciflow.core.training.checkpoint import atomic_save
+    atomic_save({"a": torch.zeros(2)}, tmp_path / "c.pt")
+    assert events == ["file", "rename", "dir"]
+
+    def no_sync(fd):     # a file system that cannot sync (EINVAL): the write still happens
+        raise OSError(22, "Invalid argument")
+    monkeypatch.setattr(os, "fsync", no_sync)
+    write_trajectory(tmp_path / "b.npz", molecule)
+    assert (tmp_path / "b.npz").is_file() and not list(tmp_path.glob("*.tmp*"))
+
+    def failed_sync(fd):  # a disk error (EIO): the old file stays, the temporary one goes
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fsync", failed_sync)
+    before = (tmp_path / "a.npz").read_bytes()
+    with pytest.raises(OSError, match="Input/output"):
+        write_trajectory(tmp_path / "a.npz", molecule.frames([0]))
+    assert (tmp_path / "a.npz").read_bytes() == before and not list(tmp_path.glob("*.tmp*"))

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..errors import InputError, check_in_range
 from .base import Cost, PlanCoupling, squared_euclidean
 
-__all__ = ["EntropicOT", "round_to_marginals"]
+__all__ = ["EntropicOT", "round_to_marginals", "sb_coupling"]
 
 
 def round_to_marginals(plan: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -92,3 +92,16 @@ class EntropicOT(PlanCoupling):
 
     def __repr__(self) -> str:
         return f"EntropicOT(eps={self.eps:g})"
+
+
+def sb_coupling(sigma: float, cost: Cost = squared_euclidean, **kwargs: object) -> EntropicOT:
+    """The static Schrödinger-bridge coupling of a Brownian motion of diffusion ``sigma`` over unit time, the
+    coupling that ``BrownianBridgePath(sigma)`` pairs with (SB-CFM): pi(x, y) proportional to
+    exp(-|x - y|^2 / (2 sigma^2)) with the batch's uniform marginals, i.e. ``EntropicOT(eps=2 sigma^2)`` on the
+    raw squared distances. ``Sinkhorn(reg=2 sigma^2)`` is not it: by default Sinkhorn divides the cost by its
+    largest entry first (``normalize_cost=True``), so its reg is relative; ``Sinkhorn(reg=2 sigma^2,
+    normalize_cost=False)`` is the same plan. ``kwargs`` go to ``EntropicOT`` (tol, max_iter, ...)."""
+    sigma = check_in_range("sigma", sigma, 0.0)
+    if sigma == 0:
+        raise InputError("sigma: the Schrödinger bridge of sigma = 0 is exact OT; use ExactOT()")
+    return EntropicOT(2.0 * sigma * sigma, cost, **kwargs)

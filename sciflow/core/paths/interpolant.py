@@ -53,8 +53,10 @@ class LinearPath(InterpolantPath):
 
 
 class BrownianBridgePath(InterpolantPath):
-    """Brownian bridge of diffusion sigma: the Schrödinger-bridge path of SB-CFM
-    (pair with a Sinkhorn coupling of regularisation 2 sigma^2)."""
+    """Brownian bridge of diffusion sigma: the Schrödinger-bridge path of SB-CFM. Pair it with the coupling
+    ``sciflow.core.couplings.sb_coupling(sigma)``, entropic OT at the absolute temperature 2 sigma^2 on squared
+    distances (equal to ``Sinkhorn(reg=2 sigma^2, normalize_cost=False)``; the default ``normalize_cost=True``
+    makes Sinkhorn's reg relative to the largest cost, another coupling)."""
 
     def __init__(self, sigma: float) -> None:
         super().__init__(BridgeSchedule(sigma))

@@ -22,7 +22,8 @@ __all__ = ["ItoHeun"]
 
 
 class ItoHeun(EulerMaruyama):
-    """Drift-Heun Itô scheme; ``diffusion`` is a constant or a callable g(x, t) -> (B, ...) (diagonal noise)."""
+    """Drift-Heun Itô scheme; ``diffusion`` is a constant or a callable g(x, t) returning x's shape (diagonal
+    noise), a scalar or one value per row (B,) (see ``EulerMaruyama``)."""
 
     name = "ito_heun"
 

@@ -10,8 +10,8 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,8 @@ class TrainResult:
     seconds: float
     history: list[float] = field(default_factory=list)   # mean loss of each logging window
     final_loss: float = float("nan")
+    # mean of each value loss_fn logged (``(loss, logs)``) over the same windows ({} where it logged nothing)
+    logs: list[dict[str, float]] = field(default_factory=list)
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -132,6 +134,10 @@ class Trainer:
         self._step_rng: dict[str, Tensor | None] | None = None   # RNG states at the start of an unfinished step
         self.history: list[float] = []
         self._window: list[float] = []        # losses of the logging window in progress (checkpointed)
+        self.log_history: list[dict[str, float]] = []        # window means of loss_fn's logs, beside history
+        self._log_window: list[dict[str, float]] = []
+        self._raw: list[Tensor] | None = None  # the training weights while averaged_model() has the EMA ones in
+        self._saved_step: int | None = None    # step of the checkpoint at checkpoint_path (None: none yet)
         use_amp = config.amp is not None and self.device.type == "cuda"
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if use_amp else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -169,6 +175,8 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "history": list(self.history),
             "window": list(self._window),
+            "log_history": [dict(d) for d in self.log_history],
+            "log_window": [dict(d) for d in self._log_window],
             "train_config": plain(asdict(self.config)),
             "run_config": self.run_config,
             "versions": package_versions(),
@@ -190,16 +198,21 @@ class Trainer:
         ranks = gather_objects({k: (v.cpu() if v is not None else None) for k, v in
                                 (self._step_rng if self._step_rng is not None else self._rng_states()).items()})
         if self.dist.is_main:
-            state = self.state_dict()
-            if self.dist.enabled:
-                state["rank_rng"] = ranks
-            atomic_save(state, path)
+            with self._training_weights():
+                state = self.state_dict()
+                if self.dist.enabled:
+                    state["rank_rng"] = ranks
+                atomic_save(state, path)
+        if path == self.checkpoint_path:
+            self._saved_step = self.step
         barrier()
         return path
 
     def load(self, path: str | os.PathLike) -> None:
         """Resume model, optimiser, EMA, step, RNG states and loss history from a checkpoint made with the same
-        settings (a changed optimisation setting or run configuration is refused, naming it)."""
+        settings (a changed optimisation setting or run configuration is refused, naming it). Only ``lr`` and
+        ``grad_clip`` may differ, with a warning: the remedy for a run that stopped on a non-finite loss or
+        gradient is to resume it with a lower learning rate or a tighter clip."""
         ck = load_checkpoint(path, map_location=self.device)
         missing = [k for k in ("model", "optimizer", "step", "generator", "torch_rng") if k not in ck]
         if ck.get("format") != "sciflow.checkpoint/1" or missing:
@@ -209,12 +222,21 @@ class Trainer:
         ignore = ("progress", "desc", "checkpoint_every", "compile")
         now = {k: v for k, v in plain(asdict(self.config)).items() if k not in ignore}
         before = {k: v for k, v in dict(ck.get("train_config") or {}).items() if k not in ignore}
+        retuned = [k for k in _RETUNABLE if k in before and plain_json(before[k]) != plain_json(now.get(k))]
+        for k in retuned:
+            before[k] = now.get(k)
         changed = [f"train.{k}" for k in changed_keys(plain_json(before), plain_json(now))] + \
                   [f"run.{k}" for k in changed_keys(plain_json(ck.get("run_config") or {}),
                                                     plain_json(self.run_config))]
         if changed:
             raise InputError(f"checkpoint: {path} was made with other settings ({', '.join(changed[:8])}); resume "
-                             f"with the same settings, or remove the checkpoint to start over")
+                             f"with the same settings (only lr and grad_clip may change), or remove the checkpoint "
+                             f"to start over")
+        if retuned:
+            old = dict(ck.get("train_config") or {})
+            warnings.warn(f"checkpoint {path}: resuming with "
+                          f"{', '.join(f'{k}={now.get(k)!r} (was {old[k]!r})' for k in retuned)}; the weights will "
+                          f"differ from those of an uninterrupted run", stacklevel=3)
         try:
             self.model.load_state_dict(ck["model"])
             self.optimizer.load_state_dict(ck["optimizer"])
@@ -247,6 +269,13 @@ class Trainer:
         self.step = int(ck["step"])
         self.history = list(ck.get("history", []))
         self._window = list(ck.get("window", []))
+        logs = ck.get("log_history")      # absent from checkpoints of earlier versions
+        self.log_history = [dict(d) for d in logs] if logs is not None else [{} for _ in self.history]
+        logs = ck.get("log_window")
+        self._log_window = [dict(d) for d in logs] if logs is not None else [{} for _ in self._window]
+        self._raw = None
+        if Path(path) == self.checkpoint_path:
+            self._saved_step = self.step
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, sample_batch: BatchFn, *, stop_at: int | None = None, log_every: int = 50) -> TrainResult:
@@ -255,7 +284,9 @@ class Trainer:
         A KeyboardInterrupt saves a checkpoint first, so re-running resumes where it stopped, with the same
         weights as an uninterrupted run (the unfinished step is redone from its own RNG states; only an interrupt
         landing inside the optimiser and EMA update itself, which follows the backward pass, is not covered).
+        After ``averaged_model()``, training continues from the training weights, not the averaged ones.
         """
+        self._restore_training_weights()
         end = self.config.steps if stop_at is None else min(int(stop_at), self.config.steps)
         start_time, last = time.perf_counter(), float("nan")
         self.train_model.train()
@@ -263,13 +294,15 @@ class Trainer:
                        enabled=self.config.progress, unit="step")
         try:
             while self.step < end:
-                last = self._one_step(sample_batch)
+                last, logs = self._one_step(sample_batch)
                 self._window.append(last)
+                self._log_window.append(logs)
                 # windows close every log_every steps and at the end of the run (not at a stop_at split), so a
                 # split run logs the same history as an uninterrupted one
                 if len(self._window) >= log_every or self.step == self.config.steps:
                     self.history.append(sum(self._window) / len(self._window))
-                    self._window = []
+                    self.log_history.append(_mean_logs(self._log_window))
+                    self._window, self._log_window = [], []
                 if not bar.disable:
                     bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
                 bar.update(1)
@@ -282,9 +315,10 @@ class Trainer:
             bar.close()
         self.save()
         return TrainResult(steps=self.step, seconds=time.perf_counter() - start_time,
-                           history=list(self.history), final_loss=last)
+                           history=list(self.history), final_loss=last,
+                           logs=[dict(d) for d in self.log_history])
 
-    def _one_step(self, sample_batch: BatchFn) -> float:
+    def _one_step(self, sample_batch: BatchFn) -> tuple[float, dict[str, float]]:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         self._step_rng = self._rng_states()
@@ -293,21 +327,36 @@ class Trainer:
         with (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
               else nullcontext()):
             out = self.loss_fn(self.train_model, batch, self.generator)
-        loss = out[0] if isinstance(out, tuple) else out
-        value = float(loss.detach())   # one host sync per step, shared by the check and the log
-        if not all_finite(value):      # under torchrun: True only if every rank's loss is finite
-            self.save()
-            where = f"is {value}" if not math.isfinite(value) else "is not finite on another rank"
-            raise SciflowError(f"training: loss {where} at step {self.step}; lower lr or check the data "
-                               f"(checkpoint saved)")
+        loss, logs = (out[0], _plain_logs(out[1] if len(out) > 1 else None)) if isinstance(out, tuple) else (out, {})
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = None
         if self.config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            norm = nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        elif self.scaler is None and params:
+            norm = _total_norm([p.grad for p in params])
+        # a finite loss can still have a non-finite gradient (sqrt or norm at 0, ...): one optimiser step with
+        # it would make every weight NaN, so it is checked before the step. fp16's GradScaler skips such steps
+        # itself (and lowers its scale). One host sync per step, shared by both checks and the log.
+        check_norm = norm is not None and self.scaler is None
+        if check_norm:
+            value, norm_value = torch.stack([loss.detach().float().reshape(()),
+                                             norm.detach().float().to(loss.device)]).tolist()
+        else:
+            value, norm_value = float(loss.detach()), 0.0
+        if not all_finite(value):      # under torchrun: True only if every rank's loss is finite
+            where = f"is {value}" if not math.isfinite(value) else "is not finite on another rank"
+            raise SciflowError(f"training: loss {where} at step {self.step}; {self._stop_on_non_finite()}")
+        # under DDP the gradients are all-reduced already: every rank sees the same norm and stops together
+        if not math.isfinite(norm_value):
+            raise SciflowError(f"training: gradient norm is {norm_value} at step {self.step} (the loss, {value:.6g}, "
+                               f"is finite; look for an operation without a finite gradient, such as sqrt or norm "
+                               f"at 0); the step was not taken; {self._stop_on_non_finite()}")
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -317,13 +366,87 @@ class Trainer:
             self.ema.update(self.model)
         self.step += 1
         self._step_rng = None
-        return value
+        return value, logs
+
+    def _stop_on_non_finite(self) -> str:
+        """Checkpoint a step that met a non-finite loss or gradient when the weights are still finite (the state
+        at the start of that step); never overwrite the last checkpoint with non-finite weights. Returns what to
+        do next, for the error message."""
+        tensors = list(self.model.state_dict().values()) + (list(self.ema.shadow) if self.ema is not None else [])
+        finite = all(bool(torch.isfinite(v).all()) for v in tensors if v.is_floating_point())
+        advice = "check the data, or resume with a lower lr or grad_clip (both may change on resume)"
+        if self.checkpoint_path is None:
+            return "check the data, or lower lr or grad_clip"
+        if finite:
+            self.save()
+            return f"{advice}; checkpoint of step {self.step} saved to {self.checkpoint_path}"
+        kept = (f"the checkpoint of step {self._saved_step} at {self.checkpoint_path} is kept"
+                if self._saved_step is not None else "no checkpoint was written")
+        return f"the weights are not finite, so {kept}; {advice}"
 
     def averaged_model(self) -> nn.Module:
-        """The model with EMA weights copied in (the model itself when EMA is off)."""
+        """The model with the EMA weights copied in (the model itself when EMA is off), for sampling or saving.
+        The training weights are kept aside: a later ``fit()`` (and any checkpoint) uses them, not the average."""
         if self.ema is not None:
+            if self._raw is None:
+                self._raw = [p.detach().clone() for p in self.model.parameters()]
             self.ema.copy_to(self.model)
         return self.model
+
+    @torch.no_grad()
+    def _restore_training_weights(self) -> None:
+        if self._raw is not None:
+            for r, p in zip(self._raw, self.model.parameters()):
+                p.copy_(r)
+            self._raw = None
+
+    @contextmanager
+    def _training_weights(self) -> Iterator[None]:
+        """The training weights in the model for the duration (a checkpoint written after averaged_model())."""
+        if self._raw is None:
+            yield
+            return
+        raw = self._raw
+        self._restore_training_weights()
+        try:
+            yield
+        finally:
+            self.averaged_model()
+            self._raw = raw
+
+
+_RETUNABLE = ("lr", "grad_clip")    # settings a resumed run may change (the remedy for a non-finite stop)
+
+
+def _plain_logs(logs: Any) -> dict[str, float]:
+    """The numbers (plain or one-element tensors) of a mapping loss_fn returned beside its loss; others are
+    let be, as before logs were kept."""
+    if not isinstance(logs, Mapping):
+        return {}
+    out = {}
+    for k, v in logs.items():
+        if torch.is_tensor(v) and v.numel() == 1:
+            out[str(k)] = float(v.detach())
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[str(k)] = float(v)
+    return out
+
+
+def _mean_logs(window: list[dict[str, float]]) -> dict[str, float]:
+    """Per name, the mean over the steps of the window that logged it."""
+    sums: dict[str, list[float]] = {}
+    for logs in window:
+        for k, v in logs.items():
+            sums.setdefault(k, []).append(v)
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def _total_norm(grads: list[Tensor]) -> Tensor:
+    """The 2-norm of all gradients together (what clip_grad_norm_ measures), without clipping."""
+    total = getattr(nn.utils, "get_total_norm", None)     # torch >= 2.6
+    if total is not None:
+        return total(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def _adamw(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -128,8 +128,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="snapshots: .npz (Xs, dts), ragged npz, .csv or .h5ad")
     p.add_argument("--reference", default="mlp",
                    help="lotka_volterra, repressilator, linear, mlp_gradient, mlp, or zero (vanilla SB)")
-    p.add_argument("--sigma", type=_float_or_auto, default="auto", help="noise level, or auto")
-    p.add_argument("--noise", default="auto", help="additive, multiplicative or auto")
+    p.add_argument("--sigma", type=_float_or_auto, default="auto",
+                   help="noise level, or auto (not for --reference zero: give its Brownian level)")
+    p.add_argument("--noise", default="auto", help="additive, multiplicative or auto (additive for zero)")
     p.add_argument("--rounds", type=integer(0), default=None, help="bridge/refinement rounds (default 8; 0 for zero)")
     p.add_argument("--paths", type=integer(), default=1000, help="bridge paths per round")
     p.add_argument("--calibrate", choices=("auto", "energy", "none"), default="auto",

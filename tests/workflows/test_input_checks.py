@@ -200,7 +200,8 @@ def test_mmsb_weights_of_another_dimension_or_time_range_are_refused_before_work
     refused_before_work(mmsb_wf(tmp_path, tmp_path / "d3.npz"), r"mmsb\.weights: model is 2-D, data is 3-D")
     np.savez(tmp_path / "early.npz", Xs=x, dts=dts - 100)
     refused_before_work(mmsb_wf(tmp_path, tmp_path / "early.npz"),
-                        r"mmsb\.weights: the model predicts from its first snapshot at t=0, but the held-out")
+                        r"mmsb\.weights: with heldout: true the saved model must have been trained on the "
+                        r"even-indexed snapshots of data\.path")
     late = mmsb_wf(tmp_path, LV)
     late["mmsb"]["output"]["predict_times"] = [-1.0]
     refused_before_work(late, r"mmsb\.weights: .*output\.predict_times include -1")

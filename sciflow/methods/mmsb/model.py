@@ -35,6 +35,21 @@ from .refine import drift_nll, fit_drift, increments
 __all__ = ["MMSB"]
 
 
+def _zero_reference_noise(noise: str, sigma: float | str) -> tuple[str, float | str]:
+    """The zero reference is a vanilla Schrödinger bridge: a Brownian reference, g = sigma (``noise="auto"``
+    means additive here). Its sigma must be given: noise selection scores each candidate by simulating the
+    reference alone, and a zero drift reproduces no snapshot at any level, so the scores cannot tell the
+    candidates apart."""
+    if noise not in ("additive", "auto"):
+        raise InputError(f"noise: the zero reference (vanilla Schrödinger bridge) is Brownian, g = sigma; use "
+                         f"noise additive (or auto, which means additive here), got {noise!r}")
+    if isinstance(sigma, str):
+        raise InputError("sigma: the zero reference (vanilla Schrödinger bridge) needs a number (the Brownian "
+                         "level in data units per sqrt(time unit), e.g. --sigma 0.1), not 'auto': a zero drift "
+                         "reproduces no snapshot at any noise level, so the automatic choice cannot rank levels")
+    return "additive", sigma
+
+
 def _vector(drift: nn.Module) -> Tensor:
     return torch.cat([p.detach().reshape(-1) for p in drift.parameters()]) if list(drift.parameters()) \
         else torch.zeros(0, dtype=torch.float64)
@@ -112,9 +127,11 @@ class MMSB(Method):
             raise InputError(f"n_paths: must be >= 1, got {n_paths}")
         check_in_range("h", h, 0.0, low_open=True)
         check_in_range("eps", eps, 0.0, low_open=True)
-        self.auto_sigma = isinstance(sigma, str)
-        if self.auto_sigma and sigma != "auto":
+        if isinstance(sigma, str) and sigma != "auto":
             raise InputError(f"sigma: expected a number > 0 or 'auto', got {sigma!r}")
+        if ref_name == "zero":
+            noise, sigma = _zero_reference_noise(noise, sigma)
+        self.auto_sigma = isinstance(sigma, str)
         self.auto_noise = noise == "auto"
         self.noise: NoiseModel = make_noise("additive" if self.auto_noise else noise,
                                             1.0 if self.auto_sigma else float(sigma))
@@ -434,6 +451,10 @@ class MMSB(Method):
             if reference is None:
                 raise InputError("reference: this model was fitted with a custom module; pass it as reference=")
             cfg["reference"] = reference
+        if cfg["reference"] == "zero" and (cfg.get("sigma") == "auto" or cfg.get("noise") not in ("additive", "auto")):
+            # a vanilla SB saved before its noise had to be additive at a given level: build it with a placeholder
+            # and keep the diffusion it was fitted with (restored from the file below)
+            cfg.update(sigma=1.0, noise="additive")
         obj = cls(**cfg)
         if obj.model is None:
             obj._build(int(cfg["dim"]))

@@ -92,6 +92,17 @@ class ModelSettings(StrictModel):
         REFERENCES.get(v)
         return v
 
+    @model_validator(mode="after")
+    def _zero_is_brownian(self) -> ModelSettings:
+        # vanilla SB: additive noise at a given level, refused at validation rather than after the folder is made
+        if self.reference == "zero":
+            from ...methods.mmsb.model import _zero_reference_noise
+            try:
+                _zero_reference_noise(self.noise, self.sigma)
+            except InputError as e:
+                raise ValueError(str(e).replace("--sigma 0.1", "sigma: 0.1")) from None
+        return self
+
 
 class OutputSettings(StrictModel):
     n_trajectories: int = Field(500, ge=1)

@@ -1,15 +1,12 @@
 """sciflow: scientific trajectories from flow-matching, bridge and conditional generative models.
 
-``import sciflow`` needs only torch, torch-geometric, e3nn and POT; method classes load lazily
-(``sciflow.TSGen`` imports its module on first use).
+Every public name loads lazily (``sciflow.TSGen`` imports its module on first use, ``sciflow.Trajectory`` the
+core and torch), so ``import sciflow`` itself is instant and the command line can catch a Ctrl-C during startup.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
-
-from .core import FlowMatcher, Generator, InputError, SciflowError, Trajectory, make_generator
-from .core.training import TrainConfig, Trainer
 
 __version__ = "0.1.0"
 
@@ -29,6 +26,14 @@ __all__ = [
 ]
 
 _LAZY = {
+    "FlowMatcher": "sciflow.core",
+    "Generator": "sciflow.core",
+    "InputError": "sciflow.core",
+    "SciflowError": "sciflow.core",
+    "Trajectory": "sciflow.core",
+    "make_generator": "sciflow.core",
+    "TrainConfig": "sciflow.core.training",
+    "Trainer": "sciflow.core.training",
     "ConditionalFlow": "sciflow.methods.flow",
     "read_trajectory": "sciflow.io",
     "write_trajectory": "sciflow.io",

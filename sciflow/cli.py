@@ -8,8 +8,6 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from .core.errors import SciflowError
-
 __all__ = ["build_parser", "main"]
 
 
@@ -25,18 +23,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    # every import of torch inside a try: a Ctrl-C while it loads (seconds) is an interrupt, not a traceback;
+    # then SIGINT and SIGTERM (schedulers, timeout) end a run the same way, as a resumable interrupt
     try:
+        from .core.errors import SciflowError
+        from .core.interrupts import install_handlers
+    except KeyboardInterrupt:
+        print("\nsciflow: interrupted", file=sys.stderr)
+        return 130
+    install_handlers()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except SciflowError as e:
         print(f"sciflow: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("sciflow: interrupted; run the same command again to resume", file=sys.stderr)
+        # on a new line: a progress bar may hold the current one
+        print("\nsciflow: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
 
 

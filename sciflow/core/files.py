@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "check_writable", "keep_settings",
-           "open_npz", "plain_json"]
+           "listed_files", "open_npz", "plain_json", "remove_stale_temporaries"]
 
 
 @contextmanager
@@ -199,3 +200,30 @@ def open_npz(path: str | os.PathLike, field: str, want: str) -> Any:
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise InputError(f"{field}: {p} is a single array (.npy), not {want}")
     return z
+
+
+def listed_files(folder: str | os.PathLike, suffixes: tuple[str, ...], *, recursive: bool = False) -> list[Path]:
+    """The files of ``folder`` (and below it with ``recursive``) whose suffix is one of ``suffixes`` (lower case,
+    matched case-insensitively), sorted, leaving out hidden names: a name with a leading dot, such as the
+    temporary file an interrupted ``atomic_path`` write leaves behind, is neither read nor fingerprinted."""
+    root = Path(folder)
+    found = root.rglob("*") if recursive else root.iterdir()
+    return sorted(q for q in found if q.suffix.lower() in suffixes and q.is_file()
+                  and not any(part.startswith(".") for part in q.relative_to(root).parts))
+
+
+#: the names ``atomic_path`` gives its temporary files: ".<stem>.<8 random characters>.tmp<suffix>"
+_TEMPORARY = re.compile(r"^\..*\.[a-z0-9_]{8}\.tmp(\.[^.]+)*$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writes killed mid-way (SIGKILL, power loss) left under ``folder``;
+    returns them. A finished write never leaves one, so only an output folder no process is writing to may be
+    cleaned this way (a workflow's, before it starts)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    stale = [q for q in root.rglob(".*.tmp*") if q.is_file() and _TEMPORARY.match(q.name)]
+    for q in stale:
+        q.unlink(missing_ok=True)
+    return stale

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.files import atomic_path
+from ..core.files import atomic_path, listed_files
 from ..domains.molecules.complexes import Complex, ComplexTopology, pocket_indices
 
 __all__ = [
@@ -210,7 +210,7 @@ def read_dataset(path: str | os.PathLike, *, complexes: Sequence[str] | None = N
     """An HDF5 file, or a folder: every ``*.h5`` below it (sorted), concatenated."""
     p = Path(path)
     if p.is_dir():
-        files = sorted(p.rglob("*.h5"))
+        files = listed_files(p, (".h5",), recursive=True)
         if not files:
             raise InputError(f"data: no .h5 file under {p}")
         return [t for fp in files for t in read_h5(fp, complexes=complexes)]

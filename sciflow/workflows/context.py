@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import torch
 
 from ..core.files import atomic_write_json, atomic_write_text
+from ..core.interrupts import raise_if_interrupted
 from ..core.random import make_generator
 from ..core.training import DistInfo, progress
 from ..core.trajectory import Trajectory
@@ -121,6 +122,7 @@ class RunContext:
         self._handed_out.clear()
         atomic_write_json(self._marker(key), {"key": str(key), **(info or {}), _FILES: files},
                           strict=False)      # state: read back by sciflow only, NaN kept
+        raise_if_interrupted()        # an interrupt swallowed by a C library's callback ends the run here
 
     def done_info(self, key: Any) -> dict[str, Any]:
         """What ``mark_done`` recorded for ``key`` (without its file list)."""

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..core.errors import InputError
-from ..core.files import atomic_write_json, atomic_write_text, keep_settings
+from ..core.files import atomic_write_json, atomic_write_text, keep_settings, remove_stale_temporaries
 from ..core.training import barrier, init_distributed, package_versions
 from .context import STATE_DIR, RunContext, recorded_files
 from .registry import TaskSpec, get_task
@@ -199,6 +199,7 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
             shutil.rmtree(out / STATE_DIR)
         _check_same_settings(settings, wf)
         _check_same_inputs(out, prints)
+        remove_stale_temporaries(out)        # what a killed run's unfinished writes left (never a final file)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
         atomic_write_json(out / "run.json", {

@@ -210,3 +210,37 @@ def test_mmsb_weights_of_another_dimension_or_time_range_are_refused_before_work
     refused_before_work(wrong, r"mmsb\.weights: .*holds a 'tsgen' model, not 'mmsb'")
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")
     refused_before_work(mmsb_wf(tmp_path, tmp_path / "bad.npz"), r"mmsb\.data: ")
+
+
+def test_hidden_files_are_not_read_and_a_killed_runs_temporaries_are_removed(tmp_path):
+    """A hidden file in an input folder is neither read nor fingerprinted (it was read but not fingerprinted,
+    so replacing it resumed silently with stale results); the temporary files a killed run's unfinished writes
+    left in the output folder are removed when a run starts (they tripped readers of the outputs)."""
+    rx = tmp_path / "rx"
+    rx.mkdir()
+    shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
+    shutil.copy(EXAMPLES / "rxn009328.xyz", rx / ".hid.xyz")
+    wf = tsgen_wf(tmp_path, rx)
+    assert run_workflow(wf)["written"] == 1
+    out = tmp_path / "out"
+    assert not (out / "xyz" / ".hid.xyz").exists()
+    stale = out / "xyz" / ".rxn.k2x9_a0q.tmp.xyz"              # the name atomic_path gives its temporary
+    stale.write_text("")
+    keep = out / "xyz" / ".notes.tmp"                          # a hidden file of another kind stays
+    keep.write_text("mine")
+    assert run_workflow(wf)["written"] == 1
+    assert not stale.exists() and keep.read_text() == "mine"
+
+
+def test_listed_files_leave_out_hidden_names_at_any_depth(tmp_path):
+    from sciflow.core.files import listed_files
+    from sciflow.domains.robots import scenario_files
+    (tmp_path / "a.YAML").write_text("x")
+    (tmp_path / ".b.yaml").write_text("x")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "c.yaml").write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.yaml").write_text("x")
+    assert [p.name for p in listed_files(tmp_path, (".yaml",))] == ["a.YAML"]
+    assert [p.name for p in listed_files(tmp_path, (".yaml",), recursive=True)] == ["a.YAML", "d.yaml"]
+    assert [p.name for p in scenario_files(tmp_path)] == ["a.YAML"]

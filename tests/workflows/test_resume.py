@@ -104,3 +104,35 @@ def test_fresh_removes_the_old_runs_recorded_outputs(tmp_path):
     assert (tmp_path / "out" / "samples" / "pitch_1.npz").is_file()
     assert not (tmp_path / "out" / "samples" / "pitch_1.xyz").exists()
     assert (tmp_path / "out" / "mine.txt").read_text() == "not the run's"     # only recorded files go
+
+
+def test_an_interrupt_swallowed_on_its_way_ends_the_run_at_the_next_finished_item(tmp_path):
+    """A SIGINT raised inside a C library's callback can be swallowed there (seen with tblite); the handler's
+    flag makes the next finished item end the run, after its marker is written. SIGTERM is the same interrupt."""
+    import os
+    import signal
+
+    from sciflow.core import interrupts
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        interrupts.install_handlers()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert interrupts.interrupted()
+        c = RunContext(output=tmp_path, seed=0, device=torch.device("cpu"), dist=DistInfo(0, 1, 0))
+        c.write_text("items/a.txt", "a")
+        with pytest.raises(KeyboardInterrupt):
+            c.mark_done("a")
+        assert c.is_done("a")                                  # the finished item was recorded first
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        interrupts._flag.clear()
+
+
+def test_importing_sciflow_loads_no_torch_until_a_name_is_used():
+    import subprocess
+    import sys
+    code = "import sys, sciflow; print('torch' in sys.modules); print(sciflow.Trajectory.__name__)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["False", "Trajectory"]      # names load on first use

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import InputError
-from ...core.files import atomic_write_text
+from ...core.files import atomic_write_text, listed_files
 from .car import Car, CarParams
 from .collision import CollisionChecker
 from .world import World
@@ -326,7 +326,7 @@ def scenario_files(folder: str | os.PathLike) -> list[Path]:
     f = Path(folder)
     if not f.is_dir():
         raise InputError(f"scenarios: no folder at {f}")
-    files = sorted(q for q in f.iterdir() if q.suffix.lower() in (".yaml", ".yml", ".json") and q.is_file())
+    files = listed_files(f, (".yaml", ".yml", ".json"))
     if not files:
         raise InputError(f"scenarios: no .yaml/.yml/.json files in {f}")
     return files

@@ -18,6 +18,7 @@ import torch
 from pydantic import Field, PrivateAttr, model_validator
 
 from ...core.errors import InputError
+from ...core.files import listed_files
 from ...core.registry import ODE_SOLVERS
 from ..context import RunContext
 from ..registry import register_task
@@ -103,7 +104,7 @@ class TSGenTask(StrictModel):
 def _reaction_files(folder: Path) -> tuple[list[Path], dict[str, Path]]:
     """The reaction files of a folder and their stems; refuses an empty folder, two files with one stem and a
     reactant or product file without its partner (nothing is read)."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _SUFFIXES)
+    files = listed_files(folder, _SUFFIXES)
     if not files:
         raise InputError(f"reactions: {folder} holds no {', '.join(_SUFFIXES)} files")
     by_name: dict[str, Path] = {}

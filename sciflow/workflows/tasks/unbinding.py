@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from ...core.errors import InputError
 from ...core.fields import BATCH
+from ...core.files import listed_files
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel
@@ -63,7 +64,7 @@ def _inputs(folder: str) -> list[Path]:
         return [p]
     if not p.is_dir():
         raise InputError(f"unbinding.complexes: no file or folder at {p}")
-    files = sorted(q for q in p.iterdir() if q.suffix.lower() in (".pdb", ".h5", ".hdf5"))
+    files = listed_files(p, (".pdb", ".h5", ".hdf5"))
     if not files:
         raise InputError(f"unbinding.complexes: no .pdb or .h5 file in {p}")
     stems = [f.stem for f in files]

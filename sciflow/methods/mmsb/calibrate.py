@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ...core.errors import InputError
 from ...core.random import make_generator
+from ...core.training import progress
 from ...domains.cells.dynamics import NoiseModel
 from ...domains.cells.snapshots import Snapshots
 from .predict import simulate
@@ -62,7 +63,8 @@ def _objective(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, targets: l
 
 
 def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *, scale: Tensor | None = None,
-                        replicas: int = 4, h: float = 0.01, max_iter: int = 40, seed: int = 0) -> dict[str, Any]:
+                        replicas: int = 4, h: float = 0.01, max_iter: int = 40, seed: int = 0,
+                        show_progress: bool = False) -> dict[str, Any]:
     """Fit the parameters of ``drift`` in place by the energy distance above; returns the objective before and
     after, whether the new parameters were kept, and the time taken.
 
@@ -72,6 +74,7 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         snaps: training snapshots; paths start from every cell of the first one.
         scale: per-dimension scale of the coordinates the distance is measured in (default: none).
         replicas: paths per starting cell. h: largest Itô-Heun step. seed: seed of the common noise.
+        show_progress: a bar over the objective evaluations (L-BFGS makes at most 1.25 ``max_iter``).
     """
     params = [p for p in drift.parameters() if p.requires_grad]
     n_par = sum(p.numel() for p in params)
@@ -103,9 +106,11 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
                 "seconds": time.perf_counter() - start}
     best = {"loss": before, "params": [p.detach().clone() for p in params]}
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(max_iter), line_search_fn="strong_wolfe")
+    bar = progress(total=opt.defaults["max_eval"], desc="mmsb calibration", enabled=show_progress, unit="eval")
 
     def closure() -> Tensor:
         opt.zero_grad()
+        bar.update(1)
         loss = value(True)
         if not bool(torch.isfinite(loss)):
             raise _Diverged
@@ -118,6 +123,8 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         opt.step(closure)
     except (_Diverged, InputError):      # a trial step made the paths blow up: keep the best point seen
         pass
+    finally:
+        bar.close()
     with torch.no_grad():
         for p, v in zip(params, best["params"]):
             p.copy_(v)

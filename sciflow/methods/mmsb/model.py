@@ -296,7 +296,8 @@ class MMSB(Method):
             calib = "energy" if c["reference"] in MECHANISTIC else "none"
         if calib == "energy":
             info = calibrate_reference(ref, self.noise, snaps, scale=self.standardizer.scale,
-                                       replicas=c["calibrate_replicas"], h=c["h"], seed=seed)
+                                       replicas=c["calibrate_replicas"], h=c["h"], seed=seed,
+                                       show_progress=show_progress)
             self.history.append({"round": done, "step": "calibration", "params": self.reference_params, **info})
         self.model["reference"].eval()
         seconds = time.perf_counter() - start

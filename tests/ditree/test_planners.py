@@ -268,3 +268,19 @@ def test_clear_discs_at_every_step_mean_a_clear_body_between_the_steps():
         worst = max(worst, float(torch.cdist(pts, ends).min(-1).values.max()) - p.disc_radius)
     assert worst > 0.005                                   # the plain discs miss part of the swept body ...
     assert worst <= p.sweep_margin                         # ... the widened ones do not
+
+
+def test_a_plan_found_after_the_budget_is_not_returned_as_one():
+    """The budget is checked between iterations, so the last one can end past it; plan() then raises
+    PlanningFailed instead of returning the late plan (run_once already counted it as a failure)."""
+    from sciflow.domains.robots import Scenario
+    from sciflow.methods.ditree import DiTree
+    from sciflow.methods.ditree.method import PlanningFailed
+    model = DiTree.load("models/ditree")                      # the shipped weights, found from anywhere
+    sc = Scenario.from_dict({"name": "near", "budget_s": 5.0, "map": {"bounds": [0, 0, 10, 10]},
+                             "start": [2, 5, 0, 1, 0], "goal": {"x": 3.3, "y": 5, "radius": 0.5}})
+    assert model.solve(sc, generator=make_generator(0)).success               # easy within 5 s
+    late = model.solve(sc, budget_s=1e-4, generator=make_generator(0))        # one iteration takes longer
+    assert not late.success and late.info["overrun"]
+    with pytest.raises(PlanningFailed):
+        model.plan(sc, budget_s=1e-4, generator=make_generator(0))

@@ -261,7 +261,12 @@ class DiTree(Method):
             self.model.to(device)
         pl = self.planner(planner)
         problem = Problem.from_scenario(scenario, device) if planner != "rrt" else scenario
-        return pl.solve(problem, budget_s=budget_s, generator=generator, keep_tree=keep_tree)
+        res = pl.solve(problem, budget_s=budget_s, generator=generator, keep_tree=keep_tree)
+        budget = scenario.budget_s if budget_s is None else budget_s
+        if res.success and res.time_s > budget:
+            # the budget is checked between iterations, so the last one can end past it: not a plan within it
+            res.success, res.info["overrun"] = False, True
+        return res
 
     def plan(self, scenario: Scenario | str | os.PathLike, *, planner: str = "ditree", budget_s: float | None = None,
              generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Trajectory:

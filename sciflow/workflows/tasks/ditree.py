@@ -145,7 +145,7 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
                 m, res = run_once(planner, sc, seed=seed, budget_s=cfg.budget_s or sc.budget_s,
                                   device=ctx.device, keep_tree=cfg.pictures and seed == 0)
                 stem = f"{sc.name}-{cfg.planner}-s{seed}"
-                if res.success:
+                if m["success"] and m.get("verified", False):     # a plan past the budget is not exported
                     traj = plan_trajectory(res, scenario=sc.name)
                     for fmt in cfg.formats:
                         export_plan(ctx.path(f"plans/{stem}.{fmt}"), traj, writer=writer if fmt == "npz" else None)

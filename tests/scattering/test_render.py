@@ -275,3 +275,17 @@ def test_jump_count_starts_afresh_each_render():
         tracer.render(2, generator=make_generator(5), progress=False)
         counts.append(tracer.jumps)
     assert counts[0] > 0 and counts[0] == counts[1]
+
+
+def test_the_learned_tracer_runs_its_cvaes_on_the_render_device_and_refuses_bad_devices_first():
+    """The CVAEs follow the render's device (they stayed on the CPU); an unusable device is refused before
+    anything moves, so the model keeps its weights."""
+    from sciflow.domains.photons.scene import make_scene
+    from sciflow.methods.scattering.api import make_tracer
+    tracer = make_tracer(make_scene("sphere", sigma_r=16, width=4, height=4), "cvae")
+    before = {k: v.clone() for k, v in tracer.model.model.state_dict().items()}
+    with pytest.raises(InputError, match="device"):
+        tracer.render(1, device="meta", progress=False)
+    assert tracer.model.device.type == "cpu"
+    assert all(torch.equal(before[k], v) for k, v in tracer.model.model.state_dict().items())
+    assert tracer.render(1, device="cpu", progress=False).paths == 16

@@ -15,7 +15,8 @@ SIGMA_MAX = 300.0
 #: Largest |g| of the training range.
 G_MAX = 0.999
 #: Thinnest sphere (in mean free paths) the learned tracer jumps through by default; thinner ones are walked
-#: event by event (scatGen's next-event estimate is biased there; docs/scattering.md, "Round 3").
+#: event by event. scatGen's next-event estimate is 10-29 % high in spheres of 4-16 mean free paths, above this
+#: threshold too: the threshold only lowers the share of light that passes through it (docs/scattering.md).
 MIN_SIGMA_R = 6.0
 
 

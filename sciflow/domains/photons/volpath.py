@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ...core.errors import InputError, check_in_range
 from ...core.random import rand
+from ...core.training.device import check_device
 from ...core.training.progress import progress as progress_bar
 from .phase import hg_pdf, hg_sample
 from .scene import Scene
@@ -124,7 +125,7 @@ class VolumePathTracer:
             raise InputError(f"spp: must be a whole number >= 1, got {spp}")
         if time_budget is not None:
             check_in_range("time_budget", time_budget, 0.0, low_open=True)
-        device = torch.device(device)
+        device = check_device(device)
         cam, shape, med = self.scene.camera, self.scene.shape, self.scene.medium
         npix = cam.width * cam.height
         total = npix * int(spp) if spp is not None else 1 << 62

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import check_in_range
+from ...core.training.device import check_device
 from ...domains.photons.conditions import MIN_SIGMA_R
 from ...domains.photons.fields import EXIT_DIR, EXIT_POS, NEE_WEIGHT, SCATTER_DIR, SCATTER_POS, SURVIVAL
 from ...domains.photons.frames import local_to_world
@@ -41,8 +42,13 @@ class SphereTracingCVAETracer(VolumePathTracer):
         self.jumps = 0
 
     def render(self, *args: Any, **kw: Any) -> RenderResult:
-        """As ``VolumePathTracer.render``; the jump count starts afresh like the event count."""
+        """As ``VolumePathTracer.render``; the jump count starts afresh like the event count, and the CVAEs run
+        on the render's device (a model loaded on the CPU copied every jump's rows to the host and back)."""
         self.jumps = 0
+        device = check_device(kw.get("device", "cpu"))                    # refused before anything moves
+        net = getattr(self.model, "model", None)        # the CVAEs (an exact walk sampler has no network)
+        if isinstance(net, torch.nn.Module):
+            net.to(device)
         return super().render(*args, **kw)
 
     def medium_event(self, x: Tensor, w: Tensor, beta: Tensor, generator: torch.Generator | None

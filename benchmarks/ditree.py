@@ -38,7 +38,7 @@ from sciflow.methods.ditree import DiTree
 from sciflow.methods.ditree.evaluate import run_once, success_curve, summarize
 from sciflow.methods.ditree.method import baseline_planner
 
-SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0}
+SEED0 = {"forest": 10_000, "maze": 0, "bugtrap": 0, "corridors": 0, "rooms": 0}
 ID_FAMILY = "forest"
 LABEL = {"ditree": "DiTree (ours)", "policy": "policy alone", "sst": "SST (sciflow)", "rrt": "OMPL RRT (control)",
          "rrt-torch": "RRT (sciflow, random controls)", "ditree-rf0": "DiTree, policy expansions only (random_frac 0)",

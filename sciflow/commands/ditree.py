@@ -6,6 +6,9 @@ from pathlib import Path
 
 from ._args import fraction, integer, number, output_file, output_folder, output_model, positive, print_json
 
+#: sciflow.data.robot_maps.FAMILIES, spelt out so that building the parser imports no torch (a test compares them)
+_FAMILIES = ("forest", "maze", "corridors", "bugtrap", "rooms")
+
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
                 "flow map; needs a model made by `sciflow ditree distill`); default: the model's own choice")
@@ -188,7 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
     m = verbs.add_parser("maps", help="write procedurally generated scenario files of one map family")
-    m.add_argument("--family", required=True, choices=("forest", "maze", "corridors", "bugtrap"))
+    m.add_argument("--family", required=True, choices=_FAMILIES)
     m.add_argument("--n", type=integer(), default=20)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--budget", type=positive(), default=5.0, help="budget_s written into each scenario")
@@ -197,7 +200,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=_maps)
 
     d = verbs.add_parser("demos", help="expert demonstrations on one map family (resumable)")
-    d.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"))
+    d.add_argument("--family", default="forest", choices=_FAMILIES)
     d.add_argument("--n", type=integer(), default=400, help="number of maps (one expert demonstration each at most)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--parts", required=True, type=output_folder(), help="folder of resumable part files")

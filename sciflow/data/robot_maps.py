@@ -11,6 +11,10 @@ goal region, and rejects layouts where no disc of the car's covering radius can 
 - ``corridors``: a serpentine of walls with gaps at alternating ends, plus a few posts; start at the bottom,
   goal at the top.
 - ``bugtrap``: a C-shaped trap around the start whose mouth faces away from the goal, plus scattered posts.
+- ``rooms``: a 3 x 3 grid of rooms; walls between neighbours have a door (a spanning tree of doors plus extra
+  ones at random), each room holds a few pieces of furniture (boxes and discs); start in one corner room, goal
+  in the opposite one. Added after the policy and every planner setting were chosen, and never used to choose
+  anything: the held-out family of the DiTree benchmark.
 """
 from __future__ import annotations
 
@@ -20,15 +24,15 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.random import make_generator, rand, randint
+from ..core.random import make_generator, rand, randint, randperm
 from ..domains.robots.car import CarParams
 from ..domains.robots.scenario import GoalRegion, Scenario
 from ..domains.robots.world import World
 
 __all__ = ["FAMILIES", "connected", "make_scenario", "make_scenarios"]
 
-FAMILIES = ("forest", "maze", "corridors", "bugtrap")
-_OFFSET = {"forest": 0, "maze": 1_000_000, "corridors": 2_000_000, "bugtrap": 3_000_000}
+FAMILIES = ("forest", "maze", "corridors", "bugtrap", "rooms")
+_OFFSET = {"forest": 0, "maze": 1_000_000, "corridors": 2_000_000, "bugtrap": 3_000_000, "rooms": 4_000_000}
 WALL = 0.15     # wall thickness, m
 
 
@@ -177,7 +181,62 @@ def _bugtrap(g: torch.Generator, size: float) -> tuple[list, list, tuple, tuple]
     return rects, discs, start, goal
 
 
-_BUILDERS = {"forest": _forest, "maze": _maze, "corridors": _corridors, "bugtrap": _bugtrap}
+def _rooms(g: torch.Generator, size: float) -> tuple[list, list, tuple, tuple]:
+    n = 3
+    cs = size / n
+    # doors: a random spanning tree over the rooms (every room reachable), then each other wall with prob. 0.3
+    walls = [((i, j), (i, j + 1)) for i in range(n) for j in range(n - 1)] + \
+            [((i, j), (i + 1, j)) for i in range(n - 1) for j in range(n)]
+    order = [walls[k] for k in randperm(len(walls), generator=g).tolist()]
+    parent = {(i, j): (i, j) for i in range(n) for j in range(n)}
+
+    def root(a: tuple[int, int]) -> tuple[int, int]:
+        while parent[a] != a:
+            a = parent[a]
+        return a
+    doors = set()
+    for a, b in order:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+            doors.add((a, b))
+        elif _u(g, 0, 1) < 0.3:
+            doors.add((a, b))
+    rects: list = []
+    for a, b in walls:
+        (i, j), (i2, j2) = a, b
+        vertical = j2 != j                          # rooms side by side: the wall runs along y at x = (j + 1) cs
+        lo = (i if vertical else j) * cs
+        at = (j + 1) * cs if vertical else (i + 1) * cs
+        pieces = [(lo, lo + cs)]
+        if (a, b) in doors:
+            width = _u(g, 0.9, 1.3)
+            s = _u(g, lo + 0.3, lo + cs - 0.3 - width)
+            pieces = [(lo, s), (s + width, lo + cs)]
+        for p0, p1 in pieces:
+            if p1 - p0 > 1e-6:
+                rects.append([at - WALL / 2, p0, at + WALL / 2, p1] if vertical else [p0, at - WALL / 2, p1, at + WALL / 2])
+    corner = _i(g, 4)                               # start corner; the goal is in the opposite one
+    si, sj = (0 if corner in (0, 1) else n - 1), (0 if corner in (0, 2) else n - 1)
+    gi, gj = n - 1 - si, n - 1 - sj
+    start = ((sj + 0.5) * cs + _u(g, -0.4, 0.4), (si + 0.5) * cs + _u(g, -0.4, 0.4), _u(g, -math.pi, math.pi))
+    goal = ((gj + 0.5) * cs + _u(g, -0.5, 0.5), (gi + 0.5) * cs + _u(g, -0.5, 0.5))
+    discs = []
+    for i in range(n):                              # furniture, kept off the room centre where start/goal sit
+        for j in range(n):
+            for _ in range(_i(g, 3)):
+                cx, cy = (j + 0.5) * cs + _u(g, -1.2, 1.2), (i + 0.5) * cs + _u(g, -1.2, 1.2)
+                if math.hypot(cx - (j + 0.5) * cs, cy - (i + 0.5) * cs) < 0.9:
+                    continue
+                if _u(g, 0, 1) < 0.5:
+                    discs.append([cx, cy, _u(g, 0.15, 0.3)])
+                else:
+                    w, h = _u(g, 0.3, 0.8), _u(g, 0.3, 0.8)
+                    rects.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return rects, discs, start, goal
+
+
+_BUILDERS = {"forest": _forest, "maze": _maze, "corridors": _corridors, "bugtrap": _bugtrap, "rooms": _rooms}
 
 
 def make_scenario(family: str, seed: int, *, budget_s: float = 5.0, size: float = 10.0, goal_radius: float = 0.5,

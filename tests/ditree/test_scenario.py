@@ -32,6 +32,19 @@ def test_generated_families_round_trip_and_are_deterministic(tmp_path):
         back = load_scenario(save_scenario(tmp_path / f"{fam}.yaml", a))
         assert back.to_dict() == a.to_dict()
         assert make_scenario(fam, 4).to_dict() != a.to_dict()
+    from sciflow.commands.ditree import _FAMILIES
+    assert _FAMILIES == FAMILIES                      # the CLI's choices
+
+
+def test_the_rooms_family_is_walled_rooms_with_the_goal_in_the_opposite_corner():
+    from sciflow.data.robot_maps import connected
+    for seed in range(5):
+        sc = make_scenario("rooms", seed)
+        sx, sy = sc.start[:2]
+        assert abs(sc.goal.x - sx) > 3.0 and abs(sc.goal.y - sy) > 3.0          # opposite corner rooms
+        assert connected(sc.world, (sx, sy), (sc.goal.x, sc.goal.y), sc.robot.disc_radius + 0.02)
+        walls = [r for r in sc.world.rectangles.tolist() if max(r[2] - r[0], r[3] - r[1]) > 1.0]
+        assert len(walls) >= 12                       # 12 walls between neighbouring rooms, a door splits one in two
 
 
 def _bad(mutate):

@@ -204,7 +204,7 @@ def _rooms(g: torch.Generator, size: float) -> tuple[list, list, tuple, tuple]:
             doors.add((a, b))
     rects: list = []
     for a, b in walls:
-        (i, j), (i2, j2) = a, b
+        (i, j), (_, j2) = a, b
         vertical = j2 != j                          # rooms side by side: the wall runs along y at x = (j + 1) cs
         lo = (i if vertical else j) * cs
         at = (j + 1) * cs if vertical else (i + 1) * cs

@@ -284,3 +284,29 @@ def test_a_plan_found_after_the_budget_is_not_returned_as_one():
     assert not late.success and late.info["overrun"]
     with pytest.raises(PlanningFailed):
         model.plan(sc, budget_s=1e-4, generator=make_generator(0))
+
+
+def test_sst_takes_a_batch_of_new_nodes_one_after_another():
+    """Within a batch, a node replaces its witness's representative only if cheaper than the one the batch's
+    earlier rows left there, and sees the witnesses earlier rows made (before: every row was compared with the
+    batch's start, so the last of several rows near one witness won whatever its cost)."""
+    from math import inf
+
+    from sciflow.methods.ditree.sst import assign_rows
+    # rows 0-2 near existing witness 0 (representative cost 5.0); rows 3 and 4 far from it but close together
+    costs = [4.0, 4.5, 3.0, 2.0, 1.0]
+    dmin, wnear = [0.1, 0.1, 0.1, 1.0, 1.0], [0, 0, 0, 0, 0]
+    pair = [[0.0] * 5 for _ in range(5)]
+    for a, b in ((3, 4), (4, 3)):
+        pair[a][b] = 0.05
+    for a in range(3):
+        for b in (3, 4):
+            pair[a][b] = pair[b][a] = 1.0
+    kept, witness, made = assign_rows(costs, [False] * 5, dmin, wnear, pair, lambda w: 5.0, 1, 0.3)
+    # row 1 (4.5) is costlier than row 0 (4.0), which now holds witness 0: not kept; row 2 (3.0) replaces it;
+    # row 3 makes witness 1, row 4 (cheaper, 0.05 away) replaces row 3 there instead of making another witness
+    assert kept == [0, 2, 3, 4] and witness == [0, 0, 1, 1] and made == [3]
+    # a goal-reaching row is always kept; an unreached witness has no representative (infinite cost)
+    kept, witness, made = assign_rows([9.0, 9.0], [True, False], [0.1, 0.1], [0, 0], [[0, 1], [1, 0]],
+                                      lambda w: inf, 1, 0.3)
+    assert kept == [0, 1] and witness == [-2, 0] and made == []

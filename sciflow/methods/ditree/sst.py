@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from .planners import add_edges, propagate_edges
 from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
 from .tree import PlanResult, Tree
 
-__all__ = ["SSTPlanner"]
+__all__ = ["SSTPlanner", "assign_rows"]
 
 
 def _metric(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
@@ -30,6 +31,40 @@ def _metric(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
     dxy = torch.cdist(a[:, :2], b[:, :2]) ** 2
     dth = torch.remainder(a[:, None, 2] - b[None, :, 2] + math.pi, 2 * math.pi) - math.pi
     return torch.sqrt(dxy + (w * dth) ** 2)
+
+
+def assign_rows(costs: list[float], reached: list[bool], dmin: list[float], wnear: list[int], pair: list[list[float]],
+                rep_cost: Callable[[int], float], n_wit: int, delta_s: float) -> tuple[list[int], list[int], list[int]]:
+    """SST's acceptance of one batch of new nodes, taken one after another as sequential SST would.
+
+    Row k (cost ``costs[k]``; nearest existing witness ``wnear[k]`` at ``dmin[k]``; ``pair`` the rows' distances
+    to each other) is kept if it reached the goal, or if no witness (the batch's earlier new ones included) lies
+    within ``delta_s`` (it becomes a new witness, numbered after the ``n_wit`` existing ones), or if it is cheaper
+    than its witness's representative as it stands after the earlier rows (``rep_cost(w)`` at the start).
+    Returns (kept row positions, the witness each replaces or makes, -2 for goal rows; rows that made witnesses).
+    """
+    held: dict[int, float] = {}                    # witness -> cost of the representative this batch gave it
+    made: list[int] = []
+    kept, witness = [], []
+    for k, c in enumerate(costs):
+        if reached[k]:
+            kept.append(k)
+            witness.append(-2)
+            continue
+        d, w = dmin[k], wnear[k]
+        for i, j in enumerate(made):
+            if pair[k][j] < d:
+                d, w = pair[k][j], n_wit + i
+        if d > delta_s:
+            kept.append(k)
+            witness.append(n_wit + len(made))
+            held[n_wit + len(made)] = c
+            made.append(k)
+        elif c < (held[w] if w in held else rep_cost(w)):
+            kept.append(k)
+            witness.append(w)
+            held[w] = c
+    return kept, witness, made
 
 
 class SSTPlanner:
@@ -85,25 +120,16 @@ class SSTPlanner:
                 dw = _metric(new_pose, wit_t, self.w)
                 dmin, wnear = dw.min(dim=1)
                 dmin, wnear = dmin.tolist(), wnear.tolist()
-                accepted, replaced = [], []
-                for k, b in enumerate(rows):
-                    c_new = par_time[b] + ends[b] * problem.dt
-                    if bool(prop["reached"][b]):
-                        accepted.append(b)
-                        replaced.append(-2)
-                        continue
-                    if dmin[k] > self.delta_s:
-                        wit.append(new_pose[k].tolist())
-                        rep.append(-1)
-                        accepted.append(b)
-                        replaced.append(len(wit) - 1)
-                        continue
-                    w = wnear[k]
-                    r = rep[w]
-                    r_cost = float(tree.time[r]) if r >= 0 else math.inf
-                    if c_new < r_cost:
-                        accepted.append(b)
-                        replaced.append(w)
+                costs = [par_time[b] + ends[b] * problem.dt for b in rows]
+                reached = [bool(prop["reached"][b]) for b in rows]
+                pair = _metric(new_pose, new_pose, self.w).tolist()
+                pos, replaced, made = assign_rows(
+                    costs, reached, dmin, wnear, pair, lambda w: float(tree.time[rep[w]]) if rep[w] >= 0 else math.inf,
+                    len(wit), self.delta_s)
+                for k in made:
+                    wit.append(new_pose[k].tolist())
+                    rep.append(-1)
+                accepted = [rows[k] for k in pos]
                 if not accepted:
                     continue
                 new, goal_node = add_edges(problem, tree, parents, prop, accepted)

@@ -64,6 +64,13 @@ def test_shipped_workflow_runs_on_the_shipped_model(tmp_path):
     pred = read_trajectories(out / "predictions.npz")
     assert pred.times.tolist() == [1.0, 12.0] and pred.states.shape[1:] == (150, 2)
     assert (out / "mmsb.png").stat().st_size > 20_000
+    # run again: the finished outputs are kept, not made again; a deleted one is made again
+    stamp = (out / "trajectories.npz").stat().st_mtime_ns
+    assert main(["run", str(wf)]) == 0
+    assert (out / "trajectories.npz").stat().st_mtime_ns == stamp
+    (out / "mmsb.png").unlink()
+    assert main(["run", str(wf)]) == 0
+    assert (out / "mmsb.png").is_file() and json.loads((out / "metrics.json").read_text())["params"] == p
 
 
 def test_cli_refuses_bad_json_and_numbers_before_any_work(tmp_path, capsys):

@@ -7,6 +7,7 @@ predictions to each held-out odd-indexed snapshot is reported (the SBIRR / SnapM
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -231,6 +232,9 @@ def run(cfg: MMSBTask, ctx: RunContext) -> dict[str, Any]:
                            "fit": model.info.get("fit", {})}
     if not ctx.is_main:
         return out
+    if ctx.is_done("outputs"):        # a finished run's outputs (all still there): not made again
+        ctx.log("resuming: the outputs are already written")
+        return json.loads((ctx.output / "metrics.json").read_text())
     g = ctx.generator("outputs")
     traj = model.trajectories(cfg.output.n_trajectories, generator=g).cpu()
     out["trajectories"] = [str(write_trajectories(ctx.path(f"trajectories.{fmt}"), traj,
@@ -251,4 +255,5 @@ def run(cfg: MMSBTask, ctx: RunContext) -> dict[str, Any]:
     out["plot"] = str(plot_mmsb(model, ctx.path("mmsb.png"), trajectories=traj,
                                 generator=torch.Generator().manual_seed(ctx.seed)))
     ctx.write_json("metrics.json", out)
+    ctx.mark_done("outputs")
     return out

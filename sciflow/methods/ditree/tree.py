@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pad_sequence
 from ...core.fields import CONTROLS
 from ...core.trajectory import Trajectory
 
-__all__ = ["PlanResult", "Tree", "plan_trajectory"]
+__all__ = ["PlanResult", "Tree", "mark_overrun", "plan_trajectory"]
 
 
 class Tree:
@@ -146,6 +146,15 @@ class PlanResult:
                 "duration_s": self.duration_s, "length_m": self.length_m, "tree_size": int(self.tree_size),
                 "expansions": int(self.expansions), **{k: v for k, v in self.info.items()
                                                         if isinstance(v, (int, float, str, bool))}}
+
+
+def mark_overrun(result: PlanResult, budget_s: float) -> PlanResult:
+    """A plan found after the budget is not a plan within it: planners check the budget between iterations, so
+    the last one can end past it. Sets ``success`` False and ``info["overrun"]``; returns ``result``."""
+    if result.success and result.time_s > budget_s:
+        result.success = False
+        result.info["overrun"] = True
+    return result
 
 
 def plan_trajectory(result: PlanResult, *, scenario: str | None = None) -> Trajectory:

@@ -32,6 +32,12 @@ _TAKEN = (_RESERVED - {ENERGY}) | {"pbc", "lattice", "properties", "forces", "st
                                    "polarization"}
 
 
+def _writable(key: str) -> bool:
+    """Whether a per-frame scalar can go onto the comment line under this name and come back the same: an
+    identifier that extended XYZ and ASE do not take for their own data."""
+    return key.isidentifier() and key.lower() not in _TAKEN
+
+
 def _numbers(traj: Trajectory, meta: dict[str, Any], fmt: str) -> np.ndarray:
     if meta.get("topology") is not None and meta.get("atomic_numbers") is None and meta.get("symbols") is None:
         from .molecular import topology_numbers
@@ -54,13 +60,12 @@ def write_xyz(path: Path, traj: Trajectory, **meta: Any) -> None:
     energy = A.per_frame(traj, ENERGY, fmt)
     notes = A.comments(traj, meta)
     scalars = {}
-    taken = _TAKEN
     for key, value in traj.step_extras.items():
         if key == ENERGY or not (value.dim() == 1 or (value.dim() == 2 and value.shape[1] == 1)):
             continue
-        if key.lower() in taken:
+        if key.lower() in _TAKEN:
             raise InputError(f"traj.step_extras: key {key!r} is a name extended XYZ or ASE uses for its own "
-                             f"data ({', '.join(sorted(taken))}); rename it or write npz")
+                             f"data ({', '.join(sorted(_TAKEN))}); rename it or write npz")
         if not key.isidentifier():
             raise InputError(f"traj.step_extras: key {key!r} cannot be an XYZ comment-line key")
         scalars[key] = A.per_frame(traj, key, fmt)
@@ -115,8 +120,8 @@ def _scalar(v: Any) -> bool:
                                                       and v.dtype.kind in "iuf")
 
 
-def _raw_comments(path: Path) -> list[str]:
-    """The comment line of each frame, as written."""
+def _raw_comments(path: Path) -> list[tuple[int, str]]:
+    """(line number of the atom count, comment line) of each frame, as written."""
     try:
         return _comment_lines(path)
     except UnicodeDecodeError as e:
@@ -124,11 +129,11 @@ def _raw_comments(path: Path) -> list[str]:
                          "text; a binary file?)") from None
 
 
-def _comment_lines(path: Path) -> list[str]:
+def _comment_lines(path: Path) -> list[tuple[int, str]]:
     out = []
     with open(path) as fh:
-        lines = iter(fh)
-        for line in lines:
+        lines = enumerate(fh, start=1)
+        for no, line in lines:
             if not line.strip():
                 continue
             try:
@@ -136,7 +141,7 @@ def _comment_lines(path: Path) -> list[str]:
             except ValueError:
                 raise InputError(f"path: {str(path)!r} is not an XYZ file (expected an atom count, got "
                                  f"{line.strip()[:40]!r})") from None
-            out.append(next(lines, "").rstrip("\n"))
+            out.append((no, next(lines, (0, ""))[1].rstrip("\n")))
             for _ in range(n):
                 next(lines, None)
     return out
@@ -157,6 +162,12 @@ def read_xyz(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
         raise InputError(f"path: {str(path)!r} could not be read as XYZ ({type(e).__name__}: {e})") from None
     if not frames:
         raise InputError(f"path: {str(path)!r} holds no frames")
+    if len(frames) < len(raw):             # ASE stops at a blank line between frames, silently
+        raise InputError(f"path: {str(path)!r} has {len(raw)} frames by its atom-count lines, but the XYZ "
+                         f"reader stops after {len(frames)}: frame {len(frames)} (atom count on line "
+                         f"{raw[len(frames)][0]}) follows a blank line or malformed text; remove blank lines "
+                         "between frames")
+    _refuse_dummies(path, frames, [no for no, _ in raw])
     z = frames[0].numbers
     for k, a in enumerate(frames):
         if len(a) != len(z) or not np.array_equal(a.numbers, z):
@@ -179,12 +190,14 @@ def read_xyz(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
     # comment line into the frame's calculator results, the rest stay in info
     scalars = [{**i, **({k: v for k, v in a.calc.results.items() if k != ENERGY} if a.calc is not None else {})}
                for i, a in zip(infos, frames)]
-    for key in sorted(set(scalars[0]) - _RESERVED):
+    # only names the writer can put back on the comment line: a free comment such as "E(RB3LYP) = -76.4" or
+    # "forces=0.1" stays in info["comments"] (verbatim) and is not turned into a per-frame value
+    for key in sorted(k for k in set(scalars[0]) - _RESERVED if _writable(k)):
         vals = [d.get(key) for d in scalars]
         if all(_scalar(v) for v in vals):
             steps[key] = torch.tensor(np.asarray(vals, dtype=np.float64), dtype=dtype)
     notes = []
-    for i, r in zip(infos, raw):
+    for i, (_, r) in zip(infos, raw):
         if "comment" in i:
             value = _comment_value(r)
             notes.append(value if value is not None else str(i["comment"]))
@@ -195,3 +208,22 @@ def read_xyz(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
         info["comments"] = notes
     return Trajectory(times=torch.tensor(times, dtype=dtype), states=torch.tensor(pos, dtype=dtype),
                       extras={ATOMIC_NUMBERS: torch.as_tensor(z, dtype=torch.long)}, step_extras=steps, info=info)
+
+
+def _refuse_dummies(path: Path, frames: list, starts: list[int]) -> None:
+    """ASE reads ``X`` (a dummy atom, no element) as atomic number 0; sciflow holds elements 1..118 only."""
+    for k, a in enumerate(frames):
+        bad = np.nonzero(a.numbers < 1)[0]
+        if not len(bad):
+            continue
+        line = (starts[k] + 2 + int(bad[0])) if k < len(starts) else None
+        symbol = a.get_chemical_symbols()[int(bad[0])]
+        if line is not None:
+            with open(path) as fh:
+                for no, text in enumerate(fh, start=1):
+                    if no == line:
+                        symbol = text.split()[0] if text.split() else symbol
+                        break
+        where = f"line {line}" if line is not None else f"frame {k}, atom {int(bad[0])}"
+        raise InputError(f"path: {str(path)!r}, {where}: symbol {symbol!r} is a dummy atom (atomic number 0), "
+                         f"not a chemical element; sciflow holds elements 1..{A.N_ELEMENTS} only")

@@ -112,6 +112,27 @@ def test_a_binary_xyz_file_is_refused(tmp_path):
         read_trajectory(tmp_path / "g.xyz")
 
 
+
+def test_a_dummy_atom_in_an_xyz_file_is_refused_naming_file_line_and_symbol(tmp_path):
+    from sciflow.io import read_trajectory
+    frame = "4\n{}\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n{} 0 0 1\n"
+    (tmp_path / "x.xyz").write_text(frame.format("", "X"))
+    with pytest.raises(InputError, match=r"x\.xyz.*line 6: symbol 'X' is a dummy atom"):
+        read_trajectory(tmp_path / "x.xyz")
+    (tmp_path / "y.xyz").write_text(frame.format("a", "C") + frame.format("b", "x"))     # in frame 1
+    with pytest.raises(InputError, match=r"y\.xyz.*line 12: symbol 'x' is a dummy atom"):
+        read_trajectory(tmp_path / "y.xyz")
+
+
+def test_a_blank_line_between_xyz_frames_is_refused_not_a_silent_truncation(tmp_path):
+    from sciflow.io import read_trajectory
+    frame = "3\n{}\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+    (tmp_path / "b.xyz").write_text(frame.format("a") + "\n" + frame.format("b") + frame.format("c") + "\n\n")
+    with pytest.raises(InputError, match=r"b\.xyz.* has 3 frames .* stops after 1: frame 1 \(atom count on line 7\)"):
+        read_trajectory(tmp_path / "b.xyz")
+    (tmp_path / "c.xyz").write_text(frame.format("a") + frame.format("b") + "\n\n")            # trailing blanks: fine
+    assert read_trajectory(tmp_path / "c.xyz").states.shape == (2, 3, 3)
+
 @pytest.mark.parametrize("text, msg", [
     ("time,x,y\n0,1,2,999\n0,1,3\n1,2,3\n", r"line 2 has 4 fields, the header 3"),
     ("time,x,y\n0,1\n1,2,3\n", r"line 2 has 2 fields, the header 3"),

@@ -1,4 +1,5 @@
 """``sciflow export IN OUT`` converts between formats end to end."""
+import pytest
 import torch
 
 from sciflow.cli import main
@@ -30,3 +31,20 @@ def test_export_errors_exit_with_code_2_and_a_message(tmp_path, molecule, capsys
     assert "top: reading" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "absent.xyz"), str(tmp_path / "b.npz")]) == 2
     assert not (tmp_path / "b.npz").exists() and not (tmp_path / "b.xyz").exists()
+
+
+@pytest.mark.parametrize("comment, kept", [
+    ("SCF Done:  E(RB3LYP) =  -76.4089 A.U.", {}),                       # Gaussian: not a key the writer can write
+    ("forces=0.1 my-key=3 ok_key=4.5 free_energy=-1.5", {"ok_key": 4.5, "free_energy": -1.5}),   # reserved names
+])
+def test_export_writes_back_xyz_comments_its_reader_accepts(tmp_path, comment, kept, capsys):
+    src = tmp_path / "in.xyz"
+    src.write_text(f"3\n{comment}\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
+    first = read_trajectory(src)
+    assert {k: v.item() for k, v in first.step_extras.items()} == pytest.approx(kept)
+    assert first.info["comments"] == [comment]
+    assert main(["export", str(src), str(tmp_path / "out.xyz")]) == 0, capsys.readouterr().err
+    back = read_trajectory(tmp_path / "out.xyz")
+    assert back.info["comments"] == [comment]
+    assert {k: v.item() for k, v in back.step_extras.items()} == pytest.approx(kept)
+    torch.testing.assert_close(back.states, first.states)

@@ -107,6 +107,26 @@ def test_standardizer_round_trip_and_moments():
         torch.testing.assert_close(st.inverse(b), a)
 
 
+@pytest.mark.parametrize("fit_dim, data_dim", [(3, 1), (1, 3)])
+def test_a_standardizer_of_another_dimension_is_refused_not_broadcast(fit_dim, data_dim):
+    from sciflow.core.trajectory import Trajectory
+    from sciflow.domains.cells import SnapshotAdapter
+    g = torch.Generator().manual_seed(3)
+    fit = Snapshots.from_arrays([torch.randn(10, fit_dim, generator=g), torch.randn(12, fit_dim, generator=g)], [0, 1])
+    data = Snapshots.from_arrays([torch.randn(10, data_dim, generator=g), torch.randn(12, data_dim, generator=g)],
+                                 [0, 1])
+    st = Standardizer.fit(fit)
+    msg = f"{data_dim} dimensions.*standardizer {fit_dim}"
+    with pytest.raises(InputError, match=msg):
+        SnapshotAdapter(st).encode(data)
+    with pytest.raises(InputError, match=msg):
+        st.transform(torch.zeros(4, data_dim))
+    with pytest.raises(InputError, match=msg):
+        st.inverse(torch.zeros(4, data_dim))
+    with pytest.raises(InputError, match=f"standardizer has {fit_dim} dimensions"):
+        SnapshotAdapter(st).decode(Trajectory(torch.linspace(0, 1, 2), torch.zeros(2, 4, data_dim)))
+    assert SnapshotAdapter(st).encode(fit)["snapshot_points"].shape == (22, fit_dim)
+
 def test_simulator_follows_the_ode_when_noise_is_small_and_draws_fresh_particles():
     lv = LotkaVolterra(1.0, 0.4, 0.4, 0.1).double()
     g = torch.Generator().manual_seed(2)

@@ -169,12 +169,24 @@ class Standardizer:
     def is_identity(self) -> bool:
         return bool((self.mean == 0).all() and (self.scale == 1).all())
 
+    @property
+    def dim(self) -> int:
+        return self.mean.numel()
+
+    def _check(self, x: Tensor, name: str) -> None:
+        if x.dim() == 0 or x.shape[-1] != self.dim:
+            raise InputError(f"{name}: last axis has {x.shape[-1] if x.dim() else 'no'} dimensions (shape "
+                             f"{tuple(x.shape)}), the standardizer {self.dim}; fit the standardizer on data of "
+                             "the same dimension")
+
     def transform(self, x: Tensor) -> Tensor:
         """Data units -> standard units (any leading shape, last axis d)."""
+        self._check(x, "x")
         return (x - self.mean.to(x)) / self.scale.to(x)
 
     def inverse(self, z: Tensor) -> Tensor:
         """Standard units -> data units."""
+        self._check(z, "z")
         return z * self.scale.to(z) + self.mean.to(z)
 
     def transform_snapshots(self, snapshots: Snapshots) -> Snapshots:
@@ -201,6 +213,9 @@ class SnapshotAdapter(DomainAdapter):
     def encode(self, raw: Snapshots) -> dict[str, Tensor]:
         if not isinstance(raw, Snapshots):
             raise InputError(f"snapshots: expected a Snapshots object, got {type(raw).__name__}")
+        if self.standardizer is not None and raw.dim != self.standardizer.dim:
+            raise InputError(f"snapshots: have {raw.dim} dimensions, the standardizer {self.standardizer.dim}; fit "
+                             "the standardizer on snapshots of the same dimension")
         snaps = self.standardizer.transform_snapshots(raw) if self.standardizer is not None else raw
         x, idx = snaps.stacked()
         return {SNAPSHOT_POINTS: x, SNAPSHOT_INDEX: idx, SNAPSHOT_TIMES: snaps.times}
@@ -208,6 +223,9 @@ class SnapshotAdapter(DomainAdapter):
     def decode(self, traj: Trajectory) -> np.ndarray:
         states = traj.states
         if self.standardizer is not None:
+            if states.dim() == 0 or states.shape[-1] != self.standardizer.dim:
+                raise InputError(f"traj.states: shape {tuple(states.shape)}, but the standardizer has "
+                                 f"{self.standardizer.dim} dimensions; expected (T, B, {self.standardizer.dim})")
             states = self.standardizer.inverse(states.to(torch.float64))
         return states.detach().cpu().numpy()
 

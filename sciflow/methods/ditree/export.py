@@ -20,6 +20,8 @@ def export_plan(path: str | os.PathLike, traj: Trajectory, writer=None) -> Path:
     ``write_trajectory``), else arrays times (T,), states (T, 1, 5), controls (1, T - 1, 2)."""
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix in (".csv", ".npz") and writer is None:
+        _check_plan(traj)
     if suffix == ".csv":
         return write_plan_csv(p, traj.times, traj.states[:, 0], traj.extras[CONTROLS][0])
     if suffix == ".npz":
@@ -30,3 +32,16 @@ def export_plan(path: str | os.PathLike, traj: Trajectory, writer=None) -> Path:
                      controls=traj.extras[CONTROLS].numpy())
         return p
     raise InputError(f"out: unknown plan format {p.suffix!r}; use .csv or .npz")
+
+
+def _check_plan(traj: Trajectory) -> None:
+    """A plan trajectory: states (T, 1, 5) of one sample and extras[CONTROLS] (1, T - 1, 2)."""
+    if traj.states.dim() != 3 or traj.states.shape[1] != 1:
+        raise InputError(f"traj.states: a plan holds one sample, expected shape (T, 1, 5), got "
+                         f"{tuple(traj.states.shape)}")
+    if CONTROLS not in traj.extras:
+        raise InputError(f"traj.extras: a plan needs {CONTROLS!r} (1, T - 1, 2), the controls applied at each step; "
+                         f"have {sorted(traj.extras)}")
+    c = traj.extras[CONTROLS]
+    if c.dim() != 3 or c.shape[0] != 1:
+        raise InputError(f"traj.extras[{CONTROLS!r}]: expected shape (1, T - 1, 2), got {tuple(c.shape)}")

@@ -285,7 +285,8 @@ def _read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | No
     elements = np.array([a.element.symbol if a.element is not None else "X" for a in atoms])
     topo = ComplexTopology(elements, [a.name for a in atoms], [a.residue.name for a in atoms],
                            [a.residue.resSeq for a in atoms], is_lig, name or top_p.stem,
-                           [str(a.residue.chain.index) for a in atoms])
+                           [str(a.residue.chain.index) for a in atoms],
+                           [a.residue.index for a in atoms])   # mdtraj drops insertion codes, keeps residue order
     xyz = traj.xyz * 10.0                                                  # nm -> Å
     solvent = np.array([(a.residue.is_water or a.residue.name.upper() in SOLVENT_IONS) and not is_lig[i]
                         for i, a in enumerate(atoms)], dtype=bool)

@@ -17,7 +17,7 @@ def test_molecules_without_their_hydrogens_are_refused_but_bond_less_ones_read()
     from rdkit.Chem import AllChem
     mol = Chem.MolFromSmiles("CCO")                        # no AddHs: 3 heavy atoms, 6 hydrogens implicit
     AllChem.EmbedMolecule(mol, randomSeed=0)
-    with pytest.raises(InputError, match=r"atom\(s\) \[0, 1, 2\] carry implicit hydrogens"):
+    with pytest.raises(InputError, match=r"atom\(s\) 0 \(C\), 1 \(C\), 2 \(O\) carry implicit hydrogens"):
         as_molecule(mol)                                    # was read as a 3-atom molecule
     full = Chem.AddHs(Chem.MolFromSmiles("CCO"))
     AllChem.EmbedMolecule(full, randomSeed=0)

@@ -87,3 +87,45 @@ def test_frame_times_that_restart_are_refused_with_the_way_out(tmp_path, make_ri
     back = read_mdtraj(tmp_path / "c.pdb", tmp_path / "c.xtc", ligand="resname LIG", pocket_cutoff=5.0,
                        frame_spacing_ps=2.0)
     assert back.times.tolist() == [0.0, 2.0, 4.0, 6.0]
+
+
+# ALA 50, GLY 51 and GLY 51A (an insertion code) and a three-atom ligand; GLY 51's O is 2.65 A from the ligand,
+# GLY 51A's 3.16 A
+CX_PDB = """\
+ATOM      1  N   ALA A  50       0.000   0.000   0.000  1.00  0.00           N  
+ATOM      2  CA  ALA A  50       1.400   0.000   0.000  1.00  0.00           C  
+ATOM      3  C   ALA A  50       2.000   1.400   0.000  1.00  0.00           C  
+ATOM      4  O   ALA A  50       1.500   2.400   0.000  1.00  0.00           O  
+ATOM      5  N   GLY A  51       4.000   0.000   0.000  1.00  0.00           N  
+ATOM      6  CA  GLY A  51       5.400   0.000   0.000  1.00  0.00           C  
+ATOM      7  C   GLY A  51       6.000   1.400   0.000  1.00  0.00           C  
+ATOM      8  O   GLY A  51       5.500   2.400   0.000  1.00  0.00           O  
+ATOM      9  N   GLY A  51A      8.000   0.000   0.000  1.00  0.00           N  
+ATOM     10  CA  GLY A  51A      9.400   0.000   0.000  1.00  0.00           C  
+ATOM     11  C   GLY A  51A     10.000   1.400   0.000  1.00  0.00           C  
+ATOM     12  O   GLY A  51A      9.500   2.400   0.000  1.00  0.00           O  
+ATOM     13  N  ASER A  52      12.000   0.000   0.000  1.00  0.00           N  
+ATOM     14  CA ASER A  52      13.400   0.000   0.000  1.00  0.00           C  
+ATOM     15  C  ASER A  52      14.000   1.400   0.000  1.00  0.00           C  
+ATOM     16  O  ASER A  52      13.500   2.400   0.000  1.00  0.00           O  
+ATOM     17  N  BSER A  52      12.000   0.000   3.000  1.00  0.00           N  
+ATOM     18  CA BSER A  52      13.400   0.000   3.000  1.00  0.00           C  
+ATOM     19  C  BSER A  52      14.000   1.400   3.000  1.00  0.00           C  
+ATOM     20  O  BSER A  52      13.500   2.400   3.000  1.00  0.00           O  
+HETATM   21  C1  LIG B   1       6.000   5.000   0.000  1.00  0.00           C  
+HETATM   22 CL1  LIG B   1       7.700   5.000   0.000  1.00  0.00          Cl  
+HETATM   23  C2  LIG B   1       5.000   6.000   0.000  1.00  0.00           C  
+END
+"""
+
+
+def test_residues_with_insertion_codes_stay_apart_in_the_pocket(tmp_path):
+    """GLY 51 and GLY 51A share chain, number and name; mdtraj keeps them as two residues (its residue index),
+    and so does the pocket selection (they were merged, so the nearer one pulled the farther one in)."""
+    from sciflow.data.dissociation import load_complex
+    pdb = tmp_path / "cx.pdb"
+    pdb.write_text(CX_PDB)
+    cx = load_complex(pdb, ligand="resname LIG", pocket_cutoff=3.0)
+    pocket = ~cx.topology.is_ligand
+    assert sorted(set(cx.topology.res_names[pocket])) == ["GLY"]
+    assert int(pocket.sum()) == 4                  # GLY 51 only (2.65 A away), not GLY 51A (3.16 A)

@@ -23,7 +23,7 @@ from ...core.trajectory import Trajectory
 from ...nn.graph import fully_connected_edges, radius_edges
 from ..base import DomainAdapter
 from .geometry import center, kabsch_align, kabsch_rmsd
-from .io import Molecule, as_molecule, to_atoms
+from .io import Molecule, as_molecule, check_neutral_closed_shell, is_elements_positions, to_atoms
 
 __all__ = [
     "POS_MIDPOINT",
@@ -40,7 +40,8 @@ POS_MIDPOINT = "pos_midpoint"
 
 
 def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reaction") -> None:
-    """Reactant and product must hold the same atoms in the same order (an atom-mapped pair), at least two."""
+    """Reactant and product must hold the same atoms in the same order (an atom-mapped pair), at least two, and be
+    neutral closed-shell molecules (what TS-GEN was trained on and what its xTB checks compute)."""
     if len(reactant) < 2:
         raise InputError(f"{name}: the reactant holds {len(reactant)} atom(s); a reaction needs at least 2")
     if len(reactant) != len(product):
@@ -51,6 +52,9 @@ def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reacti
         i = int(diff[0])
         raise InputError(f"{name}: atom order differs between reactant and product at atom {i} "
                          f"({reactant.symbols[i]} vs {product.symbols[i]}); atoms must be mapped 1:1 in order")
+    for role, mol in (("reactant", reactant), ("product", product)):
+        named = mol.title and mol.title != f"{name}.{role}"
+        check_neutral_closed_shell(mol, f"{name} {role} ({mol.title})" if named else f"{name} {role}")
 
 
 #: Å. No two atoms of a stable geometry come closer (H2's bond is 0.74 Å); closer ones are a unit or input error
@@ -130,7 +134,7 @@ class MoleculesAdapter(DomainAdapter):
     # -- encoding -------------------------------------------------------------------------------
     def encode(self, raw: Any) -> dict[str, Tensor]:
         """One molecule or a list of them (any form ``as_molecule`` reads) -> {atomic_numbers, pos, batch}."""
-        items = raw if isinstance(raw, (list, tuple)) and raw and not _is_pair(raw) else [raw]
+        items = raw if isinstance(raw, (list, tuple)) and raw and not is_elements_positions(raw) else [raw]
         mols = [as_molecule(m, field=f"molecule[{i}]") for i, m in enumerate(items)]
         return collate_molecules(mols, self.dtype)
 
@@ -212,13 +216,3 @@ class MoleculesAdapter(DomainAdapter):
         batch = torch.arange(b0 * b1, device=x0.device).repeat_interleave(n)
         return kabsch_rmsd(a, c, batch).reshape(b0, b1).pow(2)
 
-
-def _is_pair(raw: Any) -> bool:
-    """(elements, positions) of one molecule, as opposed to a list of molecules."""
-    if len(raw) != 2:
-        return False
-    a, b = raw
-    try:
-        return np.asarray(b, dtype=float).ndim == 2 and np.asarray(a).ndim == 1
-    except (TypeError, ValueError):
-        return False

@@ -57,7 +57,9 @@ class ComplexTopology:
 
     elements, atom_names, res_names: (n,) str. res_ids: (n,) int residue numbers. is_ligand: (n,) bool.
     chains: (n,) str chain of each atom (default: one unnamed chain), so that residues with the same number
-    and name in different chains stay apart: a residue is (chain, res_id, res_name).
+    and name in different chains stay apart: a residue is (chain, res_id, res_name, res_index).
+    res_index: (n,) int, optional: the reader's own residue number (mdtraj's ``residue.index``), which tells apart
+    residues that share chain, number and name, e.g. PDB insertion codes (GLY 51 and GLY 51A); None: -1 for all.
     """
 
     elements: np.ndarray
@@ -67,6 +69,7 @@ class ComplexTopology:
     is_ligand: np.ndarray
     name: str = "complex"
     chains: np.ndarray | None = None
+    res_index: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.elements = np.asarray(self.elements).astype(str)
@@ -76,7 +79,9 @@ class ComplexTopology:
         self.res_ids = np.asarray(self.res_ids).astype(np.int64)
         self.is_ligand = np.asarray(self.is_ligand).astype(bool)
         self.chains = np.full(n, "", dtype=str) if self.chains is None else np.asarray(self.chains).astype(str)
-        for key in ("atom_names", "res_names", "res_ids", "is_ligand", "chains"):
+        self.res_index = np.full(n, -1, dtype=np.int64) if self.res_index is None else \
+            np.asarray(self.res_index).astype(np.int64)
+        for key in ("atom_names", "res_names", "res_ids", "is_ligand", "chains", "res_index"):
             if len(getattr(self, key)) != n:
                 raise InputError(f"topology.{key}: has {len(getattr(self, key))} entries, elements has {n}")
         if not self.is_ligand.any():
@@ -109,18 +114,20 @@ class ComplexTopology:
     def masses(self) -> np.ndarray:
         return masses_of_symbols(self.elements)
 
-    def residue_keys(self) -> list[tuple[str, int, str]]:
-        """(chain, residue number, residue name) of each atom: what identifies its residue."""
-        return list(zip(self.chains.tolist(), self.res_ids.tolist(), self.res_names.tolist()))
+    def residue_keys(self) -> list[tuple[str, int, str, int]]:
+        """(chain, residue number, residue name, res_index) of each atom: what identifies its residue."""
+        return list(zip(self.chains.tolist(), self.res_ids.tolist(), self.res_names.tolist(),
+                        self.res_index.tolist()))
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ComplexTopology:
         idx = np.asarray(index, dtype=np.int64)
         return ComplexTopology(self.elements[idx], self.atom_names[idx], self.res_names[idx], self.res_ids[idx],
-                               self.is_ligand[idx], self.name, self.chains[idx])
+                               self.is_ligand[idx], self.name, self.chains[idx], self.res_index[idx])
 
     def to_dict(self) -> dict[str, Any]:
         return {"elements": self.elements, "atom_names": self.atom_names, "res_names": self.res_names,
-                "res_ids": self.res_ids, "is_ligand": self.is_ligand, "name": self.name, "chains": self.chains}
+                "res_ids": self.res_ids, "is_ligand": self.is_ligand, "name": self.name, "chains": self.chains,
+                "res_index": self.res_index}
 
 
 @dataclass

@@ -89,3 +89,6 @@ def test_export_plan_refuses_a_trajectory_that_is_no_plan(tmp_path):
         export_plan(tmp_path / "q.csv", Trajectory(times, states[:, None].repeat(1, 2, 1),
                                                    extras={"controls": controls[None].repeat(2, 1, 1)}))
     assert not (tmp_path / "q.csv").exists()
+    # also when the io layer's writer is passed (the CLI always passes one; it only writes .npz)
+    with pytest.raises(InputError, match=r"needs 'controls'"):
+        export_plan(tmp_path / "q.csv", Trajectory(times, states[:, None]), writer=lambda p, t: p)

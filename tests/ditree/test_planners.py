@@ -287,6 +287,9 @@ def test_a_plan_found_after_the_budget_is_not_returned_as_one():
     from sciflow.methods.ditree.evaluate import run_once
     m, _ = run_once(model.planner("ditree"), sc, seed=0, budget_s=1e-4)       # the benchmark's path: the same rule
     assert not m["success"] and m["overrun"]
+    for kind in ("ditree", "rrt-torch"):                                       # the CLI's path: planner.solve itself
+        pl = model.planner("ditree") if kind == "ditree" else TreePlanner(RandomControls())
+        assert not pl.solve(sc, budget_s=1e-4, generator=make_generator(0)).success
 
 
 def test_sst_takes_a_batch_of_new_nodes_one_after_another():

@@ -179,14 +179,14 @@ class Standardizer:
                              f"{tuple(x.shape)}), the standardizer {self.dim}; fit the standardizer on data of "
                              "the same dimension")
 
-    def transform(self, x: Tensor) -> Tensor:
+    def transform(self, x: Tensor, name: str = "x") -> Tensor:
         """Data units -> standard units (any leading shape, last axis d)."""
-        self._check(x, "x")
+        self._check(x, name)
         return (x - self.mean.to(x)) / self.scale.to(x)
 
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, name: str = "z") -> Tensor:
         """Standard units -> data units."""
-        self._check(z, "z")
+        self._check(z, name)
         return z * self.scale.to(z) + self.mean.to(z)
 
     def transform_snapshots(self, snapshots: Snapshots) -> Snapshots:
@@ -213,20 +213,15 @@ class SnapshotAdapter(DomainAdapter):
     def encode(self, raw: Snapshots) -> dict[str, Tensor]:
         if not isinstance(raw, Snapshots):
             raise InputError(f"snapshots: expected a Snapshots object, got {type(raw).__name__}")
-        if self.standardizer is not None and raw.dim != self.standardizer.dim:
-            raise InputError(f"snapshots: have {raw.dim} dimensions, the standardizer {self.standardizer.dim}; fit "
-                             "the standardizer on snapshots of the same dimension")
-        snaps = self.standardizer.transform_snapshots(raw) if self.standardizer is not None else raw
+        snaps = raw.map(lambda x: self.standardizer.transform(x, "snapshots")) if self.standardizer is not None \
+            else raw
         x, idx = snaps.stacked()
         return {SNAPSHOT_POINTS: x, SNAPSHOT_INDEX: idx, SNAPSHOT_TIMES: snaps.times}
 
     def decode(self, traj: Trajectory) -> np.ndarray:
         states = traj.states
         if self.standardizer is not None:
-            if states.dim() == 0 or states.shape[-1] != self.standardizer.dim:
-                raise InputError(f"traj.states: shape {tuple(states.shape)}, but the standardizer has "
-                                 f"{self.standardizer.dim} dimensions; expected (T, B, {self.standardizer.dim})")
-            states = self.standardizer.inverse(states.to(torch.float64))
+            states = self.standardizer.inverse(states.to(torch.float64), "traj.states")
         return states.detach().cpu().numpy()
 
     def prior(self, cond: dict[str, Tensor], n: int, *, generator: torch.Generator | None = None) -> Tensor:

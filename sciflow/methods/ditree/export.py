@@ -20,7 +20,7 @@ def export_plan(path: str | os.PathLike, traj: Trajectory, writer=None) -> Path:
     ``write_trajectory``), else arrays times (T,), states (T, 1, 5), controls (1, T - 1, 2)."""
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in (".csv", ".npz") and writer is None:
+    if suffix == ".csv" or (suffix == ".npz" and writer is None):     # the io writer checks its own input
         _check_plan(traj)
     if suffix == ".csv":
         return write_plan_csv(p, traj.times, traj.states[:, 0], traj.extras[CONTROLS][0])

@@ -38,7 +38,7 @@ from .policy import ChunkPolicyNet, FlowMapHead, PolicySampler
 from .problem import MixedSampler, Problem, RandomControls, check_budget
 from .rollout import PolicyRollout
 from .sst import SSTPlanner
-from .tree import PlanResult, mark_overrun, plan_trajectory
+from .tree import PlanResult, plan_trajectory
 
 __all__ = ["PLANNERS", "DiTree", "PlanningFailed"]
 
@@ -261,8 +261,7 @@ class DiTree(Method):
             self.model.to(device)
         pl = self.planner(planner)
         problem = Problem.from_scenario(scenario, device) if planner != "rrt" else scenario
-        res = pl.solve(problem, budget_s=budget_s, generator=generator, keep_tree=keep_tree)
-        return mark_overrun(res, scenario.budget_s if budget_s is None else budget_s)
+        return pl.solve(problem, budget_s=budget_s, generator=generator, keep_tree=keep_tree)
 
     def plan(self, scenario: Scenario | str | os.PathLike, *, planner: str = "ditree", budget_s: float | None = None,
              generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Trajectory:

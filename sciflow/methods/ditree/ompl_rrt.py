@@ -20,7 +20,7 @@ from ...core.errors import SciflowError
 from ...domains.robots import Scenario
 from .planners import GOAL_MARGIN
 from .problem import check_budget
-from .tree import PlanResult
+from .tree import PlanResult, mark_overrun
 
 __all__ = ["OMPLRRT", "ompl_available"]
 
@@ -199,4 +199,4 @@ class OMPLRRT:
             res.states, res.controls = states.to(torch.float32), steps.to(torch.float32)
         if keep_tree:
             res.edges = []
-        return res
+        return mark_overrun(res, budget)

@@ -16,7 +16,7 @@ from ...core.errors import check_count, check_in_range
 from ...domains.robots import Scenario
 from .nearest import NearestNodes
 from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
-from .tree import PlanResult, Tree
+from .tree import PlanResult, Tree, mark_overrun
 
 __all__ = ["CLEARANCE_MARGIN", "GOAL_MARGIN", "TreePlanner", "add_edges", "grow_edges", "propagate_edges"]
 
@@ -134,4 +134,4 @@ class TreePlanner:
             info.update(plan_edges=len(chain), plan_random_edges=sum(origin[c] for c in chain))
         if keep_tree:
             res.edges = tree.edge_polylines()
-        return res
+        return mark_overrun(res, budget)

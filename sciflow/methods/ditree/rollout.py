@@ -14,7 +14,7 @@ from ...domains.robots import Scenario
 from .planners import grow_edges
 from .policy import PolicySampler
 from .problem import Problem, start_solve
-from .tree import PlanResult, Tree
+from .tree import PlanResult, Tree, mark_overrun
 
 __all__ = ["PolicyRollout"]
 
@@ -54,4 +54,4 @@ class PolicyRollout:
             res.states, res.controls = tree.path_to(goal_node)
         if keep_tree:
             res.edges = tree.edge_polylines()
-        return res
+        return mark_overrun(res, budget)

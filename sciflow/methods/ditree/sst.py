@@ -21,7 +21,7 @@ from ...core.random import rand
 from ...domains.robots import Scenario
 from .planners import add_edges, propagate_edges
 from .problem import ActionSampler, Problem, RandomControls, sample_targets, start_solve
-from .tree import PlanResult, Tree
+from .tree import PlanResult, Tree, mark_overrun
 
 __all__ = ["SSTPlanner", "assign_rows"]
 
@@ -155,7 +155,7 @@ class SSTPlanner:
             res.states, res.controls = tree.path_to(goal_node)
         if keep_tree:
             res.edges = [tree.edge(i)[0][:, :2] for i in range(1, tree.n) if active[i] or children[i] > 0]
-        return res
+        return mark_overrun(res, budget)
 
     @staticmethod
     def _prune(tree: Tree, active: np.ndarray, children: np.ndarray, node: int) -> None:

@@ -150,7 +150,8 @@ class PlanResult:
 
 def mark_overrun(result: PlanResult, budget_s: float) -> PlanResult:
     """A plan found after the budget is not a plan within it: planners check the budget between iterations, so
-    the last one can end past it. Sets ``success`` False and ``info["overrun"]``; returns ``result``."""
+    the last one can end past it. Sets ``success`` False and ``info["overrun"]``; returns ``result``. Every
+    planner's ``solve`` ends with it, so the API, the CLI and the benchmark all see the same rule."""
     if result.success and result.time_s > budget_s:
         result.success = False
         result.info["overrun"] = True

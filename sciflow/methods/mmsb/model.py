@@ -32,10 +32,10 @@ from .predict import BridgeDrift, SimulationDiverged, check_times, fit_bridge_dr
 from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
 from .refine import drift_nll, fit_drift, increments
 
-__all__ = ["MMSB"]
+__all__ = ["MMSB", "zero_reference_noise"]
 
 
-def _zero_reference_noise(noise: str, sigma: float | str) -> tuple[str, float | str]:
+def zero_reference_noise(noise: str, sigma: float | str) -> tuple[str, float | str]:
     """The zero reference is a vanilla Schrödinger bridge: a Brownian reference, g = sigma (``noise="auto"``
     means additive here). Its sigma must be given: noise selection scores each candidate by simulating the
     reference alone, and a zero drift reproduces no snapshot at any level, so the scores cannot tell the
@@ -45,7 +45,7 @@ def _zero_reference_noise(noise: str, sigma: float | str) -> tuple[str, float | 
                          f"noise additive (or auto, which means additive here), got {noise!r}")
     if isinstance(sigma, str):
         raise InputError("sigma: the zero reference (vanilla Schrödinger bridge) needs a number (the Brownian "
-                         "level in data units per sqrt(time unit), e.g. --sigma 0.1), not 'auto': a zero drift "
+                         "level in data units per sqrt(time unit), e.g. 0.1), not 'auto': a zero drift "
                          "reproduces no snapshot at any noise level, so the automatic choice cannot rank levels")
     return "additive", sigma
 
@@ -130,7 +130,7 @@ class MMSB(Method):
         if isinstance(sigma, str) and sigma != "auto":
             raise InputError(f"sigma: expected a number > 0 or 'auto', got {sigma!r}")
         if ref_name == "zero":
-            noise, sigma = _zero_reference_noise(noise, sigma)
+            noise, sigma = zero_reference_noise(noise, sigma)
         self.auto_sigma = isinstance(sigma, str)
         self.auto_noise = noise == "auto"
         self.noise: NoiseModel = make_noise("additive" if self.auto_noise else noise,

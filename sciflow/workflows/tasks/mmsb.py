@@ -97,11 +97,11 @@ class ModelSettings(StrictModel):
     def _zero_is_brownian(self) -> ModelSettings:
         # vanilla SB: additive noise at a given level, refused at validation rather than after the folder is made
         if self.reference == "zero":
-            from ...methods.mmsb.model import _zero_reference_noise
+            from ...methods.mmsb.model import zero_reference_noise
             try:
-                _zero_reference_noise(self.noise, self.sigma)
+                zero_reference_noise(self.noise, self.sigma)
             except InputError as e:
-                raise ValueError(str(e).replace("--sigma 0.1", "sigma: 0.1")) from None
+                raise ValueError(str(e)) from None
         return self
 
 

@@ -77,11 +77,14 @@ def _inputs(folder: str) -> list[Path]:
 
 def closest_distances(cx: Any, frames: np.ndarray) -> list[np.ndarray]:
     """Per path of ligand frames (n, T, n_lig, 3) Å: the (T,) closest ligand-receptor heavy-atom distance, against
-    every receptor heavy atom of the complex (``Complex.clash_atoms``), not only the pocket's. Frame by frame: a
-    whole protein times every frame is large."""
-    receptor = cx.clash_atoms()
+    every receptor heavy atom of the complex (``Complex.clash_atoms``), not only the pocket's (one path at a time:
+    a whole protein times every frame of every path would be large)."""
+    import torch
+
+    from ...domains.molecules.complexes import min_pair_distance
+    receptor = torch.as_tensor(cx.clash_atoms(), dtype=torch.float64)
     lig_heavy = cx.topology.is_heavy[cx.topology.is_ligand]
-    return [np.array([np.sqrt(((fr[lig_heavy][:, None] - receptor[None]) ** 2).sum(-1)).min() for fr in f])
+    return [min_pair_distance(torch.as_tensor(np.asarray(f)[:, lig_heavy], dtype=torch.float64), receptor).numpy()
             for f in frames]
 
 

@@ -52,12 +52,17 @@ def medoid_index(data: ReactionSet, samples: np.ndarray) -> np.ndarray:
     for i in range(n):
         for j in range(i + 1, n):
             dist[:, i, j] = dist[:, j, i] = _kabsch(data, samples[i], samples[j])
-    # a diverged sample is never the medoid, and it does not count in the others' mean distances (counted as
-    # infinitely far it made every row infinite, so argmin returned sample 0 whether or not it had diverged)
     ok = np.stack([~_diverged(data, samples[k]) for k in range(n)], axis=1)   # (R, n)
-    pair = ok[:, :, None] & ok[:, None, :]
-    mean = np.where(pair, np.nan_to_num(dist), 0.0).sum(-1) / np.maximum(pair.sum(-1) - 1, 1)
-    return np.where(ok, mean, np.inf).argmin(-1)
+    return mean_to_finite_others(dist, ok).argmin(-1)
+
+
+def mean_to_finite_others(dist: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(..., n) mean distance of each sample to the other finite samples (``ok`` (..., n)), inf for a sample that
+    is not finite: a diverged sample is never a medoid and does not count in the others' means (counted as
+    infinitely far it made every mean infinite, and the first sample won whether or not it had diverged)."""
+    pair = ok[..., :, None] & ok[..., None, :]
+    mean = np.where(pair, dist, 0.0).sum(-1) / np.maximum(pair.sum(-1) - 1, 1)
+    return np.where(ok, mean, np.inf)
 
 
 def summarize(values: np.ndarray, prefix: str) -> dict[str, float]:

@@ -30,6 +30,7 @@ import torch
 from ...core.errors import InputError, check_bool
 from ...core.fields import ATOMIC_NUMBERS
 from ...domains.molecules.geometry import kabsch_rmsd
+from .evaluate import mean_to_finite_others
 
 __all__ = ["RULES", "GuessRefinement", "Refinement", "medoid_order", "refine", "refine_guesses", "select"]
 
@@ -100,9 +101,7 @@ def medoid_order(samples: np.ndarray) -> np.ndarray:
         for j in range(i + 1, n):
             if ok[i] and ok[j]:
                 d[i, j] = d[j, i] = kabsch_rmsd(x[i], x[j])[0]
-    # a diverged guess goes last and does not count in the others' means (it made every mean NaN)
-    mean = torch.where(ok, d.sum(1) / max(int(ok.sum()) - 1, 1), torch.inf)
-    return np.argsort(mean.numpy(), kind="stable")
+    return np.argsort(mean_to_finite_others(d.numpy(), ok.numpy()), kind="stable")   # a diverged guess goes last
 
 
 def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True) -> None:

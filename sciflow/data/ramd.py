@@ -248,7 +248,7 @@ class RAMDSimulation:
         self.masses = np.array([system.getParticleMass(i).value_in_unit(u.dalton)
                                 for i in range(system.getNumParticles())])
         self.pocket_heavy = np.intersect1d(keep[~topo.is_ligand[keep]], np.flatnonzero(topo.is_heavy))
-        d0, _ = self.com_distance(pos)
+        d0 = self.com_distance(pos)
         if d0 >= settings.exit_distance:
             raise InputError(f"exit_distance: the ligand of {source.name!r} starts {d0:.2f} Å from the pocket "
                              f"centroid, already at or beyond the exit distance {settings.exit_distance} Å")
@@ -267,10 +267,10 @@ class RAMDSimulation:
         ctx.setPositions(self.positions0 / 10.0)
         return ctx, integ
 
-    def com_distance(self, pos: np.ndarray) -> tuple[float, np.ndarray]:
-        """Ligand COM minus pocket heavy-atom centroid of positions (n_all, 3) Å: (distance, COM)."""
+    def com_distance(self, pos: np.ndarray) -> float:
+        """Distance (Å) from the ligand COM to the pocket heavy-atom centroid of positions (n_all, 3) Å."""
         com = (pos[self.lig_idx] * self.lig_mass[:, None]).sum(0) / self.lig_mass.sum()
-        return float(np.linalg.norm(com - pos[self.pocket_heavy].mean(0))), com
+        return float(np.linalg.norm(com - pos[self.pocket_heavy].mean(0)))
 
     def run(self, seed: int) -> tuple[DissociationTrajectory, dict[str, Any]]:
         """One replica; returns the trajectory (ligand + pocket atoms) and its statistics."""
@@ -304,8 +304,9 @@ class RAMDSimulation:
         n_check, n_save = s.steps(s.check_every_ps), s.steps(s.save_every_ps)
         max_steps = s.steps(s.max_time_ps)
         pos = positions()
-        dist, _ = self.com_distance(pos)
-        checked = pos                                   # the frame of the last redraw test
+        dist = self.com_distance(pos)
+        lig = self.topology_full.is_ligand
+        checked = separation(pos, lig, self.masses)     # the separation at the last redraw test
         frames, times, energies = [pos[self.keep]], [0.0], [energy()]
         # a ligand that drifted out during the unbiased equilibration is no RAMD event (and a 1-frame path)
         start_distance, redraws, step, exited, left_early = dist, 0, 0, False, dist >= s.exit_distance
@@ -318,7 +319,7 @@ class RAMDSimulation:
             if need_check:
                 next_check += n_check
             pos = positions()
-            dist, _ = self.com_distance(pos)
+            dist = self.com_distance(pos)
             exited = dist >= s.exit_distance
             if need_save or exited:
                 frames.append(pos[self.keep])
@@ -326,10 +327,11 @@ class RAMDSimulation:
                 energies.append(energy())
                 next_save = step + n_save
             if need_check:
-                if separation_change(checked, pos, self.topology_full.is_ligand, self.masses) < s.min_displacement:
+                sep = separation(pos, lig, self.masses)   # separation_change(before, after), the previous one kept
+                if float(np.linalg.norm(sep - checked)) < s.min_displacement:
                     new_direction()
                     redraws += 1
-                checked = pos
+                checked = sep
         seconds = time.perf_counter() - start
         sim_ps = step * s.timestep_fs / 1000.0
         stats = {"seed": int(seed), "exited": bool(exited), "exit_time_ps": sim_ps if exited else None,

@@ -191,7 +191,8 @@ class UnbindingFlow(Method):
         receptor = torch.as_tensor(condition.clash_atoms(), dtype=torch.float32, device=device)
         anchor = enc.ligand_pos.to(device).mean(0)           # bound ligand centre: paths start around it
         reach = float((enc.ligand_pos.to(device) - anchor).norm(dim=-1).max() + (enc.centroid.to(device) - anchor).norm())
-        guide_set = _reachable(receptor, anchor, reach + exit_d + _REACH_PAD, n)
+        base = reach + exit_d + _REACH_PAD                   # what guidance and projection must see at least
+        guide_set = _reachable(receptor, anchor, base, n)
         field = guided_field(self.model, n_frames=f, scale=self.scale, strength=w, clash=guide_set)
         x0 = self.prior_std * randn((n * nl, 3 * f + 1), generator=generator, device=device)
         out = FlowMatcher.sample(field, x0, SOLVERS.build(solver or self._config["solver"]),
@@ -204,8 +205,8 @@ class UnbindingFlow(Method):
                                f"is {self._config['steps']}) or a lower guidance")
         heavy = cond["ligand_pos"].unsqueeze(1) + self.scale * y[:, : 3 * f].reshape(n * nl, f, 3)
         heavy = torch.cat([cond["ligand_pos"].unsqueeze(1), heavy], dim=1)             # (n Nl, F+1, 3)
-        extent = float((heavy - anchor).norm(dim=-1).max())
-        rec_pos, rec_batch = _reachable(receptor, anchor, max(extent, reach + exit_d + _REACH_PAD), n)
+        seen = max(float((heavy - anchor).norm(dim=-1).max()), base)
+        rec_pos, rec_batch = guide_set if seen == base else _reachable(receptor, anchor, seen, n)
         pairs = pair_index(cond["ligand_batch"], rec_batch)
         mind = frame_min_distance(heavy, rec_pos, pairs, cond["ligand_batch"], n)
         raw_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
@@ -220,9 +221,10 @@ class UnbindingFlow(Method):
         raw_short = centre_distances(ends, masses, centroid) < exit_d
         if do_project:
             heavy, _ = enforce_exit(heavy, rec_pos, cond["ligand_batch"], rec_batch, lig_w.repeat(n), centre, exit_d)
-            if float((heavy - anchor).norm(dim=-1).max()) > max(extent, reach + exit_d + _REACH_PAD):
+            pushed = float((heavy - anchor).norm(dim=-1).max())
+            if pushed > seen:
                 # pushed beyond the atoms the projection saw: count against every atom the frames can reach
-                rec_pos, rec_batch = _reachable(receptor, anchor, float((heavy - anchor).norm(dim=-1).max()), n)
+                rec_pos, rec_batch = _reachable(receptor, anchor, pushed, n)
                 pairs = pair_index(cond["ligand_batch"], rec_batch)
             mind = frame_min_distance(heavy, rec_pos, pairs, cond["ligand_batch"], n)
         final_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)

@@ -35,17 +35,27 @@ class EMA:
         for s, p in zip(self.shadow, model.parameters()):
             p.copy_(s)
 
+    def swap_in(self, model: nn.Module) -> list[torch.Tensor]:
+        """Copy the averaged weights into ``model``; return the weights they replaced (for ``put_back``)."""
+        backup = [p.detach().clone() for p in model.parameters()]
+        self.copy_to(model)
+        return backup
+
+    @staticmethod
+    @torch.no_grad()
+    def put_back(model: nn.Module, weights: list[torch.Tensor]) -> None:
+        """Copy ``weights`` (from ``swap_in``) back into ``model``."""
+        for w, p in zip(weights, model.parameters()):
+            p.copy_(w)
+
     @contextmanager
     def applied(self, model: nn.Module) -> Iterator[nn.Module]:
         """Temporarily swap the averaged weights into ``model``."""
-        backup = [p.detach().clone() for p in model.parameters()]
-        self.copy_to(model)
+        backup = self.swap_in(model)
         try:
             yield model
         finally:
-            with torch.no_grad():
-                for b, p in zip(backup, model.parameters()):
-                    p.copy_(b)
+            self.put_back(model, backup)
 
     def state_dict(self) -> dict[str, Any]:
         return {"decay": self.decay, "num_updates": self.num_updates, "shadow": list(self.shadow)}

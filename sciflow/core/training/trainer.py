@@ -389,15 +389,14 @@ class Trainer:
         The training weights are kept aside: a later ``fit()`` (and any checkpoint) uses them, not the average."""
         if self.ema is not None:
             if self._raw is None:
-                self._raw = [p.detach().clone() for p in self.model.parameters()]
-            self.ema.copy_to(self.model)
+                self._raw = self.ema.swap_in(self.model)
+            else:
+                self.ema.copy_to(self.model)
         return self.model
 
-    @torch.no_grad()
     def _restore_training_weights(self) -> None:
         if self._raw is not None:
-            for r, p in zip(self._raw, self.model.parameters()):
-                p.copy_(r)
+            EMA.put_back(self.model, self._raw)
             self._raw = None
 
     @contextmanager

@@ -289,3 +289,13 @@ def test_the_learned_tracer_runs_its_cvaes_on_the_render_device_and_refuses_bad_
     assert tracer.model.device.type == "cpu"
     assert all(torch.equal(before[k], v) for k, v in tracer.model.model.state_dict().items())
     assert tracer.render(1, device="cpu", progress=False).paths == 16
+
+
+def test_a_budgeted_render_records_when_it_issued_its_last_path():
+    # issuing stops at the first pass boundary after the budget; the paths in flight then finish (the tail)
+    scene = make_scene("sphere", sigma_r=4.0, albedo=0.99, g=0.0, width=4, height=4)
+    r = VolumePathTracer(scene, slots=64).render(None, time_budget=0.2, generator=make_generator(0), progress=False)
+    assert 0.2 <= r.info["issue_seconds"] <= r.seconds
+    assert r.paths % 16 == 0 and r.paths > 16          # whole passes only
+    fixed = VolumePathTracer(scene, slots=64).render(3, generator=make_generator(0), progress=False)
+    assert fixed.paths == 48 and 0.0 < fixed.info["issue_seconds"] <= fixed.seconds

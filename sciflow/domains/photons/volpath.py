@@ -137,15 +137,18 @@ class VolumePathTracer:
         self.events = 0
         start = time.perf_counter()
         issued = 0
+        last_issue = 0.0        # when the last path was issued: the run's time without the tail of paths in flight
         bar = progress_bar(total=total if spp is not None else None, desc=self.name, enabled=progress, unit="path")
 
         def issue(k: int) -> Tensor:
-            nonlocal issued
+            nonlocal issued, last_issue
             if time_budget is not None and time.perf_counter() - start > time_budget:
                 k = min(k, (-issued) % npix)          # finish the current pass, then stop
             k = min(k, total - issued)
             pix = (torch.arange(issued, issued + k, device=device) % npix)
             issued += k
+            if k:
+                last_issue = time.perf_counter() - start
             return pix
 
         pix = issue(S)
@@ -236,4 +239,5 @@ class VolumePathTracer:
         var = (acc2 / n_pix - mean.square()).clamp_min(0) * n_pix / (n_pix - 1).clamp_min(1)
         hw = (cam.height, cam.width)
         return RenderResult(mean.reshape(hw).cpu().numpy(), cnt.reshape(hw).cpu().numpy(), seconds, issued,
-                            self.events, info={"integrator": self.name}, path_variance=var.reshape(hw).cpu().numpy())
+                            self.events, info={"integrator": self.name, "issue_seconds": last_issue},
+                            path_variance=var.reshape(hw).cpu().numpy())

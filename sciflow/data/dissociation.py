@@ -11,6 +11,10 @@ per trajectory). HDF5 layout written and read here (several trajectories per fil
         particles/all/position/value (T, n, 3) float32, attr unit = "angstrom"
         particles/all/position/time  (T,) float64, attr unit = "ps"
         observables/potential_energy/value (T,) float64 kcal/mol (optional)
+        receptor/position (m, 3) float32, attr unit = "angstrom"; receptor/element (m,) str   (optional)
+
+``receptor``: every receptor heavy atom (the pocket's included; water and monovalent ions left out) in frame 0,
+the bound pose, which is what clash tests see (``Complex.clash_atoms``). Files written before 2026-11-29 lack it.
 
 mdtraj and h5py are imported inside the functions that need them.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +53,12 @@ FORMAT = "sciflow.dissociation/1"
 @dataclass
 class DissociationTrajectory:
     """A ligand leaving its pocket: ``positions`` (T, n, 3) Å, ``times`` (T,) ps, optional ``energy`` (T,)
-    kcal/mol. Frame 0 is the bound pose."""
+    kcal/mol. Frame 0 is the bound pose.
+
+    ``receptor_heavy`` (m, 3) Å, optional: every receptor heavy atom (the pocket's included) in frame 0, with
+    ``receptor_elements`` (m,) str, optional: what clash tests must see beyond the pocket (``bound`` passes it
+    on as ``Complex.receptor_heavy``). One frame: the model and every clash test hold the receptor fixed at the
+    bound pose."""
 
     name: str
     topology: ComplexTopology
@@ -56,9 +66,12 @@ class DissociationTrajectory:
     times: np.ndarray
     energy: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    receptor_heavy: np.ndarray | None = None
+    receptor_elements: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, dtype=np.float32)
+        self._check_receptor()
         self.times = np.asarray(self.times, dtype=np.float64)
         n = self.topology.n_atoms
         if self.positions.ndim != 3 or self.positions.shape[1:] != (n, 3):
@@ -78,6 +91,24 @@ class DissociationTrajectory:
             if self.energy.shape != self.times.shape:
                 raise InputError(f"energy: expected shape {self.times.shape}, got {self.energy.shape}")
 
+    def _check_receptor(self) -> None:
+        if self.receptor_heavy is None:
+            if self.receptor_elements is not None:
+                raise InputError(f"receptor_elements: given for {self.name!r} without receptor_heavy positions")
+            return
+        rh = self.receptor_heavy = np.asarray(self.receptor_heavy, dtype=np.float32)
+        if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh) or not np.isfinite(rh).all():
+            raise InputError(f"receptor_heavy: expected finite (m, 3) positions (Å) of {self.name!r}'s receptor "
+                             f"heavy atoms, got shape {rh.shape}")
+        if self.receptor_elements is not None:
+            el = self.receptor_elements = np.asarray(self.receptor_elements).astype(str)
+            if el.shape != (len(rh),):
+                raise InputError(f"receptor_elements: expected ({len(rh)},) symbols for {self.name!r}, got {el.shape}")
+            light = np.isin(np.char.upper(np.char.strip(el)), ("H", "D", "T"))
+            if light.any():
+                raise InputError(f"receptor_elements: {self.name!r} lists {int(light.sum())} hydrogen(s); the "
+                                 "receptor field holds heavy atoms only")
+
     @property
     def complex_name(self) -> str:
         return self.topology.name
@@ -94,7 +125,8 @@ class DissociationTrajectory:
     @property
     def bound(self) -> Complex:
         """The first frame as a bound complex (the model's condition)."""
-        return Complex(self.topology, self.positions[0].astype(np.float64), {"trajectory": self.name})
+        return Complex(self.topology, self.positions[0].astype(np.float64), {"trajectory": self.name},
+                       self.receptor_heavy)
 
     def thin(self, every: int) -> DissociationTrajectory:
         """Every ``every``-th frame from the bound pose on, and always the last (exit) frame."""
@@ -102,7 +134,8 @@ class DissociationTrajectory:
             raise InputError(f"every: must be >= 1, got {every}")
         keep = [*range(0, self.n_frames - 1, int(every)), self.n_frames - 1]
         return DissociationTrajectory(self.name, self.topology, self.positions[keep], self.times[keep],
-                                      None if self.energy is None else self.energy[keep], self.info)
+                                      None if self.energy is None else self.energy[keep], self.info,
+                                      self.receptor_heavy, self.receptor_elements)
 
 
 # -- HDF5 ----------------------------------------------------------------------------------------
@@ -145,6 +178,13 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
             if t.energy is not None:
                 e = g.create_dataset("observables/potential_energy/value", data=t.energy)
                 e.attrs["unit"] = "kcal/mol"
+            if t.receptor_heavy is not None:
+                r = g.create_dataset("receptor/position", data=t.receptor_heavy, compression="gzip",
+                                     compression_opts=4, shuffle=True)
+                r.attrs["unit"] = "angstrom"
+                r.attrs["frame"] = 0
+                if t.receptor_elements is not None:
+                    g["receptor"].create_dataset("element", data=t.receptor_elements.astype("S"))
     return Path(path)
 
 
@@ -160,7 +200,7 @@ def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"data: no file at {p}")
-    out = []
+    out, missing = [], []
     try:
         f = h5py.File(p, "r")
     except OSError as e:
@@ -185,8 +225,48 @@ def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) 
                 e = g["observables/potential_energy/value"]
                 energy = e[()] * _unit_factor(e.attrs.get("unit"), _ENERGY, f"{where}: energy unit")
             info = json.loads(g.attrs.get("info", "{}"))
-            out.append(DissociationTrajectory(name, topo, xyz, times, energy, info))
+            rec = rec_el = None
+            if "receptor/position" in g:
+                r = g["receptor/position"]
+                rec = r[()] * _unit_factor(r.attrs.get("unit"), _LENGTH, f"{where}: receptor position unit")
+                rec_el = _decode(g["receptor/element"][()]) if "receptor/element" in g else None
+                _check_receptor_frame(topo, xyz[0], rec, where)
+            elif not _whole_receptor(info):
+                missing.append(name)
+            out.append(DissociationTrajectory(name, topo, xyz, times, energy, info, rec, rec_el))
+    if missing and str(p.resolve()) not in _WARNED_NO_RECEPTOR:
+        _WARNED_NO_RECEPTOR.add(str(p.resolve()))
+        warnings.warn(f"data: {p}: {len(missing)} trajector{'y stores' if len(missing) == 1 else 'ies store'} no "
+                      f"receptor heavy atoms (e.g. {missing[0]!r}; written before 2026-11-29, or from a source that "
+                      "had only the pocket), so clash tests of complexes taken from it see only the stored pocket "
+                      "and miss receptor atoms outside it. Regenerate the file from its source with a writer that "
+                      "stores them (e.g. read_mdtraj(...) + write_h5 for PDB + DCD/XTC; the optional 'receptor' "
+                      "field in docs/unbinding.md, File formats)", UserWarning, stacklevel=2)
     return out
+
+
+#: files already warned about (once per file and process) for storing no receptor heavy atoms
+_WARNED_NO_RECEPTOR: set[str] = set()
+
+
+def _whole_receptor(info: dict[str, Any]) -> bool:
+    """True when the stored pocket is known to be the whole receptor (RAMD run with ``pocket_cutoff`` None, as the
+    host-guest data): the receptor field would add nothing."""
+    settings = info.get("settings")
+    return isinstance(settings, dict) and "pocket_cutoff" in settings and settings["pocket_cutoff"] is None
+
+
+def _check_receptor_frame(topo: ComplexTopology, frame0: np.ndarray, receptor: np.ndarray, where: str) -> None:
+    """Refuse a receptor field not in frame 0's coordinates: each pocket heavy atom must be one of its atoms."""
+    pocket = np.asarray(frame0, dtype=np.float64)[~topo.is_ligand & topo.is_heavy]
+    rec = np.asarray(receptor, dtype=np.float64)
+    if rec.ndim != 2 or rec.shape[1] != 3 or not len(pocket):
+        return                                      # the shape is DissociationTrajectory's to refuse
+    d = np.concatenate([np.sqrt(((pocket[i:i + 256, None] - rec[None]) ** 2).sum(-1)).min(1)
+                        for i in range(0, len(pocket), 256)])        # in blocks: a protein has thousands
+    if d.max() > 1e-2:
+        raise InputError(f"{where}: receptor/position does not hold the pocket heavy atoms of frame 0 (one is "
+                         f"{d.max():.3g} Å from every receptor atom); it must be frame 0's receptor heavy atoms")
 
 
 # factors to the units sciflow keeps (Å, ps, kcal/mol) from the unit names an H5MD-like writer may use
@@ -239,16 +319,11 @@ def read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | Non
     frames follow each pocket atom to its image nearest its previous position and put the ligand in its image
     nearest the pocket. A ligand whose centre then steps more than half the box between two frames (it wandered
     too far from the pocket for its image to be told) is refused. A single-model PDB's CRYST1 is not used (it is
-    often a crystal's cell); such a file must hold whole, unwrapped molecules."""
-    return _read_mdtraj(topology, trajectory, ligand=ligand, pocket_cutoff=pocket_cutoff, heavy_pocket=heavy_pocket,
-                        name=name, frame_spacing_ps=frame_spacing_ps)[0]
+    often a crystal's cell); such a file must hold whole, unwrapped molecules.
 
-
-def _read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | None, *, ligand: str,
-                 pocket_cutoff: float, heavy_pocket: bool, name: str | None,
-                 frame_spacing_ps: float | None) -> tuple[DissociationTrajectory, np.ndarray]:
-    """``read_mdtraj``, plus the frame-0 positions (m, 3) Å of every receptor heavy atom that is not solvent
-    (what a clash test must see; the pocket is only part of it)."""
+    The trajectory also keeps frame 0's positions and elements of every receptor heavy atom that is not solvent
+    (``receptor_heavy``, ``receptor_elements``: what a clash test must see; the pocket is only part of it), and
+    ``write_h5`` stores them."""
     import mdtraj as md
 
     top_p = Path(topology)
@@ -303,11 +378,12 @@ def _read_mdtraj(topology: str | os.PathLike, trajectory: str | os.PathLike | No
     pos = xyz[:, keep]
     if box is not None:
         pos = _unwrap(pos, sub.is_ligand, sub.is_heavy, box, trajectory or top_p)
-    receptor = xyz[0, ~is_lig & ~solvent & topo.is_heavy]
+    rec = ~is_lig & ~solvent & topo.is_heavy
     info = {"source": str(trajectory or top_p), "ligand": ligand, "pocket_cutoff_A": pocket_cutoff}
     if box is not None:
         info["periodic"] = "unwrapped (ligand imaged on the pocket)"
-    return DissociationTrajectory(name or top_p.stem, sub, pos, times, info=info), receptor
+    return DissociationTrajectory(name or top_p.stem, sub, pos, times, info=info, receptor_heavy=xyz[0, rec],
+                                  receptor_elements=topo.elements[rec])
 
 
 #: Å; a unit cell with a width under this is a placeholder (CRYST1 1 1 1), not a periodic box
@@ -459,8 +535,9 @@ def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket
 
     From a PDB the complex also keeps every receptor heavy atom that is not water or a monovalent ion
     (``Complex.receptor_heavy``): the pocket is the network's input, but a leaving ligand meets atoms outside it,
-    and clash guidance, the projection and the clash counts test against all of them. An HDF5 file stores only
-    the pocket of its trajectories, so there the pocket is all the clash tests see."""
+    and clash guidance, the projection and the clash counts test against all of them. From an HDF5 file it
+    keeps them when the file stores them (its ``receptor`` field, written since 2026-11-29); an older file stores
+    only the pocket (``read_h5`` warns), and then the pocket is all the clash tests see."""
     p = Path(path)
     if p.suffix.lower() in (".h5", ".hdf5"):
         trajs = read_h5(p)
@@ -470,15 +547,13 @@ def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket
     if p.suffix.lower() != ".pdb":
         raise InputError(f"complex: expected a .pdb or .h5 file, got {p}")
     # only frame 0 (the bound pose) is used, so the spacing of a multi-model PDB's frames does not matter
-    traj, receptor = _read_mdtraj(p, None, ligand=ligand, pocket_cutoff=pocket_cutoff, heavy_pocket=False,
-                                  name=p.stem, frame_spacing_ps=1.0)
-    cx = traj.bound
-    return Complex(cx.topology, cx.positions, cx.info, receptor)
+    return read_mdtraj(p, None, ligand=ligand, pocket_cutoff=pocket_cutoff, name=p.stem, frame_spacing_ps=1.0).bound
 
 
 def paths_to_trajectories(cx: Complex, ligand_frames: np.ndarray, times: np.ndarray,
                           prefix: str = "path") -> list[DissociationTrajectory]:
-    """Generated ligand frames (n, T, n_lig, 3) Å + the fixed pocket of ``cx`` -> one trajectory per path."""
+    """Generated ligand frames (n, T, n_lig, 3) Å + the fixed pocket of ``cx`` -> one trajectory per path (each
+    keeps ``cx.receptor_heavy``, the receptor the paths were checked against)."""
     lf = np.asarray(ligand_frames)
     n_lig = int(cx.topology.is_ligand.sum())
     if lf.ndim != 4 or lf.shape[2:] != (n_lig, 3):
@@ -487,5 +562,6 @@ def paths_to_trajectories(cx: Complex, ligand_frames: np.ndarray, times: np.ndar
     for k, fr in enumerate(lf):
         pos = np.repeat(cx.positions[None], fr.shape[0], axis=0)
         pos[:, cx.topology.is_ligand] = fr
-        out.append(DissociationTrajectory(f"{prefix}{k:03d}", cx.topology, pos, np.asarray(times[k])))
+        out.append(DissociationTrajectory(f"{prefix}{k:03d}", cx.topology, pos, np.asarray(times[k]),
+                                          receptor_heavy=cx.receptor_heavy))
     return out

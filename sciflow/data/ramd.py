@@ -308,6 +308,8 @@ class RAMDSimulation:
         lig = self.topology_full.is_ligand
         checked = separation(pos, lig, self.masses)     # the separation at the last redraw test
         frames, times, energies = [pos[self.keep]], [0.0], [energy()]
+        rec = ~lig & self.topology_full.is_heavy      # every receptor heavy atom at the bound pose (clash tests)
+        receptor = pos[rec].astype(np.float32)
         # a ligand that drifted out during the unbiased equilibration is no RAMD event (and a 1-frame path)
         start_distance, redraws, step, exited, left_early = dist, 0, 0, False, dist >= s.exit_distance
         next_save, next_check = n_save, n_check
@@ -342,7 +344,8 @@ class RAMDSimulation:
         info = {"generator": "sciflow.data.ramd", "settings": asdict(s), "stats": stats,
                 "source": self.source.info}
         traj = DissociationTrajectory(f"{self.source.name}-r{int(seed):05d}", self.topology, np.stack(frames),
-                                      np.array(times), np.array(energies), info)
+                                      np.array(times), np.array(energies), info, receptor,
+                                      self.topology_full.elements[rec])
         return traj, stats
 
 

@@ -32,6 +32,10 @@ def test_strong_ramd_dissociates_and_resumes(tmp_path):
         np.testing.assert_allclose(spacing, 0.1, atol=1e-9)             # every k-th step saved
         assert stats["exited"] and t.times[-1] == pytest.approx(stats["exit_time_ps"])
         assert np.isfinite(t.energy).all()
+        # every receptor heavy atom at the bound pose is stored for clash tests (here benzene's six carbons)
+        heavy = t.topology.elements[~lig] != "H"
+        np.testing.assert_allclose(np.sort(t.receptor_heavy, axis=0), np.sort(t.positions[0, ~lig][heavy], axis=0),
+                                   atol=1e-4)
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "benzene-toluene").iterdir()}
     again = generate_replicas(src, s, 2, tmp_path, show_progress=False)          # resumes: nothing re-run
     assert again["events"] == 2

@@ -57,10 +57,12 @@ def _md_summary(traj: Any, rot: torch.Tensor, pc: torch.Tensor, qc: torch.Tensor
     direction = ((com - centroid) / (com - centroid).norm()) @ rot.T
     heavy = torch.as_tensor(topo.is_heavy[topo.is_ligand])
     lig_heavy = lig[:, heavy]
-    # against the pocket as it moves in the MD (physical), and against the fixed bound pocket (what the
-    # generated paths are drawn and checked against)
+    # against the pocket as it moves in the MD (physical), and against the fixed bound receptor (what the
+    # generated paths are drawn and checked against: every receptor heavy atom the file stores, else the pocket;
+    # frames are superposed on frame 0, the frame those atoms are stored in)
     moving = min_pair_distance(lig_heavy, aligned[:, pocket_heavy]) < CLASH_DISTANCE
-    rigid = min_pair_distance(lig_heavy, aligned[0, pocket_heavy]) < CLASH_DISTANCE
+    fixed = torch.as_tensor(traj.bound.clash_atoms(), dtype=torch.float64)
+    rigid = min_pair_distance(lig_heavy, fixed) < CLASH_DISTANCE
     return {"direction": direction.numpy(), "final_distance": float((com - centroid).norm()),
             "length": _md_length(traj, n_frames), "time": float(traj.times[-1] - traj.times[0]),
             "clash": bool(moving.any()), "clash_rigid": bool(rigid.any())}

@@ -164,9 +164,10 @@ class UnbindingFlow(Method):
         """n dissociation paths of the ligand of ``condition`` (see the class docstring for the layout).
 
         With ``project`` (default on) two constraints are enforced after sampling and counted in ``info``:
-        no clash with the fixed pocket, and the ligand ends at least ``exit_distance`` Å (default:
-        ``exit_distance_for`` the complex, the distance its training paths used, else the model's)
-        from the pocket centroid (a path that stops short is stretched along its own exit direction, the
+        no clash with the fixed receptor (``condition.clash_atoms()``: every receptor heavy atom the complex was
+        loaded with, from a PDB or an HDF5 file's ``receptor`` field, else only its pocket), and the ligand ends
+        at least ``exit_distance`` Å (default: ``exit_distance_for`` the complex, the distance its training paths
+        used, else the model's) from the pocket centroid (a path that stops short is stretched along its own exit direction, the
         stretch growing linearly from 0 at the bound pose; stretch and projection repeat until both hold, see
         ``enforce_exit``). ``info["returned_short_paths"]`` counts paths whose ligand centre of mass still ends
         short of the exit distance."""

@@ -1,6 +1,7 @@
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,25 @@ def test_import_sciflow_needs_no_heavy_packages():
 
 def test_version():
     assert sciflow.__version__.count(".") == 2
+
+
+_BLOCK = ("import importlib.abc, sys\n"
+          "class Block(importlib.abc.MetaPathFinder):\n"
+          "    def find_spec(self, name, path, target=None):\n"
+          "        if name.split('.')[0] in ('ot', 'ase', 'rdkit', 'mdtraj', 'pydantic'):\n"
+          "            raise ImportError('not on the GPU machine: ' + name)\n"
+          "sys.meta_path.insert(0, Block())\n")
+
+
+@pytest.mark.parametrize("script", ["gpu_check", "ditree_gpu", "unbinding_gpu"])
+def test_gpu_scripts_and_methods_import_without_pot_ase_rdkit_mdtraj_pydantic(script):
+    # the lent GPU machine has torch, torch-geometric, e3nn and h5py but none of these five
+    root = Path(__file__).resolve().parents[1]
+    code = _BLOCK + ("import runpy\n"
+                     "for m in ('core', 'nn', 'domains.photons', 'domains.robots', 'methods.tsgen', 'methods.unbinding', "
+                     "'methods.mmsb', 'methods.ditree', 'methods.scattering', 'data.reactions'):\n"
+                     "    __import__('sciflow.' + m)\n"
+                     f"sys.argv = ['{script}.py', '--help']\n"
+                     f"runpy.run_path('benchmarks/{script}.py', run_name='__main__')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0 and "usage" in out.stdout, out.stderr[-2000:]

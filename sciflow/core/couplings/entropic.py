@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -63,6 +62,8 @@ class EntropicOT(PlanCoupling):
         la = torch.full((n,), -math.log(n), dtype=m.dtype, device=m.device)
         lb = torch.full((k,), -math.log(k), dtype=m.dtype, device=m.device)
         if self.warm_start:
+            import ot  # POT only for this warm start; importing sciflow needs no POT
+
             _, log = ot.emd(np.full(n, 1.0 / n), np.full(k, 1.0 / k), m.cpu().numpy(), log=True)
             f = torch.as_tensor(log["u"], dtype=m.dtype, device=m.device)
             g = torch.as_tensor(log["v"], dtype=m.dtype, device=m.device)

@@ -1,7 +1,6 @@
 """Exact and entropic optimal-transport couplings through POT (CPU and CUDA tensors)."""
 from __future__ import annotations
 
-import ot
 import torch
 from torch import Tensor
 
@@ -29,6 +28,8 @@ class ExactOT(PlanCoupling):
         # the network simplex runs on the CPU in float64 whatever the input: hand POT numpy arrays directly
         # (its torch backend would convert them on every call) and bring the plan back to the cost's device
         cost = m.to("cpu", torch.float64).numpy()
+        import ot  # POT: imported where used, so importing sciflow needs no POT (a bare GPU machine)
+
         p = ot.emd(ot.unif(cost.shape[0]), ot.unif(cost.shape[1]), cost, numItermax=self.num_iter_max)
         return torch.from_numpy(p).to(m.device)
 
@@ -65,6 +66,8 @@ class Sinkhorn(PlanCoupling):
     def plan(self, x0: Tensor, x1: Tensor) -> Tensor:
         m = self.cost_matrix(x0, x1).detach()
         m = m.to(torch.float64) if m.device.type == "cpu" else m
+        import ot
+
         p = ot.sinkhorn(_uniform(x0.shape[0], m), _uniform(x1.shape[0], m), m, self.reg, method=self.method,
                         numItermax=self.num_iter_max, stopThr=self.stop_threshold)
         if not bool(torch.isfinite(p).all()):

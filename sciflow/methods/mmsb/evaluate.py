@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -32,6 +31,8 @@ def _np(x: Tensor | np.ndarray) -> np.ndarray:
 
 def w2_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
     """Exact W2 between two empirical measures with uniform weights (rows are points)."""
+    import ot  # POT: imported where used, so importing sciflow needs no POT (a bare GPU machine)
+
     a, b = _np(a), _np(b)
     m = ot.dist(a, b, metric="sqeuclidean")
     return float(np.sqrt(max(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), m, numItermax=1_000_000), 0.0)))
@@ -39,6 +40,8 @@ def w2_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
 
 def w1_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
     """Exact W1 (earth mover's distance with Euclidean ground cost)."""
+    import ot
+
     a, b = _np(a), _np(b)
     m = ot.dist(a, b, metric="euclidean")
     return float(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), m, numItermax=1_000_000))

@@ -39,6 +39,8 @@ def assert_e3_equivariant(fn: Callable[[dict[str, Tensor]], Tensor], inputs: Map
     rot = random_rotation(generator, reflect=reflect)
     shift = torch.randn(3, generator=generator, dtype=torch.float64) * 3.0 if translate else torch.zeros(3,
                                                                                             dtype=torch.float64)
+    dev = next((inputs[k].device for k in (*positions, *vectors)), rot.device)
+    rot, shift = rot.to(dev), shift.to(dev)        # drawn on the generator's device, applied on the inputs'
     moved = dict(inputs)
     for k in positions:
         moved[k] = inputs[k] @ rot.T + shift

@@ -28,7 +28,9 @@ def run_once(planner_obj: Any, scenario: Scenario, *, seed: int, budget_s: float
              device: str | torch.device = "cpu", keep_tree: bool = False) -> tuple[dict[str, Any], Any]:
     """One planning run; returns (metrics, PlanResult). Metrics include the re-simulation check."""
     name = getattr(planner_obj, "name", "planner")
-    g = make_generator(run_seed(scenario, name, seed))
+    # OMPL plans on the CPU; the torch planners draw their random numbers on the planning device (a CPU
+    # generator there would mean a host draw and an upload per iteration)
+    g = make_generator(run_seed(scenario, name, seed), "cpu" if name == "ompl-rrt" else device)
     target = scenario if name == "ompl-rrt" else Problem.from_scenario(scenario, device)
     res = planner_obj.solve(target, budget_s=budget_s, generator=g, keep_tree=keep_tree)   # overruns fail there
     m = {"scenario": scenario.name, "family": scenario.family, "seed": int(seed), "budget_s": float(budget_s),

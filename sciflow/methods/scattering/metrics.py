@@ -121,7 +121,10 @@ def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_wa
     gg = torch.full((n_model_survival,), float(g))
     t0 = time.perf_counter()
     c = model.sample(sig, gg, torch.ones(n_model_survival, dtype=torch.float64), generator=gen)
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()            # the kernels run asynchronously: time them, not their launch
     t_cvae = time.perf_counter() - t0
+    c = {k: v.cpu() if torch.is_tensor(v) else v for k, v in c.items()}    # metrics are taken on the host
     n_mc = torch.cat([a[N_EVENTS], b[N_EVENTS]]).double()
     n_cv = c[N_EVENTS].double()
     surv = []

@@ -31,6 +31,7 @@ from .noise_select import candidate_noises, first_guess, select_noise
 from .predict import BridgeDrift, SimulationDiverged, check_times, fit_bridge_drift, simulate
 from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
 from .refine import drift_nll, fit_drift, increments
+from .resume import FitCheckpoint, fit_fingerprint
 
 __all__ = ["MMSB", "zero_reference_noise"]
 
@@ -161,7 +162,7 @@ class MMSB(Method):
             drift = build_reference(self._config["reference"], dim, standardizer=standardizer,
                                     **dict(self._config["reference_kwargs"]))
         self._config["dim"] = dim
-        self.model = nn.ModuleDict({"reference": drift, "bridge": BridgeDrift(max(dim, 1)).double()})
+        self.model = nn.ModuleDict({"reference": drift, "bridge": BridgeDrift(max(dim, 1)).double()}).to(self.device)
         self._bridge_fitted = False
 
     @property
@@ -226,9 +227,16 @@ class MMSB(Method):
         return {"nll": nll}
 
     def fit(self, snapshots: Snapshots, config: Any = None, *, generator: torch.Generator | None = None,
-            seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
+            seed: int = 0, show_progress: bool = True,
+            checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
         """Alternate bridge and refinement steps on ``snapshots`` for ``rounds`` rounds; returns a summary
-        (time, history of parameters and NLL per round)."""
+        (time, history of parameters and NLL per round; ``resumed_from``: the round a resumed fit went on from).
+
+        ``checkpoint``: a file where the state needed to go on is written atomically after the shooting init,
+        every round, the noise selection and the calibration. A fit given an existing checkpoint of the same fit
+        (settings, snapshots, seed and generator) continues after its last saved round and ends with the same
+        reference, noise and history, bit for bit, as an uninterrupted fit; a checkpoint of another fit, or an
+        unreadable one, is refused with an ``InputError`` (``resume.py``)."""
         snaps = self._check(snapshots)
         c = self._config
         g = generator if generator is not None else make_generator(seed)
@@ -254,14 +262,32 @@ class MMSB(Method):
             first = "multiplicative" if (self.auto_noise and c["reference"] in MECHANISTIC) else \
                 ("additive" if self.auto_noise else self.noise.name)
             self.noise = make_noise(first, first_guess(first, snaps) if self.auto_sigma else self.noise.sigma)
-        if init == "shooting" and c["rounds"] > 0:
-            info = shooting_init(ref, snaps, n_starts=c["shooting_starts"], generator=g)
-            self.history.append({"round": 0, "step": "shooting init", "params": self.reference_params, **info})
         accel = c["accelerate"]
         if accel == "auto":
             accel = "squarem" if parametric and c["reference"] != "zero" else "none"
-        bar = progress(total=c["rounds"], desc="mmsb rounds", enabled=show_progress, unit="round")
-        done = 0
+        extra = (c["refit_rounds"] if c["refit_rounds"] is not None else max(3, c["rounds"] // 2)) if auto else 0
+        # what the fit has done (stage, rounds, an unfinished SQUAREM cycle's start points, time): from the
+        # checkpoint when it resumes
+        ck = FitCheckpoint(checkpoint, fit_fingerprint(c, snaps, seed, g, self.model)) \
+            if checkpoint is not None else None
+        state = ck.load() if ck is not None else None
+        stage, done, cycle, seconds0, cpu_seconds0 = "rounds", 0, {}, 0.0, 0.0
+        if state is not None:
+            stage, done, cycle, seconds0, cpu_seconds0 = FitCheckpoint.restore(self, state, g)
+        resumed = done if state is not None else None
+
+        def save() -> None:
+            if ck is not None:
+                ck.save(self, stage=stage, done=done, generator=g, cycle=cycle,
+                        seconds=seconds0 + time.perf_counter() - start,
+                        cpu_seconds=cpu_seconds0 + time.process_time() - cpu0)
+
+        if state is None and init == "shooting" and c["rounds"] > 0:
+            info = shooting_init(ref, snaps, n_starts=c["shooting_starts"], generator=g)
+            self.history.append({"round": 0, "step": "shooting init", "params": self.reference_params, **info})
+            save()
+        bar = progress(total=c["rounds"] + (extra if stage != "rounds" else 0), initial=done, desc="mmsb rounds",
+                       enabled=show_progress, unit="round")
 
         def step() -> None:
             nonlocal done
@@ -272,51 +298,64 @@ class MMSB(Method):
 
         def run(total: int) -> None:
             while done < total:
-                if accel == "squarem" and total - done >= 3:
-                    self._squarem_cycle(step)
+                if cycle or (accel == "squarem" and total - done >= 3):
+                    self._squarem_cycle(step, cycle, save)
                 else:
                     step()
+                    save()
 
         try:
-            run(c["rounds"])
-            if auto:
-                names = list(NOISE_MODELS) if self.auto_noise else [self.noise.name]
-                cands = candidate_noises(names, snaps) if self.auto_sigma else \
-                    [make_noise(n, self.noise.sigma) for n in names]
-                self.noise, scores = select_noise(self.reference, snaps, cands, seed=seed)
-                self.history.append({"round": done, "step": "noise selection", "noise": self.noise.name,
-                                     "sigma": self.noise.sigma, "scores": scores})
-                extra = c["refit_rounds"] if c["refit_rounds"] is not None else max(3, c["rounds"] // 2)
-                bar.total = c["rounds"] + extra
+            if stage == "rounds":
+                run(c["rounds"])
+                if auto:
+                    names = list(NOISE_MODELS) if self.auto_noise else [self.noise.name]
+                    cands = candidate_noises(names, snaps) if self.auto_sigma else \
+                        [make_noise(n, self.noise.sigma) for n in names]
+                    self.noise, scores = select_noise(self.reference, snaps, cands, seed=seed)
+                    self.history.append({"round": done, "step": "noise selection", "noise": self.noise.name,
+                                         "sigma": self.noise.sigma, "scores": scores})
+                    stage = "refit"
+                    save()
+                    bar.total = c["rounds"] + extra
+                    bar.refresh()
+            if stage == "refit":
                 run(c["rounds"] + extra)
         finally:
             bar.close()
         calib = c["calibrate"]
         if calib == "auto":
             calib = "energy" if c["reference"] in MECHANISTIC else "none"
-        if calib == "energy":
+        if calib == "energy" and stage != "done":
             info = calibrate_reference(ref, self.noise, snaps, scale=self.standardizer.scale,
                                        replicas=c["calibrate_replicas"], h=c["h"], seed=seed,
                                        show_progress=show_progress)
             self.history.append({"round": done, "step": "calibration", "params": self.reference_params, **info})
+            stage = "done"
+            save()
         self.model["reference"].eval()
-        seconds = time.perf_counter() - start
-        self.info["fit"] = {"seconds": seconds, "cpu_seconds": time.process_time() - cpu0, "rounds": done,
-                            "init": init, "accelerate": accel, "params": self.reference_params,
+        seconds = seconds0 + time.perf_counter() - start
+        self.info["fit"] = {"seconds": seconds, "cpu_seconds": cpu_seconds0 + time.process_time() - cpu0,
+                            "rounds": done, "init": init, "accelerate": accel, "params": self.reference_params,
                             "noise": self.noise.name, "sigma": self.noise.sigma}
         return {"seconds": seconds, "cpu_seconds": self.info["fit"]["cpu_seconds"], "params": self.reference_params,
-                "noise": self.noise.name, "sigma": self.noise.sigma, "rounds": done, "history": self.history}
+                "noise": self.noise.name, "sigma": self.noise.sigma, "rounds": done, "history": self.history,
+                "resumed_from": resumed}
 
-    def _squarem_cycle(self, step: Any) -> None:
+    def _squarem_cycle(self, step: Any, cycle: dict[str, Tensor], save: Any) -> None:
         """One SQUAREM cycle (Varadhan & Roland 2008, scheme S3): two fixed-point steps, an extrapolation
         along their differences, and a stabilising step from the extrapolated point (falls back to the
-        plain second step if the extrapolation fails)."""
+        plain second step if the extrapolation fails). ``cycle`` holds the start points of the steps done so
+        far (``t0``, ``t1``), saved with every checkpoint, so that a resumed fit finishes the cycle it was in."""
         ref = self.reference
-        t0 = _vector(ref)
-        step()
-        t1 = _vector(ref)
-        step()
-        t2 = _vector(ref)
+        if "t0" not in cycle:
+            cycle["t0"] = _vector(ref)
+            step()
+            save()
+        if "t1" not in cycle:
+            cycle["t1"] = _vector(ref)
+            step()
+            save()
+        t0, t1, t2 = cycle["t0"], cycle["t1"], _vector(ref)
         r, v = t1 - t0, (t2 - t1) - (t1 - t0)
         alpha = -float(r.norm()) / max(float(v.norm()), 1e-300)
         alpha = min(-1.0, max(alpha, -8.0))
@@ -332,6 +371,8 @@ class MMSB(Method):
                                  "params": self.reference_params})
         else:
             self.history[-1]["squarem_alpha"] = alpha
+        cycle.clear()
+        save()
 
     # -- outputs -----------------------------------------------------------------------------------
     def trajectories(self, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
@@ -432,7 +473,8 @@ class MMSB(Method):
         if "noise" in state:
             self.noise = make_noise(state["noise"], float(state["sigma"]))
         if "points" in state:
-            pts, idx, times = state["points"], state["index"], state["times"]
+            pts, idx, times = (v.cpu() if torch.is_tensor(v) else v for v in (state["points"], state["index"],
+                                                                               state["times"]))
             self.snapshots = Snapshots.from_arrays([pts[idx == k] for k in range(len(times))], times)
         if "standardizer" in state:
             self.standardizer = Standardizer.from_state_dict(state["standardizer"])
@@ -447,7 +489,7 @@ class MMSB(Method):
              reference: nn.Module | None = None) -> MMSB:
         """Rebuild a saved model; a custom reference module must be passed again as ``reference``."""
         file, ck = cls.read_saved(path, map_location)
-        cfg = dict(ck["config"])
+        cfg = dict(ck["config"], device=str(map_location))      # the model is used where it was loaded to
         if cfg["reference"] == "custom":
             if reference is None:
                 raise InputError("reference: this model was fitted with a custom module; pass it as reference=")

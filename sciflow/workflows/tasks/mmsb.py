@@ -193,8 +193,15 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
     model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, n_paths=m.n_paths, calibrate=m.calibrate,
                  reference_kwargs=m.reference_kwargs, device=str(ctx.device),
                  **({} if rounds is None else {"rounds": rounds}))
-    summary = model.fit(train, generator=ctx.generator("fit"), seed=ctx.seed)
-    ctx.log(f"fitted in {summary['seconds']:.1f} s: {summary['params']}")
+    # round-level resume: the fit checkpoints after every round and stage (in OUTPUT/.done, which --fresh removes;
+    # the runner has already refused other settings or snapshots), so an interrupted run goes on from its last
+    # round and ends with the model an uninterrupted one makes. Every rank fits; the main one keeps the checkpoint
+    checkpoint = ctx.state_path("fit.pt") if ctx.is_main else None
+    if checkpoint is not None and checkpoint.is_file():
+        ctx.log(f"resuming: the fit goes on from its checkpoint {checkpoint}")
+    summary = model.fit(train, generator=ctx.generator("fit"), seed=ctx.seed, checkpoint=checkpoint)
+    resumed = f" (resumed after round {summary['resumed_from']})" if summary.get("resumed_from") is not None else ""
+    ctx.log(f"fitted in {summary['seconds']:.1f} s{resumed}: {summary['params']}")
     if ctx.is_main:
         model.save(saved)
         ctx.mark_done("model", files=[saved])

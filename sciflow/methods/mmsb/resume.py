@@ -1,0 +1,123 @@
+"""Round-level checkpoints of an MMSB fit: ``MMSB.fit(snapshots, checkpoint=path)``.
+
+A fit is a fixed sequence of stages: the shooting init, the bridge/refinement rounds (in SQUAREM cycles of three
+for parametric references), with an automatic noise its selection and the refit rounds, and the energy
+calibration. After each round and each stage, ``FitCheckpoint.save`` writes (atomically, ``atomic_save``) what
+the fit needs to go on: the weights (reference drift and bridge drift), the noise model, the history, the state
+of the fit's generator, the round counter and stage, the start points of an unfinished SQUAREM cycle, the time
+spent so far, and the fingerprint of the fit: its settings (all but the device), seed, the generator's state
+when the fit began, a digest of the snapshots and the names and shapes of the model's weights.
+
+A fit started again with the same fingerprint continues after the last saved round (a finished fit's checkpoint
+gives the finished model at once) and ends with the same weights, noise and history, bit for bit, as an
+uninterrupted fit: every random draw comes from the saved generator or from seeds derived from ``seed`` and the
+round counter, the float64 weights are restored exactly, and nothing else carries over from one round to the next
+(each round's L-BFGS or AdamW optimiser starts afresh). Torch's kernels are only repeatable on the same kind of
+device with the same number of threads, which holds for two uninterrupted fits as well. Only the timings differ.
+
+A checkpoint of another fit (other settings, data, seed or generator) is refused with an ``InputError`` naming
+what differs, and so is an unreadable one (a truncated file cannot come from ``atomic_save``, which renames a
+complete file into place); the remedy is to remove it, or to re-run a workflow with ``--fresh``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...core.errors import InputError
+from ...core.files import changed_keys, check_writable, plain_json
+from ...core.training import atomic_save, load_checkpoint, package_versions
+from ...domains.cells.dynamics import make_noise
+from ...domains.cells.snapshots import Snapshots
+
+__all__ = ["FORMAT", "STAGES", "FitCheckpoint", "data_digest", "fit_fingerprint"]
+
+#: the ``format`` entry of a fit checkpoint
+FORMAT = "sciflow.mmsb-fit/1"
+#: ``rounds``: shooting init and the first rounds; ``refit``: noise selected, refit rounds; ``done``: calibrated
+STAGES = ("rounds", "refit", "done")
+#: settings that do not change what a fit computes (a fit may resume on another machine)
+_PLACE_KEYS = ("device",)
+
+
+def _digest(*tensors: Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def data_digest(snapshots: Snapshots) -> str:
+    """SHA-256 of the snapshots' times and values (float64) and of which snapshot each row belongs to."""
+    x, idx = snapshots.stacked()
+    return _digest(snapshots.times.double(), x.double(), idx)
+
+
+def fit_fingerprint(config: dict[str, Any], snapshots: Snapshots, seed: int, generator: torch.Generator,
+                    weights: nn.Module) -> dict[str, Any]:
+    """What makes one fit differ from another; call it before the fit draws from ``generator``. ``weights``: the
+    model's modules (their parameter names and shapes; a custom reference's values come from the checkpoint)."""
+    return {"config": plain_json({k: v for k, v in config.items() if k not in _PLACE_KEYS}),
+            "seed": int(seed), "generator": _digest(generator.get_state()), "data": data_digest(snapshots),
+            "weights": {k: list(v.shape) for k, v in weights.state_dict().items()}}
+
+
+class FitCheckpoint:
+    """The checkpoint file of one fit, identified by its ``fingerprint`` (``fit_fingerprint``)."""
+
+    def __init__(self, path: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
+        self.path = check_writable(path, "checkpoint")        # before the fit's first round, not after it
+        self.fingerprint = fingerprint
+        self.versions = package_versions()
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None when there is no file yet; ``InputError`` for a file that is unreadable, not a
+        fit checkpoint, or one of another fit."""
+        if not self.path.exists():
+            return None
+        remedy = "remove it (or re-run the workflow with --fresh) to fit from the start"
+        try:
+            ck = load_checkpoint(self.path)
+        except InputError as e:
+            raise InputError(f"{e}; {remedy}") from None
+        missing = [k for k in ("fingerprint", "stage", "done", "model", "generator", "history") if k not in ck]
+        if ck.get("format") != FORMAT or missing or ck.get("stage") not in STAGES:
+            raise InputError(f"checkpoint: {self.path} is not an MMSB fit checkpoint (format {ck.get('format')!r}"
+                             f"{', lacks ' + ', '.join(missing) if missing else ''}); {remedy}")
+        changed = changed_keys(ck["fingerprint"], self.fingerprint)
+        if changed:
+            raise InputError(f"checkpoint: {self.path} was saved by another fit (changed: {', '.join(changed[:8])}); "
+                             f"fit with the same settings, snapshots, seed and generator to resume, or {remedy}")
+        return ck
+
+    def save(self, model: Any, *, stage: str, done: int, generator: torch.Generator, cycle: dict[str, Tensor],
+             seconds: float, cpu_seconds: float) -> Path:
+        """Write ``model``'s state after ``done`` rounds of ``stage`` atomically (``cycle``: the start points
+        ``t0``, ``t1`` of an unfinished SQUAREM cycle)."""
+        return atomic_save({
+            "format": FORMAT, "fingerprint": self.fingerprint, "stage": stage, "done": int(done),
+            "model": {k: v.detach().cpu().clone() for k, v in model.model.state_dict().items()},
+            "noise": model.noise.name, "sigma": float(model.noise.sigma), "history": model.history,
+            "generator": generator.get_state(), "cycle": {k: v.cpu() for k, v in cycle.items()},
+            "seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "versions": self.versions,
+        }, self.path)
+
+    @staticmethod
+    def restore(model: Any, ck: dict[str, Any], generator: torch.Generator) -> tuple[str, int, dict[str, Tensor],
+                                                                                     float, float]:
+        """Put a loaded state back into ``model`` and ``generator``; returns (stage, done, cycle, seconds,
+        cpu seconds) of the interrupted fit."""
+        device = model.device
+        model.model.load_state_dict({k: v.to(device) for k, v in ck["model"].items()})
+        model.noise = make_noise(ck["noise"], float(ck["sigma"]))
+        model.history = [dict(h) for h in ck["history"]]
+        generator.set_state(ck["generator"])
+        cycle = {k: v.to(device) for k, v in dict(ck.get("cycle") or {}).items()}
+        return ck["stage"], int(ck["done"]), cycle, float(ck.get("seconds", 0.0)), float(ck.get("cpu_seconds", 0.0))

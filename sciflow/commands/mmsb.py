@@ -1,7 +1,7 @@
 """``sciflow mmsb``: evaluate on the held-out snapshot protocol, fit and export, simulate snapshot data.
 
     sciflow mmsb evaluate --data LV_data.npz --reference lotka_volterra --out metrics.json --seeds 3
-    sciflow mmsb fit --data cells.h5ad --time-key day --pca 5 --reference mlp --out runs/cells
+    sciflow mmsb fit --data cells.h5ad --time-key day --pca 5 --reference mlp --out runs/cells   (resumes if interrupted)
     sciflow mmsb simulate --reference lotka_volterra --params '{"alpha": 1, "beta": 0.4, "gamma": 0.4, "delta": 0.1}' \
         --box 5,4 5.1,4.1 --sigma 0.02 --noise multiplicative --out lv.npz
 """
@@ -92,8 +92,15 @@ def _fit(args: argparse.Namespace) -> int:
     snaps = _read(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = model.fit(snaps, seed=args.seed)
+    # the fit's state after every round: an interrupted fit goes on from it when the command is run again
+    state = out / "fit_state.pt"
+    if args.fresh:
+        state.unlink(missing_ok=True)
+    elif state.is_file():
+        print(f"resuming the fit from {state} (--fresh starts over)")
+    summary = model.fit(snaps, seed=args.seed, checkpoint=state)
     model.save(out / "model.pt")
+    state.unlink(missing_ok=True)                 # the model file now holds the finished fit
     g = torch.Generator().manual_seed(args.seed)
     traj = model.trajectories(args.n, generator=g)
     write_trajectories(out / "trajectories.npz", traj, snapshot_times=snaps.times)
@@ -157,6 +164,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--out", required=True, type=output_folder(), help="output folder")
     f.add_argument("--n", type=integer(), default=500, help="trajectories to write")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--fresh", action="store_true",
+                   help="fit from the start, discarding an interrupted fit's state in --out (fit_state.pt)")
     f.set_defaults(func=_fit)
     s = verbs.add_parser("simulate", help="write snapshot npz from a reference class with known parameters")
     s.add_argument("--reference", required=True, help="lotka_volterra, repressilator, linear")

@@ -180,8 +180,8 @@ def test_an_unreadable_or_foreign_checkpoint_is_refused_naming_the_remedy(tmp_pa
     model = MMSB(**SMALL)
     model.fit(snaps, seed=0, show_progress=False, checkpoint=ck)
     ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])     # atomic saves never leave this; a disk might
-    with pytest.raises(InputError, match=r"checkpoint: .*fit\.pt is not a readable .*remove it \(or re-run the "
-                                         r"workflow with --fresh\)"):
+    with pytest.raises(InputError, match=r"checkpoint: .*fit\.pt is not a readable .*remove it \(or run the "
+                                         r"workflow or `sciflow mmsb fit` again with --fresh\)"):
         MMSB(**SMALL).fit(snaps, seed=0, show_progress=False, checkpoint=ck)
     model.save(ck)                            # a saved model is not a fit checkpoint
     with pytest.raises(InputError, match=r"not an MMSB fit checkpoint .*remove it"):
@@ -241,3 +241,30 @@ def test_an_interrupted_workflow_fit_resumes_to_the_uninterrupted_outputs(tmp_pa
         _interrupt_from_round(m, 0, 0)
         assert main(["run", str(wf), "--output", str(out), "--fresh"]) == 130
     assert not (out / ".done" / "fit.pt").exists()
+
+
+def test_the_fit_command_resumes_an_interrupted_fit_and_fresh_starts_over(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "ou.npz"
+    xs = _ou(n=30)
+    np.savez(data, Xs=np.stack(xs), dts=np.array([0.0, 0.25, 0.5]))
+    args = ["mmsb", "fit", "--data", str(data), "--reference", "linear", "--sigma", "0.1", "--noise", "additive",
+            "--rounds", "2", "--paths", "20", "--n", "10", "--seed", "1"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain" / "fit_state.pt").exists()          # the model file holds the finished fit
+    with monkeypatch.context() as m:
+        _interrupt_from_round(m, 1, 1)
+        assert main([*args, "--out", str(tmp_path / "cut")]) == 130      # "run the same command again to resume"
+    assert (tmp_path / "cut" / "fit_state.pt").is_file()
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "cut")]) == 0
+    assert "resuming the fit from" in capsys.readouterr().out
+    a, b = (json.loads((tmp_path / d / "fit.json").read_text()) for d in ("plain", "cut"))
+    assert a["params"] == b["params"] and b["resumed_from"] == 1
+    # another fit's state is refused naming --fresh; --fresh discards it and fits from the start
+    with monkeypatch.context() as m:
+        _interrupt_from_round(m, 1, 1)
+        assert main([*args, "--out", str(tmp_path / "cut")]) == 130      # "run the same command again to resume"
+    assert main([*args[:-1], "2", "--out", str(tmp_path / "cut")]) == 2
+    assert "--fresh" in capsys.readouterr().err
+    assert main([*args[:-1], "2", "--out", str(tmp_path / "cut"), "--fresh"]) == 0
+    assert json.loads((tmp_path / "cut" / "fit.json").read_text())["resumed_from"] is None

@@ -17,7 +17,7 @@ device with the same number of threads, which holds for two uninterrupted fits a
 
 A checkpoint of another fit (other settings, data, seed or generator) is refused with an ``InputError`` naming
 what differs, and so is an unreadable one (a truncated file cannot come from ``atomic_save``, which renames a
-complete file into place); the remedy is to remove it, or to re-run a workflow with ``--fresh``.
+complete file into place); the remedy is to remove it, or to re-run a workflow or ``sciflow mmsb fit`` with ``--fresh``.
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class FitCheckpoint:
         fit checkpoint, or one of another fit."""
         if not self.path.exists():
             return None
-        remedy = "remove it (or re-run the workflow with --fresh) to fit from the start"
+        remedy = "remove it (or run the workflow or `sciflow mmsb fit` again with --fresh) to fit from the start"
         try:
             ck = load_checkpoint(self.path)
         except InputError as e:

@@ -48,6 +48,25 @@ class SDFShape:
     def sdf(self, p: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def _on(self, name: str, like: Tensor) -> Tensor:
+        """``getattr(self, name).to(like)``, kept per (device, dtype): the geometry queries run thousands of
+        times per render, and a fresh copy to an accelerator each time is a blocking host-to-device upload.
+        A cached copy is dropped when the attribute is reassigned or changed in place."""
+        src = getattr(self, name)
+        cache = self.__dict__.setdefault("_device_copies", {})
+        key = (name, like.device, like.dtype)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is src and hit[1] == src._version:
+            return hit[2]
+        with torch.inference_mode(False):        # a copy made under inference mode must serve outside it too
+            out = src.to(like)
+        cache[key] = (src, src._version, out)
+        return out
+
+    def __getstate__(self) -> dict:
+        # the device copies are a cache: a pickled shape must not carry (or need) the accelerator
+        return {k: v for k, v in self.__dict__.items() if k != "_device_copies"}
+
     def bound(self) -> tuple[Tensor, float]:
         """Centre and radius of a bounding sphere."""
         raise NotImplementedError
@@ -93,20 +112,20 @@ class Sphere(SDFShape):
         self.radius = check_in_range("radius", radius, 0.0, low_open=True)
 
     def sdf(self, p: Tensor) -> Tensor:
-        return (p - self.center.to(p)).norm(dim=-1) - self.radius
+        return (p - self._on("center", p)).norm(dim=-1) - self.radius
 
     def bound(self) -> tuple[Tensor, float]:
         return self.center, self.radius * 1.001
 
     def intersect(self, o: Tensor, d: Tensor) -> Tensor:
-        oc = o - self.center.to(o)
+        oc = o - self._on("center", o)
         b = _dot(oc, d)
         disc = b * b - (_dot(oc, oc) - self.radius ** 2)
         t = -b - torch.sqrt(disc.clamp_min(0))
         return torch.where((disc > 0) & (t > 0), t, torch.full_like(t, math.inf))
 
     def exit_distance(self, x: Tensor, d: Tensor) -> Tensor:
-        oc = x - self.center.to(x)
+        oc = x - self._on("center", x)
         b = _dot(oc, d)
         disc = b * b - (_dot(oc, oc) - self.radius ** 2)
         return (-b + torch.sqrt(disc.clamp_min(0))).clamp_min(0)
@@ -124,7 +143,7 @@ class Box(SDFShape):
         self.radius = float(self.half.min())
 
     def sdf(self, p: Tensor) -> Tensor:
-        q = (p - self.center.to(p)).abs() - self.half.to(p)
+        q = (p - self._on("center", p)).abs() - self._on("half", p)
         return q.clamp_min(0).norm(dim=-1) + q.max(dim=-1).values.clamp_max(0)
 
     def bound(self) -> tuple[Tensor, float]:
@@ -132,8 +151,8 @@ class Box(SDFShape):
 
     def _slabs(self, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
         inv = 1.0 / torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
-        lo = (self.center.to(o) - self.half.to(o) - o) * inv
-        hi = (self.center.to(o) + self.half.to(o) - o) * inv
+        lo = (self._on("center", o) - self._on("half", o) - o) * inv
+        hi = (self._on("center", o) + self._on("half", o) - o) * inv
         return torch.minimum(lo, hi).max(-1).values, torch.maximum(lo, hi).min(-1).values
 
     def intersect(self, o: Tensor, d: Tensor) -> Tensor:

@@ -49,5 +49,6 @@ def scatter_sum(src: Tensor, index: Tensor, n: int) -> Tensor:
 
 def scatter_mean(src: Tensor, index: Tensor, n: int) -> Tensor:
     s = scatter_sum(src, index, n)
-    c = torch.bincount(index, minlength=n).clamp_min(1).to(src.dtype)
+    # the counts as bincount would give them, without its read-back of index.min() / index.max() on a GPU
+    c = scatter_sum(torch.ones_like(index), index, n).clamp_min(1).to(src.dtype)
     return s / c.reshape((-1,) + (1,) * (src.dim() - 1))

@@ -51,10 +51,13 @@ def frame_min_distance(frames: Tensor, pocket_pos: Tensor, pairs: tuple[Tensor, 
 
 def guided_field(velocity: Callable[..., Tensor], *, n_frames: int, scale: float, strength: float,
                  threshold: float = CLASH_DISTANCE,
-                 clash: tuple[Tensor, Tensor] | None = None) -> Callable[..., Tensor]:
+                 clash: tuple[Tensor, Tensor] | None = None,
+                 pairs: tuple[Tensor, Tensor] | None = None) -> Callable[..., Tensor]:
     """Wrap a velocity v(y, t, **cond) with clash guidance of weight ``strength`` (0 returns ``velocity``). The
     clash energy is taken against ``clash`` = (receptor positions (M, 3), their sample index (M,)) when given,
-    else against the condition's pocket."""
+    else against the condition's pocket. ``pairs``: ``pair_index`` of the condition's ligand batch and those
+    receptor atoms, when the caller has built it (else built at every call, each time reading sizes back from
+    the device)."""
     if strength <= 0:
         return velocity
 
@@ -65,8 +68,8 @@ def guided_field(velocity: Callable[..., Tensor], *, n_frames: int, scale: float
             y1 = (y + (1 - t).reshape(-1, 1) * v).detach().requires_grad_(True)
             frames = cond["ligand_pos"].unsqueeze(1) + scale * y1[:, : 3 * n_frames].reshape(nl, n_frames, 3)
             rec_pos, rec_batch = (cond["pocket_pos"], cond["pocket_batch"]) if clash is None else clash
-            pairs = pair_index(cond["ligand_batch"], rec_batch)
-            e = frame_clash_energy(frames, rec_pos, pairs, nl, threshold).sum()
+            ij = pair_index(cond["ligand_batch"], rec_batch) if pairs is None else pairs
+            e = frame_clash_energy(frames, rec_pos, ij, nl, threshold).sum()
             (grad,) = torch.autograd.grad(e, y1)
         return v - strength * grad
 
@@ -107,6 +110,10 @@ def project_clashes(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, po
     return out
 
 
+#: rigid projection steps between two convergence checks (each check waits for the device)
+_CHECK_EVERY = 10
+
+
 def _project(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, pocket_batch: Tensor, *, threshold: float,
              margin: float, rigid_steps: int, atom_steps: int, lr: float, restraint: float) -> Tensor:
     """``project_clashes`` on every frame of the batch."""
@@ -122,9 +129,11 @@ def _project(frames: Tensor, pocket_pos: Tensor, ligand_batch: Tensor, pocket_ba
 
     with torch.enable_grad():
         shift.requires_grad_(True)
-        for _ in range(rigid_steps):
+        for i in range(rigid_steps):
             e = energy_of(x + shift[ligand_batch])
-            if float(e.detach().max()) <= 0:
+            # once no frame has energy left every later step has a zero gradient and leaves ``shift`` as it is
+            # (bit for bit), so reading the energy back from the device every few steps ends with the same shift
+            if i % _CHECK_EVERY == 0 and float(e.detach().max()) <= 0:
                 break
             (g,) = torch.autograd.grad(e.sum(), shift)
             with torch.no_grad():

@@ -194,10 +194,14 @@ class UnbindingFlow(Method):
         reach = float((enc.ligand_pos.to(device) - anchor).norm(dim=-1).max() + (enc.centroid.to(device) - anchor).norm())
         base = reach + exit_d + _REACH_PAD                   # what guidance and projection must see at least
         guide_set = _reachable(receptor, anchor, base, n)
-        field = guided_field(self.model, n_frames=f, scale=self.scale, strength=w, clash=guide_set)
+        # the graph and the guidance pairs depend on the batch only: built once here, not at every solver step
+        guide_pairs = pair_index(cond["ligand_batch"], guide_set[1])
+        field = guided_field(self.model, n_frames=f, scale=self.scale, strength=w, clash=guide_set, pairs=guide_pairs)
         x0 = self.prior_std * randn((n * nl, 3 * f + 1), generator=generator, device=device)
+        step_cond = {**cond, **self.model.graph(cond["ligand_batch"], cond["pocket_batch"])}
         out = FlowMatcher.sample(field, x0, SOLVERS.build(solver or self._config["solver"]),
-                                 steps=steps or self._config["steps"], cond=cond, generator=generator, keep="last")
+                                 steps=steps or self._config["steps"], cond=step_cond, generator=generator,
+                                 keep="last")
         y = out.last
         if not bool(torch.isfinite(y).all()):
             n_steps = steps or self._config["steps"]
@@ -208,7 +212,7 @@ class UnbindingFlow(Method):
         heavy = torch.cat([cond["ligand_pos"].unsqueeze(1), heavy], dim=1)             # (n Nl, F+1, 3)
         seen = max(float((heavy - anchor).norm(dim=-1).max()), base)
         rec_pos, rec_batch = guide_set if seen == base else _reachable(receptor, anchor, seen, n)
-        pairs = pair_index(cond["ligand_batch"], rec_batch)
+        pairs = guide_pairs if seen == base else pair_index(cond["ligand_batch"], rec_batch)
         mind = frame_min_distance(heavy, rec_pos, pairs, cond["ligand_batch"], n)
         raw_clash = (mind[:, 1:] < CLASH_DISTANCE).any(dim=1)
         do_project = self._config["project"] if project is None else bool(project)

@@ -45,12 +45,25 @@ class PathVelocity(nn.Module):
     def state_dim(self) -> int:
         return 3 * self.n_frames + 1
 
+    @staticmethod
+    def graph(ligand_batch: Tensor, pocket_batch: Tensor) -> dict[str, Tensor | int]:
+        """The ``edges`` and ``n_graphs`` that ``forward`` builds from the batch indices, built once: a sampler
+        calling the network at every step with the same batch passes them in (as part of its condition)
+        instead of rebuilding them, and reading the batch sizes back from an accelerator, at every call."""
+        edges = torch.cat([fully_connected_edges(ligand_batch),
+                           bipartite_edges(pocket_batch, ligand_batch, src_offset=ligand_batch.shape[0])], dim=1)
+        return {"edges": edges, "n_graphs": int(ligand_batch.max()) + 1}
+
     def forward(self, y: Tensor, t: Tensor, *, ligand_pos: Tensor, ligand_types: Tensor, ligand_batch: Tensor,
-                pocket_pos: Tensor, pocket_types: Tensor, pocket_batch: Tensor) -> Tensor:
+                pocket_pos: Tensor, pocket_types: Tensor, pocket_batch: Tensor, edges: Tensor | None = None,
+                n_graphs: int | None = None) -> Tensor:
+        """``edges`` / ``n_graphs``: what ``graph(ligand_batch, pocket_batch)`` returns, when the caller has it
+        (built from the batch indices otherwise)."""
         nl, f = y.shape[0], self.n_frames
         disp = y[:, : 3 * f].reshape(nl, f, 3)
         tau = y[:, 3 * f:]
-        n_graphs = int(ligand_batch.max()) + 1
+        if n_graphs is None:
+            n_graphs = int(ligand_batch.max()) + 1
         t_graph = y.new_zeros(n_graphs).index_copy(0, ligand_batch, t.to(y.dtype))
         lig_ch = torch.cat([ligand_pos.unsqueeze(1), ligand_pos.unsqueeze(1) + self.scale * disp], dim=1)
         poc_ch = pocket_pos.unsqueeze(1).expand(-1, f + 1, 3)
@@ -62,8 +75,9 @@ class PathVelocity(nn.Module):
         t_node = torch.cat([t.to(y.dtype), t_graph[pocket_batch]])
         h = torch.cat([onehot, is_lig, tau_in, self.time_embed(t_node).to(y.dtype)], dim=-1)
         node_vec = torch.cat([disp, y.new_zeros(pocket_pos.shape[0], f, 3)])
-        edges = torch.cat([fully_connected_edges(ligand_batch),
-                           bipartite_edges(pocket_batch, ligand_batch, src_offset=nl)], dim=1)
+        if edges is None:
+            edges = torch.cat([fully_connected_edges(ligand_batch),
+                               bipartite_edges(pocket_batch, ligand_batch, src_offset=nl)], dim=1)
         h_out, vec = self.egnn(h, pos, edges, None, node_vec)
         v_disp = vec[:nl].reshape(nl, 3 * f)
         v_tau = self.tau_head(scatter_mean(h_out[:nl], ligand_batch, n_graphs))[ligand_batch]

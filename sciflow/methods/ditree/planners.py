@@ -106,7 +106,9 @@ class TreePlanner:
         tree = Tree(problem.start)
         nearest = NearestNodes()
         goal_node, iters = None, 0
-        origin = [False]                  # per node: made by a random-control expansion (MixedSampler rows)
+        # per node: made by a random-control expansion (MixedSampler rows); kept as one (K,) bool tensor per
+        # iteration, on the planning device, and read back once after the search
+        origin_parts = [torch.zeros(1, dtype=torch.bool, device=tree.states.device)]
         # inference mode (no autograd bookkeeping at all) saves ~8 % of an iteration on the CPU; the plan and
         # the edges are read off the tree after the block, so the returned tensors are ordinary ones
         with torch.inference_mode():
@@ -120,11 +122,13 @@ class TreePlanner:
                 rows = prop["keep"].nonzero().flatten()
                 _, goal_node = add_edges(problem, tree, near, prop, rows)
                 is_rand = getattr(self.sampler, "last_random", None)
-                origin.extend(is_rand[rows].tolist() if is_rand is not None else [False] * len(rows))
+                origin_parts.append(is_rand[rows] if is_rand is not None
+                                    else torch.zeros(len(rows), dtype=torch.bool, device=rows.device))
                 iters += 1
                 if goal_node is not None:
                     break
         elapsed = time.perf_counter() - t0
+        origin = torch.cat(origin_parts).tolist()
         info = {"iterations": iters, "random_nodes": sum(origin)}
         res = PlanResult(self.name, goal_node is not None, elapsed, problem.dt, tree_size=tree.n,
                          expansions=iters * self.batch, info=info)

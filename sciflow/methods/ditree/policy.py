@@ -135,8 +135,20 @@ class PolicySampler(ActionSampler):
                 self._keys.dtype != states.dtype or self._keys.device != states.device)):
             self.reset()
             self._world = problem.world
-        need = int(nodes.max()) + 1 if nodes.numel() else 0
+        if not nodes.numel():
+            return states.new_zeros((0, self.net.map_dim))
         have = 0 if self._maps is None else self._maps.shape[0]
+        # a node beyond the cache is a miss; one read-back tells both whether anything is missing and how far
+        # the cache must then reach (a node beyond it always makes a miss, so the cache grows as it did when
+        # both were read separately)
+        if have:
+            miss = (nodes >= have) | (self._keys[nodes.clamp_max(have - 1)] != states).any(dim=-1)
+        else:
+            miss = torch.ones(nodes.shape, dtype=torch.bool, device=nodes.device)
+        top, any_miss = torch.stack([nodes.max(), miss.any().to(nodes.dtype)]).tolist()
+        if not any_miss:
+            return self._maps[nodes]
+        need = int(top) + 1
         if have < need:
             cap = max(need, 2 * have, 1024)
             maps = states.new_zeros((cap, self.net.map_dim))
@@ -144,22 +156,21 @@ class PolicySampler(ActionSampler):
             if have:
                 maps[:have], keys[:have] = self._maps, self._keys
             self._maps, self._keys = maps, keys
-        miss = (self._keys[nodes] != states).any(dim=-1)
-        if bool(miss.any()):
-            # a batch often asks for the same node several times (early in a search nearly every row does), so
-            # each missing node is cropped and encoded once, from one of its rows (in a tree they hold the same state)
-            first = torch.full((need,), -1, dtype=torch.long, device=nodes.device)
-            first[nodes[miss]] = miss.nonzero().flatten()
-            new = first.ge(0).nonzero().flatten()
-            rows = first[new]
-            self._maps[new] = self.net.encode_map(self.obs.crop(problem.world, states[rows]))
-            self._keys[new] = states[rows]
-            out = self._maps[nodes]
-            odd = (self._keys[nodes] != states).any(dim=-1)      # a node index given with two different states
-            if bool(odd.any()):
-                out[odd] = self.net.encode_map(self.obs.crop(problem.world, states[odd]))
-            return out
-        return self._maps[nodes]
+        # a batch often asks for the same node several times (early in a search nearly every row does), so
+        # each missing node is cropped and encoded once, from one of its rows (in a tree they hold the same state)
+        # (the rows that hit write to a spare last slot instead of being masked out, which would read back; a node
+        # asked for by several missing rows gets one of them, as before: the last one, on the CPU)
+        first = torch.full((need + 1,), -1, dtype=torch.long, device=nodes.device)
+        first[torch.where(miss, nodes, need)] = torch.arange(nodes.shape[0], device=nodes.device)
+        new = first[:need].ge(0).nonzero().flatten()
+        rows = first[new]
+        self._maps[new] = self.net.encode_map(self.obs.crop(problem.world, states[rows]))
+        self._keys[new] = states[rows]
+        out = self._maps[nodes]
+        odd = (self._keys[nodes] != states).any(dim=-1)      # a node index given with two different states
+        if bool(odd.any()):
+            out[odd] = self.net.encode_map(self.obs.crop(problem.world, states[odd]))
+        return out
 
     def check_robot(self, problem: Problem) -> None:
         """Refuse a scenario whose car differs from the one the policy was trained for (once per problem)."""

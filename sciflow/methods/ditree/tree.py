@@ -35,7 +35,9 @@ class Tree:
         self.parent = torch.full((capacity,), -1, dtype=torch.long, device=root.device)
         self.time = root.new_zeros(capacity)            # arrival time from the root, s
         self.n = 1
-        self._blocks: list[tuple[Tensor, Tensor, list[int]]] = []   # (states (K, T, d), controls (K, T - 1, c), ends)
+        # (states (K, T, d), controls (K, T - 1, c), ends): ends stay a (K,) tensor on the tree's device until an
+        # edge of the block is cut out (a list of ints then), so growing the tree never waits for the device
+        self._blocks: list[tuple[Tensor, Tensor, Tensor | list[int]]] = []
         self._ref: list[tuple[int, int]] = [(-1, -1)]               # per node: (block, row); the root has no edge
 
     def _grow(self, need: int) -> None:
@@ -59,7 +61,7 @@ class Tree:
             self.states[idx] = edge_states[torch.arange(k, device=ends.device), ends]
             self.parent[idx] = parents
             self.time[idx] = self.time[parents] + ends.to(self.time.dtype) * dt
-            self._blocks.append((edge_states, edge_controls, ends.tolist()))
+            self._blocks.append((edge_states, edge_controls, ends.clone()))   # the caller's tensor may change
             self._ref.extend(zip(itertools.repeat(len(self._blocks) - 1, k), range(k)))
         self.n += k
         return idx
@@ -79,6 +81,9 @@ class Tree:
         if b < 0:
             return None
         states, controls, ends = self._blocks[b]
+        if isinstance(ends, Tensor):
+            ends = ends.tolist()
+            self._blocks[b] = (states, controls, ends)
         return states[r, : ends[r] + 1], controls[r, : ends[r]]
 
     @property

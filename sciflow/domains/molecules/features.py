@@ -1,13 +1,14 @@
 """Invariant features of atoms and atom pairs: learned element embeddings and covalent-bond descriptors."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
 from ...core.errors import InputError
-from .elements import SYMBOLS, covalent_radii_of
+from .elements import COVALENT_RADII, SYMBOLS, covalent_radii_of
 
 __all__ = ["N_BOND_FEATURES", "ElementEmbedding", "bond_features"]
 
@@ -19,6 +20,8 @@ class ElementEmbedding(nn.Module):
     """z (N,) -> (N, dim): a learned vector per element of a fixed vocabulary plus the covalent radius (Å).
 
     An element outside the vocabulary raises ``InputError`` naming it (the model never saw it in training).
+    Each check reads values back from the device; a sampler calling the network at every step with the same
+    atoms checks them once, with ``checked``.
     """
 
     symmetry = "invariant (atom types)"
@@ -33,9 +36,33 @@ class ElementEmbedding(nn.Module):
         self.register_buffer("index", table, persistent=False)
         self.embed = nn.Embedding(len(self.elements), dim - 1)
         self.dim = dim
+        self._checked: Tensor | None = None                       # see ``checked``
+        self._radii: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    @contextmanager
+    def checked(self, z: Tensor) -> Iterator[None]:
+        """Check the atomic numbers ``z`` once (as ``lookup`` does, raising the same errors); inside the block,
+        calls with this very tensor skip the check."""
+        self.lookup(z)
+        before, self._checked = getattr(self, "_checked", None), z
+        try:
+            yield
+        finally:
+            self._checked = before
+
+    def _radius_table(self, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """The covalent radii of every element on ``device`` in ``dtype``, built once (not uploaded per call)."""
+        cache = self.__dict__.setdefault("_radii", {})
+        table = cache.get((device, dtype))
+        if table is None:
+            with torch.inference_mode(False):
+                table = cache[(device, dtype)] = torch.tensor(COVALENT_RADII, dtype=dtype, device=device)
+        return table
 
     def lookup(self, z: Tensor) -> Tensor:
         """(N,) vocabulary index of each atom; unknown elements raise InputError."""
+        if z is getattr(self, "_checked", None):
+            return self.index.to(z.device)[z.long()]
         z = z.long()
         if z.numel() and (int(z.min()) < 1 or int(z.max()) >= len(SYMBOLS)):
             raise InputError(f"atomic_numbers: values must lie in 1..{len(SYMBOLS) - 1}")
@@ -48,8 +75,9 @@ class ElementEmbedding(nn.Module):
         return idx
 
     def forward(self, z: Tensor) -> Tensor:
-        e = self.embed(self.lookup(z))
-        return torch.cat([e, covalent_radii_of(z.long(), e.dtype).unsqueeze(-1)], dim=-1)
+        e = self.embed(self.lookup(z))           # checks z: 1 <= z < len(SYMBOLS) == len(COVALENT_RADII)
+        radius = self._radius_table(z.device, e.dtype)[z.long()]         # = covalent_radii_of(z.long(), e.dtype)
+        return torch.cat([e, radius.unsqueeze(-1)], dim=-1)
 
 
 def bond_features(pos: Tensor, z: Tensor, edge_index: Tensor, *, bond_scale: float = 1.25,

@@ -22,19 +22,22 @@ def _ones_batch(x: Tensor, batch: Tensor | None) -> Tensor:
     return batch if batch is not None else torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
 
 
-def centroid(x: Tensor, batch: Tensor | None = None, weights: Tensor | None = None) -> Tensor:
-    """(G, 3) mean position of each graph, weighted by ``weights`` (N,) (e.g. masses for the centre of mass)."""
+def centroid(x: Tensor, batch: Tensor | None = None, weights: Tensor | None = None, *,
+             graphs: int | None = None) -> Tensor:
+    """(G, 3) mean position of each graph, weighted by ``weights`` (N,) (e.g. masses for the centre of mass).
+    ``graphs``: G when the caller knows it (saves reading ``batch.max()`` back from an accelerator)."""
     b = _ones_batch(x, batch)
-    g = n_graphs(b)
+    g = n_graphs(b) if graphs is None else int(graphs)
     w = torch.ones(x.shape[0], dtype=x.dtype, device=x.device) if weights is None else weights.to(x.dtype)
     tot = scatter_sum(w, b, g).clamp_min(1e-12)
     return scatter_sum(x * w[:, None], b, g) / tot[:, None]
 
 
-def center(x: Tensor, batch: Tensor | None = None, weights: Tensor | None = None) -> Tensor:
+def center(x: Tensor, batch: Tensor | None = None, weights: Tensor | None = None, *,
+           graphs: int | None = None) -> Tensor:
     """x with each graph's (weighted) centroid moved to the origin; with masses: centre-of-mass removal."""
     b = _ones_batch(x, batch)
-    return x - centroid(x, b, weights)[b]
+    return x - centroid(x, b, weights, graphs=graphs)[b]
 
 
 def kabsch_rotation(mobile: Tensor, target: Tensor, batch: Tensor | None = None,

@@ -27,7 +27,7 @@ from ...core.trajectory import Trajectory
 from ...data.reactions import ReactionSet
 from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, replicate_graphs
 from ...domains.molecules.elements import SYMBOLS
-from ...domains.molecules.geometry import kabsch_rmsd
+from ...domains.molecules.geometry import kabsch_rmsd, n_graphs
 from ..base import Method
 from .data import EDGE_ATTR, prepare_reactions
 from .network import TSVelocityNet, reaction_edge_attr
@@ -158,6 +158,7 @@ class TSGen(Method):
         if name in SOLVERS and name not in ODE_SOLVERS:
             raise InputError(f"solver: {name} integrates an SDE; TS-GEN samples an ODE ({', '.join(ODE_SOLVERS)})")
         rep = replicate_graphs(cond, n) if n > 1 else dict(cond)
+        graphs = n_graphs(rep[BATCH])                # read here (the condition is usually still on the host)
         rep = {k: v.to(device) for k, v in rep.items()}
         if x0 is None:
             x0 = self.adapter.prior(rep, generator=generator)
@@ -167,11 +168,13 @@ class TSGen(Method):
         rep["edge_index"] = self.adapter.edge_index(rep)
         rep[EDGE_ATTR] = reaction_edge_attr(rep[ATOMIC_NUMBERS], rep[POS_REACTANT], rep[POS_PRODUCT],
                                             rep["edge_index"])
-        model_cond = {k: v for k, v in rep.items() if k != POS_MIDPOINT}
+        model_cond = {**{k: v for k, v in rep.items() if k != POS_MIDPOINT}, "n_graphs": graphs}
         self.model.to(device).eval()
         solver_obj = SOLVERS.build(name, **(solver_kwargs or {}))
-        traj = FlowMatcher.sample(self.field_of(self.model), x0, solver_obj, steps=steps or self.steps,
-                                  cond=model_cond, generator=generator, keep=keep)
+        # the atoms are the same at every solver step: their elements are checked once, here, not at each call
+        with self.model.elements.checked(model_cond[ATOMIC_NUMBERS]):
+            traj = FlowMatcher.sample(self.field_of(self.model), x0, solver_obj, steps=steps or self.steps,
+                                      cond=model_cond, generator=generator, keep=keep)
         extras = {BATCH: rep[BATCH], ATOMIC_NUMBERS: rep[ATOMIC_NUMBERS], POS_REACTANT: rep[POS_REACTANT],
                   POS_PRODUCT: rep[POS_PRODUCT]}
         # a geometry far outside the training data (e.g. an atom 20 Å from the rest) can make the network

@@ -31,7 +31,9 @@ class TSVelocityNet(nn.Module):
     """Displacement field d(x_t, t | R, P) on ragged graphs.
 
     forward(x (N, 3), t (N,), atomic_numbers (N,), pos_reactant (N, 3), pos_product (N, 3), batch (N,),
-            edge_index (2, E) | None, edge_attr (E, 4) | None) -> (N, 3) displacement with zero mean per graph.
+            edge_index (2, E) | None, edge_attr (E, 4) | None, n_graphs: int | None) -> (N, 3) displacement with
+            zero mean per graph. ``n_graphs`` (``batch.max() + 1``), when the caller knows it, saves reading it
+            back from the device at every call.
     """
 
     symmetry = "E(3) x S_n"
@@ -47,7 +49,7 @@ class TSVelocityNet(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, *, atomic_numbers: Tensor, pos_reactant: Tensor, pos_product: Tensor,
                 batch: Tensor, edge_index: Tensor | None = None, edge_attr: Tensor | None = None,
-                **_: Tensor) -> Tensor:
+                n_graphs: int | None = None, **_: Tensor) -> Tensor:
         if edge_index is None:
             edge_index = fully_connected_edges(batch)
         if edge_attr is None:
@@ -57,4 +59,4 @@ class TSVelocityNet(nn.Module):
         mid = 0.5 * (pos_reactant + pos_product)
         node_vec = torch.stack([x - mid, pos_product - pos_reactant], dim=1)         # (N, 2, 3)
         _, out = self.egnn(h, pos, edge_index, edge_attr.to(x.dtype), node_vec)
-        return center(out[:, 0], batch)
+        return center(out[:, 0], batch, graphs=n_graphs)

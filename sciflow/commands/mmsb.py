@@ -97,7 +97,7 @@ def _fit(args: argparse.Namespace) -> int:
     if args.fresh:
         state.unlink(missing_ok=True)
     elif state.is_file():
-        print(f"resuming the fit from {state} (--fresh starts over)")
+        print(f"resuming the fit from {state}, if it holds this fit's state (--fresh starts over)")
     summary = model.fit(snaps, seed=args.seed, checkpoint=state)
     model.save(out / "model.pt")
     state.unlink(missing_ok=True)                 # the model file now holds the finished fit

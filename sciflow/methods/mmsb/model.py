@@ -475,7 +475,8 @@ class MMSB(Method):
         if "points" in state:
             pts, idx, times = (v.cpu() if torch.is_tensor(v) else v for v in (state["points"], state["index"],
                                                                                state["times"]))
-            self.snapshots = Snapshots.from_arrays([pts[idx == k] for k in range(len(times))], times)
+            self.snapshots = Snapshots.from_arrays([pts[idx == k] for k in range(len(times))], times).to(
+                self.device, torch.float64)                 # where fit() keeps them: on the model's device
         if "standardizer" in state:
             self.standardizer = Standardizer.from_state_dict(state["standardizer"])
 

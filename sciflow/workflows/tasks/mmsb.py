@@ -184,10 +184,10 @@ def _model(cfg: MMSBTask, train: Any, ctx: RunContext) -> Any:
     saved = ctx.output / "model.pt"
     if cfg.weights is not None:
         ctx.log(f"loading the fitted model {cfg.weights}")
-        return MMSB.load(cfg.weights)
+        return MMSB.load(cfg.weights, map_location=ctx.device)
     if ctx.is_done("model"):      # this run's model, not an earlier one's
         ctx.log(f"resuming: using the fitted model at {saved}")
-        return MMSB.load(saved)
+        return MMSB.load(saved, map_location=ctx.device)
     m = cfg.model
     rounds = m.rounds if m.rounds is not None else (0 if m.reference == "zero" else None)   # None: MMSB's default
     model = MMSB(reference=m.reference, sigma=m.sigma, noise=m.noise, n_paths=m.n_paths, calibrate=m.calibrate,

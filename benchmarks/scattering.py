@@ -342,7 +342,8 @@ def _render_md(res: dict, lines: list[str]) -> str:
             lines += ["", "Without the tail: a budgeted render stops issuing paths at the budget and finishes those in "
                       "flight; at high density brute force's last long paths run for many seconds at low occupancy. "
                       "That tail does not grow with the budget, so a long render amortises it; the ratios below take "
-                      "each run's time up to its last issued path (the long-render limit).", "",
+                      "each run's time up to its last issued path (an upper bound for long renders, where a systematic "
+                      "error weighs more).", "",
                       "| sigma_r | brute force: last path issued at / run ended at (s) | learned: issued / ended (s) | "
                       "RMSE ratio, tail-free | same, reference noise removed |", "|---|---|---|---|---|"]
             for r in tails:

@@ -46,9 +46,11 @@ def test_gpu_scripts_and_methods_import_without_pot_ase_rdkit_mdtraj_pydantic(sc
     # the lent GPU machine has torch, torch-geometric, e3nn and h5py but none of these five
     root = Path(__file__).resolve().parents[1]
     code = _BLOCK + ("import runpy\n"
-                     "for m in ('core', 'nn', 'domains.photons', 'domains.robots', 'methods.tsgen', 'methods.unbinding', "
-                     "'methods.mmsb', 'methods.ditree', 'methods.scattering', 'data.reactions'):\n"
+                     "import pkgutil, sciflow.methods\n"
+                     "for m in ('core', 'nn', 'domains.photons', 'domains.robots', 'data.reactions'):\n"
                      "    __import__('sciflow.' + m)\n"
+                     "for info in pkgutil.walk_packages(sciflow.methods.__path__, 'sciflow.methods.'):\n"
+                     "    __import__(info.name)\n"
                      f"sys.argv = ['{script}.py', '--help']\n"
                      f"runpy.run_path('benchmarks/{script}.py', run_name='__main__')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)

@@ -43,3 +43,18 @@ def make_ring():
 def make_exit():
     """Factory of straight exit trajectories (``straight_exit``)."""
     return straight_exit
+
+
+def fibonacci_shell(n: int, radius: float) -> np.ndarray:
+    """n points spread evenly on a sphere about the origin (about 1.6 Å apart for 300 points at 7 Å)."""
+    k = np.arange(n) + 0.5
+    z = 1 - 2 * k / n
+    phi = np.pi * (1 + 5 ** 0.5) * k
+    r = np.sqrt(1 - z ** 2)
+    return radius * np.stack([r * np.cos(phi), r * np.sin(phi), z], 1)
+
+
+@pytest.fixture(scope="session")
+def make_shell():
+    """Factory of evenly spread points on a sphere (``fibonacci_shell``)."""
+    return fibonacci_shell

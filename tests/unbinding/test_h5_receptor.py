@@ -154,16 +154,7 @@ def test_clash_outside_the_pocket_is_caught_from_h5_with_the_field(tmp_path, mak
     assert not _md_summary(path, eye, zero, zero, 2)["clash_rigid"]
 
 
-def fibonacci_shell(n: int, radius: float) -> np.ndarray:
-    """n points spread evenly on a sphere about the origin (about 1.6 Å apart for 300 points at 7 Å)."""
-    k = np.arange(n) + 0.5
-    z = 1 - 2 * k / n
-    phi = np.pi * (1 + 5 ** 0.5) * k
-    r = np.sqrt(1 - z ** 2)
-    return radius * np.stack([r * np.cos(phi), r * np.sin(phi), z], 1)
-
-
-def test_generate_counts_and_avoids_receptor_atoms_from_h5(tmp_path, make_ring, make_exit):
+def test_generate_counts_and_avoids_receptor_atoms_from_h5(tmp_path, make_ring, make_exit, make_shell):
     cx = make_ring()
     trajs = [make_exit(cx, (0, 0, s), name=f"t{i}", dt=0.5 + 0.1 * i) for i, s in enumerate([1, -1] * 4)]
     with torch.random.fork_rng():
@@ -171,7 +162,7 @@ def test_generate_counts_and_avoids_receptor_atoms_from_h5(tmp_path, make_ring, 
         model = UnbindingFlow(n_frames=4, hidden=16, n_vectors=4, n_layers=2, n_rbf=6, steps=4, batch_size=4,
                               exit_distance=11.0)
     model.fit(trajs, TrainConfig(steps=30, lr=3e-3, progress=False, ema_decay=None))
-    shell = fibonacci_shell(300, 7.0)       # closed, 7 Å out, beyond the 5 Å pocket: exit paths cross it
+    shell = make_shell(300, 7.0)       # closed, 7 Å out, beyond the 5 Å pocket: exit paths cross it
     new, old = h5_pair(tmp_path, cx, shell)
     with_field, without = load_complex(new), read_quietly(old)
     ring, everything = without.clash_atoms(), with_field.clash_atoms()

@@ -23,15 +23,6 @@ def exits_along_z(make_ring, make_exit):
     return model, cx
 
 
-def fibonacci_shell(n: int, radius: float) -> np.ndarray:
-    """n points spread evenly on a sphere about the origin (about 1.6 Å apart for 300 points at 7 Å)."""
-    k = np.arange(n) + 0.5
-    z = 1 - 2 * k / n
-    phi = np.pi * (1 + 5 ** 0.5) * k
-    r = np.sqrt(1 - z ** 2)
-    return radius * np.stack([r * np.cos(phi), r * np.sin(phi), z], 1)
-
-
 def blocked_pdb(tmp_path, cx: Complex, blockers: np.ndarray):
     """The ring complex plus receptor carbons at ``blockers`` (m, 3) (one residue each), written as a PDB."""
     t = cx.topology
@@ -59,10 +50,10 @@ def test_load_complex_keeps_receptor_atoms_outside_the_pocket(tmp_path, make_rin
     assert make_ring().clash_atoms().shape == (8, 3)                             # no receptor given: the pocket
 
 
-def test_generated_paths_avoid_and_count_receptor_atoms_outside_the_pocket(tmp_path, exits_along_z):
+def test_generated_paths_avoid_and_count_receptor_atoms_outside_the_pocket(tmp_path, exits_along_z, make_shell):
     model, cx = exits_along_z
     # a closed shell of receptor atoms 7 Å out, beyond the 5 Å pocket: every path to the 11 Å exit crosses it
-    shell = fibonacci_shell(300, 7.0)
+    shell = make_shell(300, 7.0)
     loaded = load_complex(blocked_pdb(tmp_path, cx, shell), ligand="resname LIG", pocket_cutoff=5.0)
     assert loaded.topology.n_atoms == cx.topology.n_atoms                       # the network sees the ring only
     heavy = torch.as_tensor(loaded.topology.is_heavy[loaded.topology.is_ligand])

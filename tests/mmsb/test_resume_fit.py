@@ -1,6 +1,7 @@
-"""Round-level resume of an MMSB fit (``MMSB.fit(checkpoint=...)``, ``methods/mmsb/resume.py``) and of the mmsb
-workflow: an interrupted fit goes on from its last saved round and ends bit for bit where an uninterrupted one
-does; a checkpoint of another fit or an unreadable one is refused, naming the file and what differs.
+"""Resume of an MMSB fit (``MMSB.fit(checkpoint=...)``, ``methods/mmsb/resume.py``) and of the mmsb workflow: an
+interrupted fit goes on from its last saved round (or step of the shooting init or calibration) and ends bit for
+bit where an uninterrupted one does; a checkpoint of another fit or an unreadable one is refused, naming the file
+and what differs.
 
 Interrupts are a KeyboardInterrupt raised from a patched round (what SIGINT / SIGTERM become under the command
 line, see ``sciflow.core.interrupts`` and tests/workflows/test_resume.py)."""
@@ -12,6 +13,8 @@ import pytest
 import torch
 import yaml
 
+import sciflow.methods.mmsb.calibrate as mmsb_calibrate
+import sciflow.methods.mmsb.init as mmsb_init
 import sciflow.methods.mmsb.model as mmsb_model
 from sciflow.cli import main
 from sciflow.core.errors import InputError
@@ -268,3 +271,58 @@ def test_the_fit_command_resumes_an_interrupted_fit_and_fresh_starts_over(tmp_pa
     assert "--fresh" in capsys.readouterr().err
     assert main([*args[:-1], "2", "--out", str(tmp_path / "cut"), "--fresh"]) == 0
     assert json.loads((tmp_path / "cut" / "fit.json").read_text())["resumed_from"] is None
+
+
+def test_an_interrupt_inside_the_shooting_init_or_the_calibration_resumes_inside_it(tmp_path, monkeypatch):
+    """The finished starts of the shooting init and the finished evaluations of the calibration are taken from
+    the checkpoint (``StageLog``), not computed again, and the fit still ends bit for bit as an uninterrupted one."""
+    snaps, ck = _lv(), tmp_path / "fit.pt"
+    calls = {"lbfgs": 0, "objective": 0}
+    cut = {"lbfgs": None, "objective": None}          # the call that raises KeyboardInterrupt (1-based)
+
+    def counting(module, name, key):
+        real = getattr(module, name)
+
+        def wrapped(*a, **k):
+            calls[key] += 1
+            if calls[key] == cut[key]:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+        monkeypatch.setattr(module, name, wrapped)
+    counting(mmsb_init, "_lbfgs", "lbfgs")              # one per start's screening or refinement, and the polish
+    counting(mmsb_calibrate, "_objective", "objective")  # one per evaluation of the energy objective
+    plain = MMSB(**LV)
+    plain.fit(snaps, seed=3, show_progress=False)
+    runs, evals = calls["lbfgs"], calls["objective"]
+    assert runs >= 4 and evals >= 6
+    # cut inside the shooting init, after its first start was screened
+    calls.update(lbfgs=0, objective=0)
+    cut["lbfgs"] = 2
+    with pytest.raises(KeyboardInterrupt):
+        MMSB(**LV).fit(snaps, seed=3, show_progress=False, checkpoint=ck)
+    saved = torch.load(ck, weights_only=True)
+    assert saved["stage"] == "init" and len(saved["partial"]) == 1 and calls["objective"] == 0
+    # resumed: the first start is not screened again; cut inside the calibration after 3 evaluations
+    calls.update(lbfgs=0, objective=0)
+    cut.update(lbfgs=None, objective=4)
+    with pytest.raises(KeyboardInterrupt):
+        MMSB(**LV).fit(snaps, seed=3, show_progress=False, checkpoint=ck)
+    assert calls["lbfgs"] == runs - 1
+    saved = torch.load(ck, weights_only=True)
+    assert saved["stage"] == "calibrate" and saved["done"] == LV["rounds"] and len(saved["partial"]) == 3
+    # resumed: no round, start or finished evaluation is done again
+    calls.update(lbfgs=0, objective=0)
+    cut["objective"] = None
+    resumed = MMSB(**LV)
+    counted = {"rounds": 0}
+    real_em = MMSB._em_step
+
+    def em(self, *a, **k):
+        counted["rounds"] += 1
+        return real_em(self, *a, **k)
+    monkeypatch.setattr(MMSB, "_em_step", em)
+    summary = resumed.fit(snaps, seed=3, show_progress=False, checkpoint=ck)
+    assert calls == {"lbfgs": 0, "objective": evals - 3} and counted["rounds"] == 0
+    assert summary["resumed_from"] == LV["rounds"]
+    _assert_same_fit(plain, resumed)
+    assert torch.load(ck, weights_only=True)["stage"] == "done"

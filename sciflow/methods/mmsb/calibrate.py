@@ -14,12 +14,18 @@ the objective is a smooth deterministic function of theta and L-BFGS differentia
 This is the objective of SnapMMD (Berlinghieri et al. 2025, arXiv:2505.16082) with another kernel, started
 from the MMSB estimate; the best parameters seen are kept, and only if they lower the objective (a trial step
 whose paths blow up ends the search there).
+
+Given a ``StageLog`` (``resume.py``; ``MMSB.fit`` with a checkpoint), every objective evaluation records its
+parameters, value and gradient there and the checkpoint is written (one save, about 2 ms, per evaluation of
+0.3 to 1 s on the shipped LV fit: under 1 % of the stage). A resumed calibration runs L-BFGS again from the same
+start and takes the finished evaluations from the log, so the optimiser retraces its iterations, line searches
+and best point, bit for bit, in milliseconds, and evaluates from where the interrupted one stopped.
 """
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +36,9 @@ from ...core.training import progress
 from ...domains.cells.dynamics import NoiseModel
 from ...domains.cells.snapshots import Snapshots
 from .predict import simulate
+
+if TYPE_CHECKING:
+    from .resume import StageLog
 
 __all__ = ["calibrate_reference", "energy_distance"]
 
@@ -64,7 +73,7 @@ def _objective(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, targets: l
 
 def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *, scale: Tensor | None = None,
                         replicas: int = 4, h: float = 0.01, max_iter: int = 40, seed: int = 0,
-                        show_progress: bool = False) -> dict[str, Any]:
+                        show_progress: bool = False, log: StageLog | None = None) -> dict[str, Any]:
     """Fit the parameters of ``drift`` in place by the energy distance above; returns the objective before and
     after, whether the new parameters were kept, and the time taken.
 
@@ -75,6 +84,8 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         scale: per-dimension scale of the coordinates the distance is measured in (default: none).
         replicas: paths per starting cell. h: largest Itô-Heun step. seed: seed of the common noise.
         show_progress: a bar over the objective evaluations (L-BFGS makes at most 1.25 ``max_iter``).
+        log: where the evaluations are recorded, and replayed from when the calibration resumes (module
+            docstring).
     """
     params = [p for p in drift.parameters() if p.requires_grad]
     n_par = sum(p.numel() for p in params)
@@ -95,7 +106,21 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         targets.append((y, torch.cdist(y, y).mean()))
 
     def value(grad: bool) -> Tensor:
-        return _objective(drift, noise, snaps, targets, scale_t, int(replicas), float(h), int(seed), grad)
+        """The objective (with the parameters' gradients when ``grad``), or its value and gradients from ``log``."""
+        key = [p.detach().clone() for p in params] if log is not None else []
+        saved = log.replay(key) if log is not None else None
+        if saved is not None:
+            for p, gr in zip(params, saved["grads"]):
+                p.grad = gr.to(p.device).clone()
+            return torch.tensor(saved["loss"], dtype=torch.float64, device=dev)
+        loss = _objective(drift, noise, snaps, targets, scale_t, int(replicas), float(h), int(seed), grad)
+        if grad and bool(torch.isfinite(loss)):
+            loss.backward()
+        if log is not None and bool(torch.isfinite(loss)):
+            log.add(key, loss=float(loss.detach()),
+                    grads=[torch.zeros_like(p).cpu() if p.grad is None else p.grad.detach().cpu().clone()
+                           for p in params] if grad else [])
+        return loss
 
     try:
         before = float(value(False))
@@ -114,7 +139,6 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         loss = value(True)
         if not bool(torch.isfinite(loss)):
             raise _Diverged
-        loss.backward()
         if float(loss.detach()) < best["loss"]:
             best.update(loss=float(loss.detach()), params=[p.detach().clone() for p in params])
         return loss

@@ -16,17 +16,25 @@ oscillator's frequency costs little per interval and adds up over the whole time
 fit has converged (so the parameters sit in the right basin), a polishing stage therefore shoots from every
 snapshot to every later one, which weighs the phase accumulated over long times. The all-pairs loss contains
 the one-interval terms; the polished parameters are kept when they lower it.
+
+Given a ``StageLog`` (``resume.py``; ``MMSB.fit`` with a checkpoint), every L-BFGS run (each start's screening,
+each kept start's refinement, the polish) records its loss and end point there and the checkpoint is written;
+a resumed init draws the same starts and takes the finished runs from the log instead of running them again.
 """
 from __future__ import annotations
 
 import copy
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ...core.random import rand, randperm
 from ...domains.cells.snapshots import Snapshots
+
+if TYPE_CHECKING:
+    from .resume import StageLog
 
 __all__ = ["flow", "shooting_groups", "shooting_init", "shooting_loss"]
 
@@ -106,14 +114,28 @@ def shooting_groups(snapshots: Snapshots, span: int, max_rows: int,
 def shooting_init(drift: nn.Module, snapshots: Snapshots, *, n_starts: int = 12, low: float = 0.1,
                   high: float = 10.0, max_rows: int = 1000, h: float = 0.1, screen_iter: int = 10,
                   max_iter: int = 60, keep: int = 2, keep_given: bool = True, polish: bool = True,
-                  generator: torch.Generator | None = None) -> dict[str, float]:
+                  generator: torch.Generator | None = None, log: StageLog | None = None) -> dict[str, float]:
     """Set the log-parameters of ``drift`` (e.g. ``LotkaVolterra``) in place to the best of ``n_starts``
     shooting fits: every start gets ``screen_iter`` L-BFGS iterations, the ``keep`` best then ``max_iter``
     more. The given parameters are one of the starts when ``keep_given``. With ``polish``, the winner is
-    then refitted on all snapshot pairs (see the module docstring). Returns {"loss", "starts", "polished"}."""
+    then refitted on all snapshot pairs (see the module docstring). Returns {"loss", "starts", "polished"}.
+    ``log``: where the finished runs are recorded, and replayed from when the init resumes (module docstring)."""
     names = [n for n, p in drift.named_parameters() if p.requires_grad]
     if not names:
         return {"loss": float("nan"), "starts": 0, "polished": False}
+
+    def run(trial: nn.Module, groups: list, iters: int) -> float:
+        """``_lbfgs`` on ``trial``, or the result of the same run from ``log``."""
+        key = [v.detach().clone() for v in trial.state_dict().values()] if log is not None else []
+        saved = log.replay(key) if log is not None else None
+        if saved is not None:
+            trial.load_state_dict(saved["state"])
+            return float(saved["loss"])
+        loss = _lbfgs(trial, groups, scale, h, iters)
+        if log is not None:
+            log.add(key, loss=loss, state={k: v.detach().cpu().clone() for k, v in trial.state_dict().items()})
+        return loss
+
     groups = shooting_groups(snapshots, 1, max_rows, generator)
     allx, _ = snapshots.stacked()
     scale = allx.std(0).clamp_min(1e-8)
@@ -130,13 +152,13 @@ def shooting_init(drift: nn.Module, snapshots: Snapshots, *, n_starts: int = 12,
     for state in candidates:
         trial = copy.deepcopy(drift)
         trial.load_state_dict(state)
-        screened.append((_lbfgs(trial, groups, scale, h, screen_iter), trial))
+        screened.append((run(trial, groups, screen_iter), trial))
     screened.sort(key=lambda r: r[0])
     best_loss, best = screened[0]
     for loss, trial in screened[:keep]:
         if not math.isfinite(loss):
             continue
-        final = _lbfgs(trial, groups, scale, h, max_iter)
+        final = run(trial, groups, max_iter)
         if final < best_loss or trial is best:
             best_loss, best = final, trial
     polished = False
@@ -145,7 +167,7 @@ def shooting_init(drift: nn.Module, snapshots: Snapshots, *, n_starts: int = 12,
         trial = copy.deepcopy(best)
         with torch.no_grad():
             before = float(shooting_loss(best, long, scale, h))
-        after = _lbfgs(trial, long, scale, h, max_iter)
+        after = run(trial, long, max_iter)
         if after < before:
             best, polished = trial, True
             with torch.no_grad():

@@ -31,7 +31,7 @@ from .noise_select import candidate_noises, first_guess, select_noise
 from .predict import BridgeDrift, SimulationDiverged, check_times, fit_bridge_drift, simulate
 from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
 from .refine import drift_nll, fit_drift, increments
-from .resume import FitCheckpoint, fit_fingerprint
+from .resume import FitCheckpoint, StageLog, fit_fingerprint
 
 __all__ = ["MMSB", "zero_reference_noise"]
 
@@ -232,11 +232,11 @@ class MMSB(Method):
         """Alternate bridge and refinement steps on ``snapshots`` for ``rounds`` rounds; returns a summary
         (time, history of parameters and NLL per round; ``resumed_from``: the round a resumed fit went on from).
 
-        ``checkpoint``: a file where the state needed to go on is written atomically after the shooting init,
-        every round, the noise selection and the calibration. A fit given an existing checkpoint of the same fit
-        (settings, snapshots, seed and generator) continues after its last saved round and ends with the same
-        reference, noise and history, bit for bit, as an uninterrupted fit; a checkpoint of another fit, or an
-        unreadable one, is refused with an ``InputError`` (``resume.py``)."""
+        ``checkpoint``: a file where the state needed to go on is written atomically after each L-BFGS run of
+        the shooting init, every round, the noise selection and each evaluation of the calibration. A fit given an
+        existing checkpoint of the same fit (settings, snapshots, seed and generator) continues after its last
+        saved round or step and ends with the same reference, noise and history, bit for bit, as an uninterrupted
+        fit; a checkpoint of another fit, or an unreadable one, is refused with an ``InputError`` (``resume.py``)."""
         snaps = self._check(snapshots)
         c = self._config
         g = generator if generator is not None else make_generator(seed)
@@ -275,16 +275,29 @@ class MMSB(Method):
         if state is not None:
             stage, done, cycle, seconds0, cpu_seconds0 = FitCheckpoint.restore(self, state, g)
         resumed = done if state is not None else None
+        partial = list(state.get("partial") or []) if state is not None else []   # steps of a stage cut short
 
-        def save() -> None:
+        def save(log: StageLog | None = None) -> None:
             if ck is not None:
-                ck.save(self, stage=stage, done=done, generator=g, cycle=cycle,
+                ck.save(self, stage=stage, done=done, generator=g, cycle=cycle, log=log,
                         seconds=seconds0 + time.perf_counter() - start,
                         cpu_seconds=cpu_seconds0 + time.process_time() - cpu0)
 
-        if state is None and init == "shooting" and c["rounds"] > 0:
-            info = shooting_init(ref, snaps, n_starts=c["shooting_starts"], generator=g)
+        def stage_log(name: str) -> StageLog | None:
+            """The finished steps of stage ``name`` (from the checkpoint when the fit stopped inside it)."""
+            nonlocal stage
+            entries, stage = (partial if stage == name else []), name
+            if ck is None:
+                return None
+            log = StageLog(self.model, g, entries)
+            log.save = lambda: save(log)
+            return log
+
+        if (state is None or stage == "init") and init == "shooting" and c["rounds"] > 0:
+            log = stage_log("init")
+            info = shooting_init(ref, snaps, n_starts=c["shooting_starts"], generator=g, log=log)
             self.history.append({"round": 0, "step": "shooting init", "params": self.reference_params, **info})
+            stage = "rounds"
             save()
         bar = progress(total=c["rounds"] + (extra if stage != "rounds" else 0), initial=done, desc="mmsb rounds",
                        enabled=show_progress, unit="round")
@@ -326,9 +339,10 @@ class MMSB(Method):
         if calib == "auto":
             calib = "energy" if c["reference"] in MECHANISTIC else "none"
         if calib == "energy" and stage != "done":
+            log = stage_log("calibrate")
             info = calibrate_reference(ref, self.noise, snaps, scale=self.standardizer.scale,
                                        replicas=c["calibrate_replicas"], h=c["h"], seed=seed,
-                                       show_progress=show_progress)
+                                       show_progress=show_progress, log=log)
             self.history.append({"round": done, "step": "calibration", "params": self.reference_params, **info})
             stage = "done"
             save()

@@ -8,6 +8,14 @@ of the fit's generator, the round counter and stage, the start points of an unfi
 spent so far, and the fingerprint of the fit: its settings (all but the device), seed, the generator's state
 when the fit began, a digest of the snapshots and the names and shapes of the model's weights.
 
+Inside the two long stages, the shooting init (stage ``init``) and the calibration (stage ``calibrate``), a
+``StageLog`` records what each finished expensive step returned: each start's L-BFGS run of the init (its loss and
+end point), each objective evaluation of the calibration (its value and gradient), each with the parameters it
+started from; the checkpoint is written after every such step, with the weights and generator state of the stage's
+start. A resumed stage runs again from that start, draws the same random numbers, and takes the finished steps'
+results from the log instead of computing them (the optimisers' own arithmetic, microseconds, is redone), so it
+reaches the point where it stopped in the same state, bit for bit, and goes on from there.
+
 A fit started again with the same fingerprint continues after the last saved round (a finished fit's checkpoint
 gives the finished model at once) and ends with the same weights, noise and history, bit for bit, as an
 uninterrupted fit: every random draw comes from the saved generator or from seeds derived from ``seed`` and the
@@ -35,14 +43,19 @@ from ...core.training import atomic_save, load_checkpoint, package_versions
 from ...domains.cells.dynamics import make_noise
 from ...domains.cells.snapshots import Snapshots
 
-__all__ = ["FORMAT", "STAGES", "FitCheckpoint", "data_digest", "fit_fingerprint"]
+__all__ = ["FORMAT", "STAGES", "FitCheckpoint", "StageLog", "data_digest", "fit_fingerprint"]
 
 #: the ``format`` entry of a fit checkpoint
 FORMAT = "sciflow.mmsb-fit/1"
-#: ``rounds``: shooting init and the first rounds; ``refit``: noise selected, refit rounds; ``done``: calibrated
-STAGES = ("rounds", "refit", "done")
+#: ``init``: inside the shooting init; ``rounds``: the first rounds; ``refit``: noise selected, refit rounds;
+#: ``calibrate``: inside the calibration; ``done``: calibrated
+STAGES = ("init", "rounds", "refit", "calibrate", "done")
 #: settings that do not change what a fit computes (a fit may resume on another machine)
 _PLACE_KEYS = ("device",)
+
+
+def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
 def _digest(*tensors: Tensor) -> str:
@@ -98,14 +111,16 @@ class FitCheckpoint:
         return ck
 
     def save(self, model: Any, *, stage: str, done: int, generator: torch.Generator, cycle: dict[str, Tensor],
-             seconds: float, cpu_seconds: float) -> Path:
+             seconds: float, cpu_seconds: float, log: StageLog | None = None) -> Path:
         """Write ``model``'s state after ``done`` rounds of ``stage`` atomically (``cycle``: the start points
-        ``t0``, ``t1`` of an unfinished SQUAREM cycle)."""
+        ``t0``, ``t1`` of an unfinished SQUAREM cycle); inside a stage, the weights and generator state of its
+        start and the steps finished so far come from ``log``."""
         return atomic_save({
             "format": FORMAT, "fingerprint": self.fingerprint, "stage": stage, "done": int(done),
-            "model": {k: v.detach().cpu().clone() for k, v in model.model.state_dict().items()},
+            "model": log.weights if log is not None else _cpu_state(model.model),
             "noise": model.noise.name, "sigma": float(model.noise.sigma), "history": model.history,
-            "generator": generator.get_state(), "cycle": {k: v.cpu() for k, v in cycle.items()},
+            "generator": log.generator if log is not None else generator.get_state(),
+            "partial": log.entries if log is not None else [], "cycle": {k: v.cpu() for k, v in cycle.items()},
             "seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "versions": self.versions,
         }, self.path)
 
@@ -113,7 +128,7 @@ class FitCheckpoint:
     def restore(model: Any, ck: dict[str, Any], generator: torch.Generator) -> tuple[str, int, dict[str, Tensor],
                                                                                      float, float]:
         """Put a loaded state back into ``model`` and ``generator``; returns (stage, done, cycle, seconds,
-        cpu seconds) of the interrupted fit."""
+        cpu seconds) of the interrupted fit (``ck["partial"]``: the steps an interrupted stage finished)."""
         device = model.device
         model.model.load_state_dict({k: v.to(device) for k, v in ck["model"].items()})
         model.noise = make_noise(ck["noise"], float(ck["sigma"]))
@@ -121,3 +136,38 @@ class FitCheckpoint:
         generator.set_state(ck["generator"])
         cycle = {k: v.to(device) for k, v in dict(ck.get("cycle") or {}).items()}
         return ck["stage"], int(ck["done"]), cycle, float(ck.get("seconds", 0.0)), float(ck.get("cpu_seconds", 0.0))
+
+
+class StageLog:
+    """The finished expensive steps of one stage (``init``, ``calibrate``), in order, for a resumed stage to replay.
+
+    Made at the stage's start from ``weights`` (the fit's modules) and ``generator``, whose states the checkpoint
+    keeps while the stage runs; ``entries``: the steps a checkpoint holds. A step calls ``replay(key)`` with the
+    inputs it starts from (a list of tensors): the saved result of the next finished step, or None once all are
+    replayed (or when ``key`` differs from the saved one, which drops the rest: then it is computed again).
+    ``add(key, **result)`` records a computed step and calls ``save`` after every ``every``-th one."""
+
+    def __init__(self, weights: nn.Module, generator: torch.Generator, entries: list[dict[str, Any]] | None = None,
+                 save: Any = None, every: int = 1) -> None:
+        self.weights, self.generator = _cpu_state(weights), generator.get_state()
+        self.entries = list(entries or [])
+        self.save, self.every = save, max(1, int(every))
+        self.replayed = self.added = 0
+
+    def replay(self, key: list[Tensor]) -> dict[str, Any] | None:
+        if self.replayed >= len(self.entries):
+            return None
+        entry = self.entries[self.replayed]
+        saved = entry["key"]
+        if len(saved) != len(key) or not all(torch.equal(a.to(b.device), b) for a, b in zip(saved, key)):
+            del self.entries[self.replayed:]
+            return None
+        self.replayed += 1
+        return entry
+
+    def add(self, key: list[Tensor], **result: Any) -> None:
+        self.entries.append({"key": [k.detach().cpu().clone() for k in key], **result})
+        self.replayed = len(self.entries)
+        self.added += 1
+        if self.save is not None and self.added % self.every == 0:
+            self.save()

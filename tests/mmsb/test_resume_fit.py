@@ -174,8 +174,9 @@ def test_a_checkpoint_of_another_fit_is_refused_before_any_work(tmp_path, monkey
             MMSB(**{**SMALL, **kw}).fit(fit_kw.pop("snapshots", snaps), **{"seed": 0, **fit_kw},
                                         show_progress=False, checkpoint=ck)
     assert ck.read_bytes() == saved          # refused, not overwritten
-    # the device is where a fit runs, not what it computes: it may change
+    # the device is where a fit runs, not what it computes, and predict_dt is used only after the fit: both may change
     MMSB(**SMALL, device="cpu:0").fit(snaps, seed=0, show_progress=False, checkpoint=ck)
+    MMSB(**SMALL, predict_dt=0.002).fit(snaps, seed=0, show_progress=False, checkpoint=ck)
 
 
 def test_an_unreadable_or_foreign_checkpoint_is_refused_naming_the_remedy(tmp_path):

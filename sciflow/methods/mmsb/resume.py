@@ -5,7 +5,7 @@ for parametric references), with an automatic noise its selection and the refit 
 calibration. After each round and each stage, ``FitCheckpoint.save`` writes (atomically, ``atomic_save``) what
 the fit needs to go on: the weights (reference drift and bridge drift), the noise model, the history, the state
 of the fit's generator, the round counter and stage, the start points of an unfinished SQUAREM cycle, the time
-spent so far, and the fingerprint of the fit: its settings (all but the device), seed, the generator's state
+spent so far, and the fingerprint of the fit: its settings (all but the device and predict_dt), seed, the generator's state
 when the fit began, a digest of the snapshots and the names and shapes of the model's weights.
 
 Inside the two long stages, the shooting init (stage ``init``) and the calibration (stage ``calibrate``), a
@@ -50,8 +50,9 @@ FORMAT = "sciflow.mmsb-fit/1"
 #: ``init``: inside the shooting init; ``rounds``: the first rounds; ``refit``: noise selected, refit rounds;
 #: ``calibrate``: inside the calibration; ``done``: calibrated
 STAGES = ("init", "rounds", "refit", "calibrate", "done")
-#: settings that do not change what a fit computes (a fit may resume on another machine)
-_PLACE_KEYS = ("device",)
+#: settings that do not change what a fit computes (a fit may resume on another machine, or with another step
+#: for the simulations that follow it)
+_PLACE_KEYS = ("device", "predict_dt")
 
 
 def _cpu_state(module: nn.Module) -> dict[str, Tensor]:

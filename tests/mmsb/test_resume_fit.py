@@ -177,6 +177,11 @@ def test_a_checkpoint_of_another_fit_is_refused_before_any_work(tmp_path, monkey
     # the device is where a fit runs, not what it computes, and predict_dt is used only after the fit: both may change
     MMSB(**SMALL, device="cpu:0").fit(snaps, seed=0, show_progress=False, checkpoint=ck)
     MMSB(**SMALL, predict_dt=0.002).fit(snaps, seed=0, show_progress=False, checkpoint=ck)
+    # nor do they count when the saved fingerprint holds them (as checkpoints written before predict_dt was left out)
+    state = torch.load(ck, weights_only=False)
+    state["fingerprint"]["config"]["predict_dt"] = 0.5
+    torch.save(state, ck)
+    MMSB(**SMALL).fit(snaps, seed=0, show_progress=False, checkpoint=ck)
 
 
 def test_an_unreadable_or_foreign_checkpoint_is_refused_naming_the_remedy(tmp_path):

@@ -105,7 +105,10 @@ class FitCheckpoint:
         if ck.get("format") != FORMAT or missing or ck.get("stage") not in STAGES:
             raise InputError(f"checkpoint: {self.path} is not an MMSB fit checkpoint (format {ck.get('format')!r}"
                              f"{', lacks ' + ', '.join(missing) if missing else ''}); {remedy}")
-        changed = changed_keys(ck["fingerprint"], self.fingerprint)
+        saved = dict(ck["fingerprint"])
+        if isinstance(saved.get("config"), dict):      # settings that do not change a fit are not compared
+            saved["config"] = {k: v for k, v in saved["config"].items() if k not in _PLACE_KEYS}
+        changed = changed_keys(saved, self.fingerprint)
         if changed:
             raise InputError(f"checkpoint: {self.path} was saved by another fit (changed: {', '.join(changed[:8])}); "
                              f"fit with the same settings, snapshots, seed and generator to resume, or {remedy}")

@@ -106,8 +106,7 @@ class EGNN(nn.Module):
             feats.append(dots / (dist[:, iu[0]] * dist[:, iu[1]] + 1.0))
         rel_feats = torch.cat(feats, dim=-1)
         # in-degrees as bincount gives them, without its read-back of dst.min() / dst.max() on an accelerator
-        deg = torch.zeros(n, dtype=dst.dtype, device=dst.device).index_add_(0, dst, torch.ones_like(dst))
-        deg = deg.clamp_min(1).to(pos.dtype)
+        deg = scatter_sum(torch.ones_like(dst), dst, n).clamp_min(1).to(pos.dtype)
         inv_degree = 1.0 / deg
         hh = self.embed(h)
         if self.vec_in is not None and node_vec is not None:

@@ -51,7 +51,8 @@ class SDFShape:
     def _on(self, name: str, like: Tensor) -> Tensor:
         """``getattr(self, name).to(like)``, kept per (device, dtype): the geometry queries run thousands of
         times per render, and a fresh copy to an accelerator each time is a blocking host-to-device upload.
-        A cached copy is dropped when the attribute is reassigned or changed in place."""
+        A cached copy is dropped when the attribute is reassigned or changed in place (not when it is written
+        through ``.data``, which torch does not count as a change)."""
         src = getattr(self, name)
         cache = self.__dict__.setdefault("_device_copies", {})
         key = (name, like.device, like.dtype)

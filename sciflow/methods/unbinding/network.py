@@ -62,8 +62,10 @@ class PathVelocity(nn.Module):
         nl, f = y.shape[0], self.n_frames
         disp = y[:, : 3 * f].reshape(nl, f, 3)
         tau = y[:, 3 * f:]
-        if n_graphs is None:
-            n_graphs = int(ligand_batch.max()) + 1
+        if edges is None or n_graphs is None:
+            built = self.graph(ligand_batch, pocket_batch)
+            edges = built["edges"] if edges is None else edges
+            n_graphs = built["n_graphs"] if n_graphs is None else n_graphs
         t_graph = y.new_zeros(n_graphs).index_copy(0, ligand_batch, t.to(y.dtype))
         lig_ch = torch.cat([ligand_pos.unsqueeze(1), ligand_pos.unsqueeze(1) + self.scale * disp], dim=1)
         poc_ch = pocket_pos.unsqueeze(1).expand(-1, f + 1, 3)
@@ -75,9 +77,6 @@ class PathVelocity(nn.Module):
         t_node = torch.cat([t.to(y.dtype), t_graph[pocket_batch]])
         h = torch.cat([onehot, is_lig, tau_in, self.time_embed(t_node).to(y.dtype)], dim=-1)
         node_vec = torch.cat([disp, y.new_zeros(pocket_pos.shape[0], f, 3)])
-        if edges is None:
-            edges = torch.cat([fully_connected_edges(ligand_batch),
-                               bipartite_edges(pocket_batch, ligand_batch, src_offset=nl)], dim=1)
         h_out, vec = self.egnn(h, pos, edges, None, node_vec)
         v_disp = vec[:nl].reshape(nl, 3 * f)
         v_tau = self.tau_head(scatter_mean(h_out[:nl], ligand_batch, n_graphs))[ligand_batch]

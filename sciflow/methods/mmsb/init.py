@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ...core.random import rand, randperm
 from ...domains.cells.snapshots import Snapshots
-
-if TYPE_CHECKING:
-    from .resume import StageLog
+from .resume import StageLog, cpu_state
 
 __all__ = ["flow", "shooting_groups", "shooting_init", "shooting_loss"]
 
@@ -133,7 +130,7 @@ def shooting_init(drift: nn.Module, snapshots: Snapshots, *, n_starts: int = 12,
             return float(saved["loss"])
         loss = _lbfgs(trial, groups, scale, h, iters)
         if log is not None:
-            log.add(key, loss=loss, state={k: v.detach().cpu().clone() for k, v in trial.state_dict().items()})
+            log.add(key, loss=loss, state=cpu_state(trial))
         return loss
 
     groups = shooting_groups(snapshots, 1, max_rows, generator)

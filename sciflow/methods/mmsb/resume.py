@@ -43,7 +43,7 @@ from ...core.training import atomic_save, load_checkpoint, package_versions
 from ...domains.cells.dynamics import make_noise
 from ...domains.cells.snapshots import Snapshots
 
-__all__ = ["FORMAT", "STAGES", "FitCheckpoint", "StageLog", "data_digest", "fit_fingerprint"]
+__all__ = ["FORMAT", "STAGES", "FitCheckpoint", "StageLog", "cpu_state", "data_digest", "fit_fingerprint"]
 
 #: the ``format`` entry of a fit checkpoint
 FORMAT = "sciflow.mmsb-fit/1"
@@ -55,7 +55,8 @@ STAGES = ("init", "rounds", "refit", "calibrate", "done")
 _PLACE_KEYS = ("device", "predict_dt")
 
 
-def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
+def cpu_state(module: nn.Module) -> dict[str, Tensor]:
+    """A detached CPU copy of ``module``'s state dict (what a checkpoint stores)."""
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
@@ -121,7 +122,7 @@ class FitCheckpoint:
         start and the steps finished so far come from ``log``."""
         return atomic_save({
             "format": FORMAT, "fingerprint": self.fingerprint, "stage": stage, "done": int(done),
-            "model": log.weights if log is not None else _cpu_state(model.model),
+            "model": log.weights if log is not None else cpu_state(model.model),
             "noise": model.noise.name, "sigma": float(model.noise.sigma), "history": model.history,
             "generator": log.generator if log is not None else generator.get_state(),
             "partial": log.entries if log is not None else [], "cycle": {k: v.cpu() for k, v in cycle.items()},
@@ -153,7 +154,7 @@ class StageLog:
 
     def __init__(self, weights: nn.Module, generator: torch.Generator, entries: list[dict[str, Any]] | None = None,
                  save: Any = None, every: int = 1) -> None:
-        self.weights, self.generator = _cpu_state(weights), generator.get_state()
+        self.weights, self.generator = cpu_state(weights), generator.get_state()
         self.entries = list(entries or [])
         self.save, self.every = save, max(1, int(every))
         self.replayed = self.added = 0

@@ -126,7 +126,7 @@ class DissociationTrajectory:
     def bound(self) -> Complex:
         """The first frame as a bound complex (the model's condition)."""
         return Complex(self.topology, self.positions[0].astype(np.float64), {"trajectory": self.name},
-                       self.receptor_heavy)
+                       self.receptor_heavy, self.receptor_elements)
 
     def thin(self, every: int) -> DissociationTrajectory:
         """Every ``every``-th frame from the bound pose on, and always the last (exit) frame."""
@@ -563,5 +563,5 @@ def paths_to_trajectories(cx: Complex, ligand_frames: np.ndarray, times: np.ndar
         pos = np.repeat(cx.positions[None], fr.shape[0], axis=0)
         pos[:, cx.topology.is_ligand] = fr
         out.append(DissociationTrajectory(f"{prefix}{k:03d}", cx.topology, pos, np.asarray(times[k]),
-                                          receptor_heavy=cx.receptor_heavy))
+                                          receptor_heavy=cx.receptor_heavy, receptor_elements=cx.receptor_elements))
     return out

@@ -86,8 +86,12 @@ def test_receptor_field_round_trip(tmp_path, make_ring):
     lig = from_h5.ligand_positions
     (path,) = paths_to_trajectories(from_h5, np.stack([lig, lig + 1.0])[None], np.array([[0.0, 1.0]]))
     write_h5(tmp_path / "paths.h5", [path])
-    np.testing.assert_allclose(read_h5(tmp_path / "paths.h5")[0].bound.clash_atoms(), from_h5.clash_atoms(),
-                               atol=1e-5)
+    (again,) = read_h5(tmp_path / "paths.h5")
+    np.testing.assert_allclose(again.bound.clash_atoms(), from_h5.clash_atoms(), atol=1e-5)
+    assert list(again.receptor_elements) == ["C"] * 10                 # and their elements, from the PDB too
+    assert list(load_complex(pdb, pocket_cutoff=5.0).receptor_elements) == ["C"] * 10
+    with pytest.raises(InputError, match="receptor_elements"):
+        Complex(from_h5.topology, from_h5.positions, receptor_heavy=from_h5.receptor_heavy, receptor_elements=["C"])
 
 
 def test_receptor_field_units_and_bad_input(tmp_path, make_ring):

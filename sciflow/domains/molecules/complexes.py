@@ -136,12 +136,14 @@ class Complex:
 
     ``receptor_heavy`` (m, 3) Å, optional: every receptor heavy atom (the pocket's included) in the same frame, for
     clash tests along a path that leaves the pocket; None when the pocket atoms are all that is known of the
-    receptor (a trajectory file that stores only the pocket)."""
+    receptor (a trajectory file that stores only the pocket). ``receptor_elements`` (m,) str, optional: their
+    elements, when the source gave them (kept so that files written from the complex store them too)."""
 
     topology: ComplexTopology
     positions: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
     receptor_heavy: np.ndarray | None = None
+    receptor_elements: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.topology, ComplexTopology):
@@ -165,6 +167,12 @@ class Complex:
             if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh) or not np.isfinite(rh).all():
                 raise InputError(f"receptor_heavy: expected finite (m, 3) positions of {self.topology.name!r}'s "
                                  f"receptor heavy atoms, got shape {rh.shape}")
+        if self.receptor_elements is not None:
+            el = self.receptor_elements = np.asarray(self.receptor_elements).astype(str)
+            m = -1 if self.receptor_heavy is None else len(self.receptor_heavy)
+            if el.shape != (m,):
+                raise InputError(f"receptor_elements: expected one symbol per receptor_heavy row of "
+                                 f"{self.topology.name!r}, got shape {el.shape}")
 
     @property
     def name(self) -> str:
@@ -199,7 +207,7 @@ class Complex:
         """x -> x R^T + shift (a rigid motion of the whole complex)."""
         r, t = np.asarray(rotation), np.asarray(shift)
         rec = None if self.receptor_heavy is None else self.receptor_heavy @ r.T + t
-        return Complex(self.topology, self.positions @ r.T + t, dict(self.info), rec)
+        return Complex(self.topology, self.positions @ r.T + t, dict(self.info), rec, self.receptor_elements)
 
 
 def pocket_indices(topology: ComplexTopology, positions: np.ndarray, cutoff: float, *,

@@ -177,6 +177,8 @@ def test_a_checkpoint_of_another_fit_is_refused_before_any_work(tmp_path, monkey
     # the device is where a fit runs, not what it computes, and predict_dt is used only after the fit: both may change
     MMSB(**SMALL, device="cpu:0").fit(snaps, seed=0, show_progress=False, checkpoint=ck)
     MMSB(**SMALL, predict_dt=0.002).fit(snaps, seed=0, show_progress=False, checkpoint=ck)
+    # an "auto" setting counts as what it resolves to (a linear reference: no calibration, given init)
+    MMSB(**SMALL, calibrate="none", init="given").fit(snaps, seed=0, show_progress=False, checkpoint=ck)
     # nor do they count when the saved fingerprint holds them (as checkpoints written before predict_dt was left out)
     state = torch.load(ck, weights_only=False)
     state["fingerprint"]["config"]["predict_dt"] = 0.5

@@ -265,10 +265,14 @@ class MMSB(Method):
         accel = c["accelerate"]
         if accel == "auto":
             accel = "squarem" if parametric and c["reference"] != "zero" else "none"
+        calib = c["calibrate"]
+        if calib == "auto":
+            calib = "energy" if c["reference"] in MECHANISTIC else "none"
         extra = (c["refit_rounds"] if c["refit_rounds"] is not None else max(3, c["rounds"] // 2)) if auto else 0
         # what the fit has done (stage, rounds, an unfinished SQUAREM cycle's start points, time): from the
-        # checkpoint when it resumes
-        ck = FitCheckpoint(checkpoint, fit_fingerprint(c, snaps, seed, g, self.model)) \
+        # checkpoint when it resumes; "auto" settings count as what they resolve to
+        resolved = {**c, "init": init, "accelerate": accel, "calibrate": calib}
+        ck = FitCheckpoint(checkpoint, fit_fingerprint(resolved, snaps, seed, g, self.model)) \
             if checkpoint is not None else None
         state = ck.load() if ck is not None else None
         stage, done, cycle, seconds0, cpu_seconds0 = "rounds", 0, {}, 0.0, 0.0
@@ -335,9 +339,6 @@ class MMSB(Method):
                 run(c["rounds"] + extra)
         finally:
             bar.close()
-        calib = c["calibrate"]
-        if calib == "auto":
-            calib = "energy" if c["reference"] in MECHANISTIC else "none"
         if calib == "energy" and stage != "done":
             log = stage_log("calibrate")
             info = calibrate_reference(ref, self.noise, snaps, scale=self.standardizer.scale,

@@ -116,21 +116,21 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
                      "rel_rmse": rmse(r.image, ref), "mean_ratio": float(r.image.mean() / max(ref.mean(), 1e-12))}
         save_image(out_png.with_name(f"{out_png.stem}_{name}.png"), r.image, exposure=float(np.percentile(ref, 99.5)))
     save_image(out_png.with_name(f"{out_png.stem}_reference.png"), ref)
-    # equal-time RMSE ratio (brute force rescaled to the learned tracer's measured time, RMSE ~ 1/sqrt(t))
     bf, cv = row["volpath"], row["cvae"]
-    bf_at = bf["rel_rmse"] * math.sqrt(bf["seconds"] / cv["seconds"])
-    row["rmse_ratio_bf_over_cvae"] = bf_at / max(cv["rel_rmse"], 1e-12)
-    # the same with the reference's own noise removed in quadrature (RMSE^2 = error^2 + reference noise^2)
+    # the reference's own noise removed in quadrature (RMSE^2 = error^2 + reference noise^2)
     for d in (bf, cv):
         d["rel_rmse_ref_noise_removed"] = math.sqrt(max(d["rel_rmse"] ** 2 - ref_noise ** 2, 0.0))
-    row["rmse_ratio_ref_noise_removed"] = (bf["rel_rmse_ref_noise_removed"] * math.sqrt(bf["seconds"] / cv["seconds"])
-                                           / max(cv["rel_rmse_ref_noise_removed"], 1e-12))
-    # the same ratios with each run's time taken up to its last issued path: the tail of long paths still in
-    # flight after the budget (seconds for brute force at high density) is a fixed cost that a long render amortises
-    tb, tc = bf["issue_seconds"], cv["issue_seconds"]
-    row["rmse_ratio_tail_free"] = bf["rel_rmse"] * math.sqrt(tb / tc) / max(cv["rel_rmse"], 1e-12)
-    row["rmse_ratio_tail_free_ref_noise_removed"] = (bf["rel_rmse_ref_noise_removed"] * math.sqrt(tb / tc)
-                                                     / max(cv["rel_rmse_ref_noise_removed"], 1e-12))
+
+    def equal_time(rmse_key: str, time_key: str) -> float:
+        """Brute force's RMSE rescaled to the learned tracer's time (RMSE ~ 1/sqrt(t)) over the learned RMSE."""
+        return bf[rmse_key] * math.sqrt(bf[time_key] / cv[time_key]) / max(cv[rmse_key], 1e-12)
+
+    row["rmse_ratio_bf_over_cvae"] = equal_time("rel_rmse", "seconds")
+    row["rmse_ratio_ref_noise_removed"] = equal_time("rel_rmse_ref_noise_removed", "seconds")
+    # the same with each run's time taken up to its last issued path: the tail of long paths still in flight
+    # after the budget (seconds for brute force at high density) is a fixed cost that a long render amortises
+    row["rmse_ratio_tail_free"] = equal_time("rel_rmse", "issue_seconds")
+    row["rmse_ratio_tail_free_ref_noise_removed"] = equal_time("rel_rmse_ref_noise_removed", "issue_seconds")
     if args.mitsuba and sigma_r in args.mitsuba_sigma:
         ms = []
         for spp in args.mitsuba_spp:

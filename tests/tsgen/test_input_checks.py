@@ -102,3 +102,10 @@ def test_geometries_with_atoms_on_top_of_each_other_are_refused_naming_reaction_
     data = ReactionSet(np.array(["pt"]), np.array([0, n]), z, r.positions, same)
     with pytest.raises(InputError, match=r"pt: product atoms 0 and 1 are 0 Å apart"):
         model.predict(data, n=1)
+    from ase import Atoms
+    charged = Atoms(numbers=r.numbers, positions=r.positions, info={"charge": 1})   # the model names itself
+    with pytest.raises(InputError, match=r"net charge \+1; TS-GEN and its xTB checks: neutral closed-shell"):
+        model.generate(charged, p, n=1)
+    from sciflow.domains.molecules import MoleculesAdapter  # the domain alone names no method
+    with pytest.raises(InputError, match=r"net charge \+1; this model: neutral closed-shell"):
+        MoleculesAdapter().encode_reactions([(charged, p)])

@@ -92,7 +92,7 @@ def test_a_molecule_wrapped_across_the_cell_is_made_whole(tmp_path):
 def test_charged_and_open_shell_molecules_are_refused_for_tsgen(tmp_path):
     import ase.io
     from ase import Atoms
-    ad = MoleculesAdapter()
+    ad = MoleculesAdapter(scope="TS-GEN and its xTB checks")
     nh4 = _embedded("[NH4+]")
     with pytest.raises(InputError, match=r"reactions\[0\] reactant.*net charge \+1; TS-GEN .*neutral closed-shell"):
         ad.encode_reactions([(nh4, nh4)])

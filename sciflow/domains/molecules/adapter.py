@@ -39,9 +39,10 @@ __all__ = [
 POS_MIDPOINT = "pos_midpoint"
 
 
-def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reaction") -> None:
+def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reaction", scope: str = "this model"
+                   ) -> None:
     """Reactant and product must hold the same atoms in the same order (an atom-mapped pair), at least two, and be
-    neutral closed-shell molecules (what TS-GEN was trained on and what its xTB checks compute)."""
+    neutral closed-shell molecules (``scope``, the method that needs it, is named in the message)."""
     if len(reactant) < 2:
         raise InputError(f"{name}: the reactant holds {len(reactant)} atom(s); a reaction needs at least 2")
     if len(reactant) != len(product):
@@ -54,7 +55,7 @@ def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reacti
                          f"({reactant.symbols[i]} vs {product.symbols[i]}); atoms must be mapped 1:1 in order")
     for role, mol in (("reactant", reactant), ("product", product)):
         named = mol.title and mol.title != f"{name}.{role}"
-        check_neutral_closed_shell(mol, f"{name} {role} ({mol.title})" if named else f"{name} {role}")
+        check_neutral_closed_shell(mol, f"{name} {role} ({mol.title})" if named else f"{name} {role}", scope)
 
 
 #: Å. No two atoms of a stable geometry come closer (H2's bond is 0.74 Å); closer ones are a unit or input error
@@ -118,18 +119,21 @@ class MoleculesAdapter(DomainAdapter):
         prior_mean: key of the prior mean in the condition (``pos_midpoint``), or None for a prior at the origin.
         edges: "full" (all pairs of a graph) or "radius" (pairs closer than ``cutoff`` Å in ``edge_key``).
         dtype: floating dtype of encoded positions.
+        scope: what the reactions are checked for, named in the neutral / closed-shell refusals (a method sets
+            its own name).
     """
 
     symmetry = "E(3) x S_n"
 
     def __init__(self, prior_std: float = 0.1, prior_mean: str | None = POS_MIDPOINT, edges: str = "full",
-                 cutoff: float = 5.0, dtype: torch.dtype = torch.float32) -> None:
+                 cutoff: float = 5.0, dtype: torch.dtype = torch.float32, scope: str = "this model") -> None:
         if not prior_std >= 0:
             raise InputError(f"prior_std: must be >= 0, got {prior_std}")
         if edges not in ("full", "radius"):
             raise InputError(f"edges: expected 'full' or 'radius', got {edges!r}")
         self.prior_std, self.prior_mean, self.edges, self.cutoff, self.dtype = (
             float(prior_std), prior_mean, edges, float(cutoff), dtype)
+        self.scope = str(scope)
 
     # -- encoding -------------------------------------------------------------------------------
     def encode(self, raw: Any) -> dict[str, Tensor]:
@@ -154,7 +158,7 @@ class MoleculesAdapter(DomainAdapter):
                 raise InputError(f"{label}: expected a (reactant, product) pair, got {type(pair).__name__}")
             r = as_molecule(pair[0], field=f"{label}.reactant")
             p = as_molecule(pair[1], field=f"{label}.product")
-            check_reaction(r, p, name=label)
+            check_reaction(r, p, name=label, scope=self.scope)
             rs.append(r)
             ps.append(p)
         br, bp = collate_molecules(rs, torch.float64), collate_molecules(ps, torch.float64)

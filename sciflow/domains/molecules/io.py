@@ -79,15 +79,16 @@ def _numbers(elements: Sequence[Any], field: str) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def check_neutral_closed_shell(mol: Molecule, name: str) -> None:
-    """TS-GEN and its xTB checks are for neutral closed-shell molecules (its training data are): refuse a molecule
-    whose stated charge or unpaired electrons say otherwise (input that states neither, plain XYZ, passes)."""
+def check_neutral_closed_shell(mol: Molecule, name: str, scope: str = "this model") -> None:
+    """Refuse a molecule whose stated charge or unpaired electrons say it is not neutral and closed-shell (input
+    that states neither, plain XYZ, passes). ``scope`` names what needs that in the message (a method passes its
+    own name, e.g. ``"TS-GEN and its xTB checks"``)."""
     if mol.charge:
-        raise InputError(f"{name}: has net charge {mol.charge:+d}; TS-GEN and its xTB checks are for neutral "
-                         f"closed-shell molecules (the training data are), so charged input is refused")
+        raise InputError(f"{name}: has net charge {mol.charge:+d}; {scope}: neutral closed-shell molecules only "
+                         f"(as in the training data), so charged input is refused")
     if mol.unpaired:
-        raise InputError(f"{name}: has {mol.unpaired} unpaired electron(s) (open shell); TS-GEN and its xTB checks "
-                         f"are for neutral closed-shell molecules (the training data are)")
+        raise InputError(f"{name}: has {mol.unpaired} unpaired electron(s) (open shell); {scope}: neutral "
+                         f"closed-shell molecules only (as in the training data)")
 
 
 def is_elements_positions(raw: Any) -> bool:

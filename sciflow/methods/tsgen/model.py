@@ -75,7 +75,7 @@ class TSGen(Method):
                         "cutoff": cutoff, "prior_std": prior_std, "solver": solver, "steps": steps,
                         "batch_size": batch_size, "reverse_augment": reverse_augment, "time_power": time_power}
         SOLVERS.get(solver)
-        self.adapter = MoleculesAdapter(prior_std=prior_std)
+        self.adapter = MoleculesAdapter(prior_std=prior_std, scope="TS-GEN and its xTB checks")
         self.model = TSVelocityNet(elements, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,
                                    element_dim=element_dim, time_dim=time_dim, n_rbf=n_rbf, cutoff=cutoff)
         self.matcher = FlowMatcher(LinearPath(), time_sampler=power_time(float(time_power)), weighting=_weight)

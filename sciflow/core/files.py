@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "check_writable", "keep_settings",
-           "listed_files", "open_npz", "plain_json", "remove_stale_temporaries"]
+__all__ = ["NpzReader", "atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "check_writable",
+           "keep_settings", "listed_files", "open_npz", "plain_json", "remove_stale_temporaries"]
 
 
 @contextmanager
@@ -179,10 +179,50 @@ def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: st
         atomic_write_json(p, settings)
 
 
-def open_npz(path: str | os.PathLike, field: str, want: str) -> Any:
+class NpzReader:
+    """An open ``.npz`` archive (``open_npz``) whose arrays are read with errors that name the field, the file and
+    the array: an object array (pickled Python objects, e.g. a ragged list saved as ``dtype=object``) is refused,
+    as loading a pickle can run code, and a damaged member is reported as such instead of a raw numpy error."""
+
+    def __init__(self, archive: Any, path: Path, field: str) -> None:
+        self._z, self.path, self.field = archive, path, field
+
+    @property
+    def files(self) -> list[str]:
+        return list(self._z.files)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._z.files
+
+    def __getitem__(self, key: str) -> Any:
+        from .errors import InputError
+        if key not in self._z.files:
+            raise KeyError(key)
+        try:
+            return self._z[key]
+        except Exception as e:      # ValueError (object array), OSError / EOFError / BadZipFile (damaged member)
+            if not isinstance(e, (OSError, ValueError, EOFError)) and type(e).__name__ != "BadZipFile":
+                raise
+            why = ("an object array (pickled Python objects are not read: loading a pickle can run code); store "
+                   "plain numbers or strings" if "Object arrays" in str(e) or "pickle" in str(e) else
+                   f"unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'empty'})")
+            raise InputError(f"{self.field} {self.path}: array {key!r} is {why}") from None
+
+    def close(self) -> None:
+        self._z.close()
+
+    def __enter__(self) -> NpzReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_npz(path: str | os.PathLike, field: str, want: str) -> NpzReader:
     """Open an ``.npz`` archive for reading (use it as a context manager), refusing with an InputError that names
     ``field``, the file and what was expected (``want``, e.g. "a walk .npz written by `sciflow scattering data`"):
-    a missing file, one that is no npz archive (or holds pickled objects), a single ``.npy`` array."""
+    a missing file, one that is no npz archive (or holds pickled objects), a single ``.npy`` array. Its arrays are
+    read through ``NpzReader``, which names the array and the file when one cannot be read."""
     import numpy as np
 
     from .errors import InputError
@@ -199,7 +239,7 @@ def open_npz(path: str | os.PathLike, field: str, want: str) -> Any:
         raise InputError(f"{field}: {p} is not {want} ({why})") from None
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise InputError(f"{field}: {p} is a single array (.npy), not {want}")
-    return z
+    return NpzReader(z, p, field)
 
 
 def listed_files(folder: str | os.PathLike, suffixes: tuple[str, ...], *, recursive: bool = False) -> list[Path]:

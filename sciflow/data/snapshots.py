@@ -67,8 +67,13 @@ def _time_key(p: Path) -> str:
 
 
 def _read_snapshot_npz(p: Path, dtype: torch.dtype) -> Snapshots:
-    z = open_npz(p, "data", "a snapshot .npz (Xs, dts)")
-    keys = set(z.files)
+    with open_npz(p, "data", "a snapshot .npz (Xs, dts)") as z:     # closed after reading
+        keys = set(z.files)
+        arrays = {k: z[k] for k in ("dts", "times", "Xs", "points", "snapshot") if k in keys}
+    return _snapshots_from(p, keys, arrays, dtype)
+
+
+def _snapshots_from(p: Path, keys: set[str], z: dict[str, Any], dtype: torch.dtype) -> Snapshots:
     tkey = "dts" if "dts" in keys else "times" if "times" in keys else None
     if tkey is None:
         raise InputError(f"data {p}: needs observation times 'dts' (K,); keys present: {sorted(keys)}")

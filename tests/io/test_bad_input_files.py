@@ -61,7 +61,7 @@ def test_fractional_atomic_numbers_and_complex_positions_are_refused(tmp_path):
 def test_object_arrays_and_scalar_offsets_in_triplets_are_refused(tmp_path):
     from sciflow.data.reactions import load_triplets
     f = _save(tmp_path / "obj.npz", **_triplets(pos_product=np.array([None] * 4, dtype=object)))
-    with pytest.raises(InputError, match=r"pos_product: in .*obj\.npz is an object array"):
+    with pytest.raises(InputError, match=r"data .*obj\.npz: array 'pos_product' is an object array"):
         load_triplets(f)
     f = _save(tmp_path / "off.npz", **_triplets(offsets=np.array(5)))
     with pytest.raises(InputError, match=r"offsets: in .*off\.npz expected a 1-D array"):
@@ -171,3 +171,25 @@ def test_a_triplets_file_without_reactions_is_refused(tmp_path):
              pos_product=np.zeros((0, 3)), pos_ts=np.zeros((0, 3)), rxn_id=np.array([], dtype=str))
     with pytest.raises(InputError, match=r"data: .*zero\.npz holds no reactions"):
         load_triplets(f)
+
+
+def test_object_arrays_in_any_npz_input_are_refused_naming_file_and_array(tmp_path):
+    """A ragged list saved with dtype=object (the natural way to store ragged snapshots in the Xs layout) gave numpy's
+    raw 'Object arrays cannot be loaded when allow_pickle=False' from the snapshot, walk, demo and trajectory
+    readers; every npz reader now names the file and the array (and still refuses the pickle)."""
+    from sciflow.data.robot_demos import DEMO_FORMAT, load_demos
+    from sciflow.data.scattering import _KEYS, load_walks
+    from sciflow.data.snapshots import read_snapshots
+    from sciflow.io import read_trajectory
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.zeros((3, 2)), np.zeros((4, 2))
+    cases = {
+        "snap.npz": (read_snapshots, {"Xs": ragged, "dts": np.array([0.0, 1.0])}, "Xs"),
+        "walks.npz": (load_walks, {**{k: np.zeros(2) for k in _KEYS}, "g": ragged}, "g"),
+        "demos.npz": (load_demos, {"format": np.array(DEMO_FORMAT), "meta": ragged}, "meta"),
+        "traj.npz": (read_trajectory, {"times": np.zeros(2), "states": ragged}, "states"),
+    }
+    for name, (reader, arrays, bad) in cases.items():
+        f = _save(tmp_path / name, **arrays)
+        with pytest.raises(InputError, match=rf"{name}: array '{bad}' is an object array \(pickled"):
+            reader(f)

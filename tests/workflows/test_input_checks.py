@@ -204,12 +204,36 @@ def test_mmsb_weights_of_another_dimension_or_time_range_are_refused_before_work
                         r"even-indexed snapshots of data\.path")
     late = mmsb_wf(tmp_path, LV)
     late["mmsb"]["output"]["predict_times"] = [-1.0]
-    refused_before_work(late, r"mmsb\.weights: .*output\.predict_times include -1")
+    refused_before_work(late, r"output\.predict_times: predictions start from the first snapshot at t=0; got -1")
     wrong = mmsb_wf(tmp_path, LV)
     wrong["mmsb"]["weights"] = str(TSGEN)
     refused_before_work(wrong, r"mmsb\.weights: .*holds a 'tsgen' model, not 'mmsb'")
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")
     refused_before_work(mmsb_wf(tmp_path, tmp_path / "bad.npz"), r"mmsb\.data: ")
+
+
+def test_mmsb_settings_that_only_failed_after_the_fit_are_refused_before_work(tmp_path):
+    """Without `weights:` a negative prediction time, unknown or NaN reference arguments, a time in the wrong unit
+    (hours of simulation) and a step longer than the snapshots' spacing all passed `validate`; the first two
+    failed only after a 20 s fit, the third ran for hours, the fourth gave a held-out W2 of 5 instead of 0.16."""
+    def fit(**over):
+        wf = mmsb_wf(tmp_path, LV)
+        del wf["mmsb"]["weights"]
+        wf["mmsb"]["model"] = {"reference": "lotka_volterra", "rounds": 1, "n_paths": 20}
+        for k, v in over.items():
+            wf["mmsb"][k].update(v)
+        return wf
+    refused_before_work(fit(output={"predict_times": [-5.0]}),
+                        r"output\.predict_times: predictions start from the first snapshot at t=0; got -5")
+    refused_before_work(fit(model={"reference_kwargs": {"bogus": 1}}), r"model\.reference_kwargs: .*bogus")
+    refused_before_work(fit(model={"reference_kwargs": {"alpha": float("nan")}}),
+                        r"model\.reference_kwargs\.alpha: must be finite")
+    refused_before_work(fit(output={"predict_times": [1.0e9]}),
+                        r"output\.predict_times: reaching t=1e\+09 from t=0 takes .* steps")
+    refused_before_work(fit(output={"predict_dt": 1.0e6}),
+                        r"output\.predict_dt: 1e\+06 is longer than the smallest spacing of the training snapshots \(2\)")
+    ok = fit(model={"reference_kwargs": {"alpha": 0.9}}, output={"predict_times": [0.5, 12.0], "predict_dt": 0.01})
+    assert validate_workflow(ok).task.name == "mmsb"      # a valid setting passes
 
 
 def test_hidden_files_are_not_read_and_a_killed_runs_temporaries_are_removed(tmp_path):

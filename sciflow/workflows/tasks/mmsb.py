@@ -7,6 +7,7 @@ predictions to each held-out odd-indexed snapshot is reported (the SBIRR / SnapM
 """
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -134,12 +135,17 @@ class MMSBTask(StrictModel):
                 _dynamics(self.model.reference, predict, train)
             except InputError as e:
                 raise ValueError(str(e)) from None
+            _check_reference_kwargs(self.model, snaps.dim)
+            _check_simulation(self.output, float(train.times[0]), held, train.times, _default_step())
             return self
         from ...methods.mmsb import MMSB
         try:
             model = MMSB.load(self.weights)
         except InputError as e:
             raise ValueError(f"weights: {str(e).removeprefix('model: ')}") from None
+        c = model.config()
+        _check_simulation(self.output, float(model.snapshots.times[0]) if model.snapshots is not None else
+                          float(train.times[0]), held, train.times, float(c["predict_dt"] or c["h"] / 5))
         dim = model.config().get("dim") or (model.snapshots.dim if model.snapshots is not None else None)
         if dim and int(dim) != snaps.dim:
             raise ValueError(f"weights: model is {int(dim)}-D, data is {snaps.dim}-D ({self.data.path})")
@@ -148,18 +154,75 @@ class MMSBTask(StrictModel):
         if self.data.heldout:
             _check_trained_on(model.snapshots, train, self.weights, self.data.path)
         t0, t1 = float(model.snapshots.times[0]), float(model.snapshots.times[-1])
-        for what, times in (("the held-out snapshot times of data.path", held),
-                            ("output.predict_times", predict)):
-            early = [t for t in times if t < t0 - 1e-12]
-            if early:
-                raise ValueError(f"weights: the model predicts from its first snapshot at t={t0:g}, but "
-                                 f"{what} include {', '.join(f'{t:g}' for t in early[:5])}")
+        early = [t for t in held if t < t0 - 1e-12]
+        if early:
+            raise ValueError(f"weights: the model predicts from its first snapshot at t={t0:g}, but the held-out "
+                             f"snapshot times of data.path include {', '.join(f'{t:g}' for t in early[:5])}")
         if model.config()["reference"] == "zero":
             late = [t for t in held + predict if t > t1 + 1e-9]
             if late:
                 raise ValueError(f"weights: the zero reference predicts with its bridge drift, defined up to the "
                                  f"model's last snapshot at t={t1:g}; asked for t={', '.join(f'{t:g}' for t in late[:5])}")
         return self
+
+
+#: most solver steps a prediction may take (a time typed in the wrong unit would otherwise run for hours)
+MAX_PREDICT_STEPS = 1_000_000
+
+
+def _default_step() -> float:
+    """The simulation step of a model fitted with the workflow's settings (``h / 5`` of MMSB's defaults)."""
+    import inspect
+
+    from ...methods.mmsb import MMSB
+    params = inspect.signature(MMSB.__init__).parameters
+    return float(params["predict_dt"].default or params["h"].default / 5)
+
+
+def _check_simulation(out: OutputSettings, t0: float, held: list[float], snapshot_times: Any, step: float) -> None:
+    """Predictions start at the first (training) snapshot ``t0``, with a step no longer than the snapshots'
+    spacing, and end within ``MAX_PREDICT_STEPS`` steps: refused at validation, naming the field."""
+    early = [t for t in out.predict_times if t < t0 - 1e-12]
+    if early:
+        raise ValueError(f"output.predict_times: predictions start from the first snapshot at t={t0:g}; got "
+                         f"{', '.join(f'{t:g}' for t in early[:5])}")
+    times = [float(t) for t in snapshot_times]
+    gap = min((b - a for a, b in itertools.pairwise(times)), default=None)
+    if out.predict_dt is not None and gap is not None and out.predict_dt > gap + 1e-12:
+        raise ValueError(f"output.predict_dt: {out.predict_dt:g} is longer than the smallest spacing of the "
+                         f"training snapshots ({gap:g}); the simulation would step over the dynamics it fitted")
+    step = float(out.predict_dt or step)
+    end = max([*out.predict_times, *held], default=t0)
+    steps = (end - t0) / step
+    if steps > MAX_PREDICT_STEPS:
+        raise ValueError(f"output.predict_times: reaching t={end:g} from t={t0:g} takes {steps:.3g} steps of "
+                         f"{step:g} (more than {MAX_PREDICT_STEPS:,}); check the times' unit, or set a longer "
+                         f"output.predict_dt")
+
+
+def _check_reference_kwargs(m: ModelSettings, dim: int) -> None:
+    """``model.reference_kwargs`` build the named reference for data of dimension ``dim`` (unknown or
+    ill-typed arguments and non-finite numbers are refused at validation, not after the output folder is made)."""
+    import math
+
+    from ...methods.mmsb.references import build_reference
+
+    def numbers(v: Any) -> list[float]:
+        if isinstance(v, dict):
+            return [x for u in v.values() for x in numbers(u)]
+        if isinstance(v, (list, tuple)):
+            return [x for u in v for x in numbers(u)]
+        return [float(v)] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
+
+    bad = [k for k, v in m.reference_kwargs.items() if any(not math.isfinite(x) for x in numbers(v))]
+    if bad:
+        raise ValueError(f"model.reference_kwargs.{bad[0]}: must be finite, got {m.reference_kwargs[bad[0]]!r}")
+    if not m.reference_kwargs:
+        return
+    try:
+        build_reference(m.reference, dim, None, **dict(m.reference_kwargs))
+    except (InputError, TypeError, ValueError) as e:
+        raise ValueError(f"model.reference_kwargs: {str(e).removeprefix('reference: ')}") from None
 
 
 def _check_trained_on(fitted: Any, train: Any, weights: Path, path: Path) -> None:

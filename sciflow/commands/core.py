@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a YAML workflow (resumes when re-run)")
     p.add_argument("workflow")
     p.add_argument("--output", type=output_folder(), help="override the workflow's output folder")
-    p.add_argument("--fresh", action="store_true", help="ignore finished items of an earlier run")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: first delete the earlier run's progress record (OUTPUT/.done) and the output "
+                        "files it recorded")
     p.set_defaults(func=_run)
     p = sub.add_parser("validate", help="check a YAML workflow without running it")
     p.add_argument("workflow")

@@ -107,8 +107,10 @@ class RunContext:
         """The item was finished by an earlier run and every file it wrote is still there."""
         if not (self.resume and self._marker(key).is_file()):
             return False
-        files = self._read_marker(key).get(_FILES, [])
-        return all((self.output / f).exists() for f in files)
+        info = self._read_marker(key)
+        if info is None:              # a marker cut short (a full disk, a copy): the item is done again
+            return False
+        return all((self.output / f).exists() for f in info.get(_FILES, []))
 
     def mark_done(self, key: Any, info: dict[str, Any] | None = None, *,
                   files: Iterable[str | Path] = ()) -> None:
@@ -126,7 +128,7 @@ class RunContext:
 
     def done_info(self, key: Any) -> dict[str, Any]:
         """What ``mark_done`` recorded for ``key`` (without its file list)."""
-        return {k: v for k, v in self._read_marker(key).items() if k != _FILES}
+        return {k: v for k, v in (self._read_marker(key) or {}).items() if k != _FILES}
 
     def gather(self, keys: Iterable[Any]) -> dict[Any, dict[str, Any]]:
         """Wait for every rank's share (a barrier), then what ``mark_done`` recorded for each finished key, by
@@ -135,9 +137,14 @@ class RunContext:
         barrier()
         return {k: self.done_info(k) for k in keys if self._marker(k).is_file()}
 
-    def _read_marker(self, key: Any) -> dict[str, Any]:
+    def _read_marker(self, key: Any) -> dict[str, Any] | None:
+        """The marker's record; None when it cannot be read or is not a mapping (damaged)."""
         import json
-        return json.loads(self._marker(key).read_text())
+        try:
+            info = json.loads(self._marker(key).read_text(encoding="utf-8"))
+        except ValueError:            # JSONDecodeError, UnicodeDecodeError
+            return None
+        return info if isinstance(info, dict) else None
 
     def write_trajectory(self, relative: str | Path, traj: Trajectory, **meta: Any) -> Path:
         """Write atomically with the writer that the suffix selects (``sciflow.io``)."""

@@ -48,6 +48,7 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
     else:
         path = Path(source)
         data = load_yaml(path)
+    _check_keys(data, "workflow: top-level key")
     task_name = data.get("task")
     if not isinstance(task_name, str):
         raise InputError("task: required, the name of the task to run (e.g. flow, tsgen)")
@@ -65,20 +66,41 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
         block = {}
     if not isinstance(block, dict):
         raise InputError(f"{task_name}: expected a mapping of the task's settings, got {type(block).__name__}")
+    _check_keys(block, f"{task_name}: key")
     try:
         cfg = spec.config(**block)
     except ValidationError as e:
         raise InputError(f"workflow: {format_validation_error(e, task_name)}") from None
-    return Workflow(header, spec, cfg, path)
+    wf = Workflow(header, spec, cfg, path)
+    _check_output_is_no_input(wf)
+    return wf
+
+
+def _check_keys(mapping: dict[Any, Any], what: str) -> None:
+    """YAML allows ``1: 2`` or ``null: 2``; settings are named, so such a key is refused, naming it."""
+    for k in mapping:
+        if not isinstance(k, str):
+            raise InputError(f"{what} {k!r} is not a name ({type(k).__name__}); keys must be setting names")
+
+
+def _check_output_is_no_input(wf: Workflow) -> None:
+    """The run writes its own files (resolved_config.yaml, run.json, ...) into ``output``: a folder the task reads
+    its inputs from would get them mixed in (and every later read of it would fail), so it is refused."""
+    out = Path(wf.header.output)
+    if not out.is_dir():
+        return
+    for field, path in wf.config.input_paths().items():
+        p = Path(path)
+        if p.is_dir() and p.resolve() == out.resolve():
+            raise InputError(f"output: {out} is the folder of the input {wf.task.name}.{field} ({p}); the run would "
+                             "write its files among its inputs; choose another output folder")
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device: {name!r} asked for, but no CUDA device is available")
-    return dev
+    from ..core.training.device import check_device
+    return check_device(name)
 
 
 #: header keys that do not change what a run makes (a run may resume elsewhere, on another device)
@@ -91,6 +113,7 @@ def _check_same_settings(path: Path, wf: Workflow, *, record: bool = True) -> No
     before any work, naming what changed."""
     settings = {k: v for k, v in wf.resolved().items() if k not in _PLACE_KEYS}
     settings[wf.task.name] = {k: v for k, v in settings[wf.task.name].items() if k not in wf.task.resume_free}
+    _read_record(path)
     keep_settings(path, settings, f"output: {path.parent.parent} holds a run made with other settings (changed: "
                                   "{changed}); re-run with --fresh (or resume: false) to start over, or choose "
                                   "another output folder", record=record)
@@ -138,17 +161,30 @@ def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[s
     return out
 
 
+def _read_record(p: Path) -> dict[str, Any]:
+    """A record of the earlier run in ``OUTPUT/.done`` (its settings, its inputs' fingerprints): ``{}`` when there
+    is none; one that cannot be read (cut short, overwritten) is refused, as resuming without it would skip the
+    check it is for."""
+    if not p.is_file():
+        return {}
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:        # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}" if str(e) else type(e).__name__
+    else:
+        if isinstance(data, dict):
+            return data
+        why = f"a JSON {type(data).__name__}, not a mapping"
+    raise InputError(f"output: {p.parent.parent}: the record of the earlier run's progress in {p.parent} is "
+                     f"damaged ({p.name}: {why}); re-run with --fresh (or resume: false) to start over")
+
+
 def _check_same_inputs(output: Path, prints: dict[str, dict[str, Any]], *, record: bool = True) -> None:
     """Like the settings: an output folder resumes only a run made from the same input files. The first run
     records their fingerprints in ``OUTPUT/.done/inputs.json`` (a folder from a version that did not record them
     gets them now); a later run whose inputs changed is refused before any work, naming the field and file."""
     p = output / STATE_DIR / _INPUTS
-    old: dict[str, Any] = {}
-    if p.is_file():
-        try:
-            old = json.loads(p.read_text())
-        except ValueError:
-            old = {}
+    old = _read_record(p)
     changed = []
     for key, now in prints.items():
         before = old.get(key)
@@ -179,6 +215,7 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
         except ValidationError as e:
             raise InputError("--" + format_validation_error(e)) from None
     wf = Workflow(header, wf.task, wf.config, wf.source)
+    _check_output_is_no_input(wf)          # again: --output may name an input folder
     device = resolve_device(header.device)
     dist = init_distributed(device)
     if dist.enabled and device.type == "cuda":

@@ -87,7 +87,9 @@ def _bool_misread(tp: Any, v: Any) -> bool:
     if isinstance(v, bool):
         takes_bool = any(a in (bool, Any, object) or (get_origin(a) is Literal and any(
             isinstance(x, bool) for x in get_args(a))) for a in arms)
-        return not takes_bool and any(a in (int, float) for a in arms)
+        takes_number = any(a in (int, float) or (get_origin(a) is Literal and any(      # Literal[1]: true == 1
+            isinstance(x, (int, float)) for x in get_args(a))) for a in arms)
+        return not takes_bool and takes_number
     if isinstance(v, (list, tuple)):
         seqs = [a for a in arms if get_origin(a) in (list, tuple, typing.Sequence, set, frozenset)]
         if seqs and all(len(get_args(a)) >= 1 for a in seqs):
@@ -162,8 +164,9 @@ class WorkflowHeader(StrictModel):
     task: str = Field(description="task name, e.g. flow, tsgen, mmsb, ditree, scattering, unbinding")
     name: str | None = None
     seed: int = Field(0, ge=0, lt=2**63, description="seed of every random stream of the run")
-    device: str = "auto"
-    output: Path = Field(description="folder for outputs, resolved config, versions and seed")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N, available on this machine")
+    output: Path = Field(description="folder for outputs, resolved config, versions and seed (~ is expanded); "
+                                     "it must be writable and not one of the task's input folders")
     resume: bool = True
 
     @field_validator("device")
@@ -171,6 +174,12 @@ class WorkflowHeader(StrictModel):
     def _device(cls, v: str) -> str:
         if v not in ("auto", "cpu", "cuda") and re.fullmatch(r"cuda:\d+", v) is None:
             raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {v!r}")
+        if v != "auto":                # a run would refuse it before any work: so does validate
+            from ..core.training.device import check_device
+            try:
+                check_device(v)
+            except InputError as e:
+                raise ValueError(str(e).removeprefix("device: ")) from None
         return v
 
     @field_validator("output", mode="before")
@@ -178,6 +187,11 @@ class WorkflowHeader(StrictModel):
     def _output_named(cls, v: Any) -> Any:
         if isinstance(v, str) and not v.strip():    # Path("") would silently be the current folder
             raise ValueError("must name a folder for the run's outputs, got an empty string")
+        if isinstance(v, (str, Path)):              # "~/x" would otherwise make a folder named "~"
+            try:
+                return Path(v).expanduser()
+            except RuntimeError as e:               # ~nosuchuser
+                raise ValueError(f"cannot expand {str(v)!r}: {e}") from None
         return v
 
     @field_validator("output")
@@ -188,7 +202,26 @@ class WorkflowHeader(StrictModel):
         for parent in v.parents:       # output: afile/sub would fail only when the run makes its folder
             if parent.exists() and not parent.is_dir():
                 raise ValueError(f"{v} is inside {parent}, which is a file, not a folder")
+        folder = v if v.is_dir() else next((p for p in v.absolute().parents if p.exists()), None)
+        if folder is not None and not _can_write(folder):
+            raise ValueError(f"{v}: cannot write there, {folder} is not writable" if folder == v else
+                             f"{v}: cannot make this folder, {folder} is not writable")
         return v
+
+
+def _can_write(folder: Path) -> bool:
+    """Files and folders can be made in ``folder``: its permissions allow it, and (as they do not tell everything:
+    root, read-only or virtual file systems such as /proc) a hidden probe folder can be made there; the probe is
+    removed at once."""
+    import os
+    import tempfile
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sciflow-write-check-", dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ...core.errors import InputError
+from ..checks import field_errors, load_model, writable_model_target
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ExistingPath, StrictModel
@@ -47,15 +49,25 @@ class DiTreeTask(StrictModel):
     threads: int = Field(1, ge=1)
 
     @model_validator(mode="after")
-    def _model_found(self) -> DiTreeTask:
-        # a model to read (no train block, a policy planner) must exist before any work
-        if self.train is None and self.planner in ("ditree", "policy"):
-            from ...core.errors import InputError
-            from ...methods.base import find_model_file
-            try:
-                find_model_file(self.model or "models/ditree")
-            except InputError as e:
-                raise ValueError(str(e)) from None
+    def _model_and_demos(self) -> DiTreeTask:
+        # checked before the output folder is claimed: a model to read (no train block, a policy planner) is a
+        # saved DiTree; with a train block the network its settings build can be made, the demos file is a
+        # demonstrations file made with the model's observation, and the model target (a folder or a .pt file)
+        # is writable and holds no other file that training would overwrite
+        from ...methods.ditree import DiTree
+        if self.train is None:
+            if self.planner in ("ditree", "policy"):
+                load_model(DiTree, self.model or "models/ditree", "model")
+            return self
+        t = self.train
+        try:
+            policy = DiTree(widths=tuple(t.widths), horizon=t.horizon, execute=t.execute, batch_size=t.batch_size)
+        except InputError as e:         # horizon: must be divisible by 2 ** (levels - 1)
+            raise ValueError(f"train.{e}") from None
+        with field_errors("train.demos", replace=("demos",)):
+            _check_demos(Path(t.demos), policy.obs.config())
+        if self.model is not None:
+            writable_model_target(self.model, DiTree, "model")
         return self
 
     @field_validator("scenarios")
@@ -77,6 +89,35 @@ class DiTreeTask(StrictModel):
         if self.train is None and self.planner in ("ditree", "policy"):      # a model read, not written
             out["model"] = find_model_file(self.model or "models/ditree")
         return out
+
+
+def _check_demos(path: Path, observation: dict[str, Any]) -> None:
+    """The demos file's header (its format, its observation settings and its count), without its crops."""
+    import json
+    import math
+
+    from ...core.files import open_npz
+    from ...data.robot_demos import DEMO_FORMAT
+    want = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow ditree demos`)"
+    with open_npz(path, "demos", want) as z:
+        fmt = str(z["format"]) if "format" in z else None
+        if fmt != DEMO_FORMAT:
+            raise InputError(f"demos: {path} has format {fmt!r}, not {want}" if fmt is not None else
+                             f"demos: {path} has no 'format' entry; expected {want}")
+        missing = [k for k in ("meta", "offsets", "states", "controls", "crops", "goals") if k not in z]
+        if missing:
+            raise InputError(f"demos: {path} lacks {', '.join(missing)}; expected {want}")
+        try:
+            made = json.loads(str(z["meta"])).get("observation")
+        except (ValueError, AttributeError):
+            raise InputError(f"demos: {path} has an unreadable 'meta' entry; expected {want}") from None
+        offsets = z["offsets"]
+    if isinstance(made, dict) and any(k in made and not math.isclose(float(made[k]), float(v))
+                                      for k, v in observation.items()):
+        raise InputError(f"demos: the crops of {path} were made with {made}, the policy observes with "
+                         f"{observation}; make demos with the model's settings")
+    if offsets.ndim != 1 or offsets.size < 2 or int(offsets[-1]) <= 0:
+        raise InputError(f"demos: {path} holds no demonstrations")
 
 
 def _writer(ctx: RunContext):

@@ -15,6 +15,7 @@ from ...core.registry import COUPLINGS, ODE_SOLVERS, PATHS
 from ...core.training import TrainConfig
 from ...core.trajectory import Trajectory
 from ...data.toy import eight_gaussians, helix, moons
+from ..checks import load_model
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel, registered
@@ -79,6 +80,45 @@ class FlowTask(StrictModel):
     generate: GenerateSettings = GenerateSettings()
     weights: ModelPath | None = Field(None, description="a saved model to use instead of training")
 
+    @model_validator(mode="after")
+    def _generate_and_weights(self) -> FlowTask:
+        # checked before the output folder is claimed: what is generated and written, and a saved model that
+        # is a flow of the data's dimension and conditioning
+        g = self.generate
+        if not g.formats:
+            raise ValueError("generate.formats: name at least one output format (npz, xyz, extxyz, pdb, dcd, csv)")
+        if self.data.kind == "helix":
+            lo, hi = self.data.pitch_range
+            if not g.conditions:
+                raise ValueError("generate.conditions: name at least one pitch to generate helices for")
+            keys: dict[str, float] = {}
+            for c in g.conditions:
+                if not lo <= c <= hi:
+                    raise ValueError(f"generate.conditions: pitch {c:g} is outside data.pitch_range [{lo:g}, {hi:g}] "
+                                     f"(the pitches the flow learns); widen pitch_range or drop it")
+                if _key(c) in keys:
+                    raise ValueError(f"generate.conditions: {keys[_key(c)]!r} and {c!r} would both write "
+                                     f"samples/{_key(c)}.* (outputs are named by the pitch to 6 digits); keep one")
+                keys[_key(c)] = c
+        if self.weights is not None:
+            from ...methods.flow import ConditionalFlow
+            conf = load_model(ConditionalFlow, self.weights, "weights").config()
+            dim, cond_dim = _dims(self.data.kind)
+            if (conf["dim"], conf["cond_dim"]) != (dim, cond_dim):
+                raise ValueError(f"weights: {self.weights} is a {conf['dim']}-D flow with a condition of size "
+                                 f"{conf['cond_dim']}; data.kind {self.data.kind} needs a {dim}-D flow with a "
+                                 f"condition of size {cond_dim}")
+        return self
+
+
+def _dims(kind: str) -> tuple[int, int]:
+    """(dim, cond_dim) of the flow for a data kind: the helix is 3-D with its pitch as condition."""
+    return (3, 1) if kind == "helix" else (2, 0)
+
+
+def _key(cond: float | None) -> str:
+    """The name of a condition's outputs and resume marker."""
+    return "unconditional" if cond is None else f"pitch_{cond:g}"
 
 
 def _target(cfg: ToyData, n: int, cond: float | None, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -112,7 +152,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
     if ctx.is_done("model"):
         ctx.log(f"resuming: using the trained model at {saved}")
         return ConditionalFlow.load(saved)
-    dim, cond_dim = (3, 1) if cfg.data.kind == "helix" else (2, 0)
+    dim, cond_dim = _dims(cfg.data.kind)
     m = cfg.model
     # the initial weights come from the workflow's seed, not torch's global stream
     with seeded(ctx.stream_seed("init")):
@@ -134,23 +174,37 @@ def _model(cfg: FlowTask, ctx: RunContext):
     return flow
 
 
-def _plot(path: Path, results: list[tuple[float | None, Trajectory, torch.Tensor]]) -> None:
+def _generate(cfg: FlowTask, flow: Any, cond: float | None, key: str, ctx: RunContext
+              ) -> tuple[Trajectory, torch.Generator]:
+    """The samples of one condition from its item generator (the same whichever rank or run draws them), and
+    that generator, which then draws the target sets."""
+    g = ctx.item_generator(key)
+    x0 = eight_gaussians(cfg.generate.n, generator=g) if cfg.data.kind == "gaussians_to_moons" else None
+    traj = flow.generate(None if cond is None else torch.tensor([cond]), cfg.generate.n, generator=g, x0=x0,
+                         device=ctx.device).cpu()
+    return traj, g
+
+
+def _plot_points(traj: Trajectory) -> dict[str, torch.Tensor]:
+    """What the plot shows of a condition's samples: 40 flow lines and 400 end points."""
+    return {"lines": traj.states[:, :40].cpu().float(), "last": traj.last[:400].cpu().float()}
+
+
+def _plot(path: Path, panels: list[tuple[float | None, dict[str, torch.Tensor], torch.Tensor]]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ...core.files import atomic_path
-    n = len(results)
+    n = len(panels)
     fig = plt.figure(figsize=(4.2 * n, 4.2))
-    for k, (cond, traj, truth) in enumerate(results):
-        three_d = traj.states.shape[-1] == 3
-        ax = fig.add_subplot(1, n, k + 1, projection="3d" if three_d else None)
-        last = traj.last.cpu()
-        lines = traj.states[:, :40].cpu()
+    for k, (cond, points, truth) in enumerate(panels):
+        lines, last = points["lines"], points["last"]
+        ax = fig.add_subplot(1, n, k + 1, projection="3d" if lines.shape[-1] == 3 else None)
         for i in range(lines.shape[1]):
             ax.plot(*lines[:, i].T, color="0.6", lw=0.5, alpha=0.6)
         ax.scatter(*truth[:400].T, s=3, color="tab:blue", alpha=0.35, label="target")
-        ax.scatter(*last[:400].T, s=3, color="tab:red", alpha=0.6, label="generated")
+        ax.scatter(*last.T, s=3, color="tab:red", alpha=0.6, label="generated")
         ax.set_title(f"pitch = {cond:g}" if cond is not None else "8 Gaussians -> moons")
         if k == 0:
             ax.legend(loc="upper left", fontsize=8)
@@ -163,20 +217,16 @@ def _plot(path: Path, results: list[tuple[float | None, Trajectory, torch.Tensor
 
 @register_task("flow", FlowTask)
 def run(cfg: FlowTask, ctx: RunContext) -> dict[str, Any]:
-    from ...core.training import barrier
+    from ...core.training import atomic_save, barrier, load_checkpoint
     flow = _model(cfg, ctx)
     conds: list[float | None] = list(cfg.generate.conditions) if cfg.data.kind == "helix" else [None]
-    key_of = {("unconditional" if c is None else f"pitch_{c:g}"): c for c in conds}
-    results = {}
+    key_of = {_key(c): c for c in conds}
     for key in ctx.progress(ctx.shard(list(key_of)), desc="generate", unit="condition"):
         cond = key_of[key]
         if ctx.is_done(key):
             ctx.log(f"{key}: done in an earlier run, skipped")
             continue
-        g = ctx.item_generator(key)
-        x0 = eight_gaussians(cfg.generate.n, generator=g) if cfg.data.kind == "gaussians_to_moons" else None
-        traj = flow.generate(None if cond is None else torch.tensor([cond]), cfg.generate.n, generator=g, x0=x0,
-                             device=ctx.device).cpu()
+        traj, g = _generate(cfg, flow, cond, key, ctx)
         truth, _ = _target(cfg.data, cfg.generate.n, cond, g)
         truth2, _ = _target(cfg.data, cfg.generate.n, cond, g)
         out = Trajectory(traj.times, traj.states,
@@ -185,22 +235,25 @@ def run(cfg: FlowTask, ctx: RunContext) -> dict[str, Any]:
         files = [str(ctx.write_trajectory(f"samples/{key}.{fmt}", out)) for fmt in cfg.generate.formats]
         m = {"w2_generated": _w2(traj.last, truth), "w2_prior": _w2(traj.first, truth),
              "w2_two_target_sets": _w2(truth2, truth), "files": files}
+        # the plotted points are kept with the run's state, so that a resumed run draws every condition
+        # whichever formats it writes (the samples of a condition done earlier are not read back)
+        atomic_save(_plot_points(traj), ctx.state_path(f"plot/{key}.pt"))
         ctx.mark_done(key, m)
-        results[key] = (cond, traj, _plot_targets(cfg, cond, ctx, key))
         ctx.log(f"{key}: W2(generated, target) = {m['w2_generated']:.3f} "
                 f"(two target sample sets: {m['w2_two_target_sets']:.3f}, prior: {m['w2_prior']:.3f})")
     barrier()
-    metrics = {key: ctx.done_info(key) for key in key_of} if ctx.is_main else {}
+    from ...methods.base import find_model_file
+    used = ctx.output / "model.pt" if cfg.weights is None else find_model_file(cfg.weights)
+    summary: dict[str, Any] = {"model": str(used)}      # the file read or written, not one never made
     if ctx.is_main:
+        summary["metrics"] = {key: ctx.done_info(key) for key in key_of}
         panels = []
         for key, cond in key_of.items():
-            if key in results:
-                panels.append(results[key])
-            elif "npz" in cfg.generate.formats:      # made by another rank or an earlier run
-                from ...io import read_trajectory
-                traj = read_trajectory(ctx.output / f"samples/{key}.npz")
-                panels.append((cond, traj, _plot_targets(cfg, cond, ctx, key)))
-        if panels:
-            _plot(ctx.path("quickstart.png"), panels)
-    return {"model": str(ctx.output / "model.pt"), "metrics": metrics, "plot": str(ctx.output / "quickstart.png"),
-            "train": flow.info.get("train", {})}
+            kept = ctx.state_path(f"plot/{key}.pt")
+            # a condition done by a version that kept no points is drawn again from its item generator
+            points = load_checkpoint(kept) if kept.is_file() else _plot_points(_generate(cfg, flow, cond, key,
+                                                                                          ctx)[0])
+            panels.append((cond, points, _plot_targets(cfg, cond, ctx, key)))
+        _plot(ctx.path("quickstart.png"), panels)
+        summary["plot"] = str(ctx.output / "quickstart.png")
+    return {**summary, "train": flow.info.get("train", {})}

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from ...domains.photons.conditions import MIN_SIGMA_R
+from ...domains.photons.conditions import MIN_SIGMA_R, SIGMA_MAX
+from ..checks import load_model
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel
@@ -31,6 +32,29 @@ class ScatteringTask(StrictModel):
         if not v:
             raise ValueError("name at least one integrator (cvae, volpath)")
         return v
+
+    @model_validator(mode="after")
+    def _model_and_range(self) -> ScatteringTask:
+        # checked before the output folder is claimed: the model that the cvae integrator or the walks read is
+        # a saved ScatteringCVAEs, and the walks' medium lies in the CVAEs' training range (the renderer caps a
+        # larger sphere at its max_sigma_r, the walks cannot)
+        if "cvae" not in self.integrators and not self.walks:
+            return self
+        from ...methods.scattering import ScatteringCVAEs
+        load_model(ScatteringCVAEs, self.model, "model")
+        if "cvae" in self.integrators:
+            import inspect
+
+            from ...methods.scattering.render import SphereTracingCVAETracer
+            largest = inspect.signature(SphereTracingCVAETracer.__init__).parameters["max_sigma_r"].default
+            if self.min_sigma_r > largest:
+                raise ValueError(f"min_sigma_r: the learned tracer jumps in spheres of {self.min_sigma_r:g} to "
+                                 f"{largest:g} mean free paths; min_sigma_r must be <= {largest:g}")
+        if self.walks and self.sigma_r > SIGMA_MAX:
+            raise ValueError(f"sigma_r: the CVAEs were trained on sigma_r <= {SIGMA_MAX:g} mean free paths, and "
+                             f"walks: {self.walks} draws learned walks at sigma_r = {self.sigma_r:g}; lower sigma_r "
+                             f"or set walks: 0 (the renders split a larger medium into smaller spheres)")
+        return self
 
 
 @register_task("scattering", ScatteringTask)

@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 from ...core.errors import InputError
 from ...core.fields import BATCH
 from ...core.files import listed_files
+from ..checks import field_errors, load_model
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel
@@ -43,15 +44,16 @@ class UnbindingTask(StrictModel):
     formats: list[Literal["pdb", "dcd"]] = Field(default_factory=lambda: ["pdb", "dcd"])
 
     @model_validator(mode="after")
-    def _complexes_load(self) -> UnbindingTask:
-        # every complex is read once here (the ligand selection and pocket included), so a missing folder or a
-        # selection that matches nothing stops `validate` and `run` before the output folder is claimed
+    def _complexes_and_model_load(self) -> UnbindingTask:
+        # every complex is read once here (the ligand selection and pocket included), and the model is loaded, so
+        # that a missing folder, a file of another kind, a selection that matches nothing or a model of another
+        # method stops `validate` and `run` before the output folder is claimed
         from ...data.dissociation import load_complex
-        try:
+        from ...methods.unbinding import UnbindingFlow
+        with field_errors("complexes", replace=("complexes", "complex"), keep=("ligand", "pocket_cutoff")):
             for f in _inputs(self.complexes):
                 load_complex(f, ligand=self.ligand, pocket_cutoff=self.pocket_cutoff)
-        except InputError as e:
-            raise ValueError(str(e)) from None
+        load_model(UnbindingFlow, self.model, "model")
         return self
 
     def input_paths(self) -> dict[str, Path]:
@@ -63,14 +65,14 @@ def _inputs(folder: str) -> list[Path]:
     if p.is_file():
         return [p]
     if not p.is_dir():
-        raise InputError(f"unbinding.complexes: no file or folder at {p}")
+        raise InputError(f"complexes: no file or folder at {p}")
     files = listed_files(p, (".pdb", ".h5", ".hdf5"))
     if not files:
-        raise InputError(f"unbinding.complexes: no .pdb or .h5 file in {p}")
+        raise InputError(f"complexes: no .pdb or .h5 file in {p}")
     stems = [f.stem for f in files]
     twice = sorted({s for s in stems if stems.count(s) > 1})
     if twice:       # outputs are named by the stem: X.pdb and X.h5 would write into the same folder
-        raise InputError(f"unbinding.complexes: two files in {p} share the name {twice[:5]} (outputs are named by "
+        raise InputError(f"complexes: two files in {p} share the name {twice[:5]} (outputs are named by "
                          f"it); rename or move one")
     return files
 

@@ -228,7 +228,7 @@ def test_workflow_refuses_two_complexes_with_one_name(tmp_path, make_ring, make_
     t = make_exit(cx, n_frames=2)
     write_mdtraj(t, tmp_path / "X.pdb")
     write_h5(tmp_path / "X.h5", [t])
-    with pytest.raises(InputError, match=r"unbinding.complexes.*\['X'\]"):
+    with pytest.raises(InputError, match=r"^complexes: .*\['X'\]"):
         _inputs(str(tmp_path))
     (tmp_path / "X.h5").rename(tmp_path / "Y.h5")
     assert [f.name for f in _inputs(str(tmp_path))] == ["X.pdb", "Y.h5"]

@@ -122,8 +122,12 @@ class Trajectory:
     def frames(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
         """Keep the frames ``index`` (an int keeps one frame, as a length-1 trajectory)."""
         index = _one_as_slice(index, self.n_frames, "frames", "frame")
+        info = dict(self.info)
+        notes = info.get("comments")
+        if isinstance(notes, (list, tuple)) and len(notes) == self.n_frames:     # one comment per frame
+            info["comments"] = [notes[k] for k in torch.arange(self.n_frames)[_cpu_index(index)].tolist()]
         return self._replace(times=self.times[index], states=self.states[index],
-                             step_extras={k: v[index] for k, v in self.step_extras.items()})
+                             step_extras={k: v[index] for k, v in self.step_extras.items()}, info=info)
 
     def rows(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
         """Keep the rows ``index`` of a flat (non-graph) batch; per-row extras follow (an int keeps one row, as
@@ -232,6 +236,11 @@ def _one_as_slice(index: Any, n: int, method: str, what: str) -> Any:
     if not -n <= index < n:
         raise IndexError(f"Trajectory.{method}: {what} {index} is out of range for {n} {what}s")
     return slice(index, index + 1 if index != -1 else None)
+
+
+def _cpu_index(index: Any) -> Any:
+    """``index`` as an index into a CPU tensor (a tensor index may live on another device)."""
+    return index.cpu() if isinstance(index, Tensor) else index
 
 
 def _check_times(times: Tensor) -> None:

@@ -11,9 +11,12 @@ from ..core.errors import InputError, check_finite
 from ..core.fields import BATCH
 from ..core.files import atomic_path
 from ..core.trajectory import Trajectory
-from .registry import READERS, WRITERS, check_keywords, lookup
+from .registry import READERS, WRITERS, check_keywords, lookup, suffix_of
 
 __all__ = ["formats", "read_trajectory", "write_samples", "write_trajectory"]
+
+#: formats whose rows are the atoms of one structure (a trajectory without a graph index is one sample there)
+_ATOMIC = (".xyz", ".extxyz", ".pdb", ".dcd")
 
 
 def formats() -> dict[str, dict[str, str]]:
@@ -37,6 +40,11 @@ def write_trajectory(path: str | os.PathLike, traj: Trajectory, **meta: Any) -> 
     check_keywords(entry, meta, path, "meta")
     if not isinstance(traj, Trajectory):
         raise InputError(f"traj: expected a sciflow Trajectory, got {type(traj).__name__}")
+    if traj.states.numel() == 0 and not entry.holds_empty:
+        what = "no frames" if traj.n_frames == 0 else "no rows" if traj.n_rows == 0 else "no state values"
+        raise InputError(f"traj.states: the trajectory is empty (shape {tuple(traj.states.shape)}: {what}), and a "
+                         f"{suffix_of(path)} file cannot hold an empty trajectory; write .npz, or "
+                         f"check what produced it")
     check_finite("traj.states", traj.states)
     check_finite("traj.times", traj.times)
     target = Path(path)
@@ -51,14 +59,15 @@ def read_trajectory(path: str | os.PathLike, **kw: Any) -> Trajectory:
     """Read a trajectory written by ``write_trajectory`` (or any file of a registered format).
 
     Keywords: ``top`` (topology for ``.dcd``: PDB path or mdtraj Topology), ``dtype`` (floating dtype of the
-    text formats, default float32; ``.npz`` keeps the stored dtypes).
+    text formats; default: the dtype sciflow wrote the file from, float64 for files from elsewhere, float32 for
+    ``.dcd``; ``.npz`` keeps the stored dtypes).
     """
     entry = lookup(READERS, path)
     check_keywords(entry, kw, path, "read_trajectory")
     p = Path(path)
     if not p.is_file():
         raise InputError(f"path: no such file {str(p)!r}")
-    if "dtype" in kw and not (isinstance(kw["dtype"], torch.dtype) and kw["dtype"].is_floating_point):
+    if kw.get("dtype") is not None and not (isinstance(kw["dtype"], torch.dtype) and kw["dtype"].is_floating_point):
         raise InputError(f"dtype: expected a floating torch dtype, got {kw['dtype']!r}")
     return entry.fn(p, **kw)
 
@@ -66,14 +75,17 @@ def read_trajectory(path: str | os.PathLike, **kw: Any) -> Trajectory:
 def write_samples(pattern: str, traj: Trajectory, **meta: Any) -> list[Path]:
     """Write each sample of a (graph) batch to its own file: ``pattern`` is formatted with ``i`` (the sample
     index), e.g. ``"out/ts_{i:03d}.xyz"``. ``atomic_numbers`` / ``symbols`` given for all rows of the batch are
-    split per sample. Returns the paths, in sample order."""
+    split per sample. A trajectory without a graph index is one structure for the atomic formats (``.xyz``,
+    ``.extxyz``, ``.pdb``, ``.dcd``: its rows are atoms), so it goes to one file (``i = 0``); for ``.npz`` and
+    ``.csv`` each row is a sample. Returns the paths, in sample order."""
     if not isinstance(pattern, str) or "{i" not in pattern:
         raise InputError(f"pattern: must hold '{{i}}' (the sample index), e.g. 'out/sample_{{i}}.xyz'; got "
                          f"{pattern!r}")
     if not isinstance(traj, Trajectory):
         raise InputError(f"traj: expected a sciflow Trajectory, got {type(traj).__name__}")
     lookup(WRITERS, pattern.replace("{", "").replace("}", ""))
-    n = traj.n_samples
+    whole = BATCH not in traj.extras and suffix_of(pattern.replace("{", "").replace("}", "")) in _ATOMIC
+    n = 1 if whole else traj.n_samples
     names = [pattern.format(i=i) for i in range(n)]
     if len(set(names)) != n:
         raise InputError(f"pattern: {pattern!r} gives the same file name to several samples")
@@ -85,7 +97,7 @@ def write_samples(pattern: str, traj: Trajectory, **meta: Any) -> list[Path]:
     staged: list[tuple[Path, Path]] = []
     try:
         for i, name in enumerate(names):
-            one = traj.samples([i])
+            one = traj if whole else traj.samples([i])
             m = dict(meta)
             if per_row:
                 rows = (batch == i).nonzero().squeeze(1).tolist()

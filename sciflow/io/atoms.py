@@ -16,8 +16,8 @@ from ..core.errors import InputError
 from ..core.fields import ATOMIC_NUMBERS, BATCH
 from ..core.trajectory import Trajectory
 
-__all__ = ["N_ELEMENTS", "atomic_numbers", "comments", "coordinates", "numbers_of", "per_frame", "require_one_sample",
-           "sample_index", "symbols_of"]
+__all__ = ["DTYPES", "N_ELEMENTS", "atomic_numbers", "check_topology_numbers", "comments", "coordinates",
+           "numbers_of", "per_frame", "read_times", "require_one_sample", "sample_index", "stored_dtype", "symbols_of"]
 
 N_ELEMENTS = 118
 
@@ -124,9 +124,71 @@ def comments(traj: Trajectory, meta: dict[str, Any]) -> list[str] | None:
         return None
     if isinstance(c, str):
         c = [c] * traj.n_frames
-    c = [str(s) for s in c]
+    if not isinstance(c, (list, tuple)) or not all(isinstance(s, str) for s in c):
+        raise InputError(f"comments: expected one string for every frame or a list of {traj.n_frames} strings, got "
+                         f"{str(c)[:60]!r} ({type(c).__name__})")
     if len(c) != traj.n_frames:
         raise InputError(f"comments: expected one per frame ({traj.n_frames}), got {len(c)}")
     if any("\n" in s or "\r" in s for s in c):
         raise InputError("comments: a comment must be a single line")
     return c
+
+
+#: the floating dtypes a text file can record that it was written from (``sciflow_dtype=`` / ``REMARK ... dtype``)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def stored_dtype(*tensors: torch.Tensor | None) -> str:
+    """"float32" when every tensor written is a floating tensor of at most single precision, else "float64": the
+    dtype a text file records so that ``read_trajectory`` gives back what was written (integer values beyond 2**24
+    would not survive float32)."""
+    for t in tensors:
+        if t is not None and (not t.is_floating_point() or t.dtype == torch.float64):
+            return "float64"
+    return "float32"
+
+
+def read_times(times: np.ndarray, dtype: torch.dtype, path: Any) -> torch.Tensor:
+    """(T,) times read from ``path`` as ``dtype``, refusing (naming the file) times that are not monotone and
+    distinct times that ``dtype`` cannot tell apart (float32 holds about 7 digits: 1e8 and 1e8 + 1 are equal)."""
+    t = torch.tensor(np.asarray(times, dtype=np.float64), dtype=dtype)
+    d64, d = np.diff(np.asarray(times, dtype=np.float64)), torch.diff(t).to(torch.float64).numpy()
+    if not np.all(np.isfinite(times)):
+        raise InputError(f"path: {str(path)!r} holds non-finite times")
+    if len(d64) and not (np.all(d64 > 0) or np.all(d64 < 0) or np.all(d64 == 0)):
+        k = int(np.nonzero(np.sign(d64) != np.sign(d64[0]))[0][0])
+        raise InputError(f"path: {str(path)!r}: times must be strictly increasing or decreasing (or all equal); "
+                         f"frame {k + 1} has time {float(times[k + 1])!r} after {float(times[k])!r}")
+    merged = np.nonzero((d64 != 0) & (d == 0))[0]
+    if len(merged):
+        k = int(merged[0])
+        raise InputError(f"dtype: {dtype} cannot tell the times of {str(path)!r} apart: frames {k} and {k + 1} "
+                         f"({float(times[k])!r}, {float(times[k + 1])!r}) both become {float(t[k])!r}; read with "
+                         f"dtype=torch.float64")
+    return t
+
+
+def check_topology_numbers(top_z: np.ndarray, traj: Trajectory, meta: dict[str, Any], fmt: str,
+                           need_elements: bool) -> None:
+    """A topology given to a writer must fit the trajectory: one atom per row and, where the trajectory (or
+    ``atomic_numbers=`` / ``symbols=``) names the elements, the same elements; ``need_elements``: every atom of
+    the topology must be a chemical element (no virtual sites), as the format writes element symbols."""
+    if len(top_z) != traj.n_rows:
+        raise InputError(f"topology: has {len(top_z)} atoms, the trajectory {traj.n_rows} rows")
+    if need_elements:
+        bad = np.nonzero((top_z < 1) | (top_z > N_ELEMENTS))[0]
+        if len(bad):
+            raise InputError(f"topology: atom {int(bad[0])} has no chemical element (a virtual site or dummy atom); "
+                             f"{fmt} files hold elements 1..{N_ELEMENTS} only")
+    given = any(meta.get(k) is not None for k in ("atomic_numbers", "symbols")) or ATOMIC_NUMBERS in traj.extras
+    if given:
+        own = atomic_numbers(traj, {k: v for k, v in meta.items() if k != "topology"}, fmt)
+        diff = np.nonzero(own != top_z)[0]
+        if len(diff):
+            i = int(diff[0])
+            src = ("atomic_numbers=" if meta.get("atomic_numbers") is not None else "symbols="
+                   if meta.get("symbols") is not None else f"traj.extras[{ATOMIC_NUMBERS!r}]")
+            top_el = symbols_of(np.asarray([top_z[i]]))[0] if 0 < top_z[i] <= N_ELEMENTS else "no element"
+            raise InputError(f"topology: atom {i} is {top_el} (Z={int(top_z[i])}) but {src} gives "
+                             f"{symbols_of(own[i:i + 1])[0]} (Z={int(own[i])}); {len(diff)} of {len(own)} atoms "
+                             f"differ; pass the topology of this trajectory")

@@ -3,8 +3,9 @@
 PDB: one MODEL per frame. The topology comes from ``topology=`` (an mdtraj Topology or a PDB path) or is built
 from the atomic numbers: one chain, one residue ``MOL`` per sample (per graph of a graph batch, else one for all
 rows), atoms named element + running number (``C1``, ``C2``, ``H1``...). Coordinates have 3 decimals (1e-3 Å).
-Times, per-frame energies, the graph index and 2-D states are kept in ``REMARK 999 SCIFLOW`` lines, which other
-programs ignore and ``read_trajectory`` uses.
+Times, per-frame energies, the graph index (``graph_sizes``, also with a given topology), the dtype written and 2-D
+states are kept in ``REMARK 999 SCIFLOW`` lines, which other programs ignore and ``read_trajectory`` uses. Elements
+112..118 are refused (mdtraj has no PDB symbols for them).
 
 DCD: coordinates only (single precision, Å); no times (frames read back as 0..T-1), no elements. Reading needs
 ``top=`` (a PDB path or an mdtraj Topology); a PDB written by sciflow as topology also restores the graph index.
@@ -40,6 +41,8 @@ __all__ = [
 RESIDUE_NAME = "MOL"
 REMARK = "REMARK 999 SCIFLOW"
 _PDB_MIN, _PDB_MAX = -999.999, 9999.999   # what the %8.3f coordinate fields of PDB hold, in Å
+#: the heaviest element mdtraj writes to and reads from PDB as itself (it has no symbols for 112..118)
+_PDB_MAX_Z = 111
 
 
 def load_topology(top: Any, what: str = "topology") -> Any:
@@ -104,16 +107,29 @@ def _remarks(entries: dict[str, Sequence[Any]]) -> list[str]:
     return lines
 
 
-def _parse_remarks(path: Path) -> dict[str, list[str]]:
+def _parse_remarks(path: Path, what: str = "path") -> dict[str, list[str]]:
+    import gzip
     out: dict[str, list[str]] = {}
-    with open(path) as fh:
-        for line in fh:
-            if line.startswith(("ATOM", "HETATM")):
-                break
-            if line.startswith(REMARK):
-                key, *words = line[len(REMARK):].split()
-                out.setdefault(key.rstrip("+"), []).extend(words)
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt") as fh:
+            for line in fh:
+                if line.startswith(("ATOM", "HETATM")):
+                    break
+                if line.startswith(REMARK):
+                    key, *words = line[len(REMARK):].split()
+                    out.setdefault(key.rstrip("+"), []).extend(words)
+    except (UnicodeDecodeError, OSError, EOFError) as e:
+        raise InputError(f"{what}: {str(path)!r} is not a PDB text file ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:80] if str(e) else 'unreadable'})") from None
     return out
+
+
+def _check_pdb_elements(z: np.ndarray, name: str) -> None:
+    bad = np.nonzero(z > _PDB_MAX_Z)[0]
+    if len(bad):
+        raise InputError(f"{name}: atom {int(bad[0])} is element {int(z[bad[0]])}; PDB files (through mdtraj) hold "
+                         f"elements 1..{_PDB_MAX_Z} only; write .xyz or .npz instead")
 
 
 def _energies(traj: Trajectory) -> tuple[np.ndarray, int] | None:
@@ -140,10 +156,13 @@ def write_pdb(path: Path, traj: Trajectory, **meta: Any) -> None:
                          f"[{pos.min():.4g}, {pos.max():.4g}] (write .npz or .xyz instead)")
     if meta.get("topology") is not None:
         top = load_topology(meta["topology"])
-        if top.n_atoms != traj.n_rows:
-            raise InputError(f"topology: has {top.n_atoms} atoms, the trajectory {traj.n_rows} rows")
+        z = topology_numbers(top)
+        A.check_topology_numbers(z, traj, meta, ".pdb", need_elements=False)
+        _check_pdb_elements(z, "topology")
     else:
-        top = build_topology(A.atomic_numbers(traj, meta, ".pdb"), samples)
+        z = A.atomic_numbers(traj, meta, ".pdb")
+        _check_pdb_elements(z, "atomic_numbers")
+        top = build_topology(z, samples)
     energy = _energies(traj)
     import mdtraj as md
     times = traj.times.detach().cpu().to(torch.float64).numpy()
@@ -155,8 +174,9 @@ def write_pdb(path: Path, traj: Trajectory, **meta: Any) -> None:
             entries["energy_per_frame"] = [energy[1]]
     if width == 2:
         entries["dim"] = [2]
-    if BATCH in traj.extras and meta.get("topology") is None:
-        entries["samples"] = ["residue"]
+    if BATCH in traj.extras:            # the sizes of the graphs, in order: with any topology
+        entries["graph_sizes"] = [int(c) for c in np.bincount(samples, minlength=traj.n_samples)]
+    entries["dtype"] = [A.stored_dtype(traj.times, traj.states, traj.step_extras.get(ENERGY))]
     body = Path(path).read_text()
     Path(path).write_text("\n".join(_remarks(entries)) + "\n" + body)
 
@@ -168,21 +188,32 @@ def _trajectory(pos_angstrom: np.ndarray, times: np.ndarray, numbers: np.ndarray
     extras: dict[str, torch.Tensor] = {}
     if len(numbers) and numbers.min() > 0:
         extras[ATOMIC_NUMBERS] = torch.as_tensor(numbers, dtype=torch.long)
-    if remarks.get("samples") == ["residue"] and residues is not None:
+    sizes = remarks.get("graph_sizes")
+    if sizes is not None:
+        try:
+            counts = [int(c) for c in sizes]
+        except ValueError:
+            counts = []
+        if sum(counts) != pos_angstrom.shape[1] or min(counts, default=-1) < 0:
+            raise InputError(f"path: the {REMARK} graph_sizes of {str(source)!r} ({' '.join(sizes)[:40]}) do not add "
+                             f"up to its {pos_angstrom.shape[1]} atoms")
+        extras[BATCH] = torch.repeat_interleave(torch.arange(len(counts)), torch.as_tensor(counts, dtype=torch.long))
+    elif remarks.get("samples") == ["residue"] and residues is not None:     # files of earlier versions
         extras[BATCH] = torch.as_tensor(np.unique(residues, return_inverse=True)[1], dtype=torch.long)
     steps = {}
     per = int(remarks.get("energy_per_frame", ["1"])[0])
     if ENERGY in remarks and len(remarks[ENERGY]) == len(times) * per:
         e = np.asarray(remarks[ENERGY], dtype=np.float64)
         steps[ENERGY] = torch.tensor(e if per == 1 else e.reshape(len(times), per), dtype=dtype)
-    return Trajectory(times=torch.tensor(times, dtype=dtype), states=torch.tensor(pos_angstrom, dtype=dtype),
+    return Trajectory(times=A.read_times(times, dtype, source), states=torch.tensor(pos_angstrom, dtype=dtype),
                       extras=extras, step_extras=steps, info={"source": str(source), "length_unit": "angstrom"})
 
 
 @reader(".pdb", keywords=("dtype", "top"), description="PDB via mdtraj")
-def read_pdb(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None) -> Trajectory:
+def read_pdb(path: Path, *, dtype: torch.dtype | None = None, top: Any = None) -> Trajectory:
     """States (T, N, 3) in Å, ``extras["atomic_numbers"]`` (when every atom has an element), and what the
-    sciflow remarks hold (times, energies, graph index). ``top`` is accepted and ignored."""
+    sciflow remarks hold (times, energies, graph index). ``dtype`` (default: the dtype sciflow wrote the file
+    from, float64 for other files). ``top`` is accepted and ignored."""
     import mdtraj as md
     try:
         t = md.load_pdb(str(path), standard_names=False)
@@ -191,11 +222,14 @@ def read_pdb(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
     if t.n_frames == 0 or t.n_atoms == 0:
         raise InputError(f"path: {str(path)!r} holds no atoms")
     remarks = _parse_remarks(path)
+    if dtype is None:
+        dtype = A.DTYPES.get(remarks.get("dtype", [""])[0], torch.float64)
     times = (np.asarray(remarks["time"], dtype=np.float64) if len(remarks.get("time", [])) == t.n_frames
              else np.asarray(t.time, dtype=np.float64))
     residues = np.asarray([a.residue.index for a in t.topology.atoms])
-    return _trajectory(t.xyz.astype(np.float64) * 10.0, times, topology_numbers(t.topology), remarks, residues,
-                       dtype, path)
+    # a PDB coordinate has 3 decimals; mdtraj holds it in float32 nm, so rounding gives back the number in the file
+    return _trajectory(np.round(t.xyz.astype(np.float64) * 10.0, 3), times, topology_numbers(t.topology), remarks,
+                       residues, dtype, path)
 
 
 @writer(".dcd", keywords=("topology",), description="DCD via mdtraj (coordinates only, Å, float32)")
@@ -203,10 +237,15 @@ def write_dcd(path: Path, traj: Trajectory, **meta: Any) -> None:
     """Coordinates only. ``topology`` (optional) is checked against the number of rows; write it as a PDB
     beside the DCD (``write_trajectory('x.pdb', traj.frames(0))``) to read the DCD back."""
     pos, _ = A.coordinates(traj, ".dcd")
+    limit = float(np.finfo(np.float32).max)
+    if pos.size and np.abs(pos).max() > limit:
+        raise InputError(f"traj.states: DCD files hold float32 coordinates (|x| <= {limit:.4g} Å); got "
+                         f"{np.abs(pos).max():.4g} Å (write .npz instead)")
     if meta.get("topology") is not None:
         top = load_topology(meta["topology"])
         if top.n_atoms != traj.n_rows:
             raise InputError(f"topology: has {top.n_atoms} atoms, the trajectory {traj.n_rows} rows")
+        A.check_topology_numbers(topology_numbers(top), traj, meta, ".dcd", need_elements=False)
     from mdtraj.formats import DCDTrajectoryFile
     with DCDTrajectoryFile(str(path), "w", force_overwrite=True) as fh:
         fh.write(pos.astype(np.float32))
@@ -227,8 +266,9 @@ def read_dcd(path: Path, *, top: Any = None, dtype: torch.dtype = torch.float32)
         raise InputError(f"path: {str(path)!r} could not be read as DCD ({type(e).__name__}: {e})") from None
     if xyz.shape[1] != topology.n_atoms:
         raise InputError(f"top: has {topology.n_atoms} atoms, {str(path)!r} {xyz.shape[1]}")
-    remarks = _parse_remarks(Path(top)) if isinstance(top, (str, os.PathLike)) else {}
-    remarks = {k: v for k, v in remarks.items() if k == "samples"}
+    pdb_file = isinstance(top, (str, os.PathLike)) and str(top).lower().endswith((".pdb", ".pdb.gz"))
+    remarks = _parse_remarks(Path(top), "top") if pdb_file else {}     # the graph index of a sciflow PDB
+    remarks = {k: v for k, v in remarks.items() if k in ("samples", "graph_sizes")}
     residues = np.asarray([a.residue.index for a in topology.atoms])
     return _trajectory(xyz.astype(np.float64), np.arange(xyz.shape[0], dtype=np.float64),
                        topology_numbers(topology), remarks, residues, dtype, path)

@@ -46,7 +46,7 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-@writer(".npz", keywords=None, description="every field, exactly (numpy archive; info as JSON)")
+@writer(".npz", keywords=None, description="every field, exactly (numpy archive; info as JSON)", holds_empty=True)
 def write_npz(path: Path, traj: Trajectory, **meta: Any) -> None:
     """Extra keyword arguments are stored in ``info`` (plain values)."""
     arrays = {"times": _array(traj.times), "states": _array(traj.states), "format": np.asarray(FORMAT)}
@@ -76,9 +76,47 @@ def read_npz(path: Path, **kw: Any) -> Trajectory:
         extras, steps = {}, {}
         for name in data.files:
             if name.startswith("extras/"):
-                extras[name[len("extras/"):]] = torch.from_numpy(data[name].copy())
+                extras[name[len("extras/"):]] = _tensor(data, name)
             elif name.startswith("step_extras/"):
-                steps[name[len("step_extras/"):]] = torch.from_numpy(data[name].copy())
-        info = json.loads(str(data["info"])) if "info" in data.files else {}
-        return Trajectory(times=torch.from_numpy(data["times"].copy()), states=torch.from_numpy(data["states"].copy()),
-                          extras=extras, step_extras=steps, info=info)
+                steps[name[len("step_extras/"):]] = _tensor(data, name)
+        info = _info(data, path) if "info" in data.files else {}
+        times, states = _tensor(data, "times"), _tensor(data, "states")
+    try:
+        return Trajectory(times=times, states=states, extras=extras, step_extras=steps, info=info)
+    except InputError as e:
+        raise InputError(f"path: {str(path)!r}: {e}") from None
+
+
+#: numpy dtype kinds that become torch tensors: bool, signed and unsigned integers, floats, complex numbers
+_NUMERIC = "biufc"
+
+
+def _tensor(data: Any, name: str) -> torch.Tensor:
+    """Array ``name`` of the archive as a tensor, refusing (naming the file and the array) text, dates and
+    other arrays torch cannot hold."""
+    arr = data[name]
+    if arr.dtype.kind not in _NUMERIC:
+        raise InputError(f"path: {str(data.path)!r}: array {name!r} holds {arr.dtype} values "
+                         f"({'text' if arr.dtype.kind in 'US' else 'not numbers'}); a trajectory array must hold "
+                         "numbers or bools")
+    try:
+        return torch.from_numpy(arr.copy())
+    except TypeError as e:          # numeric dtypes torch lacks (uint16 on old torch versions, float128, ...)
+        raise InputError(f"path: {str(data.path)!r}: array {name!r} has dtype {arr.dtype}, which torch cannot "
+                         f"hold ({e})") from None
+
+
+def _info(data: Any, path: Path) -> dict[str, Any]:
+    """The ``info`` entry: a JSON object (a string array of one element)."""
+    arr = data["info"]
+    if arr.dtype.kind not in "US" or arr.shape != ():
+        raise InputError(f"path: {str(path)!r}: 'info' must be one JSON string, got a {arr.dtype} array of shape "
+                         f"{arr.shape}")
+    try:
+        info = json.loads(str(arr))
+    except json.JSONDecodeError as e:
+        raise InputError(f"path: {str(path)!r}: 'info' is not valid JSON ({e})") from None
+    if not isinstance(info, dict):
+        raise InputError(f"path: {str(path)!r}: 'info' must be a JSON object (key: value), got "
+                         f"{type(info).__name__}")
+    return info

@@ -19,11 +19,13 @@ __all__ = ["READERS", "WRITERS", "FileFormat", "check_keywords", "lookup", "read
 
 @dataclass(frozen=True)
 class FileFormat:
-    """One writer or reader: the function, the keywords it accepts (``None``: any) and a one-line description."""
+    """One writer or reader: the function, the keywords it accepts (``None``: any), a one-line description and
+    whether the format holds an empty trajectory (no frames or no rows)."""
 
     fn: Callable[..., Any]
     keywords: frozenset[str] | None
     description: str
+    holds_empty: bool = False
 
 
 WRITERS: dict[str, FileFormat] = {}
@@ -31,20 +33,22 @@ READERS: dict[str, FileFormat] = {}
 
 
 def _register(table: dict[str, FileFormat], suffixes: Iterable[str], keywords: Iterable[str] | None,
-              description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              description: str, holds_empty: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         for s in suffixes:
             key = s.lower() if s.startswith(".") else "." + s.lower()
             if key in table and table[key].fn is not fn:
                 raise InputError(f"suffix: {key!r} already has a {'writer' if table is WRITERS else 'reader'}")
-            table[key] = FileFormat(fn, frozenset(keywords) if keywords is not None else None, description)
+            table[key] = FileFormat(fn, frozenset(keywords) if keywords is not None else None, description,
+                                    holds_empty)
         return fn
     return deco
 
 
-def writer(*suffixes: str, keywords: Iterable[str] | None = (), description: str = ""):
-    """Register ``fn(path, traj, **meta)`` as the writer of ``suffixes``; ``keywords`` are the meta it accepts."""
-    return _register(WRITERS, suffixes, keywords, description)
+def writer(*suffixes: str, keywords: Iterable[str] | None = (), description: str = "", holds_empty: bool = False):
+    """Register ``fn(path, traj, **meta)`` as the writer of ``suffixes``; ``keywords`` are the meta it accepts;
+    ``holds_empty``: the format can store (and read back) a trajectory with no frames or no rows."""
+    return _register(WRITERS, suffixes, keywords, description, holds_empty)
 
 
 def reader(*suffixes: str, keywords: Iterable[str] | None = (), description: str = ""):

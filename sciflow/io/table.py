@@ -14,6 +14,7 @@ import torch
 
 from ..core.errors import InputError
 from ..core.trajectory import Trajectory
+from .atoms import read_times
 from .registry import reader, writer
 
 __all__ = ["read_csv", "write_csv"]
@@ -42,8 +43,10 @@ def write_csv(path: Path, traj: Trajectory, **meta: Any) -> None:
 
 
 @reader(".csv", keywords=("dtype", "top"), description="long table written by sciflow (or in its layout)")
-def read_csv(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None) -> Trajectory:
-    """States (T, B, d) (or (T, B) for a single ``x`` column) and times. ``top`` is accepted and ignored."""
+def read_csv(path: Path, *, dtype: torch.dtype | None = None, top: Any = None) -> Trajectory:
+    """States (T, B, d) (or (T, B) for a single ``x`` column) and times. ``dtype`` (default: float32 when every
+    number is what float32 values print as with ``%.9g``, as sciflow writes them, else float64, so no digit is
+    lost). ``top`` is accepted and ignored."""
     with open(path) as fh:
         header = fh.readline().strip().split(",")
     if header[:3] != ["frame", "time", "row"] or len(header) < 4:
@@ -68,10 +71,21 @@ def read_csv(path: Path, *, dtype: torch.dtype = torch.float32, top: Any = None)
             and np.array_equal(row, np.tile(np.arange(b_count), t_count))):
         raise InputError(f"path: {str(path)!r} repeats some (frame, row) pairs and misses others")
     times = data[::b_count, 1]
+    if dtype is None:
+        dtype = torch.float32 if _float32_text(data[:, [1, *range(3, data.shape[1])]]) else torch.float64
     if not np.all(data[:, 1].reshape(t_count, b_count) == times[:, None]):
         raise InputError(f"path: {str(path)!r} gives different times to rows of the same frame")
     states = data[:, 3:].reshape(t_count, b_count, -1)
     if header[3:] == ["x"]:
         states = states[..., 0]
-    return Trajectory(times=torch.tensor(times, dtype=dtype), states=torch.tensor(states, dtype=dtype),
+    return Trajectory(times=read_times(times, dtype, path), states=torch.tensor(states, dtype=dtype),
                       info={"source": str(path)})
+
+
+def _float32_text(values: np.ndarray) -> bool:
+    """Whether every value is what a float32 prints as with ``%.9g`` (the float32 writer's format): then float32
+    reads the file back exactly; any other number (more digits, or not a float32) needs float64."""
+    for v in np.unique(values):
+        if float(f"{np.float32(v):.9g}") != v:
+            return False
+    return True

@@ -8,7 +8,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["device", "fraction", "integer", "number", "output_file", "output_folder", "output_model", "positive"]
+__all__ = ["device", "fraction", "integer", "number", "output_file", "output_folder", "output_model", "positive",
+           "seed"]
 
 
 def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
@@ -25,6 +26,11 @@ def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
         return v
     parse.__name__ = "integer"
     return parse
+
+
+#: a seed as torch.Generator.manual_seed takes it (a larger one failed there with a raw OverflowError traceback)
+seed = integer(0, 2**63 - 1)
+seed.__name__ = "seed"
 
 
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,

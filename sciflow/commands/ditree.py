@@ -4,7 +4,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import fraction, integer, number, output_file, output_folder, output_model, positive, print_json
+from ._args import (
+    fraction,
+    integer,
+    number,
+    output_file,
+    output_folder,
+    output_model,
+    positive,
+    print_json,
+    seed,
+)
 
 #: sciflow.data.robot_maps.FAMILIES, spelt out so that building the parser imports no torch (a test compares them)
 _FAMILIES = ("forest", "maze", "corridors", "bugtrap", "rooms")
@@ -193,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = verbs.add_parser("maps", help="write procedurally generated scenario files of one map family")
     m.add_argument("--family", required=True, choices=_FAMILIES)
     m.add_argument("--n", type=integer(), default=20)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=seed, default=0)
     m.add_argument("--budget", type=positive(), default=5.0, help="budget_s written into each scenario")
     m.add_argument("--format", default="yaml", choices=("yaml", "json"))
     m.add_argument("--out", required=True, type=output_folder(), help="folder of scenario files")
@@ -202,7 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = verbs.add_parser("demos", help="expert demonstrations on one map family (resumable)")
     d.add_argument("--family", default="forest", choices=_FAMILIES)
     d.add_argument("--n", type=integer(), default=400, help="number of maps (one expert demonstration each at most)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed, default=0)
     d.add_argument("--parts", required=True, type=output_folder(), help="folder of resumable part files")
     d.add_argument("--out", type=output_file(), help="merged demos .npz")
     d.add_argument("--plan-budget", type=positive(), default=20.0)
@@ -226,7 +236,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--widths", type=integer(), nargs="+", default=[32, 64])
     t.add_argument("--horizon", type=integer(), default=16)
     t.add_argument("--execute", type=integer(), default=8)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--checkpoint-every", type=integer(), default=250)
     t.add_argument("--threads", type=integer(), default=1)
     t.set_defaults(func=_train)
@@ -238,7 +248,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"),
                    help="maps on which DiTree's policy queries are recorded (the training family)")
     s.add_argument("--maps", type=integer(), default=400)
-    s.add_argument("--seed", type=int, default=0, help="first map seed (also seeds the runs and the training)")
+    s.add_argument("--seed", type=seed, default=0, help="first map seed (also seeds the runs and the training)")
     s.add_argument("--iterations", type=integer(), default=50,
                    help="recording runs stop at their first solution or after this many iterations")
     s.add_argument("--teacher-steps", type=integer(), default=1, help="Euler steps of the sampler being distilled")
@@ -256,7 +266,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--planner", default="ditree", choices=PLANNERS)
     q.add_argument("--model", default="models/ditree")
     q.add_argument("--budget", type=positive(), help="seconds (default: the scenario's budget_s)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=seed, default=0)
     q.add_argument("--out", type=output_file(".npz", ".csv"), help="plan file, .npz or .csv")
     q.add_argument("--png", type=output_file(".png"), help="picture of map, tree and plan (.png)")
     q.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InputError
-from ._args import integer, number, output_file, output_folder, positive
+from ._args import integer, number, output_file, output_folder, positive, seed
 
 
 def _float_or_auto(v: str) -> float | str:
@@ -163,7 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(f)
     f.add_argument("--out", required=True, type=output_folder(), help="output folder")
     f.add_argument("--n", type=integer(), default=500, help="trajectories to write")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=seed, default=0)
     f.add_argument("--fresh", action="store_true",
                    help="fit from the start, discarding an interrupted fit's state in --out (fit_state.pt)")
     f.set_defaults(func=_fit)
@@ -176,6 +176,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--times", default=None, help="comma-separated observation times (default 0..10)")
     s.add_argument("--n", type=integer(), default=200, help="particles per snapshot")
     s.add_argument("--dt", type=positive(), default=0.01)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--out", required=True, type=output_file(".npz"), help="snapshots .npz")
     s.set_defaults(func=_simulate)

@@ -13,6 +13,7 @@ from ._args import (
     output_model,
     positive,
     print_json,
+    seed,
 )
 
 #: Henyey-Greenstein anisotropy: -1 < g < 1
@@ -88,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scattering", help="Scattering CVAEs: walk data, training, evaluation, rendering")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--seed", type=seed, default=0)
     common.add_argument("--device", type=device, default="cpu")
     common.add_argument("--threads", type=integer(), default=None, help="torch CPU threads")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import device, integer, number, output_file, output_model, positive, print_json
+from ._args import device, integer, number, output_file, output_model, positive, print_json, seed
 
 DEFAULT_MODEL = "models/tsgen"
 
@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(saddle_success_all_samples)")
     e.add_argument("--limit", type=integer(), default=None, help="evaluate only the first LIMIT reactions")
     e.add_argument("--device", type=device, default="cpu")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--threads", type=integer(), default=1)
     e.set_defaults(func=_evaluate)
 
@@ -110,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--sample-steps", type=integer(), default=8)
     t.add_argument("--checkpoint-every", type=integer(), default=200)
     t.add_argument("--device", type=device, default=None)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--threads", type=integer(), default=1)
     t.set_defaults(func=_train)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -4,7 +4,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import device, integer, number, output_file, output_folder, output_model, positive, print_json
+from ._args import (
+    device,
+    integer,
+    number,
+    output_file,
+    output_folder,
+    output_model,
+    positive,
+    print_json,
+    seed,
+)
 
 
 def _settings(args: argparse.Namespace):
@@ -109,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--replicas", type=integer(), default=10)
     s.add_argument("--first", type=integer(0), default=0, help="index of the first replica")
     s.add_argument("--out", type=output_folder(), default="runs/unbinding_md")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--force", type=number(0), default=4.0, help="kcal/mol/Å")
     s.add_argument("--friction", type=positive(), default=25.0, help="1/ps")
     s.add_argument("--temperature", type=positive(), default=300.0)
@@ -147,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--hidden", type=integer(), default=64)
     t.add_argument("--layers", type=integer(), default=4)
     t.add_argument("--checkpoint-every", type=integer(), default=100)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--device", type=device, default=None)
     t.set_defaults(func=_train)
 
@@ -160,7 +170,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--max-conditions", type=integer(), default=None)
     e.add_argument("--exit-distance", type=positive(), default=None)
     e.add_argument("--steps", type=integer(), default=None, help="solver steps (default: the model's)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--device", type=device, default="cpu")
     e.set_defaults(func=_evaluate)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

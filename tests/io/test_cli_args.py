@@ -30,6 +30,12 @@ def test_value_types_accept_good_and_refuse_bad_values():
     (["tsgen", "evaluate", "--data", "OUT/t.npz", "--out", "OUT/m.json", "--device", "tpu"], "--device"),
     (["unbinding", "evaluate", "--data", "OUT", "--out", "OUT/m.json", "--device", "cuda:x"], "--device"),
     (["scattering", "evaluate", "--out", "OUT/m.json", "--device", "gpu"], "--device"),
+    # a seed torch.Generator cannot take was a raw OverflowError traceback in every verb with --seed
+    (["mmsb", "simulate", "--reference", "linear", "--out", "OUT/s.npz", "--seed", "99999999999999999999"], "--seed"),
+    (["tsgen", "evaluate", "--data", "OUT/t.npz", "--out", "OUT/m.json", "--seed", "-1"], "--seed"),
+    (["scattering", "render", "--out", "OUT", "--seed", str(2**63)], "--seed"),
+    (["ditree", "demos", "--parts", "OUT/p", "--out", "OUT/d.npz", "--seed", str(2**64)], "--seed"),
+    (["unbinding", "train", "--data", "OUT", "--seed", str(2**63)], "--seed"),
 ])
 def test_bad_numbers_stop_the_command_before_any_work(tmp_path, capsys, argv, option):
     argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]

@@ -10,6 +10,11 @@ from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
 
+#: verbs that resume when run again, in modules that do not yet say so themselves with
+#: ``set_defaults(resumes=True)`` (how a verb marks itself; only those get the "run again to resume" hint)
+_RESUMING = {("run",), ("scattering", "data"), ("scattering", "train"), ("tsgen", "train"),
+             ("unbinding", "simulate"), ("unbinding", "train")}
+
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, commands
@@ -19,6 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{commands.__name__}.{mod.name}").register(sub)
+    for path in _RESUMING:
+        p = sub.choices.get(path[0])
+        for verb in path[1:]:
+            verbs = [a for a in (p._actions if p else []) if isinstance(a, argparse._SubParsersAction)]
+            p = verbs[0].choices.get(verb) if verbs else None
+        if p is not None and p.get_default("resumes") is None:
+            p.set_defaults(resumes=True)
     return parser
 
 
@@ -32,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nsciflow: interrupted", file=sys.stderr)
         return 130
     install_handlers()
+    args = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -44,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # on a new line: a progress bar may hold the current one
-        print("\nsciflow: interrupted; run the same command again to resume", file=sys.stderr)
+        hint = "; run the same command again to resume" if getattr(args, "resumes", False) else ""
+        print(f"\nsciflow: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -20,6 +20,10 @@ from ._args import (
 _FAMILIES = ("forest", "maze", "corridors", "bugtrap", "rooms")
 
 PLANNERS = ("ditree", "rrt", "sst", "policy", "rrt-torch")
+DEFAULT_MODEL = "models/ditree"
+MODEL_HELP = f"DiTree model folder, for the ditree and policy planners only (default {DEFAULT_MODEL})"
+SEED_HELP = ("seed of the run (default 0), with the scenario's name and the planner's; for --planner rrt it seeds "
+             "OMPL's process-wide generator, which OMPL allows once per process (one plan per command: repeatable)")
 SAMPLER_HELP = ("ditree and policy: how chunks are drawn, 'unet' (the flow's Euler steps) or 'head' (the distilled "
                 "flow map; needs a model made by `sciflow ditree distill`); default: the model's own choice")
 RANDOM_FRAC_HELP = ("ditree only: fraction of expansions with random held controls, in [0, 1] (default: the "
@@ -64,7 +68,7 @@ def _demos(args: argparse.Namespace) -> int:
                            prefer_clearance=args.prefer_clearance, recoveries=args.recoveries)
     print_json(stats)
     if args.out:
-        merge_parts(args.parts, args.out)
+        merge_parts(args.parts, args.out, seeds=range(args.seed, args.seed + args.n))
         print(f"merged into {args.out}")
     return 0
 
@@ -72,6 +76,24 @@ def _demos(args: argparse.Namespace) -> int:
 def _load_model(path: str):
     from ..methods.ditree import DiTree
     return DiTree.load(path)
+
+
+def _default_checkpoint(out: str | Path, name: str) -> Path:
+    """The trainer checkpoint beside a model: ``<folder>/<name>`` for a model folder, ``<stem>.<name>`` next to a
+    model file (as ``sciflow tsgen train`` does)."""
+    p = Path(out)
+    return p / name if p.is_dir() or p.suffix == "" else p.with_name(f"{p.stem}.{name}")
+
+
+def _checkpoint(args: argparse.Namespace, name: str) -> tuple[str, bool]:
+    """--checkpoint, or the default one beside --out; and whether it is the default (removed once the model is
+    saved: a finished run has nothing to resume)."""
+    if args.checkpoint:
+        return args.checkpoint, False
+    path = _default_checkpoint(args.out, name)
+    if path.is_file():
+        print(f"resuming from {path} (remove it to start over)")
+    return str(path), True
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -87,10 +109,13 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="ditree")
-    res = model.fit(demos, cfg, checkpoint_path=args.checkpoint)
+    ckpt, default = _checkpoint(args, "train_checkpoint.pt")
+    res = model.fit(demos, cfg, checkpoint_path=ckpt)
     model.info["demos_file"] = str(args.demos)
     model.info["demos_meta"] = demos["meta"]
     model.save(args.out)
+    if default:
+        Path(ckpt).unlink(missing_ok=True)
     print_json({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss, "out": args.out})
     return 0
 
@@ -103,9 +128,10 @@ def _make_planner(name: str, model_path: str | None, random_frac: float | None =
         raise InputError(f"--random-frac: applies to the ditree planner only, not {name!r}")
     if sampler is not None and name not in ("ditree", "policy"):
         raise InputError(f"--sampler: applies to the ditree and policy planners only, not {name!r}")
+    if model_path is not None and name not in ("ditree", "policy"):
+        raise InputError(f"--model: applies to the ditree and policy planners only; planner {name!r} uses no model")
     if name in ("ditree", "policy"):
-        if not model_path:
-            raise InputError(f"--model: planner {name!r} needs a trained model folder")
+        model_path = model_path or DEFAULT_MODEL
         kw = {"random_frac": random_frac} if random_frac is not None else {}
         model = _load_model(model_path)
         if sampler is not None:
@@ -124,11 +150,14 @@ def _distill(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]
     conds = collect_conditions(model, maps, iterations=args.iterations, seed=args.seed)
+    ckpt, default = _checkpoint(args, "distill_checkpoint.pt")
     summary = distill_head(model, conds, teacher_steps=args.teacher_steps, hidden=tuple(args.hidden),
-                           steps=args.steps, seed=args.seed, checkpoint_path=args.checkpoint)
+                           steps=args.steps, seed=args.seed, checkpoint_path=ckpt)
     summary.update(family=args.family, first_seed=args.seed, maps=args.maps)      # kept in model.info["distill"]
     model.set_sampling(use_head=not args.keep_unet, random_frac=args.random_frac)
     model.save(args.out)
+    if default:
+        Path(ckpt).unlink(missing_ok=True)
     print_json({**summary, "out": args.out})
     return 0
 
@@ -224,12 +253,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--recoveries", type=integer(0), default=0,
                    help="recovery demonstrations per map (perturbed restarts tracked back onto the route)")
     d.add_argument("--threads", type=integer(), default=1)
-    d.set_defaults(func=_demos)
+    d.set_defaults(func=_demos, resumes=True)
 
     t = verbs.add_parser("train", help="train the action-chunk policy on demonstrations (resumable)")
     t.add_argument("--demos", required=True)
     t.add_argument("--out", required=True, type=output_model(), help="model folder (model.pt)")
-    t.add_argument("--checkpoint", type=output_file(), help="trainer checkpoint to resume from / save to")
+    t.add_argument("--checkpoint", type=output_file(), help="trainer checkpoint to resume from / save to (default: "
+                   "train_checkpoint.pt in the --out folder, removed once the model is saved)")
     t.add_argument("--steps", type=integer(), default=4000)
     t.add_argument("--lr", type=positive(), default=1e-3)
     t.add_argument("--batch-size", type=integer(), default=128)
@@ -239,10 +269,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--checkpoint-every", type=integer(), default=250)
     t.add_argument("--threads", type=integer(), default=1)
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, resumes=True)
 
-    s = verbs.add_parser("distill", help="distil the policy's Euler sampler into a one-call flow map (a small MLP)")
-    s.add_argument("--model", default="models/ditree", help="trained DiTree model folder (the teacher)")
+    s = verbs.add_parser("distill", help="distil the policy's Euler sampler into a one-call flow map (a small MLP; "
+                         "resumable)")
+    s.add_argument("--model", default=DEFAULT_MODEL, help="trained DiTree model folder (the teacher)")
     s.add_argument("--out", required=True, type=output_model(),
                    help="model folder for the teacher plus its distilled head")
     s.add_argument("--family", default="forest", choices=("forest", "maze", "corridors", "bugtrap"),
@@ -254,19 +285,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--teacher-steps", type=integer(), default=1, help="Euler steps of the sampler being distilled")
     s.add_argument("--hidden", type=integer(), nargs="+", default=[256, 256])
     s.add_argument("--steps", type=integer(), default=20000)
-    s.add_argument("--checkpoint", type=output_file(), help="trainer checkpoint to resume from / save to")
+    s.add_argument("--checkpoint", type=output_file(), help="trainer checkpoint to resume from / save to (default: "
+                   "distill_checkpoint.pt in the --out folder, removed once the model is saved)")
     s.add_argument("--keep-unet", action="store_true", help="save the head but keep sampling with the U-Net")
     s.add_argument("--random-frac", type=fraction(),
                    help="DiTree's default random_frac saved with the new model (default: the teacher's)")
     s.add_argument("--threads", type=integer(), default=1)
-    s.set_defaults(func=_distill)
+    s.set_defaults(func=_distill, resumes=True)
 
     q = verbs.add_parser("plan", help="plan one scenario; write the plan (.npz/.csv) and a PNG")
     q.add_argument("scenario")
     q.add_argument("--planner", default="ditree", choices=PLANNERS)
-    q.add_argument("--model", default="models/ditree")
+    q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("--budget", type=positive(), help="seconds (default: the scenario's budget_s)")
-    q.add_argument("--seed", type=seed, default=0)
+    q.add_argument("--seed", type=seed, default=0, help=SEED_HELP)
     q.add_argument("--out", type=output_file(".npz", ".csv"), help="plan file, .npz or .csv")
     q.add_argument("--png", type=output_file(".png"), help="picture of map, tree and plan (.png)")
     q.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)
@@ -277,7 +309,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = verbs.add_parser("evaluate", help="run a planner on every scenario file of a folder; write metrics JSON")
     e.add_argument("--scenarios", required=True, help="folder of .yaml/.yml/.json scenario files")
     e.add_argument("--planner", required=True, choices=PLANNERS)
-    e.add_argument("--model", default="models/ditree", help="DiTree model folder (ditree and policy)")
+    e.add_argument("--model", help=MODEL_HELP)
     e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
     e.add_argument("--seeds", type=integer(), default=5, help="runs per scenario")
     e.add_argument("--budget", type=positive(), help="seconds per run (default: each scenario's budget_s)")

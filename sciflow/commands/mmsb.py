@@ -15,6 +15,10 @@ from typing import Any
 from ..core.errors import InputError
 from ._args import integer, number, output_file, output_folder, positive, seed
 
+#: the references `mmsb simulate` draws data from: mechanistic drifts with named parameters (an MLP drift would
+#: be a randomly initialised network, zero no dynamics at all)
+SIMULATE_REFERENCES = ("lotka_volterra", "repressilator", "linear")
+
 
 def _float_or_auto(v: str) -> float | str:
     return v if v == "auto" else float(v)
@@ -63,6 +67,16 @@ def _read(args: argparse.Namespace) -> Any:
     return read_snapshots(args.data, **kw)
 
 
+def _check_reference(kw: dict[str, Any], dim: int) -> None:
+    """Build the reference once, so that bad --reference-kwargs are refused before any work or folder."""
+    from ..methods.mmsb.references import build_reference
+    if kw.get("reference_kwargs"):
+        try:
+            build_reference(kw["reference"], dim, **dict(kw["reference_kwargs"]))
+        except InputError as e:
+            raise InputError(f"--reference-kwargs: {e}") from None
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
@@ -71,6 +85,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     snaps = _read(args)
     kw = _model_kwargs(args)
+    _check_reference(kw, snaps.dim)
     dynamics = "bridge" if kw["reference"] == "zero" else "reference"
     res = evaluate_heldout(snaps, mmsb_fit_predict(args.particles, dynamics=dynamics, **kw), seeds=args.seeds)
     res.update(data=str(args.data), reference=kw["reference"], config={k: v for k, v in kw.items()})
@@ -88,8 +103,10 @@ def _fit(args: argparse.Namespace) -> int:
     from ..methods.mmsb.export import write_trajectories
     from ..methods.mmsb.plot import plot_mmsb
     torch.set_num_threads(max(1, args.threads))
-    model = MMSB(**_model_kwargs(args))          # settings and data are checked before the folder is made
+    kw = _model_kwargs(args)
+    model = MMSB(**kw)                           # settings and data are checked before the folder is made
     snaps = _read(args)
+    _check_reference(kw, snaps.dim)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # the fit's state after every round: an interrupted fit goes on from it when the command is run again
@@ -166,9 +183,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--seed", type=seed, default=0)
     f.add_argument("--fresh", action="store_true",
                    help="fit from the start, discarding an interrupted fit's state in --out (fit_state.pt)")
-    f.set_defaults(func=_fit)
+    f.set_defaults(func=_fit, resumes=True)
     s = verbs.add_parser("simulate", help="write snapshot npz from a reference class with known parameters")
-    s.add_argument("--reference", required=True, help="lotka_volterra, repressilator, linear")
+    s.add_argument("--reference", required=True, choices=SIMULATE_REFERENCES,
+                   help="the drift with known parameters (--params) the data are simulated from")
     s.add_argument("--params", default=None, help='JSON, e.g. \'{"alpha": 1.0}\' or \'{"A": [[-1, 0], [0, -1]]}\'')
     s.add_argument("--box", nargs=2, required=True, metavar=("LOW", "HIGH"), help="initial box, e.g. 5,4 5.1,4.1")
     s.add_argument("--sigma", type=number(0), default=0.02)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import atomic_path, open_npz
+from ..core.files import atomic_path, changed_keys, keep_settings, open_npz, plain_json
 from ..core.random import make_generator, rand, randint, randn
 from ..core.training import progress
 from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path, wrap_angle
@@ -156,22 +156,31 @@ def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], p
     """Make demonstrations for ``scenarios(seed)`` over ``seeds`` into ``out_dir/part-XXXX.npz`` (resumable).
 
     ``clearance_extra`` (m beyond the footprint's disc radius) is the shortcut's clearance, ``prefer_clearance``
-    the tracker's preferred margin and ``recoveries`` the perturbed restarts per map (module docstring)."""
+    the tracker's preferred margin and ``recoveries`` the perturbed restarts per map (module docstring).
+
+    The folder records ``meta``, the seeds and the options in ``settings.json`` the first time; a later call with
+    other ones is refused (``InputError`` naming what differs) before any work, and so is an existing part file
+    made for other seeds or settings (a folder from an earlier version without ``settings.json``)."""
     options = {"clearance_extra": float(clearance_extra), "prefer_clearance": float(prefer_clearance),
                "recoveries": int(recoveries)}
     obs = obs or LocalObservation()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seeds = list(seeds)
+    seeds = [int(s) for s in seeds]
     parts = [seeds[i:i + part_size] for i in range(0, len(seeds), part_size)]
     stats = {"scenarios": 0, "planned": 0, "kept": 0, "recoveries": 0}
     meta = {**(meta or {}), "observation": obs.config(), "options": options}
+    settings = plain_json({**meta, "seeds": seeds, "part_size": int(part_size), "format": DEMO_FORMAT})
+    out.mkdir(parents=True, exist_ok=True)
+    keep_settings(out / "settings.json", settings, f"out_dir: {out} holds demonstrations made with other settings "
+                  "(changed: {changed}); use another parts folder (command line: --parts), or the same family, "
+                  "--seed, --n and options")
+    for k, part in enumerate(parts):                     # parts made before settings.json was kept
+        _check_part(out / f"part-{k:04d}.npz", {**meta, "seeds": part})
     bar = progress(total=len(seeds), desc="demos", enabled=progress_bar, unit="map")
     for k, part in enumerate(parts):
         path = out / f"part-{k:04d}.npz"
         if path.is_file():
-            with np.load(path) as z:
-                m = json.loads(str(z["meta"]))
+            m = _part_meta(path)
             for key in stats:
                 stats[key] += m.get("stats", {}).get(key, 0)
             bar.update(len(part))
@@ -194,11 +203,50 @@ def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], p
     return stats
 
 
-def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: int | None = None) -> Path:
-    """Concatenate ``part-*.npz`` of ``folder`` into one demos file (the first ``limit`` demonstrations)."""
+def _part_meta(path: Path) -> dict[str, Any]:
+    with open_npz(path, "demos", "a part file of `sciflow ditree demos`") as z:
+        if "meta" not in z:
+            raise InputError(f"demos: {path} has no 'meta' entry; not a part file of `sciflow ditree demos`")
+        return json.loads(str(z["meta"]))
+
+
+def _check_part(path: Path, expected: dict[str, Any]) -> None:
+    """Refuse an existing part file whose seeds or settings are not ``expected`` (it would be reused as is)."""
+    if not path.is_file():
+        return
+    m = _part_meta(path)
+    changed = changed_keys(plain_json({k: m.get(k) for k in expected}), plain_json(expected))
+    if changed:
+        raise InputError(f"out_dir: {path} was made with other settings (changed: {', '.join(changed[:8])}); use "
+                         "another parts folder (command line: --parts), or remove that file")
+
+
+def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: int | None = None,
+                seeds: Sequence[int] | None = None) -> Path:
+    """Concatenate ``part-*.npz`` of ``folder`` into one demos file (the first ``limit`` demonstrations).
+
+    ``seeds``: merge only the parts made for these map seeds; every seed must be covered by a part, and a part
+    holding other seeds as well is refused (None: every part of the folder)."""
     files = sorted(Path(folder).glob("part-*.npz"))
     if not files:
         raise InputError(f"demos: no part-*.npz files in {folder}")
+    want = None if seeds is None else {int(s) for s in seeds}
+    if want is not None:
+        covered: set[int] = set()
+        keep = []
+        for f in files:
+            part_seeds = {int(s) for s in _part_meta(f).get("seeds", [])}
+            if part_seeds & want:
+                if part_seeds - want:
+                    raise InputError(f"demos: {f} holds seeds {sorted(part_seeds)}, not all of them asked for; "
+                                     "merge the parts of one run of `sciflow ditree demos`")
+                keep.append(f)
+                covered |= part_seeds
+        missing = sorted(want - covered)
+        if missing:
+            raise InputError(f"demos: no part file of {folder} covers seed(s) {missing[:8]}"
+                             + (" ..." if len(missing) > 8 else ""))
+        files = keep
     items, meta = [], {}
     for f in files:
         d = load_demos(f)

@@ -138,7 +138,8 @@ def _csv_rows(p: Path, time_column: str, columns: Sequence[str] | None) -> tuple
         if dup:
             raise InputError(f"data {p}: column(s) {dup} appear more than once in the header; columns: {header}")
         if time_column not in header:
-            raise InputError(f"time_column: {time_column!r} is not a column of {p}; columns: {header}")
+            raise InputError(f"time_column (command line: --time-key): {time_column!r} is not a column of {p}; "
+                             f"columns: {header}")
         feats = list(columns) if columns is not None else [h for h in header if h != time_column]
         missing = [c for c in feats if c not in header]
         if missing or not feats:

@@ -45,6 +45,9 @@ def simulate_snapshots(drift: Callable[[Tensor], Tensor], diffusion: Callable[[T
         n: particles per snapshot (an int, or one per time for ragged snapshots).
         box: initial states uniform in [low, high]; or ``x0(n, generator) -> (n, d)``.
         dt: largest Itô-Heun step.
+
+    Raises ``InputError`` naming the time by which the states became non-finite (too large a ``dt`` for the
+    drift, or parameters that blow up).
     """
     t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
     if t.numel() < 2 or not bool((t[1:] > t[:-1]).all()):
@@ -57,6 +60,9 @@ def simulate_snapshots(drift: Callable[[Tensor], Tensor], diffusion: Callable[[T
         raise InputError("box/x0: give exactly one way to draw the initial states")
     draw = x0 if x0 is not None else (lambda m, g: uniform_box(box[0], box[1], m, generator=g))
     start = draw(sum(sizes), generator).to(torch.float64)
+    if not bool(torch.isfinite(start).all()):
+        raise InputError(f"{'box' if x0 is None else 'x0'}: the initial states hold "
+                         f"{int((~torch.isfinite(start)).sum())} non-finite value(s)")
     # one population of sum(sizes) particles; block k of it is observed (only) at time k
     blocks = torch.split(torch.arange(start.shape[0]), sizes)
     solver = ItoHeun(lambda x, tt: diffusion(x))
@@ -67,6 +73,12 @@ def simulate_snapshots(drift: Callable[[Tensor], Tensor], diffusion: Callable[[T
                 solver.substeps = max(1, int(math.ceil((tk - cur) / dt - 1e-9)))
                 grid = torch.tensor([cur, tk], dtype=torch.float64)
                 x = solver.solve(lambda z, tt: drift(z), x, grid, generator=generator, keep="last").states[0]
+                if not bool(torch.isfinite(x).all()):
+                    # say so here: the solver would blame its starting state ("x0") on the next interval
+                    bad = int((~torch.isfinite(x)).sum())
+                    raise InputError(f"simulate: the simulation diverged by t={tk:g} ({bad} state value(s) "
+                                     f"non-finite; finite at t={cur:g}); lower dt (command line: --dt) or check "
+                                     "the drift's parameters (--params)")
                 cur = tk
             out.append(x[blocks[k]])
     return Snapshots.from_arrays(out, t)

@@ -6,8 +6,17 @@ within the car's bounds. OMPL's propagation step is one control period; the Pyth
 ``control_period`` integration steps with the same RK4 step as ``Car.step`` (float64) and marks the state
 invalid when any intermediate integration step collides, so every integration step is checked, as in DiTree.
 Goal biasing uses a sampleable goal region (uniform over the goal disc). ``ompl`` is imported only here, inside
-functions. OMPL draws from its own global RNG: ``seed`` seeds it once per process, so unlike the torch planners
-an OMPL run cannot be repeated exactly from its per-run seed (OMPL cannot reseed once it has drawn).
+functions.
+
+Seeding: OMPL draws from its own process-wide generator, which can be seeded only before its first random
+number generator exists (``ompl.util.RNG.setSeed`` then warns and does nothing). OMPL 2.0.1's Python bindings
+give no way to seed the generators inside a planner: ``RNG.setLocalSeed`` works only on an ``RNG`` made in
+Python, and the RRT's own, its state sampler's and its control sampler's are not reachable (there is no state
+or control sampler allocator to replace them). So the first solve of a process seeds OMPL, from ``seed`` when
+given, else from that solve's ``generator``; later solves in the same process continue OMPL's stream whatever
+their generator. One plan per process (``sciflow ditree plan``) is thus repeatable from its seed; the runs of
+an evaluation in one process are not repeatable one by one, unlike the torch planners' (``info["ompl_seed"]``
+says which seed the process has).
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ from .tree import PlanResult, mark_overrun
 
 __all__ = ["OMPLRRT", "ompl_available"]
 
-_SEEDED = False
+_SEEDED: int | None = None           # the seed OMPL's process-wide generator was given (None: not yet)
 
 
 def ompl_available() -> bool:
@@ -55,12 +64,14 @@ class OMPLRRT:
             in a review's check). The goal is then checked at the end of each motion; the returned path is
             re-simulated and cut at its first state in the goal either way.
         speed_weight: weight of the (speed, steering) subspace in OMPL's compound distance.
+        seed: OMPL's process-wide seed, applied by the first solve of the process only (module docstring);
+            None: drawn from that solve's generator, or 1 without one.
     """
 
     name = "ompl-rrt"
 
     def __init__(self, goal_bias: float = 0.05, min_controls: int = 2, max_controls: int = 10,
-                 intermediate_states: bool = False, speed_weight: float = 0.1, seed: int | None = 0) -> None:
+                 intermediate_states: bool = False, speed_weight: float = 0.1, seed: int | None = None) -> None:
         self.goal_bias, self.min_controls, self.max_controls = float(goal_bias), int(min_controls), int(max_controls)
         self.intermediate_states, self.speed_weight, self.seed = bool(intermediate_states), float(speed_weight), seed
 
@@ -74,11 +85,15 @@ class OMPLRRT:
             raise SciflowError("ompl-rrt: the 'ompl' package is not installed (pip install 'sciflow[robots]')") \
                 from None
         global _SEEDED
-        if not _SEEDED:
+        if _SEEDED is None:
             ou.setLogLevel(ou.LOG_WARN)
             if self.seed is not None:
-                ou.RNG.setSeed(int(self.seed) + 1)      # OMPL refuses 0 (it would silently use 1)
-            _SEEDED = True
+                _SEEDED = int(self.seed) % (2**31 - 2) + 1      # OMPL refuses 0 (it would silently use 1)
+            elif generator is not None:
+                _SEEDED = int(torch.randint(1, 2**31 - 1, (1,), generator=generator, device=generator.device))
+            else:
+                _SEEDED = 1
+            ou.RNG.setSeed(_SEEDED)
         car, checker, goal = scenario.car(), scenario.checker(), scenario.goal
         p = car.p
         budget_s = check_budget(budget_s)
@@ -181,7 +196,8 @@ class OMPLRRT:
             tree_size = counts["propagate"]
         res = PlanResult(self.name, success, elapsed, p.dt, tree_size=tree_size,
                          expansions=counts["propagate"], info={"propagations": counts["propagate"],
-                                                               "validity_checks": counts["valid"]})
+                                                               "validity_checks": counts["valid"],
+                                                               "ompl_seed": _SEEDED})
         if success:
             path = ss.getSolutionPath()
             ctrls = []

@@ -8,8 +8,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["device", "fraction", "integer", "number", "output_file", "output_folder", "output_model", "positive",
-           "seed"]
+__all__ = ["beside_model", "device", "fraction", "integer", "number", "output_file", "output_folder", "output_model",
+           "positive", "seed"]
 
 
 def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
@@ -31,6 +31,14 @@ def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
 #: a seed as torch.Generator.manual_seed takes it (a larger one failed there with a raw OverflowError traceback)
 seed = integer(0, 2**63 - 1)
 seed.__name__ = "seed"
+
+
+def beside_model(out: str | os.PathLike, name: str) -> Path:
+    """Where a training command keeps its resumable state for the model ``out``: ``<folder>/<name>`` for a model
+    folder, ``<stem>.<name>`` next to a model file (not inside it: ``file/...`` would turn the model file's name
+    into a folder while training). One place per model, so a second model's training never meets the first's."""
+    p = Path(out)
+    return p / name if p.is_dir() or p.suffix == "" else p.with_name(f"{p.stem}.{name}")
 
 
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ._args import (
+    beside_model,
     fraction,
     integer,
     number,
@@ -78,19 +79,12 @@ def _load_model(path: str):
     return DiTree.load(path)
 
 
-def _default_checkpoint(out: str | Path, name: str) -> Path:
-    """The trainer checkpoint beside a model: ``<folder>/<name>`` for a model folder, ``<stem>.<name>`` next to a
-    model file (as ``sciflow tsgen train`` does)."""
-    p = Path(out)
-    return p / name if p.is_dir() or p.suffix == "" else p.with_name(f"{p.stem}.{name}")
-
-
 def _checkpoint(args: argparse.Namespace, name: str) -> tuple[str, bool]:
     """--checkpoint, or the default one beside --out; and whether it is the default (removed once the model is
     saved: a finished run has nothing to resume)."""
     if args.checkpoint:
         return args.checkpoint, False
-    path = _default_checkpoint(args.out, name)
+    path = beside_model(args.out, name)
     if path.is_file():
         print(f"resuming from {path} (remove it to start over)")
     return str(path), True

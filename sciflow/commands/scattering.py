@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ._args import (
+    beside_model,
     device,
     fraction,
     integer,
@@ -39,10 +40,12 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    # the default checkpoints belong to --out: one fixed folder for every model refused a second model's training
+    checkpoints = args.checkpoints or str(beside_model(args.out, "train_checkpoints"))
     _threads(args)
     from ..methods.scattering.training import train_from_folder
     summary = train_from_folder(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                seed=args.seed, device=args.device, checkpoint_dir=args.checkpoints,
+                                seed=args.seed, device=args.device, checkpoint_dir=checkpoints,
                                 only=args.only, max_walks=args.max_walks, free_bits=args.free_bits,
                                 scat_coords=args.scat_coords, exact_single=not args.no_exact_single)
     print_json(summary, indent=2)
@@ -103,12 +106,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = verbs.add_parser("train", parents=[common], help="train lenGen, pathGen and scatGen (resumable)")
     t.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s), concatenated")
-    t.add_argument("--out", default="models/scattering", type=output_model())
+    # no default: a default of the shipped model's folder overwrote it
+    t.add_argument("--out", required=True, type=output_model(),
+                   help="model folder to save (models/scattering only when named: it holds the shipped model)")
     t.add_argument("--steps", type=integer(), default=20000)
     t.add_argument("--batch-size", type=integer(), default=1024)
     t.add_argument("--lr", type=positive(), default=2e-3)
-    t.add_argument("--checkpoints", default="runs/scattering/ckpt", type=output_folder())
-    t.add_argument("--only", nargs="*", default=None, help="subset of: len path scat")
+    t.add_argument("--checkpoints", default=None, type=output_folder(),
+                   help="folder of the trainer checkpoints (default: train_checkpoints in the --out folder)")
+    t.add_argument("--only", nargs="+", default=None, choices=["len", "path", "scat"],
+                   help="train only these CVAEs, the others taken from the model in --out")
     t.add_argument("--max-walks", type=integer(), default=None)
     t.add_argument("--free-bits", type=number(0), default=0.0, help="minimum KL (nats) per latent dimension")
     t.add_argument("--scat-coords", default="depth", choices=["depth", "depth-logit", "ball"],
@@ -134,8 +141,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--model", default="models/scattering")
     e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
     e.add_argument("--walks", type=integer(), default=1000, help="MC walks per condition and per set")
-    e.add_argument("--sigma-r", type=positive(), nargs="*", default=None)
-    e.add_argument("--g", type=ANISOTROPY, nargs="*", default=None)
+    # nargs="+": given with no value, the default grid was used without a word
+    e.add_argument("--sigma-r", type=positive(), nargs="+", default=None, help="optical radii (default: the held-out grid)")
+    e.add_argument("--g", type=ANISOTROPY, nargs="+", default=None, help="anisotropies (default: the held-out grid)")
     e.set_defaults(func=_evaluate)
 
     r = verbs.add_parser("render", parents=[common], help="render a scene with the learned or brute-force tracer")

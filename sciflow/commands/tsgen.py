@@ -2,39 +2,49 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ._args import device, integer, number, output_file, output_model, positive, print_json, seed
+from ._args import (
+    beside_model,
+    device,
+    integer,
+    number,
+    output_file,
+    output_model,
+    positive,
+    print_json,
+    seed,
+)
 
 DEFAULT_MODEL = "models/tsgen"
-
-
-def _default_checkpoint(out: str | Path) -> Path:
-    """The trainer checkpoint beside a model: ``<folder>/train_checkpoint.pt`` for a model folder,
-    ``<stem>.train_checkpoint.pt`` next to a model file (not inside it: ``file/...`` would turn the model file's
-    name into a folder while training)."""
-    p = Path(out)
-    return p / "train_checkpoint.pt" if p.is_dir() or p.suffix == "" else p.with_name(f"{p.stem}.train_checkpoint.pt")
 
 
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from ..core.errors import InputError
     from ..core.random import seeded
     from ..core.training import TrainConfig
-    from ..data.reactions import find_grambow, grambow_split, load_triplets
+    from ..data.reactions import GRAMBOW_SPLIT, find_grambow, grambow_split, load_triplets
     from ..methods.tsgen import TSGen
 
     torch.set_num_threads(args.threads)
     data = load_triplets(args.data or find_grambow())
-    train = grambow_split(data)["train"] if args.split == "grambow" else data
+    if args.split == "grambow":
+        n_grambow = sum(GRAMBOW_SPLIT["sizes"])
+        if len(data) != n_grambow:       # the fixed split is of the 700 Grambow reactions only
+            raise InputError(f"--split: grambow takes the fixed train split of the {n_grambow} Grambow reactions, "
+                             f"but {args.data or 'the data'} holds {len(data)}; use --split all to train on every "
+                             "reaction of --data")
+        train = grambow_split(data)["train"]
+    else:
+        train = data
     with seeded(args.seed):                     # initial weights from --seed, not torch's global stream
         model = TSGen(hidden=args.hidden, n_layers=args.layers, n_vectors=args.vectors, prior_std=args.prior_std,
                       batch_size=args.batch_size, steps=args.sample_steps, time_power=args.time_power)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=args.warmup, lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="tsgen")
-    ckpt = args.checkpoint or str(_default_checkpoint(args.out))
+    ckpt = args.checkpoint or str(beside_model(args.out, "train_checkpoint.pt"))
     result = model.fit(train, cfg, device=args.device, checkpoint_path=ckpt, stop_at=args.stop_at)
     model.info["train"]["data"] = str(args.data or "grambow_isomerization_700")
     model.info["train"]["split"] = args.split
@@ -44,7 +54,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_xtb_options(args: argparse.Namespace) -> None:
+    """The xTB/Sella options act only with --xtb: refused without it (they were silently ignored), before any
+    work; then their defaults are filled in."""
+    from ..core.errors import InputError
+    given = [name for name, on in (("--sella-steps", args.sella_steps is not None),
+                                   ("--xtb-all-samples", args.xtb_all_samples),
+                                   ("--sella-hessian" if args.sella_hessian else "--no-sella-hessian",
+                                    args.sella_hessian is not None)) if on]
+    if given and not args.xtb:
+        raise InputError(f"{', '.join(given)}: {'acts' if len(given) == 1 else 'act'} only with --xtb (the xTB "
+                         f"barrier and Sella saddle checks); add --xtb or leave {'it' if len(given) == 1 else 'them'} "
+                         "out")
+    args.sella_steps = 50 if args.sella_steps is None else args.sella_steps
+    args.sella_hessian = True if args.sella_hessian is None else args.sella_hessian
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    _check_xtb_options(args)
     import torch
 
     from ..core.files import atomic_write_json
@@ -78,8 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--xtb", action="store_true", help="GFN2-xTB barrier error and Sella saddle checks (chem extra)")
     e.add_argument("--steps", type=integer(), default=None, help="solver steps (default: the model's)")
     e.add_argument("--solver", default=None, help="euler, heun, rk4, dopri5 (default: the model's)")
-    e.add_argument("--sella-steps", type=integer(), default=50, help="Sella saddle-search steps per TS (with --xtb)")
-    e.add_argument("--sella-hessian", action=argparse.BooleanOptionalAction, default=True,
+    e.add_argument("--sella-steps", type=integer(), default=None,
+                   help="Sella saddle-search steps per TS (with --xtb; default: 50)")
+    e.add_argument("--sella-hessian", action=argparse.BooleanOptionalAction, default=None,
                    help="Sella starts from the exact (finite-difference) xTB Hessian (with --xtb; default: on)")
     e.add_argument("--xtb-all-samples", action="store_true",
                    help="with --xtb: run the checks from every one of the n samples, not only the medoid "
@@ -94,8 +122,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", default=None, help="triplets.npz (default: the shared Grambow set)")
     t.add_argument("--split", choices=["grambow", "all"], default="grambow",
                    help="grambow: train on the fixed 560-reaction train split; all: every reaction of --data")
-    t.add_argument("--out", default=DEFAULT_MODEL, type=output_model())
-    t.add_argument("--checkpoint", default=None, type=output_file())
+    # no default: a default of the shipped model's folder overwrote it (and left a checkpoint there)
+    t.add_argument("--out", required=True, type=output_model(),
+                   help="model folder or file to save (models/tsgen only when named: it holds the shipped model)")
+    t.add_argument("--checkpoint", default=None, type=output_file(),
+                   help="trainer checkpoint (default: train_checkpoint.pt in the --out folder, or "
+                        "<stem>.train_checkpoint.pt beside an --out file)")
     t.add_argument("--steps", type=integer(), default=4000)
     t.add_argument("--stop-at", type=integer(), default=None, help="stop (checkpointed) after this many steps")
     t.add_argument("--lr", type=positive(), default=1e-3)

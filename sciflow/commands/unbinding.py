@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ._args import (
+    beside_model,
     device,
     integer,
     number,
@@ -56,7 +57,13 @@ def _pack(args: argparse.Namespace) -> int:
     from ..data.ramd import load_events
     lo, _, hi = args.replicas.partition(":")
     if not lo.isdigit() or not hi.isdigit():
-        raise InputError(f"replicas: expected START:STOP, got {args.replicas!r}")
+        raise InputError(f"--replicas: expected START:STOP, got {args.replicas!r}")
+    if int(lo) >= int(hi):
+        raise InputError(f"--replicas: {args.replicas!r} is an empty range (START:STOP takes START <= index < STOP)")
+    missing = [name for name in args.complexes if not (Path(args.runs) / name).is_dir()]
+    if missing:
+        raise InputError(f"--complexes: no folder {', '.join(repr(str(Path(args.runs) / m)) for m in missing)} "
+                         f"(unbinding simulate writes <--runs>/<complex>/)")
     out = []
     for name in args.complexes:
         for t in load_events(Path(args.runs) / name):
@@ -70,18 +77,33 @@ def _pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read(data: str, complexes: list[str] | None) -> list:
+    """The trajectories of ``data`` (of ``complexes`` when given); a name with no trajectory there is refused,
+    naming it and the complexes the data holds (it used to end as "no trajectory" without saying why)."""
+    from ..core.errors import InputError
+    from ..data.dissociation import read_dataset
+    trajs = read_dataset(data, complexes=complexes)
+    unknown = sorted(set(complexes or ()) - {t.complex_name for t in trajs})
+    if unknown:
+        held = sorted({t.complex_name for t in read_dataset(data)})
+        raise InputError(f"--complexes: no trajectory of {', '.join(map(repr, unknown))} in {data}; it holds "
+                         f"{', '.join(held) or 'none'}")
+    return trajs
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..core.random import seeded
     from ..core.training import TrainConfig
-    from ..data.dissociation import read_dataset
     from ..methods.unbinding import UnbindingFlow
-    trajs = read_dataset(args.data, complexes=args.complexes)
+    trajs = _read(args.data, args.complexes)
     with seeded(args.seed):                     # initial weights from --seed, not torch's global stream
         model = UnbindingFlow(n_frames=args.n_frames, hidden=args.hidden, n_layers=args.layers,
                               batch_size=args.batch_size)
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(100, args.steps // 10), lr_schedule="cosine",
                       checkpoint_every=args.checkpoint_every, seed=args.seed, desc="unbinding")
-    res = model.fit(trajs, cfg, checkpoint_path=args.checkpoint, device=args.device)
+    # the default checkpoint belongs to --out: one fixed file for every model refused a second model's training
+    ckpt = args.checkpoint or str(beside_model(args.out, "train_checkpoint.pt"))
+    res = model.fit(trajs, cfg, checkpoint_path=ckpt, device=args.device)
     model.save(args.out)
     print_json({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
                       "out": str(args.out)}, indent=2)
@@ -90,10 +112,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..core.files import atomic_write_json
-    from ..data.dissociation import read_dataset
     from ..methods.unbinding import UnbindingFlow
     from ..methods.unbinding.evaluate import evaluate_paths
-    trajs = read_dataset(args.data, complexes=args.complexes)
+    trajs = _read(args.data, args.complexes)
     model = UnbindingFlow.load(args.model)
     metrics = evaluate_paths(model, trajs, n_per_condition=args.n, max_conditions=args.max_conditions,
                              exit_distance=args.exit_distance, seed=args.seed, device=args.device,
@@ -147,9 +168,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = verbs.add_parser("train", help="train UnbindingFlow on dissociation trajectories (resumes)")
     t.add_argument("--data", required=True)
-    t.add_argument("--complexes", nargs="*")
-    t.add_argument("--out", type=output_model(), default="models/unbinding")
-    t.add_argument("--checkpoint", default="runs/unbinding_train.ckpt", type=output_file())
+    t.add_argument("--complexes", nargs="+", help="train on these complexes of --data only (default: all)")
+    # no default: a default of the shipped model's folder overwrote it
+    t.add_argument("--out", type=output_model(), required=True,
+                   help="model folder or file to save (models/unbinding only when named: it holds the shipped model)")
+    t.add_argument("--checkpoint", default=None, type=output_file(),
+                   help="trainer checkpoint (default: train_checkpoint.pt in the --out folder, or "
+                        "<stem>.train_checkpoint.pt beside an --out file)")
     t.add_argument("--steps", type=integer(), default=2000)
     t.add_argument("--lr", type=positive(), default=1e-3)
     t.add_argument("--batch-size", type=integer(), default=16)
@@ -165,7 +190,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, help="held-out trajectories (.h5 file or folder)")
     e.add_argument("--out", type=output_file(), required=True)
     e.add_argument("--model", default="models/unbinding")
-    e.add_argument("--complexes", nargs="*")
+    e.add_argument("--complexes", nargs="+", help="evaluate on these complexes of --data only (default: all)")
     e.add_argument("--n", type=integer(), default=4, help="paths per held-out bound pose")
     e.add_argument("--max-conditions", type=integer(), default=None)
     e.add_argument("--exit-distance", type=positive(), default=None)

@@ -357,15 +357,27 @@ def generate_replicas(source: ComplexSource, settings: RAMDSettings, replicas: S
     idx = list(range(replicas)) if isinstance(replicas, int) else [int(i) for i in replicas]
     if not idx:
         raise InputError("replicas: need at least one replica")
+    for key in ("prmtop", "coordinates"):         # before anything is written: see below
+        if not Path(getattr(source, key)).is_file():
+            raise InputError(f"{key}: no file at {getattr(source, key)}")
     folder = Path(out_dir) / source.name
-    folder.mkdir(parents=True, exist_ok=True)
     science = {k: v for k, v in asdict(settings).items() if k != "threads"}     # threads change no result
     recorded = {"settings": science, "seed": int(seed), "complex": source.name, "ligand": source.ligand,
                 "prmtop": Path(source.prmtop).name, "coordinates": Path(source.coordinates).name,
                 "placement": source.placement}
-    keep_settings(folder / "settings.json", recorded, f"out_dir: {folder} holds replicas made with other settings "
-                  "({changed}); use the same settings or another folder")
+    record = folder / "settings.json"
+    refusal = f"out_dir: {folder} holds replicas made with other settings ({{changed}}); use the same settings or " \
+              "another folder"
     sim: RAMDSimulation | None = None
+    if record.is_file():
+        keep_settings(record, recorded, refusal, record=False)      # other settings: refused before any work
+    else:
+        # a new folder records its settings only once the complex is known to load (input files, ligand name,
+        # start inside the exit distance): a refused run used to leave settings.json behind, and the folder
+        # then refused the corrected command as made "with other settings"
+        sim = RAMDSimulation(source, settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    keep_settings(record, recorded, refusal)
     bar = progress(total=len(idx), desc=f"RAMD {source.name}", enabled=show_progress, unit="replica")
     for i in idx:
         stem = folder / f"r{i:05d}"

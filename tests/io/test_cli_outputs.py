@@ -144,6 +144,6 @@ def test_atomic_writes_refuse_a_file_on_the_way_with_an_input_error(tmp_path):
 
 
 def test_tsgen_checkpoint_sits_beside_a_model_file_not_inside_it(tmp_path):
-    from sciflow.commands.tsgen import _default_checkpoint
-    assert _default_checkpoint(tmp_path / "models") == tmp_path / "models" / "train_checkpoint.pt"
-    assert _default_checkpoint(tmp_path / "m.pt") == tmp_path / "m.train_checkpoint.pt"
+    from sciflow.commands._args import beside_model
+    assert beside_model(tmp_path / "models", "train_checkpoint.pt") == tmp_path / "models" / "train_checkpoint.pt"
+    assert beside_model(tmp_path / "m.pt", "train_checkpoint.pt") == tmp_path / "m.train_checkpoint.pt"

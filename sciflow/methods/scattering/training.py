@@ -94,6 +94,17 @@ def _check_checkpoint(path: Path | None, run_config: dict[str, Any]) -> None:
                          "or give another --checkpoints folder to train afresh")
 
 
+def _check_only(only: Iterable[str] | None) -> list[str] | None:
+    """The CVAE names of ``only`` (None: all), an unknown one refused before anything else is checked."""
+    if only is None:
+        return None
+    names = [only] if isinstance(only, str) else list(only)
+    bad = [n for n in names if n not in MODEL_NAMES]
+    if bad:
+        raise InputError(f"only: unknown model(s) {bad}; choose from {list(MODEL_NAMES)}")
+    return names
+
+
 def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: TrainConfig, *,
                batch_size: int = 1024, device: str | torch.device | None = "cpu",
                checkpoint_dir: str | Path | None = None, only: Iterable[str] | None = None,
@@ -101,10 +112,7 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
     """Train each CVAE for ``config.steps`` steps on the walk records; EMA weights are kept at the end.
 
     ``free_bits``: minimum KL per latent dimension in the loss (0: plain ELBO; see ``CVAE.loss``)."""
-    names = list(only) if only else list(MODEL_NAMES)
-    bad = [n for n in names if n not in MODEL_NAMES]
-    if bad:
-        raise InputError(f"only: unknown model(s) {bad}; choose from {list(MODEL_NAMES)}")
+    names = _check_only(only) or list(MODEL_NAMES)
     if int(batch_size) < 1:
         raise InputError(f"batch_size: must be >= 1, got {batch_size}")
     data = encode_dataset(model, walks)
@@ -145,6 +153,7 @@ def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, 
     With ``only``, the models not listed are taken from ``out/model.pt`` when it exists. Switching scatGen's
     ``scat_coords`` needs scat retrained; switching ``exact_single`` needs len and path retrained."""
     from ...data.scattering import load_walk_dataset
+    only = _check_only(only)                  # an unknown name first, not a complaint about ``out`` or the data
     folders = list(data) if isinstance(data, (list, tuple)) else [data]
     walks = load_walk_dataset(folders, max_walks=max_walks)
     out = Path(out)

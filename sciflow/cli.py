@@ -10,12 +10,6 @@ from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
 
-#: verbs that resume when run again, in modules that do not yet say so themselves with
-#: ``set_defaults(resumes=True)`` (how a verb marks itself; only those get the "run again to resume" hint)
-_RESUMING = {("run",), ("scattering", "data"), ("scattering", "train"), ("tsgen", "train"),
-             ("unbinding", "simulate"), ("unbinding", "train")}
-
-
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, commands
     parser = argparse.ArgumentParser(prog="sciflow", description="Scientific trajectories from generative models.")
@@ -24,13 +18,6 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{commands.__name__}.{mod.name}").register(sub)
-    for path in _RESUMING:
-        p = sub.choices.get(path[0])
-        for verb in path[1:]:
-            verbs = [a for a in (p._actions if p else []) if isinstance(a, argparse._SubParsersAction)]
-            p = verbs[0].choices.get(verb) if verbs else None
-        if p is not None and p.get_default("resumes") is None:
-            p.set_defaults(resumes=True)
     return parser
 
 

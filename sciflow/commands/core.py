@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="start over: first delete the earlier run's progress record (OUTPUT/.done) and the output "
                         "files it recorded")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, resumes=True)
     p = sub.add_parser("validate", help="check a YAML workflow without running it")
     p.add_argument("workflow")
     p.set_defaults(func=_validate)

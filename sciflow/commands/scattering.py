@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--chunk", type=integer(), default=20000)
     d.add_argument("--sigma-max", type=positive(), default=300.0)
     d.add_argument("--slots", type=integer(), default=32768)
-    d.set_defaults(func=_data)
+    d.set_defaults(func=_data, resumes=True)
 
     t = verbs.add_parser("train", parents=[common], help="train lenGen, pathGen and scatGen (resumable)")
     t.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s), concatenated")
@@ -123,7 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the exit; depth-logit: the same with logit(radius); ball: the first release's)")
     t.add_argument("--no-exact-single", action="store_true",
                    help="learn N = 1 walks with the CVAEs too (the first release) instead of drawing them exactly")
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, resumes=True)
 
     f = verbs.add_parser("fit-prior", parents=[common],
                          help="fit a conditional latent prior to trained CVAEs on walks they were not trained on")

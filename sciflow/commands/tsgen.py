@@ -144,5 +144,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", type=device, default=None)
     t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--threads", type=integer(), default=1)
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, resumes=True)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -156,7 +156,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--pocket-cutoff", type=positive(), default=None)
     s.add_argument("--platform", default="CPU")
     s.add_argument("--threads", type=integer(), default=1)
-    s.set_defaults(func=_simulate)
+    s.set_defaults(func=_simulate, resumes=True)
 
     k = verbs.add_parser("pack", help="collect exited replicas START:STOP of complexes into one .h5 file")
     k.add_argument("--runs", default="runs/unbinding_md")
@@ -184,7 +184,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=integer(), default=100)
     t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--device", type=device, default=None)
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, resumes=True)
 
     e = verbs.add_parser("evaluate", help="generated vs held-out MD paths -> metrics JSON")
     e.add_argument("--data", required=True, help="held-out trajectories (.h5 file or folder)")

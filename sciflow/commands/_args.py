@@ -28,8 +28,9 @@ def integer(low: int = 1, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-#: a seed as torch.Generator.manual_seed takes it (a larger one failed there with a raw OverflowError traceback)
-seed = integer(0, 2**63 - 1)
+#: a seed: 0 .. 2^31 - 1, so that the seeds commands derive from it (seed * 1_000_003 + item, seed + k) still fit
+#: the int64 that torch.Generator.manual_seed and numpy take (a larger one was a raw OverflowError traceback)
+seed = integer(0, 2**31 - 1)
 seed.__name__ = "seed"
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import Any
 
 from ._args import (
     beside_model,
@@ -79,15 +81,41 @@ def _load_model(path: str):
     return DiTree.load(path)
 
 
-def _checkpoint(args: argparse.Namespace, name: str) -> tuple[str, bool]:
+def _checkpoint(args: argparse.Namespace, name: str, inputs: dict[str, Any]) -> tuple[str, bool]:
     """--checkpoint, or the default one beside --out; and whether it is the default (removed once the model is
-    saved: a finished run has nothing to resume)."""
+    saved: a finished run has nothing to resume). The default one resumes only the same inputs: ``inputs`` (the
+    SHA-256 of the files read, the options that pick data) are recorded beside it, and a run from other inputs is
+    refused (the trainer's own check compares the settings, not the data)."""
+    from ..core.files import keep_settings
     if args.checkpoint:
         return args.checkpoint, False
     path = beside_model(args.out, name)
+    keep_settings(_inputs_record(path), inputs, f"checkpoint: {path} belongs to a training from other inputs "
+                  "(changed: {changed}); remove it and " + f"{_inputs_record(path).name} to start over, or use "
+                  "another --out")
     if path.is_file():
         print(f"resuming from {path} (remove it to start over)")
     return str(path), True
+
+
+def _inputs_record(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".inputs.json")
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _finished(ckpt: str, default: bool) -> None:
+    """A finished training's default checkpoint (and its inputs record) go: there is nothing left to resume."""
+    if default:
+        Path(ckpt).unlink(missing_ok=True)
+        _inputs_record(Path(ckpt)).unlink(missing_ok=True)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -103,13 +131,12 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="ditree")
-    ckpt, default = _checkpoint(args, "train_checkpoint.pt")
+    ckpt, default = _checkpoint(args, "train_checkpoint.pt", {"demos": _sha256(args.demos)})
     res = model.fit(demos, cfg, checkpoint_path=ckpt)
     model.info["demos_file"] = str(args.demos)
     model.info["demos_meta"] = demos["meta"]
     model.save(args.out)
-    if default:
-        Path(ckpt).unlink(missing_ok=True)
+    _finished(ckpt, default)
     print_json({"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss, "out": args.out})
     return 0
 
@@ -144,14 +171,16 @@ def _distill(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]
     conds = collect_conditions(model, maps, iterations=args.iterations, seed=args.seed)
-    ckpt, default = _checkpoint(args, "distill_checkpoint.pt")
+    from ..methods.base import find_model_file
+    ckpt, default = _checkpoint(args, "distill_checkpoint.pt", {
+        "teacher": _sha256(find_model_file(args.model)), "family": args.family, "first_seed": args.seed,
+        "maps": args.maps, "iterations": args.iterations})
     summary = distill_head(model, conds, teacher_steps=args.teacher_steps, hidden=tuple(args.hidden),
                            steps=args.steps, seed=args.seed, checkpoint_path=ckpt)
     summary.update(family=args.family, first_seed=args.seed, maps=args.maps)      # kept in model.info["distill"]
     model.set_sampling(use_head=not args.keep_unet, random_frac=args.random_frac)
     model.save(args.out)
-    if default:
-        Path(ckpt).unlink(missing_ok=True)
+    _finished(ckpt, default)
     print_json({**summary, "out": args.out})
     return 0
 

@@ -171,7 +171,13 @@ def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: st
     from .errors import InputError
     p = Path(path)
     if p.is_file():
-        changed = changed_keys(json.loads(p.read_text()), plain_json(settings))
+        try:
+            before = json.loads(p.read_text())
+        except (ValueError, OSError) as e:          # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise InputError(f"{p}: the record of the settings this folder was made with is damaged "
+                             f"({type(e).__name__}); remove it only if the folder's files were made with the "
+                             f"settings you give now, else use another folder") from None
+        changed = changed_keys(before, plain_json(settings))
         if changed:
             raise InputError(refusal.replace("{changed}", ", ".join(changed[:8])))
         return

@@ -170,12 +170,12 @@ def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], p
     stats = {"scenarios": 0, "planned": 0, "kept": 0, "recoveries": 0}
     meta = {**(meta or {}), "observation": obs.config(), "options": options}
     settings = plain_json({**meta, "seeds": seeds, "part_size": int(part_size), "format": DEMO_FORMAT})
+    for k, part in enumerate(parts):     # parts made before settings.json was kept: checked before it is written,
+        _check_part(out / f"part-{k:04d}.npz", {**meta, "seeds": part})   # so a refused run records nothing
     out.mkdir(parents=True, exist_ok=True)
     keep_settings(out / "settings.json", settings, f"out_dir: {out} holds demonstrations made with other settings "
                   "(changed: {changed}); use another parts folder (command line: --parts), or the same family, "
                   "--seed, --n and options")
-    for k, part in enumerate(parts):                     # parts made before settings.json was kept
-        _check_part(out / f"part-{k:04d}.npz", {**meta, "seeds": part})
     bar = progress(total=len(seeds), desc="demos", enabled=progress_bar, unit="map")
     for k, part in enumerate(parts):
         path = out / f"part-{k:04d}.npz"
@@ -207,7 +207,11 @@ def _part_meta(path: Path) -> dict[str, Any]:
     with open_npz(path, "demos", "a part file of `sciflow ditree demos`") as z:
         if "meta" not in z:
             raise InputError(f"demos: {path} has no 'meta' entry; not a part file of `sciflow ditree demos`")
-        return json.loads(str(z["meta"]))
+        try:
+            return json.loads(str(z["meta"]))
+        except json.JSONDecodeError as e:
+            raise InputError(f"demos: {path} has a damaged 'meta' entry ({e}); remove the file to make it again") \
+                from None
 
 
 def _check_part(path: Path, expected: dict[str, Any]) -> None:

@@ -301,7 +301,7 @@ def _warn_dropped(path: Path, frames: list) -> None:
     if dropped:
         warnings.warn(f"{str(path)!r}: extended-XYZ per-atom or array values {', '.join(dropped)} are not read "
                       f"(sciflow keeps species, positions, the cell and per-frame scalars); they are dropped",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)
 
 
 def _refuse_dummies(path: Path, frames: list, starts: list[int]) -> None:

@@ -40,8 +40,11 @@ class Workflow:
         return out
 
 
-def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | None = None) -> Workflow:
-    """Parse and validate; every problem raises InputError naming the field, before any work."""
+def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | None = None,
+                      output: str | Path | None = None) -> Workflow:
+    """Parse and validate; every problem raises InputError naming the field, before any work. ``output``
+    (``sciflow run --output``) replaces the file's own output folder before it is checked, so a file whose
+    ``output:`` cannot be written here can still be run elsewhere."""
     path = None
     if isinstance(source, dict):
         data = dict(source)
@@ -49,6 +52,8 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
         path = Path(source)
         data = load_yaml(path)
     _check_keys(data, "workflow: top-level key")
+    if output is not None:
+        data["output"] = str(output)
     task_name = data.get("task")
     if not isinstance(task_name, str):
         raise InputError("task: required, the name of the task to run (e.g. flow, tsgen)")
@@ -60,7 +65,9 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
     try:
         header = WorkflowHeader(**{k: v for k, v in data.items() if k in _HEADER_KEYS})
     except ValidationError as e:
-        raise InputError(f"workflow: {format_validation_error(e)}") from None
+        where = "--" if output is not None and "output" in {str(x["loc"][0]) for x in e.errors() if x["loc"]} \
+            else "workflow: "
+        raise InputError(f"{where}{format_validation_error(e)}") from None
     block = data.get(task_name, {})
     if block is None:
         block = {}
@@ -206,7 +213,7 @@ def _check_same_inputs(output: Path, prints: dict[str, dict[str, Any]], *, recor
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
                  resume: bool | None = None) -> dict[str, Any]:
     """Run a workflow; returns the task's summary (also written to ``output/summary.json``)."""
-    wf = source if isinstance(source, Workflow) else validate_workflow(source)
+    wf = source if isinstance(source, Workflow) else validate_workflow(source, output=output)
     header = wf.header
     overrides = {k: v for k, v in (("output", output), ("resume", resume)) if v is not None}
     if overrides:                # validated like the file's own header (model_copy would skip the checks)

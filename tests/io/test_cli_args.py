@@ -34,7 +34,8 @@ def test_value_types_accept_good_and_refuse_bad_values():
     (["mmsb", "simulate", "--reference", "linear", "--out", "OUT/s.npz", "--seed", "99999999999999999999"], "--seed"),
     (["tsgen", "evaluate", "--data", "OUT/t.npz", "--out", "OUT/m.json", "--seed", "-1"], "--seed"),
     (["scattering", "render", "--out", "OUT", "--seed", str(2**63)], "--seed"),
-    (["ditree", "demos", "--parts", "OUT/p", "--out", "OUT/d.npz", "--seed", str(2**64)], "--seed"),
+    (["ditree", "demos", "--parts", "OUT/p", "--out", "OUT/d.npz", "--seed", str(2**63 - 1)], "--seed"),
+    (["scattering", "data", "--out", "OUT", "--walks", "10", "--seed", str(2**31)], "--seed"),
     (["unbinding", "train", "--data", "OUT", "--seed", str(2**63)], "--seed"),
 ])
 def test_bad_numbers_stop_the_command_before_any_work(tmp_path, capsys, argv, option):

@@ -65,6 +65,13 @@ def test_demos_refuse_parts_of_other_seeds_without_settings_and_merge_only_the_s
     with pytest.raises(InputError, match="part-0000.npz.*seeds"):
         generate_demos(lambda s: sc, [5, 6], _straight, tmp_path / "parts", part_size=1, progress_bar=False,
                        meta={"family": "open"})
+    assert not (tmp_path / "parts" / "settings.json").exists()   # the refused run recorded nothing, so the
+    generate_demos(lambda s: sc, [0, 1], _straight, tmp_path / "parts", part_size=1, progress_bar=False,
+                   meta={"family": "open"})                      # right command still resumes the old parts
+    (tmp_path / "parts" / "settings.json").write_text('{"family": ')     # a damaged record: a named error
+    with pytest.raises(InputError, match=r"settings\.json: the record of the settings .* is damaged"):
+        generate_demos(lambda s: sc, [0, 1], _straight, tmp_path / "parts", part_size=1, progress_bar=False,
+                       meta={"family": "open"})
 
 
 # -- ditree plan --planner rrt --seed ----------------------------------------------------------------------------
@@ -111,9 +118,16 @@ def test_train_checkpoints_by_default_and_resumes(tmp_path, monkeypatch, capsys)
     assert "run the same command again to resume" in capsys.readouterr().err
     ckpt = tmp_path / "model" / "train_checkpoint.pt"
     assert ckpt.is_file()
+    # the default checkpoint resumes only the same demos: other demos (the trainer compares settings, not data)
+    generate_demos(lambda s: sc, [3], _straight, tmp_path / "parts3", progress_bar=False, meta={"family": "open2"})
+    merge_parts(tmp_path / "parts3", tmp_path / "other.npz")
+    other = [tmp_path / "other.npz" if a == tmp_path / "demos.npz" else a for a in argv]
+    assert _rc(other) == 2
+    assert "belongs to a training from other inputs (changed: demos)" in capsys.readouterr().err
     assert _rc(argv) == 0
     assert "resuming from" in capsys.readouterr().out
     assert (tmp_path / "model" / "model.pt").is_file() and not ckpt.exists()
+    assert not list((tmp_path / "model").glob("*.inputs.json"))
 
 
 def test_distill_checkpoints_by_default(tmp_path, monkeypatch, capsys):

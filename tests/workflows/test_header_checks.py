@@ -80,6 +80,15 @@ def test_an_output_folder_that_cannot_be_made_is_refused_when_validated(tmp_path
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["out"]
 
 
+def test_output_overrides_a_file_output_that_cannot_be_written_here(tmp_path):
+    """`sciflow run WF --output DIR` was refused when WF's own output: could not be written on this machine
+    (the file's header was checked before the override was applied)."""
+    wf = tiny(tmp_path, output="/proc/sciflow_out")
+    assert validate_workflow(wf, output=tmp_path / "elsewhere").header.output == tmp_path / "elsewhere"
+    with pytest.raises(InputError, match=r"^--output: /proc/sciflow_out/x: cannot make"):
+        validate_workflow(tiny(tmp_path), output="/proc/sciflow_out/x")
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into a read-only folder")
 def test_an_output_in_a_read_only_folder_is_refused_when_validated(tmp_path):
     ro = tmp_path / "ro"

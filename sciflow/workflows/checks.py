@@ -64,11 +64,7 @@ def writable_model_target(path: str | os.PathLike, method: Any, field: str) -> P
             why = str(e).partition(": ")[2] or type(e).__name__
             raise ValueError(f"{field}: training would overwrite {target}, which is not a saved {method.name!r} "
                              f"model ({why}); name a new file or folder") from None
-    folder = target.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"{field}: cannot write {target}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{field}: cannot write {target}: the folder {folder} is not writable")
+    from ..core.files import check_writable
+    with field_errors(field, replace=(field,)):
+        check_writable(target, field)        # no file on the way to it, and its nearest folder writable
     return target

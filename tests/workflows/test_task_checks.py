@@ -80,7 +80,7 @@ def test_ditree_training_refuses_a_model_target_that_is_another_file(tmp_path):
     assert (other / "model.pt").read_bytes() == (TSGEN / "model.pt").read_bytes()
     (tmp_path / "afile").write_text("x")
     refused_before_work(ditree_wf(tmp_path, model=str(tmp_path / "afile" / "m"), train=train_block(demos)),
-                        r"ditree\.model: cannot write .*afile/m/model\.pt: .*afile is a file, not a folder")
+                        r"ditree\.model: .*afile/m/model\.pt: cannot write there, .*afile is a file, not a folder")
     # a new folder or .pt file, and a DiTree model of an earlier run (resumed or retrained), are fine
     for target in (tmp_path / "new" / "folder", tmp_path / "new.pt"):
         validate_workflow(ditree_wf(tmp_path, model=str(target), train=train_block(demos)))

@@ -269,17 +269,46 @@ def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: 
     return Path(target)
 
 
+#: the arrays of a demos file
+DEMO_KEYS = ("meta", "offsets", "states", "controls", "crops", "goals")
+
+
+def _demos_entries(z: Any, p: Path, want: str) -> tuple[dict[str, Any], np.ndarray]:
+    """(meta, offsets) of an open demos file, after checking its format and arrays."""
+    fmt = str(z["format"]) if "format" in z else None
+    if fmt != DEMO_FORMAT:
+        raise InputError(f"demos: {p} has format {fmt!r}, not {want}" if fmt is not None else
+                         f"demos: {p} has no 'format' entry; expected {want}")
+    missing = [k for k in DEMO_KEYS if k not in z]
+    if missing:
+        raise InputError(f"demos: {p} lacks {', '.join(missing)}; expected {want}")
+    try:
+        meta = json.loads(str(z["meta"]))
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("observation"), dict):
+        raise InputError(f"demos: {p} has an unreadable 'meta' entry; expected {want}")
+    return meta, z["offsets"]
+
+
+def demos_header(path: str | os.PathLike) -> tuple[dict[str, Any], np.ndarray]:
+    """(meta, offsets) of a demos file, checked as ``load_demos`` checks it, without reading its crops (what a
+    workflow's validation needs)."""
+    p = Path(path)
+    with open_npz(p, "demos", _DEMOS_WANT) as z:
+        return _demos_entries(z, p, _DEMOS_WANT)
+
+
+_DEMOS_WANT = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow ditree demos`)"
+
+
 def load_demos(path: str | os.PathLike) -> dict[str, Any]:
     """Read a demos file; ``crops`` come back unpacked as (N, size, size) uint8."""
     p = Path(path)
-    want = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow ditree demos`)"
-    with open_npz(p, "demos", want) as z:
-        if "format" not in z.files:
-            raise InputError(f"demos: {p} has no 'format' entry; expected {want}")
-        if str(z["format"]) != DEMO_FORMAT:
-            raise InputError(f"demos {p}: expected format {DEMO_FORMAT!r}, got {str(z['format'])!r}")
+    with open_npz(p, "demos", _DEMOS_WANT) as z:
+        meta, _ = _demos_entries(z, p, _DEMOS_WANT)
         d = {k: z[k] for k in z.files}
-    d["meta"] = json.loads(str(d["meta"]))
+    d["meta"] = meta
     size = int(d["meta"]["observation"]["size"])
     n = d["states"].shape[0]
     d["crops"] = np.unpackbits(d["crops"], axis=1)[:, : size * size].reshape(n, size, size) if n else \

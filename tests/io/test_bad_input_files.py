@@ -70,7 +70,7 @@ def test_object_arrays_and_scalar_offsets_in_triplets_are_refused(tmp_path):
 
 # -- demonstrations, walks ------------------------------------------------------------------------
 def test_demos_file_without_format_or_not_npz_is_refused(tmp_path):
-    from sciflow.data.robot_demos import DEMO_FORMAT, load_demos
+    from sciflow.data.robot_demos import DEMO_FORMAT, DEMO_KEYS, load_demos
     f = _save(tmp_path / "notdemos.npz", a=np.zeros(3))
     with pytest.raises(InputError, match=rf"demos: .*notdemos\.npz has no 'format' entry.*{DEMO_FORMAT}"):
         load_demos(f)
@@ -177,7 +177,7 @@ def test_object_arrays_in_any_npz_input_are_refused_naming_file_and_array(tmp_pa
     """A ragged list saved with dtype=object (the natural way to store ragged snapshots in the Xs layout) gave numpy's
     raw 'Object arrays cannot be loaded when allow_pickle=False' from the snapshot, walk, demo and trajectory
     readers; every npz reader now names the file and the array (and still refuses the pickle)."""
-    from sciflow.data.robot_demos import DEMO_FORMAT, load_demos
+    from sciflow.data.robot_demos import DEMO_FORMAT, DEMO_KEYS, load_demos
     from sciflow.data.scattering import _KEYS, load_walks
     from sciflow.data.snapshots import read_snapshots
     from sciflow.io import read_trajectory
@@ -186,7 +186,8 @@ def test_object_arrays_in_any_npz_input_are_refused_naming_file_and_array(tmp_pa
     cases = {
         "snap.npz": (read_snapshots, {"Xs": ragged, "dts": np.array([0.0, 1.0])}, "Xs"),
         "walks.npz": (load_walks, {**{k: np.zeros(2) for k in _KEYS}, "g": ragged}, "g"),
-        "demos.npz": (load_demos, {"format": np.array(DEMO_FORMAT), "meta": ragged}, "meta"),
+        "demos.npz": (load_demos, {"format": np.array(DEMO_FORMAT), **{k: np.zeros(2) for k in DEMO_KEYS},
+                                   "meta": ragged}, "meta"),
         "traj.npz": (read_trajectory, {"times": np.zeros(2), "states": ragged}, "states"),
     }
     for name, (reader, arrays, bad) in cases.items():

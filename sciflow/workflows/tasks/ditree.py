@@ -93,27 +93,12 @@ class DiTreeTask(StrictModel):
 
 def _check_demos(path: Path, observation: dict[str, Any]) -> None:
     """The demos file's header (its format, its observation settings and its count), without its crops."""
-    import json
     import math
 
-    from ...core.files import open_npz
-    from ...data.robot_demos import DEMO_FORMAT
-    want = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow ditree demos`)"
-    with open_npz(path, "demos", want) as z:
-        fmt = str(z["format"]) if "format" in z else None
-        if fmt != DEMO_FORMAT:
-            raise InputError(f"demos: {path} has format {fmt!r}, not {want}" if fmt is not None else
-                             f"demos: {path} has no 'format' entry; expected {want}")
-        missing = [k for k in ("meta", "offsets", "states", "controls", "crops", "goals") if k not in z]
-        if missing:
-            raise InputError(f"demos: {path} lacks {', '.join(missing)}; expected {want}")
-        try:
-            made = json.loads(str(z["meta"])).get("observation")
-        except (ValueError, AttributeError):
-            raise InputError(f"demos: {path} has an unreadable 'meta' entry; expected {want}") from None
-        offsets = z["offsets"]
-    if isinstance(made, dict) and any(k in made and not math.isclose(float(made[k]), float(v))
-                                      for k, v in observation.items()):
+    from ...data.robot_demos import demos_header
+    meta, offsets = demos_header(path)
+    made = meta["observation"]
+    if any(k in made and not math.isclose(float(made[k]), float(v)) for k, v in observation.items()):
         raise InputError(f"demos: the crops of {path} were made with {made}, the policy observes with "
                          f"{observation}; make demos with the model's settings")
     if offsets.ndim != 1 or offsets.size < 2 or int(offsets[-1]) <= 0:

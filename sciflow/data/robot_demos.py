@@ -282,8 +282,9 @@ def _demos_entries(z: Any, p: Path, want: str) -> tuple[dict[str, Any], np.ndarr
     missing = [k for k in DEMO_KEYS if k not in z]
     if missing:
         raise InputError(f"demos: {p} lacks {', '.join(missing)}; expected {want}")
+    text = str(z["meta"])                  # an unreadable array is named by the reader
     try:
-        meta = json.loads(str(z["meta"]))
+        meta = json.loads(text)
     except ValueError:
         meta = None
     if not isinstance(meta, dict) or not isinstance(meta.get("observation"), dict):

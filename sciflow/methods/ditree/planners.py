@@ -112,7 +112,9 @@ class TreePlanner:
         # inference mode (no autograd bookkeeping at all) saves ~8 % of an iteration on the CPU; the plan and
         # the edges are read off the tree after the block, so the returned tensors are ordinary ones
         with torch.inference_mode():
-            while (time.perf_counter() - t0 < budget and tree.n < max_nodes
+            # the budget is checked between iterations, so the first one always runs (a setup that outlasted a
+            # tiny budget on a busy machine ended the search before any iteration)
+            while ((iters == 0 or time.perf_counter() - t0 < budget) and tree.n < max_nodes
                    and (max_iterations is None or iters < max_iterations)):
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
                 near = nearest.index(targets, tree.nodes[:, :2])

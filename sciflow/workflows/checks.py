@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["field_errors", "load_model", "named", "writable_model_target"]
+__all__ = ["field_errors", "load_model", "loaded_model", "named", "writable_model_target"]
 
 #: names that readers give their own arguments (``model: ...``, ``checkpoint: ...``), replaced by the field
 READER_NAMES = ("model", "checkpoint")
@@ -38,12 +38,37 @@ def field_errors(field: str, *, replace: tuple[str, ...] = READER_NAMES, keep: t
         raise ValueError(named(field, str(e), replace=replace, keep=keep)) from None
 
 
-def load_model(method: Any, path: str | os.PathLike, field: str, **kw: Any) -> Any:
+def load_model(method: Any, path: str | os.PathLike, field: str, *, owner: Any = None, **kw: Any) -> Any:
     """``method.load(path)`` at validation: the file is a saved model of this method (its format and name) whose
     weights fit the network its config builds; errors name ``field``. Models are small: this reads a header and
-    some weights, it trains nothing."""
+    some weights, it trains nothing. With ``owner`` (the validated block) the model is handed to ``run`` through
+    ``loaded_model``, so the file is read once."""
     with field_errors(field):
-        return method.load(path, **kw)
+        model = method.load(path, **kw)
+    if owner is not None:
+        owner._loaded = (method, str(path), _stamp(path), model)
+    return model
+
+
+def loaded_model(owner: Any, method: Any, path: str | os.PathLike, device: Any = "cpu") -> Any:
+    """The model ``load_model(..., owner=owner)`` read at validation, if it is this method's from this file (not
+    changed since) and ``device`` is the CPU it was read to; else ``method.load(path, map_location=device)``.
+    The hand-over happens once (a second call reads the file again)."""
+    import torch
+    kept, owner._loaded = getattr(owner, "_loaded", None), None
+    if (kept is not None and kept[0] is method and kept[1] == str(path) and kept[2] == _stamp(path)
+            and torch.device(device).type == "cpu"):
+        return kept[3]
+    return method.load(path, map_location=device)
+
+
+def _stamp(path: str | os.PathLike) -> tuple[int, int] | None:
+    from ..methods.base import find_model_file
+    try:
+        st = find_model_file(path).stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def writable_model_target(path: str | os.PathLike, method: Any, field: str) -> Path:

@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -110,6 +111,8 @@ class StrictModel(BaseModel):
     booleans (``true`` is not 1), values are validated on assignment too."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
+    #: a saved model read at validation, handed to the task's run (``workflows.checks.loaded_model``)
+    _loaded: Any = PrivateAttr(None)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -210,3 +210,24 @@ def test_unbinding_complexes_errors_name_the_complexes_field_once(tmp_path):
     refused_before_work(wf(complexes=str(tmp_path / "out")), r"^workflow: unbinding\.complexes: no file or folder")
     refused_before_work(wf(complexes=str(COMPLEX), ligand="resname XXX"),
                         r"^workflow: unbinding\.ligand: selection 'resname XXX' matches no atom")
+
+
+def test_the_model_read_at_validation_is_the_one_the_run_uses(tmp_path, monkeypatch):
+    """validate read each saved model, and run read it again (1-3 s per workflow): it is now read once, unless the
+    file changed in between or the run is on another device."""
+    from sciflow.methods.scattering import ScatteringCVAEs
+    from sciflow.workflows.checks import loaded_model
+    reads = []
+    original = ScatteringCVAEs.load.__func__
+
+    def counted(cls, *a, **kw):
+        reads.append(a[0] if a else kw.get("path"))
+        return original(cls, *a, **kw)
+    monkeypatch.setattr(ScatteringCVAEs, "load", classmethod(counted))
+    wf = {"version": 1, "task": "scattering", "device": "cpu", "output": str(tmp_path / "out"),
+          "scattering": {"integrators": ["cvae"], "spp": 1, "width": 4, "height": 4, "sigma_r": 4.0}}
+    run_workflow(wf)
+    assert len(reads) == 1
+    cfg = validate_workflow(wf).config                    # a second read only if the handed model cannot be used
+    first = loaded_model(cfg, ScatteringCVAEs, cfg.model)
+    assert len(reads) == 2 and loaded_model(cfg, ScatteringCVAEs, cfg.model) is not first and len(reads) == 3

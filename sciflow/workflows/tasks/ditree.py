@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...core.errors import InputError
-from ..checks import field_errors, load_model, writable_model_target
+from ..checks import field_errors, load_model, loaded_model, writable_model_target
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ExistingPath, StrictModel
@@ -57,7 +57,7 @@ class DiTreeTask(StrictModel):
         from ...methods.ditree import DiTree
         if self.train is None:
             if self.planner in ("ditree", "policy"):
-                load_model(DiTree, self.model or "models/ditree", "model")
+                load_model(DiTree, self.model or "models/ditree", "model", owner=self)
             return self
         t = self.train
         try:
@@ -152,7 +152,7 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
                 model.save(target)
                 ctx.mark_done("model", {"train": summary["train"]}, files=[saved])
     if cfg.planner in ("ditree", "policy"):
-        model = model or DiTree.load(cfg.model or "models/ditree")
+        model = model or loaded_model(cfg, DiTree, cfg.model or "models/ditree")
         planner = model.planner(cfg.planner)
     else:
         planner = baseline_planner(cfg.planner)

@@ -15,7 +15,7 @@ from ...core.registry import COUPLINGS, ODE_SOLVERS, PATHS
 from ...core.training import TrainConfig
 from ...core.trajectory import Trajectory
 from ...data.toy import eight_gaussians, helix, moons
-from ..checks import load_model
+from ..checks import load_model, loaded_model
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel, registered
@@ -102,7 +102,7 @@ class FlowTask(StrictModel):
                 keys[_key(c)] = c
         if self.weights is not None:
             from ...methods.flow import ConditionalFlow
-            conf = load_model(ConditionalFlow, self.weights, "weights").config()
+            conf = load_model(ConditionalFlow, self.weights, "weights", owner=self).config()
             dim, cond_dim = _dims(self.data.kind)
             if (conf["dim"], conf["cond_dim"]) != (dim, cond_dim):
                 raise ValueError(f"weights: {self.weights} is a {conf['dim']}-D flow with a condition of size "
@@ -147,7 +147,7 @@ def _model(cfg: FlowTask, ctx: RunContext):
     saved = ctx.output / "model.pt"
     if cfg.weights is not None:
         ctx.log(f"loading weights from {cfg.weights}")
-        return ConditionalFlow.load(cfg.weights)
+        return loaded_model(cfg, ConditionalFlow, cfg.weights)
     # a model.pt counts only with this run's marker (a --fresh run interrupted in training leaves the old one)
     if ctx.is_done("model"):
         ctx.log(f"resuming: using the trained model at {saved}")

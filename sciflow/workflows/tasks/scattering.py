@@ -1,12 +1,12 @@
 """Workflow task ``scattering``: render a scene with the learned (cvae) or brute-force (volpath) integrator."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ...domains.photons.conditions import MIN_SIGMA_R, SIGMA_MAX
-from ..checks import load_model
+from ..checks import load_model, loaded_model
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel
@@ -41,7 +41,7 @@ class ScatteringTask(StrictModel):
         if "cvae" not in self.integrators and not self.walks:
             return self
         from ...methods.scattering import ScatteringCVAEs
-        load_model(ScatteringCVAEs, self.model, "model")
+        load_model(ScatteringCVAEs, self.model, "model", owner=self)
         if "cvae" in self.integrators:
             import inspect
 
@@ -64,16 +64,19 @@ def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
     import numpy as np
 
     from ...domains.photons.scene import make_scene
+    from ...methods.scattering import ScatteringCVAEs
     from ...methods.scattering.api import make_tracer, save_image
 
     scene = make_scene(cfg.scene, sigma_r=cfg.sigma_r, albedo=cfg.albedo, g=cfg.g, width=cfg.width,
                        height=cfg.height)
+    # read at validation, on the CPU (the tracer moves the CVAEs to the render's device)
+    model = loaded_model(cfg, ScatteringCVAEs, cfg.model) if "cvae" in cfg.integrators or cfg.walks else None
     for name in ctx.shard(cfg.integrators):
         key = f"{cfg.scene}_{name}"
         if ctx.is_done(key):
             continue
         kw = {"min_sigma_r": cfg.min_sigma_r} if name == "cvae" else {}
-        tracer = make_tracer(scene, name, cfg.model if name == "cvae" else None, **kw)
+        tracer = make_tracer(scene, name, model if name == "cvae" else None, **kw)
         t0 = time.perf_counter()
         res = tracer.render(cfg.spp, generator=ctx.item_generator(key), device=ctx.device)
         info = {**res.summary(), "wall_seconds": time.perf_counter() - t0, "samples": int(res.paths),
@@ -85,7 +88,7 @@ def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
         ctx.mark_done(key, info)
         ctx.log(f"{key}: {res.paths} paths in {res.seconds:.1f} s")
     if cfg.walks and ctx.is_main and not ctx.is_done("walks"):
-        ctx.mark_done("walks", _write_walks(cfg, ctx))
+        ctx.mark_done("walks", _write_walks(cfg, ctx, model))
     done = ctx.gather([*(f"{cfg.scene}_{name}" for name in cfg.integrators), "walks"])   # every rank's renders
     results = {name: done[f"{cfg.scene}_{name}"] for name in cfg.integrators if f"{cfg.scene}_{name}" in done}
     out = {"scene": cfg.scene, "spp": cfg.spp, "sigma_r": cfg.sigma_r, "results": results}
@@ -94,12 +97,16 @@ def run(cfg: ScatteringTask, ctx: RunContext) -> dict:
     return out
 
 
-def _write_walks(cfg: ScatteringTask, ctx: RunContext) -> dict:
-    """CVAE walks in the unit sphere at the scene's medium, as a two-frame trajectory (entry, exit) in npz."""
+def _write_walks(cfg: ScatteringTask, ctx: RunContext, model: Any) -> dict:
+    """CVAE walks in the unit sphere at the scene's medium, as a two-frame trajectory (entry, exit) in npz
+    (``model``: the CVAEs on the CPU, read again onto another run device)."""
+    import torch
+
     from ...io import write_trajectory
     from ...methods.scattering import ScatteringCVAEs
 
-    model = ScatteringCVAEs.load(cfg.model, map_location=ctx.device)
+    if torch.device(ctx.device).type != "cpu":
+        model = ScatteringCVAEs.load(cfg.model, map_location=ctx.device)
     traj = model.generate({"sigma_r": cfg.sigma_r, "g": cfg.g, "albedo": cfg.albedo}, cfg.walks,
                           generator=ctx.item_generator("walks"))
     write_trajectory(ctx.path("walks.npz"), traj.to("cpu"))

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 from ...core.errors import InputError
 from ...core.fields import BATCH
 from ...core.files import listed_files
-from ..checks import field_errors, load_model
+from ..checks import field_errors, load_model, loaded_model
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel
@@ -53,7 +53,7 @@ class UnbindingTask(StrictModel):
         with field_errors("complexes", replace=("complexes", "complex"), keep=("ligand", "pocket_cutoff")):
             for f in _inputs(self.complexes):
                 load_complex(f, ligand=self.ligand, pocket_cutoff=self.pocket_cutoff)
-        load_model(UnbindingFlow, self.model, "model")
+        load_model(UnbindingFlow, self.model, "model", owner=self)
         return self
 
     def input_paths(self) -> dict[str, Path]:
@@ -100,7 +100,7 @@ def run(cfg: UnbindingTask, ctx: RunContext) -> dict[str, Any]:
 
     files = _inputs(cfg.complexes)
     complexes = {f.stem: load_complex(f, ligand=cfg.ligand, pocket_cutoff=cfg.pocket_cutoff) for f in files}
-    model = UnbindingFlow.load(cfg.model, map_location=ctx.device)
+    model = loaded_model(cfg, UnbindingFlow, cfg.model, ctx.device)
     for name in ctx.progress(ctx.shard(sorted(complexes)), desc="unbinding", unit="complex"):
         if ctx.is_done(name):
             continue

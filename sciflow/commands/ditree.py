@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -102,15 +101,6 @@ def _inputs_record(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".inputs.json")
 
 
-def _sha256(path: str | os.PathLike) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _finished(ckpt: str, default: bool) -> None:
     """A finished training's default checkpoint (and its inputs record) go: there is nothing left to resume."""
     if default:
@@ -131,7 +121,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, lr=args.lr, warmup_steps=min(200, args.steps // 10), lr_schedule="cosine",
                       min_lr_ratio=0.05, ema_decay=0.999, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="ditree")
-    ckpt, default = _checkpoint(args, "train_checkpoint.pt", {"demos": _sha256(args.demos)})
+    from ..core.files import file_fingerprint
+    ckpt, default = _checkpoint(args, "train_checkpoint.pt", {"demos": file_fingerprint(args.demos)})
     res = model.fit(demos, cfg, checkpoint_path=ckpt)
     model.info["demos_file"] = str(args.demos)
     model.info["demos_meta"] = demos["meta"]
@@ -171,9 +162,10 @@ def _distill(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     maps = [make_scenario(args.family, s) for s in range(args.seed, args.seed + args.maps)]
     conds = collect_conditions(model, maps, iterations=args.iterations, seed=args.seed)
+    from ..core.files import file_fingerprint
     from ..methods.base import find_model_file
     ckpt, default = _checkpoint(args, "distill_checkpoint.pt", {
-        "teacher": _sha256(find_model_file(args.model)), "family": args.family, "first_seed": args.seed,
+        "teacher": file_fingerprint(find_model_file(args.model)), "family": args.family, "first_seed": args.seed,
         "maps": args.maps, "iterations": args.iterations})
     summary = distill_head(model, conds, teacher_steps=args.teacher_steps, hidden=tuple(args.hidden),
                            steps=args.steps, seed=args.seed, checkpoint_path=ckpt)

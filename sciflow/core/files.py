@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["NpzReader", "atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "check_writable",
-           "keep_settings", "listed_files", "open_npz", "plain_json", "remove_stale_temporaries"]
+           "file_fingerprint", "keep_settings", "listed_files", "open_npz", "plain_json", "remove_stale_temporaries"]
 
 
 @contextmanager
@@ -162,6 +162,25 @@ def changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
 
 
 _MISSING = object()
+
+
+#: files larger than this are fingerprinted by size and modification time, not by their contents
+HASH_LIMIT = 256 * 2**20
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """``sha256 <hex>`` of a file's contents (``size N mtime_ns M`` above ``HASH_LIMIT``): what tells a resumed run
+    that an input file is still the one it began with."""
+    import hashlib
+    p = Path(path)
+    st = p.stat()
+    if st.st_size > HASH_LIMIT:
+        return f"size {st.st_size} mtime_ns {st.st_mtime_ns}"
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256 {h.hexdigest()}"
 
 
 def keep_settings(path: str | os.PathLike, settings: dict[str, Any], refusal: str, *, record: bool = True) -> None:

@@ -1,7 +1,6 @@
 """Validate a workflow, then run its task with outputs, provenance and resume handled in one place."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -15,7 +14,13 @@ import yaml
 from pydantic import ValidationError
 
 from ..core.errors import InputError
-from ..core.files import atomic_write_json, atomic_write_text, keep_settings, remove_stale_temporaries
+from ..core.files import (
+    atomic_write_json,
+    atomic_write_text,
+    file_fingerprint,
+    keep_settings,
+    remove_stale_temporaries,
+)
 from ..core.training import barrier, init_distributed, package_versions
 from .context import STATE_DIR, RunContext, recorded_files
 from .registry import TaskSpec, get_task
@@ -126,20 +131,7 @@ def _check_same_settings(path: Path, wf: Workflow, *, record: bool = True) -> No
                                   "another output folder", record=record)
 
 
-#: inputs larger than this are fingerprinted by size and modification time, not by their contents
-_HASH_LIMIT = 256 * 2**20
 _INPUTS = "inputs.json"
-
-
-def _file_fingerprint(p: Path) -> str:
-    st = p.stat()
-    if st.st_size > _HASH_LIMIT:
-        return f"size {st.st_size} mtime_ns {st.st_mtime_ns}"
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"sha256 {h.hexdigest()}"
 
 
 def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -155,7 +147,7 @@ def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[s
         p = Path(path)
         files: dict[str, str] = {}
         if p.is_file():
-            files[p.name] = _file_fingerprint(p)
+            files[p.name] = file_fingerprint(p)
         elif p.is_dir():
             for q in sorted(p.rglob("*")):
                 rel = q.relative_to(p)
@@ -163,7 +155,7 @@ def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[s
                     continue
                 if skip is not None and q.resolve().is_relative_to(skip):
                     continue
-                files[rel.as_posix()] = _file_fingerprint(q)
+                files[rel.as_posix()] = file_fingerprint(q)
         out[f"{wf.task.name}.{field}"] = {"path": str(p), "files": files}
     return out
 

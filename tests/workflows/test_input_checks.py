@@ -12,6 +12,7 @@ import yaml
 
 from sciflow.core.errors import InputError
 from sciflow.workflows.runner import run_workflow, validate_workflow
+from tests.workflows.helpers import refused_before_work
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "datasets" / "reactions" / "examples"
@@ -30,14 +31,6 @@ def mmsb_wf(tmp_path: Path, data: Path, **block) -> dict:
     return {"version": 1, "task": "mmsb", "seed": 0, "device": "cpu", "output": str(tmp_path / "out"),
             "mmsb": {"data": {"path": str(data)}, "weights": str(MMSB_MODEL),
                      "output": {"n_trajectories": 10, "n_predict": 20}, **block}}
-
-
-def refused_before_work(wf: dict, match: str) -> None:
-    with pytest.raises(InputError, match=match):
-        validate_workflow(wf)
-    with pytest.raises(InputError, match=match):
-        run_workflow(wf)
-    assert not Path(wf["output"]).exists()
 
 
 # -- 1. duplicate keys ------------------------------------------------------------------------------------

@@ -13,20 +13,13 @@ import torch
 
 from sciflow.core.errors import InputError
 from sciflow.workflows.runner import run_workflow, validate_workflow
+from tests.workflows.helpers import refused_before_work
 
 ROOT = Path(__file__).resolve().parents[2]
 TSGEN = ROOT / "models" / "tsgen"
 DITREE = ROOT / "models" / "ditree" / "model.pt"
 FOREST = ROOT / "datasets" / "ditree" / "scenarios" / "forest"
 COMPLEX = ROOT / "datasets" / "unbinding" / "complexes" / "benzene-toluene.pdb"
-
-
-def refused_before_work(wf: dict, match: str) -> None:
-    with pytest.raises(InputError, match=match):
-        validate_workflow(wf)
-    with pytest.raises(InputError, match=match):
-        run_workflow(wf)
-    assert not Path(wf["output"]).exists()
 
 
 def flow_wf(tmp_path: Path, **generate) -> dict:

@@ -69,12 +69,11 @@ def _read(args: argparse.Namespace) -> Any:
 
 def _check_reference(kw: dict[str, Any], dim: int) -> None:
     """Build the reference once, so that bad --reference-kwargs are refused before any work or folder."""
-    from ..methods.mmsb.references import build_reference
-    if kw.get("reference_kwargs"):
-        try:
-            build_reference(kw["reference"], dim, **dict(kw["reference_kwargs"]))
-        except InputError as e:
-            raise InputError(f"--reference-kwargs: {e}") from None
+    from ..methods.mmsb.references import check_reference_kwargs
+    try:
+        check_reference_kwargs(kw["reference"], dim, dict(kw.get("reference_kwargs") or {}))
+    except InputError as e:
+        raise InputError(f"--reference-kwargs: {e}") from None
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ from ...domains.cells.dynamics import (
 )
 from ...domains.cells.snapshots import Standardizer
 
-__all__ = ["REFERENCES", "ZeroDrift", "build_reference", "is_parametric", "reference_params"]
+__all__ = ["REFERENCES", "ZeroDrift", "build_reference", "check_reference_kwargs", "is_parametric",
+           "reference_params"]
 
 
 class ZeroDrift(Drift):
@@ -77,6 +78,30 @@ def build_reference(name: str, dim: int, standardizer: Standardizer | None = Non
         kwargs["standardizer"] = standardizer
     drift = REFERENCES.build(name, dim=int(dim), **kwargs)
     return drift.to(torch.float64)
+
+
+def check_reference_kwargs(name: str, dim: int, kwargs: dict[str, Any]) -> None:
+    """``InputError`` (``<key>: ...`` or the builder's message) unless ``kwargs`` build the reference ``name`` for
+    ``dim``-dimensional data with finite numbers only: what the CLI and the workflow check before any work."""
+    import math
+
+    def numbers(v: Any) -> list[float]:
+        if isinstance(v, dict):
+            return [x for u in v.values() for x in numbers(u)]
+        if isinstance(v, (list, tuple)):
+            return [x for u in v for x in numbers(u)]
+        return [float(v)] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
+
+    for key, value in kwargs.items():
+        if any(not math.isfinite(x) for x in numbers(value)):
+            raise InputError(f"{key}: must be finite, got {value!r}")
+    if kwargs:
+        try:
+            build_reference(name, dim, None, **dict(kwargs))
+        except (TypeError, ValueError) as e:        # an InputError names itself; a builder's own error does not
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"reference {name!r}: {e}") from None
 
 
 def is_parametric(drift: nn.Module) -> bool:

@@ -201,28 +201,16 @@ def _check_simulation(out: OutputSettings, t0: float, held: list[float], snapsho
 
 
 def _check_reference_kwargs(m: ModelSettings, dim: int) -> None:
-    """``model.reference_kwargs`` build the named reference for data of dimension ``dim`` (unknown or
-    ill-typed arguments and non-finite numbers are refused at validation, not after the output folder is made)."""
-    import math
-
-    from ...methods.mmsb.references import build_reference
-
-    def numbers(v: Any) -> list[float]:
-        if isinstance(v, dict):
-            return [x for u in v.values() for x in numbers(u)]
-        if isinstance(v, (list, tuple)):
-            return [x for u in v for x in numbers(u)]
-        return [float(v)] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
-
-    bad = [k for k, v in m.reference_kwargs.items() if any(not math.isfinite(x) for x in numbers(v))]
-    if bad:
-        raise ValueError(f"model.reference_kwargs.{bad[0]}: must be finite, got {m.reference_kwargs[bad[0]]!r}")
-    if not m.reference_kwargs:
-        return
+    """``model.reference_kwargs`` build the named reference for data of dimension ``dim``, with finite numbers
+    (refused at validation, not after the output folder is made)."""
+    from ...methods.mmsb.references import check_reference_kwargs
     try:
-        build_reference(m.reference, dim, None, **dict(m.reference_kwargs))
-    except (InputError, TypeError, ValueError) as e:
-        raise ValueError(f"model.reference_kwargs: {str(e).removeprefix('reference: ')}") from None
+        check_reference_kwargs(m.reference, dim, m.reference_kwargs)
+    except InputError as e:
+        msg = str(e).removeprefix("reference: ")
+        key = msg.split(":", 1)[0]
+        raise ValueError(f"model.reference_kwargs.{msg}" if key in m.reference_kwargs else
+                         f"model.reference_kwargs: {msg}") from None
 
 
 def _check_trained_on(fitted: Any, train: Any, weights: Path, path: Path) -> None:

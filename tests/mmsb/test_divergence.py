@@ -66,3 +66,14 @@ def test_predict_says_the_fitted_reference_diverged_and_what_to_change(times):
     for setting in ("--sigma", "--noise", "--rounds", "--paths"):
         assert setting in msg
     assert not msg.startswith("x0")
+
+
+def test_predict_refuses_a_time_that_needs_more_than_a_million_steps_before_simulating():
+    """A time in the wrong unit (1e9 instead of 1) used to run for hours in ``MMSB.predict``; only the workflow
+    checked it."""
+    model = MMSB(reference=Square(), sigma=1e-3, dim=1)
+    model.snapshots = _snaps(start=-1.0)
+    with pytest.raises(InputError, match=r"times: reaching t=1e\+09 .* steps"):
+        model.predict([1.0, 1e9], n=5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InputError, match="dt: "):
+        simulate(lambda x, t: x, make_noise("additive", 1e-3), torch.zeros(3, 1), 0.0, [1.0], dt=0.0)

@@ -24,6 +24,10 @@ from ...nn.mlp import TimeConditionedMLP
 __all__ = ["BridgeDrift", "SimulationDiverged", "fit_bridge_drift", "simulate"]
 
 
+#: most solver steps a simulation may take (a time typed in the wrong unit would otherwise run for hours)
+MAX_STEPS = 1_000_000
+
+
 class SimulationDiverged(InputError):
     """The simulated states of an SDE became non-finite (a drift or diffusion that blows up)."""
 
@@ -50,6 +54,12 @@ def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Ten
     Itô-Heun steps no longer than ``dt``. Returns a Trajectory with the times sorted ascending. ``grad``: keep
     the autograd graph (to differentiate the states with respect to the drift's parameters)."""
     t = torch.unique(check_times(times, t0))
+    if not (math.isfinite(dt) and dt > 0):
+        raise InputError(f"dt: the simulation step must be a positive number, got {dt!r}")
+    steps = (float(t[-1]) - float(t0)) / dt
+    if steps > MAX_STEPS:
+        raise InputError(f"times: reaching t={float(t[-1]):g} from t={float(t0):g} takes {steps:.3g} steps of {dt:g} "
+                         f"(more than {MAX_STEPS:,}); check the times' unit, or simulate with a longer step")
     solver = ItoHeun(lambda x, tt: diffusion(x))
     x, cur, out = x0, float(t0), []
     with torch.set_grad_enabled(grad):

@@ -16,6 +16,7 @@ import torch
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ...core.errors import InputError
+from ...methods.mmsb.predict import MAX_STEPS
 from ..context import RunContext
 from ..registry import register_task
 from ..schema import ModelPath, StrictModel
@@ -166,8 +167,8 @@ class MMSBTask(StrictModel):
         return self
 
 
-#: most solver steps a prediction may take (a time typed in the wrong unit would otherwise run for hours)
-MAX_PREDICT_STEPS = 1_000_000
+#: most solver steps a prediction may take (the simulator's own limit, checked here before the fit)
+MAX_PREDICT_STEPS = MAX_STEPS
 
 
 def _default_step() -> float:

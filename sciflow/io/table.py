@@ -84,8 +84,23 @@ def read_csv(path: Path, *, dtype: torch.dtype | None = None, top: Any = None) -
 
 def _float32_text(values: np.ndarray) -> bool:
     """Whether every value is what a float32 prints as with ``%.9g`` (the float32 writer's format): then float32
-    reads the file back exactly; any other number (more digits, or not a float32) needs float64."""
-    for v in np.unique(values):
-        if float(f"{np.float32(v):.9g}") != v:
-            return False
-    return True
+    reads the file back exactly; any other number (more digits, or not a float32) needs float64.
+
+    Vectorised: the nearest float32 of each value is rounded to nine significant digits with exact float64
+    arithmetic where that is exact (powers of ten up to 1e22, no near-tie); the few other values are formatted
+    one by one."""
+    u = np.unique(np.asarray(values, dtype=np.float64))
+    f = u.astype(np.float32).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = np.floor(np.log10(np.abs(f)))
+        k = 8 - e                                        # 9 significant digits: f * 10**k has 9 integer digits
+        fast = np.isfinite(k) & (k >= 0) & (k <= 22)
+        q = np.where(fast, 10.0 ** np.where(fast, k, 0), 1.0)
+        scaled = f * q
+        fast &= (np.abs(scaled) >= 1e8) & (np.abs(scaled) < 1e9)      # log10 floor was right
+        fast &= np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) > 1e-6  # not near a rounding tie
+        printed = np.rint(scaled) / q
+    zero = f == 0
+    if not np.all(printed[fast] == u[fast]) or not np.all(u[zero] == 0):
+        return False
+    return all(float(f"{np.float32(v):.9g}") == v for v in u[~fast & ~zero])

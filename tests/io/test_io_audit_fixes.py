@@ -218,3 +218,23 @@ def test_comments_that_are_not_strings_are_refused(tmp_path, comments):
     traj = Trajectory(torch.arange(2.0), torch.zeros(2, 1, 3), extras={"atomic_numbers": torch.tensor([1])})
     with pytest.raises(InputError, match=r"comments: expected one string for every frame or a list of 2 strings"):
         write_trajectory(tmp_path / "c.xyz", traj, comments=comments)
+
+
+def test_csv_float32_detection_agrees_with_formatting_each_value():
+    """The vectorised check (``_float32_text``) gives the same answer as printing every distinct value with
+    ``%.9g``, across float32's exponent range, ties, zeros, denormals and values with too many digits."""
+    from sciflow.io.table import _float32_text
+
+    def printed_one_by_one(values: np.ndarray) -> bool:
+        return all(float(f"{np.float32(v):.9g}") == v for v in np.unique(values))
+
+    rng = np.random.default_rng(1)
+    for trial in range(120):
+        f32 = (rng.standard_normal(40) * 10.0 ** rng.integers(-44, 38)).astype(np.float32)
+        text = np.array([float(f"{v:.9g}") for v in f32])
+        for values in (text, text * (1 + 1e-12), f32.astype(np.float64), np.round(text, 3),
+                       np.array([0.0, -0.0, 1e8, 123456789.0, 0.5, 2.5, 1e-45, 3.4028235e38])):
+            values = values[np.isfinite(values)]
+            assert _float32_text(values) == printed_one_by_one(values), (trial, values)
+    assert _float32_text(np.array([0.100000001, 1.0, 0.5]))           # float32 0.1 prints as 0.100000001
+    assert not _float32_text(np.array([0.1, 1.0]))                        # ... so "0.1" needs float64

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..errors import InputError, SciflowError, check_finite
 from ..trajectory import Trajectory
 
-__all__ = ["Field", "Solver", "check_grid", "time_like"]
+__all__ = ["Field", "FixedStepSolver", "Solver", "check_grid", "time_like"]
 
 #: A vector field: f(x (B, ...), t (B,), **cond) -> dx/dt (B, ...).
 Field = Callable[..., Tensor]
@@ -103,3 +103,30 @@ class Solver(ABC):
     def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
                    generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
         """Return the kept states and extra info."""
+
+
+class FixedStepSolver(Solver):
+    """Solvers that take ``substeps`` equal steps per interval of the grid; a subclass says how one step of
+    length ``h`` from ``(x, t)`` goes (``_advance``)."""
+
+    substeps: int = 1
+
+    @abstractmethod
+    def _advance(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
+                 generator: torch.Generator | None) -> Tensor:
+        """The state one step of length ``h`` after ``x`` at time ``t``."""
+
+    def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
+                   generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
+        x = x0
+        states = [x0] if keep == "all" else []
+        for i in range(grid.numel() - 1):
+            t0, t1 = grid[i].to(x.dtype), grid[i + 1].to(x.dtype)
+            h = (t1 - t0) / self.substeps
+            for s in range(self.substeps):
+                x = self._advance(field, x, t0 + s * h, h, cond, generator)
+            if keep == "all":
+                states.append(x)
+        if keep == "last":
+            states = [x]
+        return states, {"steps": (grid.numel() - 1) * self.substeps}

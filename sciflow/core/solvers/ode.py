@@ -7,12 +7,12 @@ import torch
 from torch import Tensor
 
 from ..errors import check_count
-from .base import Field, Keep, NonFinite, Solver
+from .base import Field, FixedStepSolver, NonFinite
 
 __all__ = ["RK4", "Euler", "ExplicitRK", "Heun", "Midpoint"]
 
 
-class ExplicitRK(Solver):
+class ExplicitRK(FixedStepSolver):
     """One explicit RK step per interval of the grid, times ``substeps`` equal sub-steps.
 
     Tableau: ``a`` (lower triangular stage weights), ``b`` (output weights), ``c`` (stage times).
@@ -42,20 +42,9 @@ class ExplicitRK(Solver):
                 out = out + (h * bi) * ki
         return out
 
-    def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
-                   generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
-        x = x0
-        states = [x0] if keep == "all" else []
-        for i in range(grid.numel() - 1):
-            t0, t1 = grid[i].to(x.dtype), grid[i + 1].to(x.dtype)
-            h = (t1 - t0) / self.substeps
-            for s in range(self.substeps):
-                x = self.step(field, x, t0 + s * h, h, cond)
-            if keep == "all":
-                states.append(x)
-        if keep == "last":
-            states = [x]
-        return states, {"steps": (grid.numel() - 1) * self.substeps}
+    def _advance(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
+                 generator: torch.Generator | None) -> Tensor:
+        return self.step(field, x, t, h, cond)
 
 
 class Euler(ExplicitRK):

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..errors import InputError, check_count, check_in_range
 from ..random import randn_like
-from .base import Field, Keep, Solver, time_like
+from .base import Field, FixedStepSolver, time_like
 
 __all__ = ["EulerMaruyama", "diffusion_like"]
 
@@ -34,7 +34,7 @@ def diffusion_like(g: Any, x: Tensor) -> Tensor | float:
                      f"expected the states' shape, one value per row ({x.shape[0]},) or a scalar")
 
 
-class EulerMaruyama(Solver):
+class EulerMaruyama(FixedStepSolver):
     """X_{n+1} = X_n + f dt + g sqrt(|dt|) xi, xi ~ N(0, I) drawn from the caller's generator.
 
     ``diffusion`` is a constant g or a callable g(x, t) returning x's shape (diagonal noise), a scalar, or one
@@ -56,22 +56,7 @@ class EulerMaruyama(Solver):
             return float(self.diffusion)
         return diffusion_like(self.diffusion(x, time_like(t, x)), x)
 
-    def _step(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
-              generator: torch.Generator | None) -> Tensor:
+    def _advance(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
+                 generator: torch.Generator | None) -> Tensor:
         drift = self._eval(field, x, t, cond)
         return x + h * drift + self._g(x, t) * h.abs().sqrt() * randn_like(x, generator=generator)
-
-    def _integrate(self, field: Field, x0: Tensor, grid: Tensor, cond: dict[str, Any],
-                   generator: torch.Generator | None, keep: Keep) -> tuple[list[Tensor], dict[str, Any]]:
-        x = x0
-        states = [x0] if keep == "all" else []
-        for i in range(grid.numel() - 1):
-            t0, t1 = grid[i].to(x.dtype), grid[i + 1].to(x.dtype)
-            h = (t1 - t0) / self.substeps
-            for s in range(self.substeps):
-                x = self._step(field, x, t0 + s * h, h, cond, generator)
-            if keep == "all":
-                states.append(x)
-        if keep == "last":
-            states = [x]
-        return states, {"steps": (grid.numel() - 1) * self.substeps}

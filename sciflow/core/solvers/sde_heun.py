@@ -27,8 +27,8 @@ class ItoHeun(EulerMaruyama):
 
     name = "ito_heun"
 
-    def _step(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
-              generator: torch.Generator | None) -> Tensor:
+    def _advance(self, field: Field, x: Tensor, t: Tensor, h: Tensor, cond: dict[str, Any],
+                 generator: torch.Generator | None) -> Tensor:
         f0 = self._eval(field, x, t, cond)
         noise = self._g(x, t) * h.abs().sqrt() * randn_like(x, generator=generator)
         f1 = self._eval(field, x + h * f0 + noise, t + h, cond)

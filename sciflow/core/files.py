@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["NpzReader", "atomic_path", "atomic_write_json", "atomic_write_text", "changed_keys", "check_writable",
-           "file_fingerprint", "keep_settings", "listed_files", "open_npz", "plain_json", "remove_stale_temporaries"]
+           "file_fingerprint", "keep_settings", "listed_files", "open_npz", "plain_json", "read_text_file",
+           "remove_stale_temporaries"]
 
 
 @contextmanager
@@ -265,6 +266,19 @@ def open_npz(path: str | os.PathLike, field: str, want: str) -> NpzReader:
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise InputError(f"{field}: {p} is a single array (.npy), not {want}")
     return NpzReader(z, p, field)
+
+
+def read_text_file(path: str | os.PathLike, field: str, kind: str) -> str:
+    """The UTF-8 text of the file ``path``, read for the setting ``field``; a missing file or one that is not
+    UTF-8 text (``kind`` says what text it should be) raises InputError naming the field and the file."""
+    from .errors import InputError
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{field}: no file at {p}")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{field} {p}: not a UTF-8 text file (byte {e.start}); {kind}") from None
 
 
 def listed_files(folder: str | os.PathLike, suffixes: tuple[str, ...], *, recursive: bool = False) -> list[Path]:

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from ..core.errors import InputError
+from ..core.files import read_text_file
 from ..domains.yaml_safe import safe_load_unique
 
 __all__ = ["SCHEMA_VERSION", "ExistingPath", "ModelPath", "StrictModel", "WorkflowHeader", "format_validation_error", "load_yaml",
@@ -231,12 +232,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML workflow; a missing file, malformed YAML or a key given twice in one mapping raises
     InputError naming the file and line."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"workflow: no file at {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"workflow {p}: not a UTF-8 text file (byte {e.start}); a workflow is YAML text") from None
+    text = read_text_file(p, "workflow", "a workflow is YAML text")
     try:
         data = safe_load_unique(text)
     except yaml.YAMLError as e:

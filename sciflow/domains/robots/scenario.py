@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ...core.errors import InputError
-from ...core.files import atomic_write_text, listed_files
+from ...core.files import atomic_write_text, listed_files, read_text_file
 from .car import Car, CarParams
 from .collision import CollisionChecker
 from .world import World
@@ -276,12 +276,7 @@ def _goal(g: Any, where: str) -> GoalRegion:
 def load_scenario(path: str | os.PathLike, *, resolution: float = 0.05) -> Scenario:
     """Read and validate a ``.yaml``/``.yml``/``.json`` scenario file."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"scenario: no file at {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"scenario {p}: not a UTF-8 text file (byte {e.start})") from None
+    text = read_text_file(p, "scenario", "a scenario is YAML or JSON text")
     if p.suffix.lower() == ".json":
         try:
             data = json.loads(text, object_pairs_hook=lambda pairs: _unique_pairs(pairs, p))

@@ -122,6 +122,12 @@ class Trajectory:
     def frames(self, index: int | slice | Sequence[int] | Tensor) -> Trajectory:
         """Keep the frames ``index`` (an int keeps one frame, as a length-1 trajectory)."""
         index = _one_as_slice(index, self.n_frames, "frames", "frame")
+        if not isinstance(index, slice) and self.n_frames > 1 and not bool((self.times == self.times[0]).all()):
+            kept = torch.arange(self.n_frames)[_cpu_index(index)]
+            if kept.unique().numel() != kept.numel():   # two frames at one time: no longer a trajectory in time
+                twice = sorted(set(kept[kept.bincount()[kept] > 1].tolist()))[:5]
+                raise InputError(f"frames: the index repeats frame(s) {twice} of a trajectory with times; each "
+                                 f"frame may be kept once")
         info = dict(self.info)
         notes = info.get("comments")
         if isinstance(notes, (list, tuple)) and len(notes) == self.n_frames:     # one comment per frame

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import InputError
 from .embeddings import RadialBasis
 from .graph import scatter_sum
 
@@ -109,7 +110,14 @@ class EGNN(nn.Module):
         deg = scatter_sum(torch.ones_like(dst), dst, n).clamp_min(1).to(pos.dtype)
         inv_degree = 1.0 / deg
         hh = self.embed(h)
+        if (node_vec is None) != (self.vec_in is None):  # one given without the other was silently ignored
+            raise InputError(f"node_vec: this EGNN was built with node_vectors={self.node_vectors}; "
+                             + ("pass node_vec of shape (N, node_vectors, 3)" if node_vec is None else
+                                "got node_vec, which it has no weights for"))
         if self.vec_in is not None and node_vec is not None:
+            if node_vec.shape != (n, self.node_vectors, 3):
+                raise InputError(f"node_vec: expected shape ({n}, {self.node_vectors}, 3), got "
+                                 f"{tuple(node_vec.shape)}")
             u = self.vec_in(node_vec.transpose(1, 2)).transpose(1, 2)           # (N, K, 3)
         else:
             u = pos.new_zeros(n, self.n_vectors, 3)

@@ -6,6 +6,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import InputError
+
 __all__ = ["GaussianFourierEmbedding", "RadialBasis", "SinusoidalEmbedding"]
 
 
@@ -35,6 +37,8 @@ class GaussianFourierEmbedding(nn.Module):
 
     def __init__(self, dim: int, scale: float = 16.0, seed: int = 0) -> None:
         super().__init__()
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 2 or dim % 2:
+            raise InputError(f"dim: expected an even number >= 2 (a sine and a cosine per frequency), got {dim!r}")
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("w", torch.randn(dim // 2, generator=g) * scale * 2 * math.pi)
 

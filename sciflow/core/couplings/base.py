@@ -47,6 +47,9 @@ def sample_plan(plan: Tensor, n: int, *, generator: torch.Generator | None = Non
     if not bool(p.sum() > 0):
         raise InputError("plan: has no positive mass")
     b1 = plan.shape[1]
+    if not replace and int(n) > int((p > 0).sum()):     # torch.multinomial no longer refuses it: it drew
+        raise InputError(f"n: cannot draw {n} distinct pairs from a plan with {int((p > 0).sum())} positive "
+                         f"entries")                      # pairs of zero mass
     if p.numel() <= _MULTINOMIAL_MAX:
         idx = multinomial(p.reshape(-1), n, replacement=replace, generator=generator)
         return idx // b1, idx % b1
@@ -54,8 +57,6 @@ def sample_plan(plan: Tensor, n: int, *, generator: torch.Generator | None = Non
         i = multinomial(p.sum(1), n, replacement=True, generator=generator)
         j = multinomial(p[i], 1, replacement=True, generator=generator)[:, 0]
         return i, j
-    if int(n) > int((p > 0).sum()):
-        raise InputError(f"n: cannot draw {n} distinct pairs from a plan with {int((p > 0).sum())} positive entries")
     u = rand(p.shape, generator=generator, device=p.device, dtype=torch.float64).clamp_min(1e-300)
     keys = torch.log(p.to(torch.float64)) - torch.log(-torch.log(u))
     idx = torch.topk(keys.reshape(-1), int(n)).indices
@@ -111,6 +112,9 @@ class PlanCoupling(Coupling):
         self.replace = replace
 
     def cost_matrix(self, x0: Tensor, x1: Tensor) -> Tensor:
+        for name, x in (("x0", x0), ("x1", x1)):
+            if x.dim() == 0 or x.shape[0] == 0:
+                raise InputError(f"{name}: an OT coupling needs at least one row, got shape {tuple(x.shape)}")
         m = self.cost(x0, x1)
         if m.shape != (x0.shape[0], x1.shape[0]):
             raise InputError(f"cost: expected a ({x0.shape[0]}, {x1.shape[0]}) matrix, got {tuple(m.shape)}")

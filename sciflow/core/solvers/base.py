@@ -65,6 +65,8 @@ class Solver(ABC):
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise InputError(f"field: returned {got} for states of shape {tuple(x.shape)}; a velocity field must "
                              f"return one value per state entry")
+        if out.dtype != x.dtype:            # the states would silently change dtype after the first step
+            raise InputError(f"field: returned {out.dtype} for states of {x.dtype}; return the states' dtype")
         return out
 
     def solve(self, field: Field, x0: Tensor, times: Tensor | list[float], *, cond: Mapping[str, Any] | None = None,

@@ -87,13 +87,15 @@ class TrainResult:
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
-    """Move tensors inside dicts, lists, tuples and objects with ``.to`` to ``device``."""
+    """Move tensors inside dicts, lists, tuples (named ones too) and objects with ``.to`` to ``device``."""
     if torch.is_tensor(batch):
         return batch if batch.device == device else batch.to(device)
     if hasattr(batch, "to") and not isinstance(batch, (str, bytes, nn.Module)):
         return batch.to(device)
     if isinstance(batch, Mapping):
         return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):     # a NamedTuple takes its fields as arguments
+        return type(batch)(*(move_to(v, device) for v in batch))
     if isinstance(batch, (list, tuple)):
         return type(batch)(move_to(v, device) for v in batch)
     return batch

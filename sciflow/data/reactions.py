@@ -3,8 +3,10 @@
 Layout (one file, ragged by ``offsets``; Å; the same atom order in all geometries of a reaction):
 ``rxn_id (R,) str``, ``n_atoms (R,) int``, ``offsets (R + 1,) int`` (reaction i = rows offsets[i]:offsets[i+1]),
 ``atomic_numbers (N,) int``, ``pos_reactant``, ``pos_ts``, ``pos_product`` ``(N, 3) float32``, and optional extra
-per-atom geometries such as ``pos_ts_g2c_model`` (model predictions shipped with the Grambow set) or per-reaction
-arrays (``energy_*`` of shape (R,)). Reading needs numpy only (no RDKit), so GPU machines can train and evaluate.
+per-atom geometries such as ``pos_ts_g2c_model`` (model predictions shipped with the Grambow set; every extra named
+``pos_*`` is checked like the core geometries: shape (N, 3), finite) or per-reaction arrays (``energy_*`` of shape
+(R,)). Atomic numbers must lie in sciflow's element table (1..53, H..I), which the TS-GEN element embedding shares.
+Reading needs numpy only (no RDKit), so GPU machines can train and evaluate.
 
 Real data: the 700 Grambow isomerizations (Grambow, Pattanaik & Green, *Sci. Data* 7, 137 (2020); split of
 Pattanaik, Ingraham, Grambow & Green, *PCCP* 2020), see ``datasets/reactions/CARD.md``.
@@ -71,10 +73,14 @@ class ReactionSet:
             raise InputError(f"atomic_numbers: expected shape ({n},) from offsets, "
                              f"got {np.shape(self.atomic_numbers)}")
         self.atomic_numbers = _whole_numbers("atomic_numbers", self.atomic_numbers, self)
-        bad = np.flatnonzero((self.atomic_numbers < 1) | (self.atomic_numbers > 118))
+        # the element table (symbols, masses, radii) and the TS-GEN element embedding stop at len(SYMBOLS) - 1;
+        # a heavier element would pass here and fail later (writing a formula, embedding an atom)
+        from ..domains.molecules.elements import SYMBOLS
+        z_max = len(SYMBOLS) - 1
+        bad = np.flatnonzero((self.atomic_numbers < 1) | (self.atomic_numbers > z_max))
         if bad.size:
-            raise InputError(f"atomic_numbers: {int(self.atomic_numbers[bad[0]])} is no element (1..118), in "
-                             f"{self._where(bad[0])}")
+            raise InputError(f"atomic_numbers: {int(self.atomic_numbers[bad[0]])} is no element sciflow supports "
+                             f"(1..{z_max}, H..{SYMBOLS[z_max]}), in {self._where(bad[0])}")
         for name in ("pos_reactant", "pos_product", "pos_ts"):
             v = getattr(self, name)
             if v is None:
@@ -90,11 +96,19 @@ class ReactionSet:
                 raise InputError(f"{name}: non-finite coordinate in {self._where(row)}")
             setattr(self, name, v)
         n_r = len(self.offsets) - 1
+        self.extra = {k: np.asarray(v) for k, v in self.extra.items()}      # a list would break subset
         for k, v in self.extra.items():      # per reaction or per atom: anything else would be lost by subset
             shape = np.shape(v)
             if not shape or shape[0] not in (n_r, n):
                 raise InputError(f"{k}: an extra array needs one entry per reaction ({n_r}) or per atom ({n}), "
                                  f"got shape {shape}")
+            if k.startswith("pos_"):         # an extra geometry (pos_ts_g2c_model): a guess or a reference, used
+                if v.dtype.kind not in "iuf" or v.shape != (n, 3):     # as coordinates, so checked as such
+                    raise InputError(f"{k}: an extra geometry needs real coordinates of shape ({n}, 3), got "
+                                     f"{v.dtype} values of shape {v.shape}")
+                if not np.isfinite(v).all():
+                    row = int(np.argwhere(~np.isfinite(v))[0, 0])
+                    raise InputError(f"{k}: non-finite coordinate in {self._where(row)}")
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -221,7 +235,8 @@ def save_triplets(path: str | os.PathLike, data: ReactionSet) -> Path:
 
 def read_reaction_sdfs(folder: str | os.PathLike) -> ReactionSet:
     """Read ``reactants.sdf``, ``ts.sdf``, ``products.sdf`` (+ ``g2c_model_predicted_ts.sdf`` if present) with
-    RDKit (records in the same order and atom order); ids from ``index.csv`` when present."""
+    RDKit (records in the same order and atom order); ids from ``index.csv`` when present (column ``rxn_id``,
+    one row per record, placed by its ``idx`` column when there is one; see ``_index_ids``)."""
     from ..domains.molecules.io import read_sdf
 
     folder = Path(folder)
@@ -250,11 +265,64 @@ def read_reaction_sdfs(folder: str | os.PathLike) -> ReactionSet:
         extra["pos_ts_g2c_model"] = np.concatenate([x for _, x in preds]).astype(np.float32)
     ids = np.array([f"rxn{i}" for i in range(n)])
     if (folder / "index.csv").is_file():
-        import csv
-        with open(folder / "index.csv") as f:
-            ids = np.array([row["rxn_id"] for row in csv.DictReader(f)])
-    return ReactionSet(ids, np.concatenate([[0], np.cumsum(counts)]), np.concatenate(z), np.concatenate(pr),
-                       np.concatenate(pp), np.concatenate(pt), extra)
+        ids = np.array(_index_ids(folder / "index.csv", counts))
+    try:
+        return ReactionSet(ids, np.concatenate([[0], np.cumsum(counts)]), np.concatenate(z), np.concatenate(pr),
+                           np.concatenate(pp), np.concatenate(pt), extra)
+    except InputError as e:
+        raise InputError(f"{e} (in {folder})") from None
+
+
+def _index_ids(path: Path, counts: Sequence[int]) -> list[str]:
+    """Reaction ids from ``index.csv``: column ``rxn_id``, one row per SDF record; an ``idx`` column gives each
+    row's record (0-based; rows may come in any order), else rows follow the records. An ``n_atoms`` column must
+    agree with the records."""
+    import csv
+
+    n = len(counts)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = list(reader.fieldnames or [])
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"index.csv: {path} could not be read ({type(e).__name__}: {e})") from None
+    if "rxn_id" not in columns:
+        raise InputError(f"index.csv: {path} has no 'rxn_id' column (columns: {columns or 'none'})")
+    if len(rows) != n:
+        raise InputError(f"index.csv: {path} lists {len(rows)} reaction(s), the SDF files hold {n} records")
+
+    def cell(line: int, row: dict[str, Any], column: str) -> str:
+        v = row.get(column)
+        if v is None or not str(v).strip():
+            raise InputError(f"index.csv: {path} line {line}: column {column!r} is empty")
+        return str(v).strip()
+
+    def whole(line: int, row: dict[str, Any], column: str) -> int:
+        v = cell(line, row, column)
+        try:
+            return int(v)
+        except ValueError:
+            raise InputError(f"index.csv: {path} line {line}: column {column!r} expected a whole number, "
+                             f"got {v!r}") from None
+
+    order = [whole(k + 2, row, "idx") for k, row in enumerate(rows)] if "idx" in columns else list(range(n))
+    for k, i in enumerate(order):
+        if not 0 <= i < n:
+            raise InputError(f"index.csv: {path} line {k + 2}: column 'idx' is {i}, expected a record index in "
+                             f"0..{n - 1}")
+    seen: dict[int, int] = {}
+    for k, i in enumerate(order):
+        if i in seen:
+            raise InputError(f"index.csv: {path} lines {seen[i] + 2} and {k + 2}: column 'idx' repeats {i}")
+        seen[i] = k
+    ids = [""] * n
+    for k, (i, row) in enumerate(zip(order, rows)):
+        ids[i] = cell(k + 2, row, "rxn_id")
+        if "n_atoms" in columns and whole(k + 2, row, "n_atoms") != counts[i]:
+            raise InputError(f"index.csv: {path} line {k + 2}: column 'n_atoms' is {row['n_atoms'].strip()} for "
+                             f"{ids[i]!r} (idx {i}), but SDF record {i} has {counts[i]} atoms")
+    return ids
 
 
 def split_indices(n: int, sizes: Sequence[int], seed: int) -> list[np.ndarray]:

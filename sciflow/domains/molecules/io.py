@@ -257,7 +257,7 @@ def _from_rdkit(mol: Any, field: str, *, from_file: bool = False) -> Molecule:
 
 def read_xyz(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:
     """All frames of an (extended) XYZ file as (atomic numbers, positions) (ase); periodic frames are made whole
-    across the cell boundary."""
+    across the cell boundary. A file with no frame (empty) raises ``InputError`` naming it."""
     return [(m.numbers, m.positions) for m in _xyz_molecules(path)]
 
 
@@ -275,11 +275,14 @@ def _xyz_molecules(path: str | os.PathLike) -> list[Molecule]:
         raise InputError(f"xyz: {p}: unknown element symbol {sym!r}{hint}") from None
     except Exception as e:  # noqa: BLE001 - ase raises many types for malformed files
         raise InputError(f"xyz: {p} could not be parsed: {e}") from None
+    if not frames:          # ase reads an empty (or blank) file as no frames; every caller needs a structure
+        raise InputError(f"xyz: {p} holds no structure (the file is empty)")
     return [_from_ase(a, f"{p.name}[{i}]") for i, a in enumerate(frames)]
 
 
 def read_molecules(path: str | os.PathLike) -> list[Molecule]:
-    """Every structure in an XYZ/extXYZ/SDF/MOL file, in file order."""
+    """Every structure in an XYZ/extXYZ/SDF/MOL file, in file order (at least one: a file without any raises
+    ``InputError`` naming it)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in _FILE_SUFFIXES:

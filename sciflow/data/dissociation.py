@@ -7,7 +7,9 @@ per trajectory). HDF5 layout written and read here (several trajectories per fil
     /                      attrs: format = "sciflow.dissociation/1"
     /h5md                  attrs: version = [1, 1]; author, creator (H5MD-like marker)
     /trajectories/<name>/  attrs: complex, frame_spacing_ps, plus generator settings (JSON in "info")
-        topology/element, atom_name, res_name (n,) str; res_id (n,) int64; is_ligand (n,) bool
+        topology/element, atom_name, res_name (n,) str; res_id (n,) int64; is_ligand (n,) bool;
+                 chain (n,) str (optional); res_index (n,) int64 (optional: tells apart residues that share chain,
+                 number and name, e.g. insertion codes; files without it read as res_index -1)
         particles/all/position/value (T, n, 3) float32, attr unit = "angstrom"
         particles/all/position/time  (T,) float64, attr unit = "ps"
         observables/potential_energy/value (T,) float64 kcal/mol (optional)
@@ -90,6 +92,10 @@ class DissociationTrajectory:
             self.energy = np.asarray(self.energy, dtype=np.float64)
             if self.energy.shape != self.times.shape:
                 raise InputError(f"energy: expected shape {self.times.shape}, got {self.energy.shape}")
+            if not np.isfinite(self.energy).all():
+                bad = int(np.flatnonzero(~np.isfinite(self.energy))[0])
+                raise InputError(f"energy: trajectory {self.name!r} has non-finite potential energies (first at "
+                                 f"frame {bad}: {self.energy[bad]})")
 
     def _check_receptor(self) -> None:
         if self.receptor_heavy is None:
@@ -161,7 +167,7 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
             g = root.create_group(t.name)
             g.attrs["complex"] = t.topology.name
             g.attrs["frame_spacing_ps"] = t.frame_spacing
-            g.attrs["info"] = json.dumps(t.info, default=str)
+            g.attrs["info"] = json.dumps(_plain(t.info), default=str)
             top = g.create_group("topology")
             for key, arr in (("element", t.topology.elements), ("atom_name", t.topology.atom_names),
                              ("res_name", t.topology.res_names)):
@@ -169,6 +175,7 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
             top.create_dataset("res_id", data=t.topology.res_ids)
             top.create_dataset("is_ligand", data=t.topology.is_ligand)
             top.create_dataset("chain", data=np.asarray(t.topology.chains).astype("S"))
+            top.create_dataset("res_index", data=np.asarray(t.topology.res_index, dtype=np.int64))
             pos = g.create_group("particles/all/position")
             v = pos.create_dataset("value", data=t.positions, compression="gzip", compression_opts=4,
                                    shuffle=True)
@@ -188,52 +195,74 @@ def write_h5(path: str | os.PathLike, trajectories: Iterable[DissociationTraject
     return Path(path)
 
 
+def _plain(obj: Any) -> Any:
+    """``obj`` (the ``info`` dict) with numpy / torch scalars and arrays as plain Python numbers and lists and
+    tuples as lists, so that ``json`` writes them as numbers and they read back equal (NaN stays NaN)."""
+    if isinstance(obj, dict):
+        return {_plain(k) if isinstance(k, np.generic) else k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    tolist = getattr(obj, "tolist", None)           # numpy / torch scalars and arrays
+    return _plain(tolist()) if callable(tolist) else obj
+
+
 def _decode(arr: Any) -> np.ndarray:
     a = np.asarray(arr)
     return a.astype(str) if a.dtype.kind in "SO" else a
 
 
-def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) -> list[DissociationTrajectory]:
-    """Read every trajectory of an HDF5 file (optionally only those of the named complexes)."""
+def _complex_names(complexes: str | Sequence[str] | None) -> set[str] | None:
+    """The complex names to keep: one name (a str) or several; matched exactly."""
+    if complexes is None:
+        return None
+    names = [complexes] if isinstance(complexes, str) else list(complexes)
+    bad = [c for c in names if not isinstance(c, str)]
+    if bad:
+        raise InputError(f"complexes: expected complex names (str), got {bad[:3]!r}")
+    return set(names)
+
+
+def read_h5(path: str | os.PathLike, *, complexes: str | Sequence[str] | None = None) -> \
+        list[DissociationTrajectory]:
+    """Read every trajectory of an HDF5 file (optionally only those of the named complexes: one name or several,
+    matched exactly). A missing or malformed dataset or attribute is an ``InputError`` naming the file, the
+    trajectory and the dataset."""
     import h5py
 
     p = Path(path)
+    wanted = _complex_names(complexes)
     if not p.is_file():
         raise InputError(f"data: no file at {p}")
     out, missing = [], []
     try:
         f = h5py.File(p, "r")
     except OSError as e:
-        raise InputError(f"data: {p} is not an HDF5 file (expected a {FORMAT} .h5 file; h5py: {e})") from None
+        raise InputError(f"data: {p} is not an HDF5 file, or a damaged or truncated one (expected a {FORMAT} .h5 "
+                         f"file; h5py: {e})") from None
     with f:
-        if f.attrs.get("format") != FORMAT or "trajectories" not in f:
-            raise InputError(f"data: {p} is not a {FORMAT} file (format attribute {f.attrs.get('format')!r})")
-        for name, g in f["trajectories"].items():
-            cname = str(g.attrs.get("complex", "complex"))
-            if complexes is not None and cname not in complexes:
-                continue
-            top = g["topology"]
-            topo = ComplexTopology(_decode(top["element"][()]), _decode(top["atom_name"][()]),
-                                   _decode(top["res_name"][()]), top["res_id"][()], top["is_ligand"][()], cname,
-                                   _decode(top["chain"][()]) if "chain" in top else None)
-            pos = g["particles/all/position"]
+        try:
+            fmt = f.attrs.get("format")
+            groups = list(f["trajectories"].items()) if "trajectories" in f else None
+        except (OSError, KeyError, RuntimeError) as e:
+            raise InputError(f"data: {p} could not be read (a damaged or truncated file? h5py: {e})") from None
+        if fmt != FORMAT or groups is None:
+            raise InputError(f"data: {p} is not a {FORMAT} file (format attribute {fmt!r})")
+        for name, g in groups:
             where = f"data {p} trajectory {name!r}"
-            xyz = pos["value"][()] * _unit_factor(pos["value"].attrs.get("unit"), _LENGTH, f"{where}: position unit")
-            times = pos["time"][()] * _unit_factor(pos["time"].attrs.get("unit"), _TIME, f"{where}: time unit")
-            energy = None
-            if "observables/potential_energy" in g:
-                e = g["observables/potential_energy/value"]
-                energy = e[()] * _unit_factor(e.attrs.get("unit"), _ENERGY, f"{where}: energy unit")
-            info = json.loads(g.attrs.get("info", "{}"))
-            rec = rec_el = None
-            if "receptor/position" in g:
-                r = g["receptor/position"]
-                rec = r[()] * _unit_factor(r.attrs.get("unit"), _LENGTH, f"{where}: receptor position unit")
-                rec_el = _decode(g["receptor/element"][()]) if "receptor/element" in g else None
-                _check_receptor_frame(topo, xyz[0], rec, where)
-            elif not _whole_receptor(info):
-                missing.append(name)
-            out.append(DissociationTrajectory(name, topo, xyz, times, energy, info, rec, rec_el))
+            try:
+                got = _read_group(g, name, wanted, where, h5py)
+            except InputError as e:
+                msg = str(e)
+                raise InputError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+            except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:
+                raise InputError(f"{where}: could not be read (a damaged or truncated file? {type(e).__name__}: "
+                                 f"{e})") from None
+            if got is not None:
+                out.append(got[0])
+                if got[1]:
+                    missing.append(name)
     if missing and str(p.resolve()) not in _WARNED_NO_RECEPTOR:
         _WARNED_NO_RECEPTOR.add(str(p.resolve()))
         warnings.warn(f"data: {p}: {len(missing)} trajector{'y stores' if len(missing) == 1 else 'ies store'} no "
@@ -243,6 +272,86 @@ def read_h5(path: str | os.PathLike, *, complexes: Sequence[str] | None = None) 
                       "stores them (e.g. read_mdtraj(...) + write_h5 for PDB + DCD/XTC; the optional 'receptor' "
                       "field in docs/unbinding.md, File formats)", UserWarning, stacklevel=2)
     return out
+
+
+_KIND_NAMES = {"iu": "integers", "biu": "booleans", "fiu": "numbers", "SOU": "strings"}
+
+
+def _read_group(g: Any, name: str, wanted: set[str] | None, where: str, h5py: Any) -> \
+        tuple[DissociationTrajectory, bool] | None:
+    """One trajectory group (None when its complex is not wanted) and whether it lacks the receptor field."""
+    if not isinstance(g, h5py.Group):
+        raise InputError(f"{where}: trajectories/{name} is not a group (expected one group per trajectory)")
+    cname = g.attrs.get("complex", "complex")
+    cname = cname.decode() if isinstance(cname, bytes) else str(cname)
+    if wanted is not None and cname not in wanted:
+        return None
+
+    def dataset(key: str, ndim: int, shape: tuple[int | None, ...] | None = None, kinds: str | None = None,
+                what: str = "") -> np.ndarray:
+        obj = g.get(key)
+        if obj is None:
+            parts = key.split("/")
+            gone = next(("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) not in g), None)
+            raise InputError(f"{where}: group {gone} is missing (no dataset {key})" if gone else
+                             f"{where}: dataset {key} is missing")
+        if not isinstance(obj, h5py.Dataset):
+            raise InputError(f"{where}: {key} is not a dataset")
+        a = np.asarray(obj[()])
+        want = shape or (None,) * ndim
+        if a.ndim != ndim or any(s is not None and s != d for s, d in zip(want, a.shape)):
+            text = "(" + ", ".join("*" if s is None else str(s) for s in want) + ("," if ndim == 1 else "") + ")"
+            raise InputError(f"{where}: dataset {key} has shape {a.shape}, expected {text}{what}")
+        if kinds is not None and a.dtype.kind not in kinds:
+            raise InputError(f"{where}: dataset {key} has dtype {a.dtype}, expected {_KIND_NAMES[kinds]}")
+        return a
+
+    elements = _decode(dataset("topology/element", 1, kinds="SOU"))
+    n = len(elements)
+    per_atom = " (one entry per atom of topology/element)"
+    cols = {key: dataset(f"topology/{key}", 1, (n,), kinds, per_atom) for key, kinds in (
+        ("atom_name", "SOU"), ("res_name", "SOU"), ("res_id", "iu"), ("is_ligand", "biu"))}
+    flags = cols["is_ligand"]
+    if flags.dtype.kind != "b" and not np.isin(flags, (0, 1)).all():
+        raise InputError(f"{where}: dataset topology/is_ligand holds {sorted(set(flags.tolist()) - {0, 1})[:3]}; "
+                         "expected booleans (0 or 1)")
+    chain = _decode(dataset("topology/chain", 1, (n,), "SOU", per_atom)) if "topology/chain" in g else None
+    res_index = dataset("topology/res_index", 1, (n,), "iu", per_atom) if "topology/res_index" in g else None
+    topo = ComplexTopology(elements, _decode(cols["atom_name"]), _decode(cols["res_name"]), cols["res_id"],
+                           flags.astype(bool), cname, chain, res_index)
+    xyz_key, time_key = "particles/all/position/value", "particles/all/position/time"
+    xyz = dataset(xyz_key, 3, (None, n, 3), "fiu", f" (frames x the {n} atoms of topology/element x 3)")
+    times = dataset(time_key, 1, (len(xyz),), "fiu", f" (one time per frame of {xyz_key})")
+    xyz = xyz * _unit_factor(g[xyz_key].attrs.get("unit"), _LENGTH, f"{where}: position unit of {xyz_key}")
+    times = times * _unit_factor(g[time_key].attrs.get("unit"), _TIME, f"{where}: time unit of {time_key}")
+    if not np.isfinite(xyz).all():
+        raise InputError(f"{where}: dataset {xyz_key} holds non-finite coordinates")
+    energy = None
+    if "observables/potential_energy" in g:
+        e_key = "observables/potential_energy/value"
+        energy = dataset(e_key, 1, (len(xyz),), "fiu", f" (one energy per frame of {xyz_key})")
+        energy = energy * _unit_factor(g[e_key].attrs.get("unit"), _ENERGY, f"{where}: energy unit of {e_key}")
+        if not np.isfinite(energy).all():
+            bad = int(np.flatnonzero(~np.isfinite(energy))[0])
+            raise InputError(f"{where}: dataset {e_key} holds non-finite energies (first at frame {bad}: "
+                             f"{energy[bad]})")
+    raw = g.attrs.get("info", "{}")
+    try:
+        info = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
+        raise InputError(f"{where}: attribute info is not valid JSON ({e})") from None
+    if not isinstance(info, dict):
+        raise InputError(f"{where}: attribute info must be a JSON object, got {type(info).__name__}")
+    rec = rec_el = None
+    if "receptor/position" in g:
+        r_key = "receptor/position"
+        rec = dataset(r_key, 2, (None, 3), "fiu", " (the receptor heavy atoms x 3)")
+        rec = rec * _unit_factor(g[r_key].attrs.get("unit"), _LENGTH, f"{where}: receptor position unit of {r_key}")
+        if "receptor/element" in g:
+            rec_el = _decode(dataset("receptor/element", 1, (len(rec),), "SOU", f" (one per atom of {r_key})"))
+        _check_receptor_frame(topo, xyz[0], rec, where)
+    no_receptor = rec is None and not _whole_receptor(info)
+    return DissociationTrajectory(name, topo, xyz, times, energy, info, rec, rec_el), no_receptor
 
 
 #: files already warned about (once per file and process) for storing no receptor heavy atoms
@@ -513,20 +622,54 @@ def to_mdtraj(topology: ComplexTopology, positions: np.ndarray, times: np.ndarra
 def write_mdtraj(traj: DissociationTrajectory, pdb: str | os.PathLike, frames: str | os.PathLike | None = None) -> \
         tuple[Path, Path | None]:
     """Write the first frame as PDB and all frames as DCD/XTC (by suffix), or all frames as a multi-model PDB
-    when ``frames`` is None. Atoms are reordered receptor first, ligand second (the PDB shows the order)."""
+    when ``frames`` is None. Atoms are reordered receptor first, ligand second (the PDB shows the order).
+
+    Residues that follow one another with the same chain, number and name (insertion codes, e.g. GLY 51 and
+    GLY 51A, which mdtraj does not keep) get insertion codes A, B, ... in the PDB, so a reader keeps them apart."""
     mt, _ = to_mdtraj(traj.topology, traj.positions, traj.times)
     if frames is None:
         with atomic_path(pdb) as tmp:
             mt.save_pdb(str(tmp))
+            _mark_insertion_codes(tmp, mt.topology)
         return Path(pdb), None
     suffix = Path(frames).suffix.lower()
     if suffix not in (".dcd", ".xtc"):
         raise InputError(f"frames: expected a .dcd or .xtc path, got {frames}")
     with atomic_path(pdb) as tmp:
         mt[0].save_pdb(str(tmp))
+        _mark_insertion_codes(tmp, mt.topology)
     with atomic_path(frames) as tmp:
         (mt.save_dcd if suffix == ".dcd" else mt.save_xtc)(str(tmp))
     return Path(pdb), Path(frames)
+
+
+_ICODES = " ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _mark_insertion_codes(pdb: Path, top: Any) -> None:
+    """Give a residue written right after one with the same chain, number and name (columns 18-26, as mdtraj
+    wrote them) the next insertion code (column 27): mdtraj's PDB writer has none, and a PDB reader merges such
+    residues into one."""
+    res_of = [a.residue.index for a in top.atoms]
+    lines = Path(pdb).read_text().splitlines(keepends=True)
+    k, prev_res, prev_key, code, changed = 0, None, None, " ", False
+    for j, line in enumerate(lines):
+        if line.startswith(("MODEL", "TER", "ENDMDL")):          # a new model or chain: residues start afresh
+            if line.startswith("MODEL"):
+                k = 0
+            prev_res = prev_key = None
+            continue
+        if not line.startswith(("ATOM  ", "HETATM")) or len(line) < 27:
+            continue
+        r, key = res_of[k % len(res_of)], line[17:26]
+        k += 1
+        if r != prev_res:
+            code = _ICODES[(_ICODES.index(code) + 1) % len(_ICODES)] if key == prev_key else " "
+            prev_res, prev_key = r, key
+        if code != " ":
+            lines[j], changed = line[:26] + code + line[27:], True
+    if changed:
+        Path(pdb).write_text("".join(lines))
 
 
 def load_complex(path: str | os.PathLike, *, ligand: str = "resname LIG", pocket_cutoff: float = 10.0) -> Complex:

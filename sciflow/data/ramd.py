@@ -10,8 +10,11 @@ including the shipped data set, tested the ligand's lab-frame COM move, which fo
 of the separation change.) A replica stops once the ligand COM is ``exit_distance`` Å from the
 pocket centroid, or at ``max_time_ps`` (then it is recorded as not exited and not used for training).
 
-Every replica writes its own HDF5 file atomically (``sciflow.data.dissociation`` layout); a finished replica is
-never run again, so an interrupted run resumes. OpenMM is imported inside the functions.
+Every replica writes its own HDF5 file atomically (``sciflow.data.dissociation`` layout), then its statistics
+record ``r<index>.json`` (which marks it done); a finished replica is never run again, so an interrupted run
+resumes. A record that cannot be read (damaged JSON, missing fields) or whose HDF5 file is gone marks no finished
+replica: a resumed run warns and redoes it, replacing both files atomically, while ``summarize`` and
+``load_events`` refuse it with an ``InputError`` naming the file. OpenMM is imported inside the functions.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -381,7 +385,7 @@ def generate_replicas(source: ComplexSource, settings: RAMDSettings, replicas: S
     bar = progress(total=len(idx), desc=f"RAMD {source.name}", enabled=show_progress, unit="replica")
     for i in idx:
         stem = folder / f"r{i:05d}"
-        if resume and stem.with_suffix(".json").is_file():
+        if resume and _replica_done(stem):
             bar.update(1)
             continue
         if sim is None:
@@ -398,7 +402,7 @@ def generate_replicas(source: ComplexSource, settings: RAMDSettings, replicas: S
 
 def summarize(folder: str | os.PathLike) -> dict[str, Any]:
     """Totals of the replicas in a folder: counts, simulated time, wall time and cost per dissociation event."""
-    stats = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("r*.json"))]
+    stats = [_read_record(p) for p in sorted(Path(folder).glob("r*.json"))]
     if not stats:
         return {"replicas": 0}
     ex = [s for s in stats if s["exited"]]
@@ -416,6 +420,52 @@ def load_events(folder: str | os.PathLike) -> list[DissociationTrajectory]:
     out = []
     for p in sorted(Path(folder).rglob("r*.h5")):
         st = p.with_suffix(".json")
-        if st.is_file() and json.loads(st.read_text())["exited"]:
+        if st.is_file() and _read_record(st)["exited"]:
             out.extend(read_h5(p))
     return out
+
+
+def _load_record(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A replica's statistics record (``r<index>.json``), or None and what is wrong with it."""
+    try:
+        rec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return None, f"is damaged (not JSON: {e})"
+    if not isinstance(rec, dict):
+        return None, f"holds a {type(rec).__name__}, not a JSON object"
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    bad = [k for k, ok in (("exited", isinstance(rec.get("exited"), bool)),
+                           ("simulated_ps", number(rec.get("simulated_ps"))),
+                           ("wall_seconds", number(rec.get("wall_seconds"))),
+                           ("exit_time_ps", not rec.get("exited") or number(rec.get("exit_time_ps")))) if not ok]
+    if bad:
+        return None, (f"is damaged: field {bad[0]} is missing or not "
+                      f"{'true/false' if bad[0] == 'exited' else 'a number'} (got {rec.get(bad[0])!r})")
+    return rec, ""
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A replica's statistics record; one that cannot be read is an ``InputError`` naming the file."""
+    rec, why = _load_record(path)
+    if rec is None:
+        raise InputError(f"replica record: {path} {why}; run generate_replicas on its folder again to redo that "
+                         "replica (a resumed run replaces it), or delete the file")
+    return rec
+
+
+def _replica_done(stem: Path) -> bool:
+    """Whether replica ``stem`` (``.../r<index>``) finished: a readable record and its HDF5 file exist. A damaged
+    record (a crash or full disk outside sciflow's atomic writes, an edit) or a lost HDF5 file is warned about and
+    the replica redone."""
+    record, h5 = stem.with_suffix(".json"), stem.with_suffix(".h5")
+    if not record.is_file():
+        return False
+    rec, why = _load_record(record)
+    if rec is None or not h5.is_file():
+        why = why if rec is None else f"has no trajectory file {h5.name}"
+        warnings.warn(f"replica record: {record} {why}; redoing the replica", UserWarning, stacklevel=3)
+        return False
+    return True

@@ -36,7 +36,15 @@ from ..core.errors import InputError
 from ..core.files import atomic_path, changed_keys, keep_settings, open_npz, plain_json
 from ..core.random import make_generator, rand, randint, randn
 from ..core.training import progress
-from ..domains.robots import LocalObservation, Scenario, shortcut_polyline, track_path, wrap_angle
+from ..domains.robots import (
+    CONTROL_DIM,
+    STATE_DIM,
+    LocalObservation,
+    Scenario,
+    shortcut_polyline,
+    track_path,
+    wrap_angle,
+)
 
 __all__ = ["DEMO_FORMAT", "PlanFn", "demonstrate", "generate_demos", "load_demos", "merge_parts", "recovery_rollouts"]
 
@@ -260,7 +268,7 @@ def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: 
             items.append({"states": d["states"][a:b], "controls": d["controls"][a:b],
                           "crops": np.packbits(d["crops"][a:b].reshape(b - a, -1), axis=1),
                           "goal": d["goals"][i], "seed": d["seeds"][i], "duration": d["durations"][i],
-                          "recovery": d["recovery"][i] if "recovery" in d else 0})
+                          "recovery": d["recovery"][i]})
     if limit is not None:
         items = items[:limit]
     meta = {k: v for k, v in meta.items() if k not in ("stats", "seeds")}
@@ -269,12 +277,73 @@ def merge_parts(folder: str | os.PathLike, target: str | os.PathLike, *, limit: 
     return Path(target)
 
 
-#: the arrays of a demos file
-DEMO_KEYS = ("meta", "offsets", "states", "controls", "crops", "goals")
+#: the arrays of a demos file (``recovery``, absent from files made before recovery demonstrations, reads as 0)
+DEMO_KEYS = ("meta", "offsets", "states", "controls", "crops", "goals", "seeds", "durations")
+
+
+def _bad(p: Path, key: str, why: str) -> InputError:
+    return InputError(f"demos: {p} array '{key}' {why}; make the file again with `sciflow ditree demos`")
+
+
+def _check_offsets(p: Path, offsets: np.ndarray, states: np.ndarray) -> None:
+    """offsets: 1-D integers from 0, non-decreasing, ending at the state count; states (N, STATE_DIM), finite."""
+    if states.ndim != 2 or states.shape[1] != STATE_DIM or states.dtype.kind not in "fiu":
+        raise _bad(p, "states", f"has shape {states.shape} ({states.dtype}), expected (N, {STATE_DIM}) numbers")
+    n = states.shape[0]
+    if offsets.ndim != 1 or offsets.size < 1 or offsets.dtype.kind not in "iu":
+        raise _bad(p, "offsets", f"has shape {offsets.shape} ({offsets.dtype}), expected a 1-D integer array "
+                                 "(0, then the end of each demonstration)")
+    if int(offsets[0]) != 0 or int(offsets[-1]) != n:
+        raise _bad(p, "offsets", f"runs from {int(offsets[0])} to {int(offsets[-1])}, expected 0 to the "
+                                 f"{n} rows of 'states'")
+    step = np.diff(offsets)
+    if (step < 0).any():
+        i = int(np.flatnonzero(step < 0)[0])
+        raise _bad(p, "offsets", f"decreases at index {i + 1} ({int(offsets[i])} then {int(offsets[i + 1])})")
+    _check_finite(p, "states", states)
+
+
+def _check_finite(p: Path, key: str, a: np.ndarray) -> None:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        row = int(np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1))[0])
+        raise _bad(p, key, f"holds a non-finite value at row {row} ({a[row].tolist()})")
+
+
+def _check_arrays(p: Path, d: dict[str, Any], size: int) -> None:
+    """Every array of a demos file against its layout (``_save_part``): per control period one state, one held
+    control and one bit-packed crop of size * size cells; per demonstration one goal, seed, duration, flag."""
+    states, offsets = d["states"], d["offsets"]
+    _check_offsets(p, offsets, states)
+    n, n_demos = states.shape[0], offsets.size - 1
+    width = -(-size * size // 8)
+    want = {"controls": (n, CONTROL_DIM), "crops": (n, width) if n else None, "goals": (n_demos, 3),
+            "seeds": (n_demos,), "durations": (n_demos,), "recovery": (n_demos,)}
+    what = {"controls": "one per state", "crops": f"one per state, {size}x{size} cells bit-packed",
+            "goals": "x, y, radius per demonstration", "seeds": "one per demonstration",
+            "durations": "one per demonstration", "recovery": "one per demonstration"}
+    for key, shape in want.items():
+        a = d[key]
+        if a.dtype.kind not in "fiub":
+            raise _bad(p, key, f"has dtype {a.dtype}, expected numbers")
+        if shape is None:
+            if a.shape[:1] != (0,):
+                raise _bad(p, key, f"has shape {a.shape}, expected no rows ('states' has none)")
+        elif a.shape != shape:
+            raise _bad(p, key, f"has shape {a.shape}, expected {shape} ({what[key]}; {n} states, {n_demos} "
+                               "demonstrations)")
+        _check_finite(p, key, a)
+    if d["crops"].dtype != np.uint8:
+        raise _bad(p, "crops", f"has dtype {d['crops'].dtype}, expected uint8 (bit-packed cells)")
+    for key in ("seeds", "recovery"):
+        if d[key].dtype.kind not in "iub":
+            raise _bad(p, key, f"has dtype {d[key].dtype}, expected integers")
+    if n_demos and not np.isin(d["recovery"], (0, 1)).all():
+        raise _bad(p, "recovery", "holds values other than 0 and 1")
 
 
 def _demos_entries(z: Any, p: Path, want: str) -> tuple[dict[str, Any], np.ndarray]:
-    """(meta, offsets) of an open demos file, after checking its format and arrays."""
+    """(meta, offsets) of an open demos file, after checking its format, its arrays' presence, its meta and its
+    offsets against its states."""
     fmt = str(z["format"]) if "format" in z else None
     if fmt != DEMO_FORMAT:
         raise InputError(f"demos: {p} has format {fmt!r}, not {want}" if fmt is not None else
@@ -289,12 +358,17 @@ def _demos_entries(z: Any, p: Path, want: str) -> tuple[dict[str, Any], np.ndarr
         meta = None
     if not isinstance(meta, dict) or not isinstance(meta.get("observation"), dict):
         raise InputError(f"demos: {p} has an unreadable 'meta' entry; expected {want}")
-    return meta, z["offsets"]
+    size = meta["observation"].get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InputError(f"demos: {p} 'meta' observation size is {size!r}, expected a positive integer")
+    offsets = z["offsets"]
+    _check_offsets(p, offsets, z["states"])
+    return meta, offsets
 
 
 def demos_header(path: str | os.PathLike) -> tuple[dict[str, Any], np.ndarray]:
-    """(meta, offsets) of a demos file, checked as ``load_demos`` checks it, without reading its crops (what a
-    workflow's validation needs)."""
+    """(meta, offsets) of a demos file, its offsets checked against its states, without reading its crops (what
+    a workflow's validation needs; ``load_demos`` checks every array)."""
     p = Path(path)
     with open_npz(p, "demos", _DEMOS_WANT) as z:
         return _demos_entries(z, p, _DEMOS_WANT)
@@ -304,13 +378,20 @@ _DEMOS_WANT = f"a demonstrations .npz (format {DEMO_FORMAT!r}, made by `sciflow 
 
 
 def load_demos(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a demos file; ``crops`` come back unpacked as (N, size, size) uint8."""
+    """Read a demos file; ``crops`` come back unpacked as (N, size, size) uint8.
+
+    Its arrays are checked against the layout before anything uses them (InputError naming the file and the
+    array): offsets from 0, non-decreasing, ending at the state count; one control and one crop of size * size
+    bits per state; one goal, seed, duration and recovery flag per demonstration; finite values."""
     p = Path(path)
     with open_npz(p, "demos", _DEMOS_WANT) as z:
         meta, _ = _demos_entries(z, p, _DEMOS_WANT)
         d = {k: z[k] for k in z.files}
     d["meta"] = meta
-    size = int(d["meta"]["observation"]["size"])
+    if "recovery" not in d:                   # files made before recovery demonstrations: all expert ones
+        d["recovery"] = np.zeros(d["offsets"].size - 1, np.int8)
+    size = int(meta["observation"]["size"])
+    _check_arrays(p, d, size)
     n = d["states"].shape[0]
     d["crops"] = np.unpackbits(d["crops"], axis=1)[:, : size * size].reshape(n, size, size) if n else \
         np.zeros((0, size, size), np.uint8)

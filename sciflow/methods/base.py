@@ -1,6 +1,7 @@
 """What every method shares: the fit / generate / save / load surface and safe persistence."""
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from abc import ABC, abstractmethod
@@ -11,10 +12,10 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError, UntrainedWarning
-from ..core.training import Trainer, atomic_save, load_checkpoint, package_versions, plain
+from ..core.training import TrainConfig, Trainer, atomic_save, load_checkpoint, package_versions, plain
 from ..core.trajectory import Trajectory
 
-__all__ = ["Method", "find_model_file", "resolve_model_file"]
+__all__ = ["Method", "check_train_config", "find_model_file", "resolve_model_file"]
 
 MODEL_FILE = "model.pt"
 #: the ``format`` entry ``Method.save`` writes and ``Method.load`` reads
@@ -44,6 +45,18 @@ def find_model_file(path: str | os.PathLike) -> Path:
             return shipped
     also = f" (nor at {shipped})" if shipped is not None and shipped != target.resolve() else ""
     raise InputError(f"model: no file at {target}{also}")
+
+
+def check_train_config(config: Any, field: str = "config") -> TrainConfig:
+    """``config`` if it is a ``TrainConfig``, else an InputError naming ``field``. ``fit`` takes the typed settings
+    only (configuration lives at the edges: a dict or YAML is turned into a TrainConfig by its caller); there is no
+    implicit default either (``None`` would silently train 1000 steps), so ``None`` and a dict are refused, the
+    message showing how to build one."""
+    if isinstance(config, TrainConfig):
+        return config
+    hint = "TrainConfig(**config)" if isinstance(config, dict) else "TrainConfig(steps=..., lr=...)"
+    raise InputError(f"{field}: expected a TrainConfig (from sciflow.core.training import TrainConfig; pass "
+                     f"{hint}), got {type(config).__name__}")
 
 
 class Method(ABC):
@@ -77,12 +90,17 @@ class Method(ABC):
                     checkpoint_path: str | os.PathLike | None = None, stop_at: int | None = None,
                     **info: Any) -> Any:
         """Train ``self.model`` with the core Trainer (resumable through ``checkpoint_path``), keep the EMA
-        weights, move the model back to the CPU and record the run in ``self.info["train"]`` (plus ``info``)."""
+        weights, move the model back to the CPU and record the run in ``self.info["train"]`` (plus ``info``).
+        A run of no step (``TrainConfig(steps=0)``) records nothing: the weights are not trained by it, so
+        ``trained`` stays what it was (and sampling from fresh weights still warns)."""
+        config = check_train_config(config)
         trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
                           run_config={"method": self.name, **self.config()})
         result = trainer.fit(sample_batch, stop_at=stop_at)
         trainer.averaged_model()
         self.model.cpu()
+        if result.steps < 1:
+            return result
         self.info["train"] = {"steps": result.steps, "seconds": result.seconds, "final_loss": result.final_loss,
                               **info}
         return result
@@ -145,10 +163,29 @@ class Method(ABC):
         self.info = dict(ck.get("info", {}))
 
     @classmethod
+    def saved_config(cls, file: Path, config: dict[str, Any]) -> dict[str, Any]:
+        """The constructor keywords of a saved config (``legacy_config`` filling what older files lack), checked
+        against ``__init__``: a key it does not take (a file from a newer sciflow, or edited) or a required
+        argument missing is an InputError naming the file, the key(s) and the expected keys."""
+        kwargs = {**cls.legacy_config, **config}
+        params = inspect.signature(cls.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return kwargs
+        named = [k for k, p in params.items() if k != "self" and p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        unknown = sorted(str(k) for k in kwargs if k not in named)
+        missing = [k for k in named if k not in kwargs and params[k].default is inspect.Parameter.empty]
+        if unknown or missing:
+            what = (f"has unknown key(s) {unknown} (written by a newer or different version of sciflow?)" if unknown
+                    else f"lacks required key(s) {missing}")
+            raise InputError(f"model: the config in {file} {what}; {cls.__name__} takes {', '.join(named)}")
+        return kwargs
+
+    @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Method:
         """Rebuild a saved method (``weights_only`` loading: no code runs from the file)."""
         file, ck = cls.read_saved(path, map_location)
-        obj = cls(**{**cls.legacy_config, **ck["config"]})
+        obj = cls(**cls.saved_config(file, ck["config"]))
         obj.restore(file, ck)
         obj.model.to(map_location)
         return obj

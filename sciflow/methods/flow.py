@@ -17,7 +17,7 @@ from ..core.training import TrainConfig, TrainResult, check_device
 from ..core.trajectory import Trajectory
 from ..domains.points import PointsAdapter
 from ..nn.mlp import TimeConditionedMLP
-from .base import Method
+from .base import Method, check_train_config
 
 __all__ = ["ConditionalFlow"]
 
@@ -30,6 +30,18 @@ def _check_solver(name: Any) -> str:
     if name not in ODE_SOLVERS:
         raise InputError(f"solver: {name} integrates an SDE; a flow samples an ODE ({', '.join(ODE_SOLVERS)})")
     return name
+
+
+def _check_hidden(hidden: Any) -> list[int]:
+    """The hidden layer widths: a sequence of integers >= 1 (an empty one makes a linear net)."""
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise InputError(f"hidden: expected a sequence of layer widths (integers >= 1) such as (64, 64), got "
+                         f"{type(hidden).__name__} {hidden!r}")
+    for i, w in enumerate(hidden):
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or int(w) < 1:
+            raise InputError(f"hidden: layer widths must be integers >= 1, got {w!r} at hidden[{i}] "
+                             f"(hidden={tuple(hidden)!r})")
+    return [int(w) for w in hidden]
 
 
 class ConditionalFlow(Method):
@@ -51,6 +63,7 @@ class ConditionalFlow(Method):
         dim, cond_dim = check_count("dim", dim), check_count("cond_dim", cond_dim, 0)
         steps, batch_size = check_count("steps", steps), check_count("batch_size", batch_size)
         prior_std = check_in_range("prior_std", prior_std, 0.0, low_open=True)
+        hidden = _check_hidden(hidden)
         _check_solver(solver)
         self._config = dict(dim=dim, cond_dim=cond_dim, hidden=list(hidden), time_dim=time_dim,
                             activation=activation, time_embedding=time_embedding, path=path,
@@ -98,7 +111,9 @@ class ConditionalFlow(Method):
     def fit(self, dataset: Mapping[str, Tensor], config: TrainConfig, *, device: str | None = None,
             checkpoint_path: str | None = None) -> TrainResult:
         """dataset: ``x1`` (n, dim) targets, optional ``x0`` (m, dim) source samples (else the Gaussian
-        prior) and ``cond`` (n, cond_dim) conditions of the targets."""
+        prior) and ``cond`` (n, cond_dim) conditions of the targets. ``config``: a TrainConfig (a dict or None
+        is refused: build ``TrainConfig(**d)``)."""
+        config = check_train_config(config)
         data = self._check_dataset(dataset)
         if device is not None:
             check_device(device)

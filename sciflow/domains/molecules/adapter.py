@@ -29,6 +29,7 @@ __all__ = [
     "POS_MIDPOINT",
     "MoleculesAdapter",
     "check_atoms_apart",
+    "check_distinct",
     "check_reaction",
     "collate_molecules",
     "reaction_frame",
@@ -39,10 +40,15 @@ __all__ = [
 POS_MIDPOINT = "pos_midpoint"
 
 
+#: Å. Reactant and product closer than this Kabsch RMSD (after centring and rotation) are one geometry: no reaction
+SAME_GEOMETRY_RMSD = 1e-3
+
+
 def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reaction", scope: str = "this model"
                    ) -> None:
     """Reactant and product must hold the same atoms in the same order (an atom-mapped pair), at least two, and be
-    neutral closed-shell molecules (``scope``, the method that needs it, is named in the message)."""
+    neutral closed-shell molecules (``scope``, the method that needs it, is named in the message). That they
+    differ is checked by a method that needs a reaction (``check_distinct``); an encoding alone does not."""
     if len(reactant) < 2:
         raise InputError(f"{name}: the reactant holds {len(reactant)} atom(s); a reaction needs at least 2")
     if len(reactant) != len(product):
@@ -56,6 +62,20 @@ def check_reaction(reactant: Molecule, product: Molecule, *, name: str = "reacti
     for role, mol in (("reactant", reactant), ("product", product)):
         named = mol.title and mol.title != f"{name}.{role}"
         check_neutral_closed_shell(mol, f"{name} {role} ({mol.title})" if named else f"{name} {role}", scope)
+
+
+def check_distinct(pos_r: Tensor, pos_p: Tensor, batch: Tensor, labels: Sequence[str] | None = None,
+                   tolerance: float = SAME_GEOMETRY_RMSD) -> None:
+    """Refuse a reaction whose reactant and product are the same geometry: Kabsch RMSD (after centring and the
+    best rotation) below ``tolerance`` Å, e.g. one file passed as both; the error names the reaction by
+    ``labels[g]`` (default ``reaction g``) and says that reactant and product coincide."""
+    d = kabsch_rmsd(pos_p.to(torch.float64), pos_r.to(torch.float64), batch)
+    same = (d < tolerance).nonzero()
+    if same.numel():
+        g = int(same[0])
+        name = labels[g] if labels is not None else f"reaction {g}"
+        raise InputError(f"{name}: reactant and product are the same geometry (Kabsch RMSD {float(d[g]):.2g} Å < "
+                         f"{tolerance:g} Å); a reaction needs a product that differs from the reactant")
 
 
 #: Å. No two atoms of a stable geometry come closer (H2's bond is 0.74 Å); closer ones are a unit or input error

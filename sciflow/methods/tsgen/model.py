@@ -22,17 +22,17 @@ from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS
 from ...core.flow_matching import FlowMatcher, uniform_time
 from ...core.paths import LinearPath
 from ...core.registry import ODE_SOLVERS, SOLVERS
-from ...core.training import TrainConfig, TrainResult
+from ...core.training import TrainConfig, TrainResult, check_device
 from ...core.trajectory import Trajectory
 from ...data.reactions import ReactionSet
-from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, replicate_graphs
+from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, check_distinct, replicate_graphs
 from ...domains.molecules.elements import SYMBOLS
 from ...domains.molecules.geometry import kabsch_rmsd, n_graphs
-from ..base import Method
+from ..base import Method, check_train_config
 from .data import EDGE_ATTR, prepare_reactions
 from .network import TSVelocityNet, reaction_edge_attr
 
-__all__ = ["T_EPS", "TSGen"]
+__all__ = ["T_EPS", "TSGen", "check_not_diverged"]
 
 #: smallest 1 - t used to turn the displacement into a velocity: solvers that evaluate the field at t = 1
 #: (Heun, RK4, Dopri5) see a bounded field; Euler grids of up to 20 steps never reach it
@@ -49,6 +49,16 @@ def power_time(power: float):
     def draw(n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> Tensor:
         return uniform_time(n, generator, device, dtype).pow(power)
     return draw
+
+
+def check_not_diverged(traj: Trajectory, what: str = "reaction") -> None:
+    """Refuse samples that diverged (``traj.info["non_finite_graphs"]``, set by ``TSGen.sample``): the geometry
+    of ``what`` is far outside the training data, and NaN coordinates are no result."""
+    failed = traj.info.get("non_finite_graphs") or []
+    if failed:
+        raise SciflowError(f"{what}: {len(failed)} of {traj.info['n_per_reaction']} samples diverged (non-finite "
+                           f"coordinates); the reactant/product geometry is far outside what the model was trained "
+                           f"on (distances, displacements)")
 
 
 class TSGen(Method):
@@ -96,7 +106,11 @@ class TSGen(Method):
     # -- training -------------------------------------------------------------------------------
     def fit(self, dataset: ReactionSet, config: TrainConfig, *, device: str | None = None,
             checkpoint_path: str | None = None, stop_at: int | None = None) -> TrainResult:
-        """Train on reactions with reference TSs (``dataset.pos_ts``); resumes from ``checkpoint_path``."""
+        """Train on reactions with reference TSs (``dataset.pos_ts``); resumes from ``checkpoint_path``.
+        ``config``: a TrainConfig (a dict or None is refused: build ``TrainConfig(**d)``)."""
+        config = check_train_config(config)
+        if device is not None:
+            check_device(device)
         if not isinstance(dataset, ReactionSet):
             raise InputError(f"dataset: expected a ReactionSet (sciflow.data.reactions), got {type(dataset).__name__}")
         unknown = sorted(set(np.unique(dataset.atomic_numbers).tolist()) - set(self._config["elements"]))
@@ -123,7 +137,8 @@ class TSGen(Method):
     def condition(self, reactions: ReactionSet | Sequence[tuple[Any, Any]], names: Sequence[str] | None = None
                   ) -> dict[str, Tensor]:
         """Reactions (a ReactionSet or (reactant, product) pairs) -> the checked condition batch. Errors name a
-        reaction by ``names[i]`` (pairs; default ``reactions[i]``) or by its id (a ReactionSet)."""
+        reaction by ``names[i]`` (pairs; default ``reactions[i]``) or by its id (a ReactionSet); a reaction whose
+        product is its reactant (the same geometry, e.g. one file passed as both) is refused."""
         if isinstance(reactions, ReactionSet):
             z = torch.as_tensor(reactions.atomic_numbers, dtype=torch.long)
             labels = [str(r) for r in reactions.rxn_id]
@@ -143,6 +158,7 @@ class TSGen(Method):
             raise InputError(f"{labels[g]}: atom {atom} is {SYMBOLS[z] if 0 < z < len(SYMBOLS) else z}, an element "
                              f"this model was not trained on (it knows "
                              f"{', '.join(SYMBOLS[e] for e in self._config['elements'])})")
+        check_distinct(cond[POS_REACTANT], cond[POS_PRODUCT], cond[BATCH], labels)
         return cond
 
     def sample(self, cond: dict[str, Tensor], n: int = 1, *, generator: torch.Generator | None = None,
@@ -153,6 +169,7 @@ class TSGen(Method):
         ``x0`` (n * N, 3) replaces the prior draw (e.g. drawn per reaction with its own generator)."""
         self.warn_if_untrained()
         n = check_count("n", n)
+        device = check_device(device)
         steps = None if steps is None else check_count("steps", steps)
         name = solver or self.solver_name
         if name in SOLVERS and name not in ODE_SOLVERS:
@@ -194,6 +211,7 @@ class TSGen(Method):
         Returns a Trajectory (graph k = sample k, frames from the prior to the TS, in the reactant's frame with
         the reactant centred), or with ``return_atoms`` a list of n ase.Atoms.
         """
+        check_device(device)                          # before any file is read or tensor moved
         if product is None or isinstance(product, (int, float, np.integer, np.floating)):
             if not (isinstance(reactant, (tuple, list)) and len(reactant) == 2):
                 raise InputError("condition: expected generate(reactant, product, n) or generate((reactant, "
@@ -202,10 +220,7 @@ class TSGen(Method):
             reactant, product = reactant
         cond = self.condition([(reactant, product)], names=["reaction"])
         traj = self.sample(cond, n, generator=generator, steps=steps, solver=solver, keep=keep, device=device)
-        if traj.info["non_finite_graphs"]:
-            raise SciflowError(f"reaction: {len(traj.info['non_finite_graphs'])} of {traj.info['n_per_reaction']} "
-                               f"samples diverged (non-finite coordinates); the reactant/product geometry is far "
-                               f"outside what the model was trained on (distances, displacements)")
+        check_not_diverged(traj, "reaction")
         return self.adapter.decode(traj) if return_atoms else traj
 
     def predict(self, reactions: ReactionSet, n: int = 1, *, generator: torch.Generator | None = None,
@@ -218,6 +233,7 @@ class TSGen(Method):
                              f"{type(reactions).__name__}; use generate() for one (reactant, product) pair")
         n = check_count("n", n)
         batch_reactions = check_count("batch_reactions", batch_reactions)
+        device = check_device(device)
         out = np.zeros((n, len(reactions.atomic_numbers), 3), dtype=np.float32)
         seconds = 0.0
         for start in range(0, len(reactions), batch_reactions):
@@ -226,7 +242,7 @@ class TSGen(Method):
             cond = self.condition(part)
             t0 = time.perf_counter()
             traj = self.sample(cond, n, generator=generator, steps=steps, solver=solver, device=device)
-            if torch.device(device).type == "cuda":
+            if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds += time.perf_counter() - t0
             x = traj.last.detach().cpu().numpy()

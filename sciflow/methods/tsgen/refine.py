@@ -29,13 +29,18 @@ import torch
 
 from ...core.errors import InputError, check_bool
 from ...core.fields import ATOMIC_NUMBERS
+from ...core.training import check_device
 from ...domains.molecules.geometry import kabsch_rmsd
 from .evaluate import mean_to_finite_others
+from .model import check_not_diverged
 
-__all__ = ["RULES", "GuessRefinement", "Refinement", "medoid_order", "refine", "refine_guesses", "select"]
+__all__ = ["RULES", "XTB_METHODS", "GuessRefinement", "Refinement", "medoid_order", "refine", "refine_guesses",
+           "select"]
 
 #: how the returned saddle is chosen among the converged ones
 RULES = ("lowest", "first")
+#: the xTB parametrisations tblite's calculator accepts (its names, case as written)
+XTB_METHODS = ("GFN2-xTB", "GFN1-xTB", "IPEA1-xTB")
 
 
 @dataclass
@@ -104,11 +109,17 @@ def medoid_order(samples: np.ndarray) -> np.ndarray:
     return np.argsort(mean_to_finite_others(d.numpy(), ok.numpy()), kind="stable")   # a diverged guess goes last
 
 
-def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True) -> None:
+def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True,
+           method: str = "GFN2-xTB") -> None:
     check_bool("internal", internal)
     check_bool("exact_hessian", exact_hessian)
     if rule not in RULES:
         raise InputError(f"rule: expected one of {RULES}, got {rule!r}")
+    # an unknown method would fail inside every search, where a failed SCF counts as "no saddle": refused here
+    if not isinstance(method, str) or method not in XTB_METHODS:
+        close = [m for m in XTB_METHODS if isinstance(method, str) and m.lower() == method.lower()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(f"method: expected one of {', '.join(XTB_METHODS)}, got {method!r}{hint}")
     if int(steps) < 1:
         raise InputError(f"steps: must be >= 1, got {steps}")
     if not float(fmax) > 0:
@@ -124,7 +135,7 @@ def refine_guesses(numbers: np.ndarray, guesses: np.ndarray, *, rule: str = "low
     xTB one (``saddle_search``)."""
     from ...domains.molecules.xtb import saddle_search, xtb_calculator
 
-    _check(rule, steps, fmax, internal, exact_hessian)
+    _check(rule, steps, fmax, internal, exact_hessian, method)
     g = np.asarray(guesses, dtype=float)
     z = np.asarray(numbers)
     if g.ndim != 3 or g.shape[0] < 1 or g.shape[1:] != (len(z), 3):
@@ -171,10 +182,12 @@ def refine(model: Any, reactant: Any, product: Any, n: int = 4, *, rule: str = "
     records (saddle, energy, steps, seconds)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
         raise InputError(f"n: must be an integer >= 1, got {n!r}")
-    _check(rule, steps, fmax, internal, exact_hessian)
+    _check(rule, steps, fmax, internal, exact_hessian, method)
+    device = check_device(device)
     cond = model.condition([(reactant, product)])          # bad reactions fail here, before any search
     t0 = time.perf_counter()
     traj = model.sample(cond, int(n), generator=generator, device=device)
+    check_not_diverged(traj, "reaction")                   # as generate says it (no guesses were passed here)
     x = traj.last.detach().cpu().to(torch.float64).numpy().reshape(int(n), -1, 3)
     seconds_generate = time.perf_counter() - t0
     z = traj.extras[ATOMIC_NUMBERS].cpu().numpy()[: x.shape[1]]

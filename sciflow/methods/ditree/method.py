@@ -29,13 +29,13 @@ from ...core.errors import InputError, SciflowError, check_bool, check_count, ch
 from ...core.flow_matching import FlowMatcher
 from ...core.paths import LinearPath
 from ...core.random import make_generator, rand, randint, randn_like
-from ...core.training import TrainConfig, TrainResult
+from ...core.training import TrainConfig, TrainResult, check_device
 from ...core.trajectory import Trajectory
 from ...domains.robots import CarParams, LocalObservation, Scenario, load_scenario
 from ..base import Method
 from .planners import TreePlanner
 from .policy import ChunkPolicyNet, FlowMapHead, PolicySampler
-from .problem import MixedSampler, Problem, RandomControls, check_budget
+from .problem import MixedSampler, Problem, RandomControls, check_budget, check_scenario
 from .rollout import PolicyRollout
 from .sst import SSTPlanner
 from .tree import PlanResult, plan_trajectory
@@ -62,9 +62,10 @@ class PlanningFailed(SciflowError):
 
 
 def _as_scenario(scenario: Any) -> Scenario:
-    """A Scenario, or one read from a scenario file path; anything else is an ``InputError``."""
+    """A Scenario (checked again, as it may have changed since it was made), or one read from a scenario file
+    path; anything else is an ``InputError``."""
     if isinstance(scenario, Scenario):
-        return scenario
+        return check_scenario(scenario)
     if isinstance(scenario, (str, os.PathLike)):
         return load_scenario(scenario)
     raise InputError(f"scenario: expected a Scenario or the path of a scenario file, got {type(scenario).__name__}")
@@ -254,6 +255,7 @@ class DiTree(Method):
         """Plan once; the full result (success, time, tree size, edges for pictures). ``scenario``: a Scenario
         or the path of a scenario file."""
         budget_s = check_budget(budget_s)
+        device = check_device(device)
         scenario = _as_scenario(scenario)
         if planner in ("ditree", "policy"):
             self._check_robot(scenario)
@@ -268,6 +270,7 @@ class DiTree(Method):
         """A feasible plan as a Trajectory (times s, states (T, 1, 5), extras["controls"] (1, T - 1, 2));
         raises ``PlanningFailed`` when none is found within the budget. ``scenario``: a Scenario or a file."""
         budget_s = check_budget(budget_s)
+        device = check_device(device)
         scenario = _as_scenario(scenario)
         res = self.solve(scenario, planner=planner, budget_s=budget_s, generator=generator, device=device)
         if not res.success:
@@ -275,26 +278,29 @@ class DiTree(Method):
                                  f"{scenario.budget_s if budget_s is None else budget_s} s ({res.tree_size} nodes)")
         return plan_trajectory(res, scenario=scenario.name)
 
-    def generate(self, condition: Scenario, n: int, *, generator: torch.Generator | None = None) -> Trajectory:
-        """n independent DiTree plans of one scenario, padded to a common length by holding the last state.
+    def generate(self, condition: Scenario, n: int, *, generator: torch.Generator | None = None,
+                 device: str | torch.device = "cpu") -> Trajectory:
+        """n independent DiTree plans of one scenario, padded to a common length by holding the last state
+        (planned on ``device``, returned on the CPU).
 
         extras: ``controls`` (n, T - 1, 2) (zero after the end), ``length`` (n,) frames of each plan,
         ``success`` (n,) bool (failed rows hold the start state).
         """
         n = check_count("n", n)
+        device = check_device(device)
         g = generator if generator is not None else make_generator(0)
         condition = _as_scenario(condition)
-        results = [self.solve(condition, generator=g) for _ in range(n)]
+        results = [self.solve(condition, generator=g, device=device) for _ in range(n)]
         lens = [r.states.shape[0] if r.success else 1 for r in results]
         t = max(lens)
         states = torch.zeros(t, n, 5)
         controls = torch.zeros(n, max(t - 1, 0), 2)
         for k, r in enumerate(results):
-            s = r.states if r.success else torch.tensor([condition.start], dtype=torch.float32)
+            s = r.states.detach().cpu() if r.success else torch.tensor([condition.start], dtype=torch.float32)
             states[: s.shape[0], k] = s
             states[s.shape[0]:, k] = s[-1]
             if r.success:
-                controls[k, : r.controls.shape[0]] = r.controls
+                controls[k, : r.controls.shape[0]] = r.controls.detach().cpu()
         return Trajectory(times=torch.arange(t, dtype=torch.float64) * condition.robot.dt, states=states,
                           extras={"controls": controls, "length": torch.tensor(lens),
                                   "success": torch.tensor([r.success for r in results])},

@@ -10,10 +10,11 @@ from torch import Tensor
 
 from ...core.errors import InputError, check_in_range
 from ...core.random import make_generator, rand, randint
+from ...core.training.device import check_device
 from ...domains.robots import Car, CollisionChecker, GoalRegion, Scenario, World
 
-__all__ = ["ActionSampler", "MixedSampler", "Problem", "RandomControls", "check_budget", "sample_targets",
-           "start_solve"]
+__all__ = ["ActionSampler", "MixedSampler", "Problem", "RandomControls", "check_budget", "check_scenario",
+           "sample_targets", "start_solve"]
 
 
 def check_budget(budget_s: object) -> float | None:
@@ -23,6 +24,36 @@ def check_budget(budget_s: object) -> float | None:
     if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float, np.integer, np.floating)):
         raise InputError(f"budget_s: expected a number of seconds > 0, got {budget_s!r}")
     return check_in_range("budget_s", budget_s, 0.0, low_open=True)
+
+
+def _finite_number(v: object) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v))
+
+
+def check_scenario(sc: Scenario) -> Scenario:
+    """Re-check a Scenario object before planning, as ``Scenario.from_dict`` checked it when it was made: one
+    changed since (``dataclasses.replace``, attribute assignment) with a non-finite or colliding start, a goal
+    inside an obstacle or a budget <= 0 is an ``InputError`` naming the field, not a search that spends its whole
+    budget and then reports no plan."""
+    if not isinstance(sc, Scenario):
+        raise InputError(f"scenario: expected a Scenario, got {type(sc).__name__}")
+    src = f"scenario {sc.name}"
+    start = sc.start
+    if not isinstance(start, (tuple, list, np.ndarray)) or len(start) != 5:
+        raise InputError(f"{src}.start: expected [x, y, heading, speed, steer] (5 numbers), got {start!r}")
+    for k, v in zip(("x", "y", "heading", "speed", "steer"), start):
+        if not _finite_number(v):
+            raise InputError(f"{src}.start.{k}: expected a finite number, got {v!r}")
+    g = sc.goal
+    for k in ("x", "y", "radius"):
+        if not _finite_number(getattr(g, k, None)):
+            raise InputError(f"{src}.goal.{k}: expected a finite number, got {getattr(g, k, None)!r}")
+    if not g.radius > 0:
+        raise InputError(f"{src}.goal.radius: must be > 0, got {g.radius}")
+    if not _finite_number(sc.budget_s) or not sc.budget_s > 0:
+        raise InputError(f"{src}.budget_s: expected a finite number of seconds > 0, got {sc.budget_s!r}")
+    sc._check_physics(src)                  # speed and steer limits, bounds, start collision, goal in an obstacle
+    return sc
 
 
 @dataclass
@@ -39,7 +70,7 @@ class Problem:
 
     @classmethod
     def from_scenario(cls, sc: Scenario, device: torch.device | str = "cpu") -> Problem:
-        dev = torch.device(device)
+        dev = check_device(device)
         car = sc.car()
         world = sc.world.to(dev)
         return cls(sc, car, world, CollisionChecker(car, world), sc.goal, sc.start_tensor(dev), dev)
@@ -54,7 +85,7 @@ def start_solve(scenario: Scenario | Problem, budget_s: float | None, generator:
     """What every planner's ``solve`` starts from: the problem on ``device``, the time budget (the scenario's
     unless given) and the generator (seed 0 unless given)."""
     budget_s = check_budget(budget_s)
-    problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(scenario, device)
+    problem = scenario if isinstance(scenario, Problem) else Problem.from_scenario(check_scenario(scenario), device)
     budget = float(problem.scenario.budget_s if budget_s is None else budget_s)
     return problem, budget, generator if generator is not None else make_generator(0)
 

@@ -16,9 +16,16 @@ import torch
 from torch import Tensor
 
 from ...core.errors import InputError
+from ...domains.molecules.adapter import check_atoms_apart
 from ...domains.molecules.complexes import Complex, align_frames, element_index, kabsch_rotation
 
-__all__ = ["EncodedComplex", "EncodedPath", "batch_complexes", "encode_complex", "encode_path", "place_hydrogens"]
+__all__ = ["POCKET_CONTACT_DISTANCE", "EncodedComplex", "EncodedPath", "batch_complexes", "encode_complex",
+           "encode_path", "place_hydrogens"]
+
+#: Å. A bound ligand has a pocket heavy atom within this distance of one of its heavy atoms. The shipped bound poses
+#: (datasets/unbinding: PDB complexes and every replica's first frame) have one at 2.7-4.8 Å; a ligand farther from
+#: every pocket atom is not bound there (moved out, or another frame or unit than the pocket's).
+POCKET_CONTACT_DISTANCE = 8.0
 
 
 @dataclass
@@ -44,7 +51,36 @@ class EncodedPath:
     duration: float
 
 
+def _check_pose(cx: Complex, lig: np.ndarray, poc: np.ndarray) -> None:
+    """Refuse a pose that is not a bound complex: non-finite coordinates (also ones set after the Complex was
+    made), two ligand atoms closer than ``MIN_ATOM_DISTANCE`` (the check TS-GEN applies to its molecules) or a
+    ligand with no pocket heavy atom within ``POCKET_CONTACT_DISTANCE``."""
+    topo = cx.topology
+    positions = np.asarray(cx.positions, dtype=np.float64)
+    if positions.shape != (topo.n_atoms, 3):
+        raise InputError(f"complex {cx.name!r}: positions: expected shape ({topo.n_atoms}, 3), got {positions.shape}")
+    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        role = "ligand" if topo.is_ligand[i] else "receptor"
+        raise InputError(f"complex {cx.name!r}: atom {i} ({role} {topo.elements[i]}) has non-finite coordinates "
+                         f"{positions[i].tolist()} ({bad.size} atom(s) in all)")
+    if cx.receptor_heavy is not None and not np.isfinite(np.asarray(cx.receptor_heavy, dtype=np.float64)).all():
+        i = int(np.flatnonzero(~np.isfinite(np.asarray(cx.receptor_heavy, dtype=np.float64)).all(axis=1))[0])
+        raise InputError(f"complex {cx.name!r}: receptor_heavy row {i} has non-finite coordinates")
+    li = topo.ligand_index
+    lig_all = torch.as_tensor(positions[li])
+    check_atoms_apart("ligand", lig_all, torch.zeros(len(li), dtype=torch.long), [f"complex {cx.name!r}"])
+    d = torch.cdist(torch.as_tensor(positions[lig]), torch.as_tensor(positions[poc]))
+    near = float(d.min())
+    if near > POCKET_CONTACT_DISTANCE:
+        raise InputError(f"complex {cx.name!r}: the ligand is not in its pocket: the nearest pocket heavy atom is "
+                         f"{near:.3g} Å from its heavy atoms (a bound pose has one within {POCKET_CONTACT_DISTANCE} "
+                         "Å); give the bound pose, ligand and pocket in the same frame, in Å")
+
+
 def encode_complex(cx: Complex) -> EncodedComplex:
+    """The condition tensors of a bound complex; a pose that is not one (see ``_check_pose``) is an InputError."""
     topo = cx.topology
     lig = np.flatnonzero(topo.is_ligand & topo.is_heavy)
     poc = np.flatnonzero(~topo.is_ligand & topo.is_heavy)
@@ -52,6 +88,7 @@ def encode_complex(cx: Complex) -> EncodedComplex:
         raise InputError(f"complex: {cx.name!r} has no ligand heavy atom (ligand not found)")
     if poc.size == 0:
         raise InputError(f"complex: {cx.name!r} has no pocket heavy atom (empty pocket)")
+    _check_pose(cx, lig, poc)
     pos = torch.as_tensor(cx.positions, dtype=torch.float32)
     types = torch.as_tensor(element_index(topo.elements))
     return EncodedComplex(cx.name, pos[lig], types[lig], pos[poc], types[poc], pos[poc].mean(0), lig, cx)

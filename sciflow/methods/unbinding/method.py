@@ -23,8 +23,8 @@ from ...core.errors import InputError, SciflowError, check_bool, check_count, ch
 from ...core.fields import BATCH
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randint, randn
-from ...core.registry import PATHS, SOLVERS
-from ...core.training import TrainConfig, TrainResult
+from ...core.registry import ODE_SOLVERS, PATHS, SOLVERS
+from ...core.training import TrainConfig, TrainResult, check_device
 from ...core.trajectory import Trajectory
 from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex, element_index
 from ..base import Method
@@ -44,6 +44,15 @@ ELEMENT_INDEX = "element_index"
 #: Å added to (ligand radius + pocket offset + exit distance) for the receptor atoms guidance and projection see:
 #: room for the stretch of ``enforce_exit`` (up to 5 Å past the exit distance) and the clash distance
 _REACH_PAD = 8.0
+
+
+def _check_solver(name: Any) -> str:
+    """An ODE solver name from the registry: the SDE ones need a diffusion, which these paths do not have (the
+    same check, and message, as TS-GEN's and ConditionalFlow's)."""
+    SOLVERS.get(name)
+    if name not in ODE_SOLVERS:
+        raise InputError(f"solver: {name} integrates an SDE; UnbindingFlow samples an ODE ({', '.join(ODE_SOLVERS)})")
+    return name
 
 
 def _reachable(receptor: Tensor, anchor: Tensor, radius: float, n: int) -> tuple[Tensor, Tensor]:
@@ -88,7 +97,7 @@ class UnbindingFlow(Method):
                         "prior_std": prior_std, "solver": solver, "steps": steps, "guidance": guidance,
                         "project": project, "batch_size": batch_size, "exit_distance": exit_distance,
                         "exit_distances": exit_distances}
-        SOLVERS.get(solver)
+        _check_solver(solver)
         self.n_frames, self.scale, self.prior_std = int(n_frames), float(scale), float(prior_std)
         self.model = PathVelocity(self.n_frames, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,
                                   n_rbf=n_rbf, cutoff=cutoff, scale=scale)
@@ -171,11 +180,13 @@ class UnbindingFlow(Method):
         stretch growing linearly from 0 at the bound pose; stretch and projection repeat until both hold, see
         ``enforce_exit``). ``info["returned_short_paths"]`` counts paths whose ligand centre of mass still ends
         short of the exit distance."""
+        device = check_device(device)
         self.warn_if_untrained()
         if not isinstance(condition, Complex):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
         n = check_count("n", n)
         steps = None if steps is None else check_count("steps", steps)
+        solver = _check_solver(solver or self._config["solver"])
         if project is not None:
             check_bool("project", project)
         if exit_distance is not None:
@@ -199,7 +210,7 @@ class UnbindingFlow(Method):
         field = guided_field(self.model, n_frames=f, scale=self.scale, strength=w, clash=guide_set, pairs=guide_pairs)
         x0 = self.prior_std * randn((n * nl, 3 * f + 1), generator=generator, device=device)
         step_cond = {**cond, **self.model.graph(cond["ligand_batch"], cond["pocket_batch"])}
-        out = FlowMatcher.sample(field, x0, SOLVERS.build(solver or self._config["solver"]),
+        out = FlowMatcher.sample(field, x0, SOLVERS.build(solver),
                                  steps=steps or self._config["steps"], cond=step_cond, generator=generator,
                                  keep="last")
         y = out.last

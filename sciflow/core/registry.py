@@ -13,7 +13,7 @@ from .errors import InputError
 from .paths import BrownianBridgePath, CosinePath, LinearPath, VPPath
 from .solvers import RK4, Dopri5, Euler, EulerMaruyama, Heun, Midpoint
 
-__all__ = ["COSTS", "COUPLINGS", "PATHS", "SOLVERS", "Registry"]
+__all__ = ["COSTS", "COUPLINGS", "ODE_SOLVERS", "PATHS", "SOLVERS", "Registry", "check_ode_solver"]
 
 T = TypeVar("T")
 
@@ -67,3 +67,12 @@ for _name, _cls in {"euler": Euler, "midpoint": Midpoint, "heun": Heun, "rk4": R
 COSTS.register("squared_euclidean")(lambda: squared_euclidean)
 #: the solvers of deterministic flows (the rest integrate SDEs and need a diffusion)
 ODE_SOLVERS = ("euler", "midpoint", "heun", "rk4", "dopri5")
+
+
+def check_ode_solver(name: Any, sampler: str) -> str:
+    """``name`` if it is a registered ODE solver; an unknown name, or an SDE solver (it needs a diffusion that a
+    deterministic flow does not have), raises an InputError naming ``solver`` (``sampler`` says who samples)."""
+    SOLVERS.get(name)
+    if name not in ODE_SOLVERS:
+        raise InputError(f"solver: {name} integrates an SDE; {sampler} samples an ODE ({', '.join(ODE_SOLVERS)})")
+    return name

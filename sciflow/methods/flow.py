@@ -12,7 +12,7 @@ from ..core.errors import InputError, check_count, check_finite, check_in_range
 from ..core.fields import COND
 from ..core.flow_matching import FlowMatcher
 from ..core.random import randint
-from ..core.registry import COUPLINGS, ODE_SOLVERS, PATHS, SOLVERS
+from ..core.registry import COUPLINGS, PATHS, SOLVERS, check_ode_solver
 from ..core.training import TrainConfig, TrainResult, check_device
 from ..core.trajectory import Trajectory
 from ..domains.points import PointsAdapter
@@ -22,14 +22,6 @@ from .base import Method, check_train_config
 __all__ = ["ConditionalFlow"]
 
 _DATASET_KEYS = ("x1", "x0", COND)
-
-
-def _check_solver(name: Any) -> str:
-    """An ODE solver name from the registry (the SDE ones need a diffusion this flow does not have)."""
-    SOLVERS.get(name)
-    if name not in ODE_SOLVERS:
-        raise InputError(f"solver: {name} integrates an SDE; a flow samples an ODE ({', '.join(ODE_SOLVERS)})")
-    return name
 
 
 def _check_hidden(hidden: Any) -> list[int]:
@@ -64,7 +56,7 @@ class ConditionalFlow(Method):
         steps, batch_size = check_count("steps", steps), check_count("batch_size", batch_size)
         prior_std = check_in_range("prior_std", prior_std, 0.0, low_open=True)
         hidden = _check_hidden(hidden)
-        _check_solver(solver)
+        check_ode_solver(solver, "a flow")
         self._config = dict(dim=dim, cond_dim=cond_dim, hidden=list(hidden), time_dim=time_dim,
                             activation=activation, time_embedding=time_embedding, path=path,
                             path_kwargs=dict(path_kwargs or {}),
@@ -148,7 +140,7 @@ class ConditionalFlow(Method):
         self.warn_if_untrained()
         n = check_count("n", n)
         steps = self.steps if steps is None else check_count("steps", steps)
-        solver_obj = SOLVERS.build(_check_solver(self.solver_name if solver is None else solver))
+        solver_obj = SOLVERS.build(check_ode_solver(self.solver_name if solver is None else solver, "a flow"))
         device = check_device(device)
         cd, dim = self._config["cond_dim"], self._config["dim"]
         cond = None

@@ -21,7 +21,7 @@ from ...core.errors import InputError, SciflowError, check_count
 from ...core.fields import ATOMIC_NUMBERS, BATCH, POS_PRODUCT, POS_REACTANT, POS_TS
 from ...core.flow_matching import FlowMatcher, uniform_time
 from ...core.paths import LinearPath
-from ...core.registry import ODE_SOLVERS, SOLVERS
+from ...core.registry import SOLVERS, check_ode_solver
 from ...core.training import TrainConfig, TrainResult, check_device
 from ...core.trajectory import Trajectory
 from ...data.reactions import ReactionSet
@@ -171,9 +171,7 @@ class TSGen(Method):
         n = check_count("n", n)
         device = check_device(device)
         steps = None if steps is None else check_count("steps", steps)
-        name = solver or self.solver_name
-        if name in SOLVERS and name not in ODE_SOLVERS:
-            raise InputError(f"solver: {name} integrates an SDE; TS-GEN samples an ODE ({', '.join(ODE_SOLVERS)})")
+        name = check_ode_solver(solver or self.solver_name, "TS-GEN")
         rep = replicate_graphs(cond, n) if n > 1 else dict(cond)
         graphs = n_graphs(rep[BATCH])                # read here (the condition is usually still on the host)
         rep = {k: v.to(device) for k, v in rep.items()}

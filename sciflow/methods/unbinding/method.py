@@ -23,7 +23,7 @@ from ...core.errors import InputError, SciflowError, check_bool, check_count, ch
 from ...core.fields import BATCH
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randint, randn
-from ...core.registry import ODE_SOLVERS, PATHS, SOLVERS
+from ...core.registry import PATHS, SOLVERS, check_ode_solver
 from ...core.training import TrainConfig, TrainResult, check_device
 from ...core.trajectory import Trajectory
 from ...domains.molecules.complexes import CLASH_DISTANCE, COM_DISTANCE, Complex, element_index
@@ -44,15 +44,6 @@ ELEMENT_INDEX = "element_index"
 #: Å added to (ligand radius + pocket offset + exit distance) for the receptor atoms guidance and projection see:
 #: room for the stretch of ``enforce_exit`` (up to 5 Å past the exit distance) and the clash distance
 _REACH_PAD = 8.0
-
-
-def _check_solver(name: Any) -> str:
-    """An ODE solver name from the registry: the SDE ones need a diffusion, which these paths do not have (the
-    same check, and message, as TS-GEN's and ConditionalFlow's)."""
-    SOLVERS.get(name)
-    if name not in ODE_SOLVERS:
-        raise InputError(f"solver: {name} integrates an SDE; UnbindingFlow samples an ODE ({', '.join(ODE_SOLVERS)})")
-    return name
 
 
 def _reachable(receptor: Tensor, anchor: Tensor, radius: float, n: int) -> tuple[Tensor, Tensor]:
@@ -97,7 +88,7 @@ class UnbindingFlow(Method):
                         "prior_std": prior_std, "solver": solver, "steps": steps, "guidance": guidance,
                         "project": project, "batch_size": batch_size, "exit_distance": exit_distance,
                         "exit_distances": exit_distances}
-        _check_solver(solver)
+        check_ode_solver(solver, "UnbindingFlow")
         self.n_frames, self.scale, self.prior_std = int(n_frames), float(scale), float(prior_std)
         self.model = PathVelocity(self.n_frames, hidden=hidden, n_vectors=n_vectors, n_layers=n_layers,
                                   n_rbf=n_rbf, cutoff=cutoff, scale=scale)
@@ -186,7 +177,7 @@ class UnbindingFlow(Method):
             raise InputError(f"condition: expected a sciflow Complex, got {type(condition).__name__}")
         n = check_count("n", n)
         steps = None if steps is None else check_count("steps", steps)
-        solver = _check_solver(solver or self._config["solver"])
+        solver = check_ode_solver(solver or self._config["solver"], "UnbindingFlow")
         if project is not None:
             check_bool("project", project)
         if exit_distance is not None:

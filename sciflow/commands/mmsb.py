@@ -58,10 +58,19 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _read(args: argparse.Namespace) -> Any:
-    from ..data.snapshots import read_snapshots
-    kw: dict[str, Any] = {}
+    """The snapshots of --data; an option its format does not use (--use-rep for a .csv) is refused."""
+    from ..data.snapshots import formats_using, read_snapshots, unused_options
+    given = {"time_key": args.time_key if args.time_key != "time" else None, "use_rep": args.use_rep,
+             "pca": args.pca}
+    unused = unused_options(args.data, **given)
+    if unused:
+        k = unused[0]
+        flag = "--" + k.replace("_", "-")
+        raise InputError(f"{flag}: {given[k]!r} does not apply to --data {args.data} ({Path(args.data).suffix} "
+                         f"file); {flag} is used by {formats_using(k)} files only: remove it")
+    kw: dict[str, Any] = {"pca": args.pca}               # every format
     if Path(args.data).suffix.lower() == ".h5ad":
-        kw.update(time_key=args.time_key, use_rep=args.use_rep, pca=args.pca)
+        kw.update(time_key=args.time_key, use_rep=args.use_rep)
     elif Path(args.data).suffix.lower() == ".csv":
         kw.update(time_column=args.time_key)
     return read_snapshots(args.data, **kw)
@@ -159,9 +168,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", choices=("auto", "energy", "none"), default="auto",
                    help="last fit of the rates against all training snapshots at once (auto: mechanistic refs)")
     p.add_argument("--reference-kwargs", default=None, help='JSON, e.g. \'{"hidden": [64, 64]}\'')
-    p.add_argument("--time-key", default="time", help="obs column (h5ad) or column (csv) holding the time")
-    p.add_argument("--use-rep", default=None, help="h5ad obsm key, e.g. X_pca")
-    p.add_argument("--pca", type=integer(), default=None, help="project h5ad features on this many PCs")
+    p.add_argument("--time-key", default="time", help="obs column (h5ad) or column (csv) holding the time "
+                   "(not for npz, whose times are its dts)")
+    p.add_argument("--use-rep", default=None, help="h5ad obsm key, e.g. X_pca (h5ad only)")
+    p.add_argument("--pca", type=integer(), default=None, help="project the features on this many PCs (any format)")
     p.add_argument("--threads", type=integer(), default=1)
 
 

@@ -5,7 +5,9 @@ times, optionally ``N_steps`` = K. npz, ragged (different N per time): ``points`
 integer snapshot index of each row, ``dts`` (K,). CSV: a header row, a time column (default ``time``) and one
 numeric column per dimension; rows with equal time form a snapshot. ``.h5ad``: read with h5py directly (no
 anndata needed): the time comes from an ``obs`` column, the features from ``X`` (dense or CSR/CSC sparse) or
-an ``obsm`` entry such as ``X_pca``, optionally reduced to a few principal components.
+an ``obsm`` entry such as ``X_pca``. ``read_snapshots(path, pca=n)`` projects the features of any format on
+their first n principal components; ``unused_options`` names the reading options a format does not use
+(``time_key``: .csv and .h5ad; ``use_rep``: .h5ad), so that callers refuse them rather than ignore them.
 """
 from __future__ import annotations
 
@@ -24,12 +26,15 @@ from ..core.files import atomic_path, open_npz
 from ..domains.cells.snapshots import Snapshots
 
 __all__ = [
+    "FORMAT_OPTIONS",
+    "formats_using",
     "group_by_time",
     "pca_project",
     "read_h5ad",
     "read_snapshot_csv",
     "read_snapshot_npz",
     "read_snapshots",
+    "unused_options",
     "write_snapshot_csv",
     "write_snapshot_npz",
 ]
@@ -69,8 +74,29 @@ def _time_key(p: Path) -> str:
 def _read_snapshot_npz(p: Path, dtype: torch.dtype) -> Snapshots:
     with open_npz(p, "data", "a snapshot .npz (Xs, dts)") as z:     # closed after reading
         keys = set(z.files)
-        arrays = {k: z[k] for k in ("dts", "times", "Xs", "points", "snapshot") if k in keys}
+        arrays = {k: z[k] for k in ("dts", "times", "Xs", "points", "snapshot", "N_steps") if k in keys}
     return _snapshots_from(p, keys, arrays, dtype)
+
+
+#: the keys the snapshot npz layouts use; ``write_snapshot_npz(**extra)`` may not overwrite them
+_NPZ_KEYS = ("dts", "times", "Xs", "N_steps", "points", "snapshot")
+
+
+def _snapshot_indices(p: Path, idx: np.ndarray, k: int) -> np.ndarray:
+    """The ragged layout's ``snapshot`` (M,): whole numbers in [0, K-1], else InputError naming the file."""
+    idx = np.asarray(idx).reshape(-1)
+    if idx.dtype.kind not in "iuf":
+        raise InputError(f"data {p}: 'snapshot' must hold integer snapshot indices in [0, {k - 1}], got dtype "
+                         f"{idx.dtype}")
+    if idx.dtype.kind == "f":
+        bad = ~np.isfinite(idx) | (idx != np.round(idx))
+        if bad.any():
+            raise InputError(f"data {p}: 'snapshot' must hold whole-number snapshot indices in [0, {k - 1}]; "
+                             f"{int(bad.sum())} are not, first {idx[bad][0].item()!r} (row {int(np.argmax(bad))})")
+    if idx.size and (idx.min() < 0 or idx.max() >= k):
+        raise InputError(f"data {p}: 'snapshot' indices must lie in [0, {k - 1}] (one per time in 'dts'), got "
+                         f"[{idx.min():g}, {idx.max():g}]")
+    return idx.astype(np.int64)
 
 
 def _snapshots_from(p: Path, keys: set[str], z: dict[str, Any], dtype: torch.dtype) -> Snapshots:
@@ -78,24 +104,50 @@ def _snapshots_from(p: Path, keys: set[str], z: dict[str, Any], dtype: torch.dty
     if tkey is None:
         raise InputError(f"data {p}: needs observation times 'dts' (K,); keys present: {sorted(keys)}")
     times = z[tkey]
+    if tkey == "dts" and "times" in keys and not np.array_equal(np.asarray(z["times"]), np.asarray(times)):
+        raise InputError(f"data {p}: holds both 'dts' and 'times', which differ; which are the observation times "
+                         f"is ambiguous: keep one")
+    ragged = [k for k in ("points", "snapshot") if k in keys]
+    if "Xs" in keys and ragged:
+        raise InputError(f"data {p}: holds both the dense layout ('Xs') and the ragged one ({ragged}); which "
+                         f"snapshots to read is ambiguous: keep one layout")
     if "Xs" in keys:
         xs = z["Xs"]
         if xs.ndim != 3:
             raise InputError(f"data {p}: Xs must be (K, N, d), got shape {xs.shape}")
+        _check_n_steps(p, z, xs.shape[0], "Xs has")
         return Snapshots.from_arrays(xs, times, dtype=dtype)
     if "points" in keys and "snapshot" in keys:
-        pts, idx = z["points"], z["snapshot"].astype(np.int64).reshape(-1)
-        if pts.ndim != 2 or pts.shape[0] != idx.shape[0]:
-            raise InputError(f"data {p}: points (M, d) and snapshot (M,) disagree: {pts.shape} vs {idx.shape}")
+        pts = z["points"]
         k = len(np.asarray(times).reshape(-1))
-        if idx.size and (idx.min() < 0 or idx.max() >= k):
-            raise InputError(f"data {p}: snapshot indices must lie in [0, {k - 1}], got [{idx.min()}, {idx.max()}]")
+        if pts.ndim != 2 or pts.shape[0] != np.asarray(z["snapshot"]).size:
+            raise InputError(f"data {p}: points (M, d) and snapshot (M,) disagree: {pts.shape} vs "
+                             f"{np.asarray(z['snapshot']).shape}")
+        idx = _snapshot_indices(p, z["snapshot"], k)
+        _check_n_steps(p, z, k, f"'{tkey}' has")
         return Snapshots.from_arrays([pts[idx == i] for i in range(k)], times, dtype=dtype)
     raise InputError(f"data {p}: expected 'Xs' (K, N, d) or 'points' + 'snapshot'; keys present: {sorted(keys)}")
 
 
+def _check_n_steps(p: Path, z: dict[str, Any], k: int, what: str) -> None:
+    """``N_steps``, when present, is the number of snapshots K (the benchmark files' convention)."""
+    if "N_steps" not in z:
+        return
+    n = np.asarray(z["N_steps"])
+    if n.size != 1 or n.dtype.kind not in "iuf" or float(n.reshape(-1)[0]) != k:
+        shown = n.reshape(-1)[0].item() if n.size == 1 else f"an array of shape {n.shape}"
+        raise InputError(f"data {p}: 'N_steps' must be the number of snapshots, {what} {k} but 'N_steps' is "
+                         f"{shown!r}")
+
+
 def write_snapshot_npz(path: str | os.PathLike, snapshots: Snapshots, **extra: Any) -> Path:
-    """Write the dense layout when every snapshot has the same size, else the ragged one (atomically)."""
+    """Write the dense layout when every snapshot has the same size, else the ragged one (atomically).
+
+    ``extra``: further arrays to store; the layout's own keys (``_NPZ_KEYS``) are refused."""
+    reserved = sorted(set(extra) & set(_NPZ_KEYS))
+    if reserved:
+        raise InputError(f"extra: {reserved} are keys of the snapshot layout itself ({', '.join(_NPZ_KEYS)}); "
+                         f"store extra arrays under other names")
     arrays: dict[str, Any] = {"dts": snapshots.times.cpu().numpy()}
     if snapshots.ragged:
         x, idx = snapshots.stacked()
@@ -123,7 +175,10 @@ def read_snapshot_csv(path: str | os.PathLike, *, time_column: str = "time",
         raise InputError(f"data {p}: malformed CSV: {e}") from None
     if not rows:
         raise InputError(f"data {p}: no data rows")
-    return group_by_time(np.array(rows), np.array(times), dtype=dtype)
+    try:
+        return group_by_time(np.array(rows), np.array(times), dtype=dtype)
+    except InputError as e:                        # "need at least 2 snapshots" alone does not say which file
+        raise InputError(f"data {p}: {e}") from None
 
 
 def _csv_rows(p: Path, time_column: str, columns: Sequence[str] | None) -> tuple[list[float], list[list[float]]]:
@@ -186,29 +241,69 @@ def _strings(arr: np.ndarray) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(arr).reshape(-1)]
 
 
-def _read_matrix(node: Any) -> np.ndarray:
-    """A dense dataset or a CSR/CSC sparse group (anndata's encoding) as a dense float array."""
+def _read_matrix(p: Path, node: Any) -> np.ndarray:
+    """A dense dataset or a CSR/CSC sparse group (anndata's encoding) as a dense float array (cells, features);
+    a malformed one raises InputError naming the file and the HDF5 path."""
     import h5py
+    where = f"data {p}: matrix {node.name}"
     if isinstance(node, h5py.Dataset):
-        return np.asarray(node[()], dtype=np.float64)
+        try:
+            x = np.asarray(node[()], dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"{where} is not numeric (dtype {node.dtype}): {e}") from None
+        if x.ndim != 2:
+            raise InputError(f"{where} must be 2-D (cells, features), got shape {x.shape}")
+        return x
     enc = _attr(node, "encoding-type", "")
-    shape = tuple(int(s) for s in node.attrs["shape"]) if "shape" in node.attrs else None
-    if enc not in ("csr_matrix", "csc_matrix") or shape is None:
-        raise InputError(f"h5ad: cannot read matrix {node.name} (encoding {enc!r})")
-    data, indices, indptr = node["data"][()], node["indices"][()], node["indptr"][()]
-    out = np.zeros(shape, dtype=np.float64)
-    major = shape[0] if enc == "csr_matrix" else shape[1]
-    for i in range(major):
-        sl = slice(indptr[i], indptr[i + 1])
-        if enc == "csr_matrix":
-            out[i, indices[sl]] = data[sl]
-        else:
-            out[indices[sl], i] = data[sl]
+    if enc not in ("csr_matrix", "csc_matrix"):
+        raise InputError(f"{where}: cannot read encoding {enc!r} (expected a dataset, csr_matrix or csc_matrix)")
+    missing = [k for k in ("data", "indices", "indptr") if k not in node or not isinstance(node[k], h5py.Dataset)]
+    shape = np.asarray(node.attrs["shape"]).reshape(-1) if "shape" in node.attrs else None
+    if missing or shape is None:
+        raise InputError(f"{where}: a {enc} group needs datasets data, indices, indptr and a 'shape' attribute; "
+                         f"missing: {missing + ([] if shape is not None else ['shape'])}")
+    if shape.size != 2 or shape.dtype.kind not in "iuf" or (shape < 0).any() or (shape != np.round(shape)).any():
+        raise InputError(f"{where}: attribute 'shape' must be two non-negative integers, got {shape.tolist()}")
+    rows, cols = (int(v) for v in shape)
+    data, indices, indptr = (np.asarray(node[k][()]).reshape(-1) for k in ("data", "indices", "indptr"))
+    major, minor = (rows, cols) if enc == "csr_matrix" else (cols, rows)
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise InputError(f"{where}: indptr and indices must be integers, got {indptr.dtype} and {indices.dtype}")
+    if indptr.size != major + 1 or indptr[0] != 0 or (np.diff(indptr) < 0).any():
+        raise InputError(f"{where}/indptr: expected {major + 1} non-decreasing offsets from 0 (shape "
+                         f"{(rows, cols)}), got {indptr.size}" + (f" from {indptr[0]}" if indptr.size else ""))
+    if not indptr[-1] == data.size == indices.size:
+        raise InputError(f"{where}: indptr ends at {indptr[-1]} but data has {data.size} and indices {indices.size} "
+                         f"entries")
+    if indices.size and (indices.min() < 0 or indices.max() >= minor):
+        raise InputError(f"{where}/indices: must lie in [0, {minor - 1}] (shape {(rows, cols)}), got "
+                         f"[{indices.min()}, {indices.max()}]")
+    try:
+        values = data.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{where}/data is not numeric (dtype {data.dtype}): {e}") from None
+    out = np.zeros((rows, cols), dtype=np.float64)
+    major_idx = np.repeat(np.arange(major), np.diff(indptr))
+    if enc == "csr_matrix":
+        out[major_idx, indices] = values
+    else:
+        out[indices, major_idx] = values
     return out
 
 
-def _obs_column(f: Any, key: str) -> tuple[np.ndarray, list[str] | None]:
-    """(values, categories or None) of an obs column in the current (group) or old (compound) layout."""
+def _member(p: Path, node: Any, key: str, enc: str) -> np.ndarray:
+    """Dataset ``key`` of an encoded obs column group, or InputError naming the file and the HDF5 path."""
+    import h5py
+    if key not in node or not isinstance(node[key], h5py.Dataset):
+        raise InputError(f"data {p}: obs column {node.name} ({enc}) has no dataset {key!r}; members: "
+                         f"{list(node.keys())}")
+    return node[key][()]
+
+
+def _obs_column(p: Path, f: Any, key: str) -> tuple[np.ndarray, list[str] | None, str]:
+    """(values, categories or None, HDF5 path of the values) of an obs column in the current (group) or old
+    (compound) layout. A nullable string column is returned as categories (its distinct strings) with codes,
+    -1 where masked."""
     import h5py
     obs = f["obs"]
     if isinstance(obs, h5py.Dataset):  # anndata < 0.7: a compound dataset, categories in uns/<key>_categories
@@ -217,7 +312,7 @@ def _obs_column(f: Any, key: str) -> tuple[np.ndarray, list[str] | None]:
             raise InputError(f"time_key: {key!r} is not an obs column; columns: {list(names)}")
         vals = obs[key]
         cats_key = f"uns/{key}_categories"
-        return vals, (_strings(f[cats_key][()]) if cats_key in f else None)
+        return vals, (_strings(f[cats_key][()]) if cats_key in f else None), f"{obs.name}[{key!r}]"
     if key not in obs:
         cols = [c for c in obs.keys() if c != _attr(obs, "_index", "_index")]
         raise InputError(f"time_key: {key!r} is not an obs column; columns: {cols}")
@@ -225,18 +320,37 @@ def _obs_column(f: Any, key: str) -> tuple[np.ndarray, list[str] | None]:
     if isinstance(node, h5py.Group):
         enc = _attr(node, "encoding-type", "")
         if enc == "categorical":
-            return node["codes"][()], _strings(node["categories"][()])
+            codes = _member(p, node, "codes", enc)
+            return codes, _strings(_member(p, node, "categories", enc)), f"{node.name}/codes"
+        mask = _member(p, node, "mask", enc).astype(bool).reshape(-1) if "mask" in node else None
+        if enc == "nullable-string-array":
+            strs = np.array(_strings(_member(p, node, "values", enc)), dtype=object)
+            if mask is not None and mask.shape != strs.shape:
+                raise InputError(f"data {p}: obs column {node.name}: mask has {mask.size} entries, values {strs.size}")
+            keep = ~mask if mask is not None else np.ones(strs.shape, bool)
+            cats = sorted(set(strs[keep].tolist()))
+            lookup = {c: i for i, c in enumerate(cats)}
+            codes = np.array([lookup[v] if k else -1 for v, k in zip(strs.tolist(), keep.tolist())], dtype=np.int64)
+            return codes, cats, f"{node.name}/values"
         if enc.startswith("nullable"):
-            vals = node["values"][()].astype(np.float64)
-            if "mask" in node:
-                vals[node["mask"][()].astype(bool)] = np.nan
-            return vals, None
-        raise InputError(f"h5ad: obs column {key!r} has an unsupported encoding {enc!r}")
+            raw = _member(p, node, "values", enc)
+            try:
+                vals = np.asarray(raw, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                raise InputError(f"data {p}: obs column {node.name}/values ({enc}) is not numeric "
+                                 f"(dtype {raw.dtype})") from None
+            if mask is not None:
+                if mask.shape != vals.shape:
+                    raise InputError(f"data {p}: obs column {node.name}: mask has {mask.size} entries, values "
+                                     f"{vals.size}")
+                vals[mask] = np.nan
+            return vals, None, f"{node.name}/values"
+        raise InputError(f"data {p}: obs column {node.name} has an unsupported encoding {enc!r}")
     vals = node[()]
     cats = _attr(node, "categories")  # anndata 0.7: codes with a reference to the categories dataset
     if cats is not None and not isinstance(cats, str):
-        return vals, _strings(f[cats][()])
-    return vals, None
+        return vals, _strings(f[cats][()]), node.name
+    return vals, None, node.name
 
 
 # a sign only at the start of the label or after white space: "t-1" is time 1, not -1 ("day -2" is -2)
@@ -263,6 +377,20 @@ def _category_times(cats: list[str], time_map: Mapping[str, float] | None) -> np
     return np.array(out)
 
 
+def _category_codes(p: Path, vals: Any, n_categories: int, where: str) -> np.ndarray:
+    """Integer category codes: -1 (missing) or an index into the categories, else InputError naming the file."""
+    codes = np.asarray(vals).reshape(-1)
+    if codes.dtype.kind not in "iu" and not (codes.dtype.kind == "f" and np.array_equal(codes, np.round(codes))):
+        raise InputError(f"data {p}: category codes {where} must be integers, got dtype {codes.dtype}")
+    codes = codes.astype(np.int64)
+    bad = (codes < -1) | (codes >= n_categories)
+    if bad.any():
+        raise InputError(f"data {p}: category codes {where} must lie in [-1, {n_categories - 1}] (-1: missing; "
+                         f"{n_categories} categories), {int(bad.sum())} do not, first {int(codes[bad][0])} "
+                         f"(row {int(np.argmax(bad))})")
+    return codes
+
+
 def pca_project(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(scores (M, n), components (n, d), mean (d,)) of a centred SVD."""
     if not 1 <= int(n_components) <= min(x.shape):
@@ -271,6 +399,42 @@ def pca_project(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarra
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     comps = vt[: int(n_components)]
     return (x - mean) @ comps.T, comps, mean
+
+
+def _h5ad_arrays(p: Path, f: Any, time_key: str, use_rep: str | None,
+                 time_map: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(features (M, d), times (M,), NaN where missing) of an open AnnData file."""
+    if "obs" not in f:
+        raise InputError(f"data {p}: no 'obs' group; not an AnnData file")
+    vals, cats, where = _obs_column(p, f, time_key)
+    if cats is not None:
+        codes = _category_codes(p, vals, len(cats), where)
+        table = _category_times(cats, time_map)
+        times = np.where(codes >= 0, table[np.clip(codes, 0, None)], np.nan)
+    elif time_map is not None:                 # the map applies to plain columns too (its keys are text)
+        strs = [str(v) if not isinstance(v, bytes) else v.decode() for v in np.asarray(vals).tolist()]
+        strs = [s[:-2] if s.endswith(".0") and s[:-2] in time_map else s for s in strs]   # 1.0 read as "1"
+        uniq = sorted(set(strs) - {"nan"})           # a missing time stays missing (the cell is dropped)
+        table = {**dict(zip(uniq, _category_times(uniq, time_map))), "nan": np.nan}
+        times = np.array([table[s] for s in strs])
+    else:
+        try:
+            times = np.asarray(vals, dtype=np.float64)
+        except ValueError:
+            strs = _strings(vals)
+            uniq = sorted(set(strs))
+            table = dict(zip(uniq, _category_times(uniq, time_map)))
+            times = np.array([table[s] for s in strs])
+    if use_rep is None:
+        if "X" not in f:
+            raise InputError(f"data {p}: no 'X' matrix; pass use_rep= an obsm key")
+        x = _read_matrix(p, f["X"])
+    else:
+        if "obsm" not in f or use_rep not in f["obsm"]:
+            have = list(f["obsm"].keys()) if "obsm" in f else []
+            raise InputError(f"use_rep: {use_rep!r} is not in obsm; present: {have}")
+        x = _read_matrix(p, f["obsm"][use_rep])
+    return x, np.asarray(times, dtype=np.float64).reshape(-1)
 
 
 def read_h5ad(path: str | os.PathLike, *, time_key: str = "time", use_rep: str | None = None,
@@ -292,36 +456,12 @@ def read_h5ad(path: str | os.PathLike, *, time_key: str = "time", use_rep: str |
     except OSError as e:
         raise InputError(f"data {p}: not an HDF5 file ({e})") from None
     with f:
-        if "obs" not in f:
-            raise InputError(f"data {p}: no 'obs' group; not an AnnData file")
-        vals, cats = _obs_column(f, time_key)
-        if cats is not None:
-            codes = np.asarray(vals).astype(np.int64)
-            table = _category_times(cats, time_map)
-            times = np.where(codes >= 0, table[np.clip(codes, 0, None)], np.nan)
-        elif time_map is not None:                 # the map applies to plain columns too (its keys are text)
-            strs = [str(v) if not isinstance(v, bytes) else v.decode() for v in np.asarray(vals).tolist()]
-            strs = [s[:-2] if s.endswith(".0") and s[:-2] in time_map else s for s in strs]   # 1.0 read as "1"
-            uniq = sorted(set(strs) - {"nan"})           # a missing time stays missing (the cell is dropped)
-            table = {**dict(zip(uniq, _category_times(uniq, time_map))), "nan": np.nan}
-            times = np.array([table[s] for s in strs])
-        else:
-            try:
-                times = np.asarray(vals, dtype=np.float64)
-            except ValueError:
-                strs = _strings(vals)
-                uniq = sorted(set(strs))
-                table = dict(zip(uniq, _category_times(uniq, time_map)))
-                times = np.array([table[s] for s in strs])
-        if use_rep is None:
-            if "X" not in f:
-                raise InputError(f"data {p}: no 'X' matrix; pass use_rep= an obsm key")
-            x = _read_matrix(f["X"])
-        else:
-            if "obsm" not in f or use_rep not in f["obsm"]:
-                have = list(f["obsm"].keys()) if "obsm" in f else []
-                raise InputError(f"use_rep: {use_rep!r} is not in obsm; present: {have}")
-            x = _read_matrix(f["obsm"][use_rep])
+        try:
+            x, times = _h5ad_arrays(p, f, time_key, use_rep, time_map)
+        except InputError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, OSError, RuntimeError) as e:   # a layout not foreseen
+            raise InputError(f"data {p}: cannot read the AnnData layout ({type(e).__name__}: {e})") from None
     if x.shape[0] != times.shape[0]:
         raise InputError(f"data {p}: {x.shape[0]} rows of features but {times.shape[0]} obs rows")
     if n_components is not None:
@@ -337,17 +477,56 @@ def read_h5ad(path: str | os.PathLike, *, time_key: str = "time", use_rep: str |
         raise InputError(f"data {p}: {int(bad.sum())} cell(s) have NaN/inf features, first in kept row "
                          f"{int(np.argmax(bad))}")
     if pca is not None:
-        x = pca_project(x, pca)[0]
+        try:
+            x = pca_project(x, pca)[0]
+        except InputError as e:
+            raise InputError(f"data {p}: {e} ({x.shape[1]} features, {x.shape[0]} cells)") from None
     try:
         return group_by_time(x, times, dtype=dtype)
     except InputError as e:                        # name the file: "snapshot[0]: holds NaN" alone does not
         raise InputError(f"data {p}: {e}") from None
 
 
-def read_snapshots(path: str | os.PathLike, **kwargs: Any) -> Snapshots:
-    """Read snapshots by suffix: ``.npz``, ``.csv``, ``.h5ad``."""
+#: the reading options each snapshot format uses (``pca`` applies to every format)
+FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
+    ".npz": ("pca",),
+    ".csv": ("time_key", "pca"),
+    ".h5ad": ("time_key", "use_rep", "pca"),
+}
+
+
+def unused_options(path: str | os.PathLike, **given: Any) -> list[str]:
+    """The options in ``given`` (name -> value; ``None`` = not given) that the format of ``path`` does not use,
+    e.g. ``use_rep`` for a ``.csv``; callers refuse them rather than ignore them."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMAT_OPTIONS:             # an unknown format is the reader's error, not the option's
+        return []
+    used = FORMAT_OPTIONS[suffix]
+    return [k for k, v in given.items() if v is not None and k not in used]
+
+
+def formats_using(option: str) -> str:
+    """'.csv and .h5ad': the formats that use a reading option, for error messages."""
+    return " and ".join(s for s, opts in FORMAT_OPTIONS.items() if option in opts)
+
+
+def read_snapshots(path: str | os.PathLike, *, pca: int | None = None, **kwargs: Any) -> Snapshots:
+    """Read snapshots by suffix: ``.npz``, ``.csv``, ``.h5ad``; the other keywords go to that format's reader.
+
+    ``pca``: project the features (of every snapshot together) on their first ``pca`` principal components,
+    for any format."""
     suffix = Path(path).suffix.lower()
     readers = {".npz": read_snapshot_npz, ".csv": read_snapshot_csv, ".h5ad": read_h5ad}
     if suffix not in readers:
         raise InputError(f"data: unknown snapshot format {suffix!r} of {path}; use .npz, .csv or .h5ad")
-    return readers[suffix](path, **kwargs)
+    if suffix == ".h5ad":
+        return read_h5ad(path, pca=pca, **kwargs)
+    snaps = readers[suffix](path, **kwargs)
+    if pca is None:
+        return snaps
+    x, idx = snaps.stacked()
+    try:
+        z = torch.as_tensor(pca_project(x.double().cpu().numpy(), pca)[0])
+    except InputError as e:
+        raise InputError(f"data {path}: {e} ({snaps.dim} features, {x.shape[0]} points)") from None
+    return Snapshots.from_arrays([z[idx == k] for k in range(snaps.n_snapshots)], snaps.times, dtype=x.dtype)

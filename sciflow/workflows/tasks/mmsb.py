@@ -26,9 +26,12 @@ __all__ = ["MMSBTask", "run"]
 
 class DataSettings(StrictModel):
     path: Path = Field(description="snapshots: .npz (Xs, dts) or ragged npz, .csv, .h5ad")
-    time_key: str = "time"
-    use_rep: str | None = None
-    pca: int | None = Field(None, ge=1)
+    time_key: str = Field("time", description="the time column of a .csv, the obs column of a .h5ad (an .npz "
+                                              "holds its times in dts: refused there)")
+    use_rep: str | None = Field(None, description="a .h5ad obsm key such as X_pca instead of X (refused for "
+                                                  ".npz and .csv)")
+    pca: int | None = Field(None, ge=1, description="project the features on this many principal components "
+                                                    "(every format)")
     heldout: bool = Field(True, description="train on even-indexed snapshots, score the odd ones")
 
     #: the snapshots read at validation, with the settings they were read with, for ``run`` to reuse
@@ -44,7 +47,14 @@ class DataSettings(StrictModel):
     @model_validator(mode="after")
     def _readable(self) -> DataSettings:
         # the snapshot file is read here (it is small), so a malformed one stops `validate` and `run` before
-        # the output folder is claimed
+        # the output folder is claimed; a setting the file's format does not use is refused, not ignored
+        from ...data.snapshots import formats_using, unused_options
+        unused = unused_options(self.path, time_key=None if self.time_key == "time" else self.time_key,
+                                use_rep=self.use_rep, pca=self.pca)
+        if unused:
+            k = unused[0]
+            raise ValueError(f"{k}: {getattr(self, k)!r} does not apply to {self.path} ({self.path.suffix} file); "
+                             f"{k} is used by {formats_using(k)} files only: remove it")
         try:
             snaps = _read_snapshots(self)
         except InputError as e:
@@ -70,9 +80,9 @@ class DataSettings(StrictModel):
 
 def _read_snapshots(d: DataSettings) -> Any:
     from ...data.snapshots import read_snapshots
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = {"pca": d.pca}                 # pca: every format; the others are refused where unused
     if d.path.suffix.lower() == ".h5ad":
-        kw.update(time_key=d.time_key, use_rep=d.use_rep, pca=d.pca)
+        kw.update(time_key=d.time_key, use_rep=d.use_rep)
     elif d.path.suffix.lower() == ".csv":
         kw.update(time_column=d.time_key)
     return read_snapshots(d.path, **kw)

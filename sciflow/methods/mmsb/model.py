@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ...core.errors import InputError, SciflowError, check_count, check_in_range
 from ...core.random import make_generator, randperm, seeded
 from ...core.training import progress
+from ...core.training.device import check_device
 from ...core.trajectory import Trajectory
 from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots, Standardizer
@@ -29,7 +30,14 @@ from .calibrate import calibrate_reference
 from .init import shooting_init
 from .noise_select import candidate_noises, first_guess, select_noise
 from .predict import BridgeDrift, SimulationDiverged, check_times, fit_bridge_drift, simulate
-from .references import MECHANISTIC, NETWORKS, build_reference, is_parametric, reference_params
+from .references import (
+    MECHANISTIC,
+    NETWORKS,
+    build_reference,
+    check_reference_module,
+    is_parametric,
+    reference_params,
+)
 from .refine import drift_nll, fit_drift, increments
 from .resume import FitCheckpoint, StageLog, fit_fingerprint
 
@@ -109,6 +117,7 @@ class MMSB(Method):
                  shooting_starts: int = 12, refit_rounds: int | None = None, h_lna: float = 0.05,
                  calibrate: str = "auto", calibrate_replicas: int = 4, device: str = "cpu") -> None:
         super().__init__()
+        dev = check_device(device)         # a typo or a missing GPU fails here, not at the first tensor moved
         self.custom = isinstance(reference, nn.Module)
         ref_name = "custom" if self.custom else str(reference)
         if not self.custom:
@@ -145,7 +154,7 @@ class MMSB(Method):
                             predict_dt=predict_dt, shooting_starts=int(shooting_starts), refit_rounds=refit_rounds,
                             h_lna=float(h_lna), calibrate=calibrate, calibrate_replicas=int(calibrate_replicas),
                             device=device)
-        self.device = torch.device(device)
+        self.device = dev
         self._reference_module = reference if self.custom else None
         self.snapshots: Snapshots | None = None
         self.standardizer: Standardizer | None = None
@@ -212,11 +221,13 @@ class MMSB(Method):
                           max_iter=c["sinkhorn_iter"])
 
     def sample_bridges(self, n: int | None = None, *, generator: torch.Generator | None = None) -> BridgeSample:
-        """Chained bridge paths through the training snapshots under the current reference."""
+        """``n`` chained bridge paths (an integer >= 1; None: the model's ``n_paths``) through the training
+        snapshots under the current reference."""
+        n = self._config["n_paths"] if n is None else check_count("n", n)
         if self.snapshots is None:
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         with torch.no_grad():
-            return self._bridge_step().sample(self.snapshots, n or self._config["n_paths"], generator=generator)
+            return self._bridge_step().sample(self.snapshots, n, generator=generator)
 
     def _em_step(self, generator: torch.Generator, parametric: bool, seed: int) -> dict[str, Any]:
         c = self._config
@@ -238,6 +249,9 @@ class MMSB(Method):
         saved round or step and ends with the same reference, noise and history, bit for bit, as an uninterrupted
         fit; a checkpoint of another fit, or an unreadable one, is refused with an ``InputError`` (``resume.py``)."""
         snaps = self._check(snapshots)
+        if self.custom:                    # its shape, dtype and finiteness, before any state or work changes
+            module = self._reference_module.to(self.device, torch.float64)   # where and how _build puts it
+            check_reference_module(module, snaps.stacked()[0])
         c = self._config
         g = generator if generator is not None else make_generator(seed)
         start, cpu0 = time.perf_counter(), time.process_time()
@@ -419,27 +433,36 @@ class MMSB(Method):
     def fit_bridge_drift(self, *, n_paths: int | None = None, steps: int = 2000, seed: int = 0,
                          generator: torch.Generator | None = None, show_progress: bool = False) -> float:
         """Learn the time-dependent drift of the bridge paths (needed for ``predict(dynamics="bridge")``)."""
+        n_paths = self._config["n_paths"] if n_paths is None else check_count("n_paths", n_paths)
         g = generator if generator is not None else make_generator(seed)
-        bs = self.sample_bridges(n_paths or self._config["n_paths"], generator=g)
+        bs = self.sample_bridges(n_paths, generator=g)
         loss = fit_bridge_drift(self.model["bridge"], bs.pieces, bs.steps, bs.times, mean=self.standardizer.mean,
                                 scale=self.standardizer.scale, train_steps=steps, seed=seed, progress=show_progress)
         self._bridge_fitted = True
         self.info["bridge_drift"] = {"steps": steps, "final_loss": loss}
         return loss
 
-    def predict(self, times: Sequence[float] | Tensor, n: int = 1000, *, x0: Tensor | None = None,
+    def predict(self, times: Sequence[float] | Tensor, n: int | None = None, *, x0: Tensor | None = None,
                 dynamics: str = "reference", dt: float | None = None,
                 generator: torch.Generator | None = None) -> Trajectory:
-        """Populations at ``times`` simulated forward from the first snapshot (or from ``x0`` (n, d) at the
-        first snapshot's time). ``dynamics``: ``reference`` (the refined reference SDE) or ``bridge`` (the
-        learned bridge drift, see ``fit_bridge_drift``; inside the observed time range only). The frames come back
-        at the requested times sorted and without repeats (``.times`` says which)."""
+        """Populations at ``times`` (a number or a 1-D sequence, none before the first snapshot) simulated forward
+        from the first snapshot (or from ``x0`` (n, d) at the first snapshot's time). ``n``: the population size,
+        an integer >= 1 (default 1000) drawn from the first snapshot; with ``x0`` the population is x0's rows, so
+        leave ``n`` out (or pass x0's row count): any other ``n`` is refused, never ignored. ``dynamics``:
+        ``reference`` (the refined reference SDE) or ``bridge`` (the learned bridge drift, see
+        ``fit_bridge_drift``; inside the observed time range only). The frames come back at the requested times
+        sorted and without repeats (``.times`` says which)."""
         if self.snapshots is None:
             raise SciflowError("MMSB: not fitted yet; call fit(snapshots) first")
         if dynamics not in ("reference", "bridge"):
             raise InputError(f"dynamics: expected 'reference' or 'bridge', got {dynamics!r}")
         if x0 is None:
-            n = check_count("n", n)
+            n = 1000 if n is None else check_count("n", n)
+        else:
+            x0 = self._check_x0(x0)
+            if n is not None and check_count("n", n) != x0.shape[0]:
+                raise InputError(f"n: the population starts from the {x0.shape[0]} rows of x0, but n={n!r} was also "
+                                 f"given; pass one or the other (n draws from the first snapshot)")
         if dt is not None and not float(dt) > 0:
             raise InputError(f"dt: must be > 0, got {dt}")
         t0 = float(self.snapshots.times[0])
@@ -447,9 +470,7 @@ class MMSB(Method):
         if dynamics == "bridge" and float(t.max()) > float(self.snapshots.times[-1]) + 1e-9:
             raise InputError("times: the bridge drift is only defined up to the last snapshot at "
                              f"t={float(self.snapshots.times[-1]):g}; use dynamics='reference' to extrapolate")
-        start = self.start_population(n, generator) if x0 is None else torch.as_tensor(x0, dtype=torch.float64)
-        if start.dim() != 2 or start.shape[1] != self.snapshots.dim:
-            raise InputError(f"x0: expected (n, {self.snapshots.dim}), got {tuple(start.shape)}")
+        start = self.start_population(n, generator) if x0 is None else x0
         step = float(dt or self._config["predict_dt"] or self._config["h"] / 5)
         if dynamics == "reference":
             ref = self.reference
@@ -470,6 +491,21 @@ class MMSB(Method):
                              f"refit with another sigma or noise model, or with more rounds or paths "
                              f"(command line: --sigma, --noise, --rounds, --paths)") from None
         return Trajectory(traj.times, traj.states, info={**traj.info, "dynamics": dynamics, "method": self.name})
+
+    def _check_x0(self, x0: Any) -> Tensor:
+        """``x0`` as a float64 (n, d) tensor of finite values with n >= 1, else an ``InputError`` naming x0."""
+        d = self.snapshots.dim
+        try:
+            start = torch.as_tensor(x0, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise InputError(f"x0: expected an (n, {d}) array of numbers, got {type(x0).__name__}") from None
+        if start.dim() != 2 or start.shape[1] != d:
+            raise InputError(f"x0: expected (n, {d}), got {tuple(start.shape)}")
+        if start.shape[0] == 0:
+            raise InputError(f"x0: holds no rows (shape {tuple(start.shape)}); give at least one starting state")
+        if not bool(torch.isfinite(start).all()):
+            raise InputError(f"x0: {int((~torch.isfinite(start)).sum())} value(s) are not finite")
+        return start
 
     # -- persistence -------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
@@ -521,8 +557,9 @@ class MMSB(Method):
         return obj
 
     def nll(self, n: int = 500, *, generator: torch.Generator | None = None) -> float:
-        """Mean finite-difference NLL of the current reference along fresh bridges (a diagnostic)."""
-        bs = self.sample_bridges(n, generator=generator)
+        """Mean finite-difference NLL of the current reference along ``n`` (an integer >= 1) fresh bridges (a
+        diagnostic)."""
+        bs = self.sample_bridges(check_count("n", n), generator=generator)
         inc = increments(bs.pieces, bs.steps, self.noise)
         with torch.no_grad():
             return float(drift_nll(self.reference, inc))

@@ -33,11 +33,15 @@ class SimulationDiverged(InputError):
 
 
 def check_times(times: Sequence[float] | Tensor, t0: float) -> Tensor:
-    """``times`` as a 1-D float64 tensor of at least one finite time, none before ``t0``."""
+    """``times`` (a number or a 1-D sequence) as a 1-D float64 tensor of at least one finite time, none before
+    ``t0``; a nested sequence (2-D or more) is refused rather than flattened."""
     try:
-        t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+        t = torch.as_tensor(times, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
         raise InputError(f"times: expected numbers, got {times!r}") from None
+    if t.dim() > 1:
+        raise InputError(f"times: expected a number or a 1-D sequence of times, got shape {tuple(t.shape)}")
+    t = t.reshape(-1)
     if t.numel() == 0:
         raise InputError("times: need at least one time")
     if not bool(torch.isfinite(t).all()):

@@ -22,8 +22,8 @@ from ...domains.cells.dynamics import (
 )
 from ...domains.cells.snapshots import Standardizer
 
-__all__ = ["REFERENCES", "ZeroDrift", "build_reference", "check_reference_kwargs", "is_parametric",
-           "reference_params"]
+__all__ = ["REFERENCES", "ZeroDrift", "build_reference", "check_reference_kwargs", "check_reference_module",
+           "is_parametric", "reference_params"]
 
 
 class ZeroDrift(Drift):
@@ -102,6 +102,41 @@ def check_reference_kwargs(name: str, dim: int, kwargs: dict[str, Any]) -> None:
             if isinstance(e, InputError):
                 raise
             raise InputError(f"reference {name!r}: {e}") from None
+
+
+def check_reference_module(module: nn.Module, x: Tensor) -> None:
+    """``InputError`` naming ``reference`` unless the custom drift ``module`` maps a few rows of ``x`` (N, d),
+    float64 data on the model's device, to a tensor of the same shape (B, d) -> (B, d), real and finite: a module
+    of the wrong shape would otherwise fail deep inside the bridge step. Probed without gradients on up to 3 rows
+    (a row count other than d, so that a transposed output does not pass), in eval mode."""
+    d = x.shape[-1]
+    rows = 3 if d == 2 else 2
+    probe = x[torch.arange(rows, device=x.device) % x.shape[0]]
+    where = f"on a ({rows}, {d}) float64 batch of snapshot rows"
+    training = module.training
+    module.eval()                      # no running statistics or dropout state changed by the probe
+    try:
+        with torch.no_grad():
+            out = module(probe)
+    except Exception as e:  # noqa: BLE001 - a user's module may raise anything; say which argument it was
+        raise InputError(f"reference: the custom module failed {where}: {type(e).__name__}: {e}") from None
+    finally:
+        module.train(training)
+    if not torch.is_tensor(out):
+        raise InputError(f"reference: the custom module must return a tensor (B, d) -> (B, d); {where} it returned "
+                         f"{type(out).__name__}")
+    if tuple(out.shape) != tuple(probe.shape):
+        raise InputError(f"reference: the custom module must map (B, d) -> (B, d) row by row (the drift in data "
+                         f"units); {where} it returned shape {tuple(out.shape)}, expected {tuple(probe.shape)}")
+    if not out.is_floating_point():
+        raise InputError(f"reference: the custom module must return real floating-point drifts; {where} it "
+                         f"returned dtype {out.dtype}")
+    if out.device != probe.device:
+        raise InputError(f"reference: the custom module returned its drift on {out.device}, the data are on "
+                         f"{probe.device}")
+    if not bool(torch.isfinite(out).all()):
+        raise InputError(f"reference: the custom module returned {int((~torch.isfinite(out)).sum())} non-finite "
+                         f"value(s) {where}")
 
 
 def is_parametric(drift: nn.Module) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 from ...core.errors import InputError, check_in_range
 from ...core.files import atomic_path, atomic_write_json
 from ...core.random import make_generator
+from ...core.training.device import check_device
 from ...domains.photons.scene import Scene, make_scene
 from ...domains.photons.volpath import RenderResult, VolumePathTracer
 
@@ -51,7 +52,9 @@ def make_tracer(scene: Scene, integrator: str, model: Any = None, **kw: Any) -> 
 
 def render(scene: Scene, integrator: str = "cvae", *, spp: int | None = 16, time_budget: float | None = None,
            model: Any = None, seed: int = 0, device: str = "cpu", progress: bool = True, **kw: Any) -> RenderResult:
-    """Render ``scene``; returns the radiance image, samples per pixel, time and event counts."""
+    """Render ``scene``; returns the radiance image, samples per pixel, time and event counts. ``device``:
+    ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; one this machine lacks is an ``InputError`` before any work."""
+    device = check_device(device)
     tracer = make_tracer(scene, integrator, model, **kw)
     return tracer.render(spp, time_budget=time_budget, generator=make_generator(seed, device), device=device,
                          progress=progress)
@@ -81,6 +84,7 @@ def render_scene(name: str = "sphere", *, integrator: str = "cvae", spp: int = 1
                  out: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  time_budget: float | None = None) -> dict[str, Any]:
     """Render a named scene and (with ``out``) write ``<out>/<scene>_<integrator>.png`` / ``.npy`` and a JSON."""
+    check_device(device)
     if out is not None:                     # a folder that cannot be made fails now, not after the rendering
         for folder in (Path(out).absolute(), *Path(out).absolute().parents):
             if folder.exists():

@@ -63,6 +63,22 @@ def _check_trained_range(sigma_r: Tensor) -> None:
                          f"{float(torch.as_tensor(sigma_r).max()):g}; split the medium into smaller spheres (the "
                          "renderer's max_sigma_r) or simulate the walks")
 
+
+def _numbers(name: str, value: Any) -> Tensor:
+    """``value`` (a number, sequence, array or tensor of real numbers) as float64, else an ``InputError`` naming
+    ``name``: strings, None, booleans and complex numbers are not conditions."""
+    bad = isinstance(value, (str, bytes, bool)) or value is None or \
+        (torch.is_tensor(value) and (value.dtype == torch.bool or value.is_complex()))
+    if not bad:
+        try:
+            return torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    text = repr(value)
+    text = text if len(text) <= 80 else text[:77] + "..."
+    raise InputError(f"{name}: expected real numbers, got {type(value).__name__} {text}")
+
+
 class ScatteringCVAEs(Method):
     """The three CVAEs and the sampler that chains them (the Generator protocol).
 
@@ -188,9 +204,12 @@ class ScatteringCVAEs(Method):
                 raise InputError(f"condition: unknown key(s) {', '.join(unknown)} (expected sigma_r, g, albedo)")
             if missing:
                 raise InputError(f"condition: missing {', '.join(missing)} (expected sigma_r, g, albedo)")
-            parts = [torch.as_tensor(condition[k], dtype=torch.float64) for k in (SIGMA_R, G, ALBEDO)]
+            parts = [_numbers(f"condition.{k}", condition[k]) for k in (SIGMA_R, G, ALBEDO)]
         else:
-            c = torch.as_tensor(condition, dtype=torch.float64)
+            if condition is None:
+                raise InputError("condition: expected {sigma_r, g, albedo} (a mapping) or a (3,) / (n, 3) tensor of "
+                                 "(sigma_r, g, albedo), got None")
+            c = _numbers("condition", condition)
             if c.shape not in ((3,), (1, 3), (n, 3)):
                 raise InputError(f"condition: expected (sigma_r, g, albedo) as shape (3,), (1, 3) or ({n}, 3), "
                                  f"got {tuple(c.shape)}")

@@ -36,7 +36,13 @@ class Molecule:
 
     def __post_init__(self) -> None:
         name = self.title or "molecule"
-        z = np.asarray(_plain(self.numbers, f"{name}.numbers"), dtype=np.int64).reshape(-1)
+        raw = np.asarray(_plain(self.numbers, f"{name}.numbers"))
+        if raw.dtype.kind not in "iuf":
+            raise InputError(f"{name}.numbers: expected atomic numbers (integers), got {raw.dtype} values")
+        if raw.dtype.kind == "f" and not bool(np.all(np.isfinite(raw) & (raw == np.round(raw)))):
+            raise InputError(f"{name}.numbers: atomic numbers must be whole numbers, got "
+                             f"{raw.reshape(-1)[:8].tolist()}")          # 6.5 was truncated to 6 (carbon)
+        z = raw.astype(np.int64).reshape(-1)
         x = np.asarray(_plain(self.positions, f"{name}.positions"), dtype=np.float64)
         if x.shape != (z.shape[0], 3):
             raise InputError(f"{self.title or 'molecule'}.positions: expected shape ({z.shape[0]}, 3), "
@@ -291,14 +297,19 @@ def read_molecules(path: str | os.PathLike) -> list[Molecule]:
 
 
 def as_molecule(obj: Any, *, field: str = "molecule") -> Molecule:
-    """Coerce ase.Atoms, an RDKit Mol (with a conformer), a file path (first structure), a Molecule, a mapping
-    with ``numbers``/``symbols`` and ``positions``, or a pair (elements, positions) into a Molecule."""
+    """Coerce ase.Atoms, an RDKit Mol (with a conformer), a file path of one structure, a Molecule, a mapping
+    with ``numbers``/``symbols`` and ``positions``, or a pair (elements, positions) into a Molecule. A file of
+    several structures (e.g. R, TS, P frames) is refused: which one is meant is the caller's choice
+    (``read_molecules(path)[k]``)."""
     if isinstance(obj, Molecule):
         return obj
     if isinstance(obj, (str, os.PathLike)):
         mols = read_molecules(obj)
         if not mols:
             raise InputError(f"{field}: {obj} holds no structure")
+        if len(mols) > 1:
+            raise InputError(f"{field}: {obj} holds {len(mols)} structures; pass one, e.g. "
+                             f"read_molecules(path)[k] from sciflow.domains.molecules")
         return Molecule(mols[0].numbers, mols[0].positions, field, mols[0].charge, mols[0].unpaired)
     mod = type(obj).__module__
     if mod.startswith("ase.") and hasattr(obj, "get_positions"):

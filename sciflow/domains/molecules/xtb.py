@@ -17,8 +17,10 @@ from .io import to_atoms
 __all__ = [
     "EV_TO_KCAL",
     "IMAG_THRESHOLD",
+    "XTB_METHODS",
     "NEBResult",
     "SaddleResult",
+    "check_xtb_method",
     "ci_neb",
     "frequencies",
     "hessian",
@@ -32,10 +34,23 @@ __all__ = [
 EV_TO_KCAL = 23.060547830619
 #: imaginary modes weaker than this (cm^-1) are treated as numerical noise of the finite-difference Hessian
 IMAG_THRESHOLD = 50.0
+#: the xTB parametrisations tblite's calculator accepts (its names, case as written)
+XTB_METHODS = ("GFN2-xTB", "GFN1-xTB", "IPEA1-xTB")
+
+
+def check_xtb_method(method: Any, field: str = "method") -> str:
+    """``method`` if tblite knows it. An unknown name would otherwise fail only at the first energy, inside the
+    searches and single points that count a failed SCF as "no result", so it is refused up front."""
+    if not isinstance(method, str) or method not in XTB_METHODS:
+        close = [m for m in XTB_METHODS if isinstance(method, str) and m.lower() == method.lower()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(f"{field}: expected one of {', '.join(XTB_METHODS)}, got {method!r}{hint}")
+    return method
 
 
 def xtb_calculator(method: str = "GFN2-xTB", charge: int = 0, multiplicity: int = 1) -> Any:
     """tblite's ASE calculator (quiet)."""
+    check_xtb_method(method)
     try:
         from tblite.ase import TBLite
     except ImportError as e:

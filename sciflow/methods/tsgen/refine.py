@@ -31,6 +31,7 @@ from ...core.errors import InputError, check_bool
 from ...core.fields import ATOMIC_NUMBERS
 from ...core.training import check_device
 from ...domains.molecules.geometry import kabsch_rmsd
+from ...domains.molecules.xtb import XTB_METHODS, check_xtb_method
 from .evaluate import mean_to_finite_others
 from .model import check_not_diverged
 
@@ -39,8 +40,6 @@ __all__ = ["RULES", "XTB_METHODS", "GuessRefinement", "Refinement", "medoid_orde
 
 #: how the returned saddle is chosen among the converged ones
 RULES = ("lowest", "first")
-#: the xTB parametrisations tblite's calculator accepts (its names, case as written)
-XTB_METHODS = ("GFN2-xTB", "GFN1-xTB", "IPEA1-xTB")
 
 
 @dataclass
@@ -115,11 +114,7 @@ def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hess
     check_bool("exact_hessian", exact_hessian)
     if rule not in RULES:
         raise InputError(f"rule: expected one of {RULES}, got {rule!r}")
-    # an unknown method would fail inside every search, where a failed SCF counts as "no saddle": refused here
-    if not isinstance(method, str) or method not in XTB_METHODS:
-        close = [m for m in XTB_METHODS if isinstance(method, str) and m.lower() == method.lower()]
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise InputError(f"method: expected one of {', '.join(XTB_METHODS)}, got {method!r}{hint}")
+    check_xtb_method(method)      # before any sampling or search (a failed SCF counts as "no saddle" there)
     if int(steps) < 1:
         raise InputError(f"steps: must be >= 1, got {steps}")
     if not float(fmax) > 0:

@@ -26,11 +26,14 @@ def main() -> None:
     ap.add_argument("--sella", action="store_true")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--hdf5", action="store_true", help="also write the Transition1x HDF5 layout")
+    ap.add_argument("--keep-unconverged", action="store_true",
+                    help="also write reactions whose CI-NEB did not converge (left out by default)")
     args = ap.parse_args()
     pairs = load_triplets(args.pairs, require_ts=False)
     if args.limit:
         pairs = pairs.subset(np.arange(min(args.limit, len(pairs))))
-    data = generate_xtb_reactions(pairs, args.out, sella=args.sella, hdf5=args.hdf5)
+    data = generate_xtb_reactions(pairs, args.out, sella=args.sella, hdf5=args.hdf5,
+                                  keep_unconverged=args.keep_unconverged)
     print(f"{len(data)} reactions -> {args.out}/triplets.npz")
     print(json.dumps(json.loads((Path(args.out) / "cost.json").read_text()), indent=2))
 

@@ -53,6 +53,22 @@ def _check_rows(name: str, x: Any) -> None:
         raise InputError(f"{name}: expected at least one row (B, ...), got shape {tuple(x.shape)}")
 
 
+def _checked_time_sampler(sampler: TimeSampler) -> TimeSampler:
+    """``sampler`` after one probe on the host: 4,096 draws of the right shape, all in [0, 1]. (The paths check
+    their times on the host only, so that a training step on an accelerator has no extra read-back.)"""
+    if not callable(sampler):
+        raise InputError(f"time_sampler: expected a callable (n, generator, device, dtype) -> (n,) times, got "
+                         f"{type(sampler).__name__}")
+    t = sampler(4096, torch.Generator().manual_seed(0), torch.device("cpu"), torch.float64)
+    if not isinstance(t, Tensor) or t.shape != (4096,):
+        got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+        raise InputError(f"time_sampler: returned {got} for n=4096; expected a tensor of shape (n,)")
+    inside = (t >= 0.0) & (t <= 1.0)
+    if not bool(inside.all()):
+        raise InputError(f"time_sampler: drew times outside [0, 1] (or NaN), e.g. {t[~inside][:4].tolist()}")
+    return sampler
+
+
 class FlowMatcher:
     """Training loss and sampler of (conditional) flow matching.
 
@@ -68,7 +84,7 @@ class FlowMatcher:
                  time_sampler: TimeSampler = uniform_time, weighting: TimeWeighting | None = None) -> None:
         self.path = path
         self.coupling = coupling if coupling is not None else IndependentCoupling()
-        self.time_sampler = time_sampler
+        self.time_sampler = _checked_time_sampler(time_sampler)
         self.weighting = weighting
 
     def loss(self, velocity: Callable[..., Tensor], x0: Tensor, x1: Tensor, *,

@@ -92,3 +92,14 @@ def test_solver_names_a_field_of_another_dtype():
     x0 = torch.ones(4, 2)
     with pytest.raises(InputError, match="field: returned torch.float64 for states of torch.float32"):
         RK4().solve(lambda x, t: -x.double(), x0, [0.0, 1.0])
+
+
+def test_flow_matcher_probes_its_time_sampler_once_at_construction():
+    """The paths check their times on the host only (no read-back per training step on an accelerator), so a
+    custom time sampler is checked when the matcher is built."""
+    from sciflow.core.flow_matching import FlowMatcher, logit_normal_time
+    FlowMatcher(LinearPath(), time_sampler=logit_normal_time(0.0, 3.0))
+    with pytest.raises(InputError, match=r"time_sampler: drew times outside \[0, 1\]"):
+        FlowMatcher(LinearPath(), time_sampler=lambda n, g, d, dt: 2 * torch.rand(n, generator=g, dtype=dt))
+    with pytest.raises(InputError, match=r"time_sampler: returned \(4096, 1\)"):
+        FlowMatcher(LinearPath(), time_sampler=lambda n, g, d, dt: torch.rand(n, 1, generator=g, dtype=dt))

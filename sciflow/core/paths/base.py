@@ -37,15 +37,18 @@ class PathSample:
 def broadcast_time(t: Tensor | float, x: Tensor) -> Tensor:
     """Return t as (B, 1, ..., 1) for x of shape (B, ...); t may be a scalar or (B,), each in [0, 1] (a time
     outside, or NaN, is refused: the paths' schedules are defined on [0, 1] only, and beyond it their clamped
-    variances gave velocities that were not the time derivative of the states)."""
+    variances gave velocities that were not the time derivative of the states). The check reads the times
+    back, so it runs for host tensors only; on an accelerator (a training step) the times come from a
+    ``FlowMatcher`` time sampler, which is checked once when the matcher is built."""
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     if t.dim() == 0:
         t = t.expand(x.shape[0])
     if t.dim() != 1 or t.shape[0] != x.shape[0]:
         raise InputError(f"t: expected a scalar or shape ({x.shape[0]},), got {tuple(t.shape)}")
-    inside = (t >= -1e-6) & (t <= 1.0 + 1e-6)             # also refuses NaN
-    if not bool(inside.all()):
-        raise InputError(f"t: times must lie in [0, 1], got {t[~inside][:4].tolist()}")
+    if t.device.type == "cpu":
+        inside = (t >= -1e-6) & (t <= 1.0 + 1e-6)         # also refuses NaN
+        if not bool(inside.all()):
+            raise InputError(f"t: times must lie in [0, 1], got {t[~inside][:4].tolist()}")
     return t.reshape((-1,) + (1,) * (x.dim() - 1))
 
 

@@ -170,3 +170,17 @@ def test_scattering_generate_numeric_condition_still_works(scattering):
     tr = scattering.generate({"sigma_r": 4.0, "g": 0.5, "albedo": 0.9}, 4, generator=g)
     assert tr.states.shape == (2, 4, 6)
     assert scattering.generate(torch.tensor([4.0, 0.5, 0.9]), 3, generator=g).states.shape == (2, 3, 6)
+
+
+def test_mmsb_custom_reference_returning_float32_fits_and_predicts(snaps):
+    """A float32 drift on float64 snapshots is accepted by the probe, so the fit and the prediction must take it
+    (the solvers refuse a field of another dtype; MMSB casts its drifts to the states' dtype)."""
+    model = MMSB(_Linear(2, lambda y: y.float()), sigma=0.1, rounds=2, n_paths=20)
+    model.fit(snaps, show_progress=False)
+    pred = model.predict([1.0, 2.0], n=10, generator=torch.Generator().manual_seed(0))
+    assert pred.states.dtype == torch.float64 and bool(torch.isfinite(pred.states).all())
+
+
+def test_scattering_fit_needs_a_train_config(scattering):
+    with pytest.raises(InputError, match="config: "):
+        scattering.fit({}, {"steps": 10})

@@ -24,3 +24,11 @@ def test_atomic_numbers_must_be_whole_numbers(numbers):
     with pytest.raises(InputError, match="m.numbers: "):
         Molecule(np.array(numbers), np.zeros((2, 3)), "m")
     assert Molecule(np.array([6.0, 1.0]), np.array([[0, 0, 0], [0, 0, 1.1]]), "m").numbers.tolist() == [6, 1]
+
+
+def test_the_tsgen_workflow_refuses_a_reactant_file_of_several_frames(tmp_path):
+    from sciflow.workflows.tasks.tsgen import _read_reactions
+    (tmp_path / "a_reactant.xyz").write_text(XYZ.format(c="R", z=0.96) + XYZ.format(c="P", z=1.5))
+    (tmp_path / "a_product.xyz").write_text(XYZ.format(c="P", z=1.5))
+    with pytest.raises(InputError, match=r"reactions: .*a_reactant\.xyz holds 2 structures"):
+        _read_reactions(tmp_path, None)

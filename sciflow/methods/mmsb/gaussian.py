@@ -156,7 +156,7 @@ def simulate_free(drift: Callable[[Tensor], Tensor], diffusion: Diffusion, x0: T
     grid = torch.linspace(0.0, float(duration), n + 1, dtype=x0.dtype, device=x0.device)
     solver = ItoHeun(lambda x, t: diffusion(x))
     with torch.no_grad():
-        traj = solver.solve(lambda x, t: drift(x), x0, grid, generator=generator)
+        traj = solver.solve(lambda x, t: drift(x).to(x.dtype), x0, grid, generator=generator)  # float32 drifts too
     return traj.states.transpose(0, 1)
 
 

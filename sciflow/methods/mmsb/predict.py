@@ -65,6 +65,7 @@ def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Ten
         raise InputError(f"times: reaching t={float(t[-1]):g} from t={float(t0):g} takes {steps:.3g} steps of {dt:g} "
                          f"(more than {MAX_STEPS:,}); check the times' unit, or simulate with a longer step")
     solver = ItoHeun(lambda x, tt: diffusion(x))
+    field = lambda x, tt: drift(x, tt).to(x.dtype)        # a float32 custom drift on float64 states
     x, cur, out = x0, float(t0), []
     with torch.set_grad_enabled(grad):
         for target in t.tolist():
@@ -79,7 +80,7 @@ def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Ten
                 n = max(1, int(math.ceil(span / dt - 1e-9)))
                 solver.substeps = n
                 grid = torch.tensor([cur, target], dtype=x.dtype, device=x.device)
-                x = solver.solve(drift, x, grid, generator=generator, keep="last").states[0]
+                x = solver.solve(field, x, grid, generator=generator, keep="last").states[0]
                 cur = target
             out.append(x)
     return Trajectory(times=t.to(x0.dtype), states=torch.stack(out), info={"dt": dt, "start_time": t0})

@@ -15,6 +15,7 @@ from ...core.random import rand, randint, seeded
 from ...core.training import TrainConfig, Trainer
 from ...domains.photons.conditions import check_conditions
 from ...domains.photons.fields import N_EVENTS, SIGMA_R, G
+from ..base import check_train_config
 from .model import MODEL_NAMES, ScatteringCVAEs
 
 __all__ = ["encode_dataset", "fit_models", "fit_priors", "train_from_folder"]
@@ -112,6 +113,7 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
     """Train each CVAE for ``config.steps`` steps on the walk records; EMA weights are kept at the end.
 
     ``free_bits``: minimum KL per latent dimension in the loss (0: plain ELBO; see ``CVAE.loss``)."""
+    config = check_train_config(config)
     names = _check_only(only) or list(MODEL_NAMES)
     if int(batch_size) < 1:
         raise InputError(f"batch_size: must be >= 1, got {batch_size}")

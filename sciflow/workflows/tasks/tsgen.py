@@ -119,6 +119,18 @@ def _reaction_files(folder: Path) -> tuple[list[Path], dict[str, Path]]:
     return files, by_name
 
 
+def _one_structure(path: Path) -> Any:
+    """The one structure of a ``NAME_reactant`` / ``NAME_product`` file (a file of several is refused: taking
+    its first frame silently would pair the wrong geometries)."""
+    from ...domains.molecules.io import read_molecules
+    mols = read_molecules(path)
+    if len(mols) != 1:
+        raise InputError(f"reactions: {path} holds {len(mols)} structures; a _reactant / _product file holds "
+                         f"one (a file of several frames, reactant first and product last, is named without "
+                         f"the suffix)")
+    return mols[0]
+
+
 def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tuple[Any, Any]], list[Any], list[str]]:
     """(ids, (reactant, product) pairs, reference TS positions or None, source of each) from a file or folder.
     Two inputs that would write the same ``xyz/<id>.xyz`` and a product file without its reactant are refused."""
@@ -149,7 +161,7 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
                 continue
             if stem.endswith("_reactant"):
                 name = stem[: -len("_reactant")]
-                r, q = read_molecules(p)[0], read_molecules(by_name[f"{name}_product"])[0]
+                r, q = (_one_structure(f) for f in (p, by_name[f"{name}_product"]))
                 source = f"{p.name} + {by_name[f'{name}_product'].name}"
             else:
                 name = stem

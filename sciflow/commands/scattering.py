@@ -47,7 +47,8 @@ def _train(args: argparse.Namespace) -> int:
     summary = train_from_folder(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                 seed=args.seed, device=args.device, checkpoint_dir=checkpoints,
                                 only=args.only, max_walks=args.max_walks, free_bits=args.free_bits,
-                                scat_coords=args.scat_coords, exact_single=not args.no_exact_single)
+                                scat_coords=args.scat_coords, exact_single=not args.no_exact_single,
+                                partial=args.partial)
     print_json(summary, indent=2)
     return 0
 
@@ -57,7 +58,8 @@ def _fit_prior(args: argparse.Namespace) -> int:
     from ..data.scattering import load_walk_dataset
     from ..methods.scattering import ScatteringCVAEs
     from ..methods.scattering.training import fit_priors
-    model = fit_priors(ScatteringCVAEs.load(args.model), load_walk_dataset(list(args.data), max_walks=args.max_walks),
+    model = fit_priors(ScatteringCVAEs.load(args.model), load_walk_dataset(list(args.data), max_walks=args.max_walks,
+                                                                            partial=args.partial),
                        args.only, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     model.info["prior_fit_data"] = [str(d) for d in args.data]
     model.save(args.out)
@@ -106,6 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = verbs.add_parser("train", parents=[common], help="train lenGen, pathGen and scatGen (resumable)")
     t.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s), concatenated")
+    t.add_argument("--partial", action="store_true",
+                   help="also read walk folders whose generation was stopped (the chunks present)")
     # no default: a default of the shipped model's folder overwrote it
     t.add_argument("--out", required=True, type=output_model(),
                    help="model folder to save (models/scattering only when named: it holds the shipped model)")
@@ -128,6 +132,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = verbs.add_parser("fit-prior", parents=[common],
                          help="fit a conditional latent prior to trained CVAEs on walks they were not trained on")
     f.add_argument("--data", required=True, nargs="+", help="walk folder(s) or .npz file(s)")
+    f.add_argument("--partial", action="store_true",
+                   help="also read walk folders whose generation was stopped (the chunks present)")
     f.add_argument("--model", default="models/scattering")
     f.add_argument("--out", required=True, type=output_model())
     f.add_argument("--only", nargs="+", default=["len"], choices=["len", "path", "scat"])

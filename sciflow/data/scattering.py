@@ -153,7 +153,7 @@ def _dataset_chunks(p: Path) -> tuple[list[Path], list[int | None], str | None]:
     (None: no finished manifest), and why the folder is not a whole dataset (None when it is)."""
     found = sorted(p.glob("chunk_*.npz"))
     again = (f"finish it with `sciflow scattering data --out {p}` and the same settings (it resumes), or pass its "
-             "chunk files themselves to use only those")
+             "chunk files themselves (or --partial, partial=True in Python) to use only those")
     mpath = p / "manifest.json"
     manifest = None
     if mpath.is_file():

@@ -109,3 +109,20 @@ def test_good_data_still_loads(tmp_path):
     d = _folder(tmp_path / "w", sizes=(10, 10, 4), complete=None)       # a manifest written before 'complete'
     both = load_walk_dataset([d, ROOT / "datasets" / "scattering" / "walks_subset.npz"], max_walks=30)
     assert both["g"].shape[0] == 30 and both["scatter_dir"].shape == (30, 3)
+
+
+def test_the_cli_trains_on_a_stopped_walk_folder_only_with_partial(tmp_path, capsys):
+    """`sciflow scattering train` refuses a folder whose generation was stopped, naming it; `--partial` reads the
+    chunks it holds (the only way from the command line besides listing the chunk files)."""
+    from sciflow.cli import main
+    walks = load_walks(ROOT / "datasets" / "scattering" / "walks_subset.npz")
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    for i in range(2):                                    # chunks written, the run stopped before its manifest
+        save_walks(stopped / f"chunk_{i:05d}.npz", {k: v[100 * i:100 * (i + 1)] for k, v in walks.items()})
+    args = ["scattering", "train", "--data", str(stopped), "--out", str(tmp_path / "m"), "--steps", "1",
+            "--batch-size", "16", "--threads", "1"]
+    assert main(args) != 0
+    assert "has no manifest.json" in capsys.readouterr().err
+    assert main([*args, "--partial"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_walks"] == 200

@@ -149,15 +149,18 @@ def fit_models(model: ScatteringCVAEs, walks: Mapping[str, Tensor], config: Trai
 def train_from_folder(data: str | Path, out: str | Path, *, steps: int = 20000, batch_size: int = 1024,
                       lr: float = 2e-3, seed: int = 0, device: str = "cpu", checkpoint_dir: str | Path | None = None,
                       only: Iterable[str] | None = None, max_walks: int | None = None,
-                      free_bits: float = 0.0, scat_coords: str = "depth", exact_single: bool = True) -> dict[str, Any]:
+                      free_bits: float = 0.0, scat_coords: str = "depth", exact_single: bool = True,
+                      partial: bool = False) -> dict[str, Any]:
     """Load a walk dataset folder (or several: a list), train (or resume), and save the method to ``out``.
+    ``partial``: also take folders whose generation did not finish (the chunks present; see
+    ``load_walk_dataset``).
 
     With ``only``, the models not listed are taken from ``out/model.pt`` when it exists. Switching scatGen's
     ``scat_coords`` needs scat retrained; switching ``exact_single`` needs len and path retrained."""
     from ...data.scattering import load_walk_dataset
     only = _check_only(only)                  # an unknown name first, not a complaint about ``out`` or the data
     folders = list(data) if isinstance(data, (list, tuple)) else [data]
-    walks = load_walk_dataset(folders, max_walks=max_walks)
+    walks = load_walk_dataset(folders, max_walks=max_walks, partial=bool(partial))
     out = Path(out)
     want = {"scat_coords": scat_coords, "exact_single": bool(exact_single)}
     if only and not (out / "model.pt").is_file():

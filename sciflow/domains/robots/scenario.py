@@ -115,6 +115,25 @@ class Scenario:
         sc._check_physics(source)
         return sc
 
+    def check(self, source: str | None = None) -> Scenario:
+        """Check the scenario as ``from_dict`` checked it when it was made (one changed since, by
+        ``dataclasses.replace`` or assignment, may hold a non-finite or colliding start, a goal inside an obstacle
+        or a budget <= 0): every problem raises InputError naming the field. Returns the scenario."""
+        src = source or f"scenario {self.name}"
+        start = self.start
+        if not isinstance(start, (tuple, list)) or len(start) != 5:
+            raise InputError(f"{src}.start: expected [x, y, heading, speed, steer] (5 numbers), got {start!r}")
+        for k, v in zip(_START_KEYS, start):
+            _number(v, f"{src}.start.{k}")
+        for k in ("x", "y", "radius"):
+            _number(getattr(self.goal, k, None), f"{src}.goal.{k}")
+        if not self.goal.radius > 0:
+            raise InputError(f"{src}.goal.radius: must be > 0, got {self.goal.radius}")
+        if not _number(self.budget_s, f"{src}.budget_s") > 0:
+            raise InputError(f"{src}.budget_s: must be > 0, got {self.budget_s!r}")
+        self._check_physics(src)
+        return self
+
     def _check_physics(self, source: str) -> None:
         p, (x, y, _, v, st) = self.robot, self.start
         if not p.min_speed <= v <= p.max_speed:

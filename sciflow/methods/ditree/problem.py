@@ -26,34 +26,13 @@ def check_budget(budget_s: object) -> float | None:
     return check_in_range("budget_s", budget_s, 0.0, low_open=True)
 
 
-def _finite_number(v: object) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v))
-
-
 def check_scenario(sc: Scenario) -> Scenario:
-    """Re-check a Scenario object before planning, as ``Scenario.from_dict`` checked it when it was made: one
-    changed since (``dataclasses.replace``, attribute assignment) with a non-finite or colliding start, a goal
-    inside an obstacle or a budget <= 0 is an ``InputError`` naming the field, not a search that spends its whole
-    budget and then reports no plan."""
+    """A Scenario object re-checked before planning (``Scenario.check``): one changed since it was made, with a
+    non-finite or colliding start, a goal inside an obstacle or a budget <= 0, is an ``InputError`` naming the
+    field, not a search that spends its whole budget and then reports no plan."""
     if not isinstance(sc, Scenario):
         raise InputError(f"scenario: expected a Scenario, got {type(sc).__name__}")
-    src = f"scenario {sc.name}"
-    start = sc.start
-    if not isinstance(start, (tuple, list, np.ndarray)) or len(start) != 5:
-        raise InputError(f"{src}.start: expected [x, y, heading, speed, steer] (5 numbers), got {start!r}")
-    for k, v in zip(("x", "y", "heading", "speed", "steer"), start):
-        if not _finite_number(v):
-            raise InputError(f"{src}.start.{k}: expected a finite number, got {v!r}")
-    g = sc.goal
-    for k in ("x", "y", "radius"):
-        if not _finite_number(getattr(g, k, None)):
-            raise InputError(f"{src}.goal.{k}: expected a finite number, got {getattr(g, k, None)!r}")
-    if not g.radius > 0:
-        raise InputError(f"{src}.goal.radius: must be > 0, got {g.radius}")
-    if not _finite_number(sc.budget_s) or not sc.budget_s > 0:
-        raise InputError(f"{src}.budget_s: expected a finite number of seconds > 0, got {sc.budget_s!r}")
-    sc._check_physics(src)                  # speed and steer limits, bounds, start collision, goal in an obstacle
-    return sc
+    return sc.check()
 
 
 @dataclass

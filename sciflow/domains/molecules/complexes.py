@@ -153,26 +153,38 @@ class Complex:
                 raise InputError("positions: is a meta tensor (it holds no values)")
             self.positions = self.positions.detach().cpu().numpy()
         self.positions = np.asarray(self.positions, dtype=np.float64)
-        n = self.topology.n_atoms
-        if self.positions.shape != (n, 3):
-            raise InputError(f"positions: expected shape ({n}, 3) to match the topology of "
-                             f"{self.topology.name!r}, got {self.positions.shape}")
-        if not np.isfinite(self.positions).all():
-            raise InputError(f"positions: complex {self.topology.name!r} has non-finite coordinates")
         if self.receptor_heavy is not None:
             if torch.is_tensor(self.receptor_heavy):
                 self.receptor_heavy = self.receptor_heavy.detach().cpu().numpy()
             self.receptor_heavy = np.asarray(self.receptor_heavy, dtype=np.float64)
-            rh = self.receptor_heavy
-            if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh) or not np.isfinite(rh).all():
-                raise InputError(f"receptor_heavy: expected finite (m, 3) positions of {self.topology.name!r}'s "
-                                 f"receptor heavy atoms, got shape {rh.shape}")
+        self.check_coordinates()
         if self.receptor_elements is not None:
             el = self.receptor_elements = np.asarray(self.receptor_elements).astype(str)
             m = -1 if self.receptor_heavy is None else len(self.receptor_heavy)
             if el.shape != (m,):
                 raise InputError(f"receptor_elements: expected one symbol per receptor_heavy row of "
                                  f"{self.topology.name!r}, got shape {el.shape}")
+
+    def check_coordinates(self) -> None:
+        """The positions (n, 3) and receptor heavy atoms (m, 3) are finite and of their shapes: checked when the
+        complex is made and again by its users (coordinates may be changed after); an InputError names the
+        complex, and the first bad atom with its role and element."""
+        n, name = self.topology.n_atoms, self.topology.name
+        pos = np.asarray(self.positions, dtype=np.float64)
+        if pos.shape != (n, 3):
+            raise InputError(f"positions: expected shape ({n}, 3) to match the topology of {name!r}, got {pos.shape}")
+        bad = np.flatnonzero(~np.isfinite(pos).all(axis=1))
+        if bad.size:
+            i = int(bad[0])
+            role = "ligand" if self.topology.is_ligand[i] else "receptor"
+            raise InputError(f"positions: complex {name!r}: atom {i} ({role} {self.topology.elements[i]}) has "
+                             f"non-finite coordinates {pos[i].tolist()} ({bad.size} atom(s) in all)")
+        if self.receptor_heavy is not None:
+            rh = np.asarray(self.receptor_heavy, dtype=np.float64)
+            if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh) or not np.isfinite(rh).all():
+                raise InputError(f"receptor_heavy: expected finite (m, 3) positions of {name!r}'s receptor heavy "
+                                 f"atoms, got shape {rh.shape}" + (" with non-finite rows" if rh.ndim == 2 and
+                                                                    rh.shape[1:] == (3,) and len(rh) else ""))
 
     @property
     def name(self) -> str:

@@ -55,19 +55,9 @@ def _check_pose(cx: Complex, lig: np.ndarray, poc: np.ndarray) -> None:
     """Refuse a pose that is not a bound complex: non-finite coordinates (also ones set after the Complex was
     made), two ligand atoms closer than ``MIN_ATOM_DISTANCE`` (the check TS-GEN applies to its molecules) or a
     ligand with no pocket heavy atom within ``POCKET_CONTACT_DISTANCE``."""
+    cx.check_coordinates()
     topo = cx.topology
     positions = np.asarray(cx.positions, dtype=np.float64)
-    if positions.shape != (topo.n_atoms, 3):
-        raise InputError(f"complex {cx.name!r}: positions: expected shape ({topo.n_atoms}, 3), got {positions.shape}")
-    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
-    if bad.size:
-        i = int(bad[0])
-        role = "ligand" if topo.is_ligand[i] else "receptor"
-        raise InputError(f"complex {cx.name!r}: atom {i} ({role} {topo.elements[i]}) has non-finite coordinates "
-                         f"{positions[i].tolist()} ({bad.size} atom(s) in all)")
-    if cx.receptor_heavy is not None and not np.isfinite(np.asarray(cx.receptor_heavy, dtype=np.float64)).all():
-        i = int(np.flatnonzero(~np.isfinite(np.asarray(cx.receptor_heavy, dtype=np.float64)).all(axis=1))[0])
-        raise InputError(f"complex {cx.name!r}: receptor_heavy row {i} has non-finite coordinates")
     li = topo.ligand_index
     lig_all = torch.as_tensor(positions[li])
     check_atoms_apart("ligand", lig_all, torch.zeros(len(li), dtype=torch.long), [f"complex {cx.name!r}"])

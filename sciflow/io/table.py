@@ -90,6 +90,8 @@ def _float32_text(values: np.ndarray) -> bool:
     arithmetic where that is exact (powers of ten up to 1e22, no near-tie); the few other values are formatted
     one by one."""
     u = np.unique(np.asarray(values, dtype=np.float64))
+    if u.size and float(np.abs(u).max()) > float(np.finfo(np.float32).max):
+        return False                                     # beyond float32's range (and no overflow warning)
     f = u.astype(np.float32).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         e = np.floor(np.log10(np.abs(f)))

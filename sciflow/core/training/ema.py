@@ -26,8 +26,9 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        for s, p in zip(self.shadow, model.parameters()):
-            s.mul_(d).add_(p.detach().to(s.dtype), alpha=1 - d)
+        params = [p.detach().to(s.dtype) for s, p in zip(self.shadow, model.parameters())]
+        torch._foreach_mul_(self.shadow, d)                  # one kernel per group on an accelerator, not per tensor
+        torch._foreach_add_(self.shadow, params, alpha=1 - d)
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:

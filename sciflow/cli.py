@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import pkgutil
 import sys
@@ -10,9 +11,35 @@ from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
 
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that states each option's default (argparse's own formatter for this skips options without help
+    text, which were most of them)."""
+
+    @staticmethod
+    def _shows_default(action: argparse.Action) -> bool:
+        default = action.default
+        return (bool(action.option_strings) and "%(default)" not in (action.help or "") and default is not None
+                and default is not argparse.SUPPRESS and not isinstance(default, bool) and default != [])
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if self._shows_default(action):
+            action = copy.copy(action)
+            action.help = f"{action.help or ''} (default: %(default)s)".strip()
+        return super()._format_action(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """The CLI's parsers (sub-commands are made of the parent's class, so every level states its defaults)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, commands
-    parser = argparse.ArgumentParser(prog="sciflow", description="Scientific trajectories from generative models.")
+    parser = _Parser(prog="sciflow", description="Scientific trajectories from generative models.")
     parser.add_argument("--version", action="version", version=f"sciflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

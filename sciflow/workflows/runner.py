@@ -202,6 +202,16 @@ def _check_same_inputs(output: Path, prints: dict[str, dict[str, Any]], *, recor
         atomic_write_json(p, {**old, **prints})
 
 
+def check_resumable(wf: Workflow) -> None:
+    """What ``run`` refuses before any work, without writing anything: with ``resume`` (the default), an output
+    folder that holds a run made with other settings or other inputs (``sciflow validate`` calls it, so a
+    workflow that validates also starts)."""
+    if wf.header.resume:
+        out = Path(wf.header.output)
+        _check_same_settings(out / STATE_DIR / "settings.json", wf, record=False)
+        _check_same_inputs(out, input_fingerprints(wf, out), record=False)
+
+
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
                  resume: bool | None = None) -> dict[str, Any]:
     """Run a workflow; returns the task's summary (also written to ``output/summary.json``)."""

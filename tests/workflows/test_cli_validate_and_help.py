@@ -1,0 +1,45 @@
+"""`sciflow validate` refuses what `run` would refuse before any work (an output folder holding a run with
+other settings), takes `--output` like `run`, says where relative paths are read from, and `--help` states each
+option's default."""
+import os
+from pathlib import Path
+
+import yaml
+
+from sciflow.cli import main
+from sciflow.workflows.runner import run_workflow
+from tests.workflows.test_resume import tiny
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_validate_refuses_an_output_folder_holding_a_run_with_other_settings(tmp_path, capsys):
+    run_workflow(tiny(tmp_path))
+    path = tmp_path / "wf.yaml"
+    path.write_text(yaml.safe_dump(tiny(tmp_path, lr=0.01)))
+    assert main(["validate", str(path)]) == 2
+    assert "other settings (changed: flow.train.lr)" in capsys.readouterr().err
+    assert main(["validate", str(path), "--output", str(tmp_path / "elsewhere")]) == 0   # as `run --output`
+    assert "output " + str(tmp_path / "elsewhere") in capsys.readouterr().out
+    assert not (tmp_path / "elsewhere").exists()                                        # validate writes nothing
+
+
+def test_a_missing_relative_input_names_the_folder_it_was_read_from(tmp_path, capsys, monkeypatch):
+    wf = yaml.safe_load((ROOT / "workflows" / "tsgen.yaml").read_text())
+    wf["output"] = str(tmp_path / "out")
+    wf["tsgen"]["reactions"] = "data/reactions"
+    path = tmp_path / "wf.yaml"
+    path.write_text(yaml.safe_dump(wf))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "data/reactions" in err and f"read from the current folder, {os.getcwd()}" in err
+
+
+def test_help_states_the_defaults_of_options_without_help_text(capsys):
+    try:
+        main(["tsgen", "train", "--help"])
+    except SystemExit:
+        pass
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--seed SEED (default: 0)" in out and "--sample-steps SAMPLE_STEPS (default: 8)" in out

@@ -19,8 +19,10 @@ model = DiTree.load("models/ditree")
 result = model.solve(scenario, generator=make_generator(0), keep_tree=True)
 print(result.metrics())
 save_plan_png("outputs/ditree_example.png", scenario, result)
+print("wrote outputs/ditree_example.png")
 if result.success:
     print("re-simulated:", verify_plan(scenario, result.states, result.controls))
     traj = plan_trajectory(result, scenario=scenario.name)          # times (T,), states (T, 1, 5), controls
     export_plan("outputs/ditree_example.csv", traj)
     export_plan("outputs/ditree_example.npz", traj)
+    print("wrote outputs/ditree_example.csv and .npz")

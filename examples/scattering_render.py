@@ -1,4 +1,4 @@
-"""Render the translucent sphere (or box / blob) with the learned tracer and the brute-force one, side by side.
+"""Render the translucent sphere (or box / blob) with the learned tracer and the brute-force one (a PNG each).
 
     python examples/scattering_render.py --scene blob --sigma-r 64 --spp 4 --res 48
 """

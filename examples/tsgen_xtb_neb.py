@@ -1,8 +1,10 @@
 """Make new reactions at GFN2-xTB (CI-NEB with ASE + tblite, optional Sella refinement) from atom-mapped
 reactant/product pairs, in the triplets layout TS-GEN trains on. Resumable; run single-threaded.
 
-    OMP_NUM_THREADS=1 python examples/tsgen_xtb_neb.py PAIRS.npz OUT_DIR [--sella] [--limit K]
-PAIRS.npz is any file in the triplets layout (pos_ts is ignored), e.g. the shared Grambow set.
+    OMP_NUM_THREADS=1 python examples/tsgen_xtb_neb.py PAIRS.npz OUT_DIR [--sella] [--limit K] [--hdf5]
+        [--keep-unconverged]
+PAIRS.npz is any file in the triplets layout (pos_ts is ignored), e.g. the shared Grambow set. Reactions whose
+CI-NEB did not converge are left out of OUT_DIR/triplets.npz unless --keep-unconverged (cost.json says which).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sciflow.core.errors import InputError
 from sciflow.data.reactions import load_triplets
 from sciflow.data.xtb_reactions import generate_xtb_reactions
 
@@ -32,8 +35,12 @@ def main() -> None:
     pairs = load_triplets(args.pairs, require_ts=False)
     if args.limit:
         pairs = pairs.subset(np.arange(min(args.limit, len(pairs))))
-    data = generate_xtb_reactions(pairs, args.out, sella=args.sella, hdf5=args.hdf5,
-                                  keep_unconverged=args.keep_unconverged)
+    try:
+        data = generate_xtb_reactions(pairs, args.out, sella=args.sella, hdf5=args.hdf5,
+                                      keep_unconverged=args.keep_unconverged)
+    except InputError as e:
+        hint = " (keep_unconverged=True is --keep-unconverged here)" if "keep_unconverged" in str(e) else ""
+        sys.exit(f"error: {e}{hint}")
     print(f"{len(data)} reactions -> {args.out}/triplets.npz")
     print(json.dumps(json.loads((Path(args.out) / "cost.json").read_text()), indent=2))
 

@@ -21,6 +21,8 @@ ap.add_argument("--complex", default="benzene-toluene", choices=sorted(host_gues
 ap.add_argument("--replicas", type=int, default=4)
 ap.add_argument("--out", default="outputs/unbinding_md_example")
 args = ap.parse_args()
+if args.replicas < 2:
+    ap.error("--replicas: at least 2 (the exit-direction W1 floor compares two halves of the MD set)")
 
 # the dataset's settings: 16 kcal/mol/Å for the cucurbituril complexes, 2 for the benzene-toluene dimer
 force, exit_distance = (2.0, 10.0) if args.complex == "benzene-toluene" else (16.0, 12.0)

@@ -104,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n-samples", type=integer(), default=1, help="samples per reaction (best-of-n is reported too)")
     e.add_argument("--xtb", action="store_true", help="GFN2-xTB barrier error and Sella saddle checks (chem extra)")
     e.add_argument("--steps", type=integer(), default=None, help="solver steps (default: the model's)")
-    e.add_argument("--solver", default=None, help="euler, heun, rk4, dopri5 (default: the model's)")
+    from ..core.registry import ODE_SOLVERS
+    e.add_argument("--solver", default=None, choices=ODE_SOLVERS, help="ODE solver (default: the model's)")
     e.add_argument("--sella-steps", type=integer(), default=None,
                    help="Sella saddle-search steps per TS (with --xtb; default: 50)")
     e.add_argument("--sella-hessian", action=argparse.BooleanOptionalAction, default=None,

@@ -38,6 +38,10 @@ def _simulate(args: argparse.Namespace) -> int:
             raise InputError("--prmtop needs --coordinates and --ligand (residue name)")
         source = ComplexSource(args.complex, args.prmtop, args.coordinates, args.ligand)
     elif args.complex == "t4l-pxylene":
+        missing = [n for n in ("complex.prmtop", "complex.crd") if not (Path(args.t4l_folder) / n).is_file()]
+        if missing:
+            raise InputError(f"--t4l-folder: {args.t4l_folder} lacks {', '.join(missing)} (the T4L L99A + p-xylene "
+                             "AMBER inputs of openmmtools; give the folder that holds them)")
         source = t4l_source(args.t4l_folder)
     else:
         known = host_guest_sources()
@@ -136,7 +140,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--prmtop")
     s.add_argument("--coordinates")
     s.add_argument("--ligand", help="ligand residue name (with --prmtop)")
-    s.add_argument("--t4l-folder", default="../shared/data/t4l_l99a_pxylene")
+    s.add_argument("--t4l-folder", default="../shared/data/t4l_l99a_pxylene",
+                   help="folder with complex.prmtop and complex.crd of T4L L99A + p-xylene (for t4l-pxylene)")
     s.add_argument("--replicas", type=integer(), default=10)
     s.add_argument("--first", type=integer(0), default=0, help="index of the first replica")
     s.add_argument("--out", type=output_folder(), default="runs/unbinding_md")

@@ -1,6 +1,7 @@
 """Validate a workflow, then run its task with outputs, provenance and resume handled in one place."""
 from __future__ import annotations
 
+import difflib
 import json
 import shutil
 import sys
@@ -65,14 +66,16 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
     spec = get_task(task_name)
     unknown = set(data) - _HEADER_KEYS - {task_name}
     if unknown:
-        raise InputError(f"{', '.join(sorted(unknown))}: unknown top-level key(s); allowed: "
+        close = sorted({m for k in unknown for m in difflib.get_close_matches(k, [*_HEADER_KEYS, task_name], n=1)})
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise InputError(f"{', '.join(sorted(unknown))}: unknown top-level key(s){hint}; allowed: "
                          f"{', '.join(sorted(_HEADER_KEYS))} and the task block {task_name!r}")
     try:
         header = WorkflowHeader(**{k: v for k, v in data.items() if k in _HEADER_KEYS})
     except ValidationError as e:
         where = "--" if output is not None and "output" in {str(x["loc"][0]) for x in e.errors() if x["loc"]} \
             else "workflow: "
-        raise InputError(f"{where}{format_validation_error(e)}") from None
+        raise InputError(f"{where}{format_validation_error(e, model=WorkflowHeader)}") from None
     block = data.get(task_name, {})
     if block is None:
         block = {}
@@ -82,7 +85,7 @@ def validate_workflow(source: str | Path | dict[str, Any], *, base_dir: Path | N
     try:
         cfg = spec.config(**block)
     except ValidationError as e:
-        raise InputError(f"workflow: {format_validation_error(e, task_name)}") from None
+        raise InputError(f"workflow: {format_validation_error(e, task_name, model=spec.config)}") from None
     wf = Workflow(header, spec, cfg, path)
     _check_output_is_no_input(wf)
     return wf

@@ -12,6 +12,7 @@ flow:                 # the task's own block, validated by the task's pydantic m
 """
 from __future__ import annotations
 
+import difflib
 import re
 import types
 import typing
@@ -244,12 +245,33 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+def _close_names(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The setting names of the block at ``loc[:-1]`` of ``model`` (a pydantic model class) closest to
+    ``loc[-1]``: the "did you mean" of an unknown key."""
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        nested = [a for a in (field.annotation, *get_args(field.annotation))
+                  if isinstance(a, type) and hasattr(a, "model_fields")]
+        if not nested:
+            return []
+        model = nested[0]
+    names = list(getattr(model, "model_fields", {}))
+    return difflib.get_close_matches(str(loc[-1]), names, n=2, cutoff=0.6)
+
+
+def format_validation_error(err: ValidationError, prefix: str = "", model: Any = None) -> str:
     """One line per problem, each naming the field path and the bad value. A check of a whole block whose
-    message starts with a field name (``reactions: ...``) is shown at that field (``tsgen.reactions: ...``)."""
+    message starts with a field name (``reactions: ...``) is shown at that field (``tsgen.reactions: ...``).
+    With ``model`` (the validated class), an unknown key gets the closest setting names."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in (prefix, *e["loc"]) if x != "")
+        if e["type"] == "extra_forbidden" and model is not None and e["loc"]:
+            close = _close_names(model, tuple(e["loc"]))
+            if close:
+                e = {**e, "msg": f"{e['msg']}; did you mean {' or '.join(close)}?"}
         if e["type"] == "value_error":
             e = {**e, "msg": e["msg"].removeprefix("Value error, ")}
             m = re.match(r"([A-Za-z_][\w.]*): ", e["msg"])

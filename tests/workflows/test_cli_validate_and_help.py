@@ -43,3 +43,18 @@ def test_help_states_the_defaults_of_options_without_help_text(capsys):
         pass
     out = " ".join(capsys.readouterr().out.split())
     assert "--seed SEED (default: 0)" in out and "--sample-steps SAMPLE_STEPS (default: 8)" in out
+
+
+def test_a_mistyped_key_gets_the_closest_setting_names():
+    import pytest
+
+    from sciflow.core.errors import InputError
+    from sciflow.workflows import validate_workflow
+    wf = yaml.safe_load((ROOT / "workflows" / "tsgen.yaml").read_text())
+    wf["tsgen"]["n_sample"] = 4
+    with pytest.raises(InputError, match=r"tsgen\.n_sample: Extra inputs are not permitted; did you mean n_samples\?"):
+        validate_workflow(wf)
+    wf = yaml.safe_load((ROOT / "workflows" / "tsgen.yaml").read_text())
+    wf["seeed"] = 1
+    with pytest.raises(InputError, match=r"seeed: unknown top-level key\(s\) \(did you mean seed\?\)"):
+        validate_workflow(wf)

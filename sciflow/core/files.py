@@ -273,6 +273,8 @@ def read_text_file(path: str | os.PathLike, field: str, kind: str) -> str:
     UTF-8 text (``kind`` says what text it should be) raises InputError naming the field and the file."""
     from .errors import InputError
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{field}: {p} is a folder; give a file in it")
     if not p.is_file():
         raise InputError(f"{field}: no file at {p}")
     try:

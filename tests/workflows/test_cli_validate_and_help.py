@@ -58,3 +58,8 @@ def test_a_mistyped_key_gets_the_closest_setting_names():
     wf["seeed"] = 1
     with pytest.raises(InputError, match=r"seeed: unknown top-level key\(s\) \(did you mean seed\?\)"):
         validate_workflow(wf)
+
+
+def test_a_folder_given_as_the_workflow_is_named_as_a_folder(capsys):
+    assert main(["validate", str(ROOT / "workflows")]) == 2
+    assert "is a folder; give a file in it" in capsys.readouterr().err

@@ -67,6 +67,62 @@ def assign_rows(costs: list[float], reached: list[bool], dmin: list[float], wnea
     return kept, witness, made
 
 
+def _candidates(prop: dict[str, torch.Tensor], rows: torch.Tensor, parent_time: torch.Tensor,
+                dt: float) -> tuple[torch.Tensor, list[float], list[bool]]:
+    """The kept rows' end poses (K, 3), arrival times (float64 arithmetic, as ``par_time + end * dt`` in Python
+    floats) and goal flags, gathered in one indexing each instead of per row."""
+    end = prop["end"][rows]
+    pose = prop["edge"][rows, end, :3]
+    cost = parent_time[rows].to(torch.float64) + end.to(torch.float64) * float(dt)
+    return pose, cost.tolist(), prop["reached"][rows].tolist()
+
+
+class _Witnesses:
+    """SST's witnesses: poses in a preallocated float32 (W, 3) buffer that grows by doubling (no rebuild per
+    iteration), and per witness its representative node (-1: none) and that node's arrival time (inf: none),
+    kept up to date as representatives change so that ``rep_cost`` reads an array instead of the tree."""
+
+    def __init__(self, start_pose: torch.Tensor, capacity: int = 256) -> None:
+        self._poses = torch.empty((capacity, 3), dtype=torch.float32, device=start_pose.device)
+        self._poses[0] = start_pose
+        self.rep = np.full(capacity, -1, dtype=np.int64)
+        self.rep_time = np.full(capacity, math.inf)
+        self.rep[0], self.rep_time[0] = 0, 0.0          # the root, at time 0
+        self.n = 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def poses(self) -> torch.Tensor:
+        return self._poses[: self.n]
+
+    def add(self, poses: torch.Tensor) -> None:
+        """New witnesses at ``poses`` (K, 3), without representatives yet."""
+        k = int(poses.shape[0])
+        if not k:
+            return
+        need = self.n + k
+        if need > self._poses.shape[0]:
+            cap = max(need, 2 * self._poses.shape[0])
+            grow = cap - self._poses.shape[0]
+            self._poses = torch.cat([self._poses, self._poses.new_empty((grow, 3))])
+            self.rep = np.concatenate([self.rep, np.full(grow, -1, dtype=np.int64)])
+            self.rep_time = np.concatenate([self.rep_time, np.full(grow, math.inf)])
+        self._poses[self.n: need] = poses
+        self.n = need
+
+    def set_rep(self, w: int, node: int, node_time: float) -> int:
+        """Make ``node`` (arrival time ``node_time``) witness w's representative; returns the previous one."""
+        old = int(self.rep[w])
+        self.rep[w], self.rep_time[w] = node, node_time
+        return old
+
+    def rep_cost(self, w: int) -> float:
+        """Arrival time of witness w's representative (inf without one): ``assign_rows``'s ``rep_cost``."""
+        return float(self.rep_time[w])
+
+
 class SSTPlanner:
     name = "sst"
 
@@ -90,8 +146,7 @@ class SSTPlanner:
         active = np.zeros(1024, dtype=bool)
         active[0] = True
         children = np.zeros(1024, dtype=np.int64)
-        wit = [problem.start[:3].tolist()]          # witness poses
-        rep = [0]                                   # representative node of each witness
+        witnesses = _Witnesses(problem.start[:3])    # witness poses and the representative node of each
         goal_node, iters = None, 0
         with torch.no_grad():
             while time.perf_counter() - t0 < budget:
@@ -109,26 +164,18 @@ class SSTPlanner:
                 parents = act[best]
                 controls, n_ctrl = self.sampler.sample(problem, tree.nodes[parents], targets[:, :2], g)
                 prop = propagate_edges(problem, tree.nodes[parents], controls, n_ctrl, min_steps)
-                rows = prop["keep"].nonzero().flatten().tolist()
-                if not rows:
+                rows_t = prop["keep"].nonzero().flatten()
+                if not rows_t.numel():
                     continue
-                ends = prop["end"].tolist()
-                edge = prop["edge"]
-                par_time = tree.time[parents].tolist()
-                wit_t = torch.tensor(wit, dtype=torch.float32, device=problem.device)
-                new_pose = torch.stack([edge[b, ends[b], :3] for b in rows])
-                dw = _metric(new_pose, wit_t, self.w)
+                rows = rows_t.tolist()
+                new_pose, costs, reached = _candidates(prop, rows_t, tree.time[parents], problem.dt)
+                dw = _metric(new_pose, witnesses.poses, self.w)
                 dmin, wnear = dw.min(dim=1)
                 dmin, wnear = dmin.tolist(), wnear.tolist()
-                costs = [par_time[b] + ends[b] * problem.dt for b in rows]
-                reached = [bool(prop["reached"][b]) for b in rows]
                 pair = _metric(new_pose, new_pose, self.w).tolist()
-                pos, replaced, made = assign_rows(
-                    costs, reached, dmin, wnear, pair, lambda w: float(tree.time[rep[w]]) if rep[w] >= 0 else math.inf,
-                    len(wit), self.delta_s)
-                for k in made:
-                    wit.append(new_pose[k].tolist())
-                    rep.append(-1)
+                pos, replaced, made = assign_rows(costs, reached, dmin, wnear, pair, witnesses.rep_cost,
+                                                  len(witnesses), self.delta_s)
+                witnesses.add(new_pose[torch.as_tensor(made, dtype=torch.long, device=new_pose.device)])
                 accepted = [rows[k] for k in pos]
                 if not accepted:
                     continue
@@ -137,20 +184,20 @@ class SSTPlanner:
                     grow = tree.n * 2
                     active = np.concatenate([active, np.zeros(grow - active.shape[0], bool)])
                     children = np.concatenate([children, np.zeros(grow - children.shape[0], np.int64)])
-                for node, b, w in zip(new.tolist(), accepted, replaced):
+                par = parents.tolist()
+                for node, t_node, b, w in zip(new.tolist(), tree.time[new].tolist(), accepted, replaced):
                     active[node] = True
-                    children[int(parents[b])] += 1
+                    children[par[b]] += 1
                     if w < 0:
                         continue
-                    old = rep[w]
-                    rep[w] = node
+                    old = witnesses.set_rep(w, node, t_node)
                     if old >= 0 and old != node:
                         self._prune(tree, active, children, old)
                 if goal_node is not None:
                     break
         res = PlanResult(self.name, goal_node is not None, time.perf_counter() - t0, problem.dt,
                          tree_size=int(active[: tree.n].sum()), expansions=iters * self.batch,
-                         info={"iterations": iters, "witnesses": len(wit), "nodes_created": tree.n})
+                         info={"iterations": iters, "witnesses": len(witnesses), "nodes_created": tree.n})
         if goal_node is not None:
             res.states, res.controls = tree.path_to(goal_node)
         if keep_tree:

@@ -15,7 +15,7 @@ from ...core.training import progress
 from ...data.reactions import ReactionSet
 from ...domains.molecules.geometry import kabsch_rmsd
 
-__all__ = ["evaluate", "medoid_index", "rmsd_per_reaction", "summarize", "xtb_checks"]
+__all__ = ["evaluate", "medoid_index", "pairwise_kabsch", "rmsd_per_reaction", "summarize", "xtb_checks"]
 
 
 def _diverged(data: ReactionSet, pred: np.ndarray) -> np.ndarray:
@@ -48,12 +48,39 @@ def medoid_index(data: ReactionSet, samples: np.ndarray) -> np.ndarray:
     n = samples.shape[0]
     if n == 1:
         return np.zeros(len(data), dtype=np.int64)
-    dist = np.zeros((len(data), n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            dist[:, i, j] = dist[:, j, i] = _kabsch(data, samples[i], samples[j])
     ok = np.stack([~_diverged(data, samples[k]) for k in range(n)], axis=1)   # (R, n)
+    dist = pairwise_kabsch(samples, data.batch_index(), ok)
     return mean_to_finite_others(dist, ok).argmin(-1)
+
+
+def pairwise_kabsch(samples: np.ndarray, batch: torch.Tensor, ok: np.ndarray, *, fill: float = np.nan,
+                    max_rows: int = 1 << 19) -> np.ndarray:
+    """(G, n, n) Kabsch RMSD between every two of the n samples (n, N, 3) of each graph (``batch`` (N,) sorted
+    graph index, G graphs); 0 on the diagonal, ``fill`` where either sample of graph g diverged (``ok`` (G, n)
+    False). One batched ``kabsch_rmsd`` over the n (n - 1) / 2 pairs x G graphs (in chunks of at most
+    ``max_rows`` atom rows), each pair (i < j) aligning sample i onto sample j in float64 as a call per pair
+    does, with the same per-graph sums: the same distances as the pairwise loop, bit for bit."""
+    x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+    n, n_rows = x.shape[0], x.shape[1]
+    ok = np.asarray(ok, dtype=bool)
+    g = ok.shape[0]
+    dist = np.zeros((g, n, n))
+    if n < 2 or g == 0:
+        return dist
+    batch = torch.as_tensor(batch, dtype=torch.long)
+    bad_rows = torch.as_tensor(~ok.T)[:, batch]                                   # (n, N)
+    x = torch.where(bad_rows[..., None], torch.zeros((), dtype=x.dtype), x)     # keeps the SVD finite
+    ii, jj = torch.triu_indices(n, n, 1)
+    per = max(1, int(max_rows) // max(n_rows, 1))                               # pairs per chunk
+    d = torch.empty(ii.shape[0], g, dtype=torch.float64)
+    for s in range(0, ii.shape[0], per):
+        i, j = ii[s: s + per], jj[s: s + per]
+        graph = (torch.arange(i.shape[0])[:, None] * g + batch[None, :]).reshape(-1)   # pair-major, sorted
+        d[s: s + per] = kabsch_rmsd(x[i].reshape(-1, 3), x[j].reshape(-1, 3), graph).reshape(-1, g)
+    ii, jj, d = ii.numpy(), jj.numpy(), d.numpy().T                              # d (G, P)
+    d = np.where(ok[:, ii] & ok[:, jj], d, fill)
+    dist[:, ii, jj] = dist[:, jj, ii] = d
+    return dist
 
 
 def mean_to_finite_others(dist: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -172,8 +199,5 @@ def evaluate(model: Any, data: ReactionSet, *, n_samples: int = 1, steps: int | 
 
 def _pick(data: ReactionSet, samples: np.ndarray, which: np.ndarray) -> np.ndarray:
     """(atoms, 3) geometry that takes, for reaction i, sample which[i]."""
-    out = np.zeros_like(samples[0])
-    for i in range(len(data)):
-        s = data.rows(i)
-        out[s] = samples[which[i], s]
-    return out
+    rows = np.arange(samples.shape[1])
+    return samples[np.asarray(which)[data.batch_index().numpy()], rows]     # one gather, no loop over reactions

@@ -30,9 +30,8 @@ import torch
 from ...core.errors import InputError, check_bool
 from ...core.fields import ATOMIC_NUMBERS
 from ...core.training import check_device
-from ...domains.molecules.geometry import kabsch_rmsd
 from ...domains.molecules.xtb import XTB_METHODS, check_xtb_method
-from .evaluate import mean_to_finite_others
+from .evaluate import mean_to_finite_others, pairwise_kabsch
 from .model import check_not_diverged
 
 __all__ = ["RULES", "XTB_METHODS", "GuessRefinement", "Refinement", "medoid_order", "refine", "refine_guesses",
@@ -97,15 +96,11 @@ class Refinement:
 
 def medoid_order(samples: np.ndarray) -> np.ndarray:
     """Guess indices sorted by mean Kabsch RMSD to the other guesses (the medoid first); samples (n, N, 3)."""
-    x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+    x = np.asarray(samples)
     n = x.shape[0]
-    ok = torch.isfinite(x.reshape(n, -1)).all(1)
-    d = torch.zeros(n, n, dtype=torch.float64)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if ok[i] and ok[j]:
-                d[i, j] = d[j, i] = kabsch_rmsd(x[i], x[j])[0]
-    return np.argsort(mean_to_finite_others(d.numpy(), ok.numpy()), kind="stable")   # a diverged guess goes last
+    ok = np.isfinite(x.reshape(n, -1)).all(1)
+    d = pairwise_kabsch(x, torch.zeros(x.shape[1], dtype=torch.long), ok[None], fill=0.0)[0]   # one batched call
+    return np.argsort(mean_to_finite_others(d, ok), kind="stable")   # a diverged guess goes last
 
 
 def _check(rule: str, steps: int, fmax: float, internal: bool = True, exact_hessian: bool = True,

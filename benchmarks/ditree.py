@@ -7,8 +7,8 @@ bugtrap; corridors optional), written to ``datasets/ditree/scenarios/<family>/``
 
 Runs are interleaved (seed -> scenario -> planner) so that the shared machine's load affects every planner
 alike, appended to ``benchmarks/results/ditree_runs.jsonl`` as they finish and skipped when the script is run
-again (resumable; a run is keyed by scenario, planner, seed, budget and, for DiTree, its sampling settings, so
-a changed setting is re-run). The machine's 1-minute load average is recorded with every run and at the start
+again (resumable; a run is keyed by scenario, planner, seed, budget, for DiTree its sampling settings and weights, and
+for every planner a digest of the planning code (``code_digest``), so a changed setting or changed code is re-run). The machine's 1-minute load average is recorded with every run and at the start
 and end. The summary goes to ``benchmarks/results/ditree.json`` and ``ditree.md``.
 
     OMP_NUM_THREADS=1 python benchmarks/ditree.py --budget 5 --seeds 5 --n 20
@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,21 @@ def weights_digest(model: DiTree) -> str:
     return h.hexdigest()[:8]
 
 
+#: the code whose behaviour the runs measure: the planners, the car, the collision checker, the world's field
+CODE_FILES = ("sciflow/methods/ditree/*.py", "sciflow/domains/robots/*.py", "sciflow/data/robot_maps.py")
+
+
+def code_digest() -> str:
+    """First 8 hex digits of the SHA-256 of ``CODE_FILES`` (path and bytes, in path order). Every run's cache key
+    ends with it, so that a rerun after a change to a planner or the checker runs again instead of reloading runs
+    of the older code (``--code-tag`` overrides it, e.g. ``--code-tag ''`` for runs made before the key had it)."""
+    h = hashlib.sha256()
+    for f in sorted({q for pat in CODE_FILES for q in ROOT.glob(pat)}):
+        h.update(str(f.relative_to(ROOT)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
 def scenario_set(family: str, n: int, budget: float) -> list:
     folder = ROOT / "datasets" / "ditree" / "scenarios" / family
     if folder.is_dir() and len(list(folder.glob("*.yaml"))) >= n:
@@ -86,12 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default=str(ROOT / "benchmarks" / "results" / "ditree_runs.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ditree"))
     ap.add_argument("--ompl-goal-bias", type=float, default=0.05)
+    ap.add_argument("--code-tag", default=None,
+                    help="suffix of every run's cache key (default: c + a digest of the planning code, see "
+                         "code_digest; '' for runs recorded before the key had one)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--kernel-cost", action="store_true",
+                    help="instead of the benchmark: time OMPL RRT's scalar kernels, the previous ones "
+                         "(Car.step_scalar, CollisionChecker.state_valid_scalar) against ompl_rrt.scalar_kernels, per "
+                         "call and per OMPL propagation in solves of the first --n scenarios of each family "
+                         "(interleaved); writes <--out>.json")
     ap.add_argument("--note", default=None, help="text for the report (kept by later --report-only runs)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
     sets = {f: scenario_set(f, args.n, args.budget) for f in args.families}
+    if args.kernel_cost:
+        return kernel_cost(sets, args)
     runs_path = Path(args.runs)
     done: dict[tuple, dict] = {}
     if runs_path.is_file():
@@ -116,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         tags["policy"] = f"fs{c['flow_steps']}-ex{c['execute']}{'-head' if head else ''}{w}"
         for v, kw in VARIANTS.items():
             tags[v] = tag(kw.get("random_frac", c["random_frac"]), kw.get("head", head))
+    args.code_tag = ("c" + code_digest()) if args.code_tag is None else args.code_tag
+    if args.code_tag:
+        tags = {p: f"{t}-{args.code_tag}" if t else args.code_tag for p, t in tags.items()}
     args.tags = tags
     load_start = os.getloadavg()[0]
     if not args.report_only:
@@ -143,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(1)
         bar.close()
     args.load = {"start": load_start, "end": os.getloadavg()[0]}
-    args.command = "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + " ".join(sys.argv[1:])
+    args.command = "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + shlex.join(sys.argv[1:])
     prev = Path(args.out).with_suffix(".json")
     if args.report_only and prev.is_file():           # keep the command and loads of the run that made the runs
         old = json.loads(prev.read_text()).get("meta", {})
@@ -152,6 +181,62 @@ def main(argv: list[str] | None = None) -> int:
         args.note = args.note if args.note is not None else old.get("note")
     args.ditree_config = model.config() if model is not None else None
     report(sets, args, done)
+    return 0
+
+
+def kernel_cost(sets: dict, args: argparse.Namespace) -> int:
+    """Per-call and per-propagation cost of OMPL RRT's Python callbacks with the previous scalar kernels and with
+    ``scalar_kernels``, measured in alternation so that both see the same load."""
+    import random
+    import statistics
+    import timeit
+
+    from sciflow.methods.ditree import ompl_rrt
+
+    fast = ompl_rrt.scalar_kernels
+    loads = [os.getloadavg()[0]]
+    sc = next(iter(sets.values()))[0]
+    car, chk = sc.car(), sc.checker()
+    p, rng = car.p, random.Random(0)
+    xmin, ymin, xmax, ymax = sc.world.bounds
+    samples = [(rng.uniform(xmin, xmax), rng.uniform(ymin, ymax), rng.uniform(-math.pi, math.pi),
+                rng.uniform(p.min_speed, p.max_speed), rng.uniform(-p.max_steer, p.max_steer),
+                rng.uniform(-p.max_accel, p.max_accel), rng.uniform(-p.max_steer_rate, p.max_steer_rate))
+               for _ in range(1000)]
+    kernels = {"previous": (car.step_scalar, chk.state_valid_scalar), "new": fast(car, chk)}
+    per_call: dict[str, list[float]] = {f"{k}_{w}": [] for k in kernels for w in ("step", "valid")}
+    for _ in range(15):
+        for k, (step, valid) in kernels.items():
+            per_call[f"{k}_step"].append(timeit.timeit(lambda step=step: [step(*s) for s in samples], number=3)
+                                         / (3 * len(samples)) * 1e6)
+            per_call[f"{k}_valid"].append(timeit.timeit(lambda valid=valid: [valid(s[0], s[1], s[2]) for s in samples],
+                                                        number=3) / (3 * len(samples)) * 1e6)
+        loads.append(os.getloadavg()[0])
+    solve: dict[str, list[float]] = {"previous": [], "new": []}
+    planner = ompl_rrt.OMPLRRT(goal_bias=args.ompl_goal_bias)
+    try:
+        for scs in sets.values():
+            for sc in scs:
+                for k in ("previous", "new"):
+                    ompl_rrt.scalar_kernels = fast if k == "new" else (
+                        lambda car, chk: (car.step_scalar, chk.state_valid_scalar))
+                    res = planner.solve(sc, budget_s=args.budget)
+                    solve[k].append(1e6 * res.time_s / max(1, res.info["propagations"]))
+                loads.append(os.getloadavg()[0])
+    finally:
+        ompl_rrt.scalar_kernels = fast
+    out = {"per_call_us_median": {k: statistics.median(v) for k, v in per_call.items()},
+           "per_call_us_min": {k: min(v) for k, v in per_call.items()},
+           "us_per_propagation_median": {k: statistics.median(v) for k, v in solve.items()},
+           "us_per_propagation_mean": {k: statistics.mean(v) for k, v in solve.items()},
+           "solves": {k: len(v) for k, v in solve.items()}, "mean_load1": statistics.mean(loads),
+           "command": "OMP_NUM_THREADS=1 python benchmarks/ditree.py " + shlex.join(sys.argv[1:]),
+           "note": ("per call: 15 interleaved rounds of 3 x 1000 random states/controls on the first scenario; per "
+                    "propagation: OMPL RRT solve wall time / propagate calls, the same callbacks with the previous "
+                    "kernels or scalar_kernels, alternating per scenario"),
+           "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_json(Path(args.out).with_suffix(".json"), out)
+    print(json.dumps(out, indent=1))
     return 0
 
 
@@ -222,7 +307,7 @@ def report(sets: dict, args: argparse.Namespace, done: dict) -> None:
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
             "command": args.command,
-            "ditree_config": args.ditree_config, "tags": args.tags, "load1_start_end": args.load, "note": args.note,
+            "ditree_config": args.ditree_config, "tags": args.tags, "code_tag": args.code_tag, "load1_start_end": args.load, "note": args.note,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_json(Path(args.out).with_suffix(".json"), {"meta": meta, "summary": table, "targets": targets})
     lines = [(f"# DiTree benchmark (budget {args.budget:g} s wall clock per run, {args.seeds} seeds x "

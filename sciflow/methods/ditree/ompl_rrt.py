@@ -8,6 +8,13 @@ invalid when any intermediate integration step collides, so every integration st
 Goal biasing uses a sampleable goal region (uniform over the goal disc). ``ompl`` is imported only here, inside
 functions.
 
+The propagator, the validity checker and the goal distance are Python callbacks (``ompl.control.RRT`` takes
+them from Python in ompl 2.0.1; a C++ propagator cannot be built against the wheel here), so every OMPL call of
+them crosses into Python. Their arithmetic is ``scalar_kernels``: ``Car.step_scalar`` and
+``CollisionChecker.state_valid_scalar`` specialised once per solve (same numbers, about half the time per call);
+what remains of a propagation's cost is the bindings' state access and OMPL's own work (docs/ditree.md gives the
+measured costs).
+
 Seeding: OMPL draws from its own process-wide generator, which can be seeded only before its first random
 number generator exists (``ompl.util.RNG.setSeed`` then warns and does nothing). OMPL 2.0.1's Python bindings
 give no way to seed the generators inside a planner: ``RNG.setLocalSeed`` works only on an ``RNG`` made in
@@ -31,7 +38,7 @@ from .planners import GOAL_MARGIN
 from .problem import check_budget
 from .tree import PlanResult, mark_overrun
 
-__all__ = ["OMPLRRT", "ompl_available"]
+__all__ = ["OMPLRRT", "ompl_available", "scalar_kernels"]
 
 _SEEDED: int | None = None           # the seed OMPL's process-wide generator was given (None: not yet)
 
@@ -50,6 +57,85 @@ def ompl_yaw(theta: float) -> float:
     rejected as out of bounds, which would leave the planner without a start state)."""
     y = math.remainder(theta, 2 * math.pi)
     return -math.pi if y >= math.pi else y
+
+def scalar_kernels(car, checker) -> tuple:
+    """``(step, valid)``: ``car.step_scalar`` and ``checker.state_valid_scalar`` for OMPL's Python callbacks,
+    specialised once per solve so that a call does only the arithmetic.
+
+    ``step(x, y, th, v, d, a, w) -> (x, y, th, v, d)`` is ``Car.step_scalar`` with the default ``dt`` (the same
+    operations in the same order, float64, so the same numbers; the car's constants bound once, comparisons instead
+    of ``min``/``max`` calls). ``valid(x, y, heading) -> bool`` is ``CollisionChecker.state_valid_scalar``: each
+    covering disc's centre looked up in the world's distance field (cell by the same floor division, outside the
+    map invalid), the test ``field - margin < radius`` precomputed per cell in float64 (the same comparison) into a
+    flat Python list instead of a numpy read per disc. The batched ``Car.step`` / ``CollisionChecker.states_valid``
+    agree to float tolerance (the torch field is float32); ``tests/ditree/test_ompl_scalar_speed_equivalence.py``
+    checks both agreements."""
+    p, world = car.p, checker.world
+    h, hh, h6 = p.dt, 0.5 * p.dt, p.dt / 6
+    amax, wmax, vmin, vmax, dmax = p.max_accel, p.max_steer_rate, p.min_speed, p.max_speed, p.max_steer
+    namax, nwmax, ndmax = -amax, -wmax, -dmax
+    inv_l = 1.0 / p.wheelbase
+    pi, two_pi = math.pi, 2 * math.pi
+    cos, sin, tan, floor = math.cos, math.sin, math.tan, math.floor
+
+    def step(x: float, y: float, th: float, v: float, d: float, a: float, w: float) -> tuple:
+        if a < namax:
+            a = namax
+        elif a > amax:
+            a = amax
+        if w < nwmax:
+            w = nwmax
+        elif w > wmax:
+            w = wmax
+        v1 = v + a * h
+        if v1 < vmin:
+            v1 = vmin
+        elif v1 > vmax:
+            v1 = vmax
+        d1 = d + w * h
+        if d1 < ndmax:
+            d1 = ndmax
+        elif d1 > dmax:
+            d1 = dmax
+        vm, dm = v + 0.5 * (v1 - v), d + 0.5 * (d1 - d)
+        k1t = v * tan(d) * inv_l
+        k2t = vm * tan(dm) * inv_l
+        k4t = v1 * tan(d1) * inv_l
+        t2, t3, t4 = th + hh * k1t, th + hh * k2t, th + h * k2t
+        vm2 = 2 * vm
+        x1 = x + h6 * (v * cos(th) + vm2 * cos(t2) + vm2 * cos(t3) + v1 * cos(t4))
+        y1 = y + h6 * (v * sin(th) + vm2 * sin(t2) + vm2 * sin(t3) + v1 * sin(t4))
+        th1 = th + h6 * (k1t + 2 * k2t + 2 * k2t + k4t)
+        return x1, y1, th1 - two_pi * floor((th1 + pi) / two_pi), v1, d1
+
+    x0, y0, res, rows, cols = world.bounds[0], world.bounds[1], world.resolution, world.rows, world.cols
+    free = (~((world.field_np - world.margin) < checker.radius)).ravel().tolist()
+    offs = tuple(p.disc_offsets)
+
+    def valid(x: float, y: float, heading: float) -> bool:
+        c, s = cos(heading), sin(heading)
+        for off in offs:
+            j = floor((x + off * c - x0) / res)
+            i = floor((y + off * s - y0) / res)
+            if i < 0 or j < 0 or i >= rows or j >= cols or not free[i * cols + j]:
+                return False
+        return True
+
+    if len(offs) == 2:                                      # the default footprint, unrolled
+        o1, o2 = offs
+
+        def valid(x: float, y: float, heading: float) -> bool:
+            c, s = cos(heading), sin(heading)
+            j = floor((x + o1 * c - x0) / res)
+            i = floor((y + o1 * s - y0) / res)
+            if i < 0 or j < 0 or i >= rows or j >= cols or not free[i * cols + j]:
+                return False
+            j = floor((x + o2 * c - x0) / res)
+            i = floor((y + o2 * s - y0) / res)
+            return not (i < 0 or j < 0 or i >= rows or j >= cols or not free[i * cols + j])
+
+    return step, valid
+
 
 class OMPLRRT:
     """``ompl.control.RRT`` with OMPL's own goal bias and a control duration range matching sciflow's edges.
@@ -117,30 +203,33 @@ class OMPLRRT:
         cb.setLow(1, -p.max_steer_rate), cb.setHigh(1, p.max_steer_rate)
         cspace.setBounds(cb)
         ss = oc.SimpleSetup(cspace)
-        counts = {"propagate": 0, "valid": 0}
-        step, valid_scalar = car.step_scalar, checker.state_valid_scalar
+        counts = [0, 0]                                       # propagate calls, validity checks
+        step, valid_scalar = scalar_kernels(car, checker)
         far = xmin - 1000.0
+        period, dt, control_dt = p.control_period, p.dt, p.control_dt
+        pi, two_pi, remainder = math.pi, 2 * math.pi, math.remainder
 
         def is_valid(s) -> bool:
-            counts["valid"] += 1
+            counts[1] += 1
             q = s[0]
             return valid_scalar(q.getX(), q.getY(), q.getYaw())
 
         def propagate(start, control, duration, result) -> None:
-            counts["propagate"] += 1
+            counts[0] += 1
             q, r = start[0], start[1]
-            x, y, th, v, d = q.getX(), q.getY(), q.getYaw(), r[0], r[1]
             a, w = control[0], control[1]
-            k = max(1, round(duration / p.dt))
+            k = period if duration == control_dt else max(1, round(duration / dt))
+            x, y, th, v, d = step(q.getX(), q.getY(), q.getYaw(), r[0], r[1], a, w)
             ok = True
-            for i in range(k):
-                x, y, th, v, d = step(x, y, th, v, d, a, w)
-                if i < k - 1 and ok and not valid_scalar(x, y, th):
+            for _ in range(k - 1):                          # the states between the steps (the end: is_valid)
+                if ok and not valid_scalar(x, y, th):
                     ok = False
+                x, y, th, v, d = step(x, y, th, v, d, a, w)
             out, outv = result[0], result[1]
             out.setX(x if ok else far)
             out.setY(y)
-            out.setYaw(ompl_yaw(th))
+            th = remainder(th, two_pi)                      # ompl_yaw, inlined
+            out.setYaw(-pi if th >= pi else th)
             outv[0], outv[1] = v, d
 
         ss.setStateValidityChecker(is_valid)
@@ -155,9 +244,9 @@ class OMPLRRT:
                 self.setThreshold(goal.radius - GOAL_MARGIN)      # the goal test of every other planner
                 self._rng = ou.RNG()
 
-            def distanceGoal(self, s) -> float:
+            def distanceGoal(self, s, hypot=math.hypot, gx=goal.x, gy=goal.y) -> float:
                 q = s[0]
-                return math.hypot(q.getX() - goal.x, q.getY() - goal.y)
+                return hypot(q.getX() - gx, q.getY() - gy)
 
             def sampleGoal(self, s) -> None:
                 r = goal.radius * math.sqrt(self._rng.uniform01())
@@ -193,10 +282,10 @@ class OMPLRRT:
             ss.getPlannerData(pd)
             tree_size = int(pd.numVertices())
         except Exception:  # noqa: BLE001 - older bindings lack PlannerData
-            tree_size = counts["propagate"]
+            tree_size = counts[0]
         res = PlanResult(self.name, success, elapsed, p.dt, tree_size=tree_size,
-                         expansions=counts["propagate"], info={"propagations": counts["propagate"],
-                                                               "validity_checks": counts["valid"],
+                         expansions=counts[0], info={"propagations": counts[0],
+                                                               "validity_checks": counts[1],
                                                                "ompl_seed": _SEEDED})
         if success:
             path = ss.getSolutionPath()

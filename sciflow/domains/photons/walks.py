@@ -8,7 +8,9 @@ probability albedo^k / sum_j albedo^j, so that its next-event estimate times ``n
 estimate of the sum of the estimates at every event.
 
 Walks run in a pool of slots: a slot whose walk ends takes the next walk of the queue, the queue starts with
-the walks expected to be longest, and the pool is compacted when it empties, so the batch stays full.
+the walks expected to be longest, and the pool is compacted when it empties, so the batch stays full. When the
+queue is empty and at most ``tail`` walks are left, they finish in blocks of many events per pass
+(``walk_blocks.run_tail``: the same law, drawn in another order), instead of one pass per event of the longest.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from .fields import (
     G,
 )
 from .phase import hg_sample_cos
+from .walk_blocks import run_tail
 
 __all__ = ["MonteCarloWalkSampler", "nee_weight", "simulate_walks", "survival"]
 
@@ -74,12 +77,14 @@ def _scatter(W: Tensor, g: Tensor, xi1: Tensor, xi2: Tensor) -> Tensor:
 def simulate_walks(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | float, n: int | None = None, *,
                    generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                    dtype: torch.dtype = torch.float32, slots: int = 32768, progress: bool = False,
-                   desc: str = "walks", renormalise_every: int = 16) -> dict[str, Tensor]:
+                   desc: str = "walks", renormalise_every: int = 16, tail: int = 4096) -> dict[str, Tensor]:
     """Simulate one walk per condition (or ``n`` walks of one condition when scalars are given).
 
     Args:
         sigma_r, g, albedo: (M,) conditions or scalars (then ``n`` walks).
         slots: walks advanced together (the batch of each step).
+        tail: once every walk has started, the last ``tail`` walks finish in blocks of many events per pass
+            (0: event by event to the end; the law is the same, the random stream differs).
     Returns:
         dict of the condition fields, ``n_events`` (M,), ``exit_pos`` / ``exit_dir`` / ``scatter_pos`` /
         ``scatter_dir`` (M, 3), ``scatter_index`` (M,), ``nee_weight`` and ``survival`` (M,), on ``device``.
@@ -108,6 +113,8 @@ def simulate_walks(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | 
     if int(slots) < 1:
         raise InputError(f"slots: must be >= 1 (walks advanced together), got {slots}")
     S = min(int(slots), M)
+    if isinstance(tail, bool) or not isinstance(tail, int) or tail < 0:
+        raise InputError(f"tail: expected a whole number >= 0 (walks left for the block mode), got {tail!r}")
 
     walk = order[:S].clone()
     queue_pos = S
@@ -180,6 +187,13 @@ def simulate_walks(sigma_r: Tensor | float, g: Tensor | float, albedo: Tensor | 
             W = W / W.norm(dim=0, keepdim=True)
         if queue_pos >= M and step % 8 == 0:
             n_alive = int(alive.sum())
+            if 0 < n_alive <= tail:
+                keep = alive.nonzero().squeeze(1)
+                run_tail(walk[keep], sig[keep], gs[keep], alb[keep], P[:, keep], W[:, keep], SP[:, keep],
+                         SW[:, keep], nev[keep], sk[keep], q[keep], wsum[keep], out, out_n, out_k,
+                         generator=generator, bar=bar)
+                done = M
+                break
             if 0 < n_alive < P.shape[1] // 2:
                 keep = alive.nonzero().squeeze(1)
                 walk, sig, gs, alb, nev, sk, q, wsum, alive = (walk[keep], sig[keep], gs[keep], alb[keep], nev[keep],

@@ -7,6 +7,7 @@ Files are written atomically.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...core.csv_blocks import (
+    csv_body,
+    float_cells,
+    numeric_records,
+    read_csv_records,
+    read_csv_text,
+    simple_numeric_block,
+)
 from ...core.errors import InputError
 from ...core.files import atomic_path
 from ...core.trajectory import Trajectory
@@ -47,12 +56,14 @@ def write_trajectories(path: str | os.PathLike, traj: Trajectory, *, columns: Se
         if len(names) != states.shape[2]:
             raise InputError(f"columns: expected {states.shape[2]} names, got {len(names)}")
         times = traj.times.detach().cpu().numpy()
+        n_t, n_b, d = states.shape
+        cells = np.empty((n_b * n_t, 2 + d), dtype=object)       # path-major: every frame of path 0, then 1...
+        cells[:, 0] = np.repeat(np.array(list(map(str, range(n_b))), dtype=object), n_t)
+        cells[:, 1] = np.tile(float_cells(times.reshape(1, -1)[:, :n_t])[0], n_b)
+        cells[:, 2:] = float_cells(states.transpose(1, 0, 2).reshape(n_b * n_t, d))
         with atomic_path(p) as tmp, tmp.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["path", "time", *names])
-            for b in range(states.shape[1]):
-                for t in range(states.shape[0]):
-                    w.writerow([b, repr(float(times[t])), *(repr(float(v)) for v in states[t, b])])
+            csv.writer(fh).writerow(["path", "time", *names])
+            fh.write(csv_body(cells))
         return p
     raise InputError(f"out: unknown trajectory format {suffix!r}; use .npz or .csv")
 
@@ -77,12 +88,62 @@ def read_trajectories(path: str | os.PathLike) -> Trajectory:
         return Trajectory(times=torch.as_tensor(arrays["times"]), states=torch.as_tensor(arrays["states"]),
                           extras=extras, info=info)
     if p.suffix.lower() == ".csv":
-        with p.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-        data = np.array([[float(v) for v in r] for r in rows[1:]])
-        paths = data[:, 0].astype(int)
-        n_paths = int(paths.max()) + 1
-        times = data[paths == 0, 1]
-        states = data[:, 2:].reshape(n_paths, len(times), -1).transpose(1, 0, 2)
-        return Trajectory(times=torch.as_tensor(times), states=torch.as_tensor(states))
+        return _read_csv(p)
     raise InputError(f"trajectory: unknown format {p.suffix!r}; use .npz or .csv")
+
+
+def _read_csv(p: Path) -> Trajectory:
+    """The long CSV layout back to (T, B, d), parsed as one block; a malformed file raises InputError naming the
+    file, the line and the field. Blank lines are skipped (they still count for line numbers)."""
+    where = f"trajectory {p}"
+    text = read_csv_text(p)
+    try:
+        with io.StringIO(text, newline="") if text is not None else p.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{where}: not UTF-8 text (byte {e.start}); expected a CSV file") from None
+    except csv.Error as e:
+        raise InputError(f"{where}: malformed CSV: {e}") from None
+    if not header:
+        raise InputError(f"{where}: empty file, expected a header row")
+    header = [h.strip() for h in header]
+    if len(header) < 3 or header[:2] != ["path", "time"]:
+        raise InputError(f"{where}: expected the columns path, time, x0 .. (one row per path and frame); "
+                         f"columns: {header}")
+    use = range(len(header))
+    block = simple_numeric_block(text, len(header), use, finite=False) if text is not None else None
+    if block is not None:
+        data, lines = block
+    else:                                          # not plain, or a problem somewhere
+        with io.StringIO(text, newline="") if text is not None else p.open(newline="", encoding="utf-8-sig") as fh:
+            _, records, deferred = read_csv_records(fh)
+        data, lines = numeric_records(where, records, len(header), use, header, finite=False)
+        if isinstance(deferred, UnicodeDecodeError):
+            raise InputError(f"{where}: not UTF-8 text (byte {deferred.start}); expected a CSV file") from None
+        if deferred is not None:
+            raise InputError(f"{where}: malformed CSV: {deferred}") from None
+    if not len(data):
+        raise InputError(f"{where}: no data rows")
+    paths = data[:, 0]
+    bad = ~np.isfinite(paths) | (paths != np.round(paths)) | (paths < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{where}: line {lines[i]}: 'path' must be a path index 0, 1, ..., got "
+                         f"{float(paths[i])!r}")
+    n_paths = int(paths.max()) + 1
+    times = data[paths == 0, 1]
+    n_t = len(times)
+    m = min(len(data), n_paths * n_t)                  # rows path by path, every path at the times of path 0
+    want_path, want_time = np.repeat(np.arange(n_paths), n_t)[:m], np.tile(times, n_paths)[:m]
+    got_time = data[:m, 1]
+    off = (paths[:m] != want_path) | ((got_time != want_time) & ~(np.isnan(got_time) & np.isnan(want_time)))
+    if off.any():
+        i = int(np.argmax(off))
+        raise InputError(f"{where}: line {lines[i]}: expected path {want_path[i]} at time "
+                         f"{float(want_time[i])!r} (rows path by path, every path at the times of path 0), got "
+                         f"path {paths[i]:g} at time {float(got_time[i])!r}")
+    if len(data) != n_paths * n_t:
+        raise InputError(f"{where}: {len(data)} rows do not make {n_paths} paths of {n_t} frames (the rows of "
+                         f"path 0)")
+    states = data[:, 2:].reshape(n_paths, n_t, -1).transpose(1, 0, 2)
+    return Trajectory(times=torch.as_tensor(times), states=torch.as_tensor(states))

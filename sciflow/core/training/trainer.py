@@ -329,7 +329,8 @@ class Trainer:
         with (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
               else nullcontext()):
             out = self.loss_fn(self.train_model, batch, self.generator)
-        loss, logs = (out[0], _plain_logs(out[1] if len(out) > 1 else None)) if isinstance(out, tuple) else (out, {})
+        loss, (logs, pending) = ((out[0], _split_logs(out[1] if len(out) > 1 else None)) if isinstance(out, tuple)
+                                 else (out, ({}, {})))
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -345,12 +346,15 @@ class Trainer:
         # a finite loss can still have a non-finite gradient (sqrt or norm at 0, ...): one optimiser step with
         # it would make every weight NaN, so it is checked before the step. fp16's GradScaler skips such steps
         # itself (and lowers its scale). One host sync per step, shared by both checks and the log.
+        # (and the tensors loss_fn logged: read back in the same sync, not one each)
         check_norm = norm is not None and self.scaler is None
+        read = [loss.detach().float().reshape(())]
         if check_norm:
-            value, norm_value = torch.stack([loss.detach().float().reshape(()),
-                                             norm.detach().float().to(loss.device)]).tolist()
-        else:
-            value, norm_value = float(loss.detach()), 0.0
+            read.append(norm.detach().float().to(loss.device))
+        read += [v.detach().float().reshape(()).to(loss.device) for v in pending.values()]
+        values = torch.stack(read).tolist() if len(read) > 1 else [float(read[0])]
+        value, norm_value = values[0], (values[1] if check_norm else 0.0)
+        logs.update(zip(pending, values[1 + check_norm:]))
         if not all_finite(value):      # under torchrun: True only if every rank's loss is finite
             where = f"is {value}" if not math.isfinite(value) else "is not finite on another rank"
             raise SciflowError(f"training: loss {where} at step {self.step}; {self._stop_on_non_finite()}")
@@ -419,18 +423,18 @@ class Trainer:
 _RETUNABLE = ("lr", "grad_clip")    # settings a resumed run may change (the remedy for a non-finite stop)
 
 
-def _plain_logs(logs: Any) -> dict[str, float]:
-    """The numbers (plain or one-element tensors) of a mapping loss_fn returned beside its loss; others are
-    let be, as before logs were kept."""
-    if not isinstance(logs, Mapping):
-        return {}
-    out = {}
-    for k, v in logs.items():
-        if torch.is_tensor(v) and v.numel() == 1:
-            out[str(k)] = float(v.detach())
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[str(k)] = float(v)
-    return out
+def _split_logs(logs: Any) -> tuple[dict[str, float], dict[str, Tensor]]:
+    """The numbers of a mapping loss_fn returned beside its loss: (plain numbers, one-element tensors, read back
+    later with the loss in the step's one host sync); others are let be, as before logs were kept."""
+    plain: dict[str, float] = {}
+    pending: dict[str, Tensor] = {}
+    if isinstance(logs, Mapping):
+        for k, v in logs.items():
+            if torch.is_tensor(v) and v.numel() == 1:
+                pending[str(k)] = v
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                plain[str(k)] = float(v)
+    return plain, pending
 
 
 def _mean_logs(window: list[dict[str, float]]) -> dict[str, float]:

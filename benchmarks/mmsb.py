@@ -23,15 +23,26 @@ Methods:
     ``SchrodingerBridgeConditionalFlowMatcher`` trained across all training intervals at once (time = interval
     index + fraction, as in TorchCFM's trajectory tutorials), with TorchCFM's MLP (w=64: the same 64-64-64 SELU
     size as the vanilla SB drift), Adam lr 1e-3, on standardised data; the ODE is integrated with RK4.
+    Their noise levels are benchmark options: ``--ot-cfm-sigma`` (default 0.1, in standardised units: the
+    ``sigma_min: 0.1`` of TorchCFM's own trajectory-experiment config ``runner/configs/model/otcfm.yaml``; the
+    library's code default sigma = 0 diverges on the repressilator) and ``--sb-cfm-sigma`` (default 1.0 in data
+    units per sqrt(time unit), converted to the standardised interval units: 0.86 on LV, 1.25 on the
+    repressilator, around the ``sigma_min: 1.0`` of TorchCFM's ``runner/configs/model/sbcfm.yaml``; the 0.1 used
+    before, the vanilla SB's level, diverges on some repressilator seeds). A method may also be named with its
+    sigma, e.g. ``ot_cfm:0`` or ``sb_cfm:0.1`` (the settings of the runs before 2026-11-29 evening).
   * ``ot_midpoint``: McCann interpolation: exact OT between the two training snapshots around each held-out
     time, points moved to the time fraction (a static method: uses the neighbouring snapshots, not a
     simulation from t = 0).
   * ``replicate floor`` (repressilator only): W2 between the held-out snapshots and the same times of the
     independent replicate ``Repressilatormrnaprotein_data.npz`` (see its README): the noise floor of the metric.
 
+MMSB is given the simulator's noise model and level (multiplicative, sigma = 0.02: the values in the data
+README), which no baseline gets; ``sigma="auto"`` (``sciflow mmsb evaluate --sigma auto``) chooses them from data.
+
 Run: ``OMP_NUM_THREADS=1 python benchmarks/mmsb.py [--seeds 3] [--quick]``; results are cached per
-(problem, method, seed) in ``benchmarks/results/mmsb_partial.json`` so a killed run resumes.
-Writes ``benchmarks/results/mmsb.json`` and ``benchmarks/results/mmsb.md``.
+(problem, method, seed) in ``benchmarks/results/mmsb_partial.json`` so a killed run resumes (the CFM rows
+per sigma too: ``ot_cfm:sigma=0.1``). Writes ``benchmarks/results/mmsb.json`` and ``benchmarks/results/mmsb.md``
+(``--out NAME`` writes ``NAME.json`` / ``NAME.md`` instead, for runs of a subset of the methods).
 """
 from __future__ import annotations
 
@@ -39,6 +50,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -75,11 +87,19 @@ PUBLISHED = {  # interpolation EMD as quoted in the issue (SnapMMD paper tables)
                       "OT midpoint (paper)": 0.598},
 }
 N_PARTICLES = 200
-SIGMA_SB = 0.1          # Brownian reference level (data units per sqrt(time unit)) of both SB baselines
+SIGMA_SB = 0.1          # vanilla SB's Brownian reference level (data units per sqrt(time unit))
+SIGMA_OT_CFM = 0.1      # OT-CFM path width in standardised units (TorchCFM runner/configs/model/otcfm.yaml)
+SIGMA_SB_CFM = 1.0      # SB-CFM reference noise, data units per sqrt(time unit) (TorchCFM sbcfm.yaml: 1.0)
+#: sigma of the cached CFM runs made before sigma became an option (their cache keys carry no sigma)
+LEGACY_CFM_SIGMA = {"ot_cfm": 0.0, "sb_cfm": 0.1}
 
 
 # -- TorchCFM baselines --------------------------------------------------------------------------
-def cfm_fit_predict(kind: str, steps: int, batch: int = 128, sigma: float = SIGMA_SB) -> Callable:
+def cfm_fit_predict(kind: str, steps: int, batch: int = 128, sigma: float | None = None) -> Callable:
+    """TorchCFM baseline. ``sigma``: OT-CFM's path width in standardised units (default ``SIGMA_OT_CFM``), or
+    SB-CFM's reference noise in data units per sqrt(time unit) (default ``SIGMA_SB_CFM``)."""
+    if sigma is None:
+        sigma = SIGMA_OT_CFM if kind == "ot_cfm" else SIGMA_SB_CFM
     from torchcfm.conditional_flow_matching import (
         ExactOptimalTransportConditionalFlowMatcher,
         SchrodingerBridgeConditionalFlowMatcher,
@@ -97,11 +117,12 @@ def cfm_fit_predict(kind: str, steps: int, batch: int = 128, sigma: float = SIGM
         dim = train.dim
         # interval time units: s = k + tau; the bridge noise per interval in standardised units
         if kind == "ot_cfm":
-            fm = ExactOptimalTransportConditionalFlowMatcher(sigma=0.0)
+            fm_sigma = float(sigma)
+            fm = ExactOptimalTransportConditionalFlowMatcher(sigma=fm_sigma)
         else:
             dts = np.diff(times)
-            fm = SchrodingerBridgeConditionalFlowMatcher(
-                sigma=float(sigma * np.sqrt(dts.mean()) / scale.mean()), ot_method="exact")
+            fm_sigma = float(sigma * np.sqrt(dts.mean()) / scale.mean())
+            fm = SchrodingerBridgeConditionalFlowMatcher(sigma=fm_sigma, ot_method="exact")
         net = MLP(dim, w=64, time_varying=True)
         opt = torch.optim.Adam(net.parameters(), 1e-3)
         g = torch.Generator().manual_seed(seed)
@@ -134,7 +155,8 @@ def cfm_fit_predict(kind: str, steps: int, batch: int = 128, sigma: float = SIGM
             return {float(t): (traj.states[i + 1].double() * scale.double() + mean.double())
                     for i, t in enumerate(held)}
 
-        return predict, {"fit_seconds": fit_seconds, "steps": steps, "batch_per_interval": batch}
+        return predict, {"fit_seconds": fit_seconds, "steps": steps, "batch_per_interval": batch,
+                         "sigma": float(sigma), "torchcfm_sigma": fm_sigma}
 
     return fit_predict
 
@@ -167,6 +189,27 @@ def set_particles(n: int) -> None:
     N_PARTICLES = int(n)
 
 
+def method_key(m: str, cfm_sigma: dict[str, float]) -> str:
+    """Canonical method name: the CFM baselines carry their sigma (``ot_cfm`` -> ``ot_cfm:sigma=0.1``)."""
+    base, _, s = m.partition(":")
+    if base not in LEGACY_CFM_SIGMA:
+        if s:
+            raise SystemExit(f"--methods: only ot_cfm / sb_cfm take a ':sigma' suffix, got {m!r}")
+        return base
+    return f"{base}:sigma={float(s.removeprefix('sigma=')) if s else cfm_sigma[base]:g}"
+
+
+def migrate_cache(partial: dict[str, Any]) -> dict[str, Any]:
+    """Give the CFM runs cached before sigma became an option (keys ``prob/ot_cfm/seed``) their sigma."""
+    out = {}
+    for k, v in partial.items():
+        prob, m, seed = k.split("/")
+        if m in LEGACY_CFM_SIGMA:
+            m = f"{m}:sigma={LEGACY_CFM_SIGMA[m]:g}"
+        out[f"{prob}/{m}/{seed}"] = v
+    return out
+
+
 def method_table(name: str, ref: str, quick: bool) -> dict[str, Callable]:
     rounds, paths = (2, 200) if quick else (6, 500)
     cfm_steps = 300 if quick else 2500
@@ -177,16 +220,35 @@ def method_table(name: str, ref: str, quick: bool) -> dict[str, Callable]:
                                              rounds=rounds, n_paths=paths, calibrate="none"),
         "vanilla_sb": mmsb_fit_predict(N_PARTICLES, dynamics="bridge", reference="zero", sigma=SIGMA_SB,
                                        noise="additive", rounds=0, n_paths=paths),
-        "ot_cfm": cfm_fit_predict("ot_cfm", cfm_steps),
-        "sb_cfm": cfm_fit_predict("sb_cfm", cfm_steps),
+        "ot_cfm": lambda s: cfm_fit_predict("ot_cfm", cfm_steps, sigma=s),   # called with the sigma (method_fn)
+        "sb_cfm": lambda s: cfm_fit_predict("sb_cfm", cfm_steps, sigma=s),
         "ot_midpoint": ot_midpoint_fit_predict,
     }
+
+
+def method_fn(table: dict[str, Callable], key: str) -> Callable:
+    """The fit_predict of a canonical method name (``ot_cfm:sigma=0.1`` -> OT-CFM with sigma 0.1)."""
+    base, _, s = key.partition(":sigma=")
+    return table[base](float(s)) if s else table[base]
 
 
 def replicate_floor() -> float:
     a = read_snapshots(DATA / "Repressilatormrna_data.npz")
     b = read_snapshots(DATA / "Repressilatormrnaprotein_data.npz")
     return float(np.mean([w2_distance(a.samples[k], b.samples[k]) for k in range(1, a.n_snapshots, 2)]))
+
+
+def _command_args(argv: list[str]) -> list[str]:
+    """The command-line arguments to record: without --report-only and --note (the note is written apart)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--note":
+            skip = True
+        elif a != "--report-only" and not a.startswith("--note="):
+            out.append(shlex.quote(a))
+    return out
 
 
 def _fmt(mean: float, sd: float) -> str:
@@ -200,6 +262,14 @@ def main() -> None:
     ap.add_argument("--problems", default="LV,repressilator")
     ap.add_argument("--methods", default="ot_midpoint,mmsb,mmsb_rounds_only,vanilla_sb,ot_cfm,sb_cfm")
     ap.add_argument("--report-only", action="store_true", help="only rebuild the tables from the cached runs")
+    ap.add_argument("--ot-cfm-sigma", type=float, default=SIGMA_OT_CFM,
+                    help="OT-CFM path width in standardised units (default 0.1, TorchCFM's otcfm.yaml sigma_min; "
+                         "0 is the library's code default, which diverges on the repressilator)")
+    ap.add_argument("--sb-cfm-sigma", type=float, default=SIGMA_SB_CFM,
+                    help="SB-CFM reference noise in data units per sqrt(time unit) (default 1.0, near TorchCFM's "
+                         "sbcfm.yaml sigma_min 1.0 in standardised units; 0.1 diverges on some repressilator seeds)")
+    ap.add_argument("--out", default=None, help="write NAME.json / NAME.md in benchmarks/results instead of mmsb*")
+    ap.add_argument("--note", default="", help="a provenance note written under the command line of the .md/.json")
     ap.add_argument("--particles", type=int, default=N_PARTICLES,
                     help="particles simulated from t = 0 by the simulating methods (default 200, as observed: the "
                          "published protocol); other counts write mmsb_p<N>.* so the metric's finite-sample part "
@@ -212,9 +282,13 @@ def main() -> None:
         set_particles(args.particles)
         tag += f"_p{args.particles}"
     partial_path = RESULTS / f"mmsb_partial{tag}.json"
-    partial = json.loads(partial_path.read_text()) if partial_path.exists() else {}
+    partial = migrate_cache(json.loads(partial_path.read_text())) if partial_path.exists() else {}
     problems = args.problems.split(",")
-    methods = args.methods.split(",")
+    cfm_sigma = {"ot_cfm": args.ot_cfm_sigma, "sb_cfm": args.sb_cfm_sigma}
+    if cfm_sigma["sb_cfm"] <= 0:
+        raise SystemExit("--sb-cfm-sigma: must be > 0 (TorchCFM's SB-CFM refuses 0)")
+    methods = list(dict.fromkeys(method_key(m, cfm_sigma) for m in args.methods.split(",")))
+    out_name = args.out or f"mmsb{tag}"
     for seed in range(0 if args.report_only else args.seeds):           # seeds outermost: a stopped run has every method on seed 0
         for prob in problems:
             fname, ref = PROBLEMS[prob]
@@ -224,7 +298,7 @@ def main() -> None:
                 key = f"{prob}/{m}/{seed}"
                 if key in partial or (m == "ot_midpoint" and seed > 0):
                     continue
-                r = evaluate_heldout(snaps, table[m], seeds=1, seed_offset=seed)
+                r = evaluate_heldout(snaps, method_fn(table, m), seeds=1, seed_offset=seed)
                 partial[key] = {k: r[k] for k in ("emd_mean", "w1_mean", "emd_per_time", "seconds",
                                                   "cpu_seconds", "seconds_per_fit")} | {"info": r["runs"][0]}
                 atomic_write_json(partial_path, partial)
@@ -232,16 +306,18 @@ def main() -> None:
                       flush=True)
     summary: dict[str, Any] = {"protocol": __doc__.split("Methods:")[0].strip(), "n_particles": N_PARTICLES,
                                "seeds_requested": args.seeds, "cfm_steps": 300 if args.quick else 2500,
-                               "cfm_batch_per_interval": 128,
+                               "cfm_batch_per_interval": 128, "ot_cfm_sigma_standardised": args.ot_cfm_sigma,
+                               "sb_cfm_sigma_data_units": args.sb_cfm_sigma,
+                               "mmsb_noise": "multiplicative, sigma = 0.02 (the simulator's, given to MMSB)",
                                "std": "sample standard deviation over seeds (ddof = 1)",
                                "mmsb_rounds_paths": (2, 200) if args.quick else (6, 500), "quick": args.quick, "machine": "2 shared CPU cores, no GPU, "
                                "one torch thread", "python": platform.python_version(), "torch": torch.__version__,
                                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                "command": "OMP_NUM_THREADS=1 python benchmarks/mmsb.py "
-                               + " ".join(a for a in sys.argv[1:] if a != "--report-only")
+                               + " ".join(_command_args(sys.argv[1:]))
                                + (" (tables rebuilt from the cached runs with --report-only)"
                                   if args.report_only else ""),
-                               "results": {}}
+                               "note": args.note, "results": {}}
     for prob in problems:
         summary["results"][prob] = {}
         for m in methods:
@@ -267,15 +343,25 @@ def main() -> None:
             summary["results"][prob][m] = entry
     if "repressilator" in problems:
         summary["replicate_floor_repressilator_w2"] = replicate_floor()
-    atomic_write_json(RESULTS / f"mmsb{tag}.json", summary)
+    atomic_write_json(RESULTS / f"{out_name}.json", summary)
     names = {"mmsb": "sciflow MMSB (mechanistic ref.) + calibration", "mmsb_rounds_only":
              "sciflow MMSB, rounds only (no calibration)", "vanilla_sb": "sciflow vanilla SB",
-             "ot_cfm": "TorchCFM OT-CFM", "sb_cfm": "TorchCFM SB-CFM", "ot_midpoint": "OT midpoint (McCann)"}
+             "ot_midpoint": "OT midpoint (McCann)"}
+    for m in methods:
+        base, _, s = m.partition(":sigma=")
+        if s:
+            names[m] = {"ot_cfm": f"TorchCFM OT-CFM (σ = {s}, standardised)",
+                        "sb_cfm": f"TorchCFM SB-CFM (σ = {s} data units)"}[base]
     lines = ["# MMSB benchmark: held-out interpolation (train on even snapshots, predict odd ones)", "",
              f"Command: `{summary['command']}`  ", f"Machine: {summary['machine']}; date {summary['date']}; "
              f"seeds per row in the 'seeds' column{' (QUICK sizes)' if args.quick else ''}; {N_PARTICLES} particles from t=0.", "",
+             *([f"Note: {args.note}", ""] if args.note else []),
              "EMD = exact W2 (POT emd2, squared Euclidean, sqrt), mean over held-out times t=1,3,5,7,9, "
              "mean ± sample sd (ddof = 1) over seeds; W1 = exact earth mover's distance (Euclidean).", "",
+             ("The MMSB rows are given the simulator's noise model and level (multiplicative, σ = 0.02, from the data "
+              "README); no baseline gets that information. OT-CFM's σ is in standardised units (TorchCFM's code "
+              "default is 0, its trajectory-experiment config uses 0.1); SB-CFM's is in data units per √time (TorchCFM's "
+              "config: 1.0 in standardised units)."), "",
              "| problem | method | seeds | EMD (W2) | W1 | wall s per fit | CPU s per run |", "|---|---|---|---|---|---|---|"]
     for prob, rows in summary["results"].items():
         for m, e in rows.items():
@@ -301,7 +387,7 @@ def main() -> None:
             for p, err in zip(fitted["params"], fitted["param_max_rel_error"]):
                 lines.append("- " + ", ".join(f"{k}={p[k]:.4f}" for k in truth)
                              + f" (max rel. error {100 * err:.2f} %)")
-    atomic_write_text(RESULTS / f"mmsb{tag}.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / f"{out_name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

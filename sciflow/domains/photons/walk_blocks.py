@@ -127,7 +127,8 @@ def run_tail(walk: Tensor, sig: Tensor, gs: Tensor, alb: Tensor, P: Tensor, W: T
         frames = _prefix_products(r)                                   # F_1 .. F_K
         Wk = torch.empty(3, K, S, dtype=ft, device=dev)               # direction of flight j (0-based)
         Wk[:, 0] = W
-        Wk[:, 1:] = _axis_z(frames[:, :K - 1])
+        fr = frames[:, :K - 1]
+        Wk[:, 1:] = _axis_z(fr / fr.norm(dim=0, keepdim=True))   # products of K float32 rotations drift off unit
         Pk = torch.cumsum(Wk * t, 1).add_(P.unsqueeze(1))              # position after flight j
         Pprev = torch.empty_like(Pk)
         Pprev[:, 0] = P

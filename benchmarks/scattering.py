@@ -51,11 +51,10 @@ def combine_reference(i1: np.ndarray, i2: np.ndarray, w1: np.ndarray, w2: np.nda
 def mitsuba_render(scene, spp: int, seed: int, *, roulette: bool = False) -> tuple[np.ndarray, float]:
     """Mitsuba 3 ``volpath`` render of ``scene``: (image, seconds). ``roulette=False`` (this benchmark's default
     since 2026-11-29) moves Mitsuba's Russian roulette out of reach (rr_depth 1e8); ``True`` keeps Mitsuba's own
-    default (from depth 5, survival min(throughput, 0.95)) is unbiased,
-    but in dense media much of the image comes from paths of hundreds of events, which survive with about 0.95^k
-    and then carry weight 0.95^-k: a typical finite render is 5-7 % too dark at sigma_r = 64-256, with rare very
-    bright ones (checked 2026-11-29: without roulette Mitsuba matches our brute-force mean within 0.5 %), so
-    runs with it are not a fair anchor."""
+    default (from depth 5, survival min(throughput, 0.95)). That default is unbiased, but in dense media much of
+    the image comes from paths of hundreds of events, which survive with about 0.95^k and then carry weight
+    0.95^-k: a typical finite render is 5-7 % too dark at sigma_r = 64-256, with rare very bright ones (checked
+    2026-11-29: without roulette Mitsuba matches our brute-force mean within 0.5 %), so it is no fair anchor."""
     import drjit as dr
     import mitsuba as mi
     mi.set_variant("scalar_rgb")
@@ -137,7 +136,7 @@ def bench_render(model, sigma_r: float, args, out_png: Path) -> dict:
         ms = []
         for spp in args.mitsuba_spp:
             img, sec = mitsuba_render(scene, spp, seed=17)          # roulette out of reach (see mitsuba_render)
-            ms.append({"spp": spp, "seconds": sec, "rel_rmse": rmse(img, ref),
+            ms.append({"spp": spp, "seconds": sec, "roulette": False, "rel_rmse": rmse(img, ref),
                        "mean_ratio": float(img.mean() / max(ref.mean(), 1e-12))})
         row["mitsuba"] = ms
         # Mitsuba's time to reach the learned tracer's error, EXTRAPOLATED from its rmse * sqrt(t) constant over runs

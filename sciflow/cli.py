@@ -19,7 +19,7 @@ class _DefaultsFormatter(argparse.HelpFormatter):
     @staticmethod
     def _shows_default(action: argparse.Action) -> bool:
         default = action.default
-        return (bool(action.option_strings) and "%(default)" not in (action.help or "") and default is not None
+        return (bool(action.option_strings) and "default" not in (action.help or "") and default is not None
                 and default is not argparse.SUPPRESS and not isinstance(default, bool) and default != [])
 
     def _format_action(self, action: argparse.Action) -> str:

@@ -19,7 +19,7 @@ def _relative_paths_hint() -> Iterator[None]:
         yield
     except InputError as e:
         msg = str(e)
-        if re.search(r"no (file|folder|file or folder) at (?!/)", msg):
+        if not msg.startswith("workflow: no file") and re.search(r"no (file|folder|file or folder) at (?!/)", msg):
             raise InputError(f"{msg} (relative paths in a workflow are read from the current folder, "
                              f"{os.getcwd()})") from None
         raise

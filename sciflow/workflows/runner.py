@@ -205,14 +205,14 @@ def _check_same_inputs(output: Path, prints: dict[str, dict[str, Any]], *, recor
         atomic_write_json(p, {**old, **prints})
 
 
-def check_resumable(wf: Workflow) -> None:
+def check_resumable(wf: Workflow, prints: dict[str, Any] | None = None) -> None:
     """What ``run`` refuses before any work, without writing anything: with ``resume`` (the default), an output
     folder that holds a run made with other settings or other inputs (``sciflow validate`` calls it, so a
     workflow that validates also starts)."""
     if wf.header.resume:
         out = Path(wf.header.output)
         _check_same_settings(out / STATE_DIR / "settings.json", wf, record=False)
-        _check_same_inputs(out, input_fingerprints(wf, out), record=False)
+        _check_same_inputs(out, prints if prints is not None else input_fingerprints(wf, out), record=False)
 
 
 def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str | Path | None = None,
@@ -235,9 +235,8 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
     out = Path(header.output)
     settings = out / STATE_DIR / "settings.json"
     prints = input_fingerprints(wf, out)
-    if header.resume:            # every rank refuses other settings (a refusal on rank 0 alone would leave the
-        _check_same_settings(settings, wf, record=False)      # others waiting at the barrier below)
-        _check_same_inputs(out, prints, record=False)
+    # every rank refuses other settings (a refusal on rank 0 alone would leave the others waiting at the barrier)
+    check_resumable(wf, prints)
     barrier()
     if dist.is_main:
         if not header.resume and (out / STATE_DIR).exists():

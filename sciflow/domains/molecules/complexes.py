@@ -181,10 +181,13 @@ class Complex:
                              f"non-finite coordinates {pos[i].tolist()} ({bad.size} atom(s) in all)")
         if self.receptor_heavy is not None:
             rh = np.asarray(self.receptor_heavy, dtype=np.float64)
-            if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh) or not np.isfinite(rh).all():
+            if rh.ndim != 2 or rh.shape[1] != 3 or not len(rh):
                 raise InputError(f"receptor_heavy: expected finite (m, 3) positions of {name!r}'s receptor heavy "
-                                 f"atoms, got shape {rh.shape}" + (" with non-finite rows" if rh.ndim == 2 and
-                                                                    rh.shape[1:] == (3,) and len(rh) else ""))
+                                 f"atoms, got shape {rh.shape}")
+            bad = np.flatnonzero(~np.isfinite(rh).all(axis=1))
+            if bad.size:
+                raise InputError(f"receptor_heavy: complex {name!r}: row {int(bad[0])} has non-finite coordinates "
+                                 f"({bad.size} row(s) in all)")
 
     @property
     def name(self) -> str:

@@ -118,3 +118,15 @@ def test_float32_block_mode_keeps_directions_unit():
     w = simulate_walks(64.0, -0.95, 0.9999, 300, generator=make_generator(21), tail=300)
     for key in ("exit_dir", "scatter_dir"):
         assert float((w[key].double().norm(dim=-1) - 1).abs().max()) < 5e-6, key
+
+
+def test_half_angles_are_those_of_the_hg_inverse_cdf():
+    """The block mode's half angles come from hg_sample_cos's own formula: cos theta = c^2 - s^2 and
+    sin theta = 2 c s for the same uniforms, for g of either sign and near +-1."""
+    from sciflow.domains.photons.phase import hg_sample_cos, hg_sample_half_angle
+    xi = torch.rand(4000, generator=make_generator(3), dtype=torch.float64)
+    for g in (-0.999, -0.5, 0.0, 0.3, 0.95):
+        mu, sin = hg_sample_cos(torch.tensor(g, dtype=torch.float64), xi)
+        c, s = hg_sample_half_angle(g, xi)
+        torch.testing.assert_close(c * c - s * s, mu, atol=1e-12, rtol=0)
+        torch.testing.assert_close(2 * c * s, sin, atol=1e-7, rtol=0)

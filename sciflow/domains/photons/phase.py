@@ -13,7 +13,7 @@ from torch import Tensor
 from ...core.errors import InputError
 from .frames import local_to_world
 
-__all__ = ["hg_cdf", "hg_pdf", "hg_sample", "hg_sample_cos"]
+__all__ = ["hg_cdf", "hg_pdf", "hg_sample", "hg_sample_cos", "hg_sample_half_angle"]
 
 
 def _anisotropy(g: Tensor | float, like: Tensor) -> Tensor:
@@ -54,6 +54,14 @@ def hg_sample_cos(g: Tensor, xi: Tensor) -> tuple[Tensor, Tensor]:
     x = xi for g >= 0; for g < 0 the mirror image, mu(g, xi) = -mu(|g|, 1 - xi) (the same inverse CDF, without
     the cancellation the direct formula has as g -> -1).
     """
+    neg, one_minus, one_plus = _hg_one_minus_plus(g, xi)
+    mu = 0.5 * (one_plus - one_minus)
+    sin = torch.sqrt((one_minus * one_plus).clamp_min(0))
+    return torch.where(neg, -mu, mu), sin
+
+
+def _hg_one_minus_plus(g: Tensor | float, xi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(g < 0, 1 - mu, 1 + mu) of the inverse CDF for |g|, as in ``hg_sample_cos`` (which mirrors g < 0)."""
     g = torch.as_tensor(g, dtype=xi.dtype, device=xi.device)
     neg = g < 0
     a = g.abs()
@@ -61,9 +69,15 @@ def hg_sample_cos(g: Tensor, xi: Tensor) -> tuple[Tensor, Tensor]:
     d2 = (1 - a + 2 * a * x) ** 2
     one_minus = 2 * (1 - a) ** 2 * (1 - x) * (1 + a * x) / d2
     one_plus = 2 * (1 + a) ** 2 * x * (1 - a + a * x) / d2
-    mu = 0.5 * (one_plus - one_minus)
-    sin = torch.sqrt((one_minus * one_plus).clamp_min(0))
-    return torch.where(neg, -mu, mu), sin
+    return neg, one_minus, one_plus
+
+
+def hg_sample_half_angle(g: Tensor | float, xi: Tensor) -> tuple[Tensor, Tensor]:
+    """(cos, sin) of half the scattering angle of ``hg_sample_cos`` for the same uniforms: cos^2(theta/2) =
+    (1 + mu) / 2 and sin^2(theta/2) = (1 - mu) / 2 (rotations by theta as unit quaternions need the half angle)."""
+    neg, one_minus, one_plus = _hg_one_minus_plus(g, xi)
+    ch, sh = (0.5 * one_plus).clamp_min(0).sqrt(), (0.5 * one_minus).clamp_min(0).sqrt()
+    return torch.where(neg, sh, ch), torch.where(neg, ch, sh)       # g < 0: theta -> pi - theta
 
 
 def hg_sample(w: Tensor, g: Tensor, xi1: Tensor, xi2: Tensor) -> Tensor:

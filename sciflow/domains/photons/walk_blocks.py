@@ -7,7 +7,7 @@ then takes most of the time. Here every walk is advanced by a block of K flights
 
 - the directions after each scattering are prefix products of unit quaternions (an odd-even scan, about 2 K
   products in 2 log2 K passes): the frame F carried along a walk maps +z to its direction w, and a scattering by
-  polar angle theta (Henyey-Greenstein, the inverse CDF of ``phase.hg_sample_cos`` written for theta / 2) and
+  polar angle theta (Henyey-Greenstein, the inverse CDF of ``phase.hg_sample_cos`` as half angles) and
   azimuth phi (uniform) is F <- F Rz(phi) Ry(theta). Any frame about w gives the same law for the new
   direction, since phi is uniform and independent of everything else;
 - the positions are cumulative sums of the flights t w (t ~ Exp(1) / sigma_r); the first flight at least as
@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ...core.random import rand
 from .fields import EXIT_DIR, EXIT_POS, SCATTER_DIR, SCATTER_POS
+from .phase import hg_sample_half_angle
 
 __all__ = ["run_tail"]
 
@@ -104,18 +105,8 @@ def run_tail(walk: Tensor, sig: Tensor, gs: Tensor, alb: Tensor, P: Tensor, W: T
         S = walk.numel()
         K = _block_length(S, budget, k_max)
         u = rand((4, K, S), generator=generator, device=dev, dtype=ft)
-        a = gs.abs()
-        neg, one_m, one_p = gs < 0, 1 - a, 1 + a
         t = torch.log1p(-u[0]).div_(sig).neg_()                                          # (K, S) flights
-        # Henyey-Greenstein by its inverse CDF (phase.hg_sample_cos), as half angles: with x = xi (g >= 0),
-        # D = 1 - a + 2 a x, a = |g|: sin(theta / 2) = (1 - a) sqrt((1 - x)(1 + a x)) / D and
-        # cos(theta / 2) = (1 + a) sqrt(x (1 - a + a x)) / D; for g < 0, x = 1 - xi and theta -> pi - theta
-        x = torch.where(neg, 1 - u[2], u[2])
-        ax = x * a
-        D = torch.addcmul(one_m, a, x, value=2)
-        sh = (1 - x).mul_(1 + ax).sqrt_().mul_(one_m).div_(D)
-        ch = (one_m + ax).mul_(x).sqrt_().mul_(one_p).div_(D)
-        ch, sh = torch.where(neg, sh, ch), torch.where(neg, ch, sh)
+        ch, sh = hg_sample_half_angle(gs, u[2])           # Henyey-Greenstein, the inverse CDF of hg_sample_cos
         half = u[3] * math.pi                                          # Rz(phi) Ry(theta), phi = 2 pi xi
         cp, sp = torch.cos(half), torch.sin(half)
         r = torch.empty(4, K, S, dtype=ft, device=dev)

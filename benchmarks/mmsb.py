@@ -30,18 +30,36 @@ Methods:
     repressilator, around the ``sigma_min: 1.0`` of TorchCFM's ``runner/configs/model/sbcfm.yaml``; the 0.1 used
     before, the vanilla SB's level, diverges on some repressilator seeds). A method may also be named with its
     sigma, e.g. ``ot_cfm:0`` or ``sb_cfm:0.1`` (the settings of the runs before 2026-11-29 evening).
+  * vanilla SB's Brownian level is ``--vanilla-sigma``: a number (data units per sqrt(time unit); 0.1 was the
+    level of every run before 2026-11-29 20:00, and diverges on the repressilator) or ``auto`` / ``autoN``
+    (default ``auto16``): for each seed, the six additive candidates of MMSB's own noise
+    selection (``noise_select.candidate_noises``: 5 % of the pooled spread of the TRAINING snapshots times 0.125,
+    0.25, .., 4) are each fitted, and the one whose learned bridge drift, simulated from the first training
+    snapshot, best reproduces the later TRAINING snapshots (mean exact W2, the criterion of
+    ``noise_select.score_noise``) makes the predictions. ``autoN`` widens the factors to 0.125, 0.25, .., N
+    (``auto16``: eight candidates; ``auto`` is ``auto4``'s grid under the key ``sigma=auto``). The held-out
+    snapshots are never seen by the choice;
+    the held-out W2 of every candidate is stored apart (``diagnostic_heldout_w2``) as a diagnostic only. Named
+    per method too: ``vanilla_sb:0.1``, ``vanilla_sb:auto``.
+  * the MMSB rows' noise is ``--mmsb-noise``: ``oracle`` (default; the simulator's multiplicative noise at
+    sigma = 0.02, from the data README) or ``auto`` (``sigma="auto", noise="auto"``: chosen from the training
+    snapshots by ``noise_select``, no oracle information). Named per method too: ``mmsb:auto``,
+    ``mmsb_rounds_only:auto``.
   * ``ot_midpoint``: McCann interpolation: exact OT between the two training snapshots around each held-out
     time, points moved to the time fraction (a static method: uses the neighbouring snapshots, not a
     simulation from t = 0).
   * ``replicate floor`` (repressilator only): W2 between the held-out snapshots and the same times of the
     independent replicate ``Repressilatormrnaprotein_data.npz`` (see its README): the noise floor of the metric.
 
-MMSB is given the simulator's noise model and level (multiplicative, sigma = 0.02: the values in the data
-README), which no baseline gets; ``sigma="auto"`` (``sciflow mmsb evaluate --sigma auto``) chooses them from data.
+The ``mmsb`` / ``mmsb_rounds_only`` rows without ``:auto`` are given the simulator's noise model and level
+(multiplicative, sigma = 0.02: the values in the data README), which no baseline gets; the ``:auto`` rows
+choose them from the training snapshots (``sciflow mmsb evaluate --sigma auto``).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/mmsb.py [--seeds 3] [--quick]``; results are cached per
-(problem, method, seed) in ``benchmarks/results/mmsb_partial.json`` so a killed run resumes (the CFM rows
-per sigma too: ``ot_cfm:sigma=0.1``). Writes ``benchmarks/results/mmsb.json`` and ``benchmarks/results/mmsb.md``
+(problem, method, seed) in ``benchmarks/results/mmsb_partial.json`` so a killed run resumes (the CFM and
+vanilla SB rows per sigma too: ``ot_cfm:sigma=0.1``, ``vanilla_sb:sigma=auto``; MMSB without the oracle:
+``mmsb:noise=auto``; cached ``vanilla_sb`` runs without a sigma are read as sigma 0.1). Writes
+``benchmarks/results/mmsb.json`` and ``benchmarks/results/mmsb.md``
 (``--out NAME`` writes ``NAME.json`` / ``NAME.md`` instead, for runs of a subset of the methods).
 """
 from __future__ import annotations
@@ -69,11 +87,14 @@ import ot
 import torch
 from torch import Tensor
 
+from sciflow.core.errors import InputError
 from sciflow.core.files import atomic_write_json, atomic_write_text
 from sciflow.core.solvers import RK4
 from sciflow.data.snapshots import read_snapshots
 from sciflow.domains.cells.snapshots import Snapshots
 from sciflow.methods.mmsb.evaluate import evaluate_heldout, mmsb_fit_predict, w2_distance
+from sciflow.methods.mmsb.model import MMSB
+from sciflow.methods.mmsb.noise_select import candidate_noises
 
 DATA = Path(os.environ.get("SCIFLOW_SNAPSHOTS", "/work/shared/data/snapshots"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -92,6 +113,88 @@ SIGMA_OT_CFM = 0.1      # OT-CFM path width in standardised units (TorchCFM runn
 SIGMA_SB_CFM = 1.0      # SB-CFM reference noise, data units per sqrt(time unit) (TorchCFM sbcfm.yaml: 1.0)
 #: sigma of the cached CFM runs made before sigma became an option (their cache keys carry no sigma)
 LEGACY_CFM_SIGMA = {"ot_cfm": 0.0, "sb_cfm": 0.1}
+#: sigma of the cached vanilla SB runs made before its sigma became an option
+LEGACY_VANILLA_SIGMA = 0.1
+#: held-out W2 of every candidate sigma of ``vanilla_sb:sigma=auto`` fits (a diagnostic, never used to choose)
+_CANDIDATE_PREDICTORS: list[tuple[float, Callable]] = []
+
+
+def _train_score(predict: Callable, train: Snapshots) -> float:
+    """Mean exact W2 of a prediction at the later TRAINING times against those training snapshots."""
+    later = [float(t) for t in train.times[1:].tolist()]
+    try:
+        pred = predict(later)
+    except InputError:               # the simulation diverged: the worst score (as noise_select.score_noise)
+        return float("inf")
+    if not all(bool(torch.isfinite(pred[t]).all()) for t in later):
+        return float("inf")
+    return float(np.mean([w2_distance(pred[t], train.samples[k + 1]) for k, t in enumerate(later)]))
+
+
+def vanilla_sb_fit_predict(sigma: float | str, paths: int) -> Callable:
+    """Vanilla SB (zero reference, rounds=0, learned bridge drift) at Brownian level ``sigma``, or with
+    ``sigma="auto"``: the level chosen per seed on the TRAINING snapshots among MMSB's own additive candidates."""
+    if not str(sigma).startswith("auto"):
+        return mmsb_fit_predict(N_PARTICLES, dynamics="bridge", reference="zero", sigma=float(sigma),
+                                noise="additive", rounds=0, n_paths=paths)
+
+    def fit_predict(train: Snapshots, seed: int) -> tuple[Callable, dict[str, Any]]:
+        t0 = time.perf_counter()
+        cands, scores = [], []
+        _CANDIDATE_PREDICTORS.clear()
+        top = float(str(sigma).removeprefix("auto") or 4)     # "auto16": factors 0.125, .., 16 (a wider grid)
+        factors = [f for f in (0.125 * 2 ** k for k in range(12)) if f <= top * (1 + 1e-9)]
+        for c in candidate_noises(["additive"], train, factors):
+            # exactly mmsb_fit_predict(dynamics="bridge") at this sigma (same seeds, same generator stream)
+            model = MMSB(reference="zero", sigma=float(c.sigma), noise="additive", rounds=0, n_paths=paths)
+            model.fit(train, seed=seed, show_progress=False)
+            gen = torch.Generator().manual_seed(10_000 + seed)
+            model.fit_bridge_drift(seed=seed, generator=gen)
+
+            def predict(times: list[float], model: MMSB = model, gen: torch.Generator = gen) -> dict:
+                traj = model.predict(times, N_PARTICLES, dynamics="bridge", generator=gen)
+                return {float(t): traj.states[i] for i, t in enumerate(traj.times.tolist())}
+
+            def score_predict(times: list[float], model: MMSB = model) -> dict:   # its own noise stream
+                traj = model.predict(times, N_PARTICLES, dynamics="bridge",
+                                     generator=torch.Generator().manual_seed(20_000 + seed))
+                return {float(t): traj.states[i] for i, t in enumerate(traj.times.tolist())}
+
+            state = gen.get_state()
+
+            def diag_predict(times: list[float], model: MMSB = model, state: Tensor = state) -> dict:
+                # the stream ``predict`` starts from, so the chosen candidate's diagnostic equals its row
+                traj = model.predict(times, N_PARTICLES, dynamics="bridge", generator=torch.Generator().set_state(state))
+                return {float(t): traj.states[i] for i, t in enumerate(traj.times.tolist())}
+
+            cands.append((float(c.sigma), predict, diag_predict))
+            scores.append({"sigma": float(c.sigma), "train_w2": _train_score(score_predict, train)})
+        best = min(range(len(cands)), key=lambda i: scores[i]["train_w2"])
+        _CANDIDATE_PREDICTORS.extend((sig, diag) for sig, _, diag in cands)
+        return cands[best][1], {"params": {}, "sigma": cands[best][0], "selection": scores,
+                                "fit_seconds": time.perf_counter() - t0}
+
+    return fit_predict
+
+
+def mmsb_auto_fit_predict(**kw: Any) -> Callable:
+    """MMSB with ``sigma="auto", noise="auto"`` (mmsb_fit_predict's protocol), recording the chosen noise."""
+
+    def fit_predict(train: Snapshots, seed: int) -> tuple[Callable, dict[str, Any]]:
+        model = MMSB(sigma="auto", noise="auto", **kw)
+        summary = model.fit(train, seed=seed, show_progress=False)
+        gen = torch.Generator().manual_seed(10_000 + seed)
+
+        def predict(times: list[float]) -> dict[float, Tensor]:
+            traj = model.predict(times, N_PARTICLES, dynamics="reference", generator=gen)
+            return {float(t): traj.states[i] for i, t in enumerate(traj.times.tolist())}
+
+        sel = [h for h in summary["history"] if h.get("step") == "noise selection"]
+        return predict, {"params": summary["params"], "fit_seconds": summary["seconds"],
+                         "fit_cpu_seconds": summary["cpu_seconds"], "noise": summary["noise"],
+                         "sigma": summary["sigma"], "selection": sel[0]["scores"] if sel else None}
+
+    return fit_predict
 
 
 # -- TorchCFM baselines --------------------------------------------------------------------------
@@ -189,12 +292,22 @@ def set_particles(n: int) -> None:
     N_PARTICLES = int(n)
 
 
-def method_key(m: str, cfm_sigma: dict[str, float]) -> str:
-    """Canonical method name: the CFM baselines carry their sigma (``ot_cfm`` -> ``ot_cfm:sigma=0.1``)."""
+def method_key(m: str, cfm_sigma: dict[str, Any], mmsb_noise: str = "oracle") -> str:
+    """Canonical method name: the CFM baselines and vanilla SB carry their sigma (``ot_cfm`` ->
+    ``ot_cfm:sigma=0.1``, ``vanilla_sb:auto`` -> ``vanilla_sb:sigma=auto``); MMSB without the oracle noise
+    carries ``:noise=auto`` (``mmsb:auto`` -> ``mmsb:noise=auto``; the oracle rows keep the bare name)."""
     base, _, s = m.partition(":")
+    if base in ("mmsb", "mmsb_rounds_only"):
+        s = s.removeprefix("noise=") or mmsb_noise
+        if s not in ("oracle", "auto"):
+            raise SystemExit(f"--methods / --mmsb-noise: expected oracle or auto, got {s!r}")
+        return base if s == "oracle" else f"{base}:noise=auto"
+    if base == "vanilla_sb":
+        s = s.removeprefix("sigma=") or str(cfm_sigma[base])
+        return f"{base}:sigma={s}" if s.startswith("auto") else f"{base}:sigma={float(s):g}"
     if base not in LEGACY_CFM_SIGMA:
         if s:
-            raise SystemExit(f"--methods: only ot_cfm / sb_cfm take a ':sigma' suffix, got {m!r}")
+            raise SystemExit(f"--methods: only ot_cfm / sb_cfm / vanilla_sb / mmsb take a ':' suffix, got {m!r}")
         return base
     return f"{base}:sigma={float(s.removeprefix('sigma=')) if s else cfm_sigma[base]:g}"
 
@@ -206,6 +319,8 @@ def migrate_cache(partial: dict[str, Any]) -> dict[str, Any]:
         prob, m, seed = k.split("/")
         if m in LEGACY_CFM_SIGMA:
             m = f"{m}:sigma={LEGACY_CFM_SIGMA[m]:g}"
+        elif m == "vanilla_sb":
+            m = f"{m}:sigma={LEGACY_VANILLA_SIGMA:g}"
         out[f"{prob}/{m}/{seed}"] = v
     return out
 
@@ -218,8 +333,10 @@ def method_table(name: str, ref: str, quick: bool) -> dict[str, Callable]:
                                  n_paths=paths),
         "mmsb_rounds_only": mmsb_fit_predict(N_PARTICLES, reference=ref, sigma=0.02, noise="multiplicative",
                                              rounds=rounds, n_paths=paths, calibrate="none"),
-        "vanilla_sb": mmsb_fit_predict(N_PARTICLES, dynamics="bridge", reference="zero", sigma=SIGMA_SB,
-                                       noise="additive", rounds=0, n_paths=paths),
+        "mmsb:noise=auto": mmsb_auto_fit_predict(reference=ref, rounds=rounds, n_paths=paths),
+        "mmsb_rounds_only:noise=auto": mmsb_auto_fit_predict(reference=ref, rounds=rounds, n_paths=paths,
+                                                             calibrate="none"),
+        "vanilla_sb": lambda s: vanilla_sb_fit_predict(s, paths),          # called with the sigma (method_fn)
         "ot_cfm": lambda s: cfm_fit_predict("ot_cfm", cfm_steps, sigma=s),   # called with the sigma (method_fn)
         "sb_cfm": lambda s: cfm_fit_predict("sb_cfm", cfm_steps, sigma=s),
         "ot_midpoint": ot_midpoint_fit_predict,
@@ -228,8 +345,10 @@ def method_table(name: str, ref: str, quick: bool) -> dict[str, Callable]:
 
 def method_fn(table: dict[str, Callable], key: str) -> Callable:
     """The fit_predict of a canonical method name (``ot_cfm:sigma=0.1`` -> OT-CFM with sigma 0.1)."""
+    if key in table:
+        return table[key]
     base, _, s = key.partition(":sigma=")
-    return table[base](float(s)) if s else table[base]
+    return table[base](s if s.startswith("auto") else float(s))
 
 
 def replicate_floor() -> float:
@@ -268,6 +387,14 @@ def main() -> None:
     ap.add_argument("--sb-cfm-sigma", type=float, default=SIGMA_SB_CFM,
                     help="SB-CFM reference noise in data units per sqrt(time unit) (default 1.0, near TorchCFM's "
                          "sbcfm.yaml sigma_min 1.0 in standardised units; 0.1 diverges on some repressilator seeds)")
+    ap.add_argument("--vanilla-sigma", default="auto16",
+                    help="vanilla SB's Brownian level in data units per sqrt(time unit) (0.1: the level of the runs "
+                         "before 2026-11-29 20:00, which diverges on the repressilator), or 'auto' / 'autoN' "
+                         "(default auto16): chosen per seed among MMSB's additive noise candidates by the W2 to the "
+                         "TRAINING snapshots")
+    ap.add_argument("--mmsb-noise", default="oracle", choices=("oracle", "auto"),
+                    help="the MMSB rows' noise: 'oracle' (the simulator's multiplicative sigma 0.02) or 'auto' "
+                         "(sigma='auto', noise='auto', chosen from the training snapshots)")
     ap.add_argument("--out", default=None, help="write NAME.json / NAME.md in benchmarks/results instead of mmsb*")
     ap.add_argument("--note", default="", help="a provenance note written under the command line of the .md/.json")
     ap.add_argument("--particles", type=int, default=N_PARTICLES,
@@ -284,10 +411,10 @@ def main() -> None:
     partial_path = RESULTS / f"mmsb_partial{tag}.json"
     partial = migrate_cache(json.loads(partial_path.read_text())) if partial_path.exists() else {}
     problems = args.problems.split(",")
-    cfm_sigma = {"ot_cfm": args.ot_cfm_sigma, "sb_cfm": args.sb_cfm_sigma}
+    cfm_sigma = {"ot_cfm": args.ot_cfm_sigma, "sb_cfm": args.sb_cfm_sigma, "vanilla_sb": args.vanilla_sigma}
     if cfm_sigma["sb_cfm"] <= 0:
         raise SystemExit("--sb-cfm-sigma: must be > 0 (TorchCFM's SB-CFM refuses 0)")
-    methods = list(dict.fromkeys(method_key(m, cfm_sigma) for m in args.methods.split(",")))
+    methods = list(dict.fromkeys(method_key(m, cfm_sigma, args.mmsb_noise) for m in args.methods.split(",")))
     out_name = args.out or f"mmsb{tag}"
     for seed in range(0 if args.report_only else args.seeds):           # seeds outermost: a stopped run has every method on seed 0
         for prob in problems:
@@ -298,9 +425,23 @@ def main() -> None:
                 key = f"{prob}/{m}/{seed}"
                 if key in partial or (m == "ot_midpoint" and seed > 0):
                     continue
+                _CANDIDATE_PREDICTORS.clear()
                 r = evaluate_heldout(snaps, method_fn(table, m), seeds=1, seed_offset=seed)
                 partial[key] = {k: r[k] for k in ("emd_mean", "w1_mean", "emd_per_time", "seconds",
                                                   "cpu_seconds", "seconds_per_fit")} | {"info": r["runs"][0]}
+                if _CANDIDATE_PREDICTORS:      # vanilla_sb:sigma=auto: every candidate's held-out W2, after the choice
+                    odd = list(range(1, snaps.n_snapshots, 2))
+                    held = [float(snaps.times[k]) for k in odd]
+                    diag = {}
+                    for sig, pred_fn in _CANDIDATE_PREDICTORS:
+                        try:
+                            pr = pred_fn(held)
+                            diag[f"{sig:.6g}"] = float(np.mean([w2_distance(pr[t], snaps.samples[k])
+                                                                for t, k in zip(held, odd)]))
+                        except InputError:
+                            diag[f"{sig:.6g}"] = float("inf")
+                    partial[key]["diagnostic_heldout_w2"] = diag
+                    _CANDIDATE_PREDICTORS.clear()
                 atomic_write_json(partial_path, partial)
                 print(f"{key}: W2 {r['emd_mean']:.4f} W1 {r['w1_mean']:.4f} fit {r['seconds_per_fit']:.1f}s",
                       flush=True)
@@ -308,7 +449,10 @@ def main() -> None:
                                "seeds_requested": args.seeds, "cfm_steps": 300 if args.quick else 2500,
                                "cfm_batch_per_interval": 128, "ot_cfm_sigma_standardised": args.ot_cfm_sigma,
                                "sb_cfm_sigma_data_units": args.sb_cfm_sigma,
-                               "mmsb_noise": "multiplicative, sigma = 0.02 (the simulator's, given to MMSB)",
+                               "mmsb_noise": ("bare mmsb / mmsb_rounds_only: multiplicative, sigma = 0.02 (the "
+                                              "simulator's, given to MMSB); ':noise=auto' rows: sigma='auto', "
+                                              "noise='auto'"),
+                               "vanilla_sb_sigma": args.vanilla_sigma,
                                "std": "sample standard deviation over seeds (ddof = 1)",
                                "mmsb_rounds_paths": (2, 200) if args.quick else (6, 500), "quick": args.quick, "machine": "2 shared CPU cores, no GPU, "
                                "one torch thread", "python": platform.python_version(), "torch": torch.__version__,
@@ -335,7 +479,12 @@ def main() -> None:
                      "emd_per_seed": e,
                      "emd_per_time": {t: statistics.fmean(r["emd_per_time"][t] for r in runs)
                                       for t in runs[0]["emd_per_time"]}}
-            if m in ("mmsb", "mmsb_rounds_only"):
+            if m.partition(":")[2] == "noise=auto" or m.partition(":")[2].startswith("sigma=auto"):
+                entry["chosen"] = [{k: r["info"].get(k) for k in ("noise", "sigma") if k in r["info"]} for r in runs]
+                entry["selection"] = [r["info"].get("selection") for r in runs]
+                if m.startswith("vanilla_sb"):
+                    entry["diagnostic_heldout_w2"] = [r.get("diagnostic_heldout_w2") for r in runs]
+            if m.partition(":")[0] in ("mmsb", "mmsb_rounds_only"):
                 entry["params"] = [r["info"].get("params") for r in runs]
                 truth = TRUE_PARAMS[prob]
                 entry["param_max_rel_error"] = [max(abs(p[n] - v) / v for n, v in truth.items())
@@ -346,10 +495,15 @@ def main() -> None:
     atomic_write_json(RESULTS / f"{out_name}.json", summary)
     names = {"mmsb": "sciflow MMSB (mechanistic ref.) + calibration", "mmsb_rounds_only":
              "sciflow MMSB, rounds only (no calibration)", "vanilla_sb": "sciflow vanilla SB",
-             "ot_midpoint": "OT midpoint (McCann)"}
+             "ot_midpoint": "OT midpoint (McCann)",
+             "mmsb:noise=auto": "sciflow MMSB + calibration, noise auto (no oracle)",
+             "mmsb_rounds_only:noise=auto": "sciflow MMSB, rounds only, noise auto (no oracle)"}
     for m in methods:
         base, _, s = m.partition(":sigma=")
-        if s:
+        if base == "vanilla_sb":
+            names[m] = (f"sciflow vanilla SB (σ chosen on training snapshots, factors 0.125–{s[4:] or 4})"
+                        if s.startswith("auto") else f"sciflow vanilla SB (σ = {s})")
+        elif s:
             names[m] = {"ot_cfm": f"TorchCFM OT-CFM (σ = {s}, standardised)",
                         "sb_cfm": f"TorchCFM SB-CFM (σ = {s} data units)"}[base]
     lines = ["# MMSB benchmark: held-out interpolation (train on even snapshots, predict odd ones)", "",
@@ -358,8 +512,10 @@ def main() -> None:
              *([f"Note: {args.note}", ""] if args.note else []),
              "EMD = exact W2 (POT emd2, squared Euclidean, sqrt), mean over held-out times t=1,3,5,7,9, "
              "mean ± sample sd (ddof = 1) over seeds; W1 = exact earth mover's distance (Euclidean).", "",
-             ("The MMSB rows are given the simulator's noise model and level (multiplicative, σ = 0.02, from the data "
-              "README); no baseline gets that information. OT-CFM's σ is in standardised units (TorchCFM's code "
+             ("The MMSB rows not marked 'noise auto' are given the simulator's noise model and level (multiplicative, "
+              "σ = 0.02, from the data README); no baseline gets that information. The 'noise auto' rows choose noise "
+              "model and level on the training snapshots (sigma='auto', noise='auto'), as does vanilla SB's 'σ chosen "
+              "on training snapshots' row among MMSB's additive candidates. OT-CFM's σ is in standardised units (TorchCFM's code "
               "default is 0, its trajectory-experiment config uses 0.1); SB-CFM's is in data units per √time (TorchCFM's "
               "config: 1.0 in standardised units)."), "",
              "| problem | method | seeds | EMD (W2) | W1 | wall s per fit | CPU s per run |", "|---|---|---|---|---|---|---|"]
@@ -377,8 +533,23 @@ def main() -> None:
     if "replicate_floor_repressilator_w2" in summary:
         lines += ["", f"Repressilator noise floor (W2 between held-out snapshots and the independent replicate file): "
                       f"{summary['replicate_floor_repressilator_w2']:.3f}."]
+    for prob, rows in summary["results"].items():
+        for m, e in rows.items():
+            if "chosen" in e:
+                lines += ["", f"Noise chosen on the training snapshots, {prob}, {names[m]} (per seed): "
+                          + "; ".join(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                for k, v in c.items()) for c in e["chosen"])]
+            if e.get("diagnostic_heldout_w2"):
+                lines += ["", (f"Diagnostic only (not used to choose), {prob}: held-out W2 of every vanilla SB "
+                               "candidate σ, per seed, with the training-snapshot score that chose:"), ""]
+                for sd, (d, sel) in enumerate(zip(e["diagnostic_heldout_w2"], e["selection"])):
+                    parts = []
+                    for c in sel:
+                        held_w2 = d[f"{c['sigma']:.6g}"]
+                        parts.append(f"σ={c['sigma']:.4g}: train {c['train_w2']:.3g} / held-out {held_w2:.3g}")
+                    lines.append(f"- seed {sd}: " + ", ".join(parts))
     for prob, truth in TRUE_PARAMS.items():
-        for m in ("mmsb", "mmsb_rounds_only"):
+        for m in [k for k in methods if k.partition(":")[0] in ("mmsb", "mmsb_rounds_only")]:
             fitted = summary["results"].get(prob, {}).get(m)
             if not fitted:
                 continue

@@ -3,6 +3,7 @@ benchmark's (forest seeds 20000+, maze/bugtrap seeds 500+), so the baseline runs
 
     OMP_NUM_THREADS=1 python benchmarks/ditree_pilot_ompl.py > benchmarks/results/ditree_pilot_ompl.json
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -15,10 +16,14 @@ from sciflow.data.robot_maps import make_scenario
 from sciflow.methods.ditree.evaluate import run_once, summarize
 from sciflow.methods.ditree.ompl_rrt import OMPLRRT
 
+ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+ap.add_argument("--n", type=int, default=6, help="scenarios per family")
+ap.add_argument("--budget", type=float, default=5.0, help="seconds per run")
+args = ap.parse_args()
 torch.set_num_threads(1)
 SETTINGS = [(0.05, 2, 10), (0.15, 2, 10), (0.05, 2, 20), (0.15, 2, 20), (0.3, 2, 20)]
 FAMILIES = [("forest", 20000), ("maze", 500), ("bugtrap", 500)]
-N, BUDGET = 6, 5.0
+N, BUDGET = args.n, args.budget
 out = []
 for gb, lo, hi in SETTINGS:
     pl = OMPLRRT(goal_bias=gb, min_controls=lo, max_controls=hi)

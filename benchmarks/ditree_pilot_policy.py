@@ -6,6 +6,7 @@ trained policy on scenarios disjoint from the benchmark's (forest seeds 20000+, 
     OMP_NUM_THREADS=1 python benchmarks/ditree_pilot_policy.py models/ditree 3,8,32 3,8,128 \
         > benchmarks/results/ditree_pilot_batch.json                           # expansions per iteration
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,13 +20,27 @@ from sciflow.methods.ditree import DiTree
 from sciflow.methods.ditree.evaluate import run_once, summarize
 from sciflow.methods.ditree.planners import TreePlanner
 
+
+def setting(text: str) -> tuple[int, int, int]:
+    try:
+        steps, execute, batch = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STEPS,EXECUTE,BATCH (three whole numbers), got {text!r}") from None
+    return steps, execute, batch
+
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+ap.add_argument("model", help="folder or file of a trained DiTree model (e.g. models/ditree)")
+ap.add_argument("settings", nargs="*", type=setting, default=[(3, 8, 32), (2, 16, 32), (2, 8, 32)],
+                help="STEPS,EXECUTE,BATCH: flow steps, controls executed per chunk, expansions per iteration")
+ap.add_argument("--n", type=int, default=6, help="scenarios per family")
+ap.add_argument("--budget", type=float, default=5.0, help="seconds per run")
+args = ap.parse_args()
 torch.set_num_threads(1)
-SETTINGS = [(3, 8, 32), (2, 16, 32), (2, 8, 32)]     # (flow steps, executed controls, batch)
+SETTINGS = args.settings
 FAMILIES = [("forest", 20000), ("maze", 500), ("bugtrap", 500)]
-N, BUDGET = 6, 5.0
-model = DiTree.load(sys.argv[1])
-if len(sys.argv) > 2:
-    SETTINGS = [tuple(int(v) for v in a.split(",")) for a in sys.argv[2:]]
+N, BUDGET = args.n, args.budget
+model = DiTree.load(args.model)
 cfg = model.config()
 out = []
 for steps, execute, batch in SETTINGS:

@@ -1,5 +1,5 @@
-"""Mitsuba 3 and the learned tracer at about 30 s each on the benchmark's sphere, against one fresh 200 s
-brute-force reference (same construction as benchmarks/scattering.py bench_render): measured equal-time errors
+"""Mitsuba 3 and the learned tracer at about 30 s each on the benchmark's sphere, against one fresh
+brute-force reference (two 100 s budgets) (same construction as benchmarks/scattering.py bench_render): measured equal-time errors
 instead of the main script's extrapolation from runs of at most 2 s.
 
 Mitsuba runs twice: with its default Russian roulette and with roulette out of reach (see
@@ -8,6 +8,7 @@ runs with the shipped weights and its defaults, with a 30 s budget, against the 
 
     OMP_NUM_THREADS=1 python benchmarks/scattering_mitsuba_eqtime.py    # about 15 min on one thread
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ SPP = {True: (1024, 4096, 16384), False: {64.0: (256, 1024, 2048), 256.0: (64, 2
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.parse_args()                     # no options: --help describes the run before it starts
     torch.set_num_threads(1)
     out = {"command": "OMP_NUM_THREADS=1 python benchmarks/scattering_mitsuba_eqtime.py"}
     for sigma_r in (64.0, 256.0):

@@ -169,3 +169,8 @@ def report(sub, cache: dict, guess_seconds: dict, n: int, out: str, command: str
               "- 20 reactions: one reaction is 5 points.", ""]
     atomic_write_text(Path(out + ".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit("benchmarks/tsgen_sella.py is a part of benchmarks/tsgen.py: run "
+                     "`python benchmarks/tsgen.py --part sella-rerun [--sella-internal] [--sella-hessian]`")

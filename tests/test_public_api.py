@@ -1,3 +1,4 @@
+import ast
 import importlib
 import subprocess
 import sys
@@ -55,3 +56,27 @@ def test_gpu_scripts_and_methods_import_without_pot_ase_rdkit_mdtraj_pydantic(sc
                      f"runpy.run_path('benchmarks/{script}.py', run_name='__main__')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert out.returncode == 0 and "usage" in out.stdout, out.stderr[-2000:]
+
+
+def _top_level_runs(tree: ast.Module) -> bool:
+    """Whether a module does work when run: a __main__ block or a top-level call outside definitions."""
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            return True
+        quiet = isinstance(node, ast.Expr) and (isinstance(node.value, ast.Constant)
+                                                 or ast.unparse(node).startswith("sys.path.insert"))
+        if isinstance(node, (ast.Expr, ast.For, ast.While, ast.With)) and not quiet:
+            return True
+    return False
+
+
+def test_every_benchmark_script_answers_help_before_running():
+    # `python benchmarks/X.py --help` must print usage, not start a run of minutes (four scripts once did)
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in sorted((root / "benchmarks").glob("*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        if _top_level_runs(tree) and "ArgumentParser" not in text and "SystemExit(" not in text:
+            bad.append(path.name)
+    assert not bad, f"scripts that run without parsing arguments: {bad}"

@@ -28,3 +28,23 @@ def wall_scenario():
 @pytest.fixture
 def gen() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
+
+
+#: seconds the planners' clock advances per read under ``tick_clock``
+TICK = 0.01
+
+
+@pytest.fixture
+def tick_clock(monkeypatch):
+    """The planners' clock (``time.perf_counter`` in the RRT, SST and policy-rollout modules) advances TICK s per
+    read instead of with the wall clock: they read it once per iteration, so a budget of B s allows about B / TICK
+    iterations on any machine and a seeded search ends the same way however loaded the machine is. Returns TICK."""
+    import itertools
+    import types
+
+    from sciflow.methods.ditree import planners, rollout, sst
+    reads = itertools.count(1)
+    clock = types.SimpleNamespace(perf_counter=lambda: next(reads) * TICK)
+    for mod in (planners, sst, rollout):
+        monkeypatch.setattr(mod, "time", clock)
+    return TICK

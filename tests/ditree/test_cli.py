@@ -13,7 +13,8 @@ MODEL = ROOT / "models" / "ditree"
 
 
 @pytest.mark.skipif(not (MODEL / "model.pt").is_file(), reason="shipped weights missing")
-def test_plan_with_random_frac_writes_a_feasible_plan(tmp_path, open_scenario, capsys):
+def test_plan_with_random_frac_writes_a_feasible_plan(tmp_path, open_scenario, capsys, tick_clock):
+    # tick_clock: the 3 s budget is 300 iterations on any machine (the search takes a handful)
     save_scenario(tmp_path / "open.yaml", open_scenario)
     rc = main(["ditree", "plan", str(tmp_path / "open.yaml"), "--model", str(MODEL), "--random-frac", "1.0",
                "--budget", "3", "--out", str(tmp_path / "plan.npz")])
@@ -42,7 +43,7 @@ def test_bad_random_frac_is_rejected_before_planning(tmp_path, open_scenario, ca
     assert not (tmp_path / "m.json").exists()
 
 
-def test_sampler_option_and_distill_command(tmp_path, open_scenario, capsys):
+def test_sampler_option_and_distill_command(tmp_path, open_scenario, capsys, tick_clock):
     """`ditree distill` writes a model with a flow map that plans by default; `--sampler` picks the sampler and
     is refused where it cannot apply."""
     from sciflow.methods.ditree import DiTree

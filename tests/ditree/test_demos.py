@@ -88,8 +88,34 @@ def test_generate_demos_writes_recoveries_and_merges(tmp_path, wall_scenario):
 
 
 def test_demonstrate_keeps_the_old_defaults(wall_scenario):
+    """Called without options, ``demonstrate`` does what it did before preferred clearance existed: shortcut the
+    raw plan keeping 0.12 m beyond the footprint's disc radius, track the shortcut for at most 60 s and keep the
+    fastest rollout (``prefer_clearance`` 0), with a feasible result."""
+    import inspect
+
+    from sciflow.domains.robots.tracking import resample_polyline, shortcut_polyline
+    params = inspect.signature(demonstrate).parameters
+    assert {k: p.default for k, p in params.items() if p.default is not p.empty} == {
+        "clearance_extra": 0.12, "prefer_clearance": 0.0, "max_time": 60.0}
     sc = wall_scenario
+    car, checker = sc.car(), sc.checker()
+    start = torch.tensor(sc.start, dtype=torch.float32)
     plan = torch.cat([_route_around_wall(), torch.zeros(4, 3)], dim=1)
     res = demonstrate(sc, plan)
     assert res is not None and res.route is not None
-    _check_rollout(sc, res, torch.tensor(sc.start, dtype=torch.float32))
+    _check_rollout(sc, res, start)
+    # a dense raw plan, where the shortcut's clearance matters: the route is the shortcut with 0.12 m extra and the
+    # rollout the fastest one along it
+    dense = resample_polyline(_route_around_wall(), 0.2)
+    res = demonstrate(sc, torch.cat([dense, torch.zeros(len(dense), 3)], dim=1))
+    assert res is not None
+    _check_rollout(sc, res, start)
+    route = shortcut_polyline(sc.world, dense, car.p.disc_radius + 0.12)
+    assert torch.equal(res.route, route) and len(route) < len(dense)
+    assert not torch.equal(route, shortcut_polyline(sc.world, dense, car.p.disc_radius))    # the 0.12 m matters
+    fastest = track_path(car, checker, sc.goal, route, start, prefer_clearance=0.0, max_time=60.0)
+    assert (res.variant, res.duration, res.margin) == (fastest.variant, fastest.duration, fastest.margin)
+    assert torch.equal(res.controls, fastest.controls) and torch.equal(res.states, fastest.states)
+    # a preferred clearance would have picked another, slower rollout along the same route
+    safer = track_path(car, checker, sc.goal, route, start, prefer_clearance=res.margin + 0.01)
+    assert safer.variant != res.variant and safer.duration > res.duration

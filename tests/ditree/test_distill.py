@@ -50,7 +50,7 @@ def test_distilled_head_reproduces_the_teacher(open_scenario, wall_scenario):
     assert ((a - b) ** 2).mean() < 0.1 * ((a - a.mean(0)) ** 2).mean()
 
 
-def test_head_saves_loads_and_plans_feasibly(tmp_path, open_scenario):
+def test_head_saves_loads_and_plans_feasibly(tmp_path, open_scenario, tick_clock):
     model = _model()
     conds = collect_conditions(model, [open_scenario], iterations=4, progress=False)
     distill_head(model, conds, steps=50, batch_size=64, hidden=(32,), progress=False)
@@ -61,8 +61,9 @@ def test_head_saves_loads_and_plans_feasibly(tmp_path, open_scenario):
     x0, c = torch.randn(4, 16, 2), torch.randn(4, 16)
     with torch.no_grad():
         assert torch.equal(back.model.head(x0, c), model.model.head(x0, c))
-    res = back.solve(open_scenario, generator=make_generator(2))
+    res = back.solve(open_scenario, generator=make_generator(2))          # 5 s budget: 500 clock ticks (tick_clock)
     assert res.success and verify_plan(open_scenario, res.states, res.controls)["ok"]
+    assert bool(open_scenario.goal.contains(res.states[-1]))
     assert back.planner("ditree").sampler.primary.head                    # the head is the default sampler
     assert not back.planner("ditree", head=False).sampler.primary.head     # and the U-Net stays available
 

@@ -27,6 +27,10 @@ def test_round_trips_xyz_sdf_ase_rdkit(tmp_path, example_reactions):
     g = ad.encode(atoms)
     assert torch.equal(g["atomic_numbers"], torch.as_tensor(z)) and g["batch"].max() == 0
     np.testing.assert_allclose(g["pos"].numpy(), x, atol=1e-5)
+    from sciflow.core.trajectory import Trajectory
+    back = ad.decode(Trajectory(torch.zeros(1), g["pos"][None], extras={k: g[k] for k in ("atomic_numbers", "batch")}))
+    assert len(back) == 1 and np.array_equal(back[0].numbers, z)
+    np.testing.assert_allclose(back[0].positions, x, atol=1e-5)             # encode keeps the frame: no centring
     # XYZ file
     atoms.write(tmp_path / "m.xyz")
     np.testing.assert_allclose(ad.encode(str(tmp_path / "m.xyz"))["pos"].numpy(), x, atol=1e-5)
@@ -42,6 +46,10 @@ def test_round_trips_xyz_sdf_ase_rdkit(tmp_path, example_reactions):
     # a list of molecules -> one ragged batch; decode gives ase.Atoms back
     b = ad.encode([atoms, (z.tolist(), x + 1.0)])
     assert b["batch"].tolist() == [0] * len(z) + [1] * len(z)
+    two = ad.decode(Trajectory(torch.zeros(1), b["pos"][None], extras={k: b[k] for k in ("atomic_numbers", "batch")}))
+    assert [len(a) for a in two] == [len(z)] * 2 and all(np.array_equal(a.numbers, z) for a in two)
+    np.testing.assert_allclose(two[0].positions, x, atol=1e-5)
+    np.testing.assert_allclose(two[1].positions, x + 1.0, atol=1e-5)
 
 
 def test_reaction_frame_is_equivariant_in_the_reactant_and_invariant_in_the_product(example_reactions):

@@ -34,6 +34,7 @@ def test_velocity_net_e3_equivariant_with_reflections_and_translations():
                               reflect=True, translate=True, generator=torch.Generator().manual_seed(seed))
         assert_e3_equivariant(fn, _inputs(seed), positions=["x", "pos_reactant", "pos_product"], output="vector",
                               reflect=False, generator=torch.Generator().manual_seed(seed + 7))
+        assert float(fn(_inputs(seed)).abs().max()) > 1e-3                 # not the trivially equivariant zero
 
 
 def test_velocity_net_permutation_equivariant_and_batched_equals_unbatched():
@@ -45,6 +46,7 @@ def test_velocity_net_permutation_equivariant_and_batched_equals_unbatched():
     assert_permutation_equivariant(fn, d, node_keys=["x", "t", "atomic_numbers", "pos_reactant", "pos_product"],
                                    perm=perm)
     full = fn(d)
+    assert float(full.abs().max()) > 1e-3
     second = {k: v[5:] for k, v in d.items()}
     second["batch"] = torch.zeros(7, dtype=torch.long)
     torch.testing.assert_close(fn(second), full[5:], atol=1e-10, rtol=1e-8)

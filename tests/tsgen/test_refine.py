@@ -93,15 +93,16 @@ def test_refine_two_guesses_of_a_shipped_reaction_at_xtb():
     assert all(np.isfinite(g.energy) and g.seconds > 0 for g in out.guesses)
     assert np.isfinite(out.energy) and out.seconds >= out.seconds_search > 0
     saddles = [g for g in out.guesses if g.saddle]
-    if out.converged:            # the lowest-energy order-1 saddle is returned
-        assert out.energy == min(g.energy for g in saddles)
-        assert all(g.n_imaginary == 1 and g.converged for g in saddles)
-        # a transition state lies above both minima it connects (xTB energies of the DFT end points)
-        e_r = xtb_energy(reactant.numbers, reactant.positions)
-        e_p = xtb_energy(product.numbers, product.positions)
-        assert out.energy > min(e_r, e_p)
-    else:                        # no saddle: the medoid's Sella end point
-        assert not saddles and out.chosen == out.guesses[0].index
+    # seed 0 converges (the no-saddle fallback is tested by test_no_saddle_falls_back_to_the_medoid_end_point)
+    assert out.converged and saddles
+    assert out.energy == min(g.energy for g in saddles)          # the lowest-energy order-1 saddle is returned
+    assert all(g.n_imaginary == 1 and g.converged for g in saddles)
+    # a transition state lies above both minima it connects. The end points are the DFT geometries, not xTB
+    # minima; relaxing them at xTB could only lower their energies, so being above both unrelaxed energies is
+    # the stronger test (measured: TS -507.02 eV, reactant -511.83, product -509.10)
+    e_r = xtb_energy(reactant.numbers, reactant.positions)
+    e_p = xtb_energy(product.numbers, product.positions)
+    assert out.energy > max(e_r, e_p) + 0.5, (out.energy, e_r, e_p)
 
 
 def test_each_search_is_independent_of_the_order_of_the_searches():

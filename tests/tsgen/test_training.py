@@ -18,7 +18,7 @@ def trained(example_reactions):
     torch.manual_seed(0)
     model = TSGen(hidden=32, n_layers=2, n_vectors=4, element_dim=8, time_dim=8, batch_size=6, prior_std=0.05,
                   time_power=2.0, steps=4)
-    res = model.fit(example_reactions, TrainConfig(steps=120, lr=3e-3, warmup_steps=10, ema_decay=None,
+    res = model.fit(example_reactions, TrainConfig(steps=600, lr=3e-3, warmup_steps=10, ema_decay=None,
                                                    progress=False, seed=0))
     return model, res
 
@@ -31,9 +31,12 @@ def test_loss_falls_and_samples_beat_the_midpoint(trained, example_reactions):
     b = example_reactions.batch_index()
     _, _, mid = reaction_frame(torch.as_tensor(example_reactions.pos_reactant, dtype=torch.float64),
                                torch.as_tensor(example_reactions.pos_product, dtype=torch.float64), b)
-    mid_rmsd = rmsd_per_reaction(example_reactions, mid.numpy()).mean()
-    model_rmsd = np.mean([rmsd_per_reaction(example_reactions, p).mean() for p in pred])
-    assert model_rmsd < mid_rmsd, (model_rmsd, mid_rmsd)
+    mid_rmsd = rmsd_per_reaction(example_reactions, mid.numpy())
+    model_rmsd = np.mean([rmsd_per_reaction(example_reactions, p) for p in pred], axis=0)
+    # every training reaction, not the mean over them (600 steps: 0.14, 0.19, 0.17 Å against the midpoint's
+    # 0.31, 1.20, 0.28; at 120 steps the model beat the midpoint on one reaction of three)
+    assert model_rmsd.shape == (len(example_reactions),)
+    assert np.all(model_rmsd < 0.75 * mid_rmsd), (model_rmsd, mid_rmsd)
 
 
 def test_save_load_and_generate_api(trained, example_reactions, tmp_path):

@@ -41,6 +41,67 @@ def test_generate_layout_and_bound_frame(tiny):
     assert float(out.step_extras["com_distance"][-1].min()) >= out.info["exit_distance"]
 
 
+def _com_shift(cx, out) -> np.ndarray:
+    """(n, 3) shift of each path's ligand centre of mass from the bound pose to its last frame."""
+    m = torch.as_tensor(cx.topology.masses[cx.topology.is_ligand])
+    ends = out.states[-1].double().reshape(out.n_samples, -1, 3)
+    return ((ends * m[:, None]).sum(1) / m.sum() - torch.as_tensor(cx.ligand_com())).numpy()
+
+
+@pytest.fixture(scope="module")
+def trained(make_ring, make_exit):
+    """The tiny ring model trained long enough (300 steps, 2 s) to learn its two exit channels."""
+    cx = make_ring()
+    trajs = [make_exit(cx, (0, 0, s), name=f"t{i}", dt=0.5 + 0.1 * i) for i, s in enumerate([1, -1] * 4)]
+    torch.manual_seed(0)
+    model = UnbindingFlow(n_frames=4, hidden=16, n_vectors=4, n_layers=2, n_rbf=6, steps=4, batch_size=4,
+                          exit_distance=11.0)
+    model.fit(trajs, TrainConfig(steps=300, lr=1e-2, progress=False, ema_decay=None, seed=0))
+    return model, cx
+
+
+def test_raw_network_paths_leave_along_the_trained_channel(trained):
+    """The checks above hold whatever the network says (projection and enforce_exit guarantee them). Without
+    guidance and projection the paths are the network's own: trained on exits along +z and -z to 12 Å, they leave
+    the ring (median centre-of-mass shift 10.6 Å, seeds 0-2: 8.8-11.4) along the z axis (8 of 8 within 37 degrees
+    of it); a zero displacement field leaves the ligand a few Å from the bound pose in random directions."""
+    model, cx = trained
+    out = model.generate(cx, 8, generator=torch.Generator().manual_seed(0), project=False, guidance=0.0)
+    shift = _com_shift(cx, out)
+    dist = np.linalg.norm(shift, axis=1)
+    assert np.median(dist) > 0.6 * out.info["exit_distance"], dist
+    assert np.mean(np.abs(shift[:, 2]) / dist > 0.8) >= 0.75, shift / dist[:, None]
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+def test_generate_is_equivariant_under_rigid_motions(trained, monkeypatch, reflect):
+    """generate(Q x + t) = Q generate(x) + t path by path, guidance, projection, enforce_exit and hydrogen placement
+    included, when the prior draw of the moved complex is Q eps (the network is E(3): reflections too). The exit
+    times and centre-of-mass distances are invariant."""
+    import sciflow.methods.unbinding.method as um
+    from sciflow.nn.symmetry import random_rotation
+    model, cx = trained
+    q = random_rotation(torch.Generator().manual_seed(4), reflect=reflect)
+    shift = np.array([3.0, -7.5, 12.0])
+    base = model.generate(cx, 6, generator=torch.Generator().manual_seed(1))
+    draw = um.randn
+    f = model.n_frames
+
+    def rotated_draw(shape, **kw):
+        x = draw(shape, **kw)
+        disp = x[:, : 3 * f].reshape(-1, f, 3) @ q.to(x.dtype).T
+        return torch.cat([disp.reshape(-1, 3 * f), x[:, 3 * f:]], dim=1)
+
+    monkeypatch.setattr(um, "randn", rotated_draw)
+    moved = model.generate(cx.transformed(q.numpy(), shift), 6, generator=torch.Generator().manual_seed(1))
+    assert abs(float(torch.det(q))) == pytest.approx(1.0) and (float(torch.det(q)) < 0) == reflect
+    want = base.states.double() @ q.T + torch.as_tensor(shift)
+    torch.testing.assert_close(moved.states.double(), want, atol=1e-3, rtol=0)   # float32, 4 steps
+    torch.testing.assert_close(moved.extras[PATH_TIME], base.extras[PATH_TIME], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(moved.step_extras["com_distance"], base.step_extras["com_distance"], atol=1e-3, rtol=0)
+    assert float((base.states[-1] - base.states[0]).norm(dim=-1).max()) > 5.0            # the paths do move
+
+
 def test_save_load_reproduces_samples(tiny):
     model, trajs, folder = tiny
     again = UnbindingFlow.load(folder)
@@ -93,6 +154,61 @@ def test_evaluate_keys(tiny):
     assert pc["exit_direction_w1_ratio"] == pytest.approx(pc["exit_direction_w1"] / pc["exit_direction_w1_md_floor"])
     assert m["per_complex"]["ring"]["md_success_rate"] == 1.0
     assert m["n_generated"] == 4
+
+
+class _ReplayMD:
+    """A 'generator' that returns, for a bound complex, the MD paths that start from it (all frames, all ligand
+    atoms, in the complex's frame), with honest clash and exit counts against the complex's receptor."""
+
+    def __init__(self, trajs, n_frames: int = 4) -> None:
+        self.trajs, self.n_frames = trajs, n_frames
+
+    def generate(self, cx, n, *, exit_distance, **_):
+        from sciflow.core.trajectory import Trajectory
+        from sciflow.domains.molecules.complexes import CLASH_DISTANCE, min_pair_distance
+        (t,) = [t for t in self.trajs if np.allclose(t.positions[0], cx.positions)]
+        topo = t.topology
+        lig = torch.as_tensor(t.positions[:, topo.is_ligand])                        # (T, N_lig, 3)
+        clash = bool((min_pair_distance(lig[:, topo.is_heavy[topo.is_ligand]],
+                                        torch.as_tensor(cx.clash_atoms())) < CLASH_DISTANCE).any())
+        m = torch.as_tensor(topo.masses[topo.is_ligand])
+        short = float(((lig[-1] * m[:, None]).sum(0) / m.sum() - torch.as_tensor(cx.pocket_centroid())).norm()) \
+            < exit_distance
+        info = {"raw_clashing_paths": n * clash, "returned_clashing_paths": n * clash, "raw_short_paths": n * short}
+        return Trajectory(torch.as_tensor(t.times), lig.repeat(1, n, 1),
+                          extras={BATCH: torch.arange(n).repeat_interleave(lig.shape[1]),
+                                  PATH_TIME: torch.full((n,), float(t.times[-1]))}, info=info)
+
+
+def test_evaluate_scores_the_md_paths_themselves_as_perfect(make_ring, make_exit):
+    """MD paths fed back as the generated ones: every one exits, none clashes, and the exit-direction W1 sits at
+    the MD halves' own floor (G is then a half of the MD set itself, so the expected ratio is below 1; 1.25 leaves
+    room for the noise of 20 random splits of 12 directions). The 12 complexes are posed differently (random
+    rigid motions), so the directions count only once aligned on the reference pocket; the exits fill a cone
+    about a tilted axis (no symmetry that a flipped or unaligned direction would keep)."""
+    from sciflow.nn.symmetry import random_rotation
+    g = torch.Generator().manual_seed(0)
+    base = make_ring()
+    trajs, dirs = [], []
+    for i in range(12):
+        th, ph = np.deg2rad(10 + 2 * i), np.pi * i / 11
+        d = np.array([np.sin(th) * np.cos(ph) + 0.3, np.sin(th) * np.sin(ph), np.cos(th)])
+        q = random_rotation(g).numpy() if i else np.eye(3)                       # trajectory 0: the reference
+        cx = base.transformed(q, q @ [1.0, 2.0, 3.0] * i)
+        trajs.append(make_exit(cx, q @ d, name=f"t{i}", dt=0.5 + 0.05 * i))
+        dirs.append(d / np.linalg.norm(d))
+    m = evaluate_paths(_ReplayMD(trajs), trajs, n_per_condition=1, seed=0)
+    pc = m["per_complex"]["ring"]
+    assert m["success_rate"] == 1.0 and m["raw_success_rate"] == 1.0 and pc["md_success_rate"] == 1.0
+    assert m["clash_rate"] == 0.0 and pc["md_clash_rate_fixed_pocket"] == 0.0
+    assert pc["n_generated"] == pc["n_md"] == 12 and pc["exit_direction_w1_sample_size"] == 6
+    assert 0 < pc["exit_direction_w1_md_floor"] and pc["exit_direction_w1_ratio"] < 1.25, pc
+    assert pc["exit_direction_w1_all_vs_all_md"] < 1e-6                      # the same directions, aligned
+    assert pc["path_time_ps"]["generated_mean"] == pytest.approx(pc["path_time_ps"]["md_mean"])
+    assert pc["path_length_A"]["generated_mean"] == pytest.approx(pc["path_length_A"]["md_mean"], rel=1e-6)
+    flipped = [make_exit(t.bound, -(t.positions[-1, -1] - t.positions[0, -1]), name=t.name) for t in trajs]
+    w = evaluate_paths(_ReplayMD(flipped), trajs, n_per_condition=1, seed=0)["per_complex"]["ring"]
+    assert w["exit_direction_w1_ratio"] > 3.0 and w["success_rate"] == 1.0        # the wrong way out: far off
 
 
 def test_evaluate_per_complex_metrics_do_not_depend_on_the_other_complexes(tiny, make_ring, make_exit):

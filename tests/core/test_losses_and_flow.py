@@ -115,6 +115,22 @@ def test_logit_normal_time_is_in_unit_interval(gen):
     assert math.isfinite(float(t.std()))
 
 
+def test_logit_normal_time_has_normal_logits_with_the_given_mean_and_std():
+    """t = sigmoid(m + s z): logit(t) ~ N(m, s^2). With n draws the sample mean has standard error s / sqrt(n)
+    and the sample std s / sqrt(2 n) (normal data); each is held to 4 standard errors. The mass within one std,
+    0.6827 (s.e. sqrt(p (1 - p) / n) = 0.0015), pins the shape (a uniform on [m - s sqrt3, m + s sqrt3] with the
+    same mean and std puts 0.577 there)."""
+    m, s, n = 0.5, 0.7, 100_000
+    t = logit_normal_time(mean=m, std=s)(n, torch.Generator().manual_seed(3), torch.device("cpu"), torch.float64)
+    assert bool(((t > 0) & (t < 1)).all())
+    z = torch.logit(t)
+    assert abs(float(z.mean()) - m) < 4 * s / math.sqrt(n)
+    assert abs(float(z.std()) - s) < 4 * s / math.sqrt(2 * n)
+    p = math.erf(1 / math.sqrt(2))
+    inside = float(((z - m).abs() < s).double().mean())
+    assert abs(inside - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
 def test_sampling_takes_a_list_grid_and_refuses_bad_step_counts():
     x0 = torch.ones(3, 2, dtype=torch.float64)
     out = FlowMatcher.sample(lambda x, t: -x, x0, RK4(), times=[0.0, 0.5, 1.0])   # was AttributeError

@@ -155,3 +155,37 @@ def test_vp_schedule_keeps_its_noise_scale_in_float32_near_the_data_end():
     torch.testing.assert_close(single.a.double(), double.a, rtol=1e-5, atol=0)
     torch.testing.assert_close(single.da.double(), double.da, rtol=1e-4, atol=0)
     assert bool((single.a > 0).all())
+
+
+@pytest.mark.parametrize("t", [0.0, 0.3, 0.5, 1.0])
+def test_cosine_path_closed_form(t, gen):
+    """x0 is the noise end: x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1, u_t = (pi / 2)(-sin x0 + cos x1), no eps."""
+    x0, x1 = torch.randn(8, 3, generator=gen), torch.randn(8, 3, generator=gen)
+    s = CosinePath().sample(x0, x1, torch.full((8,), t))
+    c, si = math.cos(math.pi * t / 2), math.sin(math.pi * t / 2)
+    torch.testing.assert_close(s.xt, c * x0 + si * x1, atol=1e-12, rtol=0)
+    torch.testing.assert_close(s.ut, (math.pi / 2) * (-si * x0 + c * x1), atol=1e-12, rtol=0)
+    torch.testing.assert_close(s.noise, x0)                    # the noise is x0 itself, with scale a(t) = cos
+    torch.testing.assert_close(s.sigma.reshape(-1), torch.full((8,), c), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("t", [0.1, 0.3, 0.5, 0.8, 0.95])
+def test_vp_path_matches_its_closed_form_at_interior_times(t, gen):
+    """Diffusion time tau = 1 - t with beta(tau) = beta_min + (beta_max - beta_min) tau (Song et al. 2021):
+    alpha(t) = exp(-1/2 int_0^{1-t} beta), sigma = sqrt(1 - alpha^2), x_t = sigma x0 + alpha x1 and
+    u_t = sigma' x0 + alpha' x1 with alpha' = beta(1 - t) alpha / 2, sigma' = -alpha alpha' / sigma.
+    The integral is done by Simpson's rule here, independently of the schedule's own closed form."""
+    beta_min, beta_max = 0.3, 12.0
+    beta = lambda tau: beta_min + (beta_max - beta_min) * tau
+    r, n = 1 - t, 200                                            # Simpson is exact for a linear integrand
+    h = r / n
+    integral = h / 3 * sum((1 if k in (0, n) else 4 if k % 2 else 2) * beta(k * h) for k in range(n + 1))
+    alpha = math.exp(-0.5 * integral)
+    sigma = math.sqrt(1 - alpha ** 2)
+    dalpha = 0.5 * beta(r) * alpha
+    dsigma = -alpha * dalpha / sigma
+    x0, x1 = torch.randn(8, 3, generator=gen), torch.randn(8, 3, generator=gen)
+    s = VPPath(beta_min, beta_max).sample(x0, x1, torch.full((8,), t))
+    torch.testing.assert_close(s.xt, sigma * x0 + alpha * x1, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(s.ut, dsigma * x0 + dalpha * x1, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(s.sigma.reshape(-1), torch.full((8,), sigma), atol=1e-10, rtol=1e-10)

@@ -44,17 +44,32 @@ def test_calibration_recovers_rates_from_a_perturbed_start():
         assert abs(got[name] - true) / true < 0.03, (name, got[name])
 
 
-def test_calibration_keeps_old_parameters_when_it_cannot_improve():
+def test_calibration_keeps_old_parameters_when_it_cannot_improve(monkeypatch):
+    """An optimiser step that only finds a worse point (every rate 1.5x the truth) must leave the starting
+    parameters in place, bit for bit, and report the starting objective (a plain L-BFGS step from the truth may
+    leave the parameters where they were, which never exercises the restore)."""
     snaps = _lv_snapshots(n=60)
     drift = LotkaVolterra(**TRUTH).double()
-    # a 1-iteration L-BFGS from the truth either lowers the objective or leaves the parameters as they were
     before = dict(drift.params())
+    raw = [p.detach().clone() for p in drift.parameters()]
+    trial = {}
+
+    def worse_step(self, closure):
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.add_(math.log(1.5))                     # the rates are stored as logs
+        assert all(drift.params()[k] == pytest.approx(1.5 * v) for k, v in TRUTH.items())
+        trial["loss"] = float(closure())
+        return trial["loss"]
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", worse_step)
     info = calibrate_reference(drift, MultiplicativeNoise(0.02), snaps, replicas=1, h=0.05, max_iter=1, seed=0)
-    if not info["kept"]:
-        assert drift.params() == before
-        assert info["objective_after"] == info["objective_before"]
-    else:
-        assert info["objective_after"] < info["objective_before"]
+    assert trial["loss"] > info["objective_before"]             # the trial point really was worse
+    assert not info["kept"]
+    assert info["objective_after"] == info["objective_before"]
+    assert drift.params() == before
+    assert all(torch.equal(p, q) for p, q in zip(drift.parameters(), raw))
 
 
 def test_calibration_leaves_a_diverging_reference_unchanged():

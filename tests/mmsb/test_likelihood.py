@@ -68,15 +68,18 @@ def test_mmsb_rounds_started_at_the_true_ou_drift_stay_there():
     b_true = torch.tensor([1.0, 1.0], dtype=torch.float64)
     sigma = 0.7
     snaps = simulate_snapshots(LinearDrift(2, A=a_true, b=b_true), make_noise("additive", sigma),
-                               times=[0.0, 1.0, 2.0, 3.0, 4.0], n=300, box=([3.0, 3.0], [3.5, 3.5]), dt=0.01,
+                               times=[0.0, 1.0, 2.0, 3.0, 4.0], n=1000, box=([3.0, 3.0], [3.5, 3.5]), dt=0.01,
                                generator=torch.Generator().manual_seed(1))
-    model = MMSB(reference="linear", sigma=sigma, noise="additive", rounds=3, n_paths=300, accelerate="none",
+    model = MMSB(reference="linear", sigma=sigma, noise="additive", rounds=3, n_paths=1000, accelerate="none",
                  calibrate="none", reference_kwargs={"A": a_true.tolist(), "b": b_true.tolist()})
     model.fit(snaps, seed=0, show_progress=False)
     p = model.reference_params
     a_fit, b_fit = torch.tensor(p["A"]), torch.tensor(p["b"])
     # the plain trapezoid ended at A = [[0.06, -0.19], [0.03, 0.08]], b = [0.05, -0.58]: an unstable drift.
-    # The remaining error is the sampling error of 5 x 300 cells (another data seed: within 0.06 and 0.11)
-    assert float((a_fit - a_true).abs().max()) < 0.15, a_fit
+    # The remaining error is the sampling error of 5 x 1,000 cells and 1,000 bridge paths: max |A - A_true| =
+    # 0.028 / 0.044 / 0.017 and max |b - b_true| = 0.10 / 0.11 / 0.08 for data seeds 1 / 2 / 3 (with 300 cells
+    # and 300 paths, 0.14 and 0.45). b errs more than A because b = -A mu with the mean mu = (2, 2): an error
+    # in A moves b twice as far
+    assert float((a_fit - a_true).abs().max()) < 0.1, a_fit
     assert float(a_fit.diagonal().max()) < -0.4, a_fit
-    assert float((b_fit - b_true).abs().max()) < 0.5, b_fit
+    assert float((b_fit - b_true).abs().max()) < 0.15, b_fit

@@ -92,24 +92,38 @@ def test_generate_rejects_bad_conditions(cond, field):
         ScatteringCVAEs().generate(cond, 4)
 
 
-def _survival_error(model, sig, g, n_mc, albedo=0.7):
-    sample = model.sample(sig, g, torch.full_like(sig, albedo, dtype=torch.float64), generator=make_generator(3))
-    return abs(float((albedo ** sample["n_events"].double()).mean()) - float((albedo ** n_mc.double()).mean()))
+def _log_length_w1(model, walks, groups=4):
+    """W1 between the CVAE's and the Monte Carlo walks' log N, within each sigma_r quartile of the walks,
+    averaged (a model that ignored its condition would miss within the groups even if it had the pooled law)."""
+    sig, g = walks["sigma_r"], walks["g"]
+    n_cv = model.sample(sig, g, torch.full_like(sig, 0.7, dtype=torch.float64), generator=make_generator(3))["n_events"]
+    order = sig.argsort()
+    out = []
+    for idx in order.chunk(groups):
+        a = torch.log(n_cv[idx].double()).sort().values
+        b = torch.log(walks["n_events"][idx].double()).sort().values
+        out.append(float((a - b).abs().mean()))            # W1 of two equal-size samples: sorted differences
+    return sum(out) / groups
 
 
-def test_short_training_lowers_loss_and_moves_survival_towards_mc():
+def test_short_training_lowers_loss_and_fits_the_walk_length_law():
+    """150 steps of lenGen on 1,000 walks: the training loss falls by more than 15 % (0.901 -> 0.655 here; 22-27 %
+    over six seed pairs) and the learned law of log N moves to within about MC noise of the walks' own
+    (grouped W1 0.188 -> 0.044 here; after/before 0.23-0.56 over six seed pairs; 0.64-0.82 when lenGen is
+    trained on misaligned conditions). The survival error E[0.7^N] is no criterion at this size: the untrained
+    one is often already within MC noise, and 150 steps made it worse on three of six seed pairs."""
     torch.manual_seed(0)
     gen = make_generator(11)
     cond = sample_conditions(1000, generator=gen, sigma_max=6.0)
     walks = simulate_walks(cond["sigma_r"], cond["g"], cond["albedo"], generator=gen)
     model = ScatteringCVAEs()
-    err0 = _survival_error(model, walks["sigma_r"], walks["g"], walks["n_events"])
+    w0 = _log_length_w1(model, walks)
     cfg = TrainConfig(steps=150, lr=5e-3, ema_decay=None, progress=False, warmup_steps=0)
     summary = fit_models(model, walks, cfg, batch_size=256, only=["len"])
     hist = summary["len"]["history"]
-    assert hist[-1] < hist[0]
-    err1 = _survival_error(model, walks["sigma_r"], walks["g"], walks["n_events"])
-    assert err1 < err0
+    assert hist[-1] < 0.85 * hist[0]
+    w1 = _log_length_w1(model, walks)
+    assert w1 < 0.6 * w0, (w0, w1)
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not present")
@@ -122,7 +136,12 @@ def test_shipped_model_matches_monte_carlo_at_moderate_density():
     # exit points of a centred walk cover the sphere: mean cosine to +z is positive but well below 1
     z_mc, z_cv = float(mc["exit_pos"][:, 2].mean()), float(cv.states[1, :, 2].mean())
     assert abs(z_mc - z_cv) < 0.08
-    assert math.isfinite(float(cv.extras["survival"].mean()))
+    # survival E[0.99^N] (the MC walks have no absorption, so 0.99^N reweights them): the CVAE's mean agrees
+    # with MC within 4 combined standard errors (measured 0.8887 vs 0.8892, s.e. of the difference 0.0013)
+    s_cv, s_mc = cv.extras["survival"], 0.99 ** n_mc
+    torch.testing.assert_close(s_cv, 0.99 ** n_cv)
+    se = math.sqrt(float(s_cv.var()) / s_cv.numel() + float(s_mc.var()) / s_mc.numel())
+    assert abs(float(s_cv.mean()) - float(s_mc.mean())) < 4 * se, (float(s_cv.mean()), float(s_mc.mean()), se)
 
 
 def test_cli_evaluate_writes_metrics(tmp_path):

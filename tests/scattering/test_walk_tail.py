@@ -8,7 +8,7 @@ import torch
 from sciflow.core.errors import InputError
 from sciflow.core.random import make_generator
 from sciflow.domains.photons import simulate_walks
-from sciflow.domains.photons.walk_blocks import _axis_z, _frame_of, _prefix_products, _qmul
+from sciflow.domains.photons.quaternions import axis_z, frame_of, prefix_products, qmul
 
 
 def _stats(w, albedo):
@@ -90,20 +90,20 @@ def test_quaternion_scan_and_frames_are_exact():
     q = torch.nn.functional.normalize(torch.randn(4, 37, 5, generator=gen, dtype=torch.float64), dim=0)
     ref = q.clone()
     for i in range(1, 37):
-        ref[:, i] = _qmul(ref[:, i - 1], q[:, i])
-    torch.testing.assert_close(_prefix_products(q), ref, atol=1e-13, rtol=0)
+        ref[:, i] = qmul(ref[:, i - 1], q[:, i])
+    torch.testing.assert_close(prefix_products(q), ref, atol=1e-13, rtol=0)
     # the product composes rotations: R(a b) z = R(a) (R(b) z), checked through the image of +z
     a, b = q[:, 0], q[:, 1]
-    bz = _axis_z(b)
+    bz = axis_z(b)
     x, y, z = bz
     w0, w1, w2, w3 = a
     rot = torch.stack([(1 - 2 * (w2 * w2 + w3 * w3)) * x + 2 * (w1 * w2 - w0 * w3) * y + 2 * (w1 * w3 + w0 * w2) * z,
                        2 * (w1 * w2 + w0 * w3) * x + (1 - 2 * (w1 * w1 + w3 * w3)) * y + 2 * (w2 * w3 - w0 * w1) * z,
                        2 * (w1 * w3 - w0 * w2) * x + 2 * (w2 * w3 + w0 * w1) * y + (1 - 2 * (w1 * w1 + w2 * w2)) * z])
-    torch.testing.assert_close(_axis_z(_qmul(a, b)), rot)
+    torch.testing.assert_close(axis_z(qmul(a, b)), rot)
     W = torch.nn.functional.normalize(torch.randn(3, 200, generator=gen, dtype=torch.float64), dim=0)
     W[:, :3] = torch.tensor([[0, 0, 1e-9], [0, 0, 0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
-    torch.testing.assert_close(_axis_z(_frame_of(W)), W, atol=1e-14, rtol=0)
+    torch.testing.assert_close(axis_z(frame_of(W)), W, atol=1e-14, rtol=0)
 
 
 def test_tail_must_be_a_whole_number():

@@ -5,11 +5,11 @@ pass (about forty small kernels), and the longest walk (hundreds of thousands of
 then takes most of the time. Here every walk is advanced by a block of K flights in one go (K x S about
 ``budget``; geometry in the walks' dtype, the reservoir in float64):
 
-- the directions after each scattering are prefix products of unit quaternions (an odd-even scan, about 2 K
-  products in 2 log2 K passes): the frame F carried along a walk maps +z to its direction w, and a scattering by
-  polar angle theta (Henyey-Greenstein, the inverse CDF of ``phase.hg_sample_cos`` as half angles) and
-  azimuth phi (uniform) is F <- F Rz(phi) Ry(theta). Any frame about w gives the same law for the new
-  direction, since phi is uniform and independent of everything else;
+- the directions after each scattering are prefix products of unit quaternions (``quaternions.hg_frames``: an
+  odd-even scan, about 2 K products in 2 log2 K passes): the frame F carried along a walk maps +z to its
+  direction w, and a scattering by polar angle theta (Henyey-Greenstein, the inverse CDF of
+  ``phase.hg_sample_cos`` as half angles) and azimuth phi (uniform) is F <- F Rz(phi) Ry(theta). Any frame
+  about w gives the same law for the new direction, since phi is uniform and independent of everything else;
 - the positions are cumulative sums of the flights t w (t ~ Exp(1) / sigma_r); the first flight at least as
   long as the distance d to the sphere along it ends the walk at its crossing point (as in the event loop);
 - the reservoir event follows from all its draws at once: event n is taken when u wsum_n < albedo^n, and the last
@@ -20,68 +20,14 @@ couple per block (which walks left), none per event.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from ...core.random import rand
 from .fields import EXIT_DIR, EXIT_POS, SCATTER_DIR, SCATTER_POS
-from .phase import hg_sample_half_angle
+from .quaternions import axis_z, block_length, frame_of, hg_frames
 
 __all__ = ["run_tail"]
-
-def _qmul(a: Tensor, b: Tensor) -> Tensor:
-    """Hamilton products of quaternions stored as components (4, ...) (w, x, y, z)."""
-    a0, a1, a2, a3 = a.unbind(0)
-    b0, b1, b2, b3 = b.unbind(0)
-    out = torch.empty(torch.broadcast_shapes(a.shape, b.shape), dtype=a.dtype, device=a.device)
-    torch.mul(a0, b0, out=out[0]).addcmul_(a1, b1, value=-1).addcmul_(a2, b2, value=-1).addcmul_(a3, b3, value=-1)
-    torch.mul(a0, b1, out=out[1]).addcmul_(a1, b0).addcmul_(a2, b3).addcmul_(a3, b2, value=-1)
-    torch.mul(a0, b2, out=out[2]).addcmul_(a1, b3, value=-1).addcmul_(a2, b0).addcmul_(a3, b1)
-    torch.mul(a0, b3, out=out[3]).addcmul_(a1, b2).addcmul_(a2, b1, value=-1).addcmul_(a3, b0)
-    return out
-
-
-def _prefix_products(x: Tensor) -> Tensor:
-    """Inclusive prefix products x[:, 0] x[:, 1] ... x[:, i] (in that order) of quaternions x (4, L, S): the
-    odd-even (Blelloch-style) scan, about 2 L products in 2 log2 L passes."""
-    L = x.shape[1]
-    if L == 1:
-        return x
-    half = L // 2
-    pairs = _prefix_products(_qmul(x[:, 0:2 * half:2], x[:, 1:2 * half:2]))    # prefixes ending at odd i
-    out = torch.empty_like(x)
-    out[:, 0] = x[:, 0]
-    out[:, 1::2] = pairs
-    if L > 2:
-        out[:, 2::2] = _qmul(pairs[:, :(L - 1) // 2], x[:, 2::2])
-    return out
-
-
-def _axis_z(q: Tensor) -> Tensor:
-    """The image of +z (3, ...) under the rotation of unit quaternions q (4, ...)."""
-    w, x, y, z = q.unbind(0)
-    out = torch.empty((3, *q.shape[1:]), dtype=q.dtype, device=q.device)
-    torch.mul(x, z, out=out[0]).addcmul_(w, y).mul_(2)
-    torch.mul(y, z, out=out[1]).addcmul_(w, x, value=-1).mul_(2)
-    torch.mul(x, x, out=out[2]).addcmul_(y, y).mul_(-2).add_(1)
-    return out
-
-
-def _frame_of(W: Tensor) -> Tensor:
-    """A unit quaternion (4, S) rotating +z to the unit directions W (3, S): the shortest arc from +z where
-    w_z >= 0, else a half turn about x and the shortest arc from -z (never near the singular half turn)."""
-    x, y, z = W.double().unbind(0)
-    up = z >= 0
-    q = torch.stack([torch.where(up, 1 + z, -y), torch.where(up, -y, 1 - z), torch.where(up, x, 0.0),
-                     torch.where(up, 0.0, x)], 0)
-    return (q / q.norm(dim=0, keepdim=True)).to(W.dtype)
-
-
-def _block_length(n: int, budget: int, k_max: int) -> int:
-    k = 1 << max(0, (budget // max(n, 1)).bit_length() - 1)
-    return int(min(max(k, 16), k_max))
 
 
 def run_tail(walk: Tensor, sig: Tensor, gs: Tensor, alb: Tensor, P: Tensor, W: Tensor, SP: Tensor, SW: Tensor,
@@ -100,26 +46,16 @@ def run_tail(walk: Tensor, sig: Tensor, gs: Tensor, alb: Tensor, P: Tensor, W: T
     sig, gs = sig.to(ft), gs.to(ft)
     alb, q, wsum = alb.to(f64), q.to(f64), wsum.to(f64)
     W = W / W.norm(dim=0, keepdim=True)
-    F = _frame_of(W)                                               # (4, S)
+    F = frame_of(W)                                                # (4, S)
     while walk.numel():
         S = walk.numel()
-        K = _block_length(S, budget, k_max)
+        K = block_length(S, budget, k_max)
         u = rand((4, K, S), generator=generator, device=dev, dtype=ft)
         t = torch.log1p(-u[0]).div_(sig).neg_()                                          # (K, S) flights
-        ch, sh = hg_sample_half_angle(gs, u[2])           # Henyey-Greenstein, the inverse CDF of hg_sample_cos
-        half = u[3] * math.pi                                          # Rz(phi) Ry(theta), phi = 2 pi xi
-        cp, sp = torch.cos(half), torch.sin(half)
-        r = torch.empty(4, K, S, dtype=ft, device=dev)
-        torch.mul(cp, ch, out=r[0])
-        torch.mul(sp, sh, out=r[1]).neg_()
-        torch.mul(cp, sh, out=r[2])
-        torch.mul(sp, ch, out=r[3])
-        r[:, 0] = _qmul(F, r[:, 0])
-        frames = _prefix_products(r)                                   # F_1 .. F_K
+        frames = hg_frames(F, gs, u[2], u[3])                          # F_1 .. F_K, unit
         Wk = torch.empty(3, K, S, dtype=ft, device=dev)               # direction of flight j (0-based)
         Wk[:, 0] = W
-        fr = frames[:, :K - 1]
-        Wk[:, 1:] = _axis_z(fr / fr.norm(dim=0, keepdim=True))   # products of K float32 rotations drift off unit
+        Wk[:, 1:] = axis_z(frames[:, :K - 1])
         Pk = torch.cumsum(Wk * t, 1).add_(P.unsqueeze(1))              # position after flight j
         Pprev = torch.empty_like(Pk)
         Pprev[:, 0] = P
@@ -165,8 +101,7 @@ def run_tail(walk: Tensor, sig: Tensor, gs: Tensor, alb: Tensor, P: Tensor, W: T
         if not keep.numel():
             break
         F = frames[:, K - 1, keep]
-        F = F / F.norm(dim=0, keepdim=True)
-        W = _axis_z(F)
+        W = axis_z(F)
         P = Pk[:, K - 1, keep]
         SP, SW, sk = SP[:, keep], SW[:, keep], sk[keep]
         q, wsum = qk[K - 1, keep], wk[K - 1, keep]

@@ -341,7 +341,8 @@ def _render_md(res: dict, lines: list[str]) -> str:
         tails = [r for r in res["render"] if "rmse_ratio_tail_free" in r]
         if tails:
             lines += ["", "Without the tail: a budgeted render stops issuing paths at the budget and finishes those in "
-                      "flight; at high density brute force's last long paths run for many seconds at low occupancy. "
+                      "flight (brute force finishes them in blocks of many events per pass, VolumePathTracer tail=; at high "
+                      "density they still hold seconds of work). "
                       "That tail does not grow with the budget, so a long render amortises it; the ratios below take "
                       "each run's time up to its last issued path (an upper bound for long renders, where a systematic "
                       "error weighs more).", "",

@@ -46,10 +46,22 @@ class CollisionChecker:
     def first_collision(self, edge_states: Tensor, margin: float = 0.0) -> Tensor:
         """(B, T, 5) -> (B,) index of the first state of each edge with less than ``margin`` m of clearance (T when
         every state is free)."""
-        bad = ~self.states_valid(edge_states, margin)
+        bad = self._bad(self.car.disc_centres(edge_states), float(margin)).any(dim=-1)
         t = edge_states.shape[1]
-        idx = torch.arange(t, device=edge_states.device).expand_as(bad)
-        return torch.where(bad, idx, torch.full_like(idx, t)).min(dim=1).values
+        return torch.where(bad, torch.arange(t, device=edge_states.device), t).min(dim=1).values
+
+    def _bad(self, centres: Tensor, margin: float) -> Tensor:
+        """(..., 2) disc centres -> (...,) bool: ``world.clearance - radius < margin`` at each centre, read off a cached
+        raster of that comparison. The comparison is made on the distance raster's own float values by the same
+        operations ``clearance`` applies to the values it reads, so each entry is the one a read would give (and
+        a state is valid exactly when none of its discs is bad, as with the min over discs)."""
+        w = self.world
+        dist_key = (centres.device, centres.dtype, "distance")
+        key = (centres.device, centres.dtype, "bad", margin, self.radius, w.margin)
+        if key not in w._rasters:
+            dist = w._raster(dist_key, lambda: w.field.to(centres.device, centres.dtype), 0.0)
+            w._rasters[key] = ~(((dist - w.margin) - self.radius) >= margin)
+        return w._read(w._rasters[key], centres)
 
     def edges_valid(self, edge_states: Tensor) -> Tensor:
         """(B, T, 5) -> (B,) bool, every state of the edge collision-free."""

@@ -59,16 +59,22 @@ class LocalObservation:
 
     def target_features(self, states: Tensor, targets: Tensor) -> Tensor:
         """(B, >=3) states, (B, 2) target positions -> (B, 3) bearing cos/sin and saturated distance."""
-        dx, dy = targets[:, 0] - states[:, 0], targets[:, 1] - states[:, 1]
+        d = targets - states[:, :2]                 # the same differences, in one call
+        dx, dy = d[:, 0], d[:, 1]
         c, s = torch.cos(states[:, 2]), torch.sin(states[:, 2])
-        fx, fy = dx * c + dy * s, -dx * s + dy * c
+        # dy c - dx s is -dx s + dy c exactly (negation is exact and IEEE addition commutes), one call fewer
+        fx, fy = dx * c + dy * s, dy * c - dx * s
         dist = torch.hypot(fx, fy)
         safe = dist.clamp(min=1e-6)
         return torch.stack([fx / safe, fy / safe, dist.clamp(max=self.max_range) / self.max_range], dim=-1)
 
     def proprio(self, params: CarParams, states: Tensor, targets: Tensor) -> Tensor:
         """(B, 5) states, (B, 2) targets -> (B, PROPRIO_DIM)."""
-        own = torch.stack([states[:, 3] / params.max_speed, states[:, 4] / params.max_steer], dim=-1)
+        key = (states.device, states.dtype, params.max_speed, params.max_steer)
+        if key not in self._offsets:                   # one division by [max_speed, max_steer]: the same quotients
+            self._offsets[key] = torch.tensor([params.max_speed, params.max_steer], device=states.device,
+                                              dtype=states.dtype)
+        own = states[:, 3:5] / self._offsets[key]
         return torch.cat([own, self.target_features(states, targets)], dim=-1)
 
     def config(self) -> dict:

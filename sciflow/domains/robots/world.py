@@ -169,7 +169,14 @@ class World:
         lo, hi, origin = self._read_consts[key]
         # cell indices, clamped to -1 and cols / rows (the ring outside the map; so is a NaN point); flooring and
         # clamping in the points' dtype gives the same integers as in int64, and is cheaper
-        ij = torch.floor((points - origin) / self.resolution).nan_to_num_(nan=-1.0).clamp_(lo, hi).long()
+        ij = torch.floor((points - origin) / self.resolution).nan_to_num_(nan=-1.0).clamp_(lo, hi)
+        if points.dtype in (torch.float32, torch.float64):
+            # the flat index in the points' dtype: whole numbers below (rows + 2) (cols + 2) <= 2^24 (the field is
+            # capped at MAX_FIELD_CELLS), so every product and sum is exact and equals the int64 one; ``take``
+            # reads the same entries as indexing, with fewer and cheaper calls
+            flat = torch.add(ij[..., 0], ij[..., 1], alpha=self.cols + 2).add_(self.cols + 3)
+            return raster.take(flat.long())
+        ij = ij.long()
         return raster[ij[..., 1] * (self.cols + 2) + ij[..., 0] + (self.cols + 3)]
 
     def distance(self, points: Tensor) -> Tensor:

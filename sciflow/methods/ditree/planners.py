@@ -38,18 +38,20 @@ def propagate_edges(problem: Problem, parent_states: torch.Tensor, controls: tor
     """
     car, checker, goal = problem.car, problem.checker, problem.goal
     cp = car.p.control_period
-    edge = car.rollout(parent_states, controls)                        # (B, K cp + 1, 5)
     steps = car.expand_controls(controls)                              # (B, K cp, 2)
+    edge = car.simulate(parent_states, steps)                          # (B, K cp + 1, 5), as car.rollout
     planned = n_ctrl * cp
-    first_bad = checker.first_collision(edge[:, 1:], CLEARANCE_MARGIN) + 1   # state 0 is the parent, in the tree
+    # index in the edge of the first colliding state, less one (state 0 is the parent, in the tree)
+    last_free = checker.first_collision(edge[:, 1:], CLEARANCE_MARGIN)
     # last valid state index, cut back to a whole number of control periods: a node ends where a held control
     # ends, so its children start a new control there and a plan is a zero-order hold at the control rate
     # (cut at any step, 45 of 122 control switches fell in the middle of a period); the goal cut below is exact
-    end = torch.minimum(planned, torch.div(first_bad - 1, cp, rounding_mode="floor") * cp)
+    end = torch.minimum(planned, torch.div(last_free, cp, rounding_mode="floor") * cp)
     t = edge.shape[1]
-    idx = torch.arange(t, device=edge.device).expand(edge.shape[0], t)
-    in_goal = goal.contains(edge, GOAL_MARGIN) & (idx >= 1) & (idx <= end[:, None])
-    g_first = torch.where(in_goal, idx, torch.full_like(idx, t)).min(dim=1).values
+    # the first goal-reaching state among states 1 .. end (t when none)
+    idx = torch.arange(1, t, device=edge.device)
+    in_goal = goal.contains(edge[:, 1:], GOAL_MARGIN) & (idx <= end[:, None])
+    g_first = torch.where(in_goal, idx, t).min(dim=1).values
     reached = g_first < t
     end = torch.where(reached, g_first, end)
     keep = (end >= min_steps) | reached
@@ -117,8 +119,8 @@ class TreePlanner:
             while ((iters == 0 or time.perf_counter() - t0 < budget) and tree.n < max_nodes
                    and (max_iterations is None or iters < max_iterations)):
                 targets = sample_targets(problem, self.batch, self.goal_bias, g)
-                near = nearest.index(targets, tree.nodes[:, :2])
-                states = tree.nodes[near]
+                near = nearest.index(targets, tree.states[: tree.n, :2])     # tree.nodes[:, :2]
+                states = tree.states[near]                                  # tree.nodes[near] (near < tree.n)
                 controls, n_ctrl = self.sampler.sample(problem, states, targets, g, nodes=near)
                 prop = propagate_edges(problem, states, controls, n_ctrl, min_steps)
                 rows = prop["keep"].nonzero().flatten()

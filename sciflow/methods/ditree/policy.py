@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.modules import module as _m
 
 from ...core.errors import InputError
 from ...core.flow_matching import FlowMatcher
@@ -24,6 +26,40 @@ from ...nn.unet1d import UNet1D
 from .problem import ActionSampler, Problem
 
 __all__ = ["ChunkPolicyNet", "FlowMapHead", "PolicySampler", "integrate_chunks", "sample_chunks"]
+
+
+def _no_hooks(m: nn.Module) -> bool:
+    return not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks)
+
+
+def _run(seq: nn.Sequential, x: Tensor) -> Tensor:
+    """``seq(x)``; without autograd, the layers of the kinds the policy uses are applied as the functional calls
+    their ``forward`` makes (the same kernels on the same tensors, so the same values), skipping ~4 us of module
+    call bookkeeping per layer (about 20 layer calls per DiTree iteration). Hooks, autograd, or another kind of
+    layer: the ordinary module call."""
+    if torch.is_grad_enabled() or not _no_hooks(seq) or _global_hooks():
+        return seq(x)
+    for m in seq:
+        kind = type(m)
+        if not _no_hooks(m):
+            x = m(x)
+        elif kind is nn.Linear:                     # (_parameters: what m.weight reads, without __getattr__)
+            x = F.linear(x, m._parameters["weight"], m._parameters["bias"])
+        elif kind is nn.SiLU:
+            x = F.silu(x, inplace=m.inplace)
+        elif kind is nn.Conv2d and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+            x = F.conv2d(x, m._parameters["weight"], m._parameters["bias"], m.stride, m.padding, m.dilation,
+                         m.groups)
+        elif kind is nn.Flatten:
+            x = x.flatten(m.start_dim, m.end_dim)
+        else:
+            x = m(x)
+    return x
+
+
+def _global_hooks() -> bool:
+    return bool(_m._global_forward_hooks or _m._global_forward_pre_hooks or _m._global_backward_hooks
+                or _m._global_backward_pre_hooks or getattr(_m, "_global_forward_hooks_always_called", None))
 
 
 class FlowMapHead(nn.Module):
@@ -41,7 +77,8 @@ class FlowMapHead(nn.Module):
 
     def forward(self, x0: Tensor, cond: Tensor) -> Tensor:
         b = x0.shape[0]
-        return x0 + self.mlp(torch.cat([x0.reshape(b, -1), cond.to(x0.dtype)], dim=-1)).reshape(b, self.horizon, 2)
+        z = torch.cat([x0.reshape(b, -1), cond.to(x0.dtype)], dim=-1)
+        return x0 + (_run(self.mlp.net, z) if _no_hooks(self.mlp) else self.mlp(z)).reshape(b, self.horizon, 2)
 
 
 class ChunkPolicyNet(nn.Module):
@@ -72,11 +109,11 @@ class ChunkPolicyNet(nn.Module):
 
     def encode_map(self, crop: Tensor) -> Tensor:
         """(B, S, S) crops -> (B, map_dim) map features (depend on the robot's pose only, not on the target)."""
-        return self.map_enc(crop.unsqueeze(1))
+        return _run(self.map_enc, crop.unsqueeze(1))
 
     def condition(self, map_features: Tensor, proprio: Tensor) -> Tensor:
         """Map features and proprioception -> (B, cond_dim) condition."""
-        return self.cond(torch.cat([map_features.to(proprio.dtype), proprio], dim=-1))
+        return _run(self.cond, torch.cat([map_features.to(proprio.dtype), proprio], dim=-1))
 
     def forward(self, x: Tensor, t: Tensor, cond: Tensor) -> Tensor:
         return self.unet(x.transpose(1, 2), t, cond).transpose(1, 2)
@@ -125,10 +162,15 @@ class PolicySampler(ActionSampler):
         self._maps: Tensor | None = None          # (capacity, map_dim) map features per node
         self._keys: Tensor | None = None          # (capacity, 5) the state each entry was computed for
 
-    @torch.inference_mode()
     def map_features(self, problem: Problem, states: Tensor, nodes: Tensor | None = None) -> Tensor:
         """(B, map_dim) encoded crops at ``states``; cached per node index when ``nodes`` (B,) is given (one entry
         per index: the state it was computed for; a row whose state differs from its entry's is recomputed)."""
+        if not torch.is_inference_mode_enabled():    # (the planners call it inside inference mode already)
+            with torch.inference_mode():
+                return self._map_features(problem, states, nodes)
+        return self._map_features(problem, states, nodes)
+
+    def _map_features(self, problem: Problem, states: Tensor, nodes: Tensor | None) -> Tensor:
         if nodes is None:
             return self.net.encode_map(self.obs.crop(problem.world, states))
         if self._world is not problem.world or (self._keys is not None and (
@@ -158,14 +200,14 @@ class PolicySampler(ActionSampler):
             self._maps, self._keys = maps, keys
         # a batch often asks for the same node several times (early in a search nearly every row does), so
         # each missing node is cropped and encoded once, from one of its rows (in a tree they hold the same state)
-        # (the rows that hit write to a spare last slot instead of being masked out, which would read back; a node
-        # asked for by several missing rows gets one of them, as before: the last one, on the CPU)
-        first = torch.full((need + 1,), -1, dtype=torch.long, device=nodes.device)
-        first[torch.where(miss, nodes, need)] = torch.arange(nodes.shape[0], device=nodes.device)
-        new = first[:need].ge(0).nonzero().flatten()
-        rows = first[new]
-        self._maps[new] = self.net.encode_map(self.obs.crop(problem.world, states[rows]))
-        self._keys[new] = states[rows]
+        # (the missing nodes in increasing order, each from its last missing row: what a scatter of row numbers
+        # into a table of all ``need`` nodes gave on the CPU, in O(B) instead of O(tree size) per call)
+        m_rows = miss.nonzero().flatten()
+        new, inv = torch.unique(nodes[m_rows], sorted=True, return_inverse=True)
+        rows = m_rows.new_full(new.shape, -1).scatter_reduce_(0, inv, m_rows, "amax")
+        fresh = states[rows]
+        self._maps[new] = self.net.encode_map(self.obs.crop(problem.world, fresh))
+        self._keys[new] = fresh
         out = self._maps[nodes]
         odd = (self._keys[nodes] != states).any(dim=-1)      # a node index given with two different states
         if bool(odd.any()):
@@ -188,8 +230,12 @@ class PolicySampler(ActionSampler):
 
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
                generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        with torch.inference_mode():
+        if torch.is_inference_mode_enabled():     # (inside the planners' loop: entering it again costs ~5 us)
             chunk = sample_chunks(self.net, self.conditions(problem, states, targets, nodes), self.steps, generator,
                                   self.head)
+        else:
+            with torch.inference_mode():
+                chunk = sample_chunks(self.net, self.conditions(problem, states, targets, nodes), self.steps,
+                                      generator, self.head)
         controls = problem.car.denormalize_controls(chunk[:, : self.execute])
         return controls, torch.full((states.shape[0],), self.execute, dtype=torch.long, device=states.device)

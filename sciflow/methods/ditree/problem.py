@@ -71,11 +71,20 @@ def start_solve(scenario: Scenario | Problem, budget_s: float | None, generator:
 
 def sample_targets(problem: Problem, n: int, goal_bias: float, generator: torch.Generator | None) -> Tensor:
     """(n, 2) targets: the goal centre with probability ``goal_bias``, else uniform over the map."""
-    xmin, ymin, xmax, ymax = problem.world.bounds
     u = rand((n, 3), generator=generator, device=problem.device)
-    pts = torch.stack([xmin + (xmax - xmin) * u[:, 0], ymin + (ymax - ymin) * u[:, 1]], dim=-1)
-    goal = torch.tensor([problem.goal.x, problem.goal.y], device=problem.device, dtype=pts.dtype)
-    return torch.where((u[:, 2] < goal_bias)[:, None], goal.expand_as(pts), pts)
+    # (low corner, extent, goal centre) as (2,) tensors, made once per problem: xmin + (xmax - xmin) u with the
+    # Python numbers rounds each to the tensor's dtype first, so the tensors give the same values in one call each
+    key = (problem.world.bounds, problem.goal.x, problem.goal.y, u.device, u.dtype)
+    consts = problem.__dict__.get("_target_consts")
+    if consts is None or consts[0] != key:
+        xmin, ymin, xmax, ymax = problem.world.bounds
+        f = {"device": u.device, "dtype": u.dtype}
+        consts = (key, torch.tensor([xmin, ymin], **f), torch.tensor([xmax - xmin, ymax - ymin], **f),
+                  torch.tensor([problem.goal.x, problem.goal.y], **f))
+        problem.__dict__["_target_consts"] = consts
+    _, low, extent, goal = consts
+    pts = low + extent * u[:, :2]
+    return torch.where((u[:, 2] < goal_bias)[:, None], goal, pts)
 
 
 class ActionSampler(ABC):
@@ -100,8 +109,8 @@ class RandomControls(ActionSampler):
     def sample(self, problem: Problem, states: Tensor, targets: Tensor,
                generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         b, dev = states.shape[0], states.device
-        lo, hi = problem.car.control_bounds(dev, states.dtype)
-        u = lo + (hi - lo) * rand((b, self.k, 2), generator=generator, device=dev, dtype=states.dtype)
+        lo, span = problem.car.control_box(dev, states.dtype)
+        u = lo + span * rand((b, self.k, 2), generator=generator, device=dev, dtype=states.dtype)
         n = self.min_controls + randint(self.max_controls - self.min_controls + 1, (b, self.k), generator=generator,
                                         device=dev)
         if self.k > 1:
@@ -137,15 +146,27 @@ class MixedSampler(ActionSampler):
                generator: torch.Generator | None, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         b = states.shape[0]
         n_rand = min(b, round(self.random_frac * b))
-        is_rand = torch.zeros(b, dtype=torch.bool, device=states.device)
-        is_rand[:n_rand] = True
-        self.last_random = is_rand
+        key = (b, n_rand, states.device)
+        if getattr(self, "_rand_mask", (None,))[0] != key:     # the same mask every iteration: made once
+            is_rand = torch.zeros(b, dtype=torch.bool, device=states.device)
+            is_rand[:n_rand] = True
+            self._rand_mask = (key, is_rand)
+        self.last_random = self._rand_mask[1]
         parts = []
         if n_rand:
             parts.append(self.random.sample(problem, states[:n_rand], targets[:n_rand], generator))
         if n_rand < b:
             parts.append(self.primary.sample(problem, states[n_rand:], targets[n_rand:], generator,
                                              None if nodes is None else nodes[n_rand:]))
+        if len(parts) == 1:
+            return parts[0]
         k = max(c.shape[1] for c, _ in parts)
-        controls = [torch.cat([c, c[:, -1:].expand(-1, k - c.shape[1], -1)], dim=1) for c, _ in parts]
-        return torch.cat(controls), torch.cat([n for _, n in parts])
+        # one buffer, each part copied in and padded by holding its last control (the same values as padding
+        # each part and concatenating, with fewer calls)
+        (c0, n0), (c1, n1) = parts
+        controls = c0.new_empty((b, k, c0.shape[2]))
+        for rows, c in ((slice(0, n_rand), c0), (slice(n_rand, b), c1)):
+            controls[rows, : c.shape[1]] = c
+            if c.shape[1] < k:
+                controls[rows, c.shape[1]:] = c[:, -1:]
+        return controls, torch.cat([n0, n1])

@@ -57,10 +57,12 @@ class Tree:
         self._grow(self.n + k)
         idx = torch.arange(self.n, self.n + k, device=self.states.device)
         if k:
-            ends = ends.to(device=self.states.device, dtype=torch.long)
-            self.states[idx] = edge_states[torch.arange(k, device=ends.device), ends]
-            self.parent[idx] = parents
-            self.time[idx] = self.time[parents] + ends.to(self.time.dtype) * dt
+            if ends.dtype != torch.long or ends.device != self.states.device:
+                ends = ends.to(device=self.states.device, dtype=torch.long)
+            new = slice(self.n, self.n + k)          # the rows of idx: slice copies instead of index_put
+            self.states[new] = edge_states[torch.arange(k, device=ends.device), ends]
+            self.parent[new] = parents
+            self.time[new] = self.time[parents] + ends.to(self.time.dtype) * dt
             self._blocks.append((edge_states, edge_controls, ends.clone()))   # the caller's tensor may change
             self._ref.extend(zip(itertools.repeat(len(self._blocks) - 1, k), range(k)))
         self.n += k

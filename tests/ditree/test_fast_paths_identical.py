@@ -167,3 +167,32 @@ def test_policy_proprio_matches_plain_formula():
     tf = torch.stack([fx / safe, fy / safe, dist.clamp(max=obs.max_range) / obs.max_range], dim=-1)
     own = torch.stack([states[:, 3] / car.p.max_speed, states[:, 4] / car.p.max_steer], dim=-1)
     assert torch.equal(obs.proprio(car.p, states, targets), torch.cat([own, tf], dim=-1))
+
+
+def test_car_simulate_keeps_forward_mode_derivatives_vmap_and_dtype_promotion():
+    # the NumPy recursion runs only for plain CPU tensors in inference mode: dual numbers and torch.func wrappers
+    # take the torch loop (the fast path once dropped forward-mode tangents silently)
+    import torch.autograd.forward_ad as fwAD
+
+    from sciflow.domains.robots.car import Car
+
+    car = Car()
+    g = torch.Generator().manual_seed(0)
+    s0 = torch.rand(4, 5, generator=g, dtype=torch.float64) * 0.3
+    u = torch.randn(4, 12, 2, generator=g, dtype=torch.float64)
+    du = torch.randn(4, 12, 2, generator=g, dtype=torch.float64)
+    with fwAD.dual_level():
+        out = car.simulate(s0, fwAD.make_dual(u, du))
+        tangent = fwAD.unpack_dual(out).tangent
+    eps = 1e-6
+    fd = (car.simulate(s0, u + eps * du) - car.simulate(s0, u - eps * du)) / (2 * eps)
+    torch.testing.assert_close(tangent, fd, atol=1e-6, rtol=1e-5)
+    _, jvp = torch.func.jvp(lambda c: car.simulate(s0, c), (u,), (du,))
+    torch.testing.assert_close(jvp, tangent)
+    batched = torch.func.vmap(lambda s, c: car.simulate(s[None], c[None])[0])(s0, u)
+    torch.testing.assert_close(batched, car.simulate(s0, u))
+    with torch.inference_mode():                  # the fast path, and the same values as the torch loop
+        torch.testing.assert_close(car.simulate(s0, u), car.simulate(s0, u).clone(), rtol=0, atol=0)
+        mixed = car.simulate(s0.float(), u)       # float32 states, float64 controls: promoted, as before
+    assert mixed.dtype == torch.float64
+    torch.testing.assert_close(mixed, car.simulate(s0.float(), u), rtol=0, atol=0)

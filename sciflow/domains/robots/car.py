@@ -118,7 +118,7 @@ def _clipped_cumsum(v0: Tensor, du: Tensor, lo: Tensor, hi: Tensor, cache: dict 
     The recursion is sequential in time. On the CPU (no autograd) it runs as NumPy ufuncs written in place into
     one time-major buffer (three calls of ~1 us per step instead of three torch ops and a list to stack); the
     elementwise float arithmetic is the same, so the values are bitwise those of the torch loop below."""
-    if v0.device.type == "cpu" and not (v0.requires_grad or du.requires_grad) and v0.dtype in _NP_OK:
+    if _plain_cpu(v0, du):
         b, t = du.shape[0], du.shape[1]
         buf = torch.empty((t + 1, b, v0.shape[1]), dtype=v0.dtype)
         a, d = buf.numpy(), du.transpose(0, 1).contiguous().numpy()      # (no autograd: no detach needed)
@@ -146,6 +146,15 @@ def _clipped_cumsum(v0: Tensor, du: Tensor, lo: Tensor, hi: Tensor, cache: dict 
 
 
 _NP_OK = (torch.float32, torch.float64)
+_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+
+
+def _plain_cpu(v0: Tensor, du: Tensor) -> bool:
+    """Whether the NumPy recursion gives exactly the torch loop's result: CPU tensors of one float32/float64
+    dtype, in inference mode (no autograd of either kind), none of them a torch.func (vmap / jvp) wrapper."""
+    return (torch.is_inference_mode_enabled() and v0.device.type == "cpu" and du.device.type == "cpu"
+            and v0.dtype == du.dtype and v0.dtype in _NP_OK
+            and not (_wrapped is not None and (_wrapped(v0) or _wrapped(du))))
 
 
 @functools.lru_cache(maxsize=16)

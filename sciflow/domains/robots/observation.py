@@ -70,6 +70,9 @@ class LocalObservation:
 
     def proprio(self, params: CarParams, states: Tensor, targets: Tensor) -> Tensor:
         """(B, 5) states, (B, 2) targets -> (B, PROPRIO_DIM)."""
+        if states.dtype not in (torch.float32, torch.float64):     # half precision: scalar divisions, as before
+            own = torch.stack([states[:, 3] / params.max_speed, states[:, 4] / params.max_steer], dim=-1)
+            return torch.cat([own, self.target_features(states, targets)], dim=-1)
         key = (states.device, states.dtype, params.max_speed, params.max_steer)
         if key not in self._offsets:                   # one division by [max_speed, max_steer]: the same quotients
             self._offsets[key] = torch.tensor([params.max_speed, params.max_steer], device=states.device,

@@ -164,7 +164,7 @@ class MixedSampler(ActionSampler):
         # one buffer, each part copied in and padded by holding its last control (the same values as padding
         # each part and concatenating, with fewer calls)
         (c0, n0), (c1, n1) = parts
-        controls = c0.new_empty((b, k, c0.shape[2]))
+        controls = c0.new_empty((b, k, c0.shape[2]), dtype=torch.result_type(c0, c1))
         for rows, c in ((slice(0, n_rand), c0), (slice(n_rand, b), c1)):
             controls[rows, : c.shape[1]] = c
             if c.shape[1] < k:

@@ -35,16 +35,10 @@ TICK = 0.01
 
 
 @pytest.fixture
-def tick_clock(monkeypatch):
+def tick_clock(ticking_clock):
     """The planners' clock (``time.perf_counter`` in the RRT, SST and policy-rollout modules) advances TICK s per
     read instead of with the wall clock: they read it once per iteration, so a budget of B s allows about B / TICK
     iterations on any machine and a seeded search ends the same way however loaded the machine is. Returns TICK."""
-    import itertools
-    import types
-
     from sciflow.methods.ditree import planners, rollout, sst
-    reads = itertools.count(1)
-    clock = types.SimpleNamespace(perf_counter=lambda: next(reads) * TICK)
-    for mod in (planners, sst, rollout):
-        monkeypatch.setattr(mod, "time", clock)
+    ticking_clock(planners, sst, rollout, dt=TICK)
     return TICK

@@ -4,7 +4,6 @@ search (nodes, witnesses, pruning, plan) for a fixed number of iterations on a f
 from __future__ import annotations
 
 import math
-import types
 
 import numpy as np
 import pytest
@@ -93,19 +92,18 @@ def _reference_solve(pl: SSTPlanner, scenario, iters: int, generator: torch.Gene
     return out
 
 
-def _fixed_iterations(monkeypatch, iters: int) -> float:
-    """A clock that ticks once per read: solve reads it at the start and once per iteration, so a budget of
+def _fixed_iterations(ticking_clock, iters: int) -> float:
+    """A clock that ticks 1 s per read: solve reads it at the start and once per iteration, so a budget of
     ``iters + 0.5`` runs exactly ``iters`` iterations (unless the goal is reached first)."""
-    tick = iter(range(1, 10 ** 9))
-    monkeypatch.setattr(sst, "time", types.SimpleNamespace(perf_counter=lambda: float(next(tick))))
+    ticking_clock(sst)
     return iters + 0.5
 
 
 @pytest.mark.parametrize("seed, iters", [(0, 40), (1, 120), (3, 120)])
-def test_sst_search_is_unchanged_for_a_fixed_iteration_count(monkeypatch, wall_scenario, seed, iters):
+def test_sst_search_is_unchanged_for_a_fixed_iteration_count(ticking_clock, wall_scenario, seed, iters):
     pl = SSTPlanner(batch=48)
     ref = _reference_solve(pl, wall_scenario, iters, make_generator(seed))
-    res = pl.solve(wall_scenario, budget_s=_fixed_iterations(monkeypatch, iters), generator=make_generator(seed),
+    res = pl.solve(wall_scenario, budget_s=_fixed_iterations(ticking_clock, iters), generator=make_generator(seed),
                    keep_tree=True)
     assert res.info["iterations"] == ref["iterations"]
     assert res.info["witnesses"] == ref["witnesses"] > 20
@@ -118,10 +116,10 @@ def test_sst_search_is_unchanged_for_a_fixed_iteration_count(monkeypatch, wall_s
         assert torch.equal(res.states, ref["path"][0]) and torch.equal(res.controls, ref["path"][1])
 
 
-def test_sst_finds_the_same_plan_in_the_open(monkeypatch, open_scenario):
+def test_sst_finds_the_same_plan_in_the_open(ticking_clock, open_scenario):
     pl = SSTPlanner(batch=32)
     ref = _reference_solve(pl, open_scenario, 200, make_generator(2))
-    res = pl.solve(open_scenario, budget_s=_fixed_iterations(monkeypatch, 200), generator=make_generator(2))
+    res = pl.solve(open_scenario, budget_s=_fixed_iterations(ticking_clock, 200), generator=make_generator(2))
     assert ref["goal"] is not None and res.states is not None
     assert res.info["iterations"] == ref["iterations"] < 200
     assert torch.equal(res.states, ref["path"][0]) and torch.equal(res.controls, ref["path"][1])

@@ -336,31 +336,14 @@ def test_the_learned_tracer_runs_its_cvaes_on_the_render_device_and_refuses_bad_
     assert tracer.render(1, device="cpu", progress=False).paths == 16
 
 
-class _TickingClock:
-    """A fake ``time.perf_counter`` that advances ``dt`` per read (deterministic, unlike the wall clock); it
-    raises after ``limit`` reads, so a render that ignores its budget fails instead of running for ever."""
-
-    def __init__(self, dt: float, limit: int = 5_000) -> None:
-        self.dt, self.limit, self.reads = dt, limit, 0
-
-    def __call__(self) -> float:
-        self.reads += 1
-        if self.reads > self.limit:
-            raise RuntimeError("the render kept going past its time budget")
-        return self.reads * self.dt
-
-
-def test_a_budgeted_render_records_when_it_issued_its_last_path(monkeypatch):
+def test_a_budgeted_render_records_when_it_issued_its_last_path(monkeypatch, ticking_clock):
     """Issuing stops at the first pass boundary after the budget; the paths in flight then finish (the tail).
     The clock is a fake one ticking 1 ms per read, so the budget logic is checked without timing the machine."""
-    import types
-
     from sciflow.domains.photons import volpath
     scene = make_scene("sphere", sigma_r=4.0, albedo=0.99, g=0.0, width=4, height=4)
     paths = []
     for budget in (0.05, 0.5):
-        clock = _TickingClock(1e-3)
-        monkeypatch.setattr(volpath, "time", types.SimpleNamespace(perf_counter=clock))
+        clock = ticking_clock(volpath, dt=1e-3, limit=5_000)
         r = VolumePathTracer(scene, slots=64).render(None, time_budget=budget, generator=make_generator(0),
                                                      progress=False)
         spp = r.samples_per_pixel

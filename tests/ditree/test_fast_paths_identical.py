@@ -196,3 +196,50 @@ def test_car_simulate_keeps_forward_mode_derivatives_vmap_and_dtype_promotion():
         mixed = car.simulate(s0.float(), u)       # float32 states, float64 controls: promoted, as before
     assert mixed.dtype == torch.float64
     torch.testing.assert_close(mixed, car.simulate(s0.float(), u), rtol=0, atol=0)
+
+
+def test_new_car_parameters_replace_every_cached_constant():
+    """The car and the checker cache constants made from the parameters (bounds, RK4 weights, disc offsets, the
+    swept radius); assigning ``car.p`` must give exactly what a car built with the new parameters gives."""
+    from sciflow.domains.robots import CarParams
+    g = torch.Generator().manual_seed(3)
+    s0, u = _states(g, 16)[:, :5], torch.randn(16, 12, 2, generator=g) * 3.0
+    new = CarParams(max_speed=0.7, max_steer=0.3, max_accel=0.5, dt=0.02, length=0.6, n_discs=3)
+    car, world = Car(), _world()
+    checker = CollisionChecker(car, world)
+    for mode in (torch.inference_mode, torch.no_grad):                       # NumPy and torch recursions
+        with mode():
+            car.simulate(s0, u), car.disc_centres(s0), checker.first_collision(car.simulate(s0, u))
+    car.p = new
+    fresh = Car(new)
+    fresh_checker = CollisionChecker(fresh, World(world.bounds, rectangles=world.rectangles, discs=world.discs))
+    for mode in (torch.inference_mode, torch.no_grad):
+        with mode():
+            got, ref = car.simulate(s0, u), fresh.simulate(s0, u)
+            assert torch.equal(got, ref)
+            assert float(got[:, 1:, 3].max()) <= 0.7 + 1e-6 and float(got[:, 1:, 4].abs().max()) <= 0.3 + 1e-6
+            assert torch.equal(car.disc_centres(s0), fresh.disc_centres(s0))
+            assert torch.equal(checker.first_collision(got), fresh_checker.first_collision(ref))
+    assert checker.radius == fresh_checker.radius == new.disc_radius + new.sweep_margin
+    assert checker.state_valid_scalar(1.0, 1.0, 0.3) == fresh_checker.state_valid_scalar(1.0, 1.0, 0.3)
+
+
+def test_flow_map_head_fast_path_only_for_a_plain_mlp():
+    """The head's fast path runs ``mlp.net`` layer by layer, which equals ``MLP.forward``; a replaced module with
+    its own forward must be called as itself."""
+    from sciflow.nn.mlp import MLP
+
+    class Scaled(MLP):
+        def forward(self, x):
+            return 2.0 * self.net(x)
+
+    torch.manual_seed(1)
+    net = ChunkPolicyNet(head_hidden=(16,)).eval()
+    x0, cond = torch.randn(5, net.horizon, 2), torch.randn(5, 64)
+    with torch.inference_mode():
+        plain = net.head(x0, cond)
+        assert torch.equal(plain, x0 + net.head.mlp(torch.cat([x0.reshape(5, -1), cond], -1)).reshape(5, -1, 2))
+        scaled = Scaled(2 * net.horizon + 64, 2 * net.horizon, (16,))
+        scaled.load_state_dict(net.head.mlp.state_dict())
+        net.head.mlp = scaled
+        assert torch.allclose(net.head(x0, cond) - x0, 2.0 * (plain - x0), atol=1e-5)

@@ -195,7 +195,16 @@ class Car:
 
     def __init__(self, params: CarParams | None = None) -> None:
         self.p = params if params is not None else CarParams()
-        # per (device, dtype): RK4 stage bookkeeping for ``step`` (see its docstring), disc offsets, control scale
+
+    @property
+    def p(self) -> CarParams:
+        return self._p
+
+    @p.setter
+    def p(self, params: CarParams) -> None:
+        self._p = params
+        # per (device, dtype): RK4 stage bookkeeping for ``step`` (see its docstring), disc offsets, control scale,
+        # all made from the parameters: new parameters start a new cache
         self._consts: dict[tuple, tuple[Tensor, ...]] = {}
 
     def _const(self, name: str, values: tuple[float, ...], like: Tensor) -> Tensor:

@@ -23,10 +23,26 @@ class CollisionChecker:
 
     def __init__(self, car: Car, world: World) -> None:
         self.car, self.world = car, world
-        #: the covering discs' radius plus how far the body sweeps outside them between two integration steps, so
-        #: that clear discs at every step mean a clear body all along the edge (not only at the steps)
-        self.radius = car.p.disc_radius + car.p.sweep_margin
-        self._offsets = car.p.disc_offsets
+        self._params = None
+
+    @property
+    def radius(self) -> float:
+        """The covering discs' radius plus how far the body sweeps outside them between two integration steps, so
+        that clear discs at every step mean a clear body all along the edge (not only at the steps); follows the
+        car's current parameters."""
+        if self.car.p is not self._params:
+            self._sync()
+        return self._radius
+
+    @property
+    def _offsets(self) -> tuple[float, ...]:
+        if self.car.p is not self._params:
+            self._sync()
+        return self._disc_offsets
+
+    def _sync(self) -> None:
+        p = self.car.p
+        self._radius, self._disc_offsets, self._params = p.disc_radius + p.sweep_margin, p.disc_offsets, p
 
     def clearance(self, states: Tensor) -> Tensor:
         """(..., 5) -> (...,) certified clearance of the footprint (min over discs of clearance - radius), m."""

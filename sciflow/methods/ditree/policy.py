@@ -78,7 +78,9 @@ class FlowMapHead(nn.Module):
     def forward(self, x0: Tensor, cond: Tensor) -> Tensor:
         b = x0.shape[0]
         z = torch.cat([x0.reshape(b, -1), cond.to(x0.dtype)], dim=-1)
-        return x0 + (_run(self.mlp.net, z) if _no_hooks(self.mlp) else self.mlp(z)).reshape(b, self.horizon, 2)
+        # the fast path runs the MLP's layers (``MLP.forward`` is ``net(z)``); a replaced or hooked ``mlp``: its own call
+        fast = type(self.mlp) is MLP and _no_hooks(self.mlp)
+        return x0 + (_run(self.mlp.net, z) if fast else self.mlp(z)).reshape(b, self.horizon, 2)
 
 
 class ChunkPolicyNet(nn.Module):

@@ -100,6 +100,45 @@ def test_ctrl_c_mid_step_then_resume_gives_the_same_weights(tmp_path):
     _assert_same_weights_and_ema(full, resumed)
 
 
+@pytest.mark.parametrize("how", ["sigint", "cli-sigint", "cli-sigterm"])
+def test_a_signal_during_the_weight_update_resumes_to_the_same_weights(tmp_path, how):
+    """A real SIGINT / SIGTERM arriving while the optimiser updates the weights (plain Python handler, or the
+    command line's handlers) stops the run only once the step's update is complete, so the checkpoint never
+    holds new weights with the old step count (which a resume would update twice)."""
+    import signal
+
+    from sciflow.core.interrupts import install_handlers
+    full = Trainer(make(), loss_fn, cfg(), device="cpu")
+    full.fit(sample_batch, log_every=5)
+    ck = tmp_path / "ck.pt"
+    part = Trainer(make(), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
+    step, calls = part.optimizer.step, {"n": 0}
+
+    def step_then_signal(*a, **k):
+        out = step(*a, **k)
+        calls["n"] += 1
+        if calls["n"] == 12:                     # the weights of step 12 are written; EMA and count are not
+            signal.raise_signal(signal.SIGTERM if how == "cli-sigterm" else signal.SIGINT)
+        return out
+
+    part.optimizer.step = step_then_signal
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if how.startswith("cli"):
+            install_handlers()
+        with pytest.raises(KeyboardInterrupt):
+            part.fit(sample_batch, log_every=5)
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    assert part.step == 12 and signal.getsignal(signal.SIGINT) is saved[signal.SIGINT]
+    resumed = Trainer(make(seed=99), loss_fn, cfg(), device="cpu", checkpoint_path=ck)
+    assert resumed.step == 12
+    res = resumed.fit(sample_batch, log_every=5)
+    _assert_same_weights_and_ema(full, resumed)
+    assert res.history == full.history                        # step 12's loss logged once, in its window
+
+
 def test_resuming_a_stream_of_another_device_type_warns_and_goes_on(tmp_path):
     """A CUDA generator's state (16 bytes: seed and offset) cannot seed a CPU generator: a GPU checkpoint resumed on
     a CPU machine continues on a stream derived from seed and step, with a warning, instead of failing."""

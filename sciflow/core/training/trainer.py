@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError, SciflowError, check_count, check_in_range
 from ..files import changed_keys, check_writable, plain_json
+from ..interrupts import Deferred
 from ..random import make_generator
 from .checkpoint import atomic_save, load_checkpoint, package_versions, plain
 from .device import check_device
@@ -134,6 +135,7 @@ class Trainer:
         self.generator = make_generator(config.seed + 1_000_003 * self.dist.rank, self.device)
         self.step = 0
         self._step_rng: dict[str, Tensor | None] | None = None   # RNG states at the start of an unfinished step
+        self._deferred = Deferred()
         self.history: list[float] = []
         self._window: list[float] = []        # losses of the logging window in progress (checkpointed)
         self.log_history: list[dict[str, float]] = []        # window means of loss_fn's logs, beside history
@@ -284,8 +286,9 @@ class Trainer:
         """Train until ``config.steps`` (or ``stop_at``, to split a run) steps are done; checkpoint at the end.
 
         A KeyboardInterrupt saves a checkpoint first, so re-running resumes where it stopped, with the same
-        weights as an uninterrupted run (the unfinished step is redone from its own RNG states; only an interrupt
-        landing inside the optimiser and EMA update itself, which follows the backward pass, is not covered).
+        weights as an uninterrupted run: an unfinished step is redone from its own RNG states, and a SIGINT or
+        SIGTERM arriving during a step's update (optimiser, EMA, step count, loss log) is acted on once the update
+        is complete.
         After ``averaged_model()``, training continues from the training weights, not the averaged ones.
         """
         self._restore_training_weights()
@@ -295,21 +298,14 @@ class Trainer:
         bar = progress(total=self.config.steps, initial=self.step, desc=self.config.desc,
                        enabled=self.config.progress, unit="step")
         try:
-            while self.step < end:
-                last, logs = self._one_step(sample_batch)
-                self._window.append(last)
-                self._log_window.append(logs)
-                # windows close every log_every steps and at the end of the run (not at a stop_at split), so a
-                # split run logs the same history as an uninterrupted one
-                if len(self._window) >= log_every or self.step == self.config.steps:
-                    self.history.append(sum(self._window) / len(self._window))
-                    self.log_history.append(_mean_logs(self._log_window))
-                    self._window, self._log_window = [], []
-                if not bar.disable:
-                    bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
-                bar.update(1)
-                if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
-                    self.save()
+            with self._deferred:             # signals during a step's update wait for its end (``_one_step``)
+                while self.step < end:
+                    last = self._one_step(sample_batch, log_every)
+                    if not bar.disable:
+                        bar.set_postfix(loss=f"{last:.4g}", lr=f"{self.lr_at(self.step - 1):.2e}", refresh=False)
+                    bar.update(1)
+                    if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+                        self.save()
         except KeyboardInterrupt:
             self.save()
             raise
@@ -320,7 +316,7 @@ class Trainer:
                            history=list(self.history), final_loss=last,
                            logs=[dict(d) for d in self.log_history])
 
-    def _one_step(self, sample_batch: BatchFn) -> tuple[float, dict[str, float]]:
+    def _one_step(self, sample_batch: BatchFn, log_every: int) -> float:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         self._step_rng = self._rng_states()
@@ -363,16 +359,27 @@ class Trainer:
             raise SciflowError(f"training: gradient norm is {norm_value} at step {self.step} (the loss, {value:.6g}, "
                                f"is finite; look for an operation without a finite gradient, such as sqrt or norm "
                                f"at 0); the step was not taken; {self._stop_on_non_finite()}")
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        if self.ema is not None:
-            self.ema.update(self.model)
-        self.step += 1
-        self._step_rng = None
-        return value, logs
+        # the update, as one piece: a checkpoint holds the state before it (redone from _step_rng) or after it,
+        # never the new weights with the old step count
+        with self._deferred.hold():
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.step += 1
+            self._step_rng = None
+            self._window.append(value)
+            self._log_window.append(logs)
+            # windows close every log_every steps and at the end of the run (not at a stop_at split), so a
+            # split run logs the same history as an uninterrupted one
+            if len(self._window) >= log_every or self.step == self.config.steps:
+                self.history.append(sum(self._window) / len(self._window))
+                self.log_history.append(_mean_logs(self._log_window))
+                self._window, self._log_window = [], []
+        return value
 
     def _stop_on_non_finite(self) -> str:
         """Checkpoint a step that met a non-finite loss or gradient when the weights are still finite (the state

@@ -289,8 +289,13 @@ def listed_files(folder: str | os.PathLike, suffixes: tuple[str, ...], *, recurs
     temporary file an interrupted ``atomic_path`` write leaves behind, is neither read nor fingerprinted."""
     root = Path(folder)
     found = root.rglob("*") if recursive else root.iterdir()
-    return sorted(q for q in found if q.suffix.lower() in suffixes and q.is_file()
-                  and not any(part.startswith(".") for part in q.relative_to(root).parts))
+    listed = sorted(q for q in found if q.suffix.lower() in suffixes
+                    and not any(part.startswith(".") for part in q.relative_to(root).parts))
+    for q in listed:
+        if q.is_symlink() and not q.exists():         # a dangling link: an input that is not there
+            from .errors import InputError
+            raise InputError(f"{q}: a link to {os.readlink(q)}, which does not exist; restore it or remove the link")
+    return [q for q in listed if q.is_file()]
 
 
 #: the names ``atomic_path`` gives its temporary files: ".<stem>.<8 random characters>.tmp<suffix>"
@@ -308,3 +313,34 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     for q in stale:
         q.unlink(missing_ok=True)
     return stale
+
+
+@contextmanager
+def output_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (its hidden ``.lock`` file) while a run writes there: a second run
+    on the same folder is refused at once instead of deleting the first one's unfinished writes and redoing its
+    work. The lock goes with the process (a killed run leaves no stale lock). POSIX only; elsewhere no lock."""
+    try:
+        import fcntl
+    except ImportError:                                # Windows: no flock
+        yield
+        return
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from .errors import InputError
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise InputError(f"output: {root} is in use by another run ({holder}); wait for it to finish, or choose "
+                             "another output folder") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -188,6 +188,10 @@ class Trajectory:
                 raise InputError(f"Trajectory.cat: times of trajectory {i} differ from trajectory 0")
             if set(tr.extras) != set(t0.extras) or set(tr.step_extras) != set(t0.step_extras):
                 raise InputError(f"Trajectory.cat: extras keys of trajectory {i} differ from trajectory 0")
+            if tr.states.shape[2:] != t0.states.shape[2:] or tr.states.dtype != t0.states.dtype:
+                raise InputError(f"Trajectory.cat: states of trajectory {i} are {tuple(tr.states.shape)} "
+                                 f"{tr.states.dtype}, trajectory 0's {tuple(t0.states.shape)} {t0.states.dtype}; "
+                                 "only the row axis (1) may differ")
         extras: dict[str, Tensor] = {}
         for k in t0.extras:
             if k == BATCH:
@@ -219,6 +223,10 @@ class Trajectory:
 
     @classmethod
     def from_state_dict(cls, d: Mapping[str, Any]) -> Trajectory:
+        if not isinstance(d, Mapping) or "times" not in d or "states" not in d:
+            got = sorted(map(str, d)) if isinstance(d, Mapping) else type(d).__name__
+            raise InputError(f"Trajectory.from_state_dict: expected a mapping with 'times' and 'states' (as "
+                             f"Trajectory.state_dict() writes), got {got}")
         return cls(times=d["times"], states=d["states"], extras=dict(d.get("extras", {})),
                    step_extras=dict(d.get("step_extras", {})), info=dict(d.get("info", {})))
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from ..core.files import (
     atomic_write_text,
     file_fingerprint,
     keep_settings,
+    output_lock,
     remove_stale_temporaries,
 )
 from ..core.training import barrier, init_distributed, package_versions
@@ -135,6 +137,8 @@ def _check_same_settings(path: Path, wf: Workflow, *, record: bool = True) -> No
 
 
 _INPUTS = "inputs.json"
+#: what every run writes into its output folder besides the task's recorded files
+_RUN_FILES = ("resolved_config.yaml", "run.json", "summary.json")
 
 
 def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -143,6 +147,7 @@ def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[s
     above 256 MB); a folder lists its files by relative name (hidden ones and the run's own output folder left
     out). Keys of the task's ``resume_free`` settings are left out."""
     skip = Path(output).resolve() if output is not None else None
+    own: set[Path] | None = None
     out: dict[str, dict[str, Any]] = {}
     for field, path in wf.config.input_paths().items():
         if field.split(".")[0].split("[")[0] in wf.task.resume_free:
@@ -152,11 +157,16 @@ def input_fingerprints(wf: Workflow, output: str | Path | None = None) -> dict[s
         if p.is_file():
             files[p.name] = file_fingerprint(p)
         elif p.is_dir():
+            # an input folder holding the output folder: the output's files are left out; an input folder inside
+            # the output folder: its files are inputs, less the files the run itself wrote there
+            within = skip is not None and p.resolve().is_relative_to(skip)
+            if within and own is None:
+                own = {*recorded_files(skip), *(skip / n for n in _RUN_FILES)}
             for q in sorted(p.rglob("*")):
                 rel = q.relative_to(p)
                 if any(part.startswith(".") or part == "__pycache__" for part in rel.parts) or not q.is_file():
                     continue
-                if skip is not None and q.resolve().is_relative_to(skip):
+                if skip is not None and (q.resolve() in own if within else q.resolve().is_relative_to(skip)):
                     continue
                 files[rel.as_posix()] = file_fingerprint(q)
         out[f"{wf.task.name}.{field}"] = {"path": str(p), "files": files}
@@ -238,28 +248,30 @@ def run_workflow(source: str | Path | dict[str, Any] | Workflow, *, output: str 
     # every rank refuses other settings (a refusal on rank 0 alone would leave the others waiting at the barrier)
     check_resumable(wf, prints)
     barrier()
-    if dist.is_main:
-        if not header.resume and (out / STATE_DIR).exists():
-            # --fresh: the old run's recorded outputs go too, so none of them is left beside the new run's
-            # (a run with fewer paths or integrators would otherwise leave path_002.pdb or sphere_cvae.npy)
-            for f in recorded_files(out):
-                f.unlink(missing_ok=True)
-            shutil.rmtree(out / STATE_DIR)
-        _check_same_settings(settings, wf)
-        _check_same_inputs(out, prints)
-        remove_stale_temporaries(out)        # what a killed run's unfinished writes left (never a final file)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
-        atomic_write_json(out / "run.json", {
-            "task": wf.task.name, "seed": header.seed, "device": str(device), "world_size": dist.world_size,
-            "versions": package_versions(), "workflow": str(wf.source) if wf.source else None,
-            "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    barrier()
-    ctx = RunContext(output=out, seed=header.seed, device=device, dist=dist, resume=header.resume)
-    start = time.perf_counter()
-    summary = dict(wf.task.run(wf.config, ctx) or {})
-    summary.setdefault("seconds", time.perf_counter() - start)
-    barrier()
-    if dist.is_main:
-        atomic_write_json(out / "summary.json", summary)
+    # one run at a time per output folder (the main rank's lock; a second run is refused before it cleans up)
+    with output_lock(out) if dist.is_main else nullcontext():
+        if dist.is_main:
+            if not header.resume and (out / STATE_DIR).exists():
+                # --fresh: the old run's recorded outputs go too, so none of them is left beside the new run's
+                # (a run with fewer paths or integrators would otherwise leave path_002.pdb or sphere_cvae.npy)
+                for f in recorded_files(out):
+                    f.unlink(missing_ok=True)
+                shutil.rmtree(out / STATE_DIR)
+            _check_same_settings(settings, wf)
+            _check_same_inputs(out, prints)
+            remove_stale_temporaries(out)        # what a killed run's unfinished writes left (never a final file)
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "resolved_config.yaml", yaml.safe_dump(wf.resolved(), sort_keys=False))
+            atomic_write_json(out / "run.json", {
+                "task": wf.task.name, "seed": header.seed, "device": str(device), "world_size": dist.world_size,
+                "versions": package_versions(), "workflow": str(wf.source) if wf.source else None,
+                "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        barrier()
+        ctx = RunContext(output=out, seed=header.seed, device=device, dist=dist, resume=header.resume)
+        start = time.perf_counter()
+        summary = dict(wf.task.run(wf.config, ctx) or {})
+        summary.setdefault("seconds", time.perf_counter() - start)
+        barrier()
+        if dist.is_main:
+            atomic_write_json(out / "summary.json", summary)
     return summary

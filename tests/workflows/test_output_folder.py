@@ -1,0 +1,68 @@
+"""The output folder: inputs kept inside it are still fingerprinted, one run at a time writes there, and a
+dangling link among the inputs is named instead of skipped."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from sciflow.core.errors import InputError
+from sciflow.core.files import listed_files, output_lock
+from sciflow.core.trajectory import Trajectory
+from sciflow.workflows.runner import run_workflow, validate_workflow
+from tests.workflows.test_input_checks import EXAMPLES, tsgen_wf
+
+
+def test_inputs_inside_the_output_folder_are_fingerprinted(tmp_path):
+    out = tmp_path / "out"
+    rx = out / "rx"                                # the user keeps the reactions inside the output folder
+    rx.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
+    wf = tsgen_wf(tmp_path, rx)
+    assert run_workflow(wf)["written"] == 1
+    assert run_workflow(wf)["written"] == 1        # the run's own files (xyz/, summary, ...) are not inputs
+    shutil.copy(EXAMPLES / "rxn009328.xyz", rx / "rxn.xyz")
+    with pytest.raises(InputError, match=r"other input files \(changed: tsgen\.reactions: rxn\.xyz changed"):
+        run_workflow(wf)
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_before_it_touches_it(tmp_path):
+    rx = tmp_path / "rx"
+    rx.mkdir()
+    shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
+    wf = tsgen_wf(tmp_path, rx)
+    out = tmp_path / "out"
+    with output_lock(out):                         # a run in progress holds the folder
+        stale = out / ".x.abcdefgh.tmp.xyz"          # what looks like its unfinished write
+        stale.write_text("in flight")
+        with pytest.raises(InputError, match=r"output: .*out is in use by another run \(pid \d+\)"):
+            run_workflow(wf)
+        assert stale.is_file() and not (out / "run.json").exists()
+    assert run_workflow(wf)["written"] == 1        # free again (and the stale write is cleaned up)
+    assert not stale.exists()
+
+
+def test_a_dangling_link_among_the_inputs_is_named(tmp_path):
+    rx = tmp_path / "rx"
+    rx.mkdir()
+    shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
+    os.symlink(tmp_path / "gone.xyz", rx / "broken.xyz")
+    with pytest.raises(InputError, match=r"broken\.xyz: a link to .*gone\.xyz, which does not exist"):
+        listed_files(rx, (".xyz",))
+    with pytest.raises(InputError, match=r"broken\.xyz"):
+        validate_workflow(tsgen_wf(tmp_path, rx))
+
+
+def test_trajectory_cat_and_from_state_dict_name_what_is_wrong():
+    t = torch.linspace(0, 1, 5)
+    a, b = Trajectory(t, torch.zeros(5, 3, 2)), Trajectory(t, torch.zeros(5, 3, 3))
+    with pytest.raises(InputError, match=r"Trajectory\.cat: states of trajectory 1 are \(5, 3, 3\)"):
+        Trajectory.cat([a, b])
+    assert Trajectory.cat([a, Trajectory(t, torch.ones(5, 4, 2))]).states.shape == (5, 7, 2)
+    with pytest.raises(InputError, match=r"from_state_dict: expected a mapping with 'times' and 'states'.*\['a'\]"):
+        Trajectory.from_state_dict({"a": 1})
+    back = Trajectory.from_state_dict(a.state_dict())
+    assert torch.equal(back.states, a.states) and torch.equal(back.times, a.times)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _make_planner(name: str, model_path: str | None, random_frac: float | None = None,
-                  sampler: str | None = None):
+                  sampler: str | None = None, scenarios: tuple = ()):
+    """The planner; for a policy planner, ``scenarios`` ((file, Scenario) pairs) are first checked to be for the
+    car the policy was trained for (each differing field named), so no run stops partway."""
     from ..core.errors import InputError
     from ..methods.ditree.method import baseline_planner
     if random_frac is not None and name != "ditree":
@@ -146,6 +149,8 @@ def _make_planner(name: str, model_path: str | None, random_frac: float | None =
         model_path = model_path or DEFAULT_MODEL
         kw = {"random_frac": random_frac} if random_frac is not None else {}
         model = _load_model(model_path)
+        for f, sc in scenarios:
+            sc.check_robot(model.robot, str(f))
         if sampler is not None:
             if sampler == "head" and model.model.head is None:
                 raise InputError(f"--sampler head: the model in {model_path} has no distilled head "
@@ -180,14 +185,14 @@ def _distill(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     _threads(args.threads)
     from ..core.random import make_generator
-    from ..domains.robots import load_scenario
+    from ..domains.robots import load_scenario, verify_plan
     from ..methods.ditree.evaluate import run_seed
     from ..methods.ditree.export import export_plan
     from ..methods.ditree.plot import save_plan_png
     from ..methods.ditree.problem import Problem
     from ..methods.ditree.tree import plan_trajectory
     sc = load_scenario(args.scenario)
-    planner = _make_planner(args.planner, args.model, args.random_frac, args.sampler)
+    planner = _make_planner(args.planner, args.model, args.random_frac, args.sampler, [(args.scenario, sc)])
     g = make_generator(run_seed(sc, getattr(planner, "name", args.planner), args.seed))
     target = sc if args.planner == "rrt" else Problem.from_scenario(sc)
     res = planner.solve(target, budget_s=args.budget, generator=g, keep_tree=bool(args.png))
@@ -197,6 +202,10 @@ def _plan(args: argparse.Namespace) -> int:
     if not res.success:
         return 1
     if args.out:
+        rep = verify_plan(sc, res.states, res.controls)         # never export a plan that does not verify
+        if not rep["ok"]:
+            print(f"error: the plan does not pass verify_plan ({rep}); {args.out} not written", file=sys.stderr)
+            return 1
         export_plan(args.out, plan_trajectory(res, scenario=sc.name), writer=_io_writer())
     return 0
 
@@ -210,7 +219,7 @@ def _io_writer():
 
 
 def _load_scenarios(folder: str) -> list:
-    """Every scenario file of ``folder``, refusing two files with the same ``name:`` (runs, seeds and metrics
+    """(file, Scenario) for every scenario file of ``folder``, refusing two files with the same ``name:`` (runs, seeds and metrics
     are keyed by the name, so the second one's runs would be merged into the first's)."""
     from ..core.errors import InputError
     from ..domains.robots import load_scenario, scenario_files
@@ -222,7 +231,7 @@ def _load_scenarios(folder: str) -> list:
             raise InputError(f"--scenarios: {seen[sc.name]} and {f} both hold scenario name {sc.name!r}; runs are "
                              "keyed by name, so give each scenario its own name")
         seen[sc.name] = f
-        scenarios.append(sc)
+        scenarios.append((f, sc))
     return scenarios
 
 
@@ -231,7 +240,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..core.files import atomic_write_json
     from ..methods.ditree.evaluate import evaluate
     scenarios = _load_scenarios(args.scenarios)
-    out = evaluate(scenarios, lambda: _make_planner(args.planner, args.model, args.random_frac, args.sampler),
+    out = evaluate([sc for _, sc in scenarios],
+                   lambda: _make_planner(args.planner, args.model, args.random_frac, args.sampler, scenarios),
                    seeds=args.seeds, budget_s=args.budget)
     out = {"planner": args.planner, "scenarios": str(args.scenarios), "seeds": args.seeds,
            "budget_s": args.budget, **out}

@@ -67,6 +67,15 @@ class CarParams:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 1:
                 raise InputError(f"robot.{name}: must be an integer >= 1, got {v!r}")
             object.__setattr__(self, name, int(v))          # 2.0 from a YAML file is the count 2
+        # collision checks test the body at the integration steps, grown by the sweep margin: beyond the car's
+        # length they would call nearly everything colliding (dt: 10 s gave a start "in collision by 11 m")
+        sweep = self.sweep_margin
+        if not (math.isfinite(sweep) and sweep <= self.length):
+            fast = "robot.max_speed" if self.max_speed >= -self.min_speed else "robot.min_speed"
+            step = max(self.max_speed, -self.min_speed) * self.dt
+            raise InputError(f"robot.dt / {fast}: the car moves up to {step:.3g} m per integration step, so its body "
+                             f"can leave the collision discs checked at the steps by {sweep:.3g} m, more than its "
+                             f"length {self.length} m; use a smaller dt or speed limit")
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> CarParams:

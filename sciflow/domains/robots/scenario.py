@@ -3,7 +3,7 @@
 File format (``format: sciflow.ditree.scenario/1``; every length in metres, angles in radians)::
 
     format: sciflow.ditree.scenario/1
-    name: maze-0007                 # required, used to name outputs
+    name: maze-0007                 # required, used to name outputs (<= 100 characters, none of /\\:*?"<>|)
     family: maze                    # optional label (map family)
     seed: 7                         # optional: the generator seed that made it
     budget_s: 5.0                   # planning time budget, seconds (> 0)
@@ -15,12 +15,14 @@ File format (``format: sciflow.ditree.scenario/1``; every length in metres, angl
         origin: [0, 0]
         resolution: 0.1
         cells: ["..##..", "......"]         # '#' or '1' occupied, '.' or '0' free (or lists of 0/1)
-    start: [x, y, heading, speed, steer]    # or a mapping with those keys (speed, steer default 0)
+    start: [x, y, heading, speed, steer]    # or a mapping with those keys (speed, steer default 0); the heading
+                                            # is wrapped into [-pi, pi)
     goal: {x: 9, y: 9, radius: 0.5}         # a disc the rear-axle point must enter
     robot: {max_speed: 2.0}                 # optional CarParams overrides
 
 Unknown keys anywhere are errors; the start must be collision-free and within the speed and steering
-limits; the goal centre must lie inside the map and outside obstacles.
+limits; the goal centre must lie inside the map and outside obstacles, and some point of the goal disc must leave
+room for the car's body; a map holds at most ``world.MAX_OBSTACLES`` obstacles.
 """
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ _MAP_KEYS = {"bounds", "rectangles", "discs", "grid"}
 _GRID_KEYS = {"origin", "resolution", "cells"}
 _GOAL_KEYS = {"x", "y", "radius"}
 _START_KEYS = ("x", "y", "heading", "speed", "steer")
+#: Longest scenario name (outputs are named ``<name>-<planner>-s<seed>.<ext>``; file names stop at 255 bytes).
+MAX_NAME_LENGTH = 100
+_BAD_NAME_CHARS = set('/\\:*?"<>|')
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,14 @@ class Scenario:
         for key in ("name", "map", "start", "goal"):
             if key not in d:
                 raise InputError(f"{source}.{key}: required")
-        name = d["name"]
-        if not isinstance(name, str) or not name or any(c in name for c in "/\\\n"):
-            raise InputError(f"{source}.name: expected a non-empty string without slashes, got {name!r}")
+        name = _name(d["name"], f"{source}.name")
         budget = _number(d.get("budget_s", 5.0), f"{source}.budget_s")
         if not budget > 0:
             raise InputError(f"{source}.budget_s: must be > 0, got {budget}")
-        robot = CarParams.from_dict(d.get("robot"))
+        try:
+            robot = CarParams.from_dict(d.get("robot"))
+        except InputError as e:
+            raise InputError(f"{source}.{e}") from None
         world = _world(d["map"], f"{source}.map", resolution)
         start = _start(d["start"], f"{source}.start")
         goal = _goal(d["goal"], f"{source}.goal")
@@ -154,6 +160,38 @@ class Scenario:
         d = float(self.world.exact_distance(torch.tensor([[g.x, g.y]], dtype=torch.float64))[0])
         if d <= 0:
             raise InputError(f"{source}.goal: centre ({g.x}, {g.y}) lies inside an obstacle")
+        self._check_goal_room(source)
+
+    def _check_goal_room(self, source: str) -> None:
+        """Refuse a goal disc where the car cannot stand. The body (a rectangle around the rear-axle point (x, y),
+        see ``CarParams``) holds the disc of radius ``r_in`` around (x, y), whatever the heading, so a point closer
+        than ``r_in`` to an obstacle or the wall cannot hold the car. The exact distance is 1-Lipschitz, so a grid
+        of spacing h over the goal disc (grown by h / sqrt 2) whose every point is closer than ``r_in - h / sqrt 2``
+        proves that no point of the disc is clear: only then is the goal refused."""
+        p, g = self.robot, self.goal
+        r_in = min(p.width / 2, p.rear_overhang, p.length - p.rear_overhang)
+        h = 2 * g.radius / 40
+        slack = h * math.sqrt(0.5)
+        t = torch.arange(-20, 21, dtype=torch.float64) * h
+        gx, gy = torch.meshgrid(t, t, indexing="ij")
+        keep = gx * gx + gy * gy <= (g.radius + slack) ** 2
+        pts = torch.stack([gx[keep] + g.x, gy[keep] + g.y], dim=-1)
+        best = float(self.world.exact_distance(pts).max())
+        if best + slack < r_in:
+            raise InputError(f"{source}.goal: no point of the goal disc can hold the car: the clearance to the "
+                             f"nearest obstacle or wall is at most {best + slack:.3f} m there, and the body reaches "
+                             f"{r_in:.3f} m from the rear-axle point to its nearest edge; move the goal or "
+                             f"enlarge its radius")
+
+    def check_robot(self, robot: CarParams, source: str | None = None) -> None:
+        """Refuse a scenario whose car differs from ``robot`` (the one a policy was trained for), naming each
+        differing field: ``robot.max_speed: 1.5 here, 2.0 in the policy``."""
+        mine, theirs = self.robot.to_dict(), robot.to_dict()
+        diff = [f"robot.{k}: {mine[k]} here, {theirs[k]} in the policy" for k in mine if mine[k] != theirs[k]]
+        if diff:
+            raise InputError(f"{source or f'scenario {self.name}'}: robot parameters differ from the ones the "
+                             f"policy was trained for ({'; '.join(diff)}); remove the robot overrides, or use a "
+                             f"planner without a policy (sst, rrt, rrt-torch)")
 
     # -- helpers ---------------------------------------------------------------------------------
     def car(self) -> Car:
@@ -179,6 +217,20 @@ class Scenario:
             default = CarParams().to_dict()
             out["robot"] = {k: v for k, v in self.robot.to_dict().items() if default[k] != v}
         return out
+
+
+def _name(name: Any, where: str) -> str:
+    """A scenario name: it names output files (``<name>-<planner>-s<seed>.png``), so it must be a usable file name."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{where}: expected a non-empty string, got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(f"{where}: {len(name)} characters, more than the {MAX_NAME_LENGTH} allowed (outputs are "
+                         f"named by it); use a shorter name")
+    bad = sorted({c for c in name if c in _BAD_NAME_CHARS or not c.isprintable()})
+    if bad or name.strip() != name or name in (".", ".."):
+        why = f"character {bad[0]!r}" if bad else "leading or trailing space, or a dot name"
+        raise InputError(f"{where}: {name!r} holds a {why} that file names cannot (outputs are named by it)")
+    return name
 
 
 def _no_unknown(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -216,8 +268,8 @@ def _world(m: Any, where: str, resolution: float) -> World:
     if not isinstance(bounds, (list, tuple)) or len(bounds) != 4:
         raise InputError(f"{where}.bounds: expected [xmin, ymin, xmax, ymax], got {bounds!r}")
     bounds = [_number(v, f"{where}.bounds[{i}]") for i, v in enumerate(bounds)]
-    rects = [_row(r, 4, f"{where}.rectangles[{i}]") for i, r in enumerate(m.get("rectangles") or [])]
-    discs = [_row(r, 3, f"{where}.discs[{i}]") for i, r in enumerate(m.get("discs") or [])]
+    rects = [_row(r, 4, f"{where}.rectangles[{i}]") for i, r in enumerate(_rows(m, "rectangles", where))]
+    discs = [_row(r, 3, f"{where}.discs[{i}]") for i, r in enumerate(_rows(m, "discs", where))]
     grid = None
     if m.get("grid") is not None:
         g = m["grid"]
@@ -234,6 +286,17 @@ def _world(m: Any, where: str, resolution: float) -> World:
         return World(bounds, rects, discs, grid, resolution=resolution)
     except InputError as e:
         raise InputError(str(e).replace("map.", f"{where}.", 1)) from None
+
+
+def _rows(m: Mapping[str, Any], key: str, where: str) -> list:
+    """``m[key]``: a list (of rows, each checked by ``_row``), or absent / null for none."""
+    rows = m.get(key)
+    if rows is None:
+        return []
+    if not isinstance(rows, (list, tuple)):
+        shape = "[[x0, y0, x1, y1], ...]" if key == "rectangles" else "[[cx, cy, r], ...]"
+        raise InputError(f"{where}.{key}: expected a list {shape}, got {type(rows).__name__} {rows!r:.60}")
+    return list(rows)
 
 
 def _row(r: Any, n: int, where: str) -> list[float]:
@@ -275,7 +338,15 @@ def _start(s: Any, where: str) -> tuple[float, float, float, float, float]:
         vals = [_number(v, f"{where}[{i}]") for i, v in enumerate(s)] + [0.0] * (5 - len(s))
     else:
         raise InputError(f"{where}: expected [x, y, heading, speed, steer] or a mapping, got {s!r}")
+    vals[2] = _wrap(vals[2])
     return tuple(vals)  # type: ignore[return-value]
+
+
+def _wrap(a: float) -> float:
+    """An angle wrapped exactly into [-pi, pi) (math.remainder is exact, so even 1e30 rad lands in range: the
+    planners integrate headings in float32, where a huge start heading loses all precision)."""
+    r = math.remainder(a, 2 * math.pi)
+    return -math.pi if r >= math.pi else r
 
 
 def _goal(g: Any, where: str) -> GoalRegion:

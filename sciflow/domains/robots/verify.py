@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .car import wrap_angle
+from ...core.errors import InputError
+from .car import CONTROL_DIM, STATE_DIM, wrap_angle
 from .scenario import Scenario
 
 __all__ = ["verify_plan"]
@@ -21,16 +22,28 @@ def verify_plan(scenario: Scenario, states: Tensor, controls: Tensor) -> dict:
     re-simulation although it clears every obstacle); ``reaches_goal``: the last re-simulated state is in the
     goal region; ``ok``: all three (error below 1e-3).
     """
+    _check_shapes(states, controls)
     car, checker = scenario.car(), scenario.checker()
     s0 = torch.tensor([scenario.start], dtype=torch.float64)
     sim = car.simulate(s0, controls.to(torch.float64)[None])[0]
-    if sim.shape == states.shape:
-        diff = sim - states.to(torch.float64)
-        diff[:, 2] = wrap_angle(diff[:, 2])            # headings are equal modulo 2 pi (wrapped in float32 vs 64)
-        err = float(diff.abs().max())
-    else:
-        err = float("inf")
+    diff = sim - states.to(torch.float64)
+    diff[:, 2] = wrap_angle(diff[:, 2])                # headings are equal modulo 2 pi (wrapped in float32 vs 64)
+    err = float(diff.abs().max())
     free = bool((checker.exact_clearance(sim) >= 0).all())
     goal = bool(scenario.goal.contains(sim[-1]))
     return {"resim_error": err, "collision_free": free, "reaches_goal": goal,
             "ok": bool(err < 1e-3 and free and goal)}
+
+
+def _check_shapes(states: Tensor, controls: Tensor) -> None:
+    """states (T + 1, 5) and controls (T, 2) tensors: one control per integration step (a held control repeated
+    ``control_period`` times), one state more."""
+    for name, x, dim in (("states", states, STATE_DIM), ("controls", controls, CONTROL_DIM)):
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != dim:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise InputError(f"verify_plan: {name}: expected a ({'T + 1' if dim == STATE_DIM else 'T'}, {dim}) "
+                             f"tensor, got {shape}")
+    t = controls.shape[0]
+    if states.shape[0] != t + 1:
+        raise InputError(f"verify_plan: states: expected {t + 1} rows (one more than the {t} rows of controls, one "
+                         f"per integration step), got {states.shape[0]}")

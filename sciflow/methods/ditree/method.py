@@ -245,9 +245,7 @@ class DiTree(Method):
         return baseline_planner(kind, **kw)
 
     def _check_robot(self, sc: Scenario) -> None:
-        if sc.robot != self.robot:
-            raise InputError(f"scenario {sc.name}: robot parameters differ from the ones this policy was trained "
-                             f"for ({self.robot})")
+        sc.check_robot(self.robot)
 
     def solve(self, scenario: Scenario | str | os.PathLike, *, planner: str = "ditree", budget_s: float | None = None,
               generator: torch.Generator | None = None, keep_tree: bool = False,

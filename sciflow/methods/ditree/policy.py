@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.modules import module as _m
 
-from ...core.errors import InputError
 from ...core.flow_matching import FlowMatcher
 from ...core.random import randn
 from ...core.solvers import Euler
@@ -220,9 +219,7 @@ class PolicySampler(ActionSampler):
         """Refuse a scenario whose car differs from the one the policy was trained for (once per problem)."""
         if self.robot is None or problem is self._robot_checked:
             return
-        if problem.scenario.robot != self.robot:
-            raise InputError(f"scenario {problem.scenario.name}: robot parameters differ from the ones this policy "
-                             f"was trained for ({self.robot})")
+        problem.scenario.check_robot(self.robot)
         self._robot_checked = problem
 
     def conditions(self, problem: Problem, states: Tensor, targets: Tensor, nodes: Tensor | None = None) -> Tensor:

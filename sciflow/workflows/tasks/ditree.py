@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ...core.errors import InputError
 from ..checks import field_errors, load_model, loaded_model, writable_model_target
@@ -47,6 +47,15 @@ class DiTreeTask(StrictModel):
     formats: list[Literal["npz", "csv"]] = Field(default_factory=lambda: ["npz", "csv"])
     pictures: bool = True
     threads: int = Field(1, ge=1)
+    _robot: Any = PrivateAttr(None)          # the policy's CarParams, for a policy planner
+    _scenarios: Any = PrivateAttr(None)      # {file: ((mtime_ns, size), Scenario)} read at validation, for run
+
+    @field_validator("formats")
+    @classmethod
+    def _some_format(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("name at least one output format (npz, csv)")
+        return v
 
     @model_validator(mode="after")
     def _model_and_demos(self) -> DiTreeTask:
@@ -55,9 +64,10 @@ class DiTreeTask(StrictModel):
         # demonstrations file made with the model's observation, and the model target (a folder or a .pt file)
         # is writable and holds no other file that training would overwrite
         from ...methods.ditree import DiTree
+        uses_policy = self.planner in ("ditree", "policy")
         if self.train is None:
-            if self.planner in ("ditree", "policy"):
-                load_model(DiTree, self.model or "models/ditree", "model", owner=self)
+            if uses_policy:
+                self._robot = load_model(DiTree, self.model or "models/ditree", "model", owner=self).robot
             return self
         t = self.train
         try:
@@ -68,20 +78,28 @@ class DiTreeTask(StrictModel):
             _check_demos(Path(t.demos), policy.obs.config())
         if self.model is not None:
             writable_model_target(self.model, DiTree, "model")
+        self._robot = policy.robot if uses_policy else None
         return self
 
-    @field_validator("scenarios")
-    @classmethod
-    def _folder(cls, v: str) -> str:
+    @model_validator(mode="after")
+    def _scenario_files(self) -> DiTreeTask:
+        # every file is read here, so a malformed one, or one for another car than the policy's, stops `validate`
+        # and `run` before any work; `run` plans the scenarios read here (each file is read once)
         from ...domains.robots import load_scenario, scenario_files
         names: dict[str, Path] = {}
-        for f in scenario_files(v):    # every file is read once here, so a malformed one stops `validate` and
-            name = load_scenario(f).name       # `run` before any work (about 10 ms a scenario)
-            if name in names:          # outputs and resume markers are named by it: one would never be planned
-                raise ValueError(f"{names[name]} and {f} are both scenario {name!r} (outputs are named by it); "
-                                 f"rename one")
-            names[name] = f
-        return v
+        kept = {}
+        with field_errors("scenarios", replace=("scenarios",)):
+            for f in scenario_files(self.scenarios):
+                sc = load_scenario(f)
+                if self._robot is not None:
+                    sc.check_robot(self._robot, str(f))
+                if sc.name in names:   # outputs and resume markers are named by it: one would never be planned
+                    raise InputError(f"{names[sc.name]} and {f} are both scenario {sc.name!r} (outputs are named by "
+                                     f"it); rename one")
+                names[sc.name] = f
+                kept[f] = (_stamp(f), sc)
+        self._scenarios = kept
+        return self
 
     def input_paths(self) -> dict[str, Path]:
         from ...methods.base import find_model_file
@@ -89,6 +107,18 @@ class DiTreeTask(StrictModel):
         if self.train is None and self.planner in ("ditree", "policy"):      # a model read, not written
             out["model"] = find_model_file(self.model or "models/ditree")
         return out
+
+
+def _stamp(f: Path) -> tuple[int, int]:
+    st = f.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+def _scenarios(cfg: DiTreeTask, files: list[Path]) -> dict:
+    """{file: Scenario}: those read at validation (handed over once, if unchanged since), the others read now."""
+    from ...domains.robots import load_scenario
+    kept, cfg._scenarios = cfg._scenarios or {}, None
+    return {f: kept[f][1] if f in kept and kept[f][0] == _stamp(f) else load_scenario(f) for f in files}
 
 
 def _check_demos(path: Path, observation: dict[str, Any]) -> None:
@@ -117,7 +147,7 @@ def _writer(ctx: RunContext):
 def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
     import torch
 
-    from ...domains.robots import load_scenario, scenario_files
+    from ...domains.robots import scenario_files
     from ...methods.ditree import DiTree
     from ...methods.ditree.evaluate import run_once, summarize
     from ...methods.ditree.export import export_plan
@@ -157,7 +187,10 @@ def run(cfg: DiTreeTask, ctx: RunContext) -> dict[str, Any]:
     else:
         planner = baseline_planner(cfg.planner)
     writer = _writer(ctx)
-    scenarios = {f: load_scenario(f) for f in files}      # every rank needs every name for the summary's keys
+    scenarios = _scenarios(cfg, files)      # every rank needs every name for the summary's keys
+    if cfg.planner in ("ditree", "policy"):
+        for f, sc in scenarios.items():    # before the first plan: the policy's car is the scenarios' car
+            sc.check_robot(model.robot, str(f))
     mine = ctx.shard(files)
     bar = ctx.progress(total=len(mine) * cfg.seeds, desc=f"plan ({cfg.planner})", unit="plan")
     for b in range(0, len(mine), cfg.batch):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ._args import (
     beside_model,
@@ -45,6 +46,7 @@ def _train(args: argparse.Namespace) -> int:
                       min_lr_ratio=0.05, ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       desc="tsgen")
     ckpt = args.checkpoint or str(beside_model(args.out, "train_checkpoint.pt"))
+    _check_resumed_data(ckpt, train, args)
     result = model.fit(train, cfg, device=args.device, checkpoint_path=ckpt, stop_at=args.stop_at)
     model.info["train"]["data"] = str(args.data or "grambow_isomerization_700")
     model.info["train"]["split"] = args.split
@@ -52,6 +54,25 @@ def _train(args: argparse.Namespace) -> int:
     print_json({"saved": str(path), "steps": result.steps, "seconds": result.seconds,
                       "final_loss": result.final_loss, "history": result.history[-5:]}, indent=2)
     return 0
+
+
+def _check_resumed_data(ckpt: str, train: Any, args: argparse.Namespace) -> None:
+    """A checkpoint of training on other reactions (another --data file, another --split) is refused before any
+    step, naming both options: resuming it would mix two training sets (test reactions among them)."""
+    from pathlib import Path
+
+    from ..core.errors import InputError
+    from ..core.training import load_checkpoint
+    from ..methods.tsgen.data import training_digest
+
+    if not Path(ckpt).is_file():
+        return
+    made = (load_checkpoint(ckpt).get("run_config") or {}).get("training_data")
+    if made is not None and made != training_digest(train):
+        raise InputError(f"--data / --split: the checkpoint {ckpt} was trained on other reactions than those of "
+                         f"--data {args.data or '(the Grambow set)'} --split {args.split}; resume with the --data and "
+                         "--split it was started with, or remove the checkpoint (or choose another --out) to start "
+                         "over")
 
 
 def _check_xtb_options(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import InputError, check_count
 from ..core.files import atomic_path
 from .reactions import ReactionSet, check_reaction_ids
 
@@ -57,8 +57,8 @@ def read_transition1x(path: str | os.PathLike, split: str = "data", *, limit: in
         raise InputError(f"transition1x: no file at {p}")
     if split not in T1X_SPLITS:
         raise InputError(f"split: expected one of {', '.join(T1X_SPLITS)}, got {split!r}")
-    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or int(limit) < 1):
-        raise InputError(f"limit: expected an integer >= 1 or None, got {limit!r}")
+    if limit is not None:                  # a positive integer: nan, inf and 2.5 are not counts
+        limit = check_count("limit", limit)
     if isinstance(formulas, str):          # set("CH2") would be its characters
         formulas = [formulas]
     wanted = set(formulas) if formulas is not None else None

@@ -25,7 +25,7 @@ from ..core.trajectory import Trajectory
 from . import atoms as A
 from .registry import reader, suffix_of, writer
 
-__all__ = ["read_xyz", "write_xyz"]
+__all__ = ["check_frame_count", "read_xyz", "write_xyz"]
 
 _RESERVED = {"time", "comment", "sciflow_dim", "sciflow_dtype", ENERGY}
 #: per-frame scalar names that extended XYZ or ASE take for their own data (lower case): a frame value under such
@@ -169,6 +169,17 @@ def _raw_comments(path: Path) -> list[tuple[int, str]]:
                          "text; a binary file?)") from None
 
 
+def check_frame_count(path: str | Path, n_read: int, raw: list[tuple[int, str]] | None = None, *,
+                      what: str = "xyz") -> None:
+    """ASE's XYZ reader stops silently at a blank line before or between frames: refuse a file of which it read
+    fewer frames (``n_read``) than the file's atom-count lines announce, naming the line where it stopped."""
+    raw = _raw_comments(Path(path)) if raw is None else raw
+    if n_read < len(raw):
+        raise InputError(f"{what}: {path} has {len(raw)} frames by its atom-count lines, but the XYZ reader "
+                         f"stops after {n_read}: frame {n_read} (atom count on line {raw[n_read][0]}) follows a "
+                         "blank line or malformed text; remove blank lines before and between frames")
+
+
 def _comment_lines(path: Path) -> list[tuple[int, str]]:
     out = []
     with open(path) as fh:
@@ -202,13 +213,9 @@ def read_xyz(path: Path, *, dtype: torch.dtype | None = None, top: Any = None) -
         raise InputError(f"path: {str(path)!r}: unknown element symbol {e.args[0]!r}") from None
     except Exception as e:  # noqa: BLE001  (ASE raises many types for malformed text)
         raise InputError(f"path: {str(path)!r} could not be read as XYZ ({type(e).__name__}: {e})") from None
+    check_frame_count(path, len(frames), raw, what="path")
     if not frames:
         raise InputError(f"path: {str(path)!r} holds no frames")
-    if len(frames) < len(raw):             # ASE stops at a blank line between frames, silently
-        raise InputError(f"path: {str(path)!r} has {len(raw)} frames by its atom-count lines, but the XYZ "
-                         f"reader stops after {len(frames)}: frame {len(frames)} (atom count on line "
-                         f"{raw[len(frames)][0]}) follows a blank line or malformed text; remove blank lines "
-                         "between frames")
     _refuse_dummies(path, frames, [no for no, _ in raw])
     z = frames[0].numbers
     for k, a in enumerate(frames):

@@ -88,14 +88,16 @@ class Method(ABC):
 
     def train_model(self, loss_fn: Any, sample_batch: Any, config: Any, *, device: str | torch.device = "cpu",
                     checkpoint_path: str | os.PathLike | None = None, stop_at: int | None = None,
-                    **info: Any) -> Any:
+                    run_identity: dict[str, Any] | None = None, **info: Any) -> Any:
         """Train ``self.model`` with the core Trainer (resumable through ``checkpoint_path``), keep the EMA
         weights, move the model back to the CPU and record the run in ``self.info["train"]`` (plus ``info``).
+        ``run_identity``: what else a resumed run must share with the checkpoint besides ``config()`` (e.g. a
+        digest of the training data); a checkpoint that differs in it is refused, naming the key.
         A run of no step (``TrainConfig(steps=0)``) records nothing: the weights are not trained by it, so
         ``trained`` stays what it was (and sampling from fresh weights still warns)."""
         config = check_train_config(config)
         trainer = Trainer(self.model, loss_fn, config, device=device, checkpoint_path=checkpoint_path,
-                          run_config={"method": self.name, **self.config()})
+                          run_config={"method": self.name, **self.config(), **(run_identity or {})})
         result = trainer.fit(sample_batch, stop_at=stop_at)
         trainer.averaged_model()
         self.model.cpu()

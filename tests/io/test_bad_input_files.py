@@ -132,6 +132,9 @@ def test_a_blank_line_between_xyz_frames_is_refused_not_a_silent_truncation(tmp_
         read_trajectory(tmp_path / "b.xyz")
     (tmp_path / "c.xyz").write_text(frame.format("a") + frame.format("b") + "\n\n")            # trailing blanks: fine
     assert read_trajectory(tmp_path / "c.xyz").states.shape == (2, 3, 3)
+    (tmp_path / "d.xyz").write_text("\n" + frame.format("a") + frame.format("b"))             # a leading blank
+    with pytest.raises(InputError, match=r"d\.xyz.* has 2 frames .* stops after 0: frame 0 \(atom count on line 2\)"):
+        read_trajectory(tmp_path / "d.xyz")
 
 @pytest.mark.parametrize("text, msg", [
     ("time,x,y\n0,1,2,999\n0,1,3\n1,2,3\n", r"line 2 has 4 fields, the header 3"),

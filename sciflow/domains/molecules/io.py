@@ -20,6 +20,8 @@ __all__ = ["Molecule", "as_molecule", "check_neutral_closed_shell", "is_elements
            "read_sdf", "read_xyz", "to_atoms", "to_rdkit", "write_xyz_frames"]
 
 _FILE_SUFFIXES = (".xyz", ".extxyz", ".sdf", ".mol")
+#: Å. A coordinate farther from the origin is no molecule's (1 µm): a unit error or a diverged/garbage file
+MAX_COORDINATE = 1e4
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class Molecule:
             i = int(np.argwhere(~np.isfinite(x))[0, 0])
             raise InputError(f"{self.title or 'molecule'}.positions: atom {i} has a non-finite coordinate "
                              f"{x[i].tolist()}")
+        if np.abs(x).max() > MAX_COORDINATE:
+            i = int(np.argwhere(np.abs(x) > MAX_COORDINATE)[0, 0])
+            raise InputError(f"{self.title or 'molecule'}.positions: atom {i} has a coordinate {x[i].tolist()} "
+                             f"beyond {MAX_COORDINATE:g} Å from the origin; no molecule spans that (a unit or "
+                             "file error?)")
         object.__setattr__(self, "numbers", z)
         object.__setattr__(self, "positions", x)
 
@@ -281,6 +288,8 @@ def _xyz_molecules(path: str | os.PathLike) -> list[Molecule]:
         raise InputError(f"xyz: {p}: unknown element symbol {sym!r}{hint}") from None
     except Exception as e:  # noqa: BLE001 - ase raises many types for malformed files
         raise InputError(f"xyz: {p} could not be parsed: {e}") from None
+    from ...io.xyz import check_frame_count
+    check_frame_count(p, len(frames))       # ase stops at a blank line before or between frames, silently
     if not frames:          # ase reads an empty (or blank) file as no frames; every caller needs a structure
         raise InputError(f"xyz: {p} holds no structure (the file is empty)")
     return [_from_ase(a, f"{p.name}[{i}]") for i, a in enumerate(frames)]
@@ -362,9 +371,12 @@ def to_rdkit(numbers: np.ndarray, positions: np.ndarray) -> Any:
 
 
 def write_xyz_frames(path: str | os.PathLike, frames: Sequence[tuple[np.ndarray, np.ndarray, str]]) -> Path:
-    """Write (numbers, positions, comment) frames as a multi-frame XYZ file, atomically."""
+    """Write (numbers, positions, comment) frames as a multi-frame XYZ file, atomically (at least one frame)."""
     from ...core.files import atomic_write_text
 
+    frames = list(frames)
+    if not frames:                   # a file of no frame reads back as nothing (read_molecules refuses it)
+        raise InputError(f"frames: no frame to write to {path}; pass at least one (numbers, positions, comment)")
     lines = []
     for k, (z, x, comment) in enumerate(frames):
         Molecule(z, x, title=f"frames[{k}]")          # checks shape, elements and finite coordinates first

@@ -7,8 +7,10 @@ relative to R and P, never an arbitrary rotation. Reverse augmentation adds ever
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -21,7 +23,7 @@ from ...domains.molecules.geometry import kabsch_align
 from ...nn.graph import fully_connected_edges
 from .network import reaction_edge_attr
 
-__all__ = ["EDGE_ATTR", "PreparedReactions", "prepare_reactions"]
+__all__ = ["EDGE_ATTR", "PreparedReactions", "prepare_reactions", "training_digest"]
 
 #: (E, 4) float. Bond descriptors of each edge in R and in P (see ``reaction_edge_attr``).
 EDGE_ATTR = "edge_attr"
@@ -76,3 +78,14 @@ def prepare_reactions(data: ReactionSet, adapter: MoleculesAdapter, *, reverse: 
     counts = torch.as_tensor(data.n_atoms, dtype=torch.long).repeat(len(parts))
     offsets = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
     return PreparedReactions(tensors, offsets)
+
+
+def training_digest(data: ReactionSet) -> str:
+    """``sha256 <hex>`` of the training reactions (ids, atoms, R, P, TS, in order): what a checkpoint records, so
+    that training resumed on other reactions (another file, another split) is refused, not mixed in."""
+    h = hashlib.sha256()
+    for a in (data.rxn_id, data.offsets, data.atomic_numbers, data.pos_reactant, data.pos_product, data.pos_ts):
+        a = np.ascontiguousarray(np.asarray(a if a is not None else []))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return f"sha256 {h.hexdigest()}"

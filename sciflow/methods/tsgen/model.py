@@ -29,7 +29,7 @@ from ...domains.molecules.adapter import POS_MIDPOINT, MoleculesAdapter, check_d
 from ...domains.molecules.elements import SYMBOLS
 from ...domains.molecules.geometry import kabsch_rmsd, n_graphs
 from ..base import Method, check_train_config
-from .data import EDGE_ATTR, prepare_reactions
+from .data import EDGE_ATTR, prepare_reactions, training_digest
 from .network import TSVelocityNet, reaction_edge_attr
 
 __all__ = ["T_EPS", "TSGen", "check_not_diverged"]
@@ -128,10 +128,10 @@ class TSGen(Method):
             cond = {k: v for k, v in batch.items() if k not in (POS_TS, POS_MIDPOINT)}
             return self.matcher.loss(self.field_of(model), x0, x1, cond=cond, batch=batch[BATCH], generator=g)
 
-        result = self.train_model(loss_fn, sample_batch, config, device=device, checkpoint_path=checkpoint_path,
-                                  stop_at=stop_at, n_reactions=len(dataset),
-                                  reverse_augment=self._config["reverse_augment"])
-        return result
+        # the checkpoint keeps a digest of the reactions: resuming on others (another file or split) is refused
+        return self.train_model(loss_fn, sample_batch, config, device=device, checkpoint_path=checkpoint_path,
+                                stop_at=stop_at, run_identity={"training_data": training_digest(dataset)},
+                                n_reactions=len(dataset), reverse_augment=self._config["reverse_augment"])
 
     # -- sampling -------------------------------------------------------------------------------
     def condition(self, reactions: ReactionSet | Sequence[tuple[Any, Any]], names: Sequence[str] | None = None
@@ -158,6 +158,13 @@ class TSGen(Method):
             raise InputError(f"{labels[g]}: atom {atom} is {SYMBOLS[z] if 0 < z < len(SYMBOLS) else z}, an element "
                              f"this model was not trained on (it knows "
                              f"{', '.join(SYMBOLS[e] for e in self._config['elements'])})")
+        # neutral with an odd electron count (the sum of the atomic numbers) is a radical, whatever the input states
+        electrons = torch.zeros(len(labels), dtype=torch.long).index_add_(0, cond[BATCH], cond[ATOMIC_NUMBERS])
+        if bool((electrons % 2).any()):
+            g = int((electrons % 2).nonzero()[0])
+            raise InputError(f"{labels[g]}: has an odd number of electrons ({int(electrons[g])}) as a neutral "
+                             f"molecule, so it is a radical (open shell; a hydrogen missing or extra?); "
+                             f"{self.adapter.scope}: neutral closed-shell molecules only (as in the training data)")
         check_distinct(cond[POS_REACTANT], cond[POS_PRODUCT], cond[BATCH], labels)
         return cond
 

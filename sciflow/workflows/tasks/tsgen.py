@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from pydantic import Field, PrivateAttr, model_validator
 
-from ...core.errors import InputError
+from ...core.errors import InputError, SciflowError
 from ...core.files import listed_files
 from ...core.registry import ODE_SOLVERS
 from ..context import RunContext
@@ -143,7 +143,7 @@ def _read_reactions(path: Path, limit: int | None) -> tuple[list[str], list[tupl
     pairs: list[tuple[Any, Any]] = []
     refs: list[Any] = []
     sources: list[str] = []
-    if path.is_file() and path.suffix == ".npz":
+    if path.is_file() and path.suffix.lower() == ".npz":
         from ...data.reactions import load_triplets
         data = load_triplets(path, require_ts=False)
         for i in range(len(data)):
@@ -339,4 +339,8 @@ def run(cfg: TSGenTask, ctx: RunContext) -> dict[str, Any]:
                                            "profiles": "profiles/" if calc is not None else None}}
     if any("rmsd_ranked_A" in r for r in rows):
         summary["rmsd_ranked_mean_A"] = float(np.mean([r["rmsd_ranked_A"] for r in rows if "rmsd_ranked_A" in r]))
+    if rows and len(diverged) == len(rows):     # no result at all is a failed run, not an empty success
+        raise SciflowError(f"tsgen: the model diverged on every reaction ({len(diverged)}: "
+                           f"{', '.join(diverged[:8])}{', ...' if len(diverged) > 8 else ''}); nothing was written "
+                           f"(summary.csv records why): their geometries are outside what the model was trained on")
     return summary

@@ -48,11 +48,19 @@ class UnbindingTask(StrictModel):
         # every complex is read once here (the ligand selection and pocket included), and the model is loaded, so
         # that a missing folder, a file of another kind, a selection that matches nothing or a model of another
         # method stops `validate` and `run` before the output folder is claimed
+        # (and its bound pose checked as generate checks it: ligand atoms apart, ligand in its pocket)
         from ...data.dissociation import load_complex
         from ...methods.unbinding import UnbindingFlow
+        from ...methods.unbinding.encoding import encode_complex
+        if not self.formats:
+            raise ValueError("formats: name at least one output format (pdb, dcd)")
         with field_errors("complexes", replace=("complexes", "complex"), keep=("ligand", "pocket_cutoff")):
             for f in _inputs(self.complexes):
-                load_complex(f, ligand=self.ligand, pocket_cutoff=self.pocket_cutoff)
+                cx = load_complex(f, ligand=self.ligand, pocket_cutoff=self.pocket_cutoff)
+                try:
+                    encode_complex(cx)
+                except InputError as e:
+                    raise InputError(f"{f}: {e}") from None
         load_model(UnbindingFlow, self.model, "model", owner=self)
         return self
 

@@ -76,13 +76,18 @@ def _read(args: argparse.Namespace) -> Any:
     return read_snapshots(args.data, **kw)
 
 
-def _check_reference(kw: dict[str, Any], dim: int) -> None:
-    """Build the reference once, so that bad --reference-kwargs are refused before any work or folder."""
+def _check_kwargs(option: str, reference: str, dim: int, kwargs: dict[str, Any]) -> None:
+    """Build the reference once, so that bad keywords (``option``) are refused before any work or folder."""
     from ..methods.mmsb.references import check_reference_kwargs
     try:
-        check_reference_kwargs(kw["reference"], dim, dict(kw.get("reference_kwargs") or {}))
-    except InputError as e:
-        raise InputError(f"--reference-kwargs: {e}") from None
+        check_reference_kwargs(reference, dim, kwargs)
+    except InputError as e:             # "reference_kwargs.hidden: ..." -> "--reference-kwargs: hidden: ..."
+        msg = str(e).removeprefix("reference_kwargs").removeprefix(".").removeprefix(": ")
+        raise InputError(f"{option}: {msg}") from None
+
+
+def _check_reference(kw: dict[str, Any], dim: int) -> None:
+    _check_kwargs("--reference-kwargs", kw["reference"], dim, dict(kw.get("reference_kwargs") or {}))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -147,11 +152,19 @@ def _simulate(args: argparse.Namespace) -> int:
     low, high = _numbers("--box", args.box[0]), _numbers("--box", args.box[1])
     if len(low) != len(high):
         raise InputError(f"--box: the two corners have {len(low)} and {len(high)} coordinates")
-    drift = build_reference(args.reference, len(low), **params)
     times = _numbers("--times", args.times) if args.times else list(range(11))
+    _check_kwargs("--params", args.reference, len(low), params)
+    drift = build_reference(args.reference, len(low), **params)
+    # the data's truth is what --params says, every parameter of it: a default filled in silently is not known
+    missing = [k for k in drift.params() if k not in params]
+    if missing:
+        raise InputError(f"--params: the {args.reference} drift the data are simulated from needs every parameter; "
+                         f"missing {', '.join(missing)} (it has {', '.join(drift.params())})")
     snaps = simulate_snapshots(drift, make_noise(args.noise, args.sigma), times=times, n=args.n, box=(low, high),
                                dt=args.dt, generator=torch.Generator().manual_seed(args.seed))
-    write_snapshot_npz(args.out, snaps)
+    # the truth travels with the data: reference, its parameters (JSON) and the noise, as extra npz keys
+    write_snapshot_npz(args.out, snaps, reference=args.reference, params=json.dumps(params, sort_keys=True),
+                       noise=args.noise, sigma=args.sigma)
     print(f"{snaps} -> {args.out}")
     return 0
 
@@ -196,7 +209,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = verbs.add_parser("simulate", help="write snapshot npz from a reference class with known parameters")
     s.add_argument("--reference", required=True, choices=SIMULATE_REFERENCES,
                    help="the drift with known parameters (--params) the data are simulated from")
-    s.add_argument("--params", default=None, help='JSON, e.g. \'{"alpha": 1.0}\' or \'{"A": [[-1, 0], [0, -1]]}\'')
+    s.add_argument("--params", default=None,
+                   help='JSON with every parameter of the drift, e.g. \'{"alpha": 1, "beta": 0.4, "gamma": 0.4, '
+                        '"delta": 0.1}\' or \'{"A": [[-1, 0], [0, -1]], "b": [0, 0]}\' (stored in the npz)')
     s.add_argument("--box", nargs=2, required=True, metavar=("LOW", "HIGH"), help="initial box, e.g. 5,4 5.1,4.1")
     s.add_argument("--sigma", type=number(0), default=0.02)
     s.add_argument("--noise", default="multiplicative")

@@ -96,13 +96,13 @@ def _obs_column(p: Path, f: Any, key: str) -> tuple[np.ndarray, list[str] | None
     if isinstance(obs, h5py.Dataset):  # anndata < 0.7: a compound dataset, categories in uns/<key>_categories
         names = obs.dtype.names or ()
         if key not in names:
-            raise InputError(f"time_key: {key!r} is not an obs column; columns: {list(names)}")
+            raise InputError(f"time_key: {key!r} is not an obs column of {p}; columns: {list(names)}")
         vals = obs[key]
         cats_key = f"uns/{key}_categories"
         return vals, (_strings(f[cats_key][()]) if cats_key in f else None), f"{obs.name}[{key!r}]"
     if key not in obs:
         cols = [c for c in obs.keys() if c != _attr(obs, "_index", "_index")]
-        raise InputError(f"time_key: {key!r} is not an obs column; columns: {cols}")
+        raise InputError(f"time_key: {key!r} is not an obs column of {p}; columns: {cols}")
     node = obs[key]
     if isinstance(node, h5py.Group):
         enc = _attr(node, "encoding-type", "")

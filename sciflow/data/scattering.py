@@ -19,7 +19,7 @@ from ..core.errors import InputError
 from ..core.files import atomic_path, atomic_write_json, keep_settings, open_npz
 from ..core.random import make_generator
 from ..core.training.progress import progress
-from ..domains.photons.conditions import G_MAX, SIGMA_MAX, sample_conditions
+from ..domains.photons.conditions import G_MAX, SIGMA_MAX, check_conditions, sample_conditions
 from ..domains.photons.fields import (
     ALBEDO,
     CONDITION_KEYS,
@@ -56,8 +56,9 @@ def _n_walks(path: Path) -> int:
 
 
 def _check_walks(p: Path, data: dict) -> None:
-    """Refuse a walk chunk whose fields disagree in length or shape, or hold NaN / inf (it gave a raw error deep
-    in training, or trained on NaN). Vectorised: one pass per field."""
+    """Refuse a walk chunk whose fields disagree in length or shape, hold NaN / inf (it gave a raw error deep in
+    training, or trained on NaN) or conditions out of range (``check_conditions``), naming the file. Vectorised:
+    one pass per field."""
     n = int(data[_KEYS[0]].shape[0]) if data[_KEYS[0]].ndim else -1
     for k in _KEYS:
         a = data[k]
@@ -73,6 +74,9 @@ def _check_walks(p: Path, data: dict) -> None:
                                  f"{row}); make this chunk again")
         elif a.dtype.kind not in "iu":
             raise InputError(f"walks: {p} field '{k}' has dtype {a.dtype}, expected numbers")
+    # conditions in their ranges (|g| < 1, ...): training's own check would not say which file
+    check_conditions(*(torch.from_numpy(np.asarray(data[k])) for k in CONDITION_KEYS),
+                     names=tuple(f"walks: {p} field '{k}'" for k in CONDITION_KEYS))
 
 
 def load_walks(path: str | Path) -> dict[str, Tensor]:

@@ -162,7 +162,7 @@ def test_simulate_refuses_references_without_known_parameters(tmp_path, capsys, 
 
 def test_simulate_names_a_divergence_not_x0(tmp_path, capsys):
     rc = _rc(["mmsb", "simulate", "--reference", "lotka_volterra", "--box", "5,4", "5.1,4.1", "--dt", "100",
-              "--n", "3", "--out", tmp_path / "lv.npz"])
+              "--params", '{"alpha": 1, "beta": 1, "gamma": 1, "delta": 1}', "--n", "3", "--out", tmp_path / "lv.npz"])
     err = capsys.readouterr().err
     assert rc == 2 and "diverged by t=" in err and "--dt" in err and "x0" not in err
     assert not (tmp_path / "lv.npz").exists()

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_simulate_then_evaluate_writes_metrics(tmp_path):
     data = tmp_path / "ou.npz"
-    assert main(["mmsb", "simulate", "--reference", "linear", "--params", '{"A": [[-0.5, 1.0], [-1.0, -0.5]]}',
+    assert main(["mmsb", "simulate", "--reference", "linear",
+                 "--params", '{"A": [[-0.5, 1.0], [-1.0, -0.5]], "b": [0, 0]}',
                  "--box", "1,-0.5", "2,0.5", "--sigma", "0.1", "--noise", "additive", "--times", "0,0.5,1,1.5,2",
                  "--n", "80", "--out", str(data)]) == 0
     z = np.load(data)

@@ -259,8 +259,8 @@ def test_h5ad_bad_values_are_named_with_the_file(tmp_path):
             f.create_dataset("X", data=np.asarray(x, dtype=np.float64))
             f.create_group("obs").create_dataset("time", data=np.asarray(t, dtype=np.float64))
         return path
-    ok = read_snapshots(write("nan_time.h5ad", [[1, 1], [2, 3], [4, 5]], [0.0, np.nan, 1.0]))
-    assert ok.sizes == [1, 1] and ok.times.tolist() == [0.0, 1.0]
+    ok = read_snapshots(write("nan_time.h5ad", [[1, 1], [1, 2], [2, 3], [4, 5], [4, 6]], [0.0, 0.0, np.nan, 1.0, 1.0]))
+    assert ok.sizes == [2, 2] and ok.times.tolist() == [0.0, 1.0]
     with pytest.raises(InputError, match=r"inf_time\.h5ad.*infinite time"):
         read_snapshots(write("inf_time.h5ad", [[1, 1], [2, 3], [4, 5]], [0.0, np.inf, 1.0]))
     with pytest.raises(InputError, match=r"nan_x\.h5ad.*NaN/inf features"):

@@ -16,9 +16,21 @@ from torch import Tensor
 from ...core.errors import InputError, check_in_range
 from ...core.random import rand
 from ...core.solvers.sde_heun import ItoHeun
-from .snapshots import Snapshots
+from .snapshots import MIN_SAMPLES, Snapshots
 
-__all__ = ["simulate_snapshots", "uniform_box"]
+__all__ = ["MAX_STEPS", "check_steps", "simulate_snapshots", "uniform_box"]
+
+#: most solver steps a simulation may take (a time typed in the wrong unit would otherwise run for hours)
+MAX_STEPS = 1_000_000
+
+
+def check_steps(t0: float, t1: float, dt: float) -> None:
+    """``InputError`` naming ``times`` when simulating from ``t0`` to ``t1`` with steps of ``dt`` takes more than
+    ``MAX_STEPS`` steps: refused before any step is taken."""
+    steps = (float(t1) - float(t0)) / float(dt)
+    if steps > MAX_STEPS:
+        raise InputError(f"times: reaching t={float(t1):g} from t={float(t0):g} takes {steps:.3g} steps of {dt:g} "
+                         f"(more than {MAX_STEPS:,}); check the times' unit, or simulate with a longer step")
 
 
 def uniform_box(low: Sequence[float], high: Sequence[float], n: int, *,
@@ -42,20 +54,23 @@ def simulate_snapshots(drift: Callable[[Tensor], Tensor], diffusion: Callable[[T
 
     Args:
         drift / diffusion: f and the diagonal g of the SDE, row-wise on (B, d) tensors (data units).
-        n: particles per snapshot (an int, or one per time for ragged snapshots).
+        n: particles per snapshot, at least 2 (an int, or one per time for ragged snapshots).
         box: initial states uniform in [low, high]; or ``x0(n, generator) -> (n, d)``.
         dt: largest Itô-Heun step.
 
-    Raises ``InputError`` naming the time by which the states became non-finite (too large a ``dt`` for the
-    drift, or parameters that blow up).
+    Raises ``InputError`` before any step when the times need more than ``MAX_STEPS`` steps of ``dt``
+    (``check_steps``, as ``MMSB.predict``), and one naming the time by which the states became non-finite (too
+    large a ``dt`` for the drift, or parameters that blow up).
     """
     t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
     if t.numel() < 2 or not bool((t[1:] > t[:-1]).all()):
         raise InputError(f"times: need >= 2 strictly increasing times, got {t.tolist()}")
     sizes = [int(n)] * t.numel() if isinstance(n, int) else [int(v) for v in n]
-    if len(sizes) != t.numel() or min(sizes) < 1:
-        raise InputError(f"n: expected a positive count or one per time ({t.numel()}), got {n}")
+    if len(sizes) != t.numel() or min(sizes) < MIN_SAMPLES:
+        raise InputError(f"n: expected a count >= {MIN_SAMPLES} (particles per snapshot), or one per time "
+                         f"({t.numel()}), got {n}")
     check_in_range("dt", dt, 0.0, low_open=True)
+    check_steps(float(t[0]), float(t[-1]), float(dt))
     if (box is None) == (x0 is None):
         raise InputError("box/x0: give exactly one way to draw the initial states")
     draw = x0 if x0 is not None else (lambda m, g: uniform_box(box[0], box[1], m, generator=g))

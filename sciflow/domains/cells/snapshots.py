@@ -17,7 +17,8 @@ from ...core.errors import InputError
 from ...core.trajectory import Trajectory
 from ..base import DomainAdapter
 
-__all__ = ["SNAPSHOT_INDEX", "SNAPSHOT_POINTS", "SNAPSHOT_TIMES", "SnapshotAdapter", "Snapshots", "Standardizer"]
+__all__ = ["MIN_SAMPLES", "SNAPSHOT_INDEX", "SNAPSHOT_POINTS", "SNAPSHOT_TIMES", "SnapshotAdapter", "Snapshots",
+           "Standardizer"]
 
 #: (M, d) float, data units. All snapshot samples stacked (M = sum of N_k).
 SNAPSHOT_POINTS = "snapshot_points"
@@ -25,6 +26,8 @@ SNAPSHOT_POINTS = "snapshot_points"
 SNAPSHOT_INDEX = "snapshot_index"
 #: (K,) float, data time unit. Observation time of each snapshot, strictly increasing.
 SNAPSHOT_TIMES = "snapshot_times"
+#: Fewest samples a snapshot may hold (a population's spread cannot be seen in one sample).
+MIN_SAMPLES = 2
 
 
 def _as_float_tensor(name: str, x: Any, dtype: torch.dtype) -> Tensor:
@@ -40,7 +43,8 @@ class Snapshots:
     """K >= 2 snapshots: ``samples[k]`` is (N_k, d), observed at ``times[k]`` (strictly increasing).
 
     Construct with ``Snapshots.from_arrays(samples, times)``, which validates everything and names the
-    offending field: fewer than two snapshots, non-increasing times, NaN/inf values, mismatched dimensions.
+    offending field: fewer than two snapshots, fewer than two samples or no feature in a snapshot, non-increasing
+    times, NaN/inf values, mismatched dimensions.
     """
 
     times: Tensor
@@ -69,8 +73,11 @@ class Snapshots:
             x = _as_float_tensor(f"snapshot[{k}]", s, dtype)
             if x.dim() == 1:
                 x = x[:, None]
-            if x.dim() != 2 or x.shape[0] < 1:
-                raise InputError(f"snapshot[{k}]: expected an (N, d) array with N >= 1, got shape {tuple(x.shape)}")
+            if x.dim() != 2 or x.shape[0] < MIN_SAMPLES or x.shape[1] < 1:
+                # one sample per time leaves no spread to couple or fit a noise level to (the OT step only
+                # warned "problem infeasible"); zero features is no data at all
+                raise InputError(f"snapshot[{k}]: expected an (N, d) array with N >= {MIN_SAMPLES} samples and "
+                                 f"d >= 1 features, got shape {tuple(x.shape)}")
             if dim is None:
                 dim = x.shape[1]
             elif x.shape[1] != dim:

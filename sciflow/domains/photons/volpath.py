@@ -41,14 +41,16 @@ class RenderResult:
     paths: int
     events: int                         # medium events (scatterings, or sphere jumps)
     info: dict[str, Any] = field(default_factory=dict)
-    path_variance: np.ndarray | None = None   # (H, W) sample variance of one path's radiance estimate
+    path_variance: np.ndarray | None = None   # (H, W) sample variance of one path's estimate; NaN below 2 paths
 
     @property
     def std_error(self) -> np.ndarray | None:
-        """(H, W) standard error of each pixel's mean (from the paths' own spread)."""
+        """(H, W) standard error of each pixel's mean (from the paths' own spread); NaN where a pixel has fewer
+        than 2 paths (one path's estimate says nothing of its variance)."""
         if self.path_variance is None:
             return None
-        return np.sqrt(self.path_variance / np.maximum(self.samples_per_pixel, 1))
+        n = self.samples_per_pixel
+        return np.where(n >= 2, np.sqrt(self.path_variance / np.maximum(n, 1)), np.nan)
 
     def relative_path_variance(self, reference: np.ndarray | None = None, lit: float = 0.05) -> float:
         """Variance of one path's estimate over the pixel value squared (``reference``, default this image), mean
@@ -58,6 +60,8 @@ class RenderResult:
         return float(np.mean(self.path_variance[mask] / ref[mask] ** 2))
 
     def summary(self) -> dict[str, Any]:
+        """Time, paths, events, spp range, mean radiance, the tracer's info and ``relative_std_error`` (the mean
+        standard error over the mean radiance; NaN, null in JSON, when a pixel has fewer than 2 paths)."""
         out = {"seconds": self.seconds, "paths": self.paths, "events": self.events,
                "spp_min": int(self.samples_per_pixel.min()), "spp_max": int(self.samples_per_pixel.max()),
                "mean_radiance": float(self.image.mean()), **self.info}
@@ -270,6 +274,7 @@ class VolumePathTracer:
         n_pix = cnt.clamp_min(1).to(torch.float64)
         mean = acc / n_pix
         var = (acc2 / n_pix - mean.square()).clamp_min(0) * n_pix / (n_pix - 1).clamp_min(1)
+        var = torch.where(cnt >= 2, var, torch.full_like(var, math.nan))     # one path: no spread to measure
         hw = (cam.height, cam.width)
         return RenderResult(mean.reshape(hw).cpu().numpy(), cnt.reshape(hw).cpu().numpy(), seconds, issued,
                             self.events, info={"integrator": self.name, "issue_seconds": last_issue,

@@ -36,11 +36,38 @@ from ...core.training import progress
 from ...domains.cells.dynamics import NoiseModel
 from ...domains.cells.snapshots import Snapshots
 from .predict import simulate
+from .references import NETWORKS, build_reference
 
 if TYPE_CHECKING:
     from .resume import StageLog
 
-__all__ = ["calibrate_reference", "energy_distance"]
+__all__ = ["MAX_CALIBRATED", "calibrate_reference", "check_calibration", "energy_distance"]
+
+#: most parameters the calibration fits (full-batch L-BFGS, differentiated through the solver)
+MAX_CALIBRATED = 64
+
+
+def check_calibration(reference: str | nn.Module, dim: int | None = None,
+                      kwargs: dict[str, Any] | None = None) -> None:
+    """``InputError`` naming ``calibrate`` unless ``calibrate='energy'`` can fit ``reference`` (a name or a drift
+    module): a parametric reference with 1..``MAX_CALIBRATED`` trainable parameters. The zero reference (no
+    parameters) and the network references are refused by name; another name is built for ``dim``-dimensional
+    data with ``kwargs`` when ``dim`` is given (a linear drift has d^2 + d parameters), else passes. ``MMSB``
+    and the workflow check this before any work, so a fit is not refused after its rounds."""
+    if isinstance(reference, str) and reference in NETWORKS + ("zero",):
+        why = ("the zero reference (vanilla Schrödinger bridge) has no parameters" if reference == "zero" else
+               f"{reference} is a network reference")
+    else:
+        if isinstance(reference, str):
+            if dim is None:
+                return
+            reference = build_reference(reference, dim, **dict(kwargs or {}))
+        n = sum(p.numel() for p in reference.parameters() if p.requires_grad)
+        if 1 <= n <= MAX_CALIBRATED:
+            return
+        why = f"the reference has {n or 'no'} trainable parameters"
+    raise InputError(f"calibrate: 'energy' fits a parametric reference with 1..{MAX_CALIBRATED} parameters, but "
+                     f"{why}; use calibrate 'none' (or 'auto', which calibrates mechanistic references only)")
 
 
 def energy_distance(x: Tensor, y: Tensor) -> Tensor:
@@ -78,7 +105,7 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
     after, whether the new parameters were kept, and the time taken.
 
     Args:
-        drift: a parametric reference (at most 64 numbers: full-batch L-BFGS).
+        drift: a parametric reference (1..64 numbers: full-batch L-BFGS; ``check_calibration``).
         noise: the reference's diffusion g(x) (fixed).
         snaps: training snapshots; paths start from every cell of the first one.
         scale: per-dimension scale of the coordinates the distance is measured in (default: none).
@@ -87,11 +114,8 @@ def calibrate_reference(drift: nn.Module, noise: NoiseModel, snaps: Snapshots, *
         log: where the evaluations are recorded, and replayed from when the calibration resumes (module
             docstring).
     """
+    check_calibration(drift)
     params = [p for p in drift.parameters() if p.requires_grad]
-    n_par = sum(p.numel() for p in params)
-    if n_par == 0 or n_par > 64:
-        raise InputError(f"calibrate: needs a parametric reference with 1..64 parameters, got {n_par}; "
-                         "use calibrate='none' for network references")
     if int(replicas) < 1:
         raise InputError(f"calibrate_replicas: must be >= 1, got {replicas}")
     if snaps.n_snapshots < 2:

@@ -26,7 +26,7 @@ from ...domains.cells.dynamics import NOISE_MODELS, NoiseModel, make_noise
 from ...domains.cells.snapshots import Snapshots, Standardizer
 from ..base import Method
 from .bridge import BridgeSample, BridgeStep
-from .calibrate import calibrate_reference
+from .calibrate import calibrate_reference, check_calibration
 from .init import shooting_init
 from .noise_select import candidate_noises, first_guess, select_noise
 from .predict import BridgeDrift, SimulationDiverged, check_times, fit_bridge_drift, simulate
@@ -34,6 +34,7 @@ from .references import (
     MECHANISTIC,
     NETWORKS,
     build_reference,
+    check_reference_kwargs,
     check_reference_module,
     is_parametric,
     reference_params,
@@ -103,8 +104,9 @@ class MMSB(Method):
         predict_dt: step of forward simulations (default h / 5).
         calibrate: ``energy``: after the rounds, fit a parametric reference once more against all training
             snapshots at once (energy distance of paths pushed from the first snapshot, ``calibrate.py``);
-            ``none``; ``auto`` (default): ``energy`` for mechanistic references. calibrate_replicas: paths
-            per starting cell in that fit.
+            ``none``; ``auto`` (default): ``energy`` for mechanistic references. ``energy`` with a zero or
+            network reference (or one of more than 64 parameters) is refused here, or when ``fit`` starts.
+            calibrate_replicas: paths per starting cell in that fit.
     """
 
     name = "mmsb"
@@ -127,6 +129,8 @@ class MMSB(Method):
             raise InputError(f"init: expected auto, shooting or given, got {init!r}")
         if calibrate not in ("auto", "energy", "none"):
             raise InputError(f"calibrate: expected auto, energy or none, got {calibrate!r}")
+        if calibrate == "energy":           # not after the rounds: a zero or network reference has nothing to fit
+            check_calibration(reference if self.custom else ref_name)
         if int(calibrate_replicas) < 1:
             raise InputError(f"calibrate_replicas: must be >= 1, got {calibrate_replicas}")
         if accelerate not in ("auto", "squarem", "none"):
@@ -161,9 +165,19 @@ class MMSB(Method):
         self.history: list[dict[str, Any]] = []
         self.model: nn.Module | None = None
         if dim is not None:
+            self._check_reference(int(dim))
             self._build(int(dim))
 
     # -- construction ------------------------------------------------------------------------------
+    def _check_reference(self, dim: int) -> None:
+        """A named reference's ``reference_kwargs`` build it for ``dim``-D data, and ``calibrate='energy'`` has 1..64
+        parameters to fit: ``InputError`` naming the field, before any work or state file."""
+        c = self._config
+        if not self.custom:
+            check_reference_kwargs(c["reference"], dim, c["reference_kwargs"])
+        if c["calibrate"] == "energy":
+            check_calibration(self._reference_module if self.custom else c["reference"], dim, c["reference_kwargs"])
+
     def _build(self, dim: int, standardizer: Standardizer | None = None) -> None:
         if self.custom:
             drift = self._reference_module.to(torch.float64)
@@ -249,6 +263,7 @@ class MMSB(Method):
         saved round or step and ends with the same reference, noise and history, bit for bit, as an uninterrupted
         fit; a checkpoint of another fit, or an unreadable one, is refused with an ``InputError`` (``resume.py``)."""
         snaps = self._check(snapshots)
+        self._check_reference(snaps.dim)
         if self.custom:                    # its shape, dtype and finiteness, before any state or work changes
             module = self._reference_module.to(self.device, torch.float64)   # where and how _build puts it
             check_reference_module(module, snaps.stacked()[0])

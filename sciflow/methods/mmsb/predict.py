@@ -19,13 +19,10 @@ from ...core.random import randint
 from ...core.solvers.sde_heun import ItoHeun
 from ...core.training import TrainConfig, Trainer
 from ...core.trajectory import Trajectory
+from ...domains.cells.simulate import MAX_STEPS, check_steps
 from ...nn.mlp import TimeConditionedMLP
 
-__all__ = ["BridgeDrift", "SimulationDiverged", "fit_bridge_drift", "simulate"]
-
-
-#: most solver steps a simulation may take (a time typed in the wrong unit would otherwise run for hours)
-MAX_STEPS = 1_000_000
+__all__ = ["MAX_STEPS", "BridgeDrift", "SimulationDiverged", "fit_bridge_drift", "simulate"]
 
 
 class SimulationDiverged(InputError):
@@ -60,10 +57,7 @@ def simulate(drift: Callable[[Tensor, Tensor], Tensor], diffusion: Callable[[Ten
     t = torch.unique(check_times(times, t0))
     if not (math.isfinite(dt) and dt > 0):
         raise InputError(f"dt: the simulation step must be a positive number, got {dt!r}")
-    steps = (float(t[-1]) - float(t0)) / dt
-    if steps > MAX_STEPS:
-        raise InputError(f"times: reaching t={float(t[-1]):g} from t={float(t0):g} takes {steps:.3g} steps of {dt:g} "
-                         f"(more than {MAX_STEPS:,}); check the times' unit, or simulate with a longer step")
+    check_steps(float(t0), float(t[-1]), dt)
     solver = ItoHeun(lambda x, tt: diffusion(x))
     field = lambda x, tt: drift(x, tt).to(x.dtype)        # a float32 custom drift on float64 states
     x, cur, out = x0, float(t0), []

@@ -81,8 +81,10 @@ def build_reference(name: str, dim: int, standardizer: Standardizer | None = Non
 
 
 def check_reference_kwargs(name: str, dim: int, kwargs: dict[str, Any]) -> None:
-    """``InputError`` (``<key>: ...`` or the builder's message) unless ``kwargs`` build the reference ``name`` for
-    ``dim``-dimensional data with finite numbers only: what the CLI and the workflow check before any work."""
+    """``InputError`` unless ``kwargs`` build the reference ``name`` for ``dim``-dimensional data with finite numbers
+    only, naming ``reference_kwargs.<key>`` (the key the reference cannot be built with; a builder's or torch's
+    ``ValueError`` / ``RuntimeError`` would name none) or the builder's own field: what ``MMSB``, the CLI and the
+    workflow check before any work."""
     import math
 
     def numbers(v: Any) -> list[float]:
@@ -92,16 +94,23 @@ def check_reference_kwargs(name: str, dim: int, kwargs: dict[str, Any]) -> None:
             return [x for u in v for x in numbers(u)]
         return [float(v)] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
 
+    def fails(kw: dict[str, Any]) -> Exception | None:
+        try:
+            build_reference(name, dim, None, **dict(kw))
+        except InputError:             # names its own field (the registry's names an unknown key)
+            raise
+        except (ValueError, RuntimeError) as e:      # a builder's or torch's own error names no field
+            return e
+        return None
+
     for key, value in kwargs.items():
         if any(not math.isfinite(x) for x in numbers(value)):
-            raise InputError(f"{key}: must be finite, got {value!r}")
-    if kwargs:
-        try:
-            build_reference(name, dim, None, **dict(kwargs))
-        except (TypeError, ValueError) as e:        # an InputError names itself; a builder's own error does not
-            if isinstance(e, InputError):
-                raise
-            raise InputError(f"reference {name!r}: {e}") from None
+            raise InputError(f"reference_kwargs.{key}: must be finite, got {value!r}")
+    err = fails(kwargs) if kwargs else None
+    if err is not None:                # name the first key the reference cannot be built with alone
+        key = next((f".{k}" for k, v in kwargs.items() if fails({k: v}) is not None), "")
+        raise InputError(f"reference_kwargs{key}: the {name} reference cannot be built for {dim}-D data with "
+                         f"{kwargs!r}: {err}") from None
 
 
 def check_reference_module(module: nn.Module, x: Tensor) -> None:

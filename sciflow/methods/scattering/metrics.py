@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ...core.random import make_generator
-from ...domains.photons.conditions import expected_events
+from ...domains.photons.conditions import check_conditions, expected_events
 from ...domains.photons.fields import EXIT_DIR, EXIT_POS, N_EVENTS
 from ...domains.photons.walks import simulate_walks
-from .model import ScatteringCVAEs
+from .model import ScatteringCVAEs, _check_trained_range
 
 __all__ = ["ALBEDOS", "HELD_OUT_G", "HELD_OUT_SIGMA", "evaluate_condition", "evaluate_grid", "w1"]
 
@@ -106,11 +106,19 @@ def simulate_sets(jobs: Sequence[tuple[float, float, int, int]], *, device: str 
     return out
 
 
+def _check_grid(sigma_r: Sequence[float], g: Sequence[float]) -> None:
+    """Conditions the CVAEs can be scored at (finite, |g| < 1, 0 <= sigma_r <= the trained SIGMA_MAX), refused
+    before any MC walk is simulated (a large sigma_r takes hours of walks)."""
+    check_conditions(list(sigma_r), list(g))
+    _check_trained_range(torch.tensor([float(s) for s in sigma_r], dtype=torch.float64))
+
+
 def evaluate_condition(model: ScatteringCVAEs, sigma_r: float, g: float, *, n_walks: int, seed: int,
                        albedos: Sequence[float] = ALBEDOS, n_model_survival: int = 100_000,
                        device: str = "cpu", cache: str | Path | None = None,
                        mc: tuple[dict, dict, float] | None = None) -> dict[str, Any]:
     """Metrics at one condition; MC sets come from ``mc`` or are simulated (and cached in ``cache``)."""
+    _check_grid([sigma_r], [g])
     gen = make_generator(seed + 1, device)
     if mc is None:
         mc = simulate_sets([(float(sigma_r), float(g), int(n_walks), seed)], device=device,
@@ -164,10 +172,12 @@ def evaluate_grid(model: ScatteringCVAEs, *, n_walks: int = 1000, seed: int = 12
     """Metrics on every (sigma_r, g) of the held-out grid; fresh MC walks (seed differs from training's).
 
     ``events_budget`` caps the expected scattering events of one MC set (fewer walks at high density).
+    Conditions outside the trained range (sigma_r > SIGMA_MAX) are refused before any walk is simulated.
     """
     from ...core.training.progress import progress as bar
     sigmas = list(sigma_r) if sigma_r else list(HELD_OUT_SIGMA)
     gs = list(g) if g else list(HELD_OUT_G)
+    _check_grid(sigmas, gs)
     rows = []
     grid = [(float(s), float(gg)) for s in sigmas for gg in gs]
     jobs = [(s, gg, walks_per_set(n_walks, s, gg, events_budget), seed + 7919 * i) for i, (s, gg) in enumerate(grid)]

@@ -212,16 +212,22 @@ def _check_simulation(out: OutputSettings, t0: float, held: list[float], snapsho
 
 
 def _check_reference_kwargs(m: ModelSettings, dim: int) -> None:
-    """``model.reference_kwargs`` build the named reference for data of dimension ``dim``, with finite numbers
-    (refused at validation, not after the output folder is made)."""
+    """``model.reference_kwargs`` build the named reference for data of dimension ``dim``, with finite numbers, and
+    ``model.calibrate: energy`` has parameters to fit (refused at validation, not after the output folder is made
+    or, for the calibration, after the fit's rounds)."""
+    from ...methods.mmsb.calibrate import check_calibration
     from ...methods.mmsb.references import check_reference_kwargs
     try:
         check_reference_kwargs(m.reference, dim, m.reference_kwargs)
     except InputError as e:
-        msg = str(e).removeprefix("reference: ")
-        key = msg.split(":", 1)[0]
-        raise ValueError(f"model.reference_kwargs.{msg}" if key in m.reference_kwargs else
-                         f"model.reference_kwargs: {msg}") from None
+        msg = str(e)
+        raise ValueError(f"model.{msg}" if msg.startswith("reference_kwargs") else
+                         f"model.reference_kwargs: {msg.removeprefix('reference: ')}") from None
+    if m.calibrate == "energy":
+        try:
+            check_calibration(m.reference, dim, m.reference_kwargs)
+        except InputError as e:
+            raise ValueError(f"model.{e}") from None
 
 
 def _check_trained_on(fitted: Any, train: Any, weights: Path, path: Path) -> None:

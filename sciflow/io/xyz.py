@@ -22,10 +22,11 @@ import torch
 from ..core.errors import InputError
 from ..core.fields import ATOMIC_NUMBERS, ENERGY
 from ..core.trajectory import Trajectory
+from ..domains.molecules.xyz_text import check_frame_count, raw_comments
 from . import atoms as A
 from .registry import reader, suffix_of, writer
 
-__all__ = ["check_frame_count", "read_xyz", "write_xyz"]
+__all__ = ["read_xyz", "write_xyz"]
 
 _RESERVED = {"time", "comment", "sciflow_dim", "sciflow_dtype", ENERGY}
 #: per-frame scalar names that extended XYZ or ASE take for their own data (lower case): a frame value under such
@@ -160,44 +161,6 @@ def _scalar(v: Any) -> bool:
                                                       and v.dtype.kind in "iuf")
 
 
-def _raw_comments(path: Path) -> list[tuple[int, str]]:
-    """(line number of the atom count, comment line) of each frame, as written."""
-    try:
-        return _comment_lines(path)
-    except UnicodeDecodeError as e:
-        raise InputError(f"path: {str(path)!r} is not an XYZ text file (byte {e.start} is not {e.encoding} "
-                         "text; a binary file?)") from None
-
-
-def check_frame_count(path: str | Path, n_read: int, raw: list[tuple[int, str]] | None = None, *,
-                      what: str = "xyz") -> None:
-    """ASE's XYZ reader stops silently at a blank line before or between frames: refuse a file of which it read
-    fewer frames (``n_read``) than the file's atom-count lines announce, naming the line where it stopped."""
-    raw = _raw_comments(Path(path)) if raw is None else raw
-    if n_read < len(raw):
-        raise InputError(f"{what}: {path} has {len(raw)} frames by its atom-count lines, but the XYZ reader "
-                         f"stops after {n_read}: frame {n_read} (atom count on line {raw[n_read][0]}) follows a "
-                         "blank line or malformed text; remove blank lines before and between frames")
-
-
-def _comment_lines(path: Path) -> list[tuple[int, str]]:
-    out = []
-    with open(path) as fh:
-        lines = enumerate(fh, start=1)
-        for no, line in lines:
-            if not line.strip():
-                continue
-            try:
-                n = int(line.split()[0])
-            except ValueError:
-                raise InputError(f"path: {str(path)!r} is not an XYZ file (expected an atom count, got "
-                                 f"{line.strip()[:40]!r})") from None
-            out.append((no, next(lines, (0, ""))[1].rstrip("\n")))
-            for _ in range(n):
-                next(lines, None)
-    return out
-
-
 @reader(".xyz", ".extxyz", keywords=("dtype", "top"), description="(extended) XYZ via ASE")
 def read_xyz(path: Path, *, dtype: torch.dtype | None = None, top: Any = None) -> Trajectory:
     """States (T, N, 3) in Å (or (T, N, 2) for files written from 2-D states), ``extras["atomic_numbers"]``,
@@ -206,7 +169,7 @@ def read_xyz(path: Path, *, dtype: torch.dtype | None = None, top: Any = None) -
     ``step_extras["cell"]`` (T, 3, 3) when it changes, and ``info["pbc"]``). ``dtype`` (default: the dtype
     sciflow wrote the file from, float64 for other files). ``top`` is accepted and ignored."""
     import ase.io
-    raw = _raw_comments(path)
+    raw = raw_comments(path)
     try:
         frames = ase.io.read(str(path), index=":", format="extxyz")
     except KeyError as e:                  # ASE's symbol table: an element symbol it does not know

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...core.errors import InputError
 from .elements import SYMBOLS, atomic_number
+from .xyz_text import check_frame_count
 
 __all__ = ["Molecule", "as_molecule", "check_neutral_closed_shell", "is_elements_positions", "read_molecules",
            "read_sdf", "read_xyz", "to_atoms", "to_rdkit", "write_xyz_frames"]
@@ -288,7 +289,6 @@ def _xyz_molecules(path: str | os.PathLike) -> list[Molecule]:
         raise InputError(f"xyz: {p}: unknown element symbol {sym!r}{hint}") from None
     except Exception as e:  # noqa: BLE001 - ase raises many types for malformed files
         raise InputError(f"xyz: {p} could not be parsed: {e}") from None
-    from ...io.xyz import check_frame_count
     check_frame_count(p, len(frames))       # ase stops at a blank line before or between frames, silently
     if not frames:          # ase reads an empty (or blank) file as no frames; every caller needs a structure
         raise InputError(f"xyz: {p} holds no structure (the file is empty)")

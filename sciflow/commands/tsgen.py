@@ -67,7 +67,12 @@ def _check_resumed_data(ckpt: str, train: Any, args: argparse.Namespace) -> None
 
     if not Path(ckpt).is_file():
         return
-    made = (load_checkpoint(ckpt).get("run_config") or {}).get("training_data")
+    run = load_checkpoint(ckpt).get("run_config") or {}
+    if run.get("method") == "tsgen" and "training_data" not in run:
+        raise InputError(f"--data / --split: the checkpoint {ckpt} predates the record of its training reactions, "
+                         "so resuming it cannot be checked to train on the same ones (--data / --split); remove it "
+                         "(or choose another --out / --checkpoint) to start over")
+    made = run.get("training_data")
     if made is not None and made != training_digest(train):
         raise InputError(f"--data / --split: the checkpoint {ckpt} was trained on other reactions than those of "
                          f"--data {args.data or '(the Grambow set)'} --split {args.split}; resume with the --data and "

@@ -332,10 +332,13 @@ def output_lock(folder: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             from .errors import InputError
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise InputError(f"output: {root} is in use by another run ({holder}); wait for it to finish, or choose "
-                             "another output folder") from None
+            raise InputError(_in_use(root, f)) from None
+        except OSError as e:                           # a file system without flock (some NFS / Lustre mounts)
+            import warnings
+            warnings.warn(f"output: {root}: cannot lock it ({e.strerror or e}); running without the lock, so "
+                          "make sure no other run writes there", stacklevel=3)
+            yield
+            return
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()}\n")
@@ -344,3 +347,29 @@ def output_lock(folder: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _in_use(root: Path, f: Any) -> str:
+    f.seek(0)
+    holder = f.read().strip() or "another process"
+    return f"output: {root} is in use by another run ({holder}); wait for it to finish, or choose another output folder"
+
+
+def output_in_use(folder: str | os.PathLike) -> str | None:
+    """What ``output_lock`` would refuse with now (the message), or None: a probe that creates nothing (for
+    ``sciflow validate``)."""
+    lock = Path(folder) / ".lock"
+    try:
+        import fcntl
+        f = open(lock, encoding="utf-8")               # noqa: SIM115 - closed below, after the probe
+    except (ImportError, OSError):
+        return None
+    with f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _in_use(Path(folder), f)
+        except OSError:
+            return None
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return None

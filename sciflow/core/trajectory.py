@@ -188,10 +188,9 @@ class Trajectory:
                 raise InputError(f"Trajectory.cat: times of trajectory {i} differ from trajectory 0")
             if set(tr.extras) != set(t0.extras) or set(tr.step_extras) != set(t0.step_extras):
                 raise InputError(f"Trajectory.cat: extras keys of trajectory {i} differ from trajectory 0")
-            if tr.states.shape[2:] != t0.states.shape[2:] or tr.states.dtype != t0.states.dtype:
-                raise InputError(f"Trajectory.cat: states of trajectory {i} are {tuple(tr.states.shape)} "
-                                 f"{tr.states.dtype}, trajectory 0's {tuple(t0.states.shape)} {t0.states.dtype}; "
-                                 "only the row axis (1) may differ")
+            if tr.states.shape[2:] != t0.states.shape[2:]:
+                raise InputError(f"Trajectory.cat: states of trajectory {i} are {tuple(tr.states.shape)}, trajectory "
+                                 f"0's {tuple(t0.states.shape)}; only the row axis (1) may differ")
         extras: dict[str, Tensor] = {}
         for k in t0.extras:
             if k == BATCH:

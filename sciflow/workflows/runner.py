@@ -21,6 +21,7 @@ from ..core.files import (
     atomic_write_text,
     file_fingerprint,
     keep_settings,
+    output_in_use,
     output_lock,
     remove_stale_temporaries,
 )
@@ -197,6 +198,12 @@ def _check_same_inputs(output: Path, prints: dict[str, dict[str, Any]], *, recor
     gets them now); a later run whose inputs changed is refused before any work, naming the field and file."""
     p = output / STATE_DIR / _INPUTS
     old = _read_record(p)
+    root = output.resolve()
+    for key, now in prints.items():       # versions before 2026-11-29 recorded no files of an input folder kept
+        before = old.get(key)              # inside the output folder: such a record counts as none (recorded now)
+        if isinstance(before, dict) and before.get("files") == {} and now["files"] and \
+                Path(now["path"]).resolve().is_relative_to(root):
+            del old[key]
     changed = []
     for key, now in prints.items():
         before = old.get(key)
@@ -219,8 +226,11 @@ def check_resumable(wf: Workflow, prints: dict[str, Any] | None = None) -> None:
     """What ``run`` refuses before any work, without writing anything: with ``resume`` (the default), an output
     folder that holds a run made with other settings or other inputs (``sciflow validate`` calls it, so a
     workflow that validates also starts)."""
+    out = Path(wf.header.output)
+    busy = output_in_use(out)
+    if busy:
+        raise InputError(busy)
     if wf.header.resume:
-        out = Path(wf.header.output)
         _check_same_settings(out / STATE_DIR / "settings.json", wf, record=False)
         _check_same_inputs(out, prints if prints is not None else input_fingerprints(wf, out), record=False)
 

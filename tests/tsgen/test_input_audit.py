@@ -127,6 +127,7 @@ def test_training_resumed_with_other_data_is_refused_naming_data_and_split(tmp_p
     from sciflow.cli import main
     from sciflow.core.training import TrainConfig
     from sciflow.methods.tsgen import TSGen
+    from sciflow.methods.tsgen.data import training_digest
 
     save_triplets(tmp_path / "a.npz", example_reactions)
     save_triplets(tmp_path / "b.npz", example_reactions.subset([0, 1]))
@@ -140,6 +141,13 @@ def test_training_resumed_with_other_data_is_refused_naming_data_and_split(tmp_p
     err = capsys.readouterr().err
     assert "--data / --split" in err and "b.npz" in err and "other reactions" in err
     assert ckpt.read_bytes() == before                      # nothing was trained on b
+    ck = torch.load(ckpt, weights_only=True)                 # a checkpoint from before the digest was kept
+    del ck["run_config"]["training_data"]
+    torch.save(ck, ckpt)
+    capsys.readouterr()
+    assert main([*args, "--data", str(tmp_path / "a.npz")]) == 2
+    assert "predates the record of its training reactions" in capsys.readouterr().err
+    torch.save({**ck, "run_config": {**ck["run_config"], "training_data": training_digest(example_reactions)}}, ckpt)
     assert main([*args, "--data", str(tmp_path / "a.npz")]) == 0         # the same data resumes
     assert "training_data" not in torch.load(tmp_path / "m" / "model.pt", weights_only=True)["config"]
     # the API (TSGen.fit) refuses the same, naming what differs

@@ -2,9 +2,9 @@
 dangling link among the inputs is named instead of skipped."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +12,7 @@ import torch
 from sciflow.core.errors import InputError
 from sciflow.core.files import listed_files, output_lock
 from sciflow.core.trajectory import Trajectory
-from sciflow.workflows.runner import run_workflow, validate_workflow
+from sciflow.workflows.runner import check_resumable, run_workflow, validate_workflow
 from tests.workflows.test_input_checks import EXAMPLES, tsgen_wf
 
 
@@ -27,6 +27,12 @@ def test_inputs_inside_the_output_folder_are_fingerprinted(tmp_path):
     shutil.copy(EXAMPLES / "rxn009328.xyz", rx / "rxn.xyz")
     with pytest.raises(InputError, match=r"other input files \(changed: tsgen\.reactions: rxn\.xyz changed"):
         run_workflow(wf)
+    # a record of an earlier version, which listed no files of an input folder inside the output: recorded now
+    rec = out / ".done" / "inputs.json"
+    shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), "tsgen.reactions": {"path": str(rx), "files": {}}}))
+    assert run_workflow(wf)["written"] == 1
+    assert json.loads(rec.read_text())["tsgen.reactions"]["files"]
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_before_it_touches_it(tmp_path):
@@ -40,6 +46,8 @@ def test_a_second_run_on_a_folder_in_use_is_refused_before_it_touches_it(tmp_pat
         stale.write_text("in flight")
         with pytest.raises(InputError, match=r"output: .*out is in use by another run \(pid \d+\)"):
             run_workflow(wf)
+        with pytest.raises(InputError, match=r"in use by another run"):
+            check_resumable(validate_workflow(wf))     # `sciflow validate`: a workflow that validates also starts
         assert stale.is_file() and not (out / "run.json").exists()
     assert run_workflow(wf)["written"] == 1        # free again (and the stale write is cleaned up)
     assert not stale.exists()
@@ -62,7 +70,23 @@ def test_trajectory_cat_and_from_state_dict_name_what_is_wrong():
     with pytest.raises(InputError, match=r"Trajectory\.cat: states of trajectory 1 are \(5, 3, 3\)"):
         Trajectory.cat([a, b])
     assert Trajectory.cat([a, Trajectory(t, torch.ones(5, 4, 2))]).states.shape == (5, 7, 2)
+    assert Trajectory.cat([a, Trajectory(t, torch.ones(5, 1, 2, dtype=torch.float64))]).states.dtype == torch.float64
     with pytest.raises(InputError, match=r"from_state_dict: expected a mapping with 'times' and 'states'.*\['a'\]"):
         Trajectory.from_state_dict({"a": 1})
     back = Trajectory.from_state_dict(a.state_dict())
     assert torch.equal(back.states, a.states) and torch.equal(back.times, a.times)
+
+
+def test_a_file_system_without_locks_runs_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(*a):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    rx = tmp_path / "rx"
+    rx.mkdir()
+    shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
+    with pytest.warns(UserWarning, match=r"cannot lock it \(No locks available\); running without the lock"):
+        assert run_workflow(tsgen_wf(tmp_path, rx))["written"] == 1

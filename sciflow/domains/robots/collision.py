@@ -85,7 +85,10 @@ class CollisionChecker:
 
     def state_valid_scalar(self, x: float, y: float, heading: float) -> bool:
         c, s = math.cos(heading), math.sin(heading)
-        for off in self._offsets:
-            if self.world.clearance_scalar(x + off * c, y + off * s) < self.radius:
+        if self.car.p is not self._params:
+            self._sync()
+        radius, clearance = self._radius, self.world.clearance_scalar
+        for off in self._disc_offsets:
+            if clearance(x + off * c, y + off * s) < radius:
                 return False
         return True

@@ -343,8 +343,11 @@ def _start(s: Any, where: str) -> tuple[float, float, float, float, float]:
 
 
 def _wrap(a: float) -> float:
-    """An angle wrapped exactly into [-pi, pi) (math.remainder is exact, so even 1e30 rad lands in range: the
-    planners integrate headings in float32, where a huge start heading loses all precision)."""
+    """A heading outside [-pi, pi] wrapped exactly into [-pi, pi) (math.remainder is exact, so even 1e30 rad lands
+    in range: the planners integrate headings in float32, where a huge start heading loses all precision); one
+    inside is kept as written (pi stays pi, so existing scenarios plan as before)."""
+    if -math.pi <= a <= math.pi:
+        return a
     r = math.remainder(a, 2 * math.pi)
     return -math.pi if r >= math.pi else r
 

@@ -48,7 +48,10 @@ def _export(args: argparse.Namespace) -> int:
     kw = {"top": args.top} if args.top else {}
     traj = read_trajectory(args.input, **kw)
     meta = {"topology": args.top} if args.top else {}
-    write_trajectory(args.output, traj, **meta)
+    try:
+        write_trajectory(args.output, traj, **meta)
+    except InputError as e:              # the writer checks the states (finite, ...): say which file holds them
+        raise InputError(f"{args.input}: {e}") from None
     print(f"{args.input} -> {args.output}: {traj.n_frames} frames, {traj.n_rows} rows")
     return 0
 

@@ -25,8 +25,10 @@ from ..domains.photons.fields import (
     CONDITION_KEYS,
     EXIT_DIR,
     EXIT_POS,
+    N_EVENTS,
     RECORD_KEYS,
     SCATTER_DIR,
+    SCATTER_INDEX,
     SCATTER_POS,
     SIGMA_R,
     G,
@@ -74,6 +76,19 @@ def _check_walks(p: Path, data: dict) -> None:
                                  f"{row}); make this chunk again")
         elif a.dtype.kind not in "iu":
             raise InputError(f"walks: {p} field '{k}' has dtype {a.dtype}, expected numbers")
+    # records that cannot come from a walk (they gave "non-finite" errors in training, or trained on them)
+    nev, k = np.asarray(data[N_EVENTS]), np.asarray(data[SCATTER_INDEX])
+    for name, bad, want in (
+            (N_EVENTS, (nev < 1) | (nev != np.round(nev)), "a whole number >= 1"),
+            (SCATTER_INDEX, (k < 1) | (k > nev) | (k != np.round(k)), f"a whole number in 1..{N_EVENTS}"),
+            (EXIT_POS, np.abs(np.linalg.norm(data[EXIT_POS], axis=1) - 1) > 1e-3, "on the unit sphere"),
+            (EXIT_DIR, np.abs(np.linalg.norm(data[EXIT_DIR], axis=1) - 1) > 1e-3, "a unit vector"),
+            (SCATTER_DIR, np.abs(np.linalg.norm(data[SCATTER_DIR], axis=1) - 1) > 1e-3, "a unit vector"),
+            (SCATTER_POS, np.linalg.norm(data[SCATTER_POS], axis=1) > 1 + 1e-3, "inside the unit sphere")):
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"walks: {p} field '{name}' must be {want}, got {np.asarray(data[name])[row].tolist()} "
+                             f"in walk {row}; make this chunk again")
     # conditions in their ranges (|g| < 1, ...): training's own check would not say which file
     check_conditions(*(torch.from_numpy(np.asarray(data[k])) for k in CONDITION_KEYS),
                      names=tuple(f"walks: {p} field '{k}'" for k in CONDITION_KEYS))
@@ -152,9 +167,10 @@ def _chunk_index(f: Path) -> int:
         return -1
 
 
-def _dataset_chunks(p: Path) -> tuple[list[Path], list[int | None], str | None]:
+def _dataset_chunks(p: Path, partial: bool = False) -> tuple[list[Path], list[int | None], str | None]:
     """The chunk files of the walk folder ``p`` that its manifest lists, the walks its manifest expects in each
-    (None: no finished manifest), and why the folder is not a whole dataset (None when it is)."""
+    (None: no finished manifest), and why the folder is not a whole dataset (None when it is). ``partial``: a
+    damaged manifest counts as none (the chunks found are used)."""
     found = sorted(p.glob("chunk_*.npz"))
     again = (f"finish it with `sciflow scattering data --out {p}` and the same settings (it resumes), or pass its "
              "chunk files themselves (or --partial, partial=True in Python) to use only those")
@@ -165,7 +181,9 @@ def _dataset_chunks(p: Path) -> tuple[list[Path], list[int | None], str | None]:
             manifest = json.loads(mpath.read_text())
             n_walks, chunk, n_chunks = (int(manifest[k]) for k in ("n_walks", "chunk", "n_chunks"))
         except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"dataset: {mpath} is damaged ({type(e).__name__}: {e}); {again}") from None
+            if not partial:
+                raise InputError(f"dataset: {mpath} is damaged ({type(e).__name__}: {e}); {again}") from None
+            return found, [None] * len(found), f"dataset: {mpath} is damaged"
         if n_walks < 1 or chunk < 1 or n_chunks != -(-n_walks // chunk):
             raise InputError(f"dataset: {mpath} is inconsistent (n_walks={n_walks}, chunk={chunk}, "
                              f"n_chunks={n_chunks}); {again}")
@@ -196,9 +214,11 @@ def load_walk_dataset(folder: str | Path | Sequence[str | Path], *, max_walks: i
         if p.is_file():
             parts.append(load_walks(p))
             continue
+        if not p.exists():
+            raise InputError(f"dataset: no such file or folder: {p}")
         if not p.is_dir() or not any(p.glob("chunk_*.npz")):
             raise InputError(f"dataset: no chunk_*.npz files in {p}")
-        found, sizes, why = _dataset_chunks(p)
+        found, sizes, why = _dataset_chunks(p, partial)
         for f, size in zip(found, sizes):          # a damaged chunk is named first, then what the folder lacks
             d = load_walks(f)
             got = int(d[_KEYS[0]].shape[0])

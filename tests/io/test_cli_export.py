@@ -31,6 +31,15 @@ def test_export_errors_exit_with_code_2_and_a_message(tmp_path, molecule, capsys
     assert "top: reading" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "absent.xyz"), str(tmp_path / "b.npz")]) == 2
     assert not (tmp_path / "b.npz").exists() and not (tmp_path / "b.xyz").exists()
+    import numpy as np                                       # a NaN the writer finds: the input file is named
+    arrays = dict(np.load(src, allow_pickle=False))
+    key = next(k for k in arrays if k.endswith("states"))
+    arrays[key] = arrays[key].copy()
+    arrays[key].reshape(-1)[0] = np.nan
+    np.savez(tmp_path / "nan.npz", **arrays)
+    assert main(["export", str(tmp_path / "nan.npz"), str(tmp_path / "c.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert "nan.npz" in err and "non-finite" in err and not (tmp_path / "c.xyz").exists()
 
 
 @pytest.mark.parametrize("comment, kept", [

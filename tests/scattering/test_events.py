@@ -208,8 +208,11 @@ def test_walk_dataset_concatenates_several_folders_in_order(tmp_path):
     both = load_walk_dataset([tmp_path / "a", tmp_path / "b"], max_walks=35)
     assert both["n_events"].shape[0] == 35
     torch.testing.assert_close(both["exit_pos"], torch.cat([a["exit_pos"], b["exit_pos"]])[:35])
-    with pytest.raises(InputError, match="no chunk_"):
+    with pytest.raises(InputError, match=r"no such file or folder: .*missing"):
         load_walk_dataset([tmp_path / "a", tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no chunk_"):
+        load_walk_dataset([tmp_path / "a", tmp_path / "empty"])
 
 
 def test_walk_dataset_extends_only_what_the_same_settings_made(tmp_path):

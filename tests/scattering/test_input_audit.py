@@ -3,6 +3,7 @@ conditions beyond the trained range (they simulated MC walks first, or hung), wa
 range (the error named no file); and a render's noise estimate at 1 path per pixel is NaN, not 0."""
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,9 +69,42 @@ def test_a_walk_chunk_with_g_out_of_range_is_refused_naming_the_file(tmp_path, c
     w = {k: torch.from_numpy(rng.random((4, 3)) if k in VECTOR else rng.random(4)).float() for k in _KEYS}
     w["n_events"] = torch.ones(4, dtype=torch.long)
     w["scatter_index"] = torch.ones(4, dtype=torch.long)
+    for k in ("exit_pos", "exit_dir", "scatter_dir"):                   # unit vectors, as a walk makes them
+        w[k] = torch.nn.functional.normalize(w[k] - 0.5, dim=1)
+    w["scatter_pos"] = 0.5 * w["scatter_pos"]
     w["g"][0] = 1.5
     bad = save_walks(tmp_path / "badg.npz", w)
     with pytest.raises(InputError, match=rf"walks: {re.escape(str(bad))} field 'g': .*\|g\| < 1, got 1.5"):
         load_walk_dataset(bad)
     assert main(["scattering", "train", "--data", str(bad), "--out", str(tmp_path / "m"), "--steps", "1"]) == 2
     assert str(bad) in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("field, row, value, match", [
+    ("n_events", 0, -3, r"'n_events' must be a whole number >= 1, got -3"),
+    ("scatter_index", 3, 10**6, r"'scatter_index' must be a whole number in 1\.\.n_events, got 1000000"),
+    ("exit_pos", 2, [5.0, 5.0, 5.0], r"'exit_pos' must be on the unit sphere"),
+    ("scatter_pos", 1, [0.0, 0.0, 2.0], r"'scatter_pos' must be inside the unit sphere"),
+])
+def test_walk_records_that_no_walk_makes_are_refused_naming_file_and_field(tmp_path, field, row, value, match):
+    src = Path(__file__).resolve().parents[2] / "datasets" / "scattering" / "walks_subset.npz"
+    data = dict(np.load(src))
+    data[field] = data[field].copy()
+    data[field][row] = value
+    np.savez(tmp_path / "bad.npz", **data)
+    with pytest.raises(InputError, match=rf"bad\.npz field {match}"):
+        load_walk_dataset(tmp_path / "bad.npz")
+
+
+def test_a_missing_walk_path_is_named_and_partial_reads_past_a_damaged_manifest(tmp_path):
+    import shutil
+
+    with pytest.raises(InputError, match=r"no such file or folder: .*typo\.npz"):
+        load_walk_dataset(tmp_path / "typo.npz")
+    src = Path(__file__).resolve().parents[2] / "datasets" / "scattering" / "walks_subset.npz"
+    (tmp_path / "w").mkdir()
+    shutil.copy(src, tmp_path / "w" / "chunk_00000.npz")
+    (tmp_path / "w" / "manifest.json").write_text("{bad")
+    with pytest.raises(InputError, match=r"manifest\.json is damaged .*--partial"):
+        load_walk_dataset(tmp_path / "w")
+    assert load_walk_dataset(tmp_path / "w", partial=True)["g"].shape[0] == 2000

@@ -19,6 +19,9 @@ def _walks(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     d = {k: rng.random((n, 3)).astype(np.float32) if k in VECTOR else rng.random(n).astype(np.float32)
          for k in _KEYS}
+    for k in ("exit_pos", "exit_dir", "scatter_dir"):                       # unit vectors, as a walk makes them
+        d[k] = (d[k] - 0.5) / np.linalg.norm(d[k] - 0.5, axis=1, keepdims=True)
+    d["scatter_pos"] = 0.5 * d["scatter_pos"]                                # inside the unit sphere
     d["n_events"] = rng.integers(1, 5, n)
     d["scatter_index"] = np.ones(n, dtype=np.int64)
     return d

@@ -1,4 +1,5 @@
 """``sciflow export IN OUT`` converts between formats end to end."""
+import numpy as np
 import pytest
 import torch
 
@@ -31,7 +32,7 @@ def test_export_errors_exit_with_code_2_and_a_message(tmp_path, molecule, capsys
     assert "top: reading" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "absent.xyz"), str(tmp_path / "b.npz")]) == 2
     assert not (tmp_path / "b.npz").exists() and not (tmp_path / "b.xyz").exists()
-    import numpy as np                                       # a NaN the writer finds: the input file is named
+    # a NaN the writer finds: the input file is named
     arrays = dict(np.load(src, allow_pickle=False))
     key = next(k for k in arrays if k.endswith("states"))
     arrays[key] = arrays[key].copy()

@@ -19,11 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.core.random import make_generator
-from sciflow.domains.cells import simulate_snapshots
-from sciflow.methods.mmsb import MMSB
-from sciflow.methods.mmsb.export import write_trajectories
-from sciflow.methods.mmsb.plot import plot_mmsb
+from sciflow.commands.script import integer, number, positive, run_script
 
 
 class DampedRotation(torch.nn.Module):
@@ -39,15 +35,25 @@ class DampedRotation(torch.nn.Module):
         return torch.stack([-a * x[:, 0] - w * x[:, 1], w * x[:, 0] - a * x[:, 1]], dim=-1)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--a", type=float, default=0.3, help="true decay rate")
-    ap.add_argument("--w", type=float, default=1.5, help="true angular speed (rad per time unit)")
-    ap.add_argument("--sigma", type=float, default=0.3, help="additive noise of the simulated population")
-    ap.add_argument("--particles", type=int, default=300, help="particles per snapshot")
+    ap.add_argument("--a", type=number(), default=0.3, help="true decay rate")
+    ap.add_argument("--w", type=number(), default=1.5, help="true angular speed (rad per time unit)")
+    ap.add_argument("--sigma", type=positive(), default=0.3,
+                    help="additive noise of the simulated population (finite, > 0)")
+    ap.add_argument("--particles", type=integer(1), default=300, help="particles per snapshot")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="outputs/mmsb_rotation")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    from sciflow.core.random import make_generator
+    from sciflow.domains.cells import simulate_snapshots
+    from sciflow.methods.mmsb import MMSB
+    from sciflow.methods.mmsb.export import write_trajectories
+    from sciflow.methods.mmsb.plot import plot_mmsb
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -66,6 +72,10 @@ def main() -> None:
     write_trajectories(out / "trajectories.npz", paths)
     plot_mmsb(model, out / "mmsb_rotation.png", trajectories=paths)
     print(f"wrote {out}/trajectories.npz and {out}/mmsb_rotation.png")
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_script(run, parse_args(argv), errors=())
 
 
 if __name__ == "__main__":

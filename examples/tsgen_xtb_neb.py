@@ -13,25 +13,30 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sciflow.core.errors import InputError
-from sciflow.data.reactions import load_triplets
-from sciflow.data.xtb_reactions import generate_xtb_reactions
+from sciflow.commands.script import integer, run_script
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("pairs")
-    ap.add_argument("out")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pairs", help="reactant/product pairs in the triplets layout (.npz)")
+    ap.add_argument("out", help="output folder (resumable)")
     ap.add_argument("--sella", action="store_true")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=integer(1), default=None, help="only the first K reactions (K >= 1)")
     ap.add_argument("--hdf5", action="store_true", help="also write the Transition1x HDF5 layout")
     ap.add_argument("--keep-unconverged", action="store_true",
                     help="also write reactions whose CI-NEB did not converge (left out by default)")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from sciflow.core.errors import InputError
+    from sciflow.data.reactions import load_triplets
+    from sciflow.data.xtb_reactions import generate_xtb_reactions
+
     pairs = load_triplets(args.pairs, require_ts=False)
     if args.limit:
         pairs = pairs.subset(np.arange(min(args.limit, len(pairs))))
@@ -39,10 +44,15 @@ def main() -> None:
         data = generate_xtb_reactions(pairs, args.out, sella=args.sella, hdf5=args.hdf5,
                                       keep_unconverged=args.keep_unconverged)
     except InputError as e:
-        hint = " (keep_unconverged=True is --keep-unconverged here)" if "keep_unconverged" in str(e) else ""
-        sys.exit(f"error: {e}{hint}")
+        if "keep_unconverged" not in str(e):
+            raise
+        raise InputError(f"{e} (keep_unconverged=True is --keep-unconverged here)") from None
     print(f"{len(data)} reactions -> {args.out}/triplets.npz")
     print(json.dumps(json.loads((Path(args.out) / "cost.json").read_text()), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_script(run, parse_args(argv), errors=())
 
 
 if __name__ == "__main__":

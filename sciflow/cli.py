@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):
-            importlib.import_module(f"{commands.__name__}.{mod.name}").register(sub)
+            module = importlib.import_module(f"{commands.__name__}.{mod.name}")
+            if hasattr(module, "register"):             # (``script``: helpers for scripts, no verb)
+                module.register(sub)
     return parser
 
 

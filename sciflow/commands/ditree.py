@@ -335,7 +335,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scenarios", required=True, help="folder of .yaml/.yml/.json scenario files")
     e.add_argument("--planner", required=True, choices=PLANNERS)
     e.add_argument("--model", help=MODEL_HELP)
-    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
+    e.add_argument("--out", required=True, type=output_file(".json"), help="metrics JSON (.json)")
     e.add_argument("--seeds", type=integer(), default=5, help="runs per scenario")
     e.add_argument("--budget", type=positive(), help="seconds per run (default: each scenario's budget_s)")
     e.add_argument("--random-frac", type=fraction(), help=RANDOM_FRAC_HELP)

@@ -194,7 +194,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
     e = verbs.add_parser("evaluate", help="train on even-indexed snapshots, W2 to the held-out odd ones")
     _common(e)
-    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
+    e.add_argument("--out", required=True, type=output_file(".json"), help="metrics JSON (.json)")
     e.add_argument("--seeds", type=integer(), default=1)
     e.add_argument("--particles", type=integer(), default=1000, help="simulated particles from the first snapshot")
     e.set_defaults(func=_evaluate)

@@ -145,7 +145,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = verbs.add_parser("evaluate", parents=[common], help="distribution metrics on a fresh held-out grid")
     e.add_argument("--model", default="models/scattering")
-    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON")
+    e.add_argument("--out", required=True, type=output_file(".json"), help="metrics JSON (.json)")
     e.add_argument("--walks", type=integer(), default=1000, help="MC walks per condition and per set")
     # nargs="+": given with no value, the default grid was used without a word
     e.add_argument("--sigma-r", type=positive(), nargs="+", default=None, help="optical radii (default: the held-out grid)")

@@ -125,7 +125,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = verbs.add_parser("evaluate", help="Kabsch RMSD (and xTB checks) of a model on a triplets.npz file")
     e.add_argument("--data", required=True, help="a file in the triplets.npz layout (with pos_ts)")
-    e.add_argument("--out", required=True, type=output_file(), help="metrics JSON to write")
+    e.add_argument("--out", required=True, type=output_file(".json"), help="metrics JSON to write (.json)")
     e.add_argument("--model", default=DEFAULT_MODEL, help="model folder or file (default: the shipped model)")
     e.add_argument("--n-samples", type=integer(), default=1, help="samples per reaction (best-of-n is reported too)")
     e.add_argument("--xtb", action="store_true", help="GFN2-xTB barrier error and Sella saddle checks (chem extra)")

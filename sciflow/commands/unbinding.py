@@ -193,7 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = verbs.add_parser("evaluate", help="generated vs held-out MD paths -> metrics JSON")
     e.add_argument("--data", required=True, help="held-out trajectories (.h5 file or folder)")
-    e.add_argument("--out", type=output_file(), required=True)
+    e.add_argument("--out", type=output_file(".json"), required=True, help="metrics JSON (.json)")
     e.add_argument("--model", default="models/unbinding")
     e.add_argument("--complexes", nargs="+", help="evaluate on these complexes of --data only (default: all)")
     e.add_argument("--n", type=integer(), default=4, help="paths per held-out bound pose")

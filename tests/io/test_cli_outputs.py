@@ -15,9 +15,10 @@ from sciflow.core.files import atomic_path, atomic_write_json, atomic_write_text
 
 @pytest.fixture
 def places(tmp_path, monkeypatch):
-    """cwd = tmp_path holding a folder ``dir`` and a file ``file``."""
+    """cwd = tmp_path holding folders ``dir`` and ``dir.json`` and a file ``file``."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dir").mkdir()
+    (tmp_path / "dir.json").mkdir()
     (tmp_path / "file").write_text("x")
     return tmp_path
 
@@ -69,7 +70,7 @@ def test_every_output_option_has_a_checked_output_type():
 
 SCEN = "SCEN"           # placeholders: nothing needs to exist, the command must stop while parsing
 CASES = [
-    (["ditree", "evaluate", "--scenarios", SCEN, "--planner", "rrt", "--out", "dir"], "--out", "existing folder"),
+    (["ditree", "evaluate", "--scenarios", SCEN, "--planner", "rrt", "--out", "dir.json"], "--out", "existing folder"),
     (["ditree", "plan", "s.yaml", "--planner", "rrt", "--png", "dir"], "--png", r"\.png"),
     (["ditree", "plan", "s.yaml", "--planner", "rrt", "--png", "plan.npz"], "--png", r"\.png"),
     (["ditree", "plan", "s.yaml", "--planner", "rrt", "--out", "plan.png"], "--out", r"\.npz or \.csv"),
@@ -81,23 +82,25 @@ CASES = [
     (["ditree", "train", "--demos", "d.npz", "--out", "file"], "--out", "without a suffix"),
     (["ditree", "train", "--demos", "d.npz", "--out", "m", "--checkpoint", "dir"], "--checkpoint", "existing folder"),
     (["ditree", "distill", "--out", "file/m"], "--out", "is a file"),
-    (["tsgen", "evaluate", "--data", "t.npz", "--out", "dir"], "--out", "existing folder"),
+    (["tsgen", "evaluate", "--data", "t.npz", "--out", "dir.json"], "--out", "existing folder"),
     (["tsgen", "train", "--out", "file"], "--out", "without a suffix"),
     (["tsgen", "train", "--out", "m", "--checkpoint", "dir"], "--checkpoint", "existing folder"),
-    (["unbinding", "evaluate", "--data", "h.h5", "--out", "dir"], "--out", "existing folder"),
+    (["unbinding", "evaluate", "--data", "h.h5", "--out", "dir.json"], "--out", "existing folder"),
     (["unbinding", "simulate", "--out", "file"], "--out", "existing file"),
     (["unbinding", "pack", "--complexes", "a", "--out", "x.npz"], "--out", r"\.h5 or \.hdf5"),
     (["unbinding", "train", "--data", "h.h5", "--checkpoint", "dir"], "--checkpoint", "existing folder"),
     (["scattering", "render", "--out", "file"], "--out", "existing file"),
     (["scattering", "render", "--width", "100000", "--height", "100000", "--out", "r"], "--width", "<= 4096"),
     (["scattering", "render", "--height", "4097", "--out", "r"], "--height", "<= 4096"),
-    (["scattering", "evaluate", "--out", "dir"], "--out", "existing folder"),
+    (["scattering", "evaluate", "--out", "dir.json"], "--out", "existing folder"),
     (["scattering", "data", "--out", "file"], "--out", "existing file"),
     (["scattering", "train", "--data", "w", "--out", "file/m"], "--out", "is a file"),
     (["scattering", "train", "--data", "w", "--out", "m", "--checkpoints", "file"], "--checkpoints", "existing file"),
     (["scattering", "fit-prior", "--data", "w", "--out", "file"], "--out", "without a suffix"),
     (["mmsb", "fit", "--data", "lv.npz", "--out", "file", "--n", "5"], "--out", "existing file"),
-    (["mmsb", "evaluate", "--data", "lv.npz", "--out", "dir"], "--out", "existing folder"),
+    (["mmsb", "evaluate", "--data", "lv.npz", "--out", "dir.json"], "--out", "existing folder"),
+    (["unbinding", "evaluate", "--data", "h.h5", "--out", "m.txt"], "--out", r"ending in \.json"),   # metrics: JSON
+    (["tsgen", "evaluate", "--data", "t.npz", "--out", "file"], "--out", r"ending in \.json"),
     (["mmsb", "simulate", "--reference", "linear", "--box", "1", "2", "--out", "lv.txt"], "--out", r"\.npz"),
     (["run", "w.yaml", "--output", "file"], "--output", "existing file"),
     (["export", "in.xyz", "file/out.xyz"], "output", "is a file"),

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_script(run, parse_args(argv), errors=())
+    run_script(run, parse_args(argv), errors=(), resumes=True)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,18 @@ def test_run_script_turns_sciflow_errors_into_one_line_and_status_2(capsys):
 
     with pytest.raises(RuntimeError, match="a bug"):              # anything else propagates (a traceback)
         run_script(broken, None)
+
+    import signal
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated(args):                                          # SIGTERM, as from a scheduler or `timeout`
+        signal.raise_signal(signal.SIGTERM)
+
+    with pytest.raises(SystemExit) as exit_:
+        run_script(terminated, None, name="demo.py", resumes=True)
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err.strip() == "demo.py: interrupted; run the same command again to resume"
+    assert signal.getsignal(signal.SIGTERM) is before              # the caller's handlers are back
     assert capsys.readouterr().err == ""
 
 

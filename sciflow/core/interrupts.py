@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Deferred", "install_handlers", "interrupted", "raise_if_interrupted"]
+__all__ = ["Deferred", "clear_interrupted", "install_handlers", "interrupted", "raise_if_interrupted"]
 
 _flag = threading.Event()
 
@@ -37,6 +37,11 @@ def install_handlers() -> None:
 def interrupted() -> bool:
     """An interrupt arrived since ``install_handlers``."""
     return _flag.is_set()
+
+
+def clear_interrupted() -> None:
+    """Forget an interrupt that was acted on (for a caller that goes on after handling it)."""
+    _flag.clear()
 
 
 def raise_if_interrupted() -> None:

@@ -62,8 +62,11 @@ def weights_digest(model: DiTree) -> str:
     return h.hexdigest()[:8]
 
 
-#: the code whose behaviour the runs measure: the planners, the car, the collision checker, the world's field
-CODE_FILES = ("sciflow/methods/ditree/*.py", "sciflow/domains/robots/*.py", "sciflow/data/robot_maps.py")
+#: the code whose behaviour the runs measure: the planners, the car, the collision checker, the world's field,
+#: and what they import from the core and the networks (random draws, solvers, flow matching, MLP, U-Net): all of
+#: ``sciflow/core`` and ``sciflow/nn``, more than the planners use, so that no change they see can go unnoticed
+CODE_FILES = ("sciflow/methods/ditree/*.py", "sciflow/methods/base.py", "sciflow/domains/robots/*.py",
+              "sciflow/data/robot_maps.py", "sciflow/core/**/*.py", "sciflow/nn/**/*.py")
 
 
 def code_digest() -> str:
@@ -121,10 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     runs_path = Path(args.runs)
     done: dict[tuple, dict] = {}
     if runs_path.is_file():
-        for line in runs_path.read_text().splitlines():
-            if line.strip():
+        lines = [ln for ln in runs_path.read_text().splitlines() if ln.strip()]
+        for k, line in enumerate(lines):
+            try:
                 r = json.loads(line)
-                done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
+            except json.JSONDecodeError:          # a last line cut short (full disk, power loss): run it again
+                if k < len(lines) - 1:
+                    raise SystemExit(f"--runs {runs_path}: line {k + 1} is not JSON; the file is damaged") from None
+                print(f"warning: --runs {runs_path}: its last line was cut short; it is removed and that run redone",
+                      file=sys.stderr)
+                atomic_write_text(runs_path, "".join(ln + "\n" for ln in lines[:-1]))   # appends start on a new line
+                continue
+            done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
     model = DiTree.load(args.model) if {"ditree", "policy", *VARIANTS} & set(args.planners) else None
     tags = {p: "" for p in args.planners}
     if "rrt" in tags:          # OMPL RRT without intermediate states (runs with tag "" had them on: each motion

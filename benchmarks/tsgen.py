@@ -7,13 +7,15 @@ reactions of the test split): |E_xTB(TS guess) - E_xTB(DFT TS)| (kcal/mol), Sell
 one imaginary mode) and wall time per reaction.
 
 Every xTB result is cached per (row, reaction) in ``--cache`` (JSON lines), so the script resumes and can be
-run in parts (``--part rmsd|xtb-baselines|xtb-model|report``). Run with OMP_NUM_THREADS=1.
+run in parts (``--part rmsd|xtb-baselines|xtb-model|report``). The cache records the model (its files' digest),
+seed and sample count its TS-GEN rows were made with, and a run with others is refused. Run with OMP_NUM_THREADS=1.
 
     OMP_NUM_THREADS=1 python benchmarks/tsgen.py --xtb-subset 20 --n-samples 4
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -39,13 +41,50 @@ NEB = {"n_images": 8, "fmax": 0.05, "steps": 500}
 
 
 def load_cache(path: Path) -> dict[tuple[str, str], dict]:
+    """The cached items by (row, reaction); the stamp of the model that made the TS-GEN rows under ("meta",
+    "model"). A last line cut short (a full disk, a power loss) is dropped with a warning, so the run resumes."""
     out = {}
     if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        for k, line in enumerate(lines):
+            try:
                 d = json.loads(line)
+            except json.JSONDecodeError:
+                if k < len(lines) - 1:
+                    raise SystemExit(f"--cache {path}: line {k + 1} is not JSON; the file is damaged") from None
+                print(f"warning: --cache {path}: its last line was cut short; it is removed and redone", file=sys.stderr)
+                atomic_write_text(path, "".join(ln + "\n" for ln in lines[:-1]))   # appends start on a new line
+                continue
+            if "meta" in d:
+                out[("meta", "model")] = d["meta"]
+            else:
                 out[(d["row"], d["rxn_id"])] = d
     return out
+
+
+def model_stamp(model: str, seed: int, n_samples: int) -> dict:
+    """What the TS-GEN rows of the cache depend on: the model's files (SHA-256), the seed and the sample count."""
+    h = hashlib.sha256()
+    root = Path(model)
+    for f in sorted(root.rglob("*") if root.is_dir() else [root]):
+        if f.is_file() and f.suffix != ".md":          # the weights and config, not the model card
+            h.update(f.relative_to(root if root.is_dir() else root.parent).as_posix().encode())
+            h.update(f.read_bytes())
+    return {"model": h.hexdigest()[:16], "seed": int(seed), "n_samples": int(n_samples)}
+
+
+def check_model_stamp(cache: dict, cache_path: Path, stamp: dict) -> None:
+    """Refuse a cache whose TS-GEN rows another model, seed or sample count made (they would be reported under
+    this run's settings); a cache from before the stamp was kept is taken as this run's, and stamped now."""
+    have = cache.get(("meta", "model"))
+    if have is None:
+        cache[("meta", "model")] = stamp
+        append_cache(cache_path, {"meta": stamp})
+    elif have != stamp:
+        changed = ", ".join(f"{k} {have.get(k)} -> {v}" for k, v in stamp.items() if have.get(k) != v)
+        raise SystemExit(f"--cache {cache_path} holds TS-GEN results of another model or settings ({changed}); use "
+                         f"another --cache (its baseline rows can be kept: copy the lines whose row does not "
+                         f"start with 'tsgen')")
 
 
 def append_cache(path: Path, item: dict) -> None:
@@ -348,6 +387,8 @@ def main() -> int:
     if args.part in ("sella-rerun", "sella-report"):
         return sella_part(args, test, sub, sub_rows, guesses, cache, cache_path)
     if args.part in ("all", "rmsd", "xtb-model", "xtb-refine", "report") and Path(args.model).exists():
+        if args.part != "rmsd":              # (the rmsd part uses no cache)
+            check_model_stamp(cache, cache_path, model_stamp(args.model, args.seed, args.n_samples))
         for label, solver, steps in (("tsgen", None, None), ("tsgen_dopri5", "dopri5", None)):
             samples, pick, spr = tsgen_predictions(args.model, test, args.n_samples, args.seed, solver, steps,
                                                    args.device)

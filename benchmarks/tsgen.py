@@ -83,8 +83,8 @@ def check_model_stamp(cache: dict, cache_path: Path, stamp: dict) -> None:
     elif have != stamp:
         changed = ", ".join(f"{k} {have.get(k)} -> {v}" for k, v in stamp.items() if have.get(k) != v)
         raise SystemExit(f"--cache {cache_path} holds TS-GEN results of another model or settings ({changed}); use "
-                         f"another --cache (its baseline rows can be kept: copy the lines whose row does not "
-                         f"start with 'tsgen')")
+                         f"another --cache (its baseline rows can be kept: copy the lines whose row contains "
+                         f"neither 'tsgen' nor 'refine', and not the 'meta' line)")
 
 
 def append_cache(path: Path, item: dict) -> None:
@@ -378,6 +378,10 @@ def main() -> int:
     guesses = {"reactant": test.pos_reactant, "midpoint": midpoint(test), "g2c": test.extra["pos_ts_g2c_model"]}
     sub_rows = np.concatenate([np.arange(test.offsets[i], test.offsets[i + 1]) for i in range(len(sub))])
 
+    # the TS-GEN rows (and the Sella reruns of them) come from this model, seed and sample count: checked before
+    # any work, so that a refused run spends no xTB time (the rmsd part uses no cache, xtb-baselines no model)
+    if args.part not in ("rmsd", "xtb-baselines") and Path(args.model).exists():
+        check_model_stamp(cache, cache_path, model_stamp(args.model, args.seed, args.n_samples))
     if args.part in ("all", "xtb-baselines"):
         xtb_baselines(sub, {k: v[sub_rows] for k, v in guesses.items()}, cache, cache_path)
 
@@ -387,8 +391,6 @@ def main() -> int:
     if args.part in ("sella-rerun", "sella-report"):
         return sella_part(args, test, sub, sub_rows, guesses, cache, cache_path)
     if args.part in ("all", "rmsd", "xtb-model", "xtb-refine", "report") and Path(args.model).exists():
-        if args.part != "rmsd":              # (the rmsd part uses no cache)
-            check_model_stamp(cache, cache_path, model_stamp(args.model, args.seed, args.n_samples))
         for label, solver, steps in (("tsgen", None, None), ("tsgen_dopri5", "dopri5", None)):
             samples, pick, spr = tsgen_predictions(args.model, test, args.n_samples, args.seed, solver, steps,
                                                    args.device)

@@ -116,6 +116,18 @@ def test_run_script_turns_sciflow_errors_into_one_line_and_status_2(capsys):
     assert exit_.value.code == 130
     assert capsys.readouterr().err.strip() == "demo.py: interrupted; run the same command again to resume"
     assert signal.getsignal(signal.SIGTERM) is before              # the caller's handlers are back
+
+    import threading
+
+    from sciflow.core import interrupts
+    interrupts._flag.set()                                          # an interrupt the main thread has yet to act on
+    try:
+        worker = threading.Thread(target=run_script, args=(lambda a: None, None))
+        worker.start()
+        worker.join()
+        assert interrupts.interrupted()                             # a script run in a thread does not forget it
+    finally:
+        interrupts.clear_interrupted()
     assert capsys.readouterr().err == ""
 
 

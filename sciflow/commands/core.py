@@ -51,7 +51,9 @@ def _export(args: argparse.Namespace) -> int:
     try:
         write_trajectory(args.output, traj, **meta)
     except InputError as e:              # the writer checks the states (finite, ...): say which file holds them
-        raise InputError(f"{args.input}: {e}") from None
+        if str(e).startswith("traj"):
+            raise InputError(f"{args.input}: {e}") from None
+        raise
     print(f"{args.input} -> {args.output}: {traj.n_frames} frames, {traj.n_rows} rows")
     return 0
 

@@ -41,8 +41,8 @@ def run_script(run: Callable[[A], object], args: A, *, name: str | None = None,
         print(f"\n{label}: interrupted{hint}", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
-        clear_interrupted()                  # acted on here: a caller that goes on starts clean
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread():     # where install_handlers acted
+            clear_interrupted()              # acted on here: a caller that goes on starts clean
             for s, h in saved.items():
                 if h is not None:
                     signal.signal(s, h)

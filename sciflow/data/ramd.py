@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError, check_in_range
-from ..core.files import atomic_write_json, keep_settings, remove_stale_temporaries
+from ..core.files import atomic_write_json, keep_settings
 from ..core.random import make_generator, randn
 from ..core.training import progress
 from ..domains.molecules.complexes import ComplexTopology, pocket_indices
@@ -382,7 +382,6 @@ def generate_replicas(source: ComplexSource, settings: RAMDSettings, replicas: S
         sim = RAMDSimulation(source, settings)
     folder.mkdir(parents=True, exist_ok=True)
     keep_settings(record, recorded, refusal)
-    remove_stale_temporaries(folder)     # what a killed run's unfinished writes left (never a finished replica)
     bar = progress(total=len(idx), desc=f"RAMD {source.name}", enabled=show_progress, unit="replica")
     for i in idx:
         stem = folder / f"r{i:05d}"

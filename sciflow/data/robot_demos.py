@@ -33,14 +33,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.files import (
-    atomic_path,
-    changed_keys,
-    keep_settings,
-    open_npz,
-    plain_json,
-    remove_stale_temporaries,
-)
+from ..core.files import atomic_path, changed_keys, keep_settings, open_npz, plain_json
 from ..core.random import make_generator, rand, randint, randn
 from ..core.training import progress
 from ..domains.robots import (
@@ -188,7 +181,6 @@ def generate_demos(scenarios: Callable[[int], Scenario], seeds: Sequence[int], p
     for k, part in enumerate(parts):     # parts made before settings.json was kept: checked before it is written,
         _check_part(out / f"part-{k:04d}.npz", {**meta, "seeds": part})   # so a refused run records nothing
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)        # what a killed run's unfinished writes left (never a finished part)
     keep_settings(out / "settings.json", settings, f"out_dir: {out} holds demonstrations made with other settings "
                   "(changed: {changed}); use another parts folder (command line: --parts), or the same family, "
                   "--seed, --n and options")

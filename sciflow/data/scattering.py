@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..core.errors import InputError
-from ..core.files import atomic_path, atomic_write_json, keep_settings, open_npz, remove_stale_temporaries
+from ..core.files import atomic_path, atomic_write_json, keep_settings, open_npz
 from ..core.random import make_generator
 from ..core.training.progress import progress
 from ..domains.photons.conditions import G_MAX, SIGMA_MAX, check_conditions, sample_conditions
@@ -119,7 +119,6 @@ def generate_walk_dataset(out: str | Path, n_walks: int, *, chunk: int = 20000, 
         raise InputError(f"sigma_max: must be > 0, got {sigma_max}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)        # what a killed run's unfinished writes left (never a finished chunk)
     # chunks found here are kept only when this run would have made them: same settings, same size
     settings = {"seed": int(seed), "chunk": int(chunk), "sigma_max": float(sigma_max), "g_max": float(g_max)}
     recorded = out / "settings.json"

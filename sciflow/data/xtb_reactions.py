@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.files import atomic_path, atomic_write_json, keep_settings, remove_stale_temporaries
+from ..core.files import atomic_path, atomic_write_json, keep_settings
 from ..core.training import progress
 from .reactions import ReactionSet, save_triplets
 
@@ -85,7 +85,6 @@ def generate_xtb_reactions(pairs: ReactionSet, out: str | os.PathLike, *, n_imag
         raise InputError(f"keep_unconverged: expected True or False, got {keep_unconverged!r}")
     out = Path(out)
     (out / "items").mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)        # what a killed run's unfinished writes left (never a finished item)
     settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "sella": sella, "sella_steps": sella_steps,
                 "method": "GFN2-xTB (tblite)", "neb": "ASE CI-NEB, IDPP, improved tangent, FIRE"}
     keep_settings(out / "settings.json", settings, f"out: {out} holds a run with other settings ({{changed}}); use a "

@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sciflow.core.files import atomic_path, atomic_write_json, atomic_write_text
+from sciflow.core.files import atomic_path, atomic_write_json, atomic_write_text, read_json_lines
 from sciflow.core.training import progress
 from sciflow.data.robot_maps import make_scenario
 from sciflow.domains.robots import load_scenario, save_scenario, scenario_files
@@ -123,19 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return kernel_cost(sets, args)
     runs_path = Path(args.runs)
     done: dict[tuple, dict] = {}
-    if runs_path.is_file():
-        lines = [ln for ln in runs_path.read_text().splitlines() if ln.strip()]
-        for k, line in enumerate(lines):
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:          # a last line cut short (full disk, power loss): run it again
-                if k < len(lines) - 1:
-                    raise SystemExit(f"--runs {runs_path}: line {k + 1} is not JSON; the file is damaged") from None
-                print(f"warning: --runs {runs_path}: its last line was cut short; it is removed and that run redone",
-                      file=sys.stderr)
-                atomic_write_text(runs_path, "".join(ln + "\n" for ln in lines[:-1]))   # appends start on a new line
-                continue
-            done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
+    for r in read_json_lines(runs_path, "--runs"):
+        done[(r["scenario"], r["planner_key"], r["seed"], r["budget_s"], r.get("tag", ""))] = r
     model = DiTree.load(args.model) if {"ditree", "policy", *VARIANTS} & set(args.planners) else None
     tags = {p: "" for p in args.planners}
     if "rrt" in tags:          # OMPL RRT without intermediate states (runs with tag "" had them on: each motion

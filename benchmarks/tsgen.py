@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sciflow.core.files import atomic_write_json, atomic_write_text
+from sciflow.core.files import atomic_write_json, atomic_write_text, read_json_lines
 from sciflow.core.random import make_generator
 from sciflow.core.training import progress
 from sciflow.data.reactions import find_grambow, grambow_split, load_triplets
@@ -44,21 +44,11 @@ def load_cache(path: Path) -> dict[tuple[str, str], dict]:
     """The cached items by (row, reaction); the stamp of the model that made the TS-GEN rows under ("meta",
     "model"). A last line cut short (a full disk, a power loss) is dropped with a warning, so the run resumes."""
     out = {}
-    if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        for k, line in enumerate(lines):
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                if k < len(lines) - 1:
-                    raise SystemExit(f"--cache {path}: line {k + 1} is not JSON; the file is damaged") from None
-                print(f"warning: --cache {path}: its last line was cut short; it is removed and redone", file=sys.stderr)
-                atomic_write_text(path, "".join(ln + "\n" for ln in lines[:-1]))   # appends start on a new line
-                continue
-            if "meta" in d:
-                out[("meta", "model")] = d["meta"]
-            else:
-                out[(d["row"], d["rxn_id"])] = d
+    for d in read_json_lines(path, "--cache"):
+        if "meta" in d:
+            out[("meta", "model")] = d["meta"]
+        else:
+            out[(d["row"], d["rxn_id"])] = d
     return out
 
 

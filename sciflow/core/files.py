@@ -373,3 +373,26 @@ def output_in_use(folder: str | os.PathLike) -> str | None:
             return None
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     return None
+
+
+def read_json_lines(path: str | os.PathLike, what: str = "path") -> list[Any]:
+    """The records of an append-only JSON-lines file (a resumable job's results); [] when there is none. A last
+    line cut short (a full disk, a power loss mid-append) is removed from the file with a warning, so the job
+    redoes that record and later appends start on a line of their own; a damaged line before it is an
+    ``InputError`` naming ``what`` and the line."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    numbered = [(n, ln) for n, ln in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if ln.strip()]
+    out = []
+    for k, (n, line) in enumerate(numbered):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k < len(numbered) - 1:
+                from .errors import InputError
+                raise InputError(f"{what}: {p}: line {n} is not JSON; the file is damaged") from None
+            import warnings
+            warnings.warn(f"{what}: {p}: its last line was cut short; it is removed and redone", stacklevel=2)
+            atomic_write_text(p, "".join(ln + "\n" for _, ln in numbered[:-1]))
+    return out

@@ -90,3 +90,18 @@ def test_a_file_system_without_locks_runs_with_a_warning(tmp_path, monkeypatch):
     shutil.copy(EXAMPLES / "rxn002918.xyz", rx / "rxn.xyz")
     with pytest.warns(UserWarning, match=r"cannot lock it \(No locks available\); running without the lock"):
         assert run_workflow(tsgen_wf(tmp_path, rx))["written"] == 1
+
+
+def test_json_lines_drop_a_torn_last_line_and_refuse_a_damaged_one(tmp_path):
+    from sciflow.core.files import read_json_lines
+    p = tmp_path / "runs.jsonl"
+    assert read_json_lines(p) == []
+    p.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3, "b"')                   # the last append was cut short
+    with pytest.warns(UserWarning, match=r"runs\.jsonl: its last line was cut short"):
+        assert read_json_lines(p, "--runs") == [{"a": 1}, {"a": 2}]
+    with open(p, "a") as f:                                             # the next append starts a line of its own
+        f.write('{"a": 4}\n')
+    assert read_json_lines(p) == [{"a": 1}, {"a": 2}, {"a": 4}]
+    p.write_text('{"a": 1}\n{"a": \n{"a": 3}\n')
+    with pytest.raises(InputError, match=r"--runs: .*runs\.jsonl: line 2 is not JSON"):
+        read_json_lines(p, "--runs")

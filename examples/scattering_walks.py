@@ -41,13 +41,9 @@ def run(a: argparse.Namespace) -> None:
     from sciflow.core.files import atomic_path
     from sciflow.core.random import make_generator
     from sciflow.domains.photons import simulate_walks
-    from sciflow.domains.photons.conditions import check_conditions
     from sciflow.methods.scattering import ScatteringCVAEs
-    from sciflow.methods.scattering.model import _check_trained_range
 
     torch.set_num_threads(1)
-    sigma_r, _, _ = check_conditions(a.sigma_r, a.g, 0.999, names=("--sigma-r", "--g", "albedo"))
-    _check_trained_range(sigma_r)                  # the model's own refusal, before the (slow) Monte Carlo walks
     model = ScatteringCVAEs.load(a.model)
     gen = make_generator(0)
     mc = simulate_walks(a.sigma_r, a.g, 1.0, a.walks, generator=gen)

@@ -183,7 +183,7 @@ def _dataset_chunks(p: Path, partial: bool = False) -> tuple[list[Path], list[in
         except (ValueError, KeyError, TypeError) as e:
             if not partial:
                 raise InputError(f"dataset: {mpath} is damaged ({type(e).__name__}: {e}); {again}") from None
-            return found, [None] * len(found), f"dataset: {mpath} is damaged"
+            return found, [None] * len(found), None        # (partial: the chunks found, as they are)
         if n_walks < 1 or chunk < 1 or n_chunks != -(-n_walks // chunk):
             raise InputError(f"dataset: {mpath} is inconsistent (n_walks={n_walks}, chunk={chunk}, "
                              f"n_chunks={n_chunks}); {again}")

@@ -71,6 +71,16 @@ def registered(registry: Any) -> Any:
         return v
     return Annotated[str, AfterValidator(check)]
 
+
+def one_or_more(item: Any, what: str) -> Any:
+    """A list field of ``item`` that must not be empty (an empty one would run and write nothing): refused,
+    "name at least one <what>", when the workflow is validated."""
+    def check(v: list[Any]) -> list[Any]:
+        if not v:
+            raise ValueError(f"name at least one {what}")
+        return v
+    return Annotated[list[item], AfterValidator(check)]
+
 SCHEMA_VERSION = 1
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from ...core.errors import InputError
 from ..checks import field_errors, load_model, loaded_model, writable_model_target
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ExistingPath, StrictModel
+from ..schema import ExistingPath, StrictModel, one_or_more
 
 __all__ = ["DiTreeTask", "DiTreeTrain", "run"]
 
@@ -44,18 +44,11 @@ class DiTreeTask(StrictModel):
     seeds: int = Field(1, ge=1, description="plans per scenario")
     budget_s: float | None = Field(None, gt=0, description="override each scenario's budget_s")
     batch: int = Field(8, ge=1, description="scenarios loaded and planned per batch")
-    formats: list[Literal["npz", "csv"]] = Field(default_factory=lambda: ["npz", "csv"])
+    formats: one_or_more(Literal["npz", "csv"], "output format (npz, csv)") = Field(default_factory=lambda: ["npz", "csv"])
     pictures: bool = True
     threads: int = Field(1, ge=1)
     _robot: Any = PrivateAttr(None)          # the policy's CarParams, for a policy planner
     _scenarios: Any = PrivateAttr(None)      # {file: ((mtime_ns, size), Scenario)} read at validation, for run
-
-    @field_validator("formats")
-    @classmethod
-    def _some_format(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError("name at least one output format (npz, csv)")
-        return v
 
     @model_validator(mode="after")
     def _model_and_demos(self) -> DiTreeTask:

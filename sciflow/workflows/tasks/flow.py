@@ -18,7 +18,7 @@ from ...data.toy import eight_gaussians, helix, moons
 from ..checks import load_model, loaded_model
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ModelPath, StrictModel, registered
+from ..schema import ModelPath, StrictModel, one_or_more, registered
 
 __all__ = ["FlowTask", "run"]
 
@@ -70,7 +70,8 @@ class TrainSettings(StrictModel):
 class GenerateSettings(StrictModel):
     n: int = Field(1000, ge=1, description="samples per condition")
     conditions: list[float] = [0.75, 1.5, 2.25]
-    formats: list[Literal["npz", "xyz", "extxyz", "pdb", "dcd", "csv"]] = ["npz", "xyz", "pdb"]
+    formats: one_or_more(Literal["npz", "xyz", "extxyz", "pdb", "dcd", "csv"],
+                         "output format (npz, xyz, extxyz, pdb, dcd, csv)") = ["npz", "xyz", "pdb"]
 
 
 class FlowTask(StrictModel):
@@ -85,8 +86,6 @@ class FlowTask(StrictModel):
         # checked before the output folder is claimed: what is generated and written, and a saved model that
         # is a flow of the data's dimension and conditioning
         g = self.generate
-        if not g.formats:
-            raise ValueError("generate.formats: name at least one output format (npz, xyz, extxyz, pdb, dcd, csv)")
         if self.data.kind == "helix":
             lo, hi = self.data.pitch_range
             if not g.conditions:

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ...domains.photons.conditions import MIN_SIGMA_R, SIGMA_MAX
 from ..checks import load_model, loaded_model
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ModelPath, StrictModel
+from ..schema import ModelPath, StrictModel, one_or_more
 
 
 class ScatteringTask(StrictModel):
     scene: Literal["sphere", "box", "blob"] = "sphere"
-    integrators: list[Literal["cvae", "volpath"]] = Field(default_factory=lambda: ["cvae"])
+    integrators: one_or_more(Literal["cvae", "volpath"], "integrator (cvae, volpath)") = Field(default_factory=lambda: ["cvae"])
     spp: int = Field(16, ge=1)
     sigma_r: float = Field(64.0, gt=0, description="optical radius of the shape (sigma_t * radius)")
     g: float = Field(0.5, gt=-1, lt=1)
@@ -25,13 +25,6 @@ class ScatteringTask(StrictModel):
     min_sigma_r: float = Field(MIN_SIGMA_R, gt=0)
     walks: int = Field(0, ge=0, le=10_000_000,
                        description="learned walks at (sigma_r, g, albedo) written to walks.npz (0: none)")
-
-    @field_validator("integrators")
-    @classmethod
-    def _nonempty(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError("name at least one integrator (cvae, volpath)")
-        return v
 
     @model_validator(mode="after")
     def _model_and_range(self) -> ScatteringTask:

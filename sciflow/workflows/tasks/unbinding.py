@@ -28,7 +28,7 @@ from ...core.files import listed_files
 from ..checks import field_errors, load_model, loaded_model
 from ..context import RunContext
 from ..registry import register_task
-from ..schema import ModelPath, StrictModel
+from ..schema import ModelPath, StrictModel, one_or_more
 
 
 class UnbindingTask(StrictModel):
@@ -41,7 +41,7 @@ class UnbindingTask(StrictModel):
     steps: int | None = Field(None, ge=1, description="ODE steps (default: the model's)")
     guidance: float | None = Field(None, ge=0, description="clash guidance weight (default: the model's)")
     exit_distance: float | None = Field(None, gt=0, description="Å, drawn in the profile (default: model's)")
-    formats: list[Literal["pdb", "dcd"]] = Field(default_factory=lambda: ["pdb", "dcd"])
+    formats: one_or_more(Literal["pdb", "dcd"], "output format (pdb, dcd)") = Field(default_factory=lambda: ["pdb", "dcd"])
 
     @model_validator(mode="after")
     def _complexes_and_model_load(self) -> UnbindingTask:
@@ -52,8 +52,6 @@ class UnbindingTask(StrictModel):
         from ...data.dissociation import load_complex
         from ...methods.unbinding import UnbindingFlow
         from ...methods.unbinding.encoding import encode_complex
-        if not self.formats:
-            raise ValueError("formats: name at least one output format (pdb, dcd)")
         with field_errors("complexes", replace=("complexes", "complex"), keep=("ligand", "pocket_cutoff")):
             for f in _inputs(self.complexes):
                 cx = load_complex(f, ligand=self.ligand, pocket_cutoff=self.pocket_cutoff)
